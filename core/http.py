@@ -1,0 +1,262 @@
+"""The GraphQL HTTP endpoint, JWKS and health checks.
+
+Operations travel as `application/json` POST (so that a browser form can't forge one) or,
+for queries only, as GET. Every refusal is a GraphQL error response whose `extensions`
+name the limit that was hit and its value.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+import strawberry
+from graphql import GraphQLError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
+
+from core.context import Actor, Context
+from core.db import SqlStats, current_sql_stats
+from core.errors import shape_error
+from core.security import InvalidAccessToken, TokenService
+from core.settings import Settings
+from loaders import build_loaders
+
+logger = logging.getLogger("quintet.http")
+
+JSON = "application/json"
+QUERY_ONLY = frozenset({OperationType.QUERY})
+ANY_OPERATION = frozenset({OperationType.QUERY, OperationType.MUTATION})
+
+
+@dataclass
+class Runtime:
+    """What the app holds for its lifetime; set up in the lifespan."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    tokens: TokenService
+    schema: strawberry.Schema
+
+
+class RequestRefused(Exception):
+    def __init__(self, status: int, message: str, code: str, headers: dict[str, str] | None = None, **details: Any):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = headers or {}
+        self.details = details
+
+    def response(self) -> Response:
+        body = {"errors": [{"message": self.message, "extensions": {"code": self.code, **self.details}}]}
+        return Response(orjson.dumps(body), status_code=self.status, media_type=JSON, headers=self.headers)
+
+
+def runtime_of(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    too_large = RequestRefused(
+        413,
+        f"Request body is larger than the limit of {limit} bytes",
+        "REQUEST_TOO_LARGE",
+        limit="maxBodyBytes",
+        value=limit,
+    )
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _bad_request(message: str) -> RequestRefused:
+    return RequestRefused(400, message, "BAD_REQUEST")
+
+
+def _parse_params(data: Any) -> tuple[str, dict[str, Any] | None, str | None]:
+    if not isinstance(data, dict):
+        raise _bad_request("The body must be one JSON object with `query` (batches are not accepted)")
+    query = data.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise _bad_request("`query` must be a non-empty string")
+    variables = data.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise _bad_request("`variables` must be a JSON object")
+    operation_name = data.get("operationName")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise _bad_request("`operationName` must be a string")
+    return query, variables, operation_name
+
+
+async def _operation_from(request: Request, settings: Settings) -> tuple[str, dict[str, Any] | None, str | None, frozenset[OperationType]]:
+    if request.method == "GET":
+        params = request.query_params
+        variables: Any = None
+        if params.get("variables"):
+            try:
+                variables = orjson.loads(params["variables"])
+            except orjson.JSONDecodeError as exc:
+                raise _bad_request("`variables` is not valid JSON") from exc
+        query, variables, operation_name = _parse_params(
+            {"query": params.get("query"), "variables": variables, "operationName": params.get("operationName")}
+        )
+        return query, variables, operation_name, QUERY_ONLY
+    if request.method != "POST":
+        raise RequestRefused(
+            405, "Send operations with POST (or queries with GET)", "METHOD_NOT_ALLOWED", {"Allow": "GET, POST"}
+        )
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != JSON:
+        raise RequestRefused(
+            415,
+            f"Content-Type must be {JSON} (got {content_type or 'none'}); form and multipart posts are refused",
+            "UNSUPPORTED_CONTENT_TYPE",
+        )
+    body = await _read_body(request, settings.max_body_bytes)
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _bad_request("The body is not valid JSON") from exc
+    query, variables, operation_name = _parse_params(data)
+    return query, variables, operation_name, ANY_OPERATION
+
+
+def authenticate(tokens: TokenService, authorization: str | None) -> Actor | None:
+    """The actor behind a `Bearer` token; no header means anonymous, a bad token is refused."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise RequestRefused(
+            401,
+            "Authorization must be `Bearer <access token>`",
+            "UNAUTHENTICATED",
+            {"WWW-Authenticate": 'Bearer error="invalid_request"'},
+            reason="AUTHORIZATION_MALFORMED",
+        )
+    try:
+        claims = tokens.verify(token.strip())
+    except InvalidAccessToken as exc:
+        raise RequestRefused(
+            401,
+            exc.message,
+            "UNAUTHENTICATED",
+            {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.message}"'},
+            reason=exc.problem.value,
+        ) from exc
+    return Actor(user_id=claims.user_id, role=claims.role)
+
+
+def _wants_ide(request: Request) -> bool:
+    return (
+        request.method == "GET"
+        and "query" not in request.query_params
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
+async def graphql_endpoint(request: Request) -> Response:
+    runtime = runtime_of(request)
+    settings = runtime.settings
+    if _wants_ide(request):
+        if settings.graphiql_enabled:
+            return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+        return RequestRefused(404, "GraphiQL is disabled on this server", "GRAPHIQL_DISABLED").response()
+    try:
+        query, variables, operation_name, allowed = await _operation_from(request, settings)
+        actor = authenticate(runtime.tokens, request.headers.get("authorization"))
+    except RequestRefused as refused:
+        return refused.response()
+
+    stats = SqlStats()
+    token = current_sql_stats.set(stats)
+    try:
+        context = Context(
+            request=request,
+            settings=settings,
+            engine=runtime.engine,
+            sessions=runtime.sessions,
+            tokens=runtime.tokens,
+            actor=actor,
+            loaders=build_loaders(runtime.engine, actor),
+            sql=stats,
+        )
+        try:
+            result = await runtime.schema.execute(
+                query,
+                variable_values=variables,
+                context_value=context,
+                operation_name=operation_name,
+                allowed_operation_types=allowed,
+            )
+        except InvalidOperationTypeError:
+            return RequestRefused(
+                405,
+                "Only queries may be sent with GET; send mutations with POST",
+                "METHOD_NOT_ALLOWED",
+                {"Allow": "POST"},
+            ).response()
+    finally:
+        current_sql_stats.reset(token)
+
+    body: dict[str, Any] = {}
+    if result.errors:
+        body["errors"] = [_format_error(e, mask=not settings.is_dev) for e in result.errors]
+    if result.data is not None or not result.errors:
+        body["data"] = result.data
+    extensions = dict(result.extensions or {})
+    if settings.is_dev:
+        extensions["sql"] = stats.as_extension()
+    if extensions:
+        body["extensions"] = extensions
+    return Response(orjson.dumps(body), media_type=JSON, headers=context.response_headers)
+
+
+def _format_error(error: GraphQLError, *, mask: bool) -> dict[str, Any]:
+    # Errors raised before execution (parse errors) skip the ErrorPolicy extension.
+    if not (error.extensions or {}).get("code"):
+        error = shape_error(error, mask=mask)
+    return error.formatted  # type: ignore[return-value]
+
+
+async def jwks_endpoint(request: Request) -> Response:
+    body = orjson.dumps(runtime_of(request).tokens.jwks())
+    return Response(body, media_type="application/jwk-set+json", headers={"Cache-Control": "public, max-age=300"})
+
+
+async def healthz(request: Request) -> Response:
+    return Response(orjson.dumps({"status": "ok"}), media_type=JSON)
+
+
+async def readyz(request: Request) -> Response:
+    engine = runtime_of(request).engine
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        error_id = uuid.uuid4().hex[:16]
+        logger.warning("readiness check %s failed: %s", error_id, exc)
+        return Response(
+            orjson.dumps({"status": "unavailable", "database": "unreachable", "errorId": error_id}),
+            status_code=503,
+            media_type=JSON,
+        )
+    return Response(orjson.dumps({"status": "ready", "database": "ok"}), media_type=JSON)

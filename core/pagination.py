@@ -1,0 +1,111 @@
+"""Keyset pagination of many parents' children in one SQL statement.
+
+For each parent, rows are numbered in the requested order (`page_pos`) and counted (`page_total`)
+before the cursor filter applies, so one statement answers `edges`, `totalCount` and both
+`hasPreviousPage` and `hasNextPage` for every parent at once. Each parent's first row is
+returned even when it is not on the page, so that `totalCount` is right for empty pages too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.relay import PageArgs, decode_cursor, encode_cursor
+
+
+@dataclass(frozen=True)
+class Sort:
+    """One ordering: a non-null expression, then the primary key, both in one direction."""
+
+    key: str
+    expression: sa.ColumnElement[Any]
+    value_type: type
+    descending: bool = False
+
+
+@dataclass
+class Page:
+    rows: list[sa.Row[Any]] = field(default_factory=list)
+    cursors: list[str] = field(default_factory=list)
+    total_count: int = 0
+    has_previous_page: bool = False
+    has_next_page: bool = False
+
+
+NULL_DATE_LAST = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+async def fetch_pages(
+    conn: AsyncConnection,
+    query: sa.Select[Any],
+    *,
+    id_column: sa.ColumnElement[Any],
+    parent_column: sa.ColumnElement[Any],
+    parent_ids: Sequence[uuid.UUID],
+    sort: Sort,
+    args: PageArgs,
+) -> dict[uuid.UUID, Page]:
+    """Page through `query`'s rows for each of `parent_ids`; `query` is already scoped."""
+    order = (sort.expression.desc(), id_column.desc()) if sort.descending else (
+        sort.expression.asc(),
+        id_column.asc(),
+    )
+    ranked = (
+        query.add_columns(
+            parent_column.label("page_parent"),
+            sort.expression.label("page_sort"),
+            sa.func.count().over(partition_by=parent_column).label("page_total"),
+            sa.func.row_number().over(partition_by=parent_column, order_by=order).label("page_pos"),
+        )
+        .where(parent_column.in_(parent_ids))
+        .subquery("ranked")
+    )
+    conditions: list[sa.ColumnElement[bool]] = []
+    key = sa.tuple_(ranked.c.page_sort, ranked.c.id)
+    if args.after is not None:
+        value, pk = decode_cursor(args.after, sort.key, sort.value_type, "after")
+        bound = sa.tuple_(sa.literal(value), sa.literal(pk))
+        conditions.append(key < bound if sort.descending else key > bound)
+    if args.before is not None:
+        value, pk = decode_cursor(args.before, sort.key, sort.value_type, "before")
+        bound = sa.tuple_(sa.literal(value), sa.literal(pk))
+        conditions.append(key > bound if sort.descending else key < bound)
+    in_window: sa.ColumnElement[bool] = sa.and_(*conditions) if conditions else sa.true()
+    window_order = ranked.c.page_pos.desc() if args.backward else ranked.c.page_pos.asc()
+    windowed = sa.select(
+        ranked,
+        in_window.label("page_in_window"),
+        sa.func.row_number()
+        .over(partition_by=(ranked.c.page_parent, in_window), order_by=window_order)
+        .label("page_rank"),
+    ).subquery("windowed")
+    on_page = sa.and_(windowed.c.page_in_window, windowed.c.page_rank <= args.limit)
+    statement = (
+        sa.select(windowed, on_page.label("page_on_page"))
+        .where(sa.or_(on_page, windowed.c.page_pos == 1))
+        .order_by(windowed.c.page_parent, windowed.c.page_pos)
+    )
+    result = await conn.execute(statement)
+    pages: dict[uuid.UUID, Page] = {}
+    for row in result:
+        page = pages.get(row.page_parent)
+        if page is None:
+            page = pages[row.page_parent] = Page(total_count=row.page_total)
+        if row.page_on_page:
+            page.rows.append(row)
+            page.cursors.append(encode_cursor(sort.key, row.page_sort, row.id))
+    for page in pages.values():
+        if page.rows:
+            page.has_previous_page = page.rows[0].page_pos > 1
+            page.has_next_page = page.rows[-1].page_pos < page.total_count
+        else:
+            page.has_previous_page = args.after is not None and page.total_count > 0
+            page.has_next_page = args.before is not None and page.total_count > 0
+    return pages

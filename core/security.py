@@ -1,0 +1,187 @@
+"""Passwords, signing keys, access tokens (JWT) and refresh-token secrets."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from joserfc import errors as jose_errors
+from joserfc import jwt
+from joserfc.jwk import ECKey, KeySet
+
+from core.settings import Settings
+
+ALGORITHM = "ES256"
+
+_hasher = PasswordHasher()
+# Verified against when an email is unknown, so that both failures cost the same time.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)
+
+
+def new_refresh_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_refresh_secret(secret: str) -> str:
+    """Refresh tokens are long random secrets, so a fast hash is enough (no brute force)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class TokenProblem(StrEnum):
+    """Why an access token was refused; sent to clients as `reason`."""
+
+    MALFORMED = "TOKEN_MALFORMED"
+    BAD_SIGNATURE = "TOKEN_BAD_SIGNATURE"
+    EXPIRED = "TOKEN_EXPIRED"
+    WRONG_AUDIENCE = "TOKEN_WRONG_AUDIENCE"
+    WRONG_ISSUER = "TOKEN_WRONG_ISSUER"
+    INVALID_CLAIMS = "TOKEN_INVALID_CLAIMS"
+
+
+class InvalidAccessToken(Exception):
+    def __init__(self, problem: TokenProblem, message: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.message = message
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    role: str
+    expires_at: int
+
+
+def load_or_create_dev_key(path: Path) -> str:
+    """Dev mode keeps one generated key under the data dir, so tokens survive restarts."""
+    if path.exists():
+        return path.read_text()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pem = ECKey.generate_key("P-256", private=True).as_pem(private=True).decode()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(pem)
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return pem
+
+
+def _split_pems(text: str) -> list[str]:
+    marker = "-----END PUBLIC KEY-----"
+    return [part + marker for part in text.split(marker) if part.strip()]
+
+
+class TokenService:
+    """Signs access tokens with one private key and accepts that key plus any extra ones."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.jwt_private_key:
+            pem = settings.jwt_private_key
+        elif settings.is_dev:
+            pem = load_or_create_dev_key(settings.data_dir / "jwt-signing-key.pem")
+        else:
+            raise RuntimeError(
+                "JWT_PRIVATE_KEY is required in production mode "
+                "(create one with `uv run app.py generate-key`)"
+            )
+        self._signing_key = ECKey.import_key(pem, {"use": "sig", "alg": ALGORITHM})
+        self._signing_key.ensure_kid()
+        public_keys = [ECKey.import_key(self._signing_key.as_pem(private=False))]
+        for extra in _split_pems(settings.jwt_extra_public_keys or ""):
+            public_keys.append(ECKey.import_key(extra))
+        for key in public_keys:
+            key.ensure_kid()
+        self._verification_keys = KeySet(public_keys)  # type: ignore[arg-type]
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self._ttl = settings.access_token_ttl_seconds
+
+    @property
+    def access_token_ttl(self) -> int:
+        return self._ttl
+
+    def jwks(self) -> dict[str, Any]:
+        keys = []
+        for key in self._verification_keys.keys:
+            public = key.as_dict(private=False)
+            public.update({"use": "sig", "alg": ALGORITHM})
+            keys.append(public)
+        return {"keys": keys}
+
+    def issue(self, *, user_id: uuid.UUID, role: str, now: int | None = None) -> tuple[str, int]:
+        issued_at = int(time.time()) if now is None else now
+        expires_at = issued_at + self._ttl
+        claims = {
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": str(user_id),
+            "role": role,
+            "iat": issued_at,
+            "nbf": issued_at,
+            "exp": expires_at,
+            "jti": uuid.uuid4().hex,
+        }
+        header = {"alg": ALGORITHM, "kid": self._signing_key.kid}
+        return jwt.encode(header, claims, self._signing_key, algorithms=[ALGORITHM]), expires_at
+
+    def verify(self, token: str) -> AccessClaims:
+        try:
+            decoded = jwt.decode(token, self._verification_keys, algorithms=[ALGORITHM])
+        except jose_errors.BadSignatureError as exc:
+            raise InvalidAccessToken(TokenProblem.BAD_SIGNATURE, "Access token signature is invalid") from exc
+        except (jose_errors.JoseError, ValueError) as exc:
+            raise InvalidAccessToken(TokenProblem.MALFORMED, "Access token is malformed") from exc
+        registry = jwt.JWTClaimsRegistry(
+            leeway=5,
+            iss={"essential": True, "value": self._issuer},
+            aud={"essential": True, "value": self._audience},
+            exp={"essential": True},
+            sub={"essential": True},
+        )
+        claims = decoded.claims
+        try:
+            registry.validate(claims)
+        except jose_errors.ExpiredTokenError as exc:
+            raise InvalidAccessToken(TokenProblem.EXPIRED, "Access token has expired") from exc
+        except jose_errors.InvalidClaimError as exc:
+            if exc.claim == "aud":
+                raise InvalidAccessToken(
+                    TokenProblem.WRONG_AUDIENCE, "Access token was issued for another audience"
+                ) from exc
+            if exc.claim == "iss":
+                raise InvalidAccessToken(
+                    TokenProblem.WRONG_ISSUER, "Access token was issued by another issuer"
+                ) from exc
+            raise InvalidAccessToken(TokenProblem.INVALID_CLAIMS, f"Access token claim '{exc.claim}' is invalid") from exc
+        except jose_errors.JoseError as exc:
+            raise InvalidAccessToken(TokenProblem.INVALID_CLAIMS, "Access token claims are invalid") from exc
+        try:
+            return AccessClaims(
+                user_id=uuid.UUID(str(claims["sub"])),
+                role=str(claims.get("role", "user")),
+                expires_at=int(claims["exp"]),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InvalidAccessToken(TokenProblem.INVALID_CLAIMS, "Access token subject is invalid") from exc

@@ -1,0 +1,75 @@
+"""Settings, read once from environment variables and `.env`.
+
+Every setting is documented in README.md ("Settings"); keep the two in step.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Mode(str, Enum):
+    DEV = "dev"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=ROOT / ".env", extra="ignore")
+
+    mode: Mode = Field(Mode.DEV, description="dev or production")
+    database_url: str | None = Field(
+        None, description="Postgres URL; unset in dev mode means the embedded server"
+    )
+    data_dir: Path = Field(ROOT / ".data", description="where dev mode keeps its state")
+    db_pool_size: int = Field(10, ge=1)
+    db_max_overflow: int = Field(10, ge=0)
+
+    jwt_issuer: str = "quintet"
+    jwt_audience: str = "quintet-api"
+    jwt_private_key: str | None = Field(
+        None, description="PEM of the EC P-256 signing key; generated under data_dir in dev"
+    )
+    jwt_extra_public_keys: str | None = Field(
+        None, description="PEM public keys still accepted (key rotation), concatenated"
+    )
+    access_token_ttl_seconds: int = Field(900, ge=30)
+    refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
+
+    max_query_depth: int = Field(16, ge=1)
+    max_aliases: int = Field(30, ge=0)
+    max_tokens: int = Field(5000, ge=10)
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+    max_page_size: int = Field(100, ge=1)
+    default_page_size: int = Field(20, ge=1)
+    introspection: bool | None = Field(None, description="default: on in dev, off in production")
+    graphiql: bool | None = Field(None, description="default: on in dev, off in production")
+    cors_origins: list[str] = Field(default_factory=list)
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(1, ge=1)
+    log_level: str = "info"
+
+    @property
+    def is_dev(self) -> bool:
+        return self.mode is Mode.DEV
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.is_dev if self.introspection is None else self.introspection
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.is_dev if self.graphiql is None else self.graphiql
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,30 @@
+"""The per-request loader container: built fresh for every request and connection.
+
+A loader never outlives its request; one shared across requests would serve one user's
+cached rows to another.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.context import Actor
+from loaders.aurum import AurumLoaders, aurum_loaders
+from loaders.identity import IdentityLoaders, identity_loaders
+
+# Anonymous requests get loaders scoped to a user id that exists nowhere: they see nothing.
+NOBODY = Actor(user_id=uuid.UUID(int=0), role="anonymous")
+
+
+@dataclass
+class Loaders:
+    aurum: AurumLoaders
+    identity: IdentityLoaders
+
+
+def build_loaders(engine: AsyncEngine, actor: Actor | None) -> Loaders:
+    scoped_to = actor or NOBODY
+    return Loaders(aurum=aurum_loaders(engine, scoped_to), identity=identity_loaders(engine, scoped_to))

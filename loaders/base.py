@@ -1,0 +1,82 @@
+"""Generic batch functions: rows by id and pages of children, scoped to the actor.
+
+Each batch opens its own short-lived connection: strawberry runs batches concurrently and an
+AsyncSession (or connection) must never be shared between concurrent tasks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from strawberry.dataloader import DataLoader
+
+from core.pagination import Page, Sort, fetch_pages
+from core.relay import PageArgs
+
+
+@dataclass(frozen=True, slots=True)
+class PageKey:
+    """One parent's page request; loaders batch together keys that differ only by parent."""
+
+    parent_id: uuid.UUID
+    args: PageArgs
+    sort: str
+    filter: Hashable = None
+
+
+def rows_by_id(engine: AsyncEngine, scoped: sa.Select[Any]) -> DataLoader[uuid.UUID, sa.Row[Any] | None]:
+    """Rows of `scoped` (already limited to what the actor may see) by primary key."""
+    id_column = scoped.selected_columns.id
+
+    async def load(ids: Sequence[uuid.UUID]) -> list[sa.Row[Any] | None]:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(scoped.where(id_column.in_(ids)))).all()
+        by_id = {row.id: row for row in rows}
+        return [by_id.get(pk) for pk in ids]
+
+    return DataLoader(load_fn=load)
+
+
+def pages_by_parent(
+    engine: AsyncEngine,
+    scoped: sa.Select[Any],
+    *,
+    parent_column: str,
+    sorts: dict[str, Sort],
+    conditions: Callable[[Any], list[sa.ColumnElement[bool]]] | None = None,
+) -> DataLoader[PageKey, Page]:
+    """Pages of `scoped` rows per parent, one statement per distinct (args, sort, filter)."""
+    columns = scoped.selected_columns
+
+    async def load(keys: Sequence[PageKey]) -> list[Page]:
+        groups: dict[tuple[PageArgs, str, Hashable], list[uuid.UUID]] = defaultdict(list)
+        for key in keys:
+            groups[(key.args, key.sort, key.filter)].append(key.parent_id)
+        results: dict[tuple[PageArgs, str, Hashable, uuid.UUID], Page] = {}
+        async with engine.connect() as conn:
+            for (args, sort, flt), parent_ids in groups.items():
+                query = scoped
+                if conditions is not None and flt is not None:
+                    query = query.where(*conditions(flt))
+                pages = await fetch_pages(
+                    conn,
+                    query,
+                    id_column=columns.id,
+                    parent_column=columns[parent_column],
+                    parent_ids=list(dict.fromkeys(parent_ids)),
+                    sort=sorts[sort],
+                    args=args,
+                )
+                for parent_id in parent_ids:
+                    results[(args, sort, flt, parent_id)] = pages.get(parent_id) or Page()
+        return [results[(k.args, k.sort, k.filter, k.parent_id)] for k in keys]
+
+    return DataLoader(load_fn=load)
+
+

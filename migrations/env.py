@@ -1,0 +1,70 @@
+"""Alembic environment: async engine, SQLModel metadata as the target."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import models
+from core.db import resolve_database_url, to_async_url
+from core.settings import get_settings
+
+config = context.config
+target_metadata = models.metadata
+
+
+def database_url() -> str:
+    url = config.attributes.get("database_url")
+    return to_async_url(url) if url else resolve_database_url(get_settings())
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=database_url(), target_metadata=target_metadata, literal_binds=True, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_migrations_online() -> None:
+    engine = create_async_engine(database_url())
+    async with engine.connect() as connection:
+        await connection.run_sync(_run)
+    await engine.dispose()
+
+
+def _run_online() -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(run_migrations_online())
+        return
+    # Called from inside a running loop (e.g. an async test): run on a fresh loop in a thread.
+    import threading
+
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(run_migrations_online())
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            error.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    _run_online()

@@ -1,0 +1,142 @@
+"""Identity resolvers: viewer, register, login, refreshToken, logout, updateProfile."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.context import Actor
+from schema.common import Ctx, InputArg, changes_of, mutation_errors
+from schema.identity import (
+    AuthPayload,
+    AuthSession,
+    LoginInput,
+    LogoutInput,
+    LogoutPayload,
+    RefreshTokenInput,
+    RegisterInput,
+    UpdateProfileInput,
+    UpdateProfilePayload,
+    User,
+)
+from schema.viewer import Viewer
+from services import identity
+from services.identity import Session
+
+
+def viewer(info: Ctx) -> Viewer | None:
+    actor = info.context.actor
+    return Viewer(user_pk=actor.user_id) if actor else None
+
+
+def _auth_payload(outcome_value: Session | None, errors: list) -> AuthPayload:  # type: ignore[type-arg]
+    if outcome_value is None:
+        return AuthPayload(session=None, errors=mutation_errors(errors))
+    return AuthPayload(
+        session=AuthSession(
+            user=User.from_row(outcome_value.user),
+            access_token=outcome_value.access_token,
+            access_token_expires_at=outcome_value.access_token_expires_at,
+            refresh_token=outcome_value.refresh_token,
+            refresh_token_expires_at=outcome_value.refresh_token_expires_at,
+        ),
+        errors=[],
+    )
+
+
+def _refresh_ttl(info: Ctx) -> timedelta:
+    return timedelta(seconds=info.context.settings.refresh_token_ttl_seconds)
+
+
+async def register(info: Ctx, input: Annotated[RegisterInput, InputArg]) -> AuthPayload:
+    ctx = info.context
+
+    async def work(session: AsyncSession) -> Session:
+        return await identity.register(
+            session,
+            tokens=ctx.tokens,
+            refresh_ttl=_refresh_ttl(info),
+            email=input.email,
+            password=input.password,
+            display_name=input.display_name,
+            purpose=input.purpose,
+            offering=input.offering,
+        )
+
+    outcome = await ctx.unit_of_work(work)
+    return _auth_payload(outcome.value, outcome.errors)
+
+
+async def login(info: Ctx, input: Annotated[LoginInput, InputArg]) -> AuthPayload:
+    ctx = info.context
+
+    async def work(session: AsyncSession) -> Session:
+        return await identity.login(
+            session, tokens=ctx.tokens, refresh_ttl=_refresh_ttl(info), email=input.email, password=input.password
+        )
+
+    outcome = await ctx.unit_of_work(work)
+    return _auth_payload(outcome.value, outcome.errors)
+
+
+async def refresh_token(info: Ctx, input: Annotated[RefreshTokenInput, InputArg]) -> AuthPayload:
+    ctx = info.context
+
+    async def work(session: AsyncSession) -> Session:
+        return await identity.refresh(
+            session, tokens=ctx.tokens, refresh_ttl=_refresh_ttl(info), refresh_token=input.refresh_token
+        )
+
+    outcome = await ctx.unit_of_work(work)
+    return _auth_payload(outcome.value, outcome.errors)
+
+
+async def logout(info: Ctx, input: Annotated[LogoutInput, InputArg]) -> LogoutPayload:
+    async def work(session: AsyncSession, actor: Actor) -> int:
+        return await identity.logout(
+            session, actor=actor, refresh_token=input.refresh_token, everywhere=input.everywhere
+        )
+
+    outcome = await info.context.actor_unit_of_work(work)
+    return LogoutPayload(revoked_sessions=outcome.value or 0, errors=mutation_errors(outcome.errors))
+
+
+async def update_profile(info: Ctx, input: Annotated[UpdateProfileInput, InputArg]) -> UpdateProfilePayload:
+    changes = changes_of(input, skip=())
+
+    async def work(session: AsyncSession, actor: Actor) -> User:
+        return User.from_row(await identity.update_profile(session, actor=actor, changes=changes))
+
+    outcome = await info.context.actor_unit_of_work(work)
+    return UpdateProfilePayload(user=outcome.value, errors=mutation_errors(outcome.errors))
+
+
+@strawberry.type(description="Identity queries.")
+class IdentityQuery:
+    viewer: Viewer | None = strawberry.field(
+        resolver=viewer, description="The signed-in user's data; null when no access token was sent."
+    )
+
+
+@strawberry.type(description="Identity mutations.")
+class IdentityMutation:
+    register: AuthPayload = strawberry.mutation(
+        resolver=register, description="Create an account and sign in to it."
+    )
+    login: AuthPayload = strawberry.mutation(
+        resolver=login,
+        description="Sign in. A wrong password and an unknown email give the same INVALID_CREDENTIALS error.",
+    )
+    refresh_token: AuthPayload = strawberry.mutation(
+        resolver=refresh_token,
+        description="Exchange a refresh token for a new session; the old token is spent.",
+    )
+    logout: LogoutPayload = strawberry.mutation(
+        resolver=logout, description="End a session (its refresh token family) or all of them."
+    )
+    update_profile: UpdateProfilePayload = strawberry.mutation(
+        resolver=update_profile, description="Change the viewer's profile."
+    )

@@ -1,0 +1,66 @@
+"""The one schema: root types assembled by inheritance from each domain's parts."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.types import ExecutionContext
+
+from core.errors import ErrorPolicy
+from core.settings import Settings
+from resolvers.aurum import AurumMutation
+from resolvers.identity import IdentityMutation, IdentityQuery
+from resolvers.node import NodeQuery
+from resolvers.notifications import NotificationMutation
+from schema.aurum.types import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
+from schema.common import ERROR_TYPES
+from schema.identity import User
+from schema.notifications import Notification
+
+
+@strawberry.type(description="Everything a client can read.")
+class Query(IdentityQuery, NodeQuery):
+    pass
+
+
+@strawberry.type(description="Everything a client can change; each mutation is one transaction.")
+class Mutation(IdentityMutation, AurumMutation, NotificationMutation):
+    pass
+
+
+# Types reachable only through the Node and MutationError interfaces.
+EXTRA_TYPES = [User, Notification, Pillar, Area, Project, Task, JournalEntry, JournalTemplate, Resource, *ERROR_TYPES]
+
+
+class QuintetSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        """ErrorPolicy logs unexpected errors (with their id); expected ones are not server faults."""
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list[SchemaExtension] = [
+        ErrorPolicy(mask=not settings.is_dev),
+        MaxTokensLimiter(max_token_count=settings.max_tokens),
+        ParserCache(maxsize=1024),
+        ValidationCache(maxsize=1024),
+        QueryDepthLimiter(max_depth=settings.max_query_depth),
+        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+    ]
+    if not settings.introspection_enabled:
+        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    return QuintetSchema(query=Query, mutation=Mutation, types=EXTRA_TYPES, extensions=extensions)
+
+
+def printable_schema() -> str:
+    """The SDL committed as `schema.graphql` (independent of settings)."""
+    return strawberry.Schema(query=Query, mutation=Mutation, types=EXTRA_TYPES).as_str() + "\n"

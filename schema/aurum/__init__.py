@@ -1,0 +1,1 @@
+"""Aurum Life's part of the graph."""

@@ -1,0 +1,177 @@
+"""Conventions every domain follows: Node, connections, page arguments, mutation errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from enum import Enum
+from typing import Annotated, Any, Generic, TypeVar
+
+import strawberry
+from strawberry.types import Info
+
+from core.context import Context
+from core.errors import DomainError, ErrorCode
+from core.pagination import Page, Sort
+from core.relay import PageArgs, page_args
+
+NodeT = TypeVar("NodeT")
+Ctx = Info[Context, None]
+
+
+@strawberry.interface(description="An object with an opaque, globally unique ID that encodes its type.")
+class Node:
+    id: strawberry.ID = strawberry.field(
+        description="Global ID: pass it to `node` or to any argument that expects this type."
+    )
+
+
+@strawberry.type(description="Where a page sits in its connection (Relay cursor connections).")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="More items follow this page.")
+    has_previous_page: bool = strawberry.field(description="More items precede this page.")
+    start_cursor: str | None = strawberry.field(description="Cursor of the first item of the page.")
+    end_cursor: str | None = strawberry.field(description="Cursor of the last item of the page.")
+
+
+@strawberry.type(description="One item of a page and the cursor that points at it.")
+class Edge(Generic[NodeT]):
+    cursor: str = strawberry.field(description="Pass as `after` or `before` to page from this item.")
+    node: NodeT = strawberry.field(description="The item.")
+
+
+@strawberry.type(description="A page of items with Relay-style cursors.")
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]] = strawberry.field(description="The items of the page, with their cursors.")
+    nodes: list[NodeT] = strawberry.field(description="The items of the page, without cursors.")
+    page_info: PageInfo = strawberry.field(description="Cursors and whether more pages exist.")
+    total_count: int = strawberry.field(description="How many items the connection holds across all pages.")
+
+
+def connection(page: Page, to_node: Callable[[Any], NodeT]) -> Connection[NodeT]:
+    nodes = [to_node(row) for row in page.rows]
+    return Connection(
+        edges=[Edge(cursor=cursor, node=node) for cursor, node in zip(page.cursors, nodes, strict=True)],
+        nodes=nodes,
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+        total_count=page.total_count,
+    )
+
+
+InputArg = strawberry.argument(description="What to do; see the input type.")
+
+First = Annotated[
+    int | None,
+    strawberry.argument(description="Items from the start of the list (at most 100; default 20)."),
+]
+After = Annotated[str | None, strawberry.argument(description="Only items after this cursor.")]
+Last = Annotated[int | None, strawberry.argument(description="Items from the end of the list (at most 100).")]
+Before = Annotated[str | None, strawberry.argument(description="Only items before this cursor.")]
+
+
+def read_page_args(
+    info: Ctx, first: int | None, after: str | None, last: int | None, before: str | None
+) -> PageArgs:
+    settings = info.context.settings
+    return page_args(
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+        max_size=settings.max_page_size,
+        default_size=settings.default_page_size,
+    )
+
+
+def order_enum(name: str, sorts: dict[str, Sort], what: str) -> Any:
+    """A GraphQL enum of the orderings a connection supports, described value by value."""
+    members = {}
+    for key, sort in sorts.items():
+        field_name = key.rsplit("_", 1)[0].lower().replace("_", " ")
+        direction = "descending" if sort.descending else "ascending"
+        members[key] = strawberry.enum_value(key, description=f"By {field_name}, {direction}.")
+    return strawberry.enum(Enum(name, members), description=f"Orders of {what}.")  # type: ignore[misc]
+
+
+# ------------------------------------------------------------------------ mutation errors
+
+@strawberry.interface(description="An expected failure of a mutation; nothing was changed.")
+class MutationError:
+    code: ErrorCode = strawberry.field(description="What went wrong, for a client to switch on.")
+    message: str = strawberry.field(description="A sentence for a person to read.")
+    field: list[str] | None = strawberry.field(
+        description="Path to the input value at fault, e.g. [\"input\", \"title\"]."
+    )
+
+
+@strawberry.type(description="An input value is invalid.")
+class ValidationError(MutationError):
+    pass
+
+
+@strawberry.type(description="The object does not exist or the viewer may not see it.")
+class NotFoundError(MutationError):
+    pass
+
+
+@strawberry.type(description="The viewer may see the object but not change it this way.")
+class ForbiddenError(MutationError):
+    pass
+
+
+@strawberry.type(description="Signing in is required, or the credentials or tokens were refused.")
+class AuthenticationError(MutationError):
+    pass
+
+
+@strawberry.type(description="The change conflicts with the state of the data.")
+class ConflictError(MutationError):
+    pass
+
+
+_ERROR_TYPES: dict[ErrorCode, type[MutationError]] = {
+    ErrorCode.VALIDATION: ValidationError,
+    ErrorCode.NOT_FOUND: NotFoundError,
+    ErrorCode.FORBIDDEN: ForbiddenError,
+    ErrorCode.UNAUTHENTICATED: AuthenticationError,
+    ErrorCode.INVALID_CREDENTIALS: AuthenticationError,
+    ErrorCode.REFRESH_TOKEN_INVALID: AuthenticationError,
+    ErrorCode.REFRESH_TOKEN_REUSED: AuthenticationError,
+    ErrorCode.EMAIL_TAKEN: ConflictError,
+    ErrorCode.CONFLICT: ConflictError,
+}
+
+ERROR_TYPES: list[type] = list(dict.fromkeys(_ERROR_TYPES.values()))
+
+
+def mutation_errors(errors: Iterable[DomainError]) -> list[MutationError]:
+    return [
+        _ERROR_TYPES[error.code](code=error.code, message=error.message, field=error.field)
+        for error in errors
+    ]
+
+
+def invalid_id(field: str) -> DomainError:
+    from core.errors import ValidationFailed
+
+    return ValidationFailed("Not an ID of the expected type", field=["input", field])
+
+
+@strawberry.type(description="Result of deleting an object.")
+class DeletePayload:
+    deleted_id: strawberry.ID | None = strawberry.field(description="Global ID of the deleted object.")
+    errors: list[MutationError] = strawberry.field(description="Why nothing was deleted, if so.")
+
+
+def changes_of(data: object, *, skip: Iterable[str] = ("id",)) -> dict[str, Any]:
+    """The fields an update input actually carries (omitted ones stay UNSET)."""
+    skipped = set(skip)
+    return {
+        name: value
+        for name, value in vars(data).items()
+        if name not in skipped and value is not strawberry.UNSET
+    }

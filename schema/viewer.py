@@ -1,0 +1,47 @@
+"""`Viewer`: every product's viewer fields, assembled by inheritance."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from loaders.base import PageKey
+from schema.aurum.viewer import AurumViewerFields
+from schema.common import After, Before, Connection, Ctx, First, Last, connection, read_page_args
+from schema.identity import User
+from schema.notifications import Notification, NotificationOrderBy
+from schema.viewer_base import ViewerBase
+
+
+@strawberry.type(description="The viewer's account and notifications.")
+class IdentityViewerFields(ViewerBase):
+    @strawberry.field(description="The signed-in user's profile.")
+    async def user(self, info: Ctx) -> User:
+        return User.from_row(await info.context.loaders.identity.user_by_id.load(self.user_pk))
+
+    @strawberry.field(description="The viewer's notifications from every product, newest first by default.")
+    async def notifications(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        unread_only: Annotated[bool, strawberry.argument(description="Only unread ones.")] = False,
+        product: Annotated[str | None, strawberry.argument(description="Only this product's.")] = None,
+        order_by: Annotated[NotificationOrderBy, strawberry.argument(description="Order of the items.")] = NotificationOrderBy.CREATED_AT_DESC,  # type: ignore[valid-type]
+    ) -> Connection[Notification]:
+        args = read_page_args(info, first, after, last, before)
+        flt = (unread_only, product) if unread_only or product is not None else None
+        key = PageKey(self.user_pk, args, order_by.value, flt)
+        return connection(await info.context.loaders.identity.notifications_by_user.load(key), Notification.from_row)
+
+    @strawberry.field(description="How many of the viewer's notifications are unread.")
+    async def unread_notification_count(self, info: Ctx) -> int:
+        return await info.context.loaders.identity.unread_notifications_by_user.load(self.user_pk)
+
+
+@strawberry.type(description="The signed-in user's entry point to their own data in every product.")
+class Viewer(AurumViewerFields, IdentityViewerFields):
+    pass

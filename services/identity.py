@@ -1,0 +1,272 @@
+"""Accounts and sessions: registration, sign-in, refresh-token rotation, sign-out."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.context import Actor
+from core.errors import DomainError, ErrorCode, ValidationFailed
+from core.security import (
+    TokenService,
+    hash_password,
+    hash_refresh_secret,
+    new_refresh_secret,
+    password_needs_rehash,
+    verify_password,
+)
+from models.identity import RefreshToken, Role, User
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 256
+
+
+class InvalidCredentials(DomainError):
+    code = ErrorCode.INVALID_CREDENTIALS
+
+
+class EmailTaken(DomainError):
+    code = ErrorCode.EMAIL_TAKEN
+
+
+class RefreshTokenInvalid(DomainError):
+    code = ErrorCode.REFRESH_TOKEN_INVALID
+
+
+class RefreshTokenReused(DomainError):
+    code = ErrorCode.REFRESH_TOKEN_REUSED
+    keep_changes = True  # the revocation of the family must survive the error
+
+
+@dataclass(frozen=True)
+class Session:
+    """What a successful sign-in or refresh hands the client."""
+
+    user: User
+    access_token: str
+    access_token_expires_at: datetime
+    refresh_token: str
+    refresh_token_expires_at: datetime
+
+
+def normalize_email(email: str) -> str:
+    return email.strip()
+
+
+def validate_profile_text(value: str | None, field: str, max_length: int) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > max_length:
+        raise ValidationFailed(f"{field} must be at most {max_length} characters", field=["input", field])
+    return value or None
+
+
+async def _issue_session(
+    session: AsyncSession,
+    tokens: TokenService,
+    user: User,
+    *,
+    refresh_ttl: timedelta,
+    family_id: uuid.UUID | None = None,
+) -> Session:
+    secret = new_refresh_secret()
+    now = datetime.now(UTC)
+    refresh = RefreshToken(
+        user_id=user.id,
+        family_id=family_id or uuid.uuid4(),
+        token_hash=hash_refresh_secret(secret),
+        expires_at=now + refresh_ttl,
+    )
+    session.add(refresh)
+    await session.flush()
+    access, expires = tokens.issue(user_id=user.id, role=user.role)
+    return Session(
+        user=user,
+        access_token=access,
+        access_token_expires_at=datetime.fromtimestamp(expires, UTC),
+        refresh_token=secret,
+        refresh_token_expires_at=refresh.expires_at,
+    )
+
+
+async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
+    statement = sa.select(User).where(sa.func.lower(User.email) == normalize_email(email).lower())
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def register(
+    session: AsyncSession,
+    *,
+    tokens: TokenService,
+    refresh_ttl: timedelta,
+    email: str,
+    password: str,
+    display_name: str,
+    purpose: str | None = None,
+    offering: str | None = None,
+) -> Session:
+    email = normalize_email(email)
+    if not EMAIL_PATTERN.match(email) or len(email) > 320:
+        raise ValidationFailed("Enter a valid email address", field=["input", "email"])
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise ValidationFailed(
+            f"Password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters",
+            field=["input", "password"],
+        )
+    name = display_name.strip()
+    if not 1 <= len(name) <= 120:
+        raise ValidationFailed("Display name must be 1 to 120 characters", field=["input", "displayName"])
+    user = User(
+        email=email,
+        display_name=name,
+        purpose=validate_profile_text(purpose, "purpose", 2000),
+        offering=validate_profile_text(offering, "offering", 2000),
+        role=Role.USER.value,
+        password_hash=hash_password(password),
+    )
+    # ON CONFLICT keeps a concurrent duplicate from surfacing as an integrity error.
+    inserted = await session.execute(_insert_user_statement(user))
+    if inserted.scalar_one_or_none() is None:
+        raise EmailTaken("An account with this email cannot be created", field=["input", "email"])
+    stored = await session.get_one(User, user.id)
+    return await _issue_session(session, tokens, stored, refresh_ttl=refresh_ttl)
+
+
+def _insert_user_statement(user: User) -> sa.Insert:
+    from sqlalchemy.dialects.postgresql import insert
+
+    return (
+        insert(User)
+        .values(
+            id=user.id,
+            email=user.email,
+            display_name=user.display_name,
+            purpose=user.purpose,
+            offering=user.offering,
+            role=user.role,
+            password_hash=user.password_hash,
+        )
+        .on_conflict_do_nothing()
+        .returning(User.id)
+    )
+
+
+async def login(
+    session: AsyncSession,
+    *,
+    tokens: TokenService,
+    refresh_ttl: timedelta,
+    email: str,
+    password: str,
+) -> Session:
+    user = await find_user_by_email(session, email)
+    # verify_password runs argon2 even for an unknown email, so timing does not tell.
+    if not verify_password(user.password_hash if user else None, password) or user is None:
+        raise InvalidCredentials("Email or password is incorrect")
+    if password_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return await _issue_session(session, tokens, user, refresh_ttl=refresh_ttl)
+
+
+async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+    await session.execute(
+        sa.update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=sa.func.now())
+    )
+
+
+async def refresh(
+    session: AsyncSession,
+    *,
+    tokens: TokenService,
+    refresh_ttl: timedelta,
+    refresh_token: str,
+) -> Session:
+    statement = (
+        sa.select(RefreshToken)
+        .where(RefreshToken.token_hash == hash_refresh_secret(refresh_token))
+        .with_for_update()
+    )
+    stored = (await session.execute(statement)).scalar_one_or_none()
+    now = datetime.now(UTC)
+    if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
+        raise RefreshTokenInvalid("Refresh token is not valid; sign in again")
+    if stored.used_at is not None:
+        await _revoke_family(session, stored.family_id)
+        raise RefreshTokenReused(
+            "Refresh token was already used; all sessions of this sign-in are revoked"
+        )
+    stored.used_at = now
+    user = await session.get_one(User, stored.user_id)
+    return await _issue_session(
+        session, tokens, user, refresh_ttl=refresh_ttl, family_id=stored.family_id
+    )
+
+
+async def logout(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    refresh_token: str | None,
+    everywhere: bool,
+) -> int:
+    """Revoke the refresh token's family, or every family of the actor; returns how many."""
+    condition: sa.ColumnElement[bool]
+    if everywhere:
+        condition = RefreshToken.user_id == actor.user_id
+    elif refresh_token:
+        family = (
+            sa.select(RefreshToken.family_id)
+            .where(
+                RefreshToken.token_hash == hash_refresh_secret(refresh_token),
+                RefreshToken.user_id == actor.user_id,
+            )
+            .scalar_subquery()
+        )
+        condition = RefreshToken.family_id == family
+    else:
+        raise ValidationFailed(
+            "Pass the refresh token to end, or `everywhere: true`", field=["input", "refreshToken"]
+        )
+    result = await session.execute(
+        sa.update(RefreshToken)
+        .where(condition, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=sa.func.now())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def update_profile(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    changes: dict[str, str | None],
+) -> User:
+    """Apply the given profile changes; a `None` value clears an optional field."""
+    user = await session.get_one(User, actor.user_id)
+    if "display_name" in changes:
+        name = (changes["display_name"] or "").strip()
+        if not 1 <= len(name) <= 120:
+            raise ValidationFailed("Display name must be 1 to 120 characters", field=["input", "displayName"])
+        user.display_name = name
+    for name in ("purpose", "offering"):
+        if name in changes:
+            setattr(user, name, validate_profile_text(changes[name], name, 2000))
+    user.updated_at = datetime.now(UTC)
+    await session.flush()
+    return user
+
+
+def readable_users(actor: Actor | None) -> sa.Select[tuple[User]]:
+    """Users an actor may see: for now only themself (social products will widen this)."""
+    if actor is None:
+        return sa.select(User).where(sa.false())
+    return sa.select(User).where(User.id == actor.user_id)

@@ -1,0 +1,105 @@
+"""Notifications, shared by every product: list, mark read, unread count."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.context import Actor
+from core.errors import NotFound, ValidationFailed
+from core.pagination import Sort
+from models.notifications import Notification
+
+notifications = Notification.__table__  # type: ignore[attr-defined]
+
+NOTIFICATION_SORTS = {
+    "CREATED_AT_DESC": Sort("created_DESC", notifications.c.created_at, datetime, descending=True),
+    "CREATED_AT_ASC": Sort("created_ASC", notifications.c.created_at, datetime, descending=False),
+}
+
+MAX_MARK_READ = 100
+
+
+def readable(actor: Actor, *, unread_only: bool = False, product: str | None = None) -> sa.Select[Any]:
+    statement = sa.select(notifications).where(notifications.c.user_id == actor.user_id)
+    if unread_only:
+        statement = statement.where(notifications.c.read_at.is_(None))
+    if product is not None:
+        statement = statement.where(notifications.c.product == product)
+    return statement
+
+
+def unread_count_query(user_ids: Sequence[uuid.UUID]) -> sa.Select[Any]:
+    return (
+        sa.select(notifications.c.user_id, sa.func.count().label("unread"))
+        .where(notifications.c.user_id.in_(user_ids), notifications.c.read_at.is_(None))
+        .group_by(notifications.c.user_id)
+    )
+
+
+async def notify(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    product: str,
+    kind: str,
+    title: str,
+    body: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> Notification:
+    """Create a notification for a user; any product's service may call this."""
+    notification = Notification(
+        user_id=user_id, product=product, kind=kind, title=title, body=body, data=data or {}
+    )
+    session.add(notification)
+    await session.flush()
+    return notification
+
+
+async def mark_read(
+    session: AsyncSession, *, actor: Actor, ids: Sequence[uuid.UUID]
+) -> list[Notification]:
+    if not ids:
+        raise ValidationFailed("Pass at least one notification id", field=["input", "ids"])
+    if len(ids) > MAX_MARK_READ:
+        raise ValidationFailed(f"At most {MAX_MARK_READ} ids at once", field=["input", "ids"])
+    found = (
+        await session.execute(
+            sa.select(Notification).where(
+                Notification.id.in_(ids),  # type: ignore[attr-defined]
+                Notification.user_id == actor.user_id,
+            )
+        )
+    ).scalars().all()
+    by_id = {n.id: n for n in found}
+    missing = [pk for pk in ids if pk not in by_id]
+    if missing:
+        raise NotFound("No notification with this id", field=["input", "ids"])
+    now = datetime.now(UTC)
+    for notification in found:
+        if notification.read_at is None:
+            notification.read_at = now
+    await session.flush()
+    return [by_id[pk] for pk in dict.fromkeys(ids)]
+
+
+async def mark_all_read(session: AsyncSession, *, actor: Actor, product: str | None) -> int:
+    statement = (
+        sa.update(Notification)
+        .where(Notification.user_id == actor.user_id, Notification.read_at.is_(None))  # type: ignore[union-attr]
+        .values(read_at=sa.func.now())
+    )
+    if product is not None:
+        statement = statement.where(Notification.product == product)
+    result = await session.execute(statement)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def unread_count(session: AsyncSession, *, actor: Actor) -> int:
+    rows = (await session.execute(unread_count_query([actor.user_id]))).all()
+    return int(rows[0].unread) if rows else 0
