@@ -1,7 +1,7 @@
 """Quintet: create_app() and the command line.
 
-    uv run app.py serve            # dev server on an embedded Postgres, GraphiQL at /graphql
-    uv run app.py --help           # every command
+uv run app.py serve            # dev server on an embedded Postgres, GraphiQL at /graphql
+uv run app.py --help           # every command
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 
 # ----------------------------------------------------------------------------- commands
+
 
 def _prepare_database(settings: Settings, *, demo: bool) -> str:
     """Start the embedded server if needed, migrate, and load the demo when asked or empty."""

@@ -95,4 +95,3 @@ class Context:
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     """Run `callback` once the surrounding unit of work has committed (never on rollback)."""
     session.info.setdefault("after_commit", []).append(callback)
-

@@ -27,9 +27,7 @@ class SqlStats:
 
 
 # Set per request; DataLoader batches run as tasks that copy this context, so they count too.
-current_sql_stats: contextvars.ContextVar[SqlStats | None] = contextvars.ContextVar(
-    "current_sql_stats", default=None
-)
+current_sql_stats: contextvars.ContextVar[SqlStats | None] = contextvars.ContextVar("current_sql_stats", default=None)
 
 
 def to_async_url(url: str) -> str:
@@ -57,9 +55,7 @@ def resolve_database_url(settings: Settings) -> str:
     if settings.database_url:
         return to_async_url(settings.database_url)
     if not settings.is_dev:
-        raise RuntimeError(
-            "DATABASE_URL is required in production mode (the embedded Postgres is for dev only)"
-        )
+        raise RuntimeError("DATABASE_URL is required in production mode (the embedded Postgres is for dev only)")
     return start_embedded_postgres(settings.data_dir / "postgres")
 
 

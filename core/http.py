@@ -63,7 +63,7 @@ class RequestRefused(Exception):
 
 
 def runtime_of(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    return request.app.state.runtime
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -106,7 +106,9 @@ def _parse_params(data: Any) -> tuple[str, dict[str, Any] | None, str | None]:
     return query, variables, operation_name
 
 
-async def _operation_from(request: Request, settings: Settings) -> tuple[str, dict[str, Any] | None, str | None, frozenset[OperationType]]:
+async def _operation_from(
+    request: Request, settings: Settings
+) -> tuple[str, dict[str, Any] | None, str | None, frozenset[OperationType]]:
     if request.method == "GET":
         params = request.query_params
         variables: Any = None

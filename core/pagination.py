@@ -53,9 +53,13 @@ async def fetch_pages(
     args: PageArgs,
 ) -> dict[uuid.UUID, Page]:
     """Page through `query`'s rows for each of `parent_ids`; `query` is already scoped."""
-    order = (sort.expression.desc(), id_column.desc()) if sort.descending else (
-        sort.expression.asc(),
-        id_column.asc(),
+    order = (
+        (sort.expression.desc(), id_column.desc())
+        if sort.descending
+        else (
+            sort.expression.asc(),
+            id_column.asc(),
+        )
     )
     ranked = (
         query.add_columns(

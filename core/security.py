@@ -103,8 +103,7 @@ class TokenService:
             pem = load_or_create_dev_key(settings.data_dir / "jwt-signing-key.pem")
         else:
             raise RuntimeError(
-                "JWT_PRIVATE_KEY is required in production mode "
-                "(create one with `uv run app.py generate-key`)"
+                "JWT_PRIVATE_KEY is required in production mode (create one with `uv run app.py generate-key`)"
             )
         self._signing_key = ECKey.import_key(pem, {"use": "sig", "alg": ALGORITHM})
         self._signing_key.ensure_kid()
@@ -174,7 +173,9 @@ class TokenService:
                 raise InvalidAccessToken(
                     TokenProblem.WRONG_ISSUER, "Access token was issued by another issuer"
                 ) from exc
-            raise InvalidAccessToken(TokenProblem.INVALID_CLAIMS, f"Access token claim '{exc.claim}' is invalid") from exc
+            raise InvalidAccessToken(
+                TokenProblem.INVALID_CLAIMS, f"Access token claim '{exc.claim}' is invalid"
+            ) from exc
         except jose_errors.JoseError as exc:
             raise InvalidAccessToken(TokenProblem.INVALID_CLAIMS, "Access token claims are invalid") from exc
         try:

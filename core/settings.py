@@ -5,7 +5,7 @@ Every setting is documented in README.md ("Settings"); keep the two in step.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     DEV = "dev"
     PRODUCTION = "production"
 
@@ -24,9 +24,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=ROOT / ".env", extra="ignore")
 
     mode: Mode = Field(Mode.DEV, description="dev or production")
-    database_url: str | None = Field(
-        None, description="Postgres URL; unset in dev mode means the embedded server"
-    )
+    database_url: str | None = Field(None, description="Postgres URL; unset in dev mode means the embedded server")
     data_dir: Path = Field(ROOT / ".data", description="where dev mode keeps its state")
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(10, ge=0)

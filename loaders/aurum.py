@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
@@ -29,13 +30,13 @@ def _progress(engine: AsyncEngine, actor: Actor, level: str) -> DataLoader[uuid.
 
 @dataclass
 class AurumLoaders:
-    pillar_by_id: DataLoader[uuid.UUID, object]
-    area_by_id: DataLoader[uuid.UUID, object]
-    project_by_id: DataLoader[uuid.UUID, object]
-    task_by_id: DataLoader[uuid.UUID, object]
-    journal_entry_by_id: DataLoader[uuid.UUID, object]
-    journal_template_by_id: DataLoader[uuid.UUID, object]
-    resource_by_id: DataLoader[uuid.UUID, object]
+    pillar_by_id: DataLoader[uuid.UUID, Any]
+    area_by_id: DataLoader[uuid.UUID, Any]
+    project_by_id: DataLoader[uuid.UUID, Any]
+    task_by_id: DataLoader[uuid.UUID, Any]
+    journal_entry_by_id: DataLoader[uuid.UUID, Any]
+    journal_template_by_id: DataLoader[uuid.UUID, Any]
+    resource_by_id: DataLoader[uuid.UUID, Any]
     pillars_by_user: DataLoader[PageKey, Page]
     areas_by_pillar: DataLoader[PageKey, Page]
     areas_by_user: DataLoader[PageKey, Page]
@@ -80,16 +81,12 @@ def aurum_loaders(engine: AsyncEngine, actor: Actor) -> AurumLoaders:
         tasks_by_user=pages_by_parent(
             engine, tasks, parent_column="user_id", sorts=aurum.TASK_SORTS, conditions=aurum.task_conditions
         ),
-        journal_entries_by_user=pages_by_parent(
-            engine, entries, parent_column="user_id", sorts=aurum.JOURNAL_SORTS
-        ),
+        journal_entries_by_user=pages_by_parent(engine, entries, parent_column="user_id", sorts=aurum.JOURNAL_SORTS),
         journal_templates_by_user=pages_by_parent(
             engine, templates, parent_column="user_id", sorts=aurum.TEMPLATE_SORTS
         ),
         resources_by_user=pages_by_parent(engine, resources, parent_column="user_id", sorts=aurum.RESOURCE_SORTS),
-        resources_by_project=pages_by_parent(
-            engine, resources, parent_column="project_id", sorts=aurum.RESOURCE_SORTS
-        ),
+        resources_by_project=pages_by_parent(engine, resources, parent_column="project_id", sorts=aurum.RESOURCE_SORTS),
         resources_by_task=pages_by_parent(engine, resources, parent_column="task_id", sorts=aurum.RESOURCE_SORTS),
         progress_by_project=_progress(engine, actor, "project"),
         progress_by_area=_progress(engine, actor, "area"),

@@ -78,5 +78,3 @@ def pages_by_parent(
         return [results[(k.args, k.sort, k.filter, k.parent_id)] for k in keys]
 
     return DataLoader(load_fn=load)
-
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
@@ -18,8 +19,8 @@ from services import identity, notifications
 
 @dataclass
 class IdentityLoaders:
-    user_by_id: DataLoader[uuid.UUID, object]
-    notification_by_id: DataLoader[uuid.UUID, object]
+    user_by_id: DataLoader[uuid.UUID, Any]
+    notification_by_id: DataLoader[uuid.UUID, Any]
     notifications_by_user: DataLoader[PageKey, Page]
     unread_notifications_by_user: DataLoader[uuid.UUID, int]
 
@@ -33,7 +34,7 @@ def identity_loaders(engine: AsyncEngine, actor: Actor) -> IdentityLoaders:
         counts = {row.user_id: int(row.unread) for row in rows}
         return [counts.get(pk, 0) for pk in user_ids]
 
-    def notification_filter(flt: tuple[bool, str | None]) -> list:  # type: ignore[type-arg]
+    def notification_filter(flt: tuple[bool, str | None]) -> list:
         unread_only, product = flt
         table = notifications.notifications
         conditions = []

@@ -48,11 +48,7 @@ class ResourceKind(StrEnum):
 
 
 def owner_column() -> uuid.UUID:
-    return Field(
-        sa_column=sa.Column(
-            sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-        )
-    )
+    return Field(sa_column=sa.Column(sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False))
 
 
 def owned_parent(parent_table: str, column: str) -> sa.ForeignKeyConstraint:
@@ -119,7 +115,7 @@ class Project(SQLModel, table=True):
     name: str = Field(max_length=200, nullable=False)
     description: str | None = Field(default=None, max_length=8000)
     status: str = Field(default=ProjectStatus.NOT_STARTED.value, max_length=16, nullable=False)
-    priority: int = Field(default=Priority.MEDIUM.value, sa_type=sa.SmallInteger, nullable=False)  # type: ignore[call-overload]
+    priority: int = Field(default=Priority.MEDIUM.value, sa_type=sa.SmallInteger, nullable=False)
     due_at: datetime | None = timestamp_field()
     position: int = Field(default=0, nullable=False)
     created_at: datetime = created_at_field()
@@ -143,7 +139,7 @@ class Task(SQLModel, table=True):
     title: str = Field(max_length=300, nullable=False)
     description: str | None = Field(default=None, max_length=8000)
     status: str = Field(default=TaskStatus.TODO.value, max_length=16, nullable=False)
-    priority: int = Field(default=Priority.MEDIUM.value, sa_type=sa.SmallInteger, nullable=False)  # type: ignore[call-overload]
+    priority: int = Field(default=Priority.MEDIUM.value, sa_type=sa.SmallInteger, nullable=False)
     due_at: datetime | None = timestamp_field()
     completed_at: datetime | None = timestamp_field()
     position: int = Field(default=0, nullable=False)
@@ -217,6 +213,6 @@ class Resource(SQLModel, table=True):
     url: str | None = Field(default=None, max_length=2048)
     file_name: str | None = Field(default=None, max_length=255)
     content_type: str | None = Field(default=None, max_length=255)
-    size_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    size_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()

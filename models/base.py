@@ -32,7 +32,7 @@ def id_field() -> uuid.UUID:
 def created_at_field() -> datetime:
     return Field(
         default_factory=utcnow,
-        sa_type=sa.DateTime(timezone=True),  # type: ignore[call-overload]
+        sa_type=sa.DateTime(timezone=True),
         sa_column_kwargs={"server_default": sa.func.now()},
         nullable=False,
     )
@@ -41,7 +41,7 @@ def created_at_field() -> datetime:
 def timestamp_field(*, nullable: bool = True) -> datetime | None:
     return Field(
         default=None,
-        sa_type=sa.DateTime(timezone=True),  # type: ignore[call-overload]
+        sa_type=sa.DateTime(timezone=True),
         nullable=nullable,
     )
 

@@ -44,9 +44,7 @@ class RefreshToken(SQLModel, table=True):
 
     id: uuid.UUID = id_field()
     user_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
-        )
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     )
     family_id: uuid.UUID = Field(nullable=False, index=True)
     token_hash: str = Field(max_length=64, nullable=False, unique=True)

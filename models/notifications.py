@@ -19,9 +19,7 @@ class Notification(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_notifications_user_created", "user_id", "created_at"),
         # Unread counts are the hot query: a partial index keeps them cheap.
-        sa.Index(
-            "ix_notifications_user_unread", "user_id", postgresql_where=sa.text("read_at IS NULL")
-        ),
+        sa.Index("ix_notifications_user_unread", "user_id", postgresql_where=sa.text("read_at IS NULL")),
     )
 
     id: uuid.UUID = id_field()

@@ -51,7 +51,7 @@ from schema.aurum.inputs import (
     UpdateTaskInput,
 )
 from schema.aurum.types import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
-from schema.common import Ctx, DeletePayload, InputArg, MutationError, changes_of, mutation_errors
+from schema.common import Ctx, DeletePayload, InputArg, MutationError, changes_of, mutation_errors, raw
 from services import aurum
 
 Work = Callable[[AsyncSession, Actor], Awaitable[Any]]
@@ -62,17 +62,18 @@ async def _run(info: Ctx, work: Work) -> tuple[Any, list[MutationError]]:
     return outcome.value, mutation_errors(outcome.errors)
 
 
-async def _delete(info: Ctx, input: DeleteInput, type_name: str, delete: Callable[..., Awaitable[uuid.UUID]], key: str) -> DeletePayload:
+async def _delete(
+    info: Ctx, input: DeleteInput, type_name: str, delete: Callable[..., Awaitable[uuid.UUID]], key: str
+) -> DeletePayload:
     async def work(session: AsyncSession, actor: Actor) -> uuid.UUID:
         return await delete(session, actor=actor, **{key: input_id(input.id, type_name, "id")})
 
     deleted, errors = await _run(info, work)
-    return DeletePayload(
-        deleted_id=strawberry.ID(to_global_id(type_name, deleted)) if deleted else None, errors=errors
-    )
+    return DeletePayload(deleted_id=strawberry.ID(to_global_id(type_name, deleted)) if deleted else None, errors=errors)
 
 
 # ------------------------------------------------------------------------------ pillars
+
 
 async def create_pillar(info: Ctx, input: Annotated[CreatePillarInput, InputArg]) -> PillarPayload:
     async def work(session: AsyncSession, actor: Actor) -> Pillar:
@@ -108,6 +109,7 @@ async def reorder_pillars(info: Ctx, input: Annotated[ReorderPillarsInput, Input
 
 
 # -------------------------------------------------------------------------------- areas
+
 
 async def create_area(info: Ctx, input: Annotated[CreateAreaInput, InputArg]) -> AreaPayload:
     async def work(session: AsyncSession, actor: Actor) -> Area:
@@ -154,6 +156,7 @@ async def reorder_areas(info: Ctx, input: Annotated[ReorderAreasInput, InputArg]
 
 # ----------------------------------------------------------------------------- projects
 
+
 async def create_project(info: Ctx, input: Annotated[CreateProjectInput, InputArg]) -> ProjectPayload:
     async def work(session: AsyncSession, actor: Actor) -> Project:
         row = await aurum.create_project(
@@ -162,8 +165,8 @@ async def create_project(info: Ctx, input: Annotated[CreateProjectInput, InputAr
             area_id=input_id(input.area_id, "Area", "areaId"),
             name=input.name,
             description=input.description,
-            status=ProjectStatusValue(input.status.value),
-            priority=PriorityValue(input.priority.value),
+            status=ProjectStatusValue(raw(input.status)),
+            priority=PriorityValue(raw(input.priority)),
             due_at=input.due_at,
         )
         return Project.from_row(row)
@@ -201,6 +204,7 @@ async def reorder_projects(info: Ctx, input: Annotated[ReorderProjectsInput, Inp
 
 # -------------------------------------------------------------------------------- tasks
 
+
 async def create_task(info: Ctx, input: Annotated[CreateTaskInput, InputArg]) -> TaskPayload:
     async def work(session: AsyncSession, actor: Actor) -> Task:
         row = await aurum.create_task(
@@ -209,8 +213,8 @@ async def create_task(info: Ctx, input: Annotated[CreateTaskInput, InputArg]) ->
             project_id=input_id(input.project_id, "Project", "projectId"),
             title=input.title,
             description=input.description,
-            status=TaskStatusValue(input.status.value),
-            priority=PriorityValue(input.priority.value),
+            status=TaskStatusValue(raw(input.status)),
+            priority=PriorityValue(raw(input.priority)),
             due_at=input.due_at,
         )
         return Task.from_row(row)
@@ -257,6 +261,7 @@ async def reorder_tasks(info: Ctx, input: Annotated[ReorderTasksInput, InputArg]
 
 
 # ------------------------------------------------------------------------------ journal
+
 
 async def create_journal_entry(info: Ctx, input: Annotated[CreateJournalEntryInput, InputArg]) -> JournalEntryPayload:
     async def work(session: AsyncSession, actor: Actor) -> JournalEntry:
@@ -320,10 +325,11 @@ async def delete_journal_template(info: Ctx, input: Annotated[DeleteInput, Input
 
 # ---------------------------------------------------------------------------- resources
 
+
 async def create_resource(info: Ctx, input: Annotated[CreateResourceInput, InputArg]) -> ResourcePayload:
     async def work(session: AsyncSession, actor: Actor) -> Resource:
         fields = aurum.ResourceFields(
-            kind=ResourceKindValue(input.kind.value),
+            kind=ResourceKindValue(raw(input.kind)),
             title=input.title,
             url=input.url,
             file_name=input.file_name,
@@ -415,7 +421,5 @@ class AurumMutation:
     create_resource: ResourcePayload = strawberry.mutation(
         resolver=create_resource, description="Add a link or an attachment record."
     )
-    update_resource: ResourcePayload = strawberry.mutation(
-        resolver=update_resource, description="Change a resource."
-    )
+    update_resource: ResourcePayload = strawberry.mutation(resolver=update_resource, description="Change a resource.")
     delete_resource: DeletePayload = strawberry.mutation(resolver=delete_resource, description="Delete a resource.")

@@ -32,7 +32,7 @@ def viewer(info: Ctx) -> Viewer | None:
     return Viewer(user_pk=actor.user_id) if actor else None
 
 
-def _auth_payload(outcome_value: Session | None, errors: list) -> AuthPayload:  # type: ignore[type-arg]
+def _auth_payload(outcome_value: Session | None, errors: list) -> AuthPayload:
     if outcome_value is None:
         return AuthPayload(session=None, errors=mutation_errors(errors))
     return AuthPayload(
@@ -123,9 +123,7 @@ class IdentityQuery:
 
 @strawberry.type(description="Identity mutations.")
 class IdentityMutation:
-    register: AuthPayload = strawberry.mutation(
-        resolver=register, description="Create an account and sign in to it."
-    )
+    register: AuthPayload = strawberry.mutation(resolver=register, description="Create an account and sign in to it.")
     login: AuthPayload = strawberry.mutation(
         resolver=login,
         description="Sign in. A wrong password and an unknown email give the same INVALID_CREDENTIALS error.",

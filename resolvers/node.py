@@ -26,15 +26,15 @@ MAX_NODES = 100
 NodeSource = tuple[Callable[[Loaders], DataLoader[Any, Any]], Callable[[Any], Node]]
 
 NODE_TYPES: dict[str, NodeSource] = {
-    "User": (lambda l: l.identity.user_by_id, User.from_row),
-    "Notification": (lambda l: l.identity.notification_by_id, Notification.from_row),
-    "Pillar": (lambda l: l.aurum.pillar_by_id, Pillar.from_row),
-    "Area": (lambda l: l.aurum.area_by_id, Area.from_row),
-    "Project": (lambda l: l.aurum.project_by_id, Project.from_row),
-    "Task": (lambda l: l.aurum.task_by_id, Task.from_row),
-    "JournalEntry": (lambda l: l.aurum.journal_entry_by_id, JournalEntry.from_row),
-    "JournalTemplate": (lambda l: l.aurum.journal_template_by_id, JournalTemplate.from_row),
-    "Resource": (lambda l: l.aurum.resource_by_id, Resource.from_row),
+    "User": (lambda loaders: loaders.identity.user_by_id, User.from_row),
+    "Notification": (lambda loaders: loaders.identity.notification_by_id, Notification.from_row),
+    "Pillar": (lambda loaders: loaders.aurum.pillar_by_id, Pillar.from_row),
+    "Area": (lambda loaders: loaders.aurum.area_by_id, Area.from_row),
+    "Project": (lambda loaders: loaders.aurum.project_by_id, Project.from_row),
+    "Task": (lambda loaders: loaders.aurum.task_by_id, Task.from_row),
+    "JournalEntry": (lambda loaders: loaders.aurum.journal_entry_by_id, JournalEntry.from_row),
+    "JournalTemplate": (lambda loaders: loaders.aurum.journal_template_by_id, JournalTemplate.from_row),
+    "Resource": (lambda loaders: loaders.aurum.resource_by_id, Resource.from_row),
 }
 
 
@@ -42,7 +42,9 @@ async def _load(info: Ctx, value: str, argument: str) -> Node | None:
     try:
         type_name, pk = from_global_id(value)
     except InvalidGlobalId as exc:
-        raise ClientError(f"`{argument}` holds a value that is not a global ID", "INVALID_ID", argument=argument) from exc
+        raise ClientError(
+            f"`{argument}` holds a value that is not a global ID", "INVALID_ID", argument=argument
+        ) from exc
     source = NODE_TYPES.get(type_name)
     if source is None or info.context.actor is None:
         return None
@@ -51,9 +53,7 @@ async def _load(info: Ctx, value: str, argument: str) -> Node | None:
     return to_node(row) if row is not None else None
 
 
-async def node(
-    info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")]
-) -> Node | None:
+async def node(info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")]) -> Node | None:
     return await _load(info, id, "id")
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import strawberry
+from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -12,8 +16,6 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
-from graphql import GraphQLError
-from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.types import ExecutionContext
 
 from core.errors import ErrorPolicy
@@ -48,16 +50,19 @@ class QuintetSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    extensions: list[SchemaExtension] = [
-        ErrorPolicy(mask=not settings.is_dev),
-        MaxTokensLimiter(max_token_count=settings.max_tokens),
-        ParserCache(maxsize=1024),
-        ValidationCache(maxsize=1024),
-        QueryDepthLimiter(max_depth=settings.max_query_depth),
-        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+    # Factories, not instances: each operation gets its own extension objects, so that
+    # concurrent requests never share an execution context.
+    mask = not settings.is_dev
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: ErrorPolicy(mask=mask),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: ParserCache(maxsize=1024),
+        lambda: ValidationCache(maxsize=1024),
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
     ]
     if not settings.introspection_enabled:
-        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return QuintetSchema(query=Query, mutation=Mutation, types=EXTRA_TYPES, extensions=extensions)
 
 

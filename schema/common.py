@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 import strawberry
 from strawberry.types import Info
@@ -47,6 +47,11 @@ class Connection(Generic[NodeT]):
     total_count: int = strawberry.field(description="How many items the connection holds across all pages.")
 
 
+def raw(member: Enum) -> Any:
+    """The stored value behind a GraphQL enum member."""
+    return member.value
+
+
 def connection(page: Page, to_node: Callable[[Any], NodeT]) -> Connection[NodeT]:
     nodes = [to_node(row) for row in page.rows]
     return Connection(
@@ -73,9 +78,7 @@ Last = Annotated[int | None, strawberry.argument(description="Items from the end
 Before = Annotated[str | None, strawberry.argument(description="Only items before this cursor.")]
 
 
-def read_page_args(
-    info: Ctx, first: int | None, after: str | None, last: int | None, before: str | None
-) -> PageArgs:
+def read_page_args(info: Ctx, first: int | None, after: str | None, last: int | None, before: str | None) -> PageArgs:
     settings = info.context.settings
     return page_args(
         first=first,
@@ -94,18 +97,17 @@ def order_enum(name: str, sorts: dict[str, Sort], what: str) -> Any:
         field_name = key.rsplit("_", 1)[0].lower().replace("_", " ")
         direction = "descending" if sort.descending else "ascending"
         members[key] = strawberry.enum_value(key, description=f"By {field_name}, {direction}.")
-    return strawberry.enum(Enum(name, members), description=f"Orders of {what}.")  # type: ignore[misc]
+    return strawberry.enum(cast(type[Enum], Enum(name, members)), description=f"Orders of {what}.")
 
 
 # ------------------------------------------------------------------------ mutation errors
+
 
 @strawberry.interface(description="An expected failure of a mutation; nothing was changed.")
 class MutationError:
     code: ErrorCode = strawberry.field(description="What went wrong, for a client to switch on.")
     message: str = strawberry.field(description="A sentence for a person to read.")
-    field: list[str] | None = strawberry.field(
-        description="Path to the input value at fault, e.g. [\"input\", \"title\"]."
-    )
+    field: list[str] | None = strawberry.field(description='Path to the input value at fault, e.g. ["input", "title"].')
 
 
 @strawberry.type(description="An input value is invalid.")
@@ -149,10 +151,7 @@ ERROR_TYPES: list[type] = list(dict.fromkeys(_ERROR_TYPES.values()))
 
 
 def mutation_errors(errors: Iterable[DomainError]) -> list[MutationError]:
-    return [
-        _ERROR_TYPES[error.code](code=error.code, message=error.message, field=error.field)
-        for error in errors
-    ]
+    return [_ERROR_TYPES[error.code](code=error.code, message=error.message, field=error.field) for error in errors]
 
 
 def invalid_id(field: str) -> DomainError:
@@ -170,8 +169,4 @@ class DeletePayload:
 def changes_of(data: object, *, skip: Iterable[str] = ("id",)) -> dict[str, Any]:
     """The fields an update input actually carries (omitted ones stay UNSET)."""
     skipped = set(skip)
-    return {
-        name: value
-        for name, value in vars(data).items()
-        if name not in skipped and value is not strawberry.UNSET
-    }
+    return {name: value for name, value in vars(data).items() if name not in skipped and value is not strawberry.UNSET}

@@ -107,5 +107,3 @@ class UpdateProfileInput:
 class UpdateProfilePayload:
     user: User | None = strawberry.field(description="The updated user.")
     errors: list[MutationError] = strawberry.field(description="Why nothing changed, if so.")
-
-

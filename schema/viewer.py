@@ -30,7 +30,9 @@ class IdentityViewerFields(ViewerBase):
         before: Before = None,
         unread_only: Annotated[bool, strawberry.argument(description="Only unread ones.")] = False,
         product: Annotated[str | None, strawberry.argument(description="Only this product's.")] = None,
-        order_by: Annotated[NotificationOrderBy, strawberry.argument(description="Order of the items.")] = NotificationOrderBy.CREATED_AT_DESC,  # type: ignore[valid-type]
+        order_by: Annotated[
+            NotificationOrderBy, strawberry.argument(description="Order of the items.")
+        ] = NotificationOrderBy.CREATED_AT_DESC,
     ) -> Connection[Notification]:
         args = read_page_args(info, first, after, last, before)
         flt = (unread_only, product) if unread_only or product is not None else None

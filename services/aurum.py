@@ -40,7 +40,7 @@ OPEN_TASK_STATUSES = (TaskStatus.TODO.value, TaskStatus.IN_PROGRESS.value)
 
 
 def table(model: type[SQLModel]) -> sa.Table:
-    return model.__table__  # type: ignore[attr-defined,no-any-return]
+    return model.__table__  # type: ignore[attr-defined]
 
 
 def owned(model: type[SQLModel], actor: Actor) -> sa.Select[Any]:
@@ -50,6 +50,7 @@ def owned(model: type[SQLModel], actor: Actor) -> sa.Select[Any]:
 
 
 # ---------------------------------------------------------------------------- orderings
+
 
 def _sorts(
     model: type[SQLModel], *, due: bool, priority: bool, title_column: str, position: bool = True
@@ -83,6 +84,7 @@ RESOURCE_SORTS = _sorts(Resource, due=False, priority=False, position=False, tit
 
 
 # ----------------------------------------------------------------------------- filters
+
 
 @dataclass(frozen=True)
 class TaskFilter:
@@ -138,6 +140,7 @@ def project_conditions(flt: ProjectFilter) -> list[sa.ColumnElement[bool]]:
 
 # ------------------------------------------------------------------------ progress rollups
 
+
 @dataclass(frozen=True)
 class Progress:
     """Task completion beneath a node; cancelled tasks count for neither side."""
@@ -164,9 +167,7 @@ def progress_query(level: str, actor: Actor, ids: Sequence[uuid.UUID]) -> sa.Sel
         source = tasks.join(projects, projects.c.id == tasks.c.project_id)
         key = projects.c.area_id
     else:
-        source = tasks.join(projects, projects.c.id == tasks.c.project_id).join(
-            areas, areas.c.id == projects.c.area_id
-        )
+        source = tasks.join(projects, projects.c.id == tasks.c.project_id).join(areas, areas.c.id == projects.c.area_id)
         key = areas.c.pillar_id
     return (
         sa.select(
@@ -181,6 +182,7 @@ def progress_query(level: str, actor: Actor, ids: Sequence[uuid.UUID]) -> sa.Sel
 
 
 # ------------------------------------------------------------------------ write helpers
+
 
 def _stored(value: Any) -> Any:
     """The stored value of an enum member (model or GraphQL enum alike)."""
@@ -202,6 +204,12 @@ def clean_text(value: str | None, *, field: str, max_length: int, required: bool
     if len(value) > max_length:
         raise ValidationFailed(f"{field} must be at most {max_length} characters", field=["input", field])
     return value or None
+
+
+def required_text(value: str | None, *, field: str, max_length: int) -> str:
+    cleaned = clean_text(value, field=field, max_length=max_length, required=True)
+    assert cleaned is not None  # clean_text raised otherwise
+    return cleaned
 
 
 async def get_owned(
@@ -228,7 +236,7 @@ async def _next_position(session: AsyncSession, model: type[SQLModel], parent: s
 def _apply(obj: SQLModel, values: dict[str, Any]) -> None:
     for name, value in values.items():
         setattr(obj, name, value)
-    obj.updated_at = _now()  # type: ignore[attr-defined]
+    obj.updated_at = _now()
 
 
 async def _reorder(
@@ -243,12 +251,14 @@ async def _reorder(
     """Give the parent's children the positions of `ordered_ids`, which must list them all."""
     t = table(model)
     current = (
-        await session.execute(
-            sa.select(model)
-            .where(t.c[parent] == parent_id, t.c.user_id == actor.user_id)
-            .with_for_update()
+        (
+            await session.execute(
+                sa.select(model).where(t.c[parent] == parent_id, t.c.user_id == actor.user_id).with_for_update()
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     by_id = {row.id: row for row in current}  # type: ignore[attr-defined]
     if len(set(ordered_ids)) != len(ordered_ids):
         raise ValidationFailed("An id appears more than once", field=["input", "ids"])
@@ -261,8 +271,8 @@ async def _reorder(
     for position, pk in enumerate(ordered_ids):
         row = by_id[pk]
         if row.position != position:  # type: ignore[attr-defined]
-            row.position = position  # type: ignore[attr-defined]
-            row.updated_at = now  # type: ignore[attr-defined]
+            row.position = position
+            row.updated_at = now
     await session.flush()
     return [by_id[pk] for pk in ordered_ids]
 
@@ -276,12 +286,13 @@ async def _delete(session: AsyncSession, model: type[SQLModel], actor: Actor, pk
 
 # ------------------------------------------------------------------------------ pillars
 
+
 async def create_pillar(
     session: AsyncSession, *, actor: Actor, name: str, description: str | None, color: str | None, icon: str | None
 ) -> Pillar:
     pillar = Pillar(
         user_id=actor.user_id,
-        name=clean_text(name, field="name", max_length=120, required=True),
+        name=required_text(name, field="name", max_length=120),
         description=clean_text(description, field="description", max_length=4000, required=False),
         color=clean_text(color, field="color", max_length=16, required=False),
         icon=clean_text(icon, field="icon", max_length=64, required=False),
@@ -292,7 +303,9 @@ async def create_pillar(
     return pillar
 
 
-async def update_pillar(session: AsyncSession, *, actor: Actor, pillar_id: uuid.UUID, changes: dict[str, Any]) -> Pillar:
+async def update_pillar(
+    session: AsyncSession, *, actor: Actor, pillar_id: uuid.UUID, changes: dict[str, Any]
+) -> Pillar:
     pillar = await get_owned(session, Pillar, actor, pillar_id)
     values: dict[str, Any] = {}
     if "name" in changes:
@@ -316,6 +329,7 @@ async def reorder_pillars(session: AsyncSession, *, actor: Actor, ordered_ids: S
 
 # -------------------------------------------------------------------------------- areas
 
+
 def _importance(value: int) -> int:
     if not 1 <= value <= 5:
         raise ValidationFailed("importance must be between 1 and 5", field=["input", "importance"])
@@ -335,7 +349,7 @@ async def create_area(
     area = Area(
         user_id=actor.user_id,
         pillar_id=pillar_id,
-        name=clean_text(name, field="name", max_length=120, required=True),
+        name=required_text(name, field="name", max_length=120),
         description=clean_text(description, field="description", max_length=4000, required=False),
         importance=_importance(importance),
         position=await _next_position(session, Area, "pillar_id", pillar_id),
@@ -378,6 +392,7 @@ async def reorder_areas(
 
 # ----------------------------------------------------------------------------- projects
 
+
 async def create_project(
     session: AsyncSession,
     *,
@@ -393,7 +408,7 @@ async def create_project(
     project = Project(
         user_id=actor.user_id,
         area_id=area_id,
-        name=clean_text(name, field="name", max_length=200, required=True),
+        name=required_text(name, field="name", max_length=200),
         description=clean_text(description, field="description", max_length=8000, required=False),
         status=status.value,
         priority=int(priority),
@@ -405,7 +420,9 @@ async def create_project(
     return project
 
 
-async def update_project(session: AsyncSession, *, actor: Actor, project_id: uuid.UUID, changes: dict[str, Any]) -> Project:
+async def update_project(
+    session: AsyncSession, *, actor: Actor, project_id: uuid.UUID, changes: dict[str, Any]
+) -> Project:
     project = await get_owned(session, Project, actor, project_id)
     values: dict[str, Any] = {}
     if "name" in changes:
@@ -441,6 +458,7 @@ async def reorder_projects(
 
 # -------------------------------------------------------------------------------- tasks
 
+
 def _completion(status: str, previous: datetime | None) -> datetime | None:
     if status == TaskStatus.DONE.value:
         return previous or _now()
@@ -462,7 +480,7 @@ async def create_task(
     task = Task(
         user_id=actor.user_id,
         project_id=project_id,
-        title=clean_text(title, field="title", max_length=300, required=True),
+        title=required_text(title, field="title", max_length=300),
         description=clean_text(description, field="description", max_length=8000, required=False),
         status=status.value,
         priority=int(priority),
@@ -513,6 +531,7 @@ async def reorder_tasks(
 
 # ----------------------------------------------------------------------------- journal
 
+
 def _tags(tags: Sequence[str] | None) -> list[str]:
     cleaned: list[str] = []
     for tag in tags or []:
@@ -556,8 +575,8 @@ async def create_journal_entry(
     entry = JournalEntry(
         user_id=actor.user_id,
         template_id=template_id,
-        title=clean_text(title, field="title", max_length=200, required=True),
-        body=clean_text(body, field="body", max_length=50000, required=True),
+        title=required_text(title, field="title", max_length=200),
+        body=required_text(body, field="body", max_length=50000),
         mood=_mood(mood),
         tags=_tags(tags),
     )
@@ -593,7 +612,7 @@ async def create_journal_template(
 ) -> JournalTemplate:
     template = JournalTemplate(
         user_id=actor.user_id,
-        name=clean_text(name, field="name", max_length=120, required=True),
+        name=required_text(name, field="name", max_length=120),
         description=clean_text(description, field="description", max_length=2000, required=False),
         prompts=_prompts(prompts),
     )
@@ -623,6 +642,7 @@ async def delete_journal_template(session: AsyncSession, *, actor: Actor, templa
 
 
 # ---------------------------------------------------------------------------- resources
+
 
 @dataclass
 class ResourceFields:
@@ -664,7 +684,7 @@ async def create_resource(session: AsyncSession, *, actor: Actor, fields: Resour
         project_id=fields.project_id,
         task_id=fields.task_id,
         kind=fields.kind.value,
-        title=clean_text(fields.title, field="title", max_length=200, required=True),
+        title=required_text(fields.title, field="title", max_length=200),
         url=url,
         file_name=file_name,
         content_type=clean_text(fields.content_type, field="contentType", max_length=255, required=False),

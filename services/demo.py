@@ -17,45 +17,95 @@ DEMO_EMAIL = "demo@quintet.dev"
 DEMO_PASSWORD = "quintet-demo-password"
 
 # pillar → areas → projects → tasks (title, status, priority, days until due or None)
-TREE: list[tuple[str, str, list[tuple[str, int, list[tuple[str, ProjectStatus, list[tuple[str, TaskStatus, Priority, int | None]]]]]]]] = [
-    ("Health", "#34A853", [
-        ("Fitness", 4, [
-            ("Run a half marathon", ProjectStatus.IN_PROGRESS, [
-                ("Buy running shoes", TaskStatus.DONE, Priority.MEDIUM, -20),
-                ("Run 3×5 km this week", TaskStatus.IN_PROGRESS, Priority.HIGH, 2),
-                ("Long run: 15 km", TaskStatus.TODO, Priority.MEDIUM, 9),
-                ("Register for the race", TaskStatus.TODO, Priority.URGENT, -1),
-            ]),
-        ]),
-        ("Nutrition", 3, [
-            ("Cook at home five days a week", ProjectStatus.NOT_STARTED, [
-                ("Plan the week's meals", TaskStatus.TODO, Priority.MEDIUM, 1),
-                ("Stock the pantry", TaskStatus.TODO, Priority.LOW, None),
-            ]),
-        ]),
-    ]),
-    ("Career", "#4285F4", [
-        ("Skills", 5, [
-            ("Learn GraphQL deeply", ProjectStatus.IN_PROGRESS, [
-                ("Read the GraphQL spec", TaskStatus.DONE, Priority.HIGH, -10),
-                ("Build a Relay connection", TaskStatus.DONE, Priority.HIGH, -3),
-                ("Write a DataLoader from scratch", TaskStatus.IN_PROGRESS, Priority.MEDIUM, 4),
-            ]),
-        ]),
-    ]),
-    ("Relationships", "#EA4335", [
-        ("Family", 5, [
-            ("Plan the summer trip", ProjectStatus.ON_HOLD, [
-                ("Pick three destinations", TaskStatus.TODO, Priority.MEDIUM, 30),
-                ("Book the flights", TaskStatus.CANCELLED, Priority.LOW, None),
-            ]),
-        ]),
-    ]),
+TREE: list[
+    tuple[
+        str,
+        str,
+        list[tuple[str, int, list[tuple[str, ProjectStatus, list[tuple[str, TaskStatus, Priority, int | None]]]]]],
+    ]
+] = [
+    (
+        "Health",
+        "#34A853",
+        [
+            (
+                "Fitness",
+                4,
+                [
+                    (
+                        "Run a half marathon",
+                        ProjectStatus.IN_PROGRESS,
+                        [
+                            ("Buy running shoes", TaskStatus.DONE, Priority.MEDIUM, -20),
+                            ("Run 3 x 5 km this week", TaskStatus.IN_PROGRESS, Priority.HIGH, 2),
+                            ("Long run: 15 km", TaskStatus.TODO, Priority.MEDIUM, 9),
+                            ("Register for the race", TaskStatus.TODO, Priority.URGENT, -1),
+                        ],
+                    ),
+                ],
+            ),
+            (
+                "Nutrition",
+                3,
+                [
+                    (
+                        "Cook at home five days a week",
+                        ProjectStatus.NOT_STARTED,
+                        [
+                            ("Plan the week's meals", TaskStatus.TODO, Priority.MEDIUM, 1),
+                            ("Stock the pantry", TaskStatus.TODO, Priority.LOW, None),
+                        ],
+                    ),
+                ],
+            ),
+        ],
+    ),
+    (
+        "Career",
+        "#4285F4",
+        [
+            (
+                "Skills",
+                5,
+                [
+                    (
+                        "Learn GraphQL deeply",
+                        ProjectStatus.IN_PROGRESS,
+                        [
+                            ("Read the GraphQL spec", TaskStatus.DONE, Priority.HIGH, -10),
+                            ("Build a Relay connection", TaskStatus.DONE, Priority.HIGH, -3),
+                            ("Write a DataLoader from scratch", TaskStatus.IN_PROGRESS, Priority.MEDIUM, 4),
+                        ],
+                    ),
+                ],
+            ),
+        ],
+    ),
+    (
+        "Relationships",
+        "#EA4335",
+        [
+            (
+                "Family",
+                5,
+                [
+                    (
+                        "Plan the summer trip",
+                        ProjectStatus.ON_HOLD,
+                        [
+                            ("Pick three destinations", TaskStatus.TODO, Priority.MEDIUM, 30),
+                            ("Book the flights", TaskStatus.CANCELLED, Priority.LOW, None),
+                        ],
+                    ),
+                ],
+            ),
+        ],
+    ),
 ]
 
 
 async def _has_users(session: AsyncSession) -> bool:
-    return (await session.execute(sa.select(sa.exists().where(User.id.is_not(None))))).scalar_one()  # type: ignore[union-attr]
+    return bool((await session.execute(sa.select(sa.exists().select_from(User)))).scalar_one())
 
 
 async def load_demo(session: AsyncSession, settings: Settings) -> User | None:

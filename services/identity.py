@@ -6,9 +6,11 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from core.context import Actor
 from core.errors import DomainError, ErrorCode, ValidationFailed
@@ -97,7 +99,7 @@ async def _issue_session(
 
 
 async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
-    statement = sa.select(User).where(sa.func.lower(User.email) == normalize_email(email).lower())
+    statement = sa.select(User).where(sa.func.lower(col(User.email)) == normalize_email(email).lower())
     return (await session.execute(statement)).scalar_one_or_none()
 
 
@@ -154,7 +156,7 @@ def _insert_user_statement(user: User) -> sa.Insert:
             password_hash=user.password_hash,
         )
         .on_conflict_do_nothing()
-        .returning(User.id)
+        .returning(col(User.id))
     )
 
 
@@ -178,7 +180,7 @@ async def login(
 async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
     await session.execute(
         sa.update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=sa.func.now())
     )
 
@@ -192,7 +194,7 @@ async def refresh(
 ) -> Session:
     statement = (
         sa.select(RefreshToken)
-        .where(RefreshToken.token_hash == hash_refresh_secret(refresh_token))
+        .where(col(RefreshToken.token_hash) == hash_refresh_secret(refresh_token))
         .with_for_update()
     )
     stored = (await session.execute(statement)).scalar_one_or_none()
@@ -201,14 +203,10 @@ async def refresh(
         raise RefreshTokenInvalid("Refresh token is not valid; sign in again")
     if stored.used_at is not None:
         await _revoke_family(session, stored.family_id)
-        raise RefreshTokenReused(
-            "Refresh token was already used; all sessions of this sign-in are revoked"
-        )
+        raise RefreshTokenReused("Refresh token was already used; all sessions of this sign-in are revoked")
     stored.used_at = now
     user = await session.get_one(User, stored.user_id)
-    return await _issue_session(
-        session, tokens, user, refresh_ttl=refresh_ttl, family_id=stored.family_id
-    )
+    return await _issue_session(session, tokens, user, refresh_ttl=refresh_ttl, family_id=stored.family_id)
 
 
 async def logout(
@@ -221,24 +219,22 @@ async def logout(
     """Revoke the refresh token's family, or every family of the actor; returns how many."""
     condition: sa.ColumnElement[bool]
     if everywhere:
-        condition = RefreshToken.user_id == actor.user_id
+        condition = col(RefreshToken.user_id) == actor.user_id
     elif refresh_token:
         family = (
-            sa.select(RefreshToken.family_id)
+            sa.select(col(RefreshToken.family_id))
             .where(
-                RefreshToken.token_hash == hash_refresh_secret(refresh_token),
-                RefreshToken.user_id == actor.user_id,
+                col(RefreshToken.token_hash) == hash_refresh_secret(refresh_token),
+                col(RefreshToken.user_id) == actor.user_id,
             )
             .scalar_subquery()
         )
-        condition = RefreshToken.family_id == family
+        condition = col(RefreshToken.family_id) == family
     else:
-        raise ValidationFailed(
-            "Pass the refresh token to end, or `everywhere: true`", field=["input", "refreshToken"]
-        )
+        raise ValidationFailed("Pass the refresh token to end, or `everywhere: true`", field=["input", "refreshToken"])
     result = await session.execute(
         sa.update(RefreshToken)
-        .where(condition, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(condition, col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=sa.func.now())
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
@@ -265,8 +261,8 @@ async def update_profile(
     return user
 
 
-def readable_users(actor: Actor | None) -> sa.Select[tuple[User]]:
+def readable_users(actor: Actor | None) -> sa.Select[Any]:
     """Users an actor may see: for now only themself (social products will widen this)."""
     if actor is None:
         return sa.select(User).where(sa.false())
-    return sa.select(User).where(User.id == actor.user_id)
+    return sa.select(User).where(col(User.id) == actor.user_id)

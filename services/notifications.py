@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from core.context import Actor
 from core.errors import NotFound, ValidationFailed
@@ -53,29 +54,29 @@ async def notify(
     data: dict[str, Any] | None = None,
 ) -> Notification:
     """Create a notification for a user; any product's service may call this."""
-    notification = Notification(
-        user_id=user_id, product=product, kind=kind, title=title, body=body, data=data or {}
-    )
+    notification = Notification(user_id=user_id, product=product, kind=kind, title=title, body=body, data=data or {})
     session.add(notification)
     await session.flush()
     return notification
 
 
-async def mark_read(
-    session: AsyncSession, *, actor: Actor, ids: Sequence[uuid.UUID]
-) -> list[Notification]:
+async def mark_read(session: AsyncSession, *, actor: Actor, ids: Sequence[uuid.UUID]) -> list[Notification]:
     if not ids:
         raise ValidationFailed("Pass at least one notification id", field=["input", "ids"])
     if len(ids) > MAX_MARK_READ:
         raise ValidationFailed(f"At most {MAX_MARK_READ} ids at once", field=["input", "ids"])
     found = (
-        await session.execute(
-            sa.select(Notification).where(
-                Notification.id.in_(ids),  # type: ignore[attr-defined]
-                Notification.user_id == actor.user_id,
+        (
+            await session.execute(
+                sa.select(Notification).where(
+                    col(Notification.id).in_(ids),
+                    col(Notification.user_id) == actor.user_id,
+                )
             )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     by_id = {n.id: n for n in found}
     missing = [pk for pk in ids if pk not in by_id]
     if missing:
@@ -91,11 +92,11 @@ async def mark_read(
 async def mark_all_read(session: AsyncSession, *, actor: Actor, product: str | None) -> int:
     statement = (
         sa.update(Notification)
-        .where(Notification.user_id == actor.user_id, Notification.read_at.is_(None))  # type: ignore[union-attr]
+        .where(col(Notification.user_id) == actor.user_id, col(Notification.read_at).is_(None))
         .values(read_at=sa.func.now())
     )
     if product is not None:
-        statement = statement.where(Notification.product == product)
+        statement = statement.where(col(Notification.product) == product)
     result = await session.execute(statement)
     return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -25,9 +25,7 @@ class TaskStatus(Enum):
     TODO = strawberry.enum_value(m.TaskStatus.TODO.value, description="Not started.")
     IN_PROGRESS = strawberry.enum_value(m.TaskStatus.IN_PROGRESS.value, description="Being worked on.")
     DONE = strawberry.enum_value(m.TaskStatus.DONE.value, description="Completed; sets `completedAt`.")
-    CANCELLED = strawberry.enum_value(
-        m.TaskStatus.CANCELLED.value, description="Dropped; excluded from progress."
-    )
+    CANCELLED = strawberry.enum_value(m.TaskStatus.CANCELLED.value, description="Dropped; excluded from progress.")
 
 
 @strawberry.enum(description="How urgent a task or project is.")

@@ -7,6 +7,7 @@ from datetime import datetime
 import strawberry
 
 from schema.aurum.enums import Priority, ProjectStatus, TaskStatus
+from schema.common import raw
 from services.aurum import ProjectFilter, TaskFilter
 
 
@@ -33,8 +34,8 @@ def task_filter(value: TaskFilterInput | None) -> TaskFilter | None:
     if value is None:
         return None
     return TaskFilter(
-        statuses=tuple(sorted({s.value for s in value.status or []})),
-        priorities=tuple(sorted({p.value for p in value.priority or []})),
+        statuses=tuple(sorted({raw(s) for s in value.status or []})),
+        priorities=tuple(sorted({raw(p) for p in value.priority or []})),
         due_after=value.due_after,
         due_before=value.due_before,
         overdue=value.overdue,
@@ -46,7 +47,7 @@ def project_filter(value: ProjectFilterInput | None) -> ProjectFilter | None:
     if value is None:
         return None
     return ProjectFilter(
-        statuses=tuple(sorted({s.value for s in value.status or []})),
+        statuses=tuple(sorted({raw(s) for s in value.status or []})),
         due_after=value.due_after,
         due_before=value.due_before,
     )

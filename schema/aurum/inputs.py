@@ -16,6 +16,7 @@ ERRORS = "Why nothing changed, if so."
 
 # ------------------------------------------------------------------------------ pillars
 
+
 @strawberry.input(description="A new pillar, placed after the viewer's others.")
 class CreatePillarInput:
     name: str = strawberry.field(description="Name, 1 to 120 characters.")
@@ -51,6 +52,7 @@ class ReorderPillarsPayload:
 
 
 # -------------------------------------------------------------------------------- areas
+
 
 @strawberry.input(description="A new area in a pillar, placed after the pillar's others.")
 class CreateAreaInput:
@@ -90,6 +92,7 @@ class ReorderAreasPayload:
 
 
 # ----------------------------------------------------------------------------- projects
+
 
 @strawberry.input(description="A new project in an area, placed after the area's others.")
 class CreateProjectInput:
@@ -133,6 +136,7 @@ class ReorderProjectsPayload:
 
 
 # -------------------------------------------------------------------------------- tasks
+
 
 @strawberry.input(description="A new task in a project, placed after the project's others.")
 class CreateTaskInput:
@@ -184,6 +188,7 @@ class ReorderTasksPayload:
 
 # ------------------------------------------------------------------------------ journal
 
+
 @strawberry.input(description="A new journal entry.")
 class CreateJournalEntryInput:
     title: str = strawberry.field(description="Headline, 1 to 200 characters.")
@@ -230,6 +235,7 @@ class JournalTemplatePayload:
 
 
 # ---------------------------------------------------------------------------- resources
+
 
 @strawberry.input(description="A new link or attachment record.")
 class CreateResourceInput:

@@ -33,7 +33,7 @@ FilterArg = strawberry.argument(description="Only items that match every given c
 class Progress:
     total_tasks: int = strawberry.field(description="Tasks that count (all but cancelled).")
     completed_tasks: int = strawberry.field(description="Tasks done.")
-    percent: float = strawberry.field(description="completedTasks / totalTasks × 100, one decimal; 0 when empty.")
+    percent: float = strawberry.field(description="completedTasks / totalTasks * 100, one decimal; 0 when empty.")
 
     @classmethod
     def of(cls, value: ProgressValue) -> Progress:
@@ -73,7 +73,7 @@ class Pillar(Node):
         after: After = None,
         last: Last = None,
         before: Before = None,
-        order_by: Annotated[AreaOrderBy, OrderArg] = AreaOrderBy.POSITION_ASC,  # type: ignore[valid-type]
+        order_by: Annotated[AreaOrderBy, OrderArg] = AreaOrderBy.POSITION_ASC,
     ) -> Connection[Area]:
         args = read_page_args(info, first, after, last, before)
         page = await info.context.loaders.aurum.areas_by_pillar.load(PageKey(self.pk, args, order_by.value))
@@ -122,7 +122,7 @@ class Area(Node):
         last: Last = None,
         before: Before = None,
         filter: Annotated[ProjectFilterInput | None, FilterArg] = None,
-        order_by: Annotated[ProjectOrderBy, OrderArg] = ProjectOrderBy.POSITION_ASC,  # type: ignore[valid-type]
+        order_by: Annotated[ProjectOrderBy, OrderArg] = ProjectOrderBy.POSITION_ASC,
     ) -> Connection[Project]:
         args = read_page_args(info, first, after, last, before)
         key = PageKey(self.pk, args, order_by.value, project_filter(filter))
@@ -175,7 +175,7 @@ class Project(Node):
         last: Last = None,
         before: Before = None,
         filter: Annotated[TaskFilterInput | None, FilterArg] = None,
-        order_by: Annotated[TaskOrderBy, OrderArg] = TaskOrderBy.POSITION_ASC,  # type: ignore[valid-type]
+        order_by: Annotated[TaskOrderBy, OrderArg] = TaskOrderBy.POSITION_ASC,
     ) -> Connection[Task]:
         args = read_page_args(info, first, after, last, before)
         key = PageKey(self.pk, args, order_by.value, task_filter(filter))
@@ -193,7 +193,7 @@ class Project(Node):
         after: After = None,
         last: Last = None,
         before: Before = None,
-        order_by: Annotated[ResourceOrderBy, OrderArg] = ResourceOrderBy.CREATED_AT_ASC,  # type: ignore[valid-type]
+        order_by: Annotated[ResourceOrderBy, OrderArg] = ResourceOrderBy.CREATED_AT_ASC,
     ) -> Connection[Resource]:
         args = read_page_args(info, first, after, last, before)
         page = await info.context.loaders.aurum.resources_by_project.load(PageKey(self.pk, args, order_by.value))
@@ -250,7 +250,7 @@ class Task(Node):
         after: After = None,
         last: Last = None,
         before: Before = None,
-        order_by: Annotated[ResourceOrderBy, OrderArg] = ResourceOrderBy.CREATED_AT_ASC,  # type: ignore[valid-type]
+        order_by: Annotated[ResourceOrderBy, OrderArg] = ResourceOrderBy.CREATED_AT_ASC,
     ) -> Connection[Resource]:
         args = read_page_args(info, first, after, last, before)
         page = await info.context.loaders.aurum.resources_by_task.load(PageKey(self.pk, args, order_by.value))

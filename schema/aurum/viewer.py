@@ -42,7 +42,7 @@ class AurumViewerFields(ViewerBase):
         after: After = None,
         last: Last = None,
         before: Before = None,
-        order_by: Annotated[PillarOrderBy, OrderArg] = PillarOrderBy.POSITION_ASC,  # type: ignore[valid-type]
+        order_by: Annotated[PillarOrderBy, OrderArg] = PillarOrderBy.POSITION_ASC,
     ) -> Connection[Pillar]:
         args = read_page_args(info, first, after, last, before)
         page = await info.context.loaders.aurum.pillars_by_user.load(PageKey(self.user_pk, args, order_by.value))
@@ -56,7 +56,7 @@ class AurumViewerFields(ViewerBase):
         after: After = None,
         last: Last = None,
         before: Before = None,
-        order_by: Annotated[AreaOrderBy, OrderArg] = AreaOrderBy.CREATED_AT_ASC,  # type: ignore[valid-type]
+        order_by: Annotated[AreaOrderBy, OrderArg] = AreaOrderBy.CREATED_AT_ASC,
     ) -> Connection[Area]:
         args = read_page_args(info, first, after, last, before)
         page = await info.context.loaders.aurum.areas_by_user.load(PageKey(self.user_pk, args, order_by.value))
@@ -71,7 +71,7 @@ class AurumViewerFields(ViewerBase):
         last: Last = None,
         before: Before = None,
         filter: Annotated[ProjectFilterInput | None, FilterArg] = None,
-        order_by: Annotated[ProjectOrderBy, OrderArg] = ProjectOrderBy.DUE_AT_ASC,  # type: ignore[valid-type]
+        order_by: Annotated[ProjectOrderBy, OrderArg] = ProjectOrderBy.DUE_AT_ASC,
     ) -> Connection[Project]:
         args = read_page_args(info, first, after, last, before)
         key = PageKey(self.user_pk, args, order_by.value, project_filter(filter))
@@ -86,7 +86,7 @@ class AurumViewerFields(ViewerBase):
         last: Last = None,
         before: Before = None,
         filter: Annotated[TaskFilterInput | None, FilterArg] = None,
-        order_by: Annotated[TaskOrderBy, OrderArg] = TaskOrderBy.DUE_AT_ASC,  # type: ignore[valid-type]
+        order_by: Annotated[TaskOrderBy, OrderArg] = TaskOrderBy.DUE_AT_ASC,
     ) -> Connection[Task]:
         args = read_page_args(info, first, after, last, before)
         key = PageKey(self.user_pk, args, order_by.value, task_filter(filter))
@@ -100,7 +100,7 @@ class AurumViewerFields(ViewerBase):
         after: After = None,
         last: Last = None,
         before: Before = None,
-        order_by: Annotated[JournalEntryOrderBy, OrderArg] = JournalEntryOrderBy.CREATED_AT_DESC,  # type: ignore[valid-type]
+        order_by: Annotated[JournalEntryOrderBy, OrderArg] = JournalEntryOrderBy.CREATED_AT_DESC,
     ) -> Connection[JournalEntry]:
         args = read_page_args(info, first, after, last, before)
         key = PageKey(self.user_pk, args, order_by.value)
@@ -114,7 +114,7 @@ class AurumViewerFields(ViewerBase):
         after: After = None,
         last: Last = None,
         before: Before = None,
-        order_by: Annotated[JournalTemplateOrderBy, OrderArg] = JournalTemplateOrderBy.NAME_ASC,  # type: ignore[valid-type]
+        order_by: Annotated[JournalTemplateOrderBy, OrderArg] = JournalTemplateOrderBy.NAME_ASC,
     ) -> Connection[JournalTemplate]:
         args = read_page_args(info, first, after, last, before)
         key = PageKey(self.user_pk, args, order_by.value)
@@ -129,7 +129,7 @@ class AurumViewerFields(ViewerBase):
         after: After = None,
         last: Last = None,
         before: Before = None,
-        order_by: Annotated[ResourceOrderBy, OrderArg] = ResourceOrderBy.CREATED_AT_DESC,  # type: ignore[valid-type]
+        order_by: Annotated[ResourceOrderBy, OrderArg] = ResourceOrderBy.CREATED_AT_DESC,
     ) -> Connection[Resource]:
         args = read_page_args(info, first, after, last, before)
         key = PageKey(self.user_pk, args, order_by.value)

@@ -1,0 +1,1 @@
+"""Cross-cutting parts every domain uses: settings, database, auth, errors, Relay, HTTP."""

@@ -1,0 +1,1 @@
+"""Thin resolvers: read arguments and context, call one service, map the result."""

@@ -1,0 +1,1 @@
+"""Business rules, scoping by actor and transactions, one module per domain."""

@@ -1,0 +1,1 @@
+"""Tests: GraphQL documents over HTTP against a real Postgres."""
