@@ -135,7 +135,10 @@ def shape_error(error: GraphQLError, *, mask: bool) -> GraphQLError:
     if isinstance(original, CannotGetOperationTypeError):
         return _rebuild(error, error.message, {"code": "OPERATION_NOT_FOUND"})
     if original is None or isinstance(original, GraphQLError):
-        # Parse and validation errors, and coercion errors of variables and arguments.
+        # Parse and validation errors, and coercion errors of variables and arguments;
+        # our own limit errors arrive with their code already.
+        if (error.extensions or {}).get("code"):
+            return error
         return _rebuild(error, error.message, classify(error))
     error_id = uuid.uuid4().hex[:16]
     logger.error(

@@ -19,6 +19,7 @@ from strawberry.extensions import (
 from strawberry.types import ExecutionContext
 
 from core.errors import ErrorPolicy
+from core.limits import MaxNodesLimiter
 from core.settings import Settings
 from resolvers.aurum import AurumMutation
 from resolvers.identity import IdentityMutation, IdentityQuery
@@ -60,6 +61,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: ValidationCache(maxsize=1024),
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        # After ValidationCache: it needs the validation result (see core/limits.py).
+        lambda: MaxNodesLimiter(max_nodes=settings.max_nodes, default_page_size=settings.default_page_size),
     ]
     if not settings.introspection_enabled:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
