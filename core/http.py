@@ -131,6 +131,8 @@ async def _operation_from(
             415,
             f"Content-Type must be {JSON} (got {content_type or 'none'}); form and multipart posts are refused",
             "UNSUPPORTED_CONTENT_TYPE",
+            limit="contentType",
+            value=JSON,
         )
     body = await _read_body(request, settings.max_body_bytes)
     try:
@@ -215,6 +217,8 @@ async def graphql_endpoint(request: Request) -> Response:
                 "Only queries may be sent with GET; send mutations with POST",
                 "METHOD_NOT_ALLOWED",
                 {"Allow": "POST"},
+                limit="getOperations",
+                value="query",
             ).response()
     finally:
         current_sql_stats.reset(token)

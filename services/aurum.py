@@ -370,6 +370,8 @@ async def update_area(session: AsyncSession, *, actor: Actor, area_id: uuid.UUID
         if changes["importance"] is None:
             raise ValidationFailed("importance can't be cleared", field=["input", "importance"])
         values["importance"] = _importance(changes["importance"])
+    if "pillar_id" in changes and changes["pillar_id"] is None:
+        raise ValidationFailed("pillarId can't be null: pass the new parent's ID", field=["input", "pillarId"])
     if changes.get("pillar_id") is not None and changes["pillar_id"] != area.pillar_id:
         await get_owned(session, Pillar, actor, changes["pillar_id"], field="pillarId")
         values["pillar_id"] = changes["pillar_id"]
@@ -436,6 +438,8 @@ async def update_project(
             values[name] = _stored(changes[name])
     if "due_at" in changes:
         values["due_at"] = changes["due_at"]
+    if "area_id" in changes and changes["area_id"] is None:
+        raise ValidationFailed("areaId can't be null: pass the new parent's ID", field=["input", "areaId"])
     if changes.get("area_id") is not None and changes["area_id"] != project.area_id:
         await get_owned(session, Area, actor, changes["area_id"], field="areaId")
         values["area_id"] = changes["area_id"]
@@ -509,6 +513,8 @@ async def update_task(session: AsyncSession, *, actor: Actor, task_id: uuid.UUID
         values["completed_at"] = _completion(values["status"], task.completed_at)
     if "due_at" in changes:
         values["due_at"] = changes["due_at"]
+    if "project_id" in changes and changes["project_id"] is None:
+        raise ValidationFailed("projectId can't be null: pass the new parent's ID", field=["input", "projectId"])
     if changes.get("project_id") is not None and changes["project_id"] != task.project_id:
         await get_owned(session, Project, actor, changes["project_id"], field="projectId")
         values["project_id"] = changes["project_id"]
