@@ -103,7 +103,23 @@ def _parse_params(data: Any) -> tuple[str, dict[str, Any] | None, str | None]:
     operation_name = data.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
         raise _bad_request("`operationName` must be a string")
+    if "\x00" in query or "\\u0000" in query or _has_nul(variables):
+        raise RequestRefused(
+            400,
+            "Text must not contain the NUL character (U+0000): Postgres cannot store it",
+            "BAD_USER_INPUT",
+        )
     return query, variables, operation_name
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 async def _operation_from(

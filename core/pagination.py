@@ -35,6 +35,7 @@ class Page:
     rows: list[sa.Row[Any]] = field(default_factory=list)
     cursors: list[str] = field(default_factory=list)
     total_count: int = 0
+    window_count: int = 0
     has_previous_page: bool = False
     has_next_page: bool = False
 
@@ -89,6 +90,7 @@ async def fetch_pages(
         sa.func.row_number()
         .over(partition_by=(ranked.c.page_parent, in_window), order_by=window_order)
         .label("page_rank"),
+        sa.func.count().filter(in_window).over(partition_by=ranked.c.page_parent).label("page_in_window_count"),
     ).subquery("windowed")
     on_page = sa.and_(windowed.c.page_in_window, windowed.c.page_rank <= args.limit)
     statement = (
@@ -101,7 +103,7 @@ async def fetch_pages(
     for row in result:
         page = pages.get(row.page_parent)
         if page is None:
-            page = pages[row.page_parent] = Page(total_count=row.page_total)
+            page = pages[row.page_parent] = Page(total_count=row.page_total, window_count=row.page_in_window_count)
         if row.page_on_page:
             page.rows.append(row)
             page.cursors.append(encode_cursor(sort.key, row.page_sort, row.id))
@@ -110,6 +112,8 @@ async def fetch_pages(
             page.has_previous_page = page.rows[0].page_pos > 1
             page.has_next_page = page.rows[-1].page_pos < page.total_count
         else:
-            page.has_previous_page = args.after is not None and page.total_count > 0
-            page.has_next_page = args.before is not None and page.total_count > 0
+            # An empty page: items can still lie beyond it (a page of size 0, or a cursor at the end).
+            skipped = args.limit == 0 and page.window_count > 0
+            page.has_previous_page = (args.backward and skipped) or (args.after is not None and page.total_count > 0)
+            page.has_next_page = (not args.backward and skipped) or (args.before is not None and page.total_count > 0)
     return pages

@@ -110,6 +110,8 @@ def decode_cursor(cursor: str, sort_key: str, value_type: type, argument: str) -
         key, raw_value, raw_pk = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
         if key != sort_key:
             raise ValueError("cursor of another ordering")
+        if isinstance(raw_value, str) and "\x00" in raw_value:
+            raise ValueError("NUL in a cursor value")
         value: Any
         if value_type is datetime:
             value = datetime.fromisoformat(raw_value)

@@ -16,6 +16,7 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from core.errors import ErrorPolicy
@@ -26,7 +27,7 @@ from resolvers.identity import IdentityMutation, IdentityQuery
 from resolvers.node import NodeQuery
 from resolvers.notifications import NotificationMutation
 from schema.aurum.types import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
-from schema.common import ERROR_TYPES
+from schema.common import ERROR_TYPES, SCALARS
 from schema.identity import User
 from schema.notifications import Notification
 
@@ -40,6 +41,8 @@ class Query(IdentityQuery, NodeQuery):
 class Mutation(IdentityMutation, AurumMutation, NotificationMutation):
     pass
 
+
+CONFIG = StrawberryConfig(scalar_map=SCALARS)
 
 # Types reachable only through the Node and MutationError interfaces.
 EXTRA_TYPES = [User, Notification, Pillar, Area, Project, Task, JournalEntry, JournalTemplate, Resource, *ERROR_TYPES]
@@ -66,9 +69,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.introspection_enabled:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    return QuintetSchema(query=Query, mutation=Mutation, types=EXTRA_TYPES, extensions=extensions)
+    return QuintetSchema(query=Query, mutation=Mutation, types=EXTRA_TYPES, extensions=extensions, config=CONFIG)
 
 
 def printable_schema() -> str:
     """The SDL committed as `schema.graphql` (independent of settings)."""
-    return strawberry.Schema(query=Query, mutation=Mutation, types=EXTRA_TYPES).as_str() + "\n"
+    return strawberry.Schema(query=Query, mutation=Mutation, types=EXTRA_TYPES, config=CONFIG).as_str() + "\n"

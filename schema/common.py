@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import Annotated, Any, Generic, TypeVar, cast
+from typing import Annotated, Any, Generic, NewType, TypeVar, cast
 
 import strawberry
 from strawberry.types import Info
@@ -16,6 +16,27 @@ from core.relay import PageArgs, page_args
 
 NodeT = TypeVar("NodeT")
 Ctx = Info[Context, None]
+
+
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _parse_big_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_SAFE_INTEGER:
+        raise ValueError(f"BigInt must be a whole number within ±{MAX_SAFE_INTEGER}")
+    return value
+
+
+BigInt = NewType("BigInt", int)
+
+SCALARS: dict[object, Any] = {
+    BigInt: strawberry.scalar(
+        name="BigInt",
+        description="A whole number beyond Int's 32 bits, up to ±(2^53 - 1) so JavaScript reads it exactly.",
+        serialize=int,
+        parse_value=_parse_big_int,
+    )
+}
 
 
 @strawberry.interface(description="An object with an opaque, globally unique ID that encodes its type.")

@@ -184,6 +184,13 @@ def progress_query(level: str, actor: Actor, ids: Sequence[uuid.UUID]) -> sa.Sel
 # ------------------------------------------------------------------------ write helpers
 
 
+def as_utc(value: datetime | None) -> datetime | None:
+    """Times without an offset are taken as UTC (and documented so in the schema)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _stored(value: Any) -> Any:
     """The stored value of an enum member (model or GraphQL enum alike)."""
     return getattr(value, "value", value)
@@ -414,7 +421,7 @@ async def create_project(
         description=clean_text(description, field="description", max_length=8000, required=False),
         status=status.value,
         priority=int(priority),
-        due_at=due_at,
+        due_at=as_utc(due_at),
         position=await _next_position(session, Project, "area_id", area_id),
     )
     session.add(project)
@@ -437,7 +444,7 @@ async def update_project(
                 raise ValidationFailed(f"{name} can't be cleared", field=["input", name])
             values[name] = _stored(changes[name])
     if "due_at" in changes:
-        values["due_at"] = changes["due_at"]
+        values["due_at"] = as_utc(changes["due_at"])
     if "area_id" in changes and changes["area_id"] is None:
         raise ValidationFailed("areaId can't be null: pass the new parent's ID", field=["input", "areaId"])
     if changes.get("area_id") is not None and changes["area_id"] != project.area_id:
@@ -488,7 +495,7 @@ async def create_task(
         description=clean_text(description, field="description", max_length=8000, required=False),
         status=status.value,
         priority=int(priority),
-        due_at=due_at,
+        due_at=as_utc(due_at),
         completed_at=_completion(status.value, None),
         position=await _next_position(session, Task, "project_id", project_id),
     )
@@ -512,7 +519,7 @@ async def update_task(session: AsyncSession, *, actor: Actor, task_id: uuid.UUID
     if "status" in values:
         values["completed_at"] = _completion(values["status"], task.completed_at)
     if "due_at" in changes:
-        values["due_at"] = changes["due_at"]
+        values["due_at"] = as_utc(changes["due_at"])
     if "project_id" in changes and changes["project_id"] is None:
         raise ValidationFailed("projectId can't be null: pass the new parent's ID", field=["input", "projectId"])
     if changes.get("project_id") is not None and changes["project_id"] != task.project_id:

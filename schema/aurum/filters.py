@@ -8,7 +8,7 @@ import strawberry
 
 from schema.aurum.enums import Priority, ProjectStatus, TaskStatus
 from schema.common import raw
-from services.aurum import ProjectFilter, TaskFilter
+from services.aurum import ProjectFilter, TaskFilter, as_utc
 
 
 @strawberry.input(description="Conditions on tasks; all given ones must hold.")
@@ -36,8 +36,8 @@ def task_filter(value: TaskFilterInput | None) -> TaskFilter | None:
     return TaskFilter(
         statuses=tuple(sorted({raw(s) for s in value.status or []})),
         priorities=tuple(sorted({raw(p) for p in value.priority or []})),
-        due_after=value.due_after,
-        due_before=value.due_before,
+        due_after=as_utc(value.due_after),
+        due_before=as_utc(value.due_before),
         overdue=value.overdue,
         search=(value.search or "").strip() or None,
     )
@@ -48,6 +48,6 @@ def project_filter(value: ProjectFilterInput | None) -> ProjectFilter | None:
         return None
     return ProjectFilter(
         statuses=tuple(sorted({raw(s) for s in value.status or []})),
-        due_after=value.due_after,
-        due_before=value.due_before,
+        due_after=as_utc(value.due_after),
+        due_before=as_utc(value.due_before),
     )

@@ -8,7 +8,7 @@ import strawberry
 
 from schema.aurum.enums import Priority, ProjectStatus, ResourceKind, TaskStatus
 from schema.aurum.types import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
-from schema.common import MutationError
+from schema.common import BigInt, MutationError
 
 UNSET = strawberry.UNSET
 ERRORS = "Why nothing changed, if so."
@@ -101,7 +101,9 @@ class CreateProjectInput:
     description: str | None = strawberry.field(default=None, description="What done looks like.")
     status: ProjectStatus = strawberry.field(default=ProjectStatus.NOT_STARTED, description="Initial status.")
     priority: Priority = strawberry.field(default=Priority.MEDIUM, description="Priority.")
-    due_at: datetime | None = strawberry.field(default=None, description="Deadline.")
+    due_at: datetime | None = strawberry.field(
+        default=None, description="Deadline (ISO 8601; a time without an offset is taken as UTC)."
+    )
 
 
 @strawberry.input(description="Changes to a project; omitted fields stay as they are, null clears.")
@@ -111,7 +113,9 @@ class UpdateProjectInput:
     description: str | None = strawberry.field(default=UNSET, description="New description.")
     status: ProjectStatus | None = strawberry.field(default=UNSET, description="New status.")
     priority: Priority | None = strawberry.field(default=UNSET, description="New priority.")
-    due_at: datetime | None = strawberry.field(default=UNSET, description="New deadline; null removes it.")
+    due_at: datetime | None = strawberry.field(
+        default=UNSET, description="New deadline (no offset: UTC); null removes it."
+    )
     area_id: strawberry.ID | None = strawberry.field(
         default=UNSET, description="Move it to this area (placed last there)."
     )
@@ -145,7 +149,9 @@ class CreateTaskInput:
     description: str | None = strawberry.field(default=None, description="Details.")
     status: TaskStatus = strawberry.field(default=TaskStatus.TODO, description="Initial status.")
     priority: Priority = strawberry.field(default=Priority.MEDIUM, description="Priority.")
-    due_at: datetime | None = strawberry.field(default=None, description="Deadline.")
+    due_at: datetime | None = strawberry.field(
+        default=None, description="Deadline (ISO 8601; a time without an offset is taken as UTC)."
+    )
 
 
 @strawberry.input(description="Changes to a task; omitted fields stay as they are, null clears.")
@@ -157,7 +163,9 @@ class UpdateTaskInput:
         default=UNSET, description="New status; DONE sets `completedAt`, any other clears it."
     )
     priority: Priority | None = strawberry.field(default=UNSET, description="New priority.")
-    due_at: datetime | None = strawberry.field(default=UNSET, description="New deadline; null removes it.")
+    due_at: datetime | None = strawberry.field(
+        default=UNSET, description="New deadline (no offset: UTC); null removes it."
+    )
     project_id: strawberry.ID | None = strawberry.field(
         default=UNSET, description="Move it to this project (placed last there)."
     )
@@ -244,7 +252,7 @@ class CreateResourceInput:
     url: str | None = strawberry.field(default=None, description="http(s) address; required for links.")
     file_name: str | None = strawberry.field(default=None, description="Required for attachments.")
     content_type: str | None = strawberry.field(default=None, description="Attachment's media type.")
-    size_bytes: int | None = strawberry.field(default=None, description="Attachment's size in bytes.")
+    size_bytes: BigInt | None = strawberry.field(default=None, description="Attachment's size in bytes.")
     project_id: strawberry.ID | None = strawberry.field(default=None, description="Attach to this project.")
     task_id: strawberry.ID | None = strawberry.field(default=None, description="Attach to this task.")
 

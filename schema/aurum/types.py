@@ -22,7 +22,7 @@ from schema.aurum.enums import (
     TaskStatus,
 )
 from schema.aurum.filters import ProjectFilterInput, TaskFilterInput, project_filter, task_filter
-from schema.common import After, Before, Connection, Ctx, First, Last, Node, connection, read_page_args
+from schema.common import After, Before, BigInt, Connection, Ctx, First, Last, Node, connection, read_page_args
 from services.aurum import Progress as ProgressValue
 
 OrderArg = strawberry.argument(description="Order of the items.")
@@ -322,7 +322,7 @@ class Resource(Node):
     url: str | None = strawberry.field(description="Web address of the link or of the stored file.")
     file_name: str | None = strawberry.field(description="Attachment's file name.")
     content_type: str | None = strawberry.field(description="Attachment's media type.")
-    size_bytes: int | None = strawberry.field(description="Attachment's size in bytes.")
+    size_bytes: BigInt | None = strawberry.field(description="Attachment's size in bytes.")
     created_at: datetime = strawberry.field(description="When it was added.")
     updated_at: datetime = strawberry.field(description="When it last changed.")
 
