@@ -148,7 +148,7 @@ class TokenService:
     def verify(self, token: str) -> AccessClaims:
         try:
             decoded = jwt.decode(token, self._verification_keys, algorithms=[ALGORITHM])
-        except jose_errors.BadSignatureError as exc:
+        except (jose_errors.BadSignatureError, jose_errors.InvalidKeyIdError) as exc:
             raise InvalidAccessToken(TokenProblem.BAD_SIGNATURE, "Access token signature is invalid") from exc
         except (jose_errors.JoseError, ValueError) as exc:
             raise InvalidAccessToken(TokenProblem.MALFORMED, "Access token is malformed") from exc
