@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
 from core.context import Actor, Context
@@ -227,6 +227,13 @@ async def graphql_endpoint(request: Request) -> Response:
                 operation_name=operation_name,
                 allowed_operation_types=allowed,
             )
+        except CannotGetOperationTypeError:
+            message = (
+                f"The document has no operation named {operation_name!r}"
+                if operation_name
+                else "The document contains no operation to run"
+            )
+            return RequestRefused(400, message, "OPERATION_NOT_FOUND").response()
         except InvalidOperationTypeError:
             return RequestRefused(
                 405,

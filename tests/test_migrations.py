@@ -1,0 +1,107 @@
+"""Migrations match the models, run down and up again on a fresh database; the CLI works."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import models
+from core.migrations import downgrade, upgrade
+from schema import printable_schema
+from tests.conftest import create_database, drop_database
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _differences(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, models.metadata))
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(sa.inspect(connection).get_table_names(schema="public"))
+
+
+async def inspect_database(url: str) -> tuple[list[Any], set[str]]:
+    """The autogenerate differences between the models and the database, and its tables."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            differences = await connection.run_sync(_differences)
+            tables = await connection.run_sync(_tables)
+    finally:
+        await engine.dispose()
+    return differences, tables
+
+
+@pytest.fixture
+async def fresh_database(server_url: str) -> AsyncIterator[str]:
+    url = await create_database(server_url)
+    yield url
+    await drop_database(server_url, url)
+
+
+async def test_migrations_match_models_and_round_trip(fresh_database: str) -> None:
+    model_tables = set(models.metadata.tables)
+    assert model_tables, "the models define tables"
+    # Given a fresh, empty database
+    _, tables = await inspect_database(fresh_database)
+    assert tables == set()
+    # When it is migrated to head
+    upgrade(fresh_database)
+    # Then autogenerate finds nothing to change: the migrations create exactly the models
+    differences, tables = await inspect_database(fresh_database)
+    assert differences == [], "models and migrations differ; generate a migration for: " + repr(differences)
+    assert tables == model_tables | {"alembic_version"}
+    # When it is downgraded to base
+    downgrade(fresh_database, "base")
+    # Then no application table is left
+    _, tables = await inspect_database(fresh_database)
+    assert tables <= {"alembic_version"}
+    # When it is upgraded again, then it works and still matches the models
+    upgrade(fresh_database)
+    differences, tables = await inspect_database(fresh_database)
+    assert differences == []
+    assert tables == model_tables | {"alembic_version"}
+
+
+async def test_the_shared_test_database_is_at_head(database_url: str) -> None:
+    # Given the database the suite runs against (migrated by conftest)
+    # When it is compared with the models, then nothing differs
+    differences, tables = await inspect_database(database_url)
+    assert differences == []
+    assert set(models.metadata.tables) <= tables
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "app.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_cli_exports_the_schema_to_stdout() -> None:
+    # When `app.py export-schema -` runs
+    result = run_cli("export-schema", "-")
+    # Then it prints exactly the SDL
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == printable_schema()
+    assert "type Query" in result.stdout
+
+
+def test_cli_help_lists_the_commands() -> None:
+    # When `app.py --help` runs
+    result = run_cli("--help")
+    # Then it lists the commands
+    assert result.returncode == 0, result.stderr
+    for command in ("serve", "migrate", "export-schema"):
+        assert command in result.stdout
