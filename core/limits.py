@@ -22,6 +22,7 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     ListValueNode,
+    OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
     get_named_type,
@@ -140,3 +141,27 @@ class MaxNodesLimiter(SchemaExtension):
             "ask for smaller pages (first/last) or fewer nested connections",
             extensions={"code": "TOO_MANY_NODES", "limit": "maxNodes", "value": self.max_nodes, "requested": total},
         )
+
+
+class RequireOperationName(SchemaExtension):
+    """A document with several operations must say which to run (GraphQL spec, 6.1).
+
+    Without this, strawberry would pick the first one, and a client would silently run an
+    operation it did not mean to.
+    """
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        # `operation_name` falls back to the first operation's name; we need what the client sent.
+        provided = context._provided_operation_name
+        if context.pre_execution_errors == [] and document is not None and not provided:
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+            if len(operations) > 1:
+                context.pre_execution_errors = [
+                    GraphQLError(
+                        f"The document holds {len(operations)} operations: pass `operationName` to pick one",
+                        extensions={"code": "OPERATION_NAME_REQUIRED"},
+                    )
+                ]
+        yield

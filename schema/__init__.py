@@ -20,7 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from core.errors import ErrorPolicy
-from core.limits import MaxNodesLimiter
+from core.limits import MaxNodesLimiter, RequireOperationName
 from core.settings import Settings
 from resolvers.aurum import AurumMutation
 from resolvers.identity import IdentityMutation, IdentityQuery
@@ -66,6 +66,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         # After ValidationCache: it needs the validation result (see core/limits.py).
         lambda: MaxNodesLimiter(max_nodes=settings.max_nodes, default_page_size=settings.default_page_size),
+        RequireOperationName,
     ]
     if not settings.introspection_enabled:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))

@@ -62,3 +62,20 @@ async def test_fragments_count_like_inline_selections(gql: GraphQLClient) -> Non
     result = await gql(query, token=me.token)
     assert result.error_codes == ["TOO_MANY_NODES"]
     assert result.errors[0]["extensions"]["requested"] == 100 + 100**2 + 100**3 + 100**4
+
+
+async def test_several_operations_need_an_operation_name(gql: GraphQLClient) -> None:
+    # Given a document with two operations
+    me = await gql.sign_up()
+    document = "query A { viewer { user { id } } } query B { viewer { pillars { totalCount } } }"
+    # When it is sent without operationName, then it is refused and nothing runs
+    refused = await gql(document, token=me.token)
+    assert refused.error_codes == ["OPERATION_NAME_REQUIRED"]
+    assert refused.statements == 0
+    # When it names one, then exactly that one runs
+    response = await gql.http.post(
+        "/graphql",
+        json={"query": document, "operationName": "B"},
+        headers={"Authorization": f"Bearer {me.token}"},
+    )
+    assert response.json()["data"] == {"viewer": {"pillars": {"totalCount": 0}}}
