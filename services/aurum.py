@@ -213,6 +213,26 @@ def clean_text(value: str | None, *, field: str, max_length: int, required: bool
     return value or None
 
 
+def text_changes(changes: dict[str, Any], limits: dict[str, tuple[int, bool]]) -> dict[str, Any]:
+    """Validated values of the text fields an update carries: field → (max length, required)."""
+    return {
+        name: clean_text(changes[name], field=name, max_length=max_length, required=required)
+        for name, (max_length, required) in limits.items()
+        if name in changes
+    }
+
+
+def kept_values(changes: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """Stored values of enum fields that can be changed but never cleared."""
+    values = {}
+    for name in names:
+        if name in changes:
+            if changes[name] is None:
+                raise ValidationFailed(f"{name} can't be cleared", field=["input", name])
+            values[name] = _stored(changes[name])
+    return values
+
+
 def required_text(value: str | None, *, field: str, max_length: int) -> str:
     cleaned = clean_text(value, field=field, max_length=max_length, required=True)
     assert cleaned is not None  # clean_text raised otherwise
@@ -314,12 +334,9 @@ async def update_pillar(
     session: AsyncSession, *, actor: Actor, pillar_id: uuid.UUID, changes: dict[str, Any]
 ) -> Pillar:
     pillar = await get_owned(session, Pillar, actor, pillar_id)
-    values: dict[str, Any] = {}
-    if "name" in changes:
-        values["name"] = clean_text(changes["name"], field="name", max_length=120, required=True)
-    for name, limit in (("description", 4000), ("color", 16), ("icon", 64)):
-        if name in changes:
-            values[name] = clean_text(changes[name], field=name, max_length=limit, required=False)
+    values = text_changes(
+        changes, {"name": (120, True), "description": (4000, False), "color": (16, False), "icon": (64, False)}
+    )
     _apply(pillar, values)
     await session.flush()
     return pillar
@@ -368,11 +385,7 @@ async def create_area(
 
 async def update_area(session: AsyncSession, *, actor: Actor, area_id: uuid.UUID, changes: dict[str, Any]) -> Area:
     area = await get_owned(session, Area, actor, area_id)
-    values: dict[str, Any] = {}
-    if "name" in changes:
-        values["name"] = clean_text(changes["name"], field="name", max_length=120, required=True)
-    if "description" in changes:
-        values["description"] = clean_text(changes["description"], field="description", max_length=4000, required=False)
+    values = text_changes(changes, {"name": (120, True), "description": (4000, False)})
     if "importance" in changes:
         if changes["importance"] is None:
             raise ValidationFailed("importance can't be cleared", field=["input", "importance"])
@@ -433,16 +446,8 @@ async def update_project(
     session: AsyncSession, *, actor: Actor, project_id: uuid.UUID, changes: dict[str, Any]
 ) -> Project:
     project = await get_owned(session, Project, actor, project_id)
-    values: dict[str, Any] = {}
-    if "name" in changes:
-        values["name"] = clean_text(changes["name"], field="name", max_length=200, required=True)
-    if "description" in changes:
-        values["description"] = clean_text(changes["description"], field="description", max_length=8000, required=False)
-    for name in ("status", "priority"):
-        if name in changes:
-            if changes[name] is None:
-                raise ValidationFailed(f"{name} can't be cleared", field=["input", name])
-            values[name] = _stored(changes[name])
+    values = text_changes(changes, {"name": (200, True), "description": (8000, False)})
+    values.update(kept_values(changes, ("status", "priority")))
     if "due_at" in changes:
         values["due_at"] = as_utc(changes["due_at"])
     if "area_id" in changes and changes["area_id"] is None:
@@ -506,16 +511,8 @@ async def create_task(
 
 async def update_task(session: AsyncSession, *, actor: Actor, task_id: uuid.UUID, changes: dict[str, Any]) -> Task:
     task = await get_owned(session, Task, actor, task_id)
-    values: dict[str, Any] = {}
-    if "title" in changes:
-        values["title"] = clean_text(changes["title"], field="title", max_length=300, required=True)
-    if "description" in changes:
-        values["description"] = clean_text(changes["description"], field="description", max_length=8000, required=False)
-    for name in ("status", "priority"):
-        if name in changes:
-            if changes[name] is None:
-                raise ValidationFailed(f"{name} can't be cleared", field=["input", name])
-            values[name] = _stored(changes[name])
+    values = text_changes(changes, {"title": (300, True), "description": (8000, False)})
+    values.update(kept_values(changes, ("status", "priority")))
     if "status" in values:
         values["completed_at"] = _completion(values["status"], task.completed_at)
     if "due_at" in changes:
@@ -602,11 +599,7 @@ async def update_journal_entry(
     session: AsyncSession, *, actor: Actor, entry_id: uuid.UUID, changes: dict[str, Any]
 ) -> JournalEntry:
     entry = await get_owned(session, JournalEntry, actor, entry_id)
-    values: dict[str, Any] = {}
-    if "title" in changes:
-        values["title"] = clean_text(changes["title"], field="title", max_length=200, required=True)
-    if "body" in changes:
-        values["body"] = clean_text(changes["body"], field="body", max_length=50000, required=True)
+    values = text_changes(changes, {"title": (200, True), "body": (50000, True)})
     if "mood" in changes:
         values["mood"] = _mood(changes["mood"])
     if "tags" in changes:
@@ -638,11 +631,7 @@ async def update_journal_template(
     session: AsyncSession, *, actor: Actor, template_id: uuid.UUID, changes: dict[str, Any]
 ) -> JournalTemplate:
     template = await get_owned(session, JournalTemplate, actor, template_id)
-    values: dict[str, Any] = {}
-    if "name" in changes:
-        values["name"] = clean_text(changes["name"], field="name", max_length=120, required=True)
-    if "description" in changes:
-        values["description"] = clean_text(changes["description"], field="description", max_length=2000, required=False)
+    values = text_changes(changes, {"name": (120, True), "description": (2000, False)})
     if "prompts" in changes:
         values["prompts"] = _prompts(changes["prompts"])
     _apply(template, values)
@@ -712,9 +701,7 @@ async def update_resource(
     session: AsyncSession, *, actor: Actor, resource_id: uuid.UUID, changes: dict[str, Any]
 ) -> Resource:
     resource = await get_owned(session, Resource, actor, resource_id)
-    values: dict[str, Any] = {}
-    if "title" in changes:
-        values["title"] = clean_text(changes["title"], field="title", max_length=200, required=True)
+    values = text_changes(changes, {"title": (200, True)})
     if "url" in changes:
         values["url"] = _check_url(changes["url"])
         if resource.kind == ResourceKind.LINK.value and values["url"] is None:
