@@ -1,0 +1,311 @@
+"""Typed factories that bulk-insert rows for one user straight through SQLAlchemy.
+
+They are for volume (statement budgets, pagination at scale), not for behaviour: services are
+bypassed, so every row is built here with its owner, its parent and a sequential position.
+Each factory runs one multi-row INSERT per table on the given session and does not commit:
+commit what the test should see over HTTP.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
+
+from models.aurum import (
+    Area,
+    JournalEntry,
+    JournalTemplate,
+    Pillar,
+    Priority,
+    Project,
+    ProjectStatus,
+    Resource,
+    ResourceKind,
+    Task,
+    TaskStatus,
+)
+from models.notifications import Notification
+from services.aurum import table
+
+#: Task statuses in the order tasks receive them (cycling), so that progress is never 0 or 100%.
+TASK_STATUS_CYCLE: tuple[TaskStatus, ...] = (
+    TaskStatus.DONE,
+    TaskStatus.TODO,
+    TaskStatus.IN_PROGRESS,
+    TaskStatus.DONE,
+    TaskStatus.CANCELLED,
+)
+
+PRIORITY_CYCLE: tuple[Priority, ...] = (Priority.LOW, Priority.MEDIUM, Priority.HIGH, Priority.URGENT)
+
+
+async def insert_rows(session: AsyncSession, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> None:
+    """One executemany INSERT of `rows` (every row must carry the same keys)."""
+    if rows:
+        await session.execute(sa.insert(table(model)), list(rows))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What `progress` should report: cancelled tasks count for neither side."""
+
+    total_tasks: int
+    completed_tasks: int
+
+    @property
+    def percent(self) -> float:
+        return 0.0 if self.total_tasks == 0 else round(100.0 * self.completed_tasks / self.total_tasks, 1)
+
+
+@dataclass
+class Tree:
+    """A pillar → area → project → task hierarchy as inserted, with every row's parent."""
+
+    user_id: uuid.UUID
+    pillars: list[uuid.UUID] = field(default_factory=list)
+    areas: list[uuid.UUID] = field(default_factory=list)
+    projects: list[uuid.UUID] = field(default_factory=list)
+    tasks: list[uuid.UUID] = field(default_factory=list)
+    parent: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    task_status: dict[uuid.UUID, TaskStatus] = field(default_factory=dict)
+
+    def children(self, parent_id: uuid.UUID, of: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+        return [pk for pk in of if self.parent[pk] == parent_id]
+
+    def tasks_under(self, node_id: uuid.UUID) -> list[uuid.UUID]:
+        """Tasks beneath a pillar, area or project (or the project itself's)."""
+        found: list[uuid.UUID] = []
+        for task_id in self.tasks:
+            ancestor: uuid.UUID | None = self.parent[task_id]
+            while ancestor is not None:
+                if ancestor == node_id:
+                    found.append(task_id)
+                    break
+                ancestor = self.parent.get(ancestor)
+        return found
+
+    def progress(self, node_id: uuid.UUID) -> Progress:
+        statuses = Counter(self.task_status[t] for t in self.tasks_under(node_id))
+        return Progress(
+            total_tasks=sum(n for status, n in statuses.items() if status is not TaskStatus.CANCELLED),
+            completed_tasks=statuses[TaskStatus.DONE],
+        )
+
+
+async def create_tree(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    pillars: int,
+    areas_per_pillar: int,
+    projects_per_area: int,
+    tasks_per_project: int,
+    now: datetime | None = None,
+) -> Tree:
+    """Insert a full hierarchy for `user_id`: four INSERT statements, whatever the size.
+
+    Task statuses cycle through `TASK_STATUS_CYCLE` (done tasks get `completed_at`); every
+    other task has a due time, alternating between the past and the future.
+    """
+    moment = now or datetime.now(UTC)
+    tree = Tree(user_id=user_id)
+    pillar_rows: list[dict[str, Any]] = []
+    area_rows: list[dict[str, Any]] = []
+    project_rows: list[dict[str, Any]] = []
+    task_rows: list[dict[str, Any]] = []
+    for p in range(pillars):
+        pillar_id = uuid.uuid4()
+        tree.pillars.append(pillar_id)
+        pillar_rows.append(
+            {
+                "id": pillar_id,
+                "user_id": user_id,
+                "name": f"Pillar {p}",
+                "description": None,
+                "color": None,
+                "icon": None,
+                "position": p,
+            }
+        )
+        for a in range(areas_per_pillar):
+            area_id = uuid.uuid4()
+            tree.areas.append(area_id)
+            tree.parent[area_id] = pillar_id
+            area_rows.append(
+                {
+                    "id": area_id,
+                    "user_id": user_id,
+                    "pillar_id": pillar_id,
+                    "name": f"Area {p}.{a}",
+                    "description": None,
+                    "importance": 1 + (a % 5),
+                    "position": a,
+                }
+            )
+            for j in range(projects_per_area):
+                project_id = uuid.uuid4()
+                tree.projects.append(project_id)
+                tree.parent[project_id] = area_id
+                project_rows.append(
+                    {
+                        "id": project_id,
+                        "user_id": user_id,
+                        "area_id": area_id,
+                        "name": f"Project {p}.{a}.{j}",
+                        "description": None,
+                        "status": ProjectStatus.IN_PROGRESS.value,
+                        "priority": int(PRIORITY_CYCLE[j % len(PRIORITY_CYCLE)]),
+                        "due_at": moment + timedelta(days=7 + j),
+                        "position": j,
+                    }
+                )
+                for t in range(tasks_per_project):
+                    task_id = uuid.uuid4()
+                    index = len(tree.tasks)
+                    status = TASK_STATUS_CYCLE[index % len(TASK_STATUS_CYCLE)]
+                    tree.tasks.append(task_id)
+                    tree.parent[task_id] = project_id
+                    tree.task_status[task_id] = status
+                    due_at = None if index % 2 else moment + timedelta(days=(index % 7) - 3, hours=1)
+                    task_rows.append(
+                        {
+                            "id": task_id,
+                            "user_id": user_id,
+                            "project_id": project_id,
+                            "title": f"Task {p}.{a}.{j}.{t}",
+                            "description": None,
+                            "status": status.value,
+                            "priority": int(PRIORITY_CYCLE[index % len(PRIORITY_CYCLE)]),
+                            "due_at": due_at,
+                            "completed_at": moment if status is TaskStatus.DONE else None,
+                            "position": t,
+                        }
+                    )
+    await insert_rows(session, Pillar, pillar_rows)
+    await insert_rows(session, Area, area_rows)
+    await insert_rows(session, Project, project_rows)
+    await insert_rows(session, Task, task_rows)
+    return tree
+
+
+@dataclass
+class Journal:
+    templates: list[uuid.UUID] = field(default_factory=list)
+    entries: list[uuid.UUID] = field(default_factory=list)
+    entry_template: dict[uuid.UUID, uuid.UUID | None] = field(default_factory=dict)
+
+
+async def create_journal(session: AsyncSession, *, user_id: uuid.UUID, templates: int, entries: int) -> Journal:
+    """Templates, and entries that use them in turn (every third entry uses none)."""
+    journal = Journal()
+    template_rows: list[dict[str, Any]] = []
+    entry_rows: list[dict[str, Any]] = []
+    for i in range(templates):
+        template_id = uuid.uuid4()
+        journal.templates.append(template_id)
+        template_rows.append(
+            {
+                "id": template_id,
+                "user_id": user_id,
+                "name": f"Template {i}",
+                "description": None,
+                "prompts": [f"Prompt {i}.0", f"Prompt {i}.1"],
+            }
+        )
+    for i in range(entries):
+        entry_id = uuid.uuid4()
+        uses = journal.templates[i % templates] if templates and i % 3 != 2 else None
+        journal.entries.append(entry_id)
+        journal.entry_template[entry_id] = uses
+        entry_rows.append(
+            {
+                "id": entry_id,
+                "user_id": user_id,
+                "template_id": uses,
+                "title": f"Entry {i}",
+                "body": f"Body of entry {i}",
+                "mood": 1 + i % 10,
+                "tags": [f"tag{i % 4}"],
+            }
+        )
+    await insert_rows(session, JournalTemplate, template_rows)
+    await insert_rows(session, JournalEntry, entry_rows)
+    return journal
+
+
+async def create_resources(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    project_ids: Sequence[uuid.UUID] = (),
+    task_ids: Sequence[uuid.UUID] = (),
+    per_parent: int = 1,
+    unattached: int = 0,
+) -> list[uuid.UUID]:
+    """Links on each given project and task (`per_parent` each), and `unattached` ones on neither.
+
+    The three kinds are spread evenly in creation order, so that any page of resources holds each.
+    """
+    kinds: list[list[tuple[uuid.UUID | None, uuid.UUID | None]]] = [
+        [(p, None) for p in project_ids for _ in range(per_parent)],
+        [(None, t) for t in task_ids for _ in range(per_parent)],
+        [(None, None)] * unattached,
+    ]
+    # Each kind spread evenly over the whole sequence (by its items' relative rank).
+    ranked = [((i + 0.5) / len(kind), k, parent) for k, kind in enumerate(kinds) for i, parent in enumerate(kind)]
+    parents = [parent for _, _, parent in sorted(ranked, key=lambda item: item[:2])]
+    ids: list[uuid.UUID] = []
+    rows: list[dict[str, Any]] = []
+    for i, (project_id, task_id) in enumerate(parents):
+        resource_id = uuid.uuid4()
+        ids.append(resource_id)
+        rows.append(
+            {
+                "id": resource_id,
+                "user_id": user_id,
+                "project_id": project_id,
+                "task_id": task_id,
+                "kind": ResourceKind.LINK.value,
+                "title": f"Link {i}",
+                "url": f"https://example.com/{i}",
+                "file_name": None,
+                "content_type": None,
+                "size_bytes": None,
+            }
+        )
+    await insert_rows(session, Resource, rows)
+    return ids
+
+
+async def create_notifications(
+    session: AsyncSession, *, user_id: uuid.UUID, count: int, read_every: int = 3, product: str = "aurum"
+) -> list[uuid.UUID]:
+    """`count` notifications; every `read_every`-th one is already read."""
+    moment = datetime.now(UTC)
+    ids: list[uuid.UUID] = []
+    rows: list[dict[str, Any]] = []
+    for i in range(count):
+        notification_id = uuid.uuid4()
+        ids.append(notification_id)
+        rows.append(
+            {
+                "id": notification_id,
+                "user_id": user_id,
+                "product": product,
+                "kind": "task_due",
+                "title": f"Notification {i}",
+                "body": None,
+                "data": {"n": i},
+                "read_at": moment if read_every and i % read_every == read_every - 1 else None,
+            }
+        )
+    await insert_rows(session, Notification, rows)
+    return ids
