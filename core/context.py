@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from core.db import SqlStats
-from core.errors import ClientError, DomainError, Unauthenticated
+from core.errors import DomainError, Unauthenticated
 from core.security import TokenService
 from core.settings import Settings
 
@@ -51,12 +51,6 @@ class Context:
     loaders: Loaders
     sql: SqlStats
     response_headers: dict[str, str] = field(default_factory=dict)
-
-    def require_actor(self) -> Actor:
-        """For reads: no signed-in user is a GraphQL error with code UNAUTHENTICATED."""
-        if self.actor is None:
-            raise ClientError("Sign in to see this", "UNAUTHENTICATED")
-        return self.actor
 
     async def unit_of_work(self, work: Callable[[AsyncSession], Awaitable[T]]) -> Outcome[T]:
         """Run one mutation's work in one transaction.

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.context import Actor
-from loaders.aurum import AurumLoaders, aurum_loaders
-from loaders.identity import IdentityLoaders, identity_loaders
+from loaders.aurum import AurumLoaders
+from loaders.identity import IdentityLoaders
 
 # Anonymous requests get loaders scoped to a user id that exists nowhere: they see nothing.
 NOBODY = Actor(user_id=uuid.UUID(int=0), role="anonymous")
@@ -27,4 +27,4 @@ class Loaders:
 
 def build_loaders(engine: AsyncEngine, actor: Actor | None) -> Loaders:
     scoped_to = actor or NOBODY
-    return Loaders(aurum=aurum_loaders(engine, scoped_to), identity=identity_loaders(engine, scoped_to))
+    return Loaders(aurum=AurumLoaders(engine, scoped_to), identity=IdentityLoaders(engine, scoped_to))

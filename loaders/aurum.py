@@ -1,12 +1,16 @@
-"""Aurum Life loaders: nodes by id, children pages by parent, progress by node."""
+"""Aurum Life loaders: nodes by id, children pages by parent, progress by node.
+
+Each loader is built on first use: a request pays only for the loaders it touches.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
@@ -17,78 +21,143 @@ from models.aurum import Area, JournalEntry, JournalTemplate, Pillar, Project, R
 from services import aurum
 from services.aurum import Progress
 
-
-def _progress(engine: AsyncEngine, actor: Actor, level: str) -> DataLoader[uuid.UUID, Progress]:
-    async def load(ids: Sequence[uuid.UUID]) -> list[Progress]:
-        async with engine.connect() as conn:
-            rows = (await conn.execute(aurum.progress_query(level, actor, ids))).all()
-        by_id = {row.key: Progress(total_tasks=row.total, completed_tasks=row.completed) for row in rows}
-        return [by_id.get(pk, Progress()) for pk in ids]
-
-    return DataLoader(load_fn=load)
+RowLoader = DataLoader[uuid.UUID, Any]
+PageLoader = DataLoader[PageKey, Page]
 
 
-@dataclass
 class AurumLoaders:
-    pillar_by_id: DataLoader[uuid.UUID, Any]
-    area_by_id: DataLoader[uuid.UUID, Any]
-    project_by_id: DataLoader[uuid.UUID, Any]
-    task_by_id: DataLoader[uuid.UUID, Any]
-    journal_entry_by_id: DataLoader[uuid.UUID, Any]
-    journal_template_by_id: DataLoader[uuid.UUID, Any]
-    resource_by_id: DataLoader[uuid.UUID, Any]
-    pillars_by_user: DataLoader[PageKey, Page]
-    areas_by_pillar: DataLoader[PageKey, Page]
-    areas_by_user: DataLoader[PageKey, Page]
-    projects_by_area: DataLoader[PageKey, Page]
-    projects_by_user: DataLoader[PageKey, Page]
-    tasks_by_project: DataLoader[PageKey, Page]
-    tasks_by_user: DataLoader[PageKey, Page]
-    journal_entries_by_user: DataLoader[PageKey, Page]
-    journal_templates_by_user: DataLoader[PageKey, Page]
-    resources_by_user: DataLoader[PageKey, Page]
-    resources_by_project: DataLoader[PageKey, Page]
-    resources_by_task: DataLoader[PageKey, Page]
-    progress_by_project: DataLoader[uuid.UUID, Progress]
-    progress_by_area: DataLoader[uuid.UUID, Progress]
-    progress_by_pillar: DataLoader[uuid.UUID, Progress]
+    def __init__(self, engine: AsyncEngine, actor: Actor) -> None:
+        self.engine = engine
+        self.actor = actor
 
+    def _owned(self, model: type) -> sa.Select[Any]:
+        return aurum.owned(model, self.actor)
 
-def aurum_loaders(engine: AsyncEngine, actor: Actor) -> AurumLoaders:
-    pillars, areas, projects = aurum.owned(Pillar, actor), aurum.owned(Area, actor), aurum.owned(Project, actor)
-    tasks, resources = aurum.owned(Task, actor), aurum.owned(Resource, actor)
-    entries, templates = aurum.owned(JournalEntry, actor), aurum.owned(JournalTemplate, actor)
-    return AurumLoaders(
-        pillar_by_id=rows_by_id(engine, pillars),
-        area_by_id=rows_by_id(engine, areas),
-        project_by_id=rows_by_id(engine, projects),
-        task_by_id=rows_by_id(engine, tasks),
-        journal_entry_by_id=rows_by_id(engine, entries),
-        journal_template_by_id=rows_by_id(engine, templates),
-        resource_by_id=rows_by_id(engine, resources),
-        pillars_by_user=pages_by_parent(engine, pillars, parent_column="user_id", sorts=aurum.PILLAR_SORTS),
-        areas_by_pillar=pages_by_parent(engine, areas, parent_column="pillar_id", sorts=aurum.AREA_SORTS),
-        areas_by_user=pages_by_parent(engine, areas, parent_column="user_id", sorts=aurum.AREA_SORTS),
-        projects_by_area=pages_by_parent(
-            engine, projects, parent_column="area_id", sorts=aurum.PROJECT_SORTS, conditions=aurum.project_conditions
-        ),
-        projects_by_user=pages_by_parent(
-            engine, projects, parent_column="user_id", sorts=aurum.PROJECT_SORTS, conditions=aurum.project_conditions
-        ),
-        tasks_by_project=pages_by_parent(
-            engine, tasks, parent_column="project_id", sorts=aurum.TASK_SORTS, conditions=aurum.task_conditions
-        ),
-        tasks_by_user=pages_by_parent(
-            engine, tasks, parent_column="user_id", sorts=aurum.TASK_SORTS, conditions=aurum.task_conditions
-        ),
-        journal_entries_by_user=pages_by_parent(engine, entries, parent_column="user_id", sorts=aurum.JOURNAL_SORTS),
-        journal_templates_by_user=pages_by_parent(
-            engine, templates, parent_column="user_id", sorts=aurum.TEMPLATE_SORTS
-        ),
-        resources_by_user=pages_by_parent(engine, resources, parent_column="user_id", sorts=aurum.RESOURCE_SORTS),
-        resources_by_project=pages_by_parent(engine, resources, parent_column="project_id", sorts=aurum.RESOURCE_SORTS),
-        resources_by_task=pages_by_parent(engine, resources, parent_column="task_id", sorts=aurum.RESOURCE_SORTS),
-        progress_by_project=_progress(engine, actor, "project"),
-        progress_by_area=_progress(engine, actor, "area"),
-        progress_by_pillar=_progress(engine, actor, "pillar"),
-    )
+    def _progress(self, level: str) -> DataLoader[uuid.UUID, Progress]:
+        engine, actor = self.engine, self.actor
+
+        async def load(ids: Sequence[uuid.UUID]) -> list[Progress]:
+            async with engine.connect() as conn:
+                rows = (await conn.execute(aurum.progress_query(level, actor, ids))).all()
+            by_id = {row.key: Progress(total_tasks=row.total, completed_tasks=row.completed) for row in rows}
+            return [by_id.get(pk, Progress()) for pk in ids]
+
+        return DataLoader(load_fn=load)
+
+    @cached_property
+    def pillar_by_id(self) -> RowLoader:
+        return rows_by_id(self.engine, self._owned(Pillar))
+
+    @cached_property
+    def area_by_id(self) -> RowLoader:
+        return rows_by_id(self.engine, self._owned(Area))
+
+    @cached_property
+    def project_by_id(self) -> RowLoader:
+        return rows_by_id(self.engine, self._owned(Project))
+
+    @cached_property
+    def task_by_id(self) -> RowLoader:
+        return rows_by_id(self.engine, self._owned(Task))
+
+    @cached_property
+    def journal_entry_by_id(self) -> RowLoader:
+        return rows_by_id(self.engine, self._owned(JournalEntry))
+
+    @cached_property
+    def journal_template_by_id(self) -> RowLoader:
+        return rows_by_id(self.engine, self._owned(JournalTemplate))
+
+    @cached_property
+    def resource_by_id(self) -> RowLoader:
+        return rows_by_id(self.engine, self._owned(Resource))
+
+    @cached_property
+    def pillars_by_user(self) -> PageLoader:
+        return pages_by_parent(self.engine, self._owned(Pillar), parent_column="user_id", sorts=aurum.PILLAR_SORTS)
+
+    @cached_property
+    def areas_by_pillar(self) -> PageLoader:
+        return pages_by_parent(self.engine, self._owned(Area), parent_column="pillar_id", sorts=aurum.AREA_SORTS)
+
+    @cached_property
+    def areas_by_user(self) -> PageLoader:
+        return pages_by_parent(self.engine, self._owned(Area), parent_column="user_id", sorts=aurum.AREA_SORTS)
+
+    @cached_property
+    def projects_by_area(self) -> PageLoader:
+        return pages_by_parent(
+            self.engine,
+            self._owned(Project),
+            parent_column="area_id",
+            sorts=aurum.PROJECT_SORTS,
+            conditions=aurum.project_conditions,
+        )
+
+    @cached_property
+    def projects_by_user(self) -> PageLoader:
+        return pages_by_parent(
+            self.engine,
+            self._owned(Project),
+            parent_column="user_id",
+            sorts=aurum.PROJECT_SORTS,
+            conditions=aurum.project_conditions,
+        )
+
+    @cached_property
+    def tasks_by_project(self) -> PageLoader:
+        return pages_by_parent(
+            self.engine,
+            self._owned(Task),
+            parent_column="project_id",
+            sorts=aurum.TASK_SORTS,
+            conditions=aurum.task_conditions,
+        )
+
+    @cached_property
+    def tasks_by_user(self) -> PageLoader:
+        return pages_by_parent(
+            self.engine,
+            self._owned(Task),
+            parent_column="user_id",
+            sorts=aurum.TASK_SORTS,
+            conditions=aurum.task_conditions,
+        )
+
+    @cached_property
+    def journal_entries_by_user(self) -> PageLoader:
+        return pages_by_parent(
+            self.engine, self._owned(JournalEntry), parent_column="user_id", sorts=aurum.JOURNAL_SORTS
+        )
+
+    @cached_property
+    def journal_templates_by_user(self) -> PageLoader:
+        return pages_by_parent(
+            self.engine, self._owned(JournalTemplate), parent_column="user_id", sorts=aurum.TEMPLATE_SORTS
+        )
+
+    @cached_property
+    def resources_by_user(self) -> PageLoader:
+        return pages_by_parent(self.engine, self._owned(Resource), parent_column="user_id", sorts=aurum.RESOURCE_SORTS)
+
+    @cached_property
+    def resources_by_project(self) -> PageLoader:
+        return pages_by_parent(
+            self.engine, self._owned(Resource), parent_column="project_id", sorts=aurum.RESOURCE_SORTS
+        )
+
+    @cached_property
+    def resources_by_task(self) -> PageLoader:
+        return pages_by_parent(self.engine, self._owned(Resource), parent_column="task_id", sorts=aurum.RESOURCE_SORTS)
+
+    @cached_property
+    def progress_by_project(self) -> DataLoader[uuid.UUID, Progress]:
+        return self._progress("project")
+
+    @cached_property
+    def progress_by_area(self) -> DataLoader[uuid.UUID, Progress]:
+        return self._progress("area")
+
+    @cached_property
+    def progress_by_pillar(self) -> DataLoader[uuid.UUID, Progress]:
+        return self._progress("pillar")

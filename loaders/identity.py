@@ -1,12 +1,13 @@
-"""Identity and notification loaders."""
+"""Identity and notification loaders, each built on first use."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
@@ -17,42 +18,49 @@ from models.identity import User
 from services import identity, notifications
 
 
-@dataclass
+def _notification_conditions(flt: tuple[bool, str | None]) -> list[sa.ColumnElement[bool]]:
+    unread_only, product = flt
+    table = notifications.notifications
+    conditions: list[sa.ColumnElement[bool]] = []
+    if unread_only:
+        conditions.append(table.c.read_at.is_(None))
+    if product is not None:
+        conditions.append(table.c.product == product)
+    return conditions
+
+
 class IdentityLoaders:
-    user_by_id: DataLoader[uuid.UUID, Any]
-    notification_by_id: DataLoader[uuid.UUID, Any]
-    notifications_by_user: DataLoader[PageKey, Page]
-    unread_notifications_by_user: DataLoader[uuid.UUID, int]
+    def __init__(self, engine: AsyncEngine, actor: Actor) -> None:
+        self.engine = engine
+        self.actor = actor
 
+    @cached_property
+    def user_by_id(self) -> DataLoader[uuid.UUID, Any]:
+        users = identity.readable_users(self.actor).with_only_columns(*User.__table__.c)  # type: ignore[attr-defined]
+        return rows_by_id(self.engine, users)
 
-def identity_loaders(engine: AsyncEngine, actor: Actor) -> IdentityLoaders:
-    users = identity.readable_users(actor).with_only_columns(*User.__table__.c)  # type: ignore[attr-defined]
+    @cached_property
+    def notification_by_id(self) -> DataLoader[uuid.UUID, Any]:
+        return rows_by_id(self.engine, notifications.readable(self.actor))
 
-    async def unread(user_ids: Sequence[uuid.UUID]) -> list[int]:
-        async with engine.connect() as conn:
-            rows = (await conn.execute(notifications.unread_count_query(user_ids))).all()
-        counts = {row.user_id: int(row.unread) for row in rows}
-        return [counts.get(pk, 0) for pk in user_ids]
-
-    def notification_filter(flt: tuple[bool, str | None]) -> list:
-        unread_only, product = flt
-        table = notifications.notifications
-        conditions = []
-        if unread_only:
-            conditions.append(table.c.read_at.is_(None))
-        if product is not None:
-            conditions.append(table.c.product == product)
-        return conditions
-
-    return IdentityLoaders(
-        user_by_id=rows_by_id(engine, users),
-        notification_by_id=rows_by_id(engine, notifications.readable(actor)),
-        notifications_by_user=pages_by_parent(
-            engine,
-            notifications.readable(actor),
+    @cached_property
+    def notifications_by_user(self) -> DataLoader[PageKey, Page]:
+        return pages_by_parent(
+            self.engine,
+            notifications.readable(self.actor),
             parent_column="user_id",
             sorts=notifications.NOTIFICATION_SORTS,
-            conditions=notification_filter,
-        ),
-        unread_notifications_by_user=DataLoader(load_fn=unread),
-    )
+            conditions=_notification_conditions,
+        )
+
+    @cached_property
+    def unread_notifications_by_user(self) -> DataLoader[uuid.UUID, int]:
+        engine = self.engine
+
+        async def unread(user_ids: Sequence[uuid.UUID]) -> list[int]:
+            async with engine.connect() as conn:
+                rows = (await conn.execute(notifications.unread_count_query(user_ids))).all()
+            counts = {row.user_id: int(row.unread) for row in rows}
+            return [counts.get(pk, 0) for pk in user_ids]
+
+        return DataLoader(load_fn=unread)

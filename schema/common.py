@@ -175,12 +175,6 @@ def mutation_errors(errors: Iterable[DomainError]) -> list[MutationError]:
     return [_ERROR_TYPES[error.code](code=error.code, message=error.message, field=error.field) for error in errors]
 
 
-def invalid_id(field: str) -> DomainError:
-    from core.errors import ValidationFailed
-
-    return ValidationFailed("Not an ID of the expected type", field=["input", field])
-
-
 @strawberry.type(description="Result of deleting an object.")
 class DeletePayload:
     deleted_id: strawberry.ID | None = strawberry.field(description="Global ID of the deleted object.")
