@@ -50,7 +50,6 @@ class Context:
     actor: Actor | None
     loaders: Loaders
     sql: SqlStats
-    response_headers: dict[str, str] = field(default_factory=dict)
 
     async def unit_of_work(self, work: Callable[[AsyncSession], Awaitable[T]]) -> Outcome[T]:
         """Run one mutation's work in one transaction.

@@ -256,7 +256,7 @@ async def graphql_endpoint(request: Request) -> Response:
         extensions["sql"] = stats.as_extension()
     if extensions:
         body["extensions"] = extensions
-    return Response(orjson.dumps(body), media_type=JSON, headers=context.response_headers)
+    return Response(orjson.dumps(body), media_type=JSON)
 
 
 def _format_error(error: GraphQLError, *, mask: bool) -> dict[str, Any]:

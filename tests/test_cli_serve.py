@@ -1,0 +1,116 @@
+"""`uv run app.py serve` with no configuration: embedded Postgres, migrations, demo, GraphiQL."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from services.demo import DEMO_EMAIL, DEMO_PASSWORD
+from tests.conftest import create_database, drop_database
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
+    """Collect the process's output until a line holds `marker` (or fail after `timeout`)."""
+    assert process.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not selector.select(timeout=0.5):
+            continue
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    raise AssertionError(f"{marker!r} not printed within {timeout}s; output was:\n{''.join(seen)}")
+
+
+def test_serve_without_configuration_serves_the_demo(tmp_path: Path) -> None:
+    # Given no configuration at all: no DATABASE_URL, a fresh data directory
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL", "MODE"}}
+    env["DATA_DIR"] = str(tmp_path / "data")
+    # When `app.py serve` starts
+    process = subprocess.Popen(
+        [sys.executable, "app.py", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output = _read_until(process, "Application startup complete", timeout=120)
+        # Then it printed the demo login and the GraphiQL address, and serves both
+        assert f"Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}" in output
+        assert f"GraphiQL: open http://localhost:{port}/graphql" in output
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/readyz").json() == {"status": "ready", "database": "ok"}
+        ide = httpx.get(f"{base}/graphql", headers={"Accept": "text/html"})
+        assert ide.status_code == 200
+        assert "graphiql" in ide.text.lower()
+        login = httpx.post(
+            f"{base}/graphql",
+            json={
+                "query": "mutation($i: LoginInput!) { login(input: $i) { session { accessToken } errors { code } } }",
+                "variables": {"i": {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}},
+            },
+        ).json()["data"]["login"]
+        assert login["errors"] == []
+        tree = httpx.post(
+            f"{base}/graphql",
+            json={"query": "{ viewer { pillars { totalCount } tasks(filter: {overdue: true}) { totalCount } } }"},
+            headers={"Authorization": f"Bearer {login['session']['accessToken']}"},
+        ).json()["data"]["viewer"]
+        assert tree["pillars"]["totalCount"] == 3
+        assert tree["tasks"]["totalCount"] >= 1
+        assert (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
+    finally:
+        # When it is stopped with Ctrl+C
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    # Then the embedded Postgres it started stops with it
+    assert process.returncode == 0
+    assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
+
+
+async def test_migrate_command_upgrades_and_downgrades(server_url: str) -> None:
+    # Given a fresh, empty database
+    url = await create_database(server_url)
+    env = {**os.environ, "DATABASE_URL": url}
+
+    def migrate(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "app.py", "migrate", *args], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+
+    try:
+        # When the CLI upgrades, downgrades to base and upgrades again
+        first, down, again = migrate(), migrate("--downgrade", "base"), migrate()
+    finally:
+        await drop_database(server_url, url)
+    # Then each step succeeds and says what it did
+    assert first.returncode == 0, first.stderr
+    assert "upgraded to head" in first.stdout
+    assert down.returncode == 0, down.stderr
+    assert "downgraded to base" in down.stdout
+    assert again.returncode == 0, again.stderr
