@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,11 +34,17 @@ class Sort:
 @dataclass
 class Page:
     rows: list[sa.Row[Any]] = field(default_factory=list)
-    cursors: list[str] = field(default_factory=list)
     total_count: int = 0
     window_count: int = 0
     has_previous_page: bool = False
     has_next_page: bool = False
+    sort_key: str = ""
+    #: (sort value, id) of each row, from which cursors are made only when a client asks for them
+    keys: list[tuple[Any, uuid.UUID]] = field(default_factory=list)
+
+    @cached_property
+    def cursors(self) -> list[str]:
+        return [encode_cursor(self.sort_key, value, pk) for value, pk in self.keys]
 
 
 NULL_DATE_LAST = datetime(9999, 12, 31, tzinfo=UTC)
@@ -103,10 +110,12 @@ async def fetch_pages(
     for row in result:
         page = pages.get(row.page_parent)
         if page is None:
-            page = pages[row.page_parent] = Page(total_count=row.page_total, window_count=row.page_in_window_count)
+            page = pages[row.page_parent] = Page(
+                total_count=row.page_total, window_count=row.page_in_window_count, sort_key=sort.key
+            )
         if row.page_on_page:
             page.rows.append(row)
-            page.cursors.append(encode_cursor(sort.key, row.page_sort, row.id))
+            page.keys.append((row.page_sort, row.id))
     for page in pages.values():
         if page.rows:
             page.has_previous_page = page.rows[0].page_pos > 1

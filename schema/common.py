@@ -62,10 +62,24 @@ class Edge(Generic[NodeT]):
 
 @strawberry.type(description="A page of items with Relay-style cursors.")
 class Connection(Generic[NodeT]):
-    edges: list[Edge[NodeT]] = strawberry.field(description="The items of the page, with their cursors.")
+    page: strawberry.Private[Page]
     nodes: list[NodeT] = strawberry.field(description="The items of the page, without cursors.")
-    page_info: PageInfo = strawberry.field(description="Cursors and whether more pages exist.")
     total_count: int = strawberry.field(description="How many items the connection holds across all pages.")
+
+    # Edges and cursors are built only when asked for: most clients read `nodes`.
+    @strawberry.field(description="The items of the page, with their cursors.")
+    def edges(self) -> list[Edge[NodeT]]:
+        return [Edge(cursor=cursor, node=node) for cursor, node in zip(self.page.cursors, self.nodes, strict=True)]
+
+    @strawberry.field(description="Cursors and whether more pages exist.")
+    def page_info(self) -> PageInfo:
+        cursors = self.page.cursors
+        return PageInfo(
+            has_next_page=self.page.has_next_page,
+            has_previous_page=self.page.has_previous_page,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        )
 
 
 def raw(member: Enum) -> Any:
@@ -74,18 +88,7 @@ def raw(member: Enum) -> Any:
 
 
 def connection(page: Page, to_node: Callable[[Any], NodeT]) -> Connection[NodeT]:
-    nodes = [to_node(row) for row in page.rows]
-    return Connection(
-        edges=[Edge(cursor=cursor, node=node) for cursor, node in zip(page.cursors, nodes, strict=True)],
-        nodes=nodes,
-        page_info=PageInfo(
-            has_next_page=page.has_next_page,
-            has_previous_page=page.has_previous_page,
-            start_cursor=page.cursors[0] if page.cursors else None,
-            end_cursor=page.cursors[-1] if page.cursors else None,
-        ),
-        total_count=page.total_count,
-    )
+    return Connection(page=page, nodes=[to_node(row) for row in page.rows], total_count=page.total_count)
 
 
 InputArg = strawberry.argument(description="What to do; see the input type.")
