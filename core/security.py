@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 import secrets
 import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -26,15 +29,37 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+# argon2 takes ~150 ms of CPU and 64 MiB per hash: run it off the event loop (argon2-cffi releases
+# the GIL), and at most a few at once so that a burst of sign-ins cannot exhaust memory.
+_ARGON2_CONCURRENCY = max(2, os.cpu_count() or 2)
+_argon2_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
-def verify_password(password_hash: str | None, password: str) -> bool:
+def _slots() -> asyncio.Semaphore:
+    """One semaphore per event loop (the CLI and the server run different loops)."""
+    loop = asyncio.get_running_loop()
+    slots = _argon2_slots.get(loop)
+    if slots is None:
+        slots = _argon2_slots[loop] = asyncio.Semaphore(_ARGON2_CONCURRENCY)
+    return slots
+
+
+def _verify_sync(password_hash: str | None, password: str) -> bool:
     try:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+async def hash_password(password: str) -> str:
+    async with _slots():
+        return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    """Checks against a dummy hash when there is no account, so timing tells nothing."""
+    async with _slots():
+        return await asyncio.to_thread(_verify_sync, password_hash, password)
 
 
 def password_needs_rehash(password_hash: str) -> bool:

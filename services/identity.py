@@ -131,7 +131,7 @@ async def register(
         purpose=validate_profile_text(purpose, "purpose", 2000),
         offering=validate_profile_text(offering, "offering", 2000),
         role=Role.USER.value,
-        password_hash=hash_password(password),
+        password_hash=await hash_password(password),
     )
     # ON CONFLICT keeps a concurrent duplicate from surfacing as an integrity error.
     inserted = await session.execute(_insert_user_statement(user))
@@ -170,10 +170,10 @@ async def login(
 ) -> Session:
     user = await find_user_by_email(session, email)
     # verify_password runs argon2 even for an unknown email, so timing does not tell.
-    if not verify_password(user.password_hash if user else None, password) or user is None:
+    if not await verify_password(user.password_hash if user else None, password) or user is None:
         raise InvalidCredentials("Email or password is incorrect")
     if password_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password(password)
     return await _issue_session(session, tokens, user, refresh_ttl=refresh_ttl)
 
 
