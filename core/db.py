@@ -14,7 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from core.settings import Settings
+from core.settings import ConfigurationError, Settings
 
 
 @dataclass
@@ -81,7 +81,7 @@ def resolve_database_url(settings: Settings) -> str:
     if settings.database_url:
         return to_async_url(settings.database_url)
     if not settings.is_dev:
-        raise RuntimeError("DATABASE_URL is required in production mode (the embedded Postgres is for dev only)")
+        raise ConfigurationError("DATABASE_URL is required in production mode (the embedded Postgres is for dev only)")
     return start_embedded_postgres(settings.data_dir / "postgres")
 
 

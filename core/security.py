@@ -20,7 +20,7 @@ from joserfc import errors as jose_errors
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
-from core.settings import Settings
+from core.settings import ConfigurationError, Settings
 
 ALGORITHM = "ES256"
 
@@ -127,7 +127,7 @@ class TokenService:
         elif settings.is_dev:
             pem = load_or_create_dev_key(settings.data_dir / "jwt-signing-key.pem")
         else:
-            raise RuntimeError(
+            raise ConfigurationError(
                 "JWT_PRIVATE_KEY is required in production mode (create one with `uv run app.py generate-key`)"
             )
         self._signing_key = ECKey.import_key(pem, {"use": "sig", "alg": ALGORITHM})

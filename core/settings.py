@@ -15,6 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class ConfigurationError(RuntimeError):
+    """The settings can't work as given; the message says what to set."""
+
+
 class Mode(StrEnum):
     DEV = "dev"
     PRODUCTION = "production"

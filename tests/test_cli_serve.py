@@ -114,3 +114,26 @@ async def test_migrate_command_upgrades_and_downgrades(server_url: str) -> None:
     assert down.returncode == 0, down.stderr
     assert "downgraded to base" in down.stdout
     assert again.returncode == 0, again.stderr
+
+
+def test_production_without_required_settings_says_what_to_set(tmp_path: Path) -> None:
+    # Given production mode with nothing else configured
+    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL", "JWT_PRIVATE_KEY"}}
+    env = {**base, "MODE": "production", "DATA_DIR": str(tmp_path)}
+
+    def serve(extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "app.py", "serve"], cwd=ROOT, env={**env, **extra}, capture_output=True, text=True
+        )
+
+    # When it is started without a signing key, then it names the missing key (no traceback)
+    no_key = serve({})
+    assert no_key.returncode == 2
+    assert "error: JWT_PRIVATE_KEY is required in production mode" in no_key.stderr
+    assert "Traceback" not in no_key.stderr
+    # When the key is there but no database, then it names DATABASE_URL
+    key = subprocess.run([sys.executable, "app.py", "generate-key"], cwd=ROOT, capture_output=True, text=True).stdout
+    no_database = serve({"JWT_PRIVATE_KEY": key})
+    assert no_database.returncode == 2
+    assert "error: DATABASE_URL is required in production mode" in no_database.stderr
+    assert "Traceback" not in no_database.stderr
