@@ -40,12 +40,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         from schema import build_schema
 
         engine = create_engine(resolve_database_url(settings), settings)
+        schema = build_schema(settings)
         app.state.runtime = Runtime(
             settings=settings,
             engine=engine,
             sessions=session_factory(engine),
             tokens=TokenService(settings),
-            schema=build_schema(settings),
+            schema=schema,
+            plans=schema.plans,
         )
         try:
             yield

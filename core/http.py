@@ -21,11 +21,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from core.context import Actor, Context
 from core.db import SqlStats, current_sql_stats
 from core.errors import shape_error
+from core.fastpath import PlanCache, run_plan
+from core.limits import requested_nodes
 from core.security import InvalidAccessToken, TokenService
 from core.settings import Settings
 from loaders import build_loaders
@@ -46,6 +49,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     tokens: TokenService
     schema: strawberry.Schema
+    plans: PlanCache | None = None
 
 
 class RequestRefused(Exception):
@@ -209,40 +213,31 @@ async def graphql_endpoint(request: Request) -> Response:
     stats = SqlStats()
     token = current_sql_stats.set(stats)
     try:
-        context = Context(
-            request=request,
-            settings=settings,
-            engine=runtime.engine,
-            sessions=runtime.sessions,
-            tokens=runtime.tokens,
-            actor=actor,
-            loaders=build_loaders(runtime.engine, actor),
-            sql=stats,
-        )
-        try:
+        result = await _compiled(runtime, request, actor, stats, query, variables, operation_name)
+        if result is None:
             result = await runtime.schema.execute(
                 query,
                 variable_values=variables,
-                context_value=context,
+                context_value=_context(runtime, request, actor, stats),
                 operation_name=operation_name,
                 allowed_operation_types=allowed,
             )
-        except CannotGetOperationTypeError:
-            message = (
-                f"The document has no operation named {operation_name!r}"
-                if operation_name
-                else "The document contains no operation to run"
-            )
-            return RequestRefused(400, message, "OPERATION_NOT_FOUND").response()
-        except InvalidOperationTypeError:
-            return RequestRefused(
-                405,
-                "Only queries may be sent with GET; send mutations with POST",
-                "METHOD_NOT_ALLOWED",
-                {"Allow": "POST"},
-                limit="getOperations",
-                value="query",
-            ).response()
+    except CannotGetOperationTypeError:
+        message = (
+            f"The document has no operation named {operation_name!r}"
+            if operation_name
+            else "The document contains no operation to run"
+        )
+        return RequestRefused(400, message, "OPERATION_NOT_FOUND").response()
+    except InvalidOperationTypeError:
+        return RequestRefused(
+            405,
+            "Only queries may be sent with GET; send mutations with POST",
+            "METHOD_NOT_ALLOWED",
+            {"Allow": "POST"},
+            limit="getOperations",
+            value="query",
+        ).response()
     finally:
         current_sql_stats.reset(token)
 
@@ -257,6 +252,53 @@ async def graphql_endpoint(request: Request) -> Response:
     if extensions:
         body["extensions"] = extensions
     return Response(orjson.dumps(body), media_type=JSON)
+
+
+def _context(runtime: Runtime, request: Request, actor: Actor | None, stats: SqlStats) -> Context:
+    return Context(
+        request=request,
+        settings=runtime.settings,
+        engine=runtime.engine,
+        sessions=runtime.sessions,
+        tokens=runtime.tokens,
+        actor=actor,
+        loaders=build_loaders(runtime.engine, actor),
+        sql=stats,
+    )
+
+
+async def _compiled(
+    runtime: Runtime,
+    request: Request,
+    actor: Actor | None,
+    stats: SqlStats,
+    query: str,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+) -> ExecutionResult | None:
+    """The result through the query's compiled plan (core/fastpath.py), if it has one.
+
+    None means graphql-core must run the operation: no plan yet (the first request of a
+    document goes through every check and compiles it), a `maxNodes` refusal (graphql-core
+    words it), or an attempt the plan abandoned (errors are graphql-core's to report).
+    """
+    plans = runtime.plans
+    plan = plans.get(query, operation_name) if plans is not None else None
+    if plans is None or plan is None:
+        return None
+    settings = runtime.settings
+    schema = runtime.schema._schema
+    if (
+        requested_nodes(schema, plan.document, operation_name, variables, settings.default_page_size)
+        > settings.max_nodes
+    ):
+        return None
+    data = await run_plan(plan, schema, _context(runtime, request, actor, stats), variables)
+    if data is None:
+        plans.abandoned += 1
+        return None
+    plans.executed += 1
+    return ExecutionResult(data=data, errors=None)
 
 
 def _format_error(error: GraphQLError, *, mask: bool) -> dict[str, Any]:

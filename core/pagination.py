@@ -107,7 +107,7 @@ async def fetch_pages(
     )
     result = await conn.execute(statement)
     pages: dict[uuid.UUID, Page] = {}
-    for row in result:
+    for row in result.all():
         page = pages.get(row.page_parent)
         if page is None:
             page = pages[row.page_parent] = Page(

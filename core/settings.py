@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(256 * 1024, ge=1024)
     max_page_size: int = Field(100, ge=1)
     default_page_size: int = Field(20, ge=1)
+    fast_path: bool = Field(True, description="compiled execution of queries (graphql-core answers whatever it can't)")
     introspection: bool | None = Field(None, description="default: on in dev, off in production")
     graphiql: bool | None = Field(None, description="default: on in dev, off in production")
     cors_origins: list[str] = Field(default_factory=list)

@@ -16,7 +16,7 @@ from strawberry.dataloader import DataLoader
 
 from core.context import Actor
 from core.pagination import Page
-from loaders.base import PageKey, pages_by_parent, rows_by_id
+from loaders.base import PageKey, SharedLoader, pages_by_parent, rows_by_id
 from models.aurum import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
 from services import aurum
 from services.aurum import Progress
@@ -42,7 +42,7 @@ class AurumLoaders:
             by_id = {row.key: Progress(total_tasks=row.total, completed_tasks=row.completed) for row in rows}
             return [by_id.get(pk, Progress()) for pk in ids]
 
-        return DataLoader(load_fn=load)
+        return SharedLoader(load_fn=load)
 
     @cached_property
     def pillar_by_id(self) -> RowLoader:

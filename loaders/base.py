@@ -6,11 +6,12 @@ AsyncSession (or connection) must never be shared between concurrent tasks.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +19,22 @@ from strawberry.dataloader import DataLoader
 
 from core.pagination import Page, Sort, fetch_pages
 from core.relay import PageArgs
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class SharedLoader(DataLoader[K, V]):
+    """A DataLoader whose loads survive the cancellation of one of their awaiters.
+
+    Loads of the same key share one cached future. graphql-core cancels the sibling fields of
+    a field that failed; without the shield, cancelling one awaiter cancelled the shared
+    future, and another field awaiting the same key (in another branch of the query) got a
+    CancelledError that escaped the request as a 500.
+    """
+
+    def load(self, key: K) -> Awaitable[V]:
+        return asyncio.shield(super().load(key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +57,7 @@ def rows_by_id(engine: AsyncEngine, scoped: sa.Select[Any]) -> DataLoader[uuid.U
         by_id = {row.id: row for row in rows}
         return [by_id.get(pk) for pk in ids]
 
-    return DataLoader(load_fn=load)
+    return SharedLoader(load_fn=load)
 
 
 def pages_by_parent(
@@ -77,4 +94,4 @@ def pages_by_parent(
                     results[(args, sort, flt, parent_id)] = pages.get(parent_id) or Page()
         return [results[(k.args, k.sort, k.filter, k.parent_id)] for k in keys]
 
-    return DataLoader(load_fn=load)
+    return SharedLoader(load_fn=load)

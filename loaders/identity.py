@@ -13,7 +13,7 @@ from strawberry.dataloader import DataLoader
 
 from core.context import Actor
 from core.pagination import Page
-from loaders.base import PageKey, pages_by_parent, rows_by_id
+from loaders.base import PageKey, SharedLoader, pages_by_parent, rows_by_id
 from models.identity import User
 from services import identity, notifications
 
@@ -63,4 +63,4 @@ class IdentityLoaders:
             counts = {row.user_id: int(row.unread) for row in rows}
             return [counts.get(pk, 0) for pk in user_ids]
 
-        return DataLoader(load_fn=unread)
+        return SharedLoader(load_fn=unread)

@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from core.errors import ErrorPolicy
+from core.fastpath import PlanCache, plan_recorder
 from core.limits import MaxNodesLimiter, RequireOperationName
 from core.settings import Settings
 from resolvers.aurum import AurumMutation
@@ -49,11 +50,14 @@ EXTRA_TYPES = [User, Notification, Pillar, Area, Project, Task, JournalEntry, Jo
 
 
 class QuintetSchema(strawberry.Schema):
+    # Compiled query plans (core/fastpath.py); None when the fast path is off.
+    plans: PlanCache | None = None
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         """ErrorPolicy logs unexpected errors (with their id); expected ones are not server faults."""
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(settings: Settings) -> QuintetSchema:
     # Factories, not instances: each operation gets its own extension objects, so that
     # concurrent requests never share an execution context.
     mask = not settings.is_dev
@@ -70,7 +74,13 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.introspection_enabled:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    return QuintetSchema(query=Query, mutation=Mutation, types=EXTRA_TYPES, extensions=extensions, config=CONFIG)
+    plans = PlanCache() if settings.fast_path else None
+    if plans is not None:
+        # Last: it compiles only documents that every check above has let through.
+        extensions.append(plan_recorder(plans))
+    schema = QuintetSchema(query=Query, mutation=Mutation, types=EXTRA_TYPES, extensions=extensions, config=CONFIG)
+    schema.plans = plans
+    return schema
 
 
 def printable_schema() -> str:
