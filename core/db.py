@@ -6,11 +6,15 @@ import contextvars
 import json
 import os
 import time
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -117,3 +121,13 @@ def _instrument(engine: AsyncEngine) -> None:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def any_of(column: sa.ColumnElement[Any], ids: Sequence[uuid.UUID]) -> sa.ColumnElement[bool]:
+    """`column = ANY($1)` with the ids as one array parameter.
+
+    `IN (...)` expands to one parameter per id, so the SQL text changes with the batch size:
+    SQLAlchemy re-renders it on every execution and asyncpg prepares a new statement for every
+    new size. One array parameter keeps one statement text per query shape.
+    """
+    return column == sa.any_(sa.bindparam(None, list(ids), type_=ARRAY(sa.Uuid()), unique=True))

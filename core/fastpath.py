@@ -71,6 +71,7 @@ from graphql.utilities import get_operation_ast
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.arguments import convert_arguments
 
 logger = logging.getLogger("quintet.fastpath")
 
@@ -100,6 +101,8 @@ class FieldPlan:
     completer: Completer
     # A method resolver that takes only `self`: called as is, without strawberry's wrapper.
     direct: Callable[[Any], Any] | None = None
+    # A strawberry resolver without extensions: called with arguments converted once per run.
+    method: Any = None
 
 
 @dataclass(eq=False)
@@ -353,7 +356,7 @@ class Compiler:
                 raise Unsupported(f"unknown field {type_.name}.{name}")
             seed = FieldPlanSeed(definition, nodes, type_)
             completer = self._completer(definition.type, seed, details)
-            attribute, resolve, direct = _access(definition)
+            attribute, resolve, direct, method = _access(definition)
             fields.append(
                 FieldPlan(
                     key=key,
@@ -368,6 +371,7 @@ class Compiler:
                     takes_arguments=bool(definition.args or node.arguments),
                     completer=completer,
                     direct=direct,
+                    method=method,
                 )
             )
         needs_paths = any(
@@ -396,33 +400,34 @@ class Compiler:
         raise Unsupported(f"type {type_}")
 
 
-def _access(definition: GraphQLField) -> tuple[str | None, Callable[..., Any] | None, Callable[[Any], Any] | None]:
-    """How to read a field: (attribute, resolver, direct method).
+def _access(
+    definition: GraphQLField,
+) -> tuple[str | None, Callable[..., Any] | None, Callable[[Any], Any] | None, Any]:
+    """How to read a field: (attribute, resolver, direct method, strawberry field).
 
     Strawberry's basic fields are a plain attribute read. A resolver that takes nothing but
     `self` (no arguments, info, parent, extensions or permissions) is what strawberry's wrapper
-    would call as `method(source)`, so it is called that way. Anything else goes through the
-    field's own resolve function.
+    would call as `method(source)`, so it is called that way. Other strawberry resolvers
+    without field extensions (permissions are extensions too) are called as strawberry's
+    wrapper calls them, with the arguments converted once per run instead of once per object.
+    Anything else goes through the field's own resolve function.
     """
     resolve = definition.resolve
     if resolve is None:
         raise Unsupported("a field without a resolver")
     field = definition.extensions.get("strawberry-definition")
     if field is None:
-        return None, resolve, None
+        return None, resolve, None, None
     if getattr(resolve, "_is_default", False) and field.default_resolver is getattr:
-        return field.python_name, None, None
+        return field.python_name, None, None, None
     resolver = field.base_resolver
-    if (
-        resolver is not None
-        and resolver.self_parameter is not None
-        and len(resolver.signature.parameters) == 1
-        and not field.arguments
-        and not field.extensions
-        and not field.permission_classes
-    ):
-        return None, resolve, resolver.wrapped_func
-    return None, resolve, None
+    if resolver is None or field.extensions or field.permission_classes:
+        return None, resolve, None, None
+    if resolver.root_parameter is not None or resolver.parent_parameter is not None:
+        return None, resolve, None, None
+    if resolver.self_parameter is not None and len(resolver.signature.parameters) == 1 and not field.arguments:
+        return None, resolve, resolver.wrapped_func, None
+    return None, resolve, None, field
 
 
 def _resolver_takes_info(definition: GraphQLField) -> bool:
@@ -458,7 +463,9 @@ class Run:
 
     def __init__(self, executor: StrawberryGraphQLCoreExecutionContext) -> None:
         self.executor = executor
+        self.strawberry: Any = executor.schema._strawberry_schema  # type: ignore[attr-defined]
         self.arguments: dict[int, dict[str, Any]] = {}
+        self.converted: dict[int, dict[str, Any]] = {}
 
     def info(self, definition: GraphQLField, nodes: list[FieldNode], parent: GraphQLObjectType, path: Path) -> Any:
         return self.executor.build_resolve_info(definition, nodes, parent, path)
@@ -554,6 +561,8 @@ class Run:
                 if optimized_is_awaitable(value):
                     pending.append((values, index, value))
             return values
+        if field.method is not None:
+            return self._call_methods(plan, field, sources, these_paths, pending)
         resolve = cast(Callable[..., Any], field.resolve)
         arguments = self._arguments(field) if field.takes_arguments else {}
         # A resolver that takes no `info` can't observe its path: one info serves them all.
@@ -574,6 +583,52 @@ class Run:
                 pending.append((resolved, index, value))
             resolved.append(value)
         return resolved
+
+    def _call_methods(
+        self,
+        plan: SelectionPlan,
+        field: FieldPlan,
+        sources: list[Any],
+        paths: list[Path] | None,
+        pending: list[tuple[list[Any], int, Awaitable[Any]]],
+    ) -> list[Any]:
+        """Call a strawberry resolver the way strawberry's wrapper does (see `_access`)."""
+        strawberry_field = field.method
+        resolver = strawberry_field.base_resolver
+        func = resolver.wrapped_func
+        info_name = resolver.info_parameter.name if resolver.info_parameter is not None else None
+        takes_self = resolver.self_parameter is not None
+        info_class = self.strawberry.config.info_class
+        type_name = plan.type.name
+
+        def info_at(index: int) -> Any:
+            path = paths[index] if paths is not None else Path(None, field.key, type_name)
+            return info_class(
+                _raw_info=self.info(field.definition, field.nodes, plan.type, path), _field=strawberry_field
+            )
+
+        first_info = info_at(0)
+        converted = self.converted.get(id(field))
+        if converted is None:
+            raw = self._arguments(field) if field.takes_arguments else {}
+            converted = convert_arguments(
+                raw,
+                strawberry_field.arguments,
+                scalar_registry=self.strawberry.schema_converter.scalar_registry,
+                config=self.strawberry.config,
+                info=first_info,
+            )
+            self.converted[id(field)] = converted
+        values: list[Any] = []
+        for index, source in enumerate(sources):
+            kwargs = dict(converted)
+            if info_name is not None:
+                kwargs[info_name] = first_info if index == 0 else info_at(index)
+            value = func(source, **kwargs) if takes_self else func(**kwargs)
+            if optimized_is_awaitable(value):
+                pending.append((values, index, value))
+            values.append(value)
+        return values
 
 
 def _discard(awaitables: Any) -> None:

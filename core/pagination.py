@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.db import any_of
 from core.relay import PageArgs, decode_cursor, encode_cursor
 
 
@@ -76,7 +77,7 @@ async def fetch_pages(
             sa.func.count().over(partition_by=parent_column).label("page_total"),
             sa.func.row_number().over(partition_by=parent_column, order_by=order).label("page_pos"),
         )
-        .where(parent_column.in_(parent_ids))
+        .where(any_of(parent_column, parent_ids))
         .subquery("ranked")
     )
     conditions: list[sa.ColumnElement[bool]] = []

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
+from core.db import any_of
 from core.pagination import Page, Sort, fetch_pages
 from core.relay import PageArgs
 
@@ -53,7 +54,7 @@ def rows_by_id(engine: AsyncEngine, scoped: sa.Select[Any]) -> DataLoader[uuid.U
 
     async def load(ids: Sequence[uuid.UUID]) -> list[sa.Row[Any] | None]:
         async with engine.connect() as conn:
-            rows = (await conn.execute(scoped.where(id_column.in_(ids)))).all()
+            rows = (await conn.execute(scoped.where(any_of(id_column, ids)))).all()
         by_id = {row.id: row for row in rows}
         return [by_id.get(pk) for pk in ids]
 

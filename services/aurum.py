@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from core.context import Actor
+from core.db import any_of
 from core.errors import NotFound, ValidationFailed
 from core.pagination import NULL_DATE_LAST, Sort
 from models.aurum import (
@@ -176,7 +177,7 @@ def progress_query(level: str, actor: Actor, ids: Sequence[uuid.UUID]) -> sa.Sel
             sa.func.count().filter(done).label("completed"),
         )
         .select_from(source)
-        .where(tasks.c.user_id == actor.user_id, key.in_(ids))
+        .where(tasks.c.user_id == actor.user_id, any_of(key, ids))
         .group_by(key)
     )
 

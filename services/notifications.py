@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from core.context import Actor
+from core.db import any_of
 from core.errors import NotFound, ValidationFailed
 from core.pagination import Sort
 from models.notifications import Notification
@@ -38,7 +39,7 @@ def readable(actor: Actor, *, unread_only: bool = False, product: str | None = N
 def unread_count_query(user_ids: Sequence[uuid.UUID]) -> sa.Select[Any]:
     return (
         sa.select(notifications.c.user_id, sa.func.count().label("unread"))
-        .where(notifications.c.user_id.in_(user_ids), notifications.c.read_at.is_(None))
+        .where(any_of(notifications.c.user_id, user_ids), notifications.c.read_at.is_(None))
         .group_by(notifications.c.user_id)
     )
 

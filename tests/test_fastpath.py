@@ -109,6 +109,10 @@ async def _post(client: httpx.AsyncClient, body: dict[str, Any], token: str | No
     return answer
 
 
+def _without_extensions(answer: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in answer.items() if key != "extensions"}
+
+
 async def compare(pair: Pair, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> str:
     """Send the document both ways; assert identical answers; say which path the fast app took."""
     body = {"query": query, "variables": variables}
@@ -121,10 +125,16 @@ async def compare(pair: Pair, query: str, variables: dict[str, Any] | None = Non
     executed, abandoned = pair.plans.executed, pair.plans.abandoned
     second = await _post(pair.fast, body, token)
     context = f"\n{query}\nvariables: {variables}"
+    possible = [_without_extensions(expected)]
     for answer in (first, second):
-        assert {k: v for k, v in answer.items() if k != "extensions"} == {
-            k: v for k, v in expected.items() if k != "extensions"
-        }, context
+        # With several failing fields, graphql-core 3.3 reports the one that fails first and
+        # cancels the rest, so its own answer can vary from run to run. Where errors make
+        # answers differ, the fast app's answer must be one graphql-core also gives.
+        attempts = 0
+        while _without_extensions(answer) not in possible and "errors" in expected and attempts < 8:
+            possible.append(_without_extensions(await _post(pair.slow, body, token)))
+            attempts += 1
+        assert _without_extensions(answer) in possible, context
     if pair.plans.executed > executed:
         # Same batching: the compiled path spends exactly the statements graphql-core spends.
         assert second["extensions"]["sql"]["statements"] == expected["extensions"]["sql"]["statements"], context
