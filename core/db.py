@@ -7,6 +7,7 @@ import json
 import os
 import time
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,22 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
     )
     _instrument(engine)
     return engine
+
+
+_READERS: weakref.WeakKeyDictionary[Any, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for loaders' reads: same pool, autocommit.
+
+    A loader batch runs one SELECT (or one per page shape) and gives the connection back. In
+    a transaction that costs a BEGIN before and a ROLLBACK on return, two round trips for
+    nothing; a single statement is atomic on its own.
+    """
+    known = _READERS.get(engine.sync_engine)
+    if known is None:
+        known = _READERS[engine.sync_engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return known
 
 
 def _instrument(engine: AsyncEngine) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.context import Actor
+from core.db import reader
 from loaders.aurum import AurumLoaders
 from loaders.identity import IdentityLoaders
 
@@ -27,4 +28,5 @@ class Loaders:
 
 def build_loaders(engine: AsyncEngine, actor: Actor | None) -> Loaders:
     scoped_to = actor or NOBODY
-    return Loaders(aurum=AurumLoaders(engine, scoped_to), identity=IdentityLoaders(engine, scoped_to))
+    reads = reader(engine)
+    return Loaders(aurum=AurumLoaders(reads, scoped_to), identity=IdentityLoaders(reads, scoped_to))
