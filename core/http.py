@@ -26,6 +26,7 @@ from strawberry.types.graphql import OperationType
 from core.context import Actor, Context
 from core.db import SqlStats, current_sql_stats
 from core.errors import shape_error
+from core.ratelimit import RateLimiter
 from core.security import InvalidAccessToken, TokenService
 from core.settings import Settings
 from loaders import build_loaders
@@ -46,6 +47,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     tokens: TokenService
     schema: strawberry.Schema
+    ai_limiter: RateLimiter
 
 
 class RequestRefused(Exception):
@@ -218,6 +220,7 @@ async def graphql_endpoint(request: Request) -> Response:
             actor=actor,
             loaders=build_loaders(runtime.engine, actor),
             sql=stats,
+            ai_limiter=runtime.ai_limiter,
         )
         try:
             result = await runtime.schema.execute(
@@ -251,7 +254,7 @@ async def graphql_endpoint(request: Request) -> Response:
         body["errors"] = [_format_error(e, mask=not settings.is_dev) for e in result.errors]
     if result.data is not None or not result.errors:
         body["data"] = result.data
-    extensions = dict(result.extensions or {})
+    extensions = {**(result.extensions or {}), **context.extensions}
     if settings.is_dev:
         extensions["sql"] = stats.as_extension()
     if extensions:

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.context import Actor
 from loaders.aurum import AurumLoaders
 from loaders.identity import IdentityLoaders
+from loaders.insights import InsightLoaders
+from loaders.jobs import JobLoaders
 
 # Anonymous requests get loaders scoped to a user id that exists nowhere: they see nothing.
 NOBODY = Actor(user_id=uuid.UUID(int=0), role="anonymous")
@@ -23,8 +25,15 @@ NOBODY = Actor(user_id=uuid.UUID(int=0), role="anonymous")
 class Loaders:
     aurum: AurumLoaders
     identity: IdentityLoaders
+    jobs: JobLoaders
+    insights: InsightLoaders
 
 
 def build_loaders(engine: AsyncEngine, actor: Actor | None) -> Loaders:
     scoped_to = actor or NOBODY
-    return Loaders(aurum=AurumLoaders(engine, scoped_to), identity=IdentityLoaders(engine, scoped_to))
+    return Loaders(
+        aurum=AurumLoaders(engine, scoped_to),
+        identity=IdentityLoaders(engine, scoped_to),
+        jobs=JobLoaders(engine, scoped_to),
+        insights=InsightLoaders(engine, scoped_to),
+    )
