@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     job_concurrency: int = Field(4, ge=1)
     job_max_retries: int = Field(3, ge=0, description="retries of a failed job before it gives up")
     job_retry_base_seconds: float = Field(5.0, ge=0, description="first retry delay; doubles each retry")
+    job_poll_seconds: float = Field(5.0, gt=0, description="how often workers look for due retries")
     job_heartbeat_seconds: float = Field(10.0, gt=0)
     job_stalled_after_seconds: float = Field(30.0, gt=0, description="a worker silent this long is dead")
     insights_schedule: str = Field("17 * * * *", description="cron of the sweep that runs periodic insight analyses")

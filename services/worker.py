@@ -111,6 +111,8 @@ async def run_worker(
                 wait=wait,
                 install_signal_handlers=install_signal_handlers,
                 additional_context={"runtime": runtime},
+                # New jobs arrive at once (LISTEN/NOTIFY); retries and scheduled jobs by polling.
+                fetch_job_polling_interval=settings.job_poll_seconds,
                 update_heartbeat_interval=settings.job_heartbeat_seconds,
                 stalled_worker_timeout=settings.job_stalled_after_seconds,
                 shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
