@@ -341,7 +341,11 @@ _RULE_STATEMENTS = {
 
 def _applicable_rules(user_ids: Sequence[uuid.UUID], only: Sequence[uuid.UUID] | None) -> sa.Select[Any]:
     """(user, rule) pairs to evaluate: enabled, not muted, not suppressed by feedback."""
-    users = sa.func.unnest(sa.cast(sa.literal(list(user_ids)), postgresql.ARRAY(sa.Uuid))).table_valued("id")
+    users = (
+        sa.func.unnest(sa.cast(sa.literal(list(user_ids)), postgresql.ARRAY(sa.Uuid)))
+        .table_valued(sa.column("id", sa.Uuid), name="analysed")
+        .render_derived()
+    )
     r, p, i = RULES, PREFERENCES, INSIGHTS
     feedback = (
         sa.select(

@@ -87,6 +87,7 @@ async def job_changed(state: JobState) -> None:
         state.attempts,
         state.max_attempts,
         f" error={state.error_code}" if state.error_code else "",
+        extra={"job_state": state},
     )
 
 

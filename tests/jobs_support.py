@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from core.settings import Settings
+from services.jobs import JobState
 from services.worker import run_worker
 
 
@@ -85,13 +86,9 @@ class Change:
 
 def job_changes(caplog: pytest.LogCaptureFixture, job_id: uuid.UUID) -> list[Change]:
     """The changes `services.jobs.job_changed` reported for a job, in order."""
-    changes = []
-    for record in caplog.records:
-        if record.name != "quintet.jobs" or not record.args or record.args[0] != job_id:
-            continue
-        _, _, status, progress, attempts, _, error = record.args
-        changes.append(Change(status, progress, attempts, error.removeprefix(" error=") or None))
-    return changes
+    states = [getattr(record, "job_state", None) for record in caplog.records]
+    mine = [s for s in states if isinstance(s, JobState) and s.id == job_id]
+    return [Change(s.status, s.progress, s.attempts, s.error_code) for s in mine]
 
 
 def capture_job_changes(caplog: pytest.LogCaptureFixture) -> None:
