@@ -139,8 +139,18 @@ class HrmUserPreferences(SQLModel, table=True):
     user_id: uuid.UUID = Field(
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     )
-    frequency: str = Field(default=Frequency.DAILY.value, max_length=16, nullable=False)
-    tone: str = Field(default=Tone.ENCOURAGING.value, max_length=16, nullable=False)
+    frequency: str = Field(
+        default=Frequency.DAILY.value,
+        max_length=16,
+        nullable=False,
+        sa_column_kwargs={"server_default": Frequency.DAILY.value},
+    )
+    tone: str = Field(
+        default=Tone.ENCOURAGING.value,
+        max_length=16,
+        nullable=False,
+        sa_column_kwargs={"server_default": Tone.ENCOURAGING.value},
+    )
     muted_rule_ids: list[uuid.UUID] = Field(
         default_factory=list,
         sa_column=sa.Column(postgresql.ARRAY(sa.Uuid), nullable=False, server_default="{}"),

@@ -28,7 +28,8 @@ def worker_settings(settings: Settings, **overrides: Any) -> Settings:
         "job_poll_seconds": 0.1,
     }
     values.update(overrides)
-    return settings.model_copy(update=values)
+    # Validated again (not model_copy), so that e.g. a key given as text becomes a secret.
+    return Settings(_env_file=None, **{**settings.model_dump(), **values})
 
 
 IDLE = sa.text(

@@ -135,8 +135,8 @@ def upgrade() -> None:
     op.create_index('ix_background_jobs_user_kind_active', 'background_jobs', ['user_id', 'kind'], unique=False, postgresql_where=sa.text("status IN ('queued', 'running', 'retrying')"))
     op.create_table('hrm_user_preferences',
     sa.Column('user_id', sa.Uuid(), nullable=False),
-    sa.Column('frequency', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('tone', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('frequency', sqlmodel.sql.sqltypes.AutoString(length=16), server_default='daily', nullable=False),
+    sa.Column('tone', sqlmodel.sql.sqltypes.AutoString(length=16), server_default='encouraging', nullable=False),
     sa.Column('muted_rule_ids', postgresql.ARRAY(sa.Uuid()), server_default='{}', nullable=False),
     sa.Column('last_evaluated_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
