@@ -283,7 +283,7 @@ class RequestInsightsInput:
 
 
 @strawberry.type(
-    description="The analysis job: follow it with `node(id:)` (or its subscription) and `viewer.insights`."
+    description="The analysis job: follow it with `node(id:)`; its insights then appear in `viewer.insights`."
 )
 class RequestInsightsPayload:
     job: BackgroundJob | None = strawberry.field(

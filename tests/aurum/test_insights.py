@@ -358,3 +358,19 @@ async def test_insights_are_their_owners_only(
         )
     ).data
     assert rule["node"] == {"key": "quiet_pillar", "muted": False}
+
+
+async def test_listing_insights_costs_a_fixed_number_of_statements(
+    gql: GraphQLClient, session: AsyncSession, run_settings: Settings
+) -> None:
+    # Given two users whose blackboards differ in size (5 and 14 insights)
+    small, _ = await user_with_scenario(gql, session, extra_important_areas=1)
+    large, _ = await user_with_scenario(gql, session, extra_important_areas=10)
+    for viewer in (small, large):
+        await analyse(gql, viewer.token, run_settings)
+    # When each lists their insights with rule, subject and job
+    responses = [await gql(INSIGHTS, {"first": 50}, token=viewer.token) for viewer in (small, large)]
+    sizes = [len(r.data["viewer"]["insights"]["nodes"]) for r in responses]
+    assert sizes == [5, 14]
+    # Then both cost the same statements: the page, then one batch per rule, subject type and job
+    assert [r.statements for r in responses] == [6, 6]
