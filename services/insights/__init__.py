@@ -156,9 +156,6 @@ def not_dismissed(include_dismissed: bool) -> list[sa.ColumnElement[bool]]:
     return [] if include_dismissed else [INSIGHTS.c.dismissed_at.is_(None)]
 
 
-INSIGHT_ORDERS = ("RELEVANCE_DESC", "CREATED_AT_DESC", "CREATED_AT_ASC")
-
-
 def rule_rows(actor: Actor, *, enabled_only: bool = True) -> sa.Select[Any]:
     """Rules, with the viewer's verdicts on them, whether muted and whether suppressed."""
     r, p = RULES, PREFERENCES
