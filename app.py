@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -26,6 +27,7 @@ if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the a
 
 from core.db import create_engine, resolve_database_url, session_factory  # noqa: E402
 from core.http import Runtime, graphql_endpoint, healthz, jwks_endpoint, readyz  # noqa: E402
+from core.ratelimit import RateLimiter  # noqa: E402
 from core.security import TokenService  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
 
@@ -39,7 +41,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         from schema import build_schema
 
-        engine = create_engine(resolve_database_url(settings), settings)
+        database_url = resolve_database_url(settings)
+        engine = create_engine(database_url, settings)
         schema = build_schema(settings)
         app.state.runtime = Runtime(
             settings=settings,
@@ -48,10 +51,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
             tokens=TokenService(settings),
             schema=schema,
             plans=schema.plans,
+            ai_limiter=RateLimiter.for_ai(settings),
         )
+        worker: asyncio.Task[None] | None = None
+        if jobs_in_process(settings):
+            from services.worker import run_worker
+
+            worker = asyncio.create_task(run_worker(settings, database_url, install_signal_handlers=False))
         try:
             yield
         finally:
+            if worker is not None:
+                # procrastinate turns the cancellation into a graceful stop.
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
             await engine.dispose()
 
     middleware = []
@@ -71,6 +85,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+def jobs_in_process(settings: Settings) -> bool:
+    """Run the job worker inside the API process: by default only with the embedded database."""
+    if settings.jobs_in_process is not None:
+        return settings.jobs_in_process
+    return settings.is_dev and settings.database_url is None
 
 
 # ----------------------------------------------------------------------------- commands
@@ -97,7 +118,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # Check the signing key before anything starts (in dev this creates it once, before the
     # workers start, so that they all share it).
     TokenService(settings)
+    in_process = jobs_in_process(settings)
     _prepare_database(settings, demo=args.demo)
+    # _prepare_database put the database's URL in the environment: say explicitly whether the
+    # server processes run the worker, which they could no longer infer from it.
+    os.environ["JOBS_IN_PROCESS"] = "true" if in_process else "false"
     get_settings.cache_clear()
     shown_host = "localhost" if host in {"127.0.0.1", "0.0.0.0"} else host
     print(f"Quintet ({settings.mode.value} mode) on http://{shown_host}:{port}/graphql", flush=True)
@@ -114,6 +139,18 @@ def cmd_serve(args: argparse.Namespace) -> None:
         http="httptools",
         app_dir=str(ROOT),
     )
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from services.worker import run_worker
+
+    settings = get_settings()
+    if args.concurrency:
+        settings = settings.model_copy(update={"job_concurrency": args.concurrency})
+    url = resolve_database_url(settings)
+    print(f"Quintet worker ({settings.mode.value} mode), concurrency {settings.job_concurrency}", flush=True)
+    asyncio.run(run_worker(settings, url))
+    print("worker stopped", flush=True)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -161,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes (default: WORKERS or 1)")
     serve.add_argument("--demo", action="store_true", help="load the demo dataset before serving")
     serve.set_defaults(handler=cmd_serve)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run background jobs",
+        description="Run the background-job worker until SIGINT/SIGTERM (running jobs are given time to finish).",
+    )
+    worker.add_argument("--concurrency", type=int, help="jobs run at once (default: JOB_CONCURRENCY or 4)")
+    worker.set_defaults(handler=cmd_worker)
 
     migrate = commands.add_parser("migrate", help="apply database migrations", description="Apply Alembic migrations.")
     migrate.add_argument("--revision", default="head", help="upgrade to this revision (default: head)")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from core.db import SqlStats
 from core.errors import DomainError, Unauthenticated
+from core.ratelimit import RateLimiter
 from core.security import TokenService
 from core.settings import Settings
 
@@ -50,6 +51,9 @@ class Context:
     actor: Actor | None
     loaders: Loaders
     sql: SqlStats
+    ai_limiter: RateLimiter
+    #: merged into the response's `extensions` (e.g. when to retry a rate-limited request)
+    extensions: dict[str, Any] = field(default_factory=dict)
 
     async def unit_of_work(self, work: Callable[[AsyncSession], Awaitable[T]]) -> Outcome[T]:
         """Run one mutation's work in one transaction.
@@ -88,3 +92,17 @@ class Context:
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     """Run `callback` once the surrounding unit of work has committed (never on rollback)."""
     session.info.setdefault("after_commit", []).append(callback)
+
+
+async def run_in_transaction(
+    sessions: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]]
+) -> T:
+    """Outside a request (workers, periodic jobs): one transaction, then its `after_commit`
+    callbacks, as `Context.unit_of_work` does for mutations."""
+    async with sessions() as session:
+        async with session.begin():
+            value = await work(session)
+        callbacks: list[AfterCommit] = session.info.get("after_commit", [])
+    for callback in callbacks:
+        await callback()
+    return value

@@ -49,6 +49,9 @@ class ErrorCode(Enum):
         description="The refresh token was already used; every session of that login is now revoked.",
     )
     CONFLICT = strawberry.enum_value("CONFLICT", description="The change conflicts with the current state.")
+    RATE_LIMITED = strawberry.enum_value(
+        "RATE_LIMITED", description="Too many requests of this kind; `retryAfterSeconds` says when to try again."
+    )
 
 
 class DomainError(Exception):
@@ -83,6 +86,15 @@ class Unauthenticated(DomainError):
 
 class Conflict(DomainError):
     code = ErrorCode.CONFLICT
+
+
+class RateLimited(DomainError):
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, *, retry_after_seconds: int, limit: str) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+        self.limit = limit
 
 
 class ClientError(Exception):

@@ -29,6 +29,7 @@ from core.db import SqlStats, current_sql_stats
 from core.errors import shape_error
 from core.fastpath import PlanCache, run_plan
 from core.limits import requested_nodes
+from core.ratelimit import RateLimiter
 from core.security import InvalidAccessToken, TokenService
 from core.settings import Settings
 from loaders import build_loaders
@@ -49,6 +50,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     tokens: TokenService
     schema: strawberry.Schema
+    ai_limiter: RateLimiter
     plans: PlanCache | None = None
 
 
@@ -213,12 +215,14 @@ async def graphql_endpoint(request: Request) -> Response:
     stats = SqlStats()
     token = current_sql_stats.set(stats)
     try:
-        result = await _compiled(runtime, request, actor, stats, query, variables, operation_name)
+        context = _context(runtime, request, actor, stats)
+        result = await _compiled(runtime, context, query, variables, operation_name)
         if result is None:
+            context = _context(runtime, request, actor, stats)  # fresh loaders for graphql-core
             result = await runtime.schema.execute(
                 query,
                 variable_values=variables,
-                context_value=_context(runtime, request, actor, stats),
+                context_value=context,
                 operation_name=operation_name,
                 allowed_operation_types=allowed,
             )
@@ -246,7 +250,7 @@ async def graphql_endpoint(request: Request) -> Response:
         body["errors"] = [_format_error(e, mask=not settings.is_dev) for e in result.errors]
     if result.data is not None or not result.errors:
         body["data"] = result.data
-    extensions = dict(result.extensions or {})
+    extensions = {**(result.extensions or {}), **context.extensions}
     if settings.is_dev:
         extensions["sql"] = stats.as_extension()
     if extensions:
@@ -264,14 +268,13 @@ def _context(runtime: Runtime, request: Request, actor: Actor | None, stats: Sql
         actor=actor,
         loaders=build_loaders(runtime.engine, actor),
         sql=stats,
+        ai_limiter=runtime.ai_limiter,
     )
 
 
 async def _compiled(
     runtime: Runtime,
-    request: Request,
-    actor: Actor | None,
-    stats: SqlStats,
+    context: Context,
     query: str,
     variables: dict[str, Any] | None,
     operation_name: str | None,
@@ -293,7 +296,7 @@ async def _compiled(
         > settings.max_nodes
     ):
         return None
-    data = await run_plan(plan, schema, _context(runtime, request, actor, stats), variables)
+    data = await run_plan(plan, schema, context, variables)
     if data is None:
         plans.abandoned += 1
         return None

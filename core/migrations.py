@@ -10,6 +10,15 @@ from alembic.config import Config
 ROOT = Path(__file__).resolve().parent.parent
 
 
+#: Tables that belong to a library (procrastinate's queue), created by a migration from the
+#: library's own schema and left out of autogenerate's comparison with our models.
+LIBRARY_TABLE_PREFIXES = ("procrastinate_",)
+
+
+def is_library_table(name: str) -> bool:
+    return name.startswith(LIBRARY_TABLE_PREFIXES)
+
+
 def alembic_config(url: str) -> Config:
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "migrations"))

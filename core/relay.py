@@ -117,6 +117,8 @@ def decode_cursor(cursor: str, sort_key: str, value_type: type, argument: str) -
             value = datetime.fromisoformat(raw_value)
         elif value_type is int:
             value = int(raw_value)
+        elif value_type is float:
+            value = float(raw_value)
         else:
             value = str(raw_value)
         return value, uuid.UUID(raw_pk)

@@ -9,7 +9,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +55,26 @@ class Settings(BaseSettings):
     introspection: bool | None = Field(None, description="default: on in dev, off in production")
     graphiql: bool | None = Field(None, description="default: on in dev, off in production")
     cors_origins: list[str] = Field(default_factory=list)
+
+    # AI provider: OpenAI or any OpenAI-compatible server (vLLM, Ollama, llama.cpp); offline without a key.
+    openai_api_key: SecretStr | None = Field(None, description="switches the OpenAI provider on; unset means offline")
+    openai_base_url: str | None = Field(None, description="an OpenAI-compatible server, e.g. http://localhost:11434/v1")
+    ai_chat_model: str = Field("gpt-4o-mini", min_length=1)
+    ai_embedding_model: str = Field("text-embedding-3-small", min_length=1)
+    ai_timeout_seconds: float = Field(30.0, gt=0)
+    ai_max_retries: int = Field(2, ge=0, description="retries with backoff on 408/409/429/5xx and connection errors")
+    ai_rate_limit: str = Field("10/minute;100/day", description="per-user AI requests, in `limits` notation")
+    redis_url: str | None = Field(None, description="Redis for shared rate limits; unset means in-process memory")
+
+    # Background jobs (procrastinate on the same Postgres).
+    jobs_in_process: bool | None = Field(None, description="default: on with the embedded database, off otherwise")
+    job_concurrency: int = Field(4, ge=1)
+    job_max_retries: int = Field(3, ge=0, description="retries of a failed job before it gives up")
+    job_retry_base_seconds: float = Field(5.0, ge=0, description="first retry delay; doubles each retry")
+    job_poll_seconds: float = Field(5.0, gt=0, description="how often workers look for due retries")
+    job_heartbeat_seconds: float = Field(10.0, gt=0)
+    job_stalled_after_seconds: float = Field(30.0, gt=0, description="a worker silent this long is dead")
+    insights_schedule: str = Field("17 * * * *", description="cron of the sweep that runs periodic insight analyses")
 
     host: str = "127.0.0.1"
     port: int = 8000

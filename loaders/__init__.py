@@ -15,6 +15,8 @@ from core.context import Actor
 from core.db import reader
 from loaders.aurum import AurumLoaders
 from loaders.identity import IdentityLoaders
+from loaders.insights import InsightLoaders
+from loaders.jobs import JobLoaders
 
 # Anonymous requests get loaders scoped to a user id that exists nowhere: they see nothing.
 NOBODY = Actor(user_id=uuid.UUID(int=0), role="anonymous")
@@ -24,9 +26,16 @@ NOBODY = Actor(user_id=uuid.UUID(int=0), role="anonymous")
 class Loaders:
     aurum: AurumLoaders
     identity: IdentityLoaders
+    jobs: JobLoaders
+    insights: InsightLoaders
 
 
 def build_loaders(engine: AsyncEngine, actor: Actor | None) -> Loaders:
     scoped_to = actor or NOBODY
     reads = reader(engine)
-    return Loaders(aurum=AurumLoaders(reads, scoped_to), identity=IdentityLoaders(reads, scoped_to))
+    return Loaders(
+        aurum=AurumLoaders(reads, scoped_to),
+        identity=IdentityLoaders(reads, scoped_to),
+        jobs=JobLoaders(reads, scoped_to),
+        insights=InsightLoaders(reads, scoped_to),
+    )

@@ -10,10 +10,16 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import models
 from core.db import resolve_database_url, to_async_url
+from core.migrations import is_library_table
 from core.settings import get_settings
 
 config = context.config
 target_metadata = models.metadata
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Autogenerate compares our models only, not the tables of procrastinate's schema."""
+    return not (type_ == "table" and name is not None and is_library_table(name))
 
 
 def database_url() -> str:
@@ -22,13 +28,21 @@ def database_url() -> str:
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=database_url(), target_metadata=target_metadata, literal_binds=True, compare_type=True)
+    context.configure(
+        url=database_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        compare_type=True,
+        include_name=include_name,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    context.configure(
+        connection=connection, target_metadata=target_metadata, compare_type=True, include_name=include_name
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -3,10 +3,17 @@
 from models.aurum import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
 from models.base import metadata
 from models.identity import RefreshToken, User
+from models.insights import HrmFeedback, HrmRule, HrmUserPreferences, Insight
+from models.jobs import BackgroundJob
 from models.notifications import Notification
 
 __all__ = [
     "Area",
+    "BackgroundJob",
+    "HrmFeedback",
+    "HrmRule",
+    "HrmUserPreferences",
+    "Insight",
     "JournalEntry",
     "JournalTemplate",
     "Notification",

@@ -19,6 +19,8 @@ from loaders import Loaders
 from schema.aurum.types import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
 from schema.common import Ctx, Node
 from schema.identity import User
+from schema.insights import Insight, InsightRule
+from schema.jobs import BackgroundJob
 from schema.notifications import Notification
 
 MAX_NODES = 100
@@ -35,6 +37,9 @@ NODE_TYPES: dict[str, NodeSource] = {
     "JournalEntry": (lambda loaders: loaders.aurum.journal_entry_by_id, JournalEntry.from_row),
     "JournalTemplate": (lambda loaders: loaders.aurum.journal_template_by_id, JournalTemplate.from_row),
     "Resource": (lambda loaders: loaders.aurum.resource_by_id, Resource.from_row),
+    "BackgroundJob": (lambda loaders: loaders.jobs.background_job_by_id, BackgroundJob.from_row),
+    "Insight": (lambda loaders: loaders.insights.insight_by_id, Insight.from_row),
+    "InsightRule": (lambda loaders: loaders.insights.insight_rule_by_id, InsightRule.from_row),
 }
 
 

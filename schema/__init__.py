@@ -25,11 +25,14 @@ from core.limits import MaxNodesLimiter, RequireOperationName
 from core.settings import Settings
 from resolvers.aurum import AurumMutation
 from resolvers.identity import IdentityMutation, IdentityQuery
+from resolvers.insights import InsightMutation
 from resolvers.node import NodeQuery
 from resolvers.notifications import NotificationMutation
 from schema.aurum.types import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
 from schema.common import ERROR_TYPES, SCALARS
 from schema.identity import User
+from schema.insights import Insight, InsightRule
+from schema.jobs import BackgroundJob
 from schema.notifications import Notification
 
 
@@ -39,14 +42,28 @@ class Query(IdentityQuery, NodeQuery):
 
 
 @strawberry.type(description="Everything a client can change; each mutation is one transaction.")
-class Mutation(IdentityMutation, AurumMutation, NotificationMutation):
+class Mutation(IdentityMutation, AurumMutation, InsightMutation, NotificationMutation):
     pass
 
 
 CONFIG = StrawberryConfig(scalar_map=SCALARS)
 
 # Types reachable only through the Node and MutationError interfaces.
-EXTRA_TYPES = [User, Notification, Pillar, Area, Project, Task, JournalEntry, JournalTemplate, Resource, *ERROR_TYPES]
+EXTRA_TYPES = [
+    User,
+    Notification,
+    Pillar,
+    Area,
+    Project,
+    Task,
+    JournalEntry,
+    JournalTemplate,
+    Resource,
+    BackgroundJob,
+    Insight,
+    InsightRule,
+    *ERROR_TYPES,
+]
 
 
 class QuintetSchema(strawberry.Schema):

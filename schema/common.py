@@ -10,7 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from core.context import Context
-from core.errors import DomainError, ErrorCode
+from core.errors import DomainError, ErrorCode, RateLimited
 from core.pagination import Page, Sort
 from core.relay import PageArgs, page_args
 
@@ -159,6 +159,12 @@ class ConflictError(MutationError):
     pass
 
 
+@strawberry.type(description="Too many requests of this kind; try again after `retryAfterSeconds`.")
+class RateLimitedError(MutationError):
+    retry_after_seconds: int = strawberry.field(description="Seconds to wait before the next request can succeed.")
+    limit: str = strawberry.field(description="The limit that was reached, e.g. `10 per 1 minute`.")
+
+
 _ERROR_TYPES: dict[ErrorCode, type[MutationError]] = {
     ErrorCode.VALIDATION: ValidationError,
     ErrorCode.NOT_FOUND: NotFoundError,
@@ -171,11 +177,34 @@ _ERROR_TYPES: dict[ErrorCode, type[MutationError]] = {
     ErrorCode.CONFLICT: ConflictError,
 }
 
-ERROR_TYPES: list[type] = list(dict.fromkeys(_ERROR_TYPES.values()))
+ERROR_TYPES: list[type] = [*dict.fromkeys(_ERROR_TYPES.values()), RateLimitedError]
+
+
+def _mutation_error(error: DomainError) -> MutationError:
+    if isinstance(error, RateLimited):
+        return RateLimitedError(
+            code=error.code,
+            message=error.message,
+            field=error.field,
+            retry_after_seconds=error.retry_after_seconds,
+            limit=error.limit,
+        )
+    return _ERROR_TYPES[error.code](code=error.code, message=error.message, field=error.field)
 
 
 def mutation_errors(errors: Iterable[DomainError]) -> list[MutationError]:
-    return [_ERROR_TYPES[error.code](code=error.code, message=error.message, field=error.field) for error in errors]
+    return [_mutation_error(error) for error in errors]
+
+
+def report_rate_limits(info: Info[Context, None], errors: Iterable[DomainError]) -> None:
+    """Also say when to retry in the response's `extensions`, where every client can see it."""
+    for error in errors:
+        if isinstance(error, RateLimited):
+            info.context.extensions["rateLimit"] = {
+                "code": error.code.value,
+                "retryAfterSeconds": error.retry_after_seconds,
+                "limit": error.limit,
+            }
 
 
 @strawberry.type(description="Result of deleting an object.")

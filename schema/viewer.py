@@ -10,6 +10,8 @@ from loaders.base import PageKey
 from schema.aurum.viewer import AurumViewerFields
 from schema.common import After, Before, Connection, Ctx, First, Last, connection, read_page_args
 from schema.identity import User
+from schema.insights import InsightViewerFields
+from schema.jobs import JobViewerFields
 from schema.notifications import Notification, NotificationOrderBy
 from schema.viewer_base import ViewerBase
 
@@ -45,5 +47,5 @@ class IdentityViewerFields(ViewerBase):
 
 
 @strawberry.type(description="The signed-in user's entry point to their own data in every product.")
-class Viewer(AurumViewerFields, IdentityViewerFields):
+class Viewer(InsightViewerFields, JobViewerFields, AurumViewerFields, IdentityViewerFields):
     pass

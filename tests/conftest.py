@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from app import create_app
 from core.db import start_embedded_postgres, to_async_url
 from core.migrations import upgrade
 from core.settings import Mode, Settings
+from tests.fake_openai import FakeOpenAI, FakeOpenAIServer
 from tests.support import GraphQLClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,3 +116,19 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     """A session for factories; commit what the test should see over HTTP."""
     async with async_sessionmaker(engine, expire_on_commit=False)() as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def fake_openai_server() -> Iterator[FakeOpenAIServer]:
+    server = FakeOpenAIServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_openai(fake_openai_server: FakeOpenAIServer) -> Iterator[FakeOpenAI]:
+    """The fake OpenAI-compatible server, with an empty script and no recorded requests."""
+    fake_openai_server.fake.reset()
+    yield fake_openai_server.fake
+    fake_openai_server.fake.release()

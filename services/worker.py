@@ -1,0 +1,126 @@
+"""The worker: procrastinate's app with every product's tasks, and the loop that runs them.
+
+`uv run app.py worker` runs `run_worker`; `serve` runs the same in-process when jobs are
+in-process (the default with the embedded database). Tasks:
+
+* `quintet.run_background_job`: runs one attempt of a `background_jobs` row (any kind).
+* `aurum.sweep_insights`: periodic (cron `INSIGHTS_SCHEDULE`), enqueues the analyses due.
+
+Beside procrastinate's own loop, the worker requeues the jobs of dead workers every
+`JOB_STALLED_AFTER_SECONDS / 2` seconds (and once at start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from procrastinate import App, JobContext
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.ai import build_provider
+from core.context import run_in_transaction
+from core.db import create_engine, session_factory
+from core.jobs import BackoffRetry, build_connector, recover_stalled_jobs
+from core.settings import ConfigurationError, Settings
+from services import insights, jobs
+
+logger = logging.getLogger("quintet.worker")
+
+SWEEP_TASK = "aurum.sweep_insights"
+SHUTDOWN_GRACE_SECONDS = 30.0
+
+
+def retry_policy(settings: Settings) -> BackoffRetry:
+    return BackoffRetry(max_retries=settings.job_max_retries, base_seconds=settings.job_retry_base_seconds)
+
+
+async def run_background_job(context: JobContext, job_id: str) -> None:
+    runtime: jobs.JobRuntime = context.additional_context["runtime"]
+    await jobs.execute(runtime, job_id=uuid.UUID(job_id), queue_job=context.job)
+
+
+async def sweep_insights(context: JobContext, timestamp: int) -> int:
+    runtime: jobs.JobRuntime = context.additional_context["runtime"]
+    now = datetime.fromtimestamp(timestamp, UTC)
+
+    async def work(session: AsyncSession) -> int:
+        scheduled = await insights.schedule_due_analyses(session, now=now, settings=runtime.settings)
+        return len(scheduled)
+
+    count = await run_in_transaction(runtime.sessions, work)
+    logger.info("insight sweep at %s scheduled %d analyses", now.isoformat(), count)
+    return count
+
+
+def build_queue_app(settings: Settings, database_url: str) -> App:
+    app = App(connector=build_connector(database_url, pool_size=settings.job_concurrency + 3))
+    app.task(name=jobs.RUN_TASK, pass_context=True, retry=retry_policy(settings))(run_background_job)
+    sweep = app.task(name=SWEEP_TASK, pass_context=True, queueing_lock=SWEEP_TASK)(sweep_insights)
+    app.periodic(cron=settings.insights_schedule)(sweep)
+    return app
+
+
+async def _recover_forever(app: App, runtime: jobs.JobRuntime) -> None:
+    settings = runtime.settings
+    while True:
+        try:
+            for stalled in await recover_stalled_jobs(
+                app, stalled_after=settings.job_stalled_after_seconds, max_retries=settings.job_max_retries
+            ):
+                await jobs.mark_interrupted(
+                    runtime.sessions, queue_job_ids=[stalled.queue_job_id], requeued=stalled.requeued
+                )
+        except Exception:  # a database hiccup must not stop the worker: try again next round
+            logger.exception("recovering stalled jobs failed")
+        await asyncio.sleep(settings.job_stalled_after_seconds / 2)
+
+
+async def run_worker(
+    settings: Settings,
+    database_url: str,
+    *,
+    wait: bool = True,
+    install_signal_handlers: bool = True,
+    name: str = "worker",
+) -> None:
+    """Run jobs until stopped (SIGINT/SIGTERM, or cancellation), or with `wait=False` until
+    the queue is empty. Running jobs get `SHUTDOWN_GRACE_SECONDS` to finish on stop; the
+    rest are retried by the next worker."""
+    engine = create_engine(database_url, settings)
+    runtime = jobs.JobRuntime(
+        settings=settings,
+        sessions=session_factory(engine),
+        ai=build_provider(settings),
+        retry=retry_policy(settings),
+    )
+    app = build_queue_app(settings, database_url)
+    recovery: asyncio.Task[Any] | None = None
+    try:
+        async with app.open_async():
+            if not await app.check_connection_async():
+                raise ConfigurationError("the job queue's tables are missing: run `uv run app.py migrate` first")
+            recovery = asyncio.create_task(_recover_forever(app, runtime), name="recover stalled jobs")
+            await app.run_worker_async(
+                name=name,
+                concurrency=settings.job_concurrency,
+                wait=wait,
+                install_signal_handlers=install_signal_handlers,
+                additional_context={"runtime": runtime},
+                # New jobs arrive at once (LISTEN/NOTIFY); retries and scheduled jobs by polling.
+                fetch_job_polling_interval=settings.job_poll_seconds,
+                update_heartbeat_interval=settings.job_heartbeat_seconds,
+                stalled_worker_timeout=settings.job_stalled_after_seconds,
+                shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
+            )
+    finally:
+        if recovery is not None:
+            recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recovery
+        await runtime.ai.close()
+        await engine.dispose()

@@ -1,0 +1,282 @@
+"""Background jobs: enqueued with their data, run by a real procrastinate worker on Postgres,
+retried with backoff, visible to their owner (and nobody else) as `BackgroundJob` nodes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from procrastinate.jobs import Job
+from psycopg.conninfo import conninfo_to_dict
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from core.ai import AIFailure, AIProviderError
+from core.context import run_in_transaction
+from core.jobs import BackoffRetry, libpq_url
+from core.relay import from_global_id, to_global_id
+from core.settings import Settings
+from services import jobs
+from services.worker import SWEEP_TASK, build_queue_app
+from tests.jobs_support import capture_job_changes, drain, job_changes, job_row, queue_rows, worker_settings
+from tests.support import GraphQLClient
+
+# Handlers of test-only kinds, registered in this process (the in-process worker runs them).
+ATTEMPTS: dict[uuid.UUID, int] = {}
+
+
+@jobs.handler("test.steps")
+async def steps(run: jobs.JobRun) -> dict[str, Any]:
+    await run.progress(0.25, "a quarter")
+    await run.progress(0.75, "three quarters")
+    run.used("offline", "templates-v1")
+    return {"echo": run.params["value"], "attempt": run.attempt}
+
+
+@jobs.handler("test.always_fails")
+async def always_fails(run: jobs.JobRun) -> dict[str, Any]:
+    raise RuntimeError(f"boom on attempt {run.attempt}")
+
+
+@jobs.handler("test.flaky_provider")
+async def flaky_provider(run: jobs.JobRun) -> dict[str, Any]:
+    ATTEMPTS[run.job_id] = ATTEMPTS.get(run.job_id, 0) + 1
+    if ATTEMPTS[run.job_id] == 1:
+        raise AIProviderError(AIFailure.TIMEOUT, "slow provider", provider="openai", model="m")
+    return {"ok": True}
+
+
+@jobs.handler("test.rejected")
+async def rejected(run: jobs.JobRun) -> dict[str, Any]:
+    raise AIProviderError(AIFailure.REJECTED, "bad key", provider="openai", model="m")
+
+
+async def enqueue(
+    engine: AsyncEngine, user_id: uuid.UUID, kind: str, params: dict[str, Any] | None = None
+) -> uuid.UUID:
+    """Enqueue in one transaction, whose after-commit callbacks then run (as a mutation's do)."""
+
+    async def work(session: AsyncSession) -> uuid.UUID:
+        job = await jobs.enqueue(session, user_id=user_id, kind=kind, params=params or {}, max_retries=2)
+        return job.id
+
+    return await run_in_transaction(async_sessionmaker(engine, expire_on_commit=False), work)
+
+
+async def new_user(gql: GraphQLClient) -> tuple[str, uuid.UUID]:
+    viewer = await gql.sign_up()
+    return viewer.token, from_global_id(viewer.user_id)[1]
+
+
+async def test_a_rolled_back_transaction_leaves_no_job_and_a_committed_one_leaves_both(
+    gql: GraphQLClient, engine: AsyncEngine, settings: Settings
+) -> None:
+    _, user_id = await new_user(gql)
+    enqueued: list[uuid.UUID] = []
+
+    async def enqueue_then_fail(session: AsyncSession) -> None:
+        job = await jobs.enqueue(session, user_id=user_id, kind="test.steps", params={"value": 1}, max_retries=0)
+        enqueued.append(job.id)
+        raise RuntimeError("after enqueueing")
+
+    # Given a transaction that enqueues a job and then fails
+    with pytest.raises(RuntimeError, match="after enqueueing"):
+        await run_in_transaction(async_sessionmaker(engine, expire_on_commit=False), enqueue_then_fail)
+    # Then neither the job's row nor its queue entry exists
+    (doomed,) = enqueued
+    async with engine.connect() as conn:
+        found = await conn.execute(sa.text("SELECT count(*) FROM background_jobs WHERE id = :id"), {"id": doomed})
+        assert found.scalar_one() == 0
+    assert await queue_rows(engine, doomed) == []
+    # When the same is committed, then both exist, and the queue entry points at the row
+    job_id = await enqueue(engine, user_id, "test.steps", {"value": 1})
+    row = await job_row(engine, job_id)
+    (queued,) = await queue_rows(engine, job_id)
+    assert row.status == "queued"
+    assert row.queue_job_id == queued.id
+    assert (queued.status, queued.task_name) == ("todo", jobs.RUN_TASK)
+    await drain(worker_settings(settings))
+
+
+async def test_a_job_runs_reports_progress_and_succeeds(
+    gql: GraphQLClient, engine: AsyncEngine, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    capture_job_changes(caplog)
+    token, user_id = await new_user(gql)
+    # Given a queued job
+    job_id = await enqueue(engine, user_id, "test.steps", {"value": "hello"})
+    # When a worker runs
+    await drain(worker_settings(settings))
+    # Then the job succeeded with its result, and its queue entry too
+    row = await job_row(engine, job_id)
+    assert (row.status, row.progress, row.attempts) == ("succeeded", 1.0, 1)
+    assert row.result == {"echo": "hello", "attempt": 1}
+    assert (row.provider, row.model) == ("offline", "templates-v1")
+    assert row.started_at is not None
+    assert row.finished_at is not None
+    assert [q.status for q in await queue_rows(engine, job_id)] == ["succeeded"]
+    # And every committed change went through job_changed, in order
+    assert [(c.status, c.progress) for c in job_changes(caplog, job_id)] == [
+        ("queued", 0.0),
+        ("running", 0.0),
+        ("running", 0.25),
+        ("running", 0.75),
+        ("succeeded", 1.0),
+    ]
+    # And its owner reads it as a node
+    data = (
+        await gql(
+            "query($id: ID!) { node(id: $id) { ... on BackgroundJob { kind status progress progressMessage result"
+            " attempts maxAttempts provider model isFinished error { code } } } }",
+            {"id": to_global_id("BackgroundJob", job_id)},
+            token=token,
+        )
+    ).data
+    assert data["node"] == {
+        "kind": "test.steps",
+        "status": "SUCCEEDED",
+        "progress": 1.0,
+        "progressMessage": "Done",
+        "result": {"echo": "hello", "attempt": 1},
+        "attempts": 1,
+        "maxAttempts": 3,
+        "provider": "offline",
+        "model": "templates-v1",
+        "isFinished": True,
+        "error": None,
+    }
+
+
+async def test_a_failing_job_is_retried_then_gives_up_visibly(
+    gql: GraphQLClient, engine: AsyncEngine, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    capture_job_changes(caplog)
+    token, user_id = await new_user(gql)
+    # Given a job that always fails, with 2 retries allowed
+    job_id = await enqueue(engine, user_id, "test.always_fails")
+    # When a worker runs (retries are due at once in this test)
+    await drain(worker_settings(settings))
+    # Then it ran three times, said it was retrying twice, and gave up with its error
+    row = await job_row(engine, job_id)
+    assert (row.status, row.attempts) == ("failed", 3)
+    assert row.error_code == "INTERNAL"
+    assert "RuntimeError: boom on attempt 3" in row.error_message
+    assert [(c.status, c.attempts) for c in job_changes(caplog, job_id) if c.status != "running"] == [
+        ("queued", 0),
+        ("retrying", 1),
+        ("retrying", 2),
+        ("failed", 3),
+    ]
+    assert [q.status for q in await queue_rows(engine, job_id)] == ["failed"]
+    # And its owner sees why
+    failed = (
+        await gql(
+            "{ viewer { jobs(status: [FAILED], first: 5) { nodes { id status error { code message } } } } }",
+            token=token,
+        )
+    ).data["viewer"]["jobs"]["nodes"]
+    assert [(j["id"], j["status"], j["error"]["code"]) for j in failed] == [
+        (to_global_id("BackgroundJob", job_id), "FAILED", "INTERNAL")
+    ]
+
+
+async def test_a_transient_failure_is_retried_and_a_rejection_is_not(
+    gql: GraphQLClient, engine: AsyncEngine, settings: Settings
+) -> None:
+    _, user_id = await new_user(gql)
+    flaky = await enqueue(engine, user_id, "test.flaky_provider")
+    hopeless = await enqueue(engine, user_id, "test.rejected")
+    await drain(worker_settings(settings))
+    flaky_row, hopeless_row = await job_row(engine, flaky), await job_row(engine, hopeless)
+    # The provider timeout was retried and the second attempt succeeded
+    assert (flaky_row.status, flaky_row.attempts, flaky_row.error_code) == ("succeeded", 2, None)
+    # A rejected request (bad key) can't succeed later: it failed at once
+    assert (hopeless_row.status, hopeless_row.attempts) == ("failed", 1)
+    assert (hopeless_row.error_code, hopeless_row.error_message) == ("AI_REJECTED", "bad key")
+
+
+async def test_a_retry_waits_with_exponential_backoff(
+    gql: GraphQLClient, engine: AsyncEngine, settings: Settings
+) -> None:
+    _, user_id = await new_user(gql)
+    # Given retries 60 s apart at first
+    job_id = await enqueue(engine, user_id, "test.always_fails")
+    await drain(worker_settings(settings, job_retry_base_seconds=60))
+    # Then after the first failure the job waits: retrying, due in about a minute, not run again
+    row = await job_row(engine, job_id)
+    assert (row.status, row.attempts) == ("retrying", 1)
+    delay = (row.next_attempt_at - row.updated_at).total_seconds()
+    assert 55 < delay < 65
+    (queued,) = await queue_rows(engine, job_id)
+    assert queued.status == "todo"
+    # (the two decisions are taken milliseconds apart)
+    assert abs((queued.scheduled_at - row.next_attempt_at).total_seconds()) < 1
+    # Clean up: run it now, so that later workers find an empty queue
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text("UPDATE procrastinate_jobs SET scheduled_at = now() WHERE id = :id"), {"id": queued.id}
+        )
+    await drain(worker_settings(settings))
+    assert (await job_row(engine, job_id)).status == "failed"
+
+
+def test_backoff_doubles_and_stops_at_the_limit() -> None:
+    policy = BackoffRetry(max_retries=3, base_seconds=5)
+
+    def delay(attempts: int, error: BaseException) -> float | None:
+        job = Job(id=1, queue="q", lock=None, queueing_lock=None, task_name="t", attempts=attempts)
+        decision = policy.get_retry_decision(exception=error, job=job)
+        if decision is None:
+            return None
+        assert decision.retry_at is not None
+        return round((decision.retry_at - datetime.now(UTC)).total_seconds())
+
+    assert [delay(n, RuntimeError()) for n in range(4)] == [5, 10, 20, None]
+    assert delay(0, AIProviderError(AIFailure.REJECTED, "no", provider="p", model="m")) is None
+    assert delay(0, AIProviderError(AIFailure.SERVER_ERROR, "5xx", provider="p", model="m")) == 5
+
+
+async def test_jobs_are_their_owners_only(gql: GraphQLClient, engine: AsyncEngine, settings: Settings) -> None:
+    alice_token, alice = await new_user(gql)
+    bob_token, _ = await new_user(gql)
+    job_id = await enqueue(engine, alice, "test.steps", {"value": 2})
+    await drain(worker_settings(settings))
+    global_id = to_global_id("BackgroundJob", job_id)
+    query = "query($id: ID!) { node(id: $id) { id } viewer { jobs { totalCount nodes { id } } } }"
+    mine = (await gql(query, {"id": global_id}, token=alice_token)).data
+    theirs = (await gql(query, {"id": global_id}, token=bob_token)).data
+    missing = (await gql(query, {"id": to_global_id("BackgroundJob", uuid.uuid4())}, token=bob_token)).data
+    assert mine["node"] == {"id": global_id}
+    assert global_id in [j["id"] for j in mine["viewer"]["jobs"]["nodes"]]
+    # Another user's job answers exactly like one that does not exist
+    assert theirs["node"] is None
+    assert theirs == missing
+    assert theirs["viewer"]["jobs"] == {"totalCount": 0, "nodes": []}
+
+
+def test_the_queue_app_knows_the_tasks_and_the_periodic_sweep(settings: Settings) -> None:
+    app = build_queue_app(worker_settings(settings, insights_schedule="*/5 * * * *"), settings.database_url or "")
+    assert {jobs.RUN_TASK, SWEEP_TASK} <= set(app.tasks)
+    (periodic,) = [p for p in app.periodic_registry.periodic_tasks.values() if p.task.name == SWEEP_TASK]
+    assert periodic.cron == "*/5 * * * *"
+    assert app.tasks[SWEEP_TASK].queueing_lock == SWEEP_TASK
+
+
+def test_libpq_url_keeps_host_credentials_and_socket_options() -> None:
+    # As libpq (psycopg) reads them
+    tcp = conninfo_to_dict(libpq_url("postgresql+asyncpg://u:p%40ss@db.example:5433/app"))
+    assert tcp == {"user": "u", "password": "p@ss", "host": "db.example", "port": "5433", "dbname": "app"}
+    socket = conninfo_to_dict(libpq_url("postgresql+asyncpg://postgres:@/postgres?host=/tmp/pg"))
+    assert socket == {"user": "postgres", "host": "/tmp/pg", "dbname": "postgres"}
+
+
+def test_procrastinate_schema_is_the_level_the_migration_installed() -> None:
+    # The queue's schema comes from the installed procrastinate (migration 7c1e0f3a9b24). If an
+    # upgrade of the library ships newer migrations, this fails: add a revision that applies them.
+    from procrastinate.schema import SchemaManager
+
+    migrations = sorted(p.name for p in Path(SchemaManager.get_migrations_path()).glob("*.sql"))
+    assert migrations[-1] == "03.04.00_50_post_add_retry_failed_job_procedure.sql"
