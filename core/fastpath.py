@@ -35,6 +35,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, cast
 
 from graphql import (
@@ -45,6 +46,7 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLAbstractType,
     GraphQLBoolean,
+    GraphQLEnumType,
     GraphQLField,
     GraphQLID,
     GraphQLList,
@@ -134,18 +136,30 @@ class LeafCompleter(Completer):
         self.identity: type | None = (
             str if leaf in (GraphQLString, GraphQLID) else bool if leaf is GraphQLBoolean else None
         )
+        # An enum's output is a pure function of a member: remember each member's name.
+        self.is_enum = isinstance(leaf, GraphQLEnumType)
+        self.names: dict[Enum, Any] = {}
 
     def complete(self, run: Run, values: list[Any], paths: list[Path] | None) -> list[Any]:
         coerce = self.coerce
         identity = self.identity
+        names = self.names
         out = []
         for value in values:
             if value is None or type(value) is identity:
                 out.append(value)
                 continue
+            member = self.is_enum and isinstance(value, Enum)
+            if member:
+                known = names.get(value)
+                if known is not None:
+                    out.append(known)
+                    continue
             coerced = coerce(value)
             if coerced is None or coerced is Undefined:
                 raise Abandon
+            if member and len(names) < 256:
+                names[value] = coerced
             out.append(coerced)
         return out
 
