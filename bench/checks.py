@@ -6,8 +6,9 @@ A response is reduced to a list of entries in document order:
 - `("count", project_id, n)` for a project's task count (tree only),
 - `("task", id)` for a task, and `("task", id, title)` for the task a mutation returns.
 
-Every peer's response must give the same entries (percent within 0.05, as SQL and Python round
-halves differently); the first difference is reported.
+Every peer's response must give the same entries, and each percent must be its counts' ratio to
+one decimal (rounded either way at a half: SQL and Python round halves differently); the first
+difference is reported.
 """
 
 from __future__ import annotations
@@ -162,13 +163,20 @@ def walk_dashboard(projects: dict[str, Any], fields: Fields, decode: IdDecoder) 
     return entries
 
 
+def _rounds(total: int, completed: int, percent: Any) -> bool:
+    """`percent` is completed/total*100 to one decimal, rounded either way at a half (Python
+    rounds 31.25 to 31.2, Postgres's numeric to 31.3)."""
+    exact = 100.0 * completed / total if total else 0.0
+    return isinstance(percent, int | float) and abs(float(percent) - exact) <= 0.05 + 1e-9
+
+
 def first_difference(expected: list[Entry], observed: list[Entry]) -> str | None:
     """None when `observed` matches `expected`; otherwise where and how they differ."""
     for index, (want, got) in enumerate(zip(expected, observed, strict=False)):
         if len(want) != len(got) or want[0] != got[0]:
             return f"entry {index}: expected {want}, got {got}"
         if want[0] in {"pillar", "area", "project"}:
-            same = want[:4] == got[:4] and abs(float(want[4]) - float(got[4])) <= 0.051
+            same = want[:4] == got[:4] and _rounds(got[2], got[3], got[4])
         else:
             same = want == got
         if not same:

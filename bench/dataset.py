@@ -179,6 +179,8 @@ async def prepare_dataset(
         await _load(url, scale, log=log)
         seconds = time.perf_counter() - started
         built = True
+    else:
+        upgrade(to_async_url(url))  # a reused dataset follows migrations added since it was built
     await _install_computed_columns(url)
     dataset = await _describe(url, scale, server_kind)
     dataset.built, dataset.load_seconds = built, seconds

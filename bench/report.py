@@ -57,7 +57,8 @@ def _task_note(summary: dict[str, Any], operation: str) -> str:
         return ""
     values = sorted({v for per_peer in counts.values() for v in per_peer})
     shown = f"{values[0]}" if len(values) == 1 else f"{values[0]}-{values[-1]}"
-    return f" ({shown} tasks per response, checked against the database)"
+    noun = "task" if values == [1] else "tasks"
+    return f" ({shown} {noun} per response, checked against the database)"
 
 
 def header_lines(summary: dict[str, Any]) -> list[str]:
