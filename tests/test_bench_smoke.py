@@ -51,9 +51,10 @@ def test_side_by_side_smoke_runs_every_peer_and_operation(server_url: str, tmp_p
     results = tmp_path / "smoke.json"
     database = f"quintet_bench_smoke_{uuid.uuid4().hex[:10]}"
     # When the harness runs at smoke scale
+    command = [sys.executable, "-m", "bench.side_by_side", "--scale", "smoke", "--database-url", server_url]
+    command += ["--database", database, "--drop", "--json", str(results), "--markdown"]
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.side_by_side", "--scale", "smoke", "--database-url", server_url]
-        + ["--database", database, "--drop", "--json", str(results), "--markdown"],
+        command,
         cwd=ROOT,
         capture_output=True,
         text=True,
