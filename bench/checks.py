@@ -1,0 +1,186 @@
+"""What each operation must return, computed from the database independently of every peer.
+
+A response is reduced to a list of entries in document order:
+
+- `("pillar" | "area" | "project", id, total_tasks, completed_tasks, percent)` for a node with progress,
+- `("count", project_id, n)` for a project's task count (tree only),
+- `("task", id)` for a task, and `("task", id, title)` for the task a mutation returns.
+
+Every peer's response must give the same entries, and each percent must be its counts' ratio to
+one decimal (rounded either way at a half: SQL and Python round halves differently); the first
+difference is reported.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from bench.dataset import ACTIVE_PROJECT_STATUSES, OPEN_TASK_STATUSES
+
+Entry = tuple[Any, ...]
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+TREE_PAGE = 20  # pillars, areas and projects per parent (Quintet's default page size)
+TREE_TASKS = 50  # tasks per project in the tree
+DASHBOARD_PROJECTS = 20
+DASHBOARD_TASKS = 10
+
+
+class CorrectnessError(AssertionError):
+    """A peer answered something else than the data holds."""
+
+
+@dataclass
+class UserData:
+    """All of one user's rows of the four tree tables."""
+
+    pillars: list[asyncpg.Record]
+    areas: list[asyncpg.Record]
+    projects: list[asyncpg.Record]
+    tasks: list[asyncpg.Record]
+
+
+async def load_user(conn: asyncpg.Connection, user_id: uuid.UUID) -> UserData:
+    return UserData(
+        pillars=await conn.fetch("SELECT id, position FROM pillars WHERE user_id = $1", user_id),
+        areas=await conn.fetch("SELECT id, pillar_id, position FROM areas WHERE user_id = $1", user_id),
+        projects=await conn.fetch(
+            "SELECT id, area_id, status, due_at, position FROM projects WHERE user_id = $1", user_id
+        ),
+        tasks=await conn.fetch(
+            "SELECT id, project_id, status, due_at, position FROM tasks WHERE user_id = $1", user_id
+        ),
+    )
+
+
+def _by_position(rows: Iterable[asyncpg.Record]) -> list[asyncpg.Record]:
+    return sorted(rows, key=lambda row: (row["position"], row["id"]))
+
+
+def _by_due(rows: Iterable[asyncpg.Record]) -> list[asyncpg.Record]:
+    return sorted(rows, key=lambda row: (row["due_at"] or LATEST, row["id"]))
+
+
+def _group(rows: Iterable[asyncpg.Record], key: str) -> dict[uuid.UUID, list[asyncpg.Record]]:
+    grouped: dict[uuid.UUID, list[asyncpg.Record]] = defaultdict(list)
+    for row in rows:
+        grouped[row[key]].append(row)
+    return grouped
+
+
+def _progress(tasks: Iterable[asyncpg.Record]) -> tuple[int, int, float]:
+    statuses = [task["status"] for task in tasks]
+    total = sum(1 for status in statuses if status != "cancelled")
+    done = sum(1 for status in statuses if status == "done")
+    return total, done, (round(100.0 * done / total, 1) if total else 0.0)
+
+
+def expected_tree(data: UserData) -> list[Entry]:
+    areas_of, projects_of, tasks_of = (
+        _group(data.areas, "pillar_id"),
+        _group(data.projects, "area_id"),
+        _group(data.tasks, "project_id"),
+    )
+    entries: list[Entry] = []
+    for pillar in _by_position(data.pillars)[:TREE_PAGE]:
+        beneath = [t for a in areas_of[pillar["id"]] for p in projects_of[a["id"]] for t in tasks_of[p["id"]]]
+        entries.append(("pillar", pillar["id"], *_progress(beneath)))
+        for area in _by_position(areas_of[pillar["id"]])[:TREE_PAGE]:
+            entries.append(
+                ("area", area["id"], *_progress(t for p in projects_of[area["id"]] for t in tasks_of[p["id"]]))
+            )
+            for project in _by_position(projects_of[area["id"]])[:TREE_PAGE]:
+                tasks = tasks_of[project["id"]]
+                entries.append(("project", project["id"], *_progress(tasks)))
+                entries.append(("count", project["id"], len(tasks)))
+                entries.extend(("task", task["id"]) for task in _by_position(tasks)[:TREE_TASKS])
+    return entries
+
+
+def expected_dashboard(data: UserData) -> list[Entry]:
+    tasks_of = _group(data.tasks, "project_id")
+    active = [p for p in data.projects if p["status"] in ACTIVE_PROJECT_STATUSES]
+    entries: list[Entry] = []
+    for project in _by_due(active)[:DASHBOARD_PROJECTS]:
+        tasks = tasks_of[project["id"]]
+        entries.append(("project", project["id"], *_progress(tasks)))
+        open_tasks = [t for t in tasks if t["status"] in OPEN_TASK_STATUSES]
+        entries.extend(("task", task["id"]) for task in _by_due(open_tasks)[:DASHBOARD_TASKS])
+    return entries
+
+
+def task_count(entries: list[Entry]) -> int:
+    return sum(1 for entry in entries if entry[0] == "task")
+
+
+# ------------------------------------------------------------------------- response walking
+
+
+@dataclass(frozen=True)
+class Fields:
+    """How one peer names the connections of the tree (all peers expose `nodes`)."""
+
+    pillars: str = "pillars"
+    areas: str = "areas"
+    projects: str = "projects"
+    tasks: str = "tasks"
+
+
+IdDecoder = Callable[[str], uuid.UUID]
+
+
+def _progress_entry(kind: str, node: dict[str, Any], decode: IdDecoder) -> Entry:
+    progress = node["progress"]
+    return (kind, decode(node["id"]), progress["totalTasks"], progress["completedTasks"], progress["percent"])
+
+
+def walk_tree(pillars: dict[str, Any], fields: Fields, decode: IdDecoder) -> list[Entry]:
+    entries: list[Entry] = []
+    for pillar in pillars["nodes"]:
+        entries.append(_progress_entry("pillar", pillar, decode))
+        for area in pillar[fields.areas]["nodes"]:
+            entries.append(_progress_entry("area", area, decode))
+            for project in area[fields.projects]["nodes"]:
+                entries.append(_progress_entry("project", project, decode))
+                tasks = project[fields.tasks]
+                entries.append(("count", decode(project["id"]), tasks["totalCount"]))
+                entries.extend(("task", decode(task["id"])) for task in tasks["nodes"])
+    return entries
+
+
+def walk_dashboard(projects: dict[str, Any], fields: Fields, decode: IdDecoder) -> list[Entry]:
+    entries: list[Entry] = []
+    for project in projects["nodes"]:
+        entries.append(_progress_entry("project", project, decode))
+        entries.extend(("task", decode(task["id"])) for task in project[fields.tasks]["nodes"])
+    return entries
+
+
+def _rounds(total: int, completed: int, percent: Any) -> bool:
+    """`percent` is completed/total*100 to one decimal, rounded either way at a half (Python
+    rounds 31.25 to 31.2, Postgres's numeric to 31.3)."""
+    exact = 100.0 * completed / total if total else 0.0
+    return isinstance(percent, int | float) and abs(float(percent) - exact) <= 0.05 + 1e-9
+
+
+def first_difference(expected: list[Entry], observed: list[Entry]) -> str | None:
+    """None when `observed` matches `expected`; otherwise where and how they differ."""
+    for index, (want, got) in enumerate(zip(expected, observed, strict=False)):
+        if len(want) != len(got) or want[0] != got[0]:
+            return f"entry {index}: expected {want}, got {got}"
+        if want[0] in {"pillar", "area", "project"}:
+            same = want[:4] == got[:4] and _rounds(got[2], got[3], got[4])
+        else:
+            same = want == got
+        if not same:
+            return f"entry {index}: expected {want}, got {got}"
+    if len(expected) != len(observed):
+        return f"expected {len(expected)} entries ({task_count(expected)} tasks), got {len(observed)}"
+    return None

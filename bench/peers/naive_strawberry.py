@@ -1,0 +1,303 @@
+"""The naive peer: the Strawberry server a team writes on day one.
+
+Its own small schema over the same tables. Every resolver asks the database for its own
+parent's children (one statement per parent: the N+1 pattern), through an asyncpg pool, with
+no DataLoaders and no caching; progress is one more statement per node. The user is taken from
+the `X-User-Id` header: no token is checked (Quintet verifies an ES256 JWT on every request).
+Every statement is still scoped to that user, as Quintet's are.
+
+    BENCH_PEER_DSN=postgresql://… uvicorn bench.peers.naive_strawberry:app --workers 2 --loop uvloop --http httptools
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+import strawberry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+OPEN = ("todo", "in_progress")
+
+
+@dataclass
+class NaiveContext:
+    pool: asyncpg.Pool
+    user_id: uuid.UUID | None
+
+
+Info = strawberry.Info[NaiveContext, None]
+
+TASK_COLUMNS = "id, title, status, priority, due_at"
+
+
+@strawberry.type(description="Task completion beneath a node, cancelled tasks excluded.")
+class Progress:
+    total_tasks: int
+    completed_tasks: int
+    percent: float
+
+
+def _progress(row: asyncpg.Record | None) -> Progress:
+    total = int(row["total"]) if row else 0
+    done = int(row["done"]) if row else 0
+    return Progress(total_tasks=total, completed_tasks=done, percent=round(100.0 * done / total, 1) if total else 0.0)
+
+
+PROGRESS_COUNTS = (
+    "count(*) FILTER (WHERE t.status <> 'cancelled') AS total, count(*) FILTER (WHERE t.status = 'done') AS done"
+)
+
+
+@strawberry.type(description="A task.")
+class Task:
+    id: uuid.UUID
+    title: str
+    status: str
+    priority: int
+    due_at: datetime | None
+
+    @strawberry.field(description="Past due and still open.")
+    def is_overdue(self) -> bool:
+        return self.due_at is not None and self.due_at < datetime.now(UTC) and self.status in OPEN
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Task:
+        return cls(
+            id=row["id"], title=row["title"], status=row["status"], priority=row["priority"], due_at=row["due_at"]
+        )
+
+
+@strawberry.type(description="A page of tasks.")
+class TaskList:
+    nodes: list[Task]
+    project_id: strawberry.Private[uuid.UUID]
+    statuses: strawberry.Private[list[str] | None]
+
+    @strawberry.field(description="Tasks in the project (matching the filter).")
+    async def total_count(self, info: Info) -> int:
+        ctx = info.context
+        if self.statuses:
+            count = await ctx.pool.fetchval(
+                "SELECT count(*) FROM tasks WHERE project_id = $1 AND user_id = $2 AND status = ANY($3::text[])",
+                self.project_id,
+                ctx.user_id,
+                self.statuses,
+            )
+        else:
+            count = await ctx.pool.fetchval(
+                "SELECT count(*) FROM tasks WHERE project_id = $1 AND user_id = $2", self.project_id, ctx.user_id
+            )
+        return int(count)
+
+
+@strawberry.type(description="A project.")
+class Project:
+    id: uuid.UUID
+    name: str
+    status: str
+    due_at: datetime | None
+
+    @strawberry.field(description="Completion of the project's tasks.")
+    async def progress(self, info: Info) -> Progress:
+        row = await info.context.pool.fetchrow(
+            f"SELECT {PROGRESS_COUNTS} FROM tasks t WHERE t.project_id = $1 AND t.user_id = $2",
+            self.id,
+            info.context.user_id,
+        )
+        return _progress(row)
+
+    @strawberry.field(description="The project's tasks, by position or by due date.")
+    async def tasks(
+        self, info: Info, first: int = 20, statuses: list[str] | None = None, order_by_due: bool = False
+    ) -> TaskList:
+        order = "coalesce(due_at, 'infinity'), id" if order_by_due else "position, id"
+        if statuses:
+            rows = await info.context.pool.fetch(
+                f"SELECT {TASK_COLUMNS} FROM tasks WHERE project_id = $1 AND user_id = $2 AND status = ANY($4::text[])"
+                f" ORDER BY {order} LIMIT $3",
+                self.id,
+                info.context.user_id,
+                first,
+                statuses,
+            )
+        else:
+            rows = await info.context.pool.fetch(
+                f"SELECT {TASK_COLUMNS} FROM tasks WHERE project_id = $1 AND user_id = $2 ORDER BY {order} LIMIT $3",
+                self.id,
+                info.context.user_id,
+                first,
+            )
+        return TaskList(nodes=[Task.from_row(row) for row in rows], project_id=self.id, statuses=statuses)
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Project:
+        return cls(id=row["id"], name=row["name"], status=row["status"], due_at=row["due_at"])
+
+
+@strawberry.type(description="A page of projects.")
+class ProjectList:
+    nodes: list[Project]
+
+
+@strawberry.type(description="An area.")
+class Area:
+    id: uuid.UUID
+    name: str
+
+    @strawberry.field(description="Completion of the area's tasks.")
+    async def progress(self, info: Info) -> Progress:
+        row = await info.context.pool.fetchrow(
+            f"SELECT {PROGRESS_COUNTS} FROM projects p JOIN tasks t ON t.project_id = p.id"
+            " WHERE p.area_id = $1 AND p.user_id = $2",
+            self.id,
+            info.context.user_id,
+        )
+        return _progress(row)
+
+    @strawberry.field(description="The area's projects.")
+    async def projects(self, info: Info, first: int = 20) -> ProjectList:
+        rows = await info.context.pool.fetch(
+            "SELECT id, name, status, due_at FROM projects WHERE area_id = $1 AND user_id = $2"
+            " ORDER BY position, id LIMIT $3",
+            self.id,
+            info.context.user_id,
+            first,
+        )
+        return ProjectList(nodes=[Project.from_row(row) for row in rows])
+
+
+@strawberry.type(description="A page of areas.")
+class AreaList:
+    nodes: list[Area]
+
+
+@strawberry.type(description="A pillar.")
+class Pillar:
+    id: uuid.UUID
+    name: str
+
+    @strawberry.field(description="Completion of the pillar's tasks.")
+    async def progress(self, info: Info) -> Progress:
+        row = await info.context.pool.fetchrow(
+            f"SELECT {PROGRESS_COUNTS} FROM areas a JOIN projects p ON p.area_id = a.id"
+            " JOIN tasks t ON t.project_id = p.id WHERE a.pillar_id = $1 AND a.user_id = $2",
+            self.id,
+            info.context.user_id,
+        )
+        return _progress(row)
+
+    @strawberry.field(description="The pillar's areas.")
+    async def areas(self, info: Info, first: int = 20) -> AreaList:
+        rows = await info.context.pool.fetch(
+            "SELECT id, name FROM areas WHERE pillar_id = $1 AND user_id = $2 ORDER BY position, id LIMIT $3",
+            self.id,
+            info.context.user_id,
+            first,
+        )
+        return AreaList(nodes=[Area(id=row["id"], name=row["name"]) for row in rows])
+
+
+@strawberry.type(description="A page of pillars.")
+class PillarList:
+    nodes: list[Pillar]
+
+
+@strawberry.type(description="The signed-in user's data.")
+class Viewer:
+    user_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The user's pillars.")
+    async def pillars(self, info: Info, first: int = 20) -> PillarList:
+        rows = await info.context.pool.fetch(
+            "SELECT id, name FROM pillars WHERE user_id = $1 ORDER BY position, id LIMIT $2", self.user_id, first
+        )
+        return PillarList(nodes=[Pillar(id=row["id"], name=row["name"]) for row in rows])
+
+    @strawberry.field(description="The user's projects with these statuses, soonest due first.")
+    async def projects(self, info: Info, first: int = 20, statuses: list[str] | None = None) -> ProjectList:
+        rows = await info.context.pool.fetch(
+            "SELECT id, name, status, due_at FROM projects WHERE user_id = $1"
+            " AND ($3::text[] IS NULL OR status = ANY($3::text[]))"
+            " ORDER BY coalesce(due_at, 'infinity'), id LIMIT $2",
+            self.user_id,
+            first,
+            statuses,
+        )
+        return ProjectList(nodes=[Project.from_row(row) for row in rows])
+
+
+@strawberry.type(description="Result of renaming a task.")
+class UpdateTaskPayload:
+    task: Task | None
+
+
+@strawberry.type(description="Reads.")
+class Query:
+    @strawberry.field(description="The user named by the X-User-Id header.")
+    def viewer(self, info: Info) -> Viewer | None:
+        return Viewer(user_id=info.context.user_id) if info.context.user_id else None
+
+    @strawberry.field(description="One of the user's tasks.")
+    async def task(self, info: Info, id: uuid.UUID) -> Task | None:
+        row = await info.context.pool.fetchrow(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2", id, info.context.user_id
+        )
+        return Task.from_row(row) if row else None
+
+
+@strawberry.type(description="Writes.")
+class Mutation:
+    @strawberry.mutation(description="Rename one of the user's tasks.")
+    async def update_task(self, info: Info, id: uuid.UUID, title: str) -> UpdateTaskPayload:
+        row = await info.context.pool.fetchrow(
+            f"UPDATE tasks SET title = $3, updated_at = now() WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}",
+            id,
+            info.context.user_id,
+            title,
+        )
+        return UpdateTaskPayload(task=Task.from_row(row) if row else None)
+
+
+schema = strawberry.Schema(query=Query, mutation=Mutation)
+
+
+class NaiveGraphQL(GraphQL[NaiveContext, None]):
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> NaiveContext:
+        try:
+            user_id: uuid.UUID | None = uuid.UUID(request.headers.get("x-user-id", ""))
+        except ValueError:
+            user_id = None
+        return NaiveContext(pool=request.app.state.pool, user_id=user_id)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    app.state.pool = await asyncpg.create_pool(os.environ["BENCH_PEER_DSN"], min_size=2, max_size=20)
+    try:
+        yield
+    finally:
+        await app.state.pool.close()
+
+
+app = Starlette(
+    routes=[
+        Route("/graphql", NaiveGraphQL(schema, graphql_ide=None), methods=["GET", "POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ],
+    lifespan=lifespan,
+)

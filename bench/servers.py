@@ -1,0 +1,108 @@
+"""Start a peer's server as its own process group on a free loopback port, and stop it again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from bench.lineup import HttpRequest, Launch
+
+READY_TIMEOUT_S = 120.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def send(client: httpx.AsyncClient, request: HttpRequest) -> httpx.Response:
+    return await client.request(request.method, request.path, headers=request.headers, content=request.body or None)
+
+
+class ServerProcess:
+    """`async with ServerProcess(launch, port, log)`: the server is up and answering inside the block."""
+
+    def __init__(self, launch: Launch, port: int, log_path: Path) -> None:
+        self.launch = launch
+        self.port = port
+        self.log_path = log_path
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> ServerProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            # A session of its own: the server's workers (uvicorn, node cluster) share its
+            # process group, so stopping the group stops exactly what this object started.
+            self.process = await asyncio.create_subprocess_exec(
+                *self.launch.argv,
+                cwd=self.launch.cwd,
+                env={**os.environ, **self.launch.env},
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        try:
+            await self._wait_ready()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    async def _wait_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        ready = self.launch.ready
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=5) as client:
+            while time.monotonic() < deadline:
+                if self.process.returncode is not None:
+                    raise RuntimeError(
+                        f"{self.launch.argv[0]} exited with {self.process.returncode} before it was ready; "
+                        f"log {self.log_path}:\n{self.log_tail()}"
+                    )
+                with contextlib.suppress(httpx.TransportError):
+                    response = await send(client, ready)
+                    if response.status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"not ready within {READY_TIMEOUT_S:.0f}s; log {self.log_path}:\n{self.log_tail()}")
+
+    async def stop(self) -> None:
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout=20)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+        # Workers of a group whose leader already exited (node cluster, uvicorn) go too.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
