@@ -18,16 +18,18 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the application
     sys.path.insert(0, str(ROOT))
 
 from core.db import create_engine, resolve_database_url, session_factory  # noqa: E402
+from core.events import create_bus  # noqa: E402
 from core.http import Runtime, graphql_endpoint, healthz, jwks_endpoint, readyz  # noqa: E402
 from core.security import TokenService  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
+from core.ws import graphql_websocket  # noqa: E402
 
 logger = logging.getLogger("quintet")
 
@@ -37,19 +39,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from core.ws import GraphQLWebSocketView
         from schema import build_schema
 
         engine = create_engine(resolve_database_url(settings), settings)
-        app.state.runtime = Runtime(
+        bus = create_bus(settings)
+        await bus.start()
+        runtime = Runtime(
             settings=settings,
             engine=engine,
             sessions=session_factory(engine),
             tokens=TokenService(settings),
             schema=build_schema(settings),
+            bus=bus,
         )
+        app.state.runtime = runtime
+        app.state.graphql_websocket = GraphQLWebSocketView(runtime)
         try:
             yield
         finally:
+            await bus.close()
             await engine.dispose()
 
     middleware = []
@@ -64,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
     routes = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        WebSocketRoute("/graphql", graphql_websocket),
         Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
@@ -110,6 +120,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         log_level=settings.log_level,
         loop="uvloop",
         http="httptools",
+        # A WebSocket message is refused at the same size as a POST body.
+        ws_max_size=settings.max_body_bytes,
         app_dir=str(ROOT),
     )
 

@@ -157,10 +157,21 @@ class ErrorPolicy(SchemaExtension):
 
     def __init__(self, *, mask: bool) -> None:
         self.mask = mask
+        self.streamed = False
 
     def on_operation(self) -> Iterator[None]:
         yield
+        if self.streamed:  # each streamed result was shaped on its way out
+            return
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
         if result is not None and errors:
             result.errors = [shape_error(e, mask=self.mask) for e in errors]
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Subscriptions (and operations over WebSocket or SSE) yield results one by one."""
+        self.streamed = True
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [shape_error(e, mask=self.mask) for e in errors]
+        yield

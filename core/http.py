@@ -26,6 +26,7 @@ from strawberry.types.graphql import OperationType
 from core.context import Actor, Context
 from core.db import SqlStats, current_sql_stats
 from core.errors import shape_error
+from core.events import EventBus
 from core.security import InvalidAccessToken, TokenService
 from core.settings import Settings
 from loaders import build_loaders
@@ -46,6 +47,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     tokens: TokenService
     schema: strawberry.Schema
+    bus: EventBus
 
 
 class RequestRefused(Exception):
@@ -182,7 +184,7 @@ def authenticate(tokens: TokenService, authorization: str | None) -> Actor | Non
             {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.message}"'},
             reason=exc.problem.value,
         ) from exc
-    return Actor(user_id=claims.user_id, role=claims.role)
+    return Actor(user_id=claims.user_id, role=claims.role, expires_at=claims.expires_at)
 
 
 def _wants_ide(request: Request) -> bool:
@@ -193,7 +195,16 @@ def _wants_ide(request: Request) -> bool:
     )
 
 
+def wants_event_stream(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return any(part.split(";", 1)[0].strip().lower() == "text/event-stream" for part in accept.split(","))
+
+
 async def graphql_endpoint(request: Request) -> Response:
+    if wants_event_stream(request):
+        from core.sse import graphql_event_stream
+
+        return await graphql_event_stream(request)
     runtime = runtime_of(request)
     settings = runtime.settings
     if _wants_ide(request):
@@ -218,6 +229,7 @@ async def graphql_endpoint(request: Request) -> Response:
             actor=actor,
             loaders=build_loaders(runtime.engine, actor),
             sql=stats,
+            bus=runtime.bus,
         )
         try:
             result = await runtime.schema.execute(

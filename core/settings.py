@@ -55,6 +55,18 @@ class Settings(BaseSettings):
     graphiql: bool | None = Field(None, description="default: on in dev, off in production")
     cors_origins: list[str] = Field(default_factory=list)
 
+    redis_url: str | None = Field(
+        None, description="Redis for the event bus (pub/sub across processes); unset means in-process only"
+    )
+    subscription_queue_size: int = Field(
+        100, ge=1, description="events buffered per live subscription before it ends as too slow"
+    )
+    ws_connection_init_timeout_seconds: float = Field(10.0, gt=0, description="time to send connection_init")
+    ws_keepalive_seconds: float = Field(15.0, ge=0, description="interval of server pings; 0 turns them off")
+    ws_max_subscriptions: int = Field(20, ge=1, description="operations running at once on one WebSocket")
+    ws_legacy_protocol: bool = Field(False, description="also speak subscriptions-transport-ws (graphql-ws)")
+    sse_keepalive_seconds: float = Field(15.0, gt=0, description="interval of SSE keep-alive comments")
+
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(1, ge=1)

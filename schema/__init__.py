@@ -22,10 +22,10 @@ from strawberry.types import ExecutionContext
 from core.errors import ErrorPolicy
 from core.limits import MaxNodesLimiter, RequireOperationName
 from core.settings import Settings
-from resolvers.aurum import AurumMutation
+from resolvers.aurum import AurumMutation, AurumSubscription
 from resolvers.identity import IdentityMutation, IdentityQuery
 from resolvers.node import NodeQuery
-from resolvers.notifications import NotificationMutation
+from resolvers.notifications import NotificationMutation, NotificationSubscription
 from schema.aurum.types import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
 from schema.common import ERROR_TYPES, SCALARS
 from schema.identity import User
@@ -39,6 +39,14 @@ class Query(IdentityQuery, NodeQuery):
 
 @strawberry.type(description="Everything a client can change; each mutation is one transaction.")
 class Mutation(IdentityMutation, AurumMutation, NotificationMutation):
+    pass
+
+
+@strawberry.type(
+    description="Live updates of the viewer's own data, over graphql-transport-ws (WebSocket) or Server-Sent "
+    "Events; each subscription starts with a STARTED status message."
+)
+class Subscription(AurumSubscription, NotificationSubscription):
     pass
 
 
@@ -70,9 +78,19 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.introspection_enabled:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    return QuintetSchema(query=Query, mutation=Mutation, types=EXTRA_TYPES, extensions=extensions, config=CONFIG)
+    return QuintetSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=EXTRA_TYPES,
+        extensions=extensions,
+        config=CONFIG,
+    )
 
 
 def printable_schema() -> str:
     """The SDL committed as `schema.graphql` (independent of settings)."""
-    return strawberry.Schema(query=Query, mutation=Mutation, types=EXTRA_TYPES, config=CONFIG).as_str() + "\n"
+    schema = strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, types=EXTRA_TYPES, config=CONFIG
+    )
+    return schema.as_str() + "\n"

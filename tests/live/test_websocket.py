@@ -1,0 +1,141 @@
+"""Live updates over graphql-transport-ws, with the `gql` client: what a dashboard sees."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.aurum.conftest import AurumFactory
+from tests.live.conftest import Feed, LiveServer, ws_session
+from tests.support import GraphQLClient
+
+CHANGES = """
+subscription Changes($pillarId: ID, $areaId: ID, $projectId: ID, $types: [AurumHierarchyType!]) {
+  aurumHierarchyChanges(pillarId: $pillarId, areaId: $areaId, projectId: $projectId, types: $types) {
+    __typename
+    ... on LiveUpdatesStatus { state refetch message }
+    ... on AurumHierarchyChange {
+      change nodeType nodeId
+      node {
+        __typename
+        ... on Pillar { id name }
+        ... on Area { id name }
+        ... on Project { id name }
+        ... on Task { id title status }
+      }
+      ancestors {
+        __typename
+        ... on Pillar { id progress { totalTasks completedTasks percent } }
+        ... on Area { id progress { totalTasks completedTasks percent } }
+        ... on Project { id progress { totalTasks completedTasks percent } }
+      }
+    }
+  }
+}
+"""
+
+
+def event(result: dict) -> dict:
+    return result["aurumHierarchyChanges"]
+
+
+async def started(feed: Feed) -> None:
+    first = event(await feed.next())
+    assert first["__typename"] == "LiveUpdatesStatus"
+    assert first["state"] == "STARTED"
+    assert first["refetch"] is True
+
+
+async def test_a_dashboard_sees_creates_updates_moves_and_deletes_with_progress(
+    live_server: LiveServer, gql: GraphQLClient, live_aurum: AurumFactory
+) -> None:
+    # Given a user with a pillar → area → project, and a dashboard subscribed over WebSocket
+    user = await gql.sign_up()
+    tree = await live_aurum.tree(user.token)
+    other_project = await live_aurum.project(user.token, tree.area, "Second")
+    async with ws_session(live_server.ws, user.token) as session:
+        feed = Feed(session, CHANGES)
+        await started(feed)
+
+        # When a task is created, then
+        task = await live_aurum.task(user.token, tree.project, "Buy shoes")
+        created = event(await feed.next())
+        assert created["change"] == "CREATED"
+        assert created["nodeType"] == "TASK"
+        assert created["nodeId"] == task
+        assert created["node"] == {"__typename": "Task", "id": task, "title": "Buy shoes", "status": "TODO"}
+        assert [a["id"] for a in created["ancestors"]] == [tree.project, tree.area, tree.pillar]
+        assert created["ancestors"][0]["progress"] == {"totalTasks": 1, "completedTasks": 0, "percent": 0.0}
+
+        # completed
+        await gql.mutate("completeTask", {"id": task}, "task { id }", token=user.token)
+        completed = event(await feed.next())
+        assert completed["change"] == "UPDATED"
+        assert completed["node"]["status"] == "DONE"
+        assert [a["progress"]["percent"] for a in completed["ancestors"]] == [100.0, 100.0, 100.0]
+
+        # moved to another project (both chains' progress changed)
+        await gql.mutate("updateTask", {"id": task, "projectId": other_project}, "task { id }", token=user.token)
+        moved = event(await feed.next())
+        assert moved["change"] == "UPDATED"
+        assert [a["id"] for a in moved["ancestors"]] == [other_project, tree.area, tree.pillar, tree.project]
+        assert moved["ancestors"][0]["progress"]["totalTasks"] == 1
+        assert moved["ancestors"][3]["progress"]["totalTasks"] == 0
+
+        # and deleted
+        await gql.mutate("deleteTask", {"id": task}, "deletedId", token=user.token)
+        deleted = event(await feed.next())
+        assert deleted["change"] == "DELETED"
+        assert deleted["nodeId"] == task
+        assert deleted["node"] is None
+        assert deleted["ancestors"][0]["progress"]["totalTasks"] == 0
+        await feed.quiet()
+        await feed.close()
+
+
+async def test_pillars_areas_and_projects_are_reported_too(
+    live_server: LiveServer, gql: GraphQLClient, live_aurum: AurumFactory
+) -> None:
+    user = await gql.sign_up()
+    async with ws_session(live_server.ws, user.token) as session:
+        feed = Feed(session, CHANGES)
+        await started(feed)
+        tree = await live_aurum.tree(user.token)
+        kinds = [(e["change"], e["nodeType"], e["nodeId"]) for e in [event(await feed.next()) for _ in range(3)]]
+        assert kinds == [
+            ("CREATED", "PILLAR", tree.pillar),
+            ("CREATED", "AREA", tree.area),
+            ("CREATED", "PROJECT", tree.project),
+        ]
+        await gql.mutate(
+            "updateProject", {"id": tree.project, "name": "Run a marathon"}, "project { id }", token=user.token
+        )
+        renamed = event(await feed.next())
+        assert renamed["node"] == {"__typename": "Project", "id": tree.project, "name": "Run a marathon"}
+        assert [a["id"] for a in renamed["ancestors"]] == [tree.area, tree.pillar]
+        await gql.mutate("deletePillar", {"id": tree.pillar}, "deletedId", token=user.token)
+        gone = event(await feed.next())
+        assert (gone["change"], gone["nodeType"], gone["nodeId"], gone["ancestors"]) == (
+            "DELETED",
+            "PILLAR",
+            tree.pillar,
+            [],
+        )
+        await feed.close()
+
+
+@pytest.mark.parametrize("argument", ["projectId", "areaId", "pillarId"])
+async def test_filters_narrow_to_one_subtree(
+    live_server: LiveServer, gql: GraphQLClient, live_aurum: AurumFactory, argument: str
+) -> None:
+    user = await gql.sign_up()
+    watched = await live_aurum.tree(user.token)
+    elsewhere = await live_aurum.tree(user.token)
+    target = {"projectId": watched.project, "areaId": watched.area, "pillarId": watched.pillar}[argument]
+    async with ws_session(live_server.ws, user.token) as session:
+        feed = Feed(session, CHANGES, {argument: target, "types": ["TASK"]})
+        await started(feed)
+        await live_aurum.task(user.token, elsewhere.project, "Not watched")
+        task = await live_aurum.task(user.token, watched.project, "Watched")
+        assert event(await feed.next())["nodeId"] == task
+        await feed.quiet()
+        await feed.close()
