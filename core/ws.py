@@ -27,7 +27,7 @@ from datetime import timedelta
 from json import JSONDecodeError
 from typing import Any, cast
 
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
@@ -137,6 +137,8 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
                         raise NonJsonMessageReceived from exc
         except KeyError as exc:
             raise NonTextMessageReceived from exc
+        except WebSocketDisconnect:
+            return
         except RuntimeError:  # the socket was closed under us (e.g. by the token watchdog)
             return
 

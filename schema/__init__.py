@@ -11,7 +11,6 @@ from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
@@ -20,7 +19,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from core.errors import ErrorPolicy
-from core.limits import MaxNodesLimiter, RequireOperationName
+from core.limits import MaxNodesLimiter, RequireOperationName, StreamSafeParserCache
 from core.settings import Settings
 from resolvers.aurum import AurumMutation, AurumSubscription
 from resolvers.identity import IdentityMutation, IdentityQuery
@@ -68,7 +67,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: ErrorPolicy(mask=mask),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: ParserCache(maxsize=1024),
+        lambda: StreamSafeParserCache(maxsize=1024),
         lambda: ValidationCache(maxsize=1024),
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),

@@ -66,7 +66,15 @@ class LiveServer:
 async def serve(app: Starlette) -> AsyncIterator[LiveServer]:
     """Serve an app (whose lifespan already ran) with uvicorn on a free loopback port."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_level="warning",
+        ws_per_message_deflate=False,
+        timeout_graceful_shutdown=2,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -130,7 +138,8 @@ class Feed:
         if isinstance(item, Exception):
             raise item
         assert item is not DONE, "the subscription completed"
-        return item  # type: ignore[no-any-return]
+        result: dict[str, Any] = item
+        return result
 
     async def end(self, wait: float = 10.0) -> Exception | None:
         """Wait for the subscription to end; its error, or None when it completed."""

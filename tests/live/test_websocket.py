@@ -139,3 +139,67 @@ async def test_filters_narrow_to_one_subtree(
         assert event(await feed.next())["nodeId"] == task
         await feed.quiet()
         await feed.close()
+
+
+async def test_a_subscriber_never_sees_another_users_changes(
+    live_server: LiveServer, gql: GraphQLClient, live_aurum: AurumFactory
+) -> None:
+    # Given two users, each with a tree, and Bob subscribed to everything he may see
+    alice, bob = await gql.sign_up(), await gql.sign_up()
+    alices = await live_aurum.tree(alice.token)
+    async with ws_session(live_server.ws, bob.token) as session:
+        feed = Feed(session, CHANGES)
+        await started(feed)
+        # When Alice changes her tree, Bob receives nothing
+        task = await live_aurum.task(alice.token, alices.project)
+        await gql.mutate("completeTask", {"id": task}, "task { id }", token=alice.token)
+        await gql.mutate("deleteProject", {"id": alices.project}, "deletedId", token=alice.token)
+        await feed.quiet()
+        await feed.close()
+
+        # And guessing her ids as filters is refused exactly like ids that don't exist
+        for argument, value in [("projectId", alices.project), ("areaId", alices.area), ("pillarId", alices.pillar)]:
+            guessed = Feed(session, CHANGES, {argument: value})
+            error = await guessed.end()
+            assert error is not None
+            assert getattr(error, "errors", None), error
+            extensions = error.errors[0]["extensions"]  # type: ignore[attr-defined]
+            assert extensions == {"code": "NOT_FOUND", "argument": argument}
+
+
+async def test_an_id_of_the_wrong_type_is_refused(
+    live_server: LiveServer, gql: GraphQLClient, live_aurum: AurumFactory
+) -> None:
+    user = await gql.sign_up()
+    tree = await live_aurum.tree(user.token)
+    async with ws_session(live_server.ws, user.token) as session:
+        error = await Feed(session, CHANGES, {"projectId": tree.area}).end()
+        assert error is not None
+        assert error.errors[0]["extensions"] == {"code": "INVALID_ID", "argument": "projectId"}  # type: ignore[attr-defined]
+
+
+async def test_a_failed_mutation_publishes_nothing(
+    live_server: LiveServer, gql: GraphQLClient, live_aurum: AurumFactory
+) -> None:
+    user = await gql.sign_up()
+    tree = await live_aurum.tree(user.token)
+    async with ws_session(live_server.ws, user.token) as session:
+        feed = Feed(session, CHANGES)
+        await started(feed)
+        failed = await gql.call(
+            "createTask", {"projectId": tree.project, "title": "   "}, "task { id }", token=user.token
+        )
+        assert [e["code"] for e in failed["errors"]] == ["VALIDATION"]
+        await feed.quiet()
+        await feed.close()
+
+
+NOTIFICATION_CHANGES = """
+subscription Notes($product: String) {
+  notificationChanges(product: $product) {
+    __typename
+    ... on LiveUpdatesStatus { state }
+    ... on NotificationChange { change product unreadCount notifications { id title isRead } }
+  }
+}
+"""
