@@ -75,9 +75,12 @@ async def receive(ws: ClientConnection, wait: float = 5.0) -> dict[str, Any]:
 
 async def closed_with(ws: ClientConnection, wait: float = 5.0) -> tuple[int | None, str | None]:
     """Read until the server closes; its close code and reason."""
-    with pytest.raises(websockets.ConnectionClosed):
+    async def drain() -> None:
         while True:
             await asyncio.wait_for(ws.recv(), wait)
+
+    with pytest.raises(websockets.ConnectionClosed):
+        await drain()
     return ws.close_code, ws.close_reason
 
 
@@ -103,7 +106,7 @@ async def test_connection_init_without_a_token_closes_4401(live_server: LiveServ
     ws = await initialised(live_server.ws, {})
     code, reason = await closed_with(ws)
     assert code == 4401
-    assert reason is not None and reason.startswith("UNAUTHENTICATED")
+    assert (reason or "").startswith("UNAUTHENTICATED")
 
 
 async def test_an_expired_token_closes_4401_with_the_reason(
