@@ -576,6 +576,10 @@ class RedisBus:
     def subscriber_count(self) -> int:
         return len(self._fanout)
 
+    def subscribed_channels(self) -> set[str]:
+        """The channels this process is subscribed to on Redis now."""
+        return set(self._subscribed)
+
 
 INTERRUPTED_DETAIL = (
     "Live updates are interrupted (the event bus is unreachable); queries and mutations still work. "

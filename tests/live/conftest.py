@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from gql import Client, GraphQLRequest
@@ -34,6 +35,7 @@ from tests.support import GraphQLClient
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL  # "graphql-transport-ws"
+TIGHT_QUEUE_SIZE = 3
 
 
 def free_port() -> int:
@@ -236,3 +238,32 @@ def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
 def live_aurum(gql: GraphQLClient) -> AurumFactory:
     """Aurum Life objects created through the public mutations (see tests/aurum/conftest.py)."""
     return AurumFactory(gql)
+
+
+@pytest.fixture(scope="module")
+async def live_tight_app(database_url: str, data_dir: Path) -> AsyncIterator[Starlette]:
+    """An app with small limits and short timers, and the legacy protocol on."""
+    settings = make_settings(
+        database_url,
+        data_dir,
+        ws_connection_init_timeout_seconds=0.5,
+        ws_keepalive_seconds=0.3,
+        ws_max_subscriptions=2,
+        subscription_queue_size=TIGHT_QUEUE_SIZE,
+        sse_keepalive_seconds=0.3,
+        ws_legacy_protocol=True,
+    )
+    async with running_app(settings) as application:
+        yield application
+
+
+@pytest.fixture(scope="module")
+async def live_tight(live_tight_app: Starlette) -> AsyncIterator[LiveServer]:
+    async with serve(live_tight_app) as server:
+        yield server
+
+
+@pytest.fixture
+async def live_tight_gql(live_tight: LiveServer) -> AsyncIterator[GraphQLClient]:
+    async with httpx.AsyncClient(base_url=live_tight.http, timeout=30) as client:
+        yield GraphQLClient(client)

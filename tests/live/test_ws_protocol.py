@@ -8,11 +8,9 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 from joserfc.jwk import ECKey
@@ -24,40 +22,10 @@ from core.relay import from_global_id
 from core.security import TokenService
 from tests.aurum.conftest import AurumFactory
 from tests.conftest import make_settings
-from tests.live.conftest import TRANSPORT_WS, Feed, LiveServer, running_app, serve, ws_session
+from tests.live.conftest import TIGHT_QUEUE_SIZE, TRANSPORT_WS, Feed, LiveServer, ws_session
 from tests.support import GraphQLClient, Viewer
 
 SUBSCRIBE = "subscription { aurumHierarchyChanges { __typename ... on LiveUpdatesStatus { state } } }"
-QUEUE_SIZE = 3
-
-
-@pytest.fixture(scope="module")
-async def tight_app(database_url: str, data_dir: Path) -> AsyncIterator[Starlette]:
-    """An app with small limits and short timers, and the legacy protocol on."""
-    settings = make_settings(
-        database_url,
-        data_dir,
-        ws_connection_init_timeout_seconds=0.5,
-        ws_keepalive_seconds=0.3,
-        ws_max_subscriptions=2,
-        subscription_queue_size=QUEUE_SIZE,
-        sse_keepalive_seconds=0.3,
-        ws_legacy_protocol=True,
-    )
-    async with running_app(settings) as application:
-        yield application
-
-
-@pytest.fixture(scope="module")
-async def tight(tight_app: Starlette) -> AsyncIterator[LiveServer]:
-    async with serve(tight_app) as server:
-        yield server
-
-
-@pytest.fixture
-async def tight_gql(tight: LiveServer) -> AsyncIterator[GraphQLClient]:
-    async with httpx.AsyncClient(base_url=tight.http, timeout=30) as client:
-        yield GraphQLClient(client)
 
 
 async def connect(url: str, subprotocol: str = TRANSPORT_WS, **options: Any) -> ClientConnection:
@@ -75,6 +43,7 @@ async def receive(ws: ClientConnection, wait: float = 5.0) -> dict[str, Any]:
 
 async def closed_with(ws: ClientConnection, wait: float = 5.0) -> tuple[int | None, str | None]:
     """Read until the server closes; its close code and reason."""
+
     async def drain() -> None:
         while True:
             await asyncio.wait_for(ws.recv(), wait)
@@ -154,15 +123,15 @@ async def test_subscribing_before_connection_init_closes_4401(live_server: LiveS
 
 
 async def test_the_connection_closes_when_its_token_expires(
-    tight_app: Starlette, tight: LiveServer, tight_gql: GraphQLClient
+    live_tight_app: Starlette, live_tight: LiveServer, live_tight_gql: GraphQLClient
 ) -> None:
     # Given a token with one second left
-    user = await tight_gql.sign_up()
-    tokens = tokens_of(tight_app)
+    user = await live_tight_gql.sign_up()
+    tokens = tokens_of(live_tight_app)
     short, expires_at = tokens.issue(
         user_id=user_pk(user), role="user", now=int(time.time()) - tokens.access_token_ttl + 1
     )
-    ws = await initialised(tight.ws, {"authorization": f"Bearer {short}"})
+    ws = await initialised(live_tight.ws, {"authorization": f"Bearer {short}"})
     assert (await receive(ws))["type"] == "connection_ack"
     # Then the server closes the connection when it expires, saying why
     code, reason = await closed_with(ws, wait=5)
@@ -173,14 +142,14 @@ async def test_the_connection_closes_when_its_token_expires(
 # ------------------------------------------------------------------------- limits
 
 
-async def test_connection_init_must_come_in_time(tight: LiveServer) -> None:
-    ws = await connect(tight.ws)
+async def test_connection_init_must_come_in_time(live_tight: LiveServer) -> None:
+    ws = await connect(live_tight.ws)
     assert await closed_with(ws) == (4408, "Connection initialisation timeout")
 
 
-async def test_the_server_sends_keep_alive_pings(tight: LiveServer, tight_gql: GraphQLClient) -> None:
-    user = await tight_gql.sign_up()
-    ws = await initialised(tight.ws, {"authorization": f"Bearer {user.token}"})
+async def test_the_server_sends_keep_alive_pings(live_tight: LiveServer, live_tight_gql: GraphQLClient) -> None:
+    user = await live_tight_gql.sign_up()
+    ws = await initialised(live_tight.ws, {"authorization": f"Bearer {user.token}"})
     assert (await receive(ws))["type"] == "connection_ack"
     assert await receive(ws, wait=2) == {"type": "ping"}
     await send(ws, {"type": "pong"})
@@ -189,10 +158,10 @@ async def test_the_server_sends_keep_alive_pings(tight: LiveServer, tight_gql: G
 
 
 async def test_subscriptions_per_connection_are_limited_and_the_refusal_names_the_limit(
-    tight: LiveServer, tight_gql: GraphQLClient
+    live_tight: LiveServer, live_tight_gql: GraphQLClient
 ) -> None:
-    user = await tight_gql.sign_up()
-    ws = await initialised(tight.ws, {"authorization": f"Bearer {user.token}"})
+    user = await live_tight_gql.sign_up()
+    ws = await initialised(live_tight.ws, {"authorization": f"Bearer {user.token}"})
     assert (await receive(ws))["type"] == "connection_ack"
     for operation in ("1", "2", "3"):
         await send(ws, {"type": "subscribe", "id": operation, "payload": {"query": SUBSCRIBE}})
@@ -279,10 +248,10 @@ async def test_the_legacy_protocol_is_off_by_default(live_server: LiveServer) ->
 
 
 async def test_the_legacy_protocol_when_enabled_authenticates_the_same_way(
-    tight: LiveServer, tight_gql: GraphQLClient
+    live_tight: LiveServer, live_tight_gql: GraphQLClient
 ) -> None:
-    user = await tight_gql.sign_up()
-    ws = await initialised(tight.ws, {"authorization": f"Bearer {user.token}"}, "graphql-ws")
+    user = await live_tight_gql.sign_up()
+    ws = await initialised(live_tight.ws, {"authorization": f"Bearer {user.token}"}, "graphql-ws")
     assert (await receive(ws))["type"] == "connection_ack"
     await send(ws, {"type": "start", "id": "1", "payload": {"query": SUBSCRIBE}})
     while (message := await receive(ws))["type"] == "ka":
@@ -291,7 +260,7 @@ async def test_the_legacy_protocol_when_enabled_authenticates_the_same_way(
     assert message["payload"]["data"]["aurumHierarchyChanges"]["state"] == "STARTED"
     await ws.close()
 
-    ws = await initialised(tight.ws, {"token": "forged"}, "graphql-ws")
+    ws = await initialised(live_tight.ws, {"token": "forged"}, "graphql-ws")
     refusal = await receive(ws)
     assert refusal == {
         "type": "connection_error",
@@ -304,11 +273,11 @@ async def test_the_legacy_protocol_when_enabled_authenticates_the_same_way(
 
 
 async def test_a_slow_consumer_is_ended_with_an_error_and_the_others_are_unaffected(
-    tight: LiveServer, tight_gql: GraphQLClient
+    live_tight: LiveServer, live_tight_gql: GraphQLClient
 ) -> None:
     # Given a project with 20 tasks of 8,000 characters: with 10 aliases, each event is ~1.6 MB
-    user = await tight_gql.sign_up()
-    factory = AurumFactory(tight_gql)
+    user = await live_tight_gql.sign_up()
+    factory = AurumFactory(live_tight_gql)
     tree = await factory.tree(user.token)
     tasks = await factory.tasks(
         user.token, tree.project, [{"title": f"T{i}", "description": "x" * 8000} for i in range(20)]
@@ -322,8 +291,8 @@ async def test_a_slow_consumer_is_ended_with_an_error_and_the_others_are_unaffec
     # And a subscriber that stops reading, behind a 4 KB receive window
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", tight.port))
-    slow = await connect(tight.ws, sock=sock, max_queue=1, max_size=None, ping_interval=None)
+    sock.connect(("127.0.0.1", live_tight.port))
+    slow = await connect(live_tight.ws, sock=sock, max_queue=1, max_size=None, ping_interval=None)
     await send(slow, {"type": "connection_init", "payload": {"authorization": f"Bearer {user.token}"}})
     assert (await receive(slow))["type"] == "connection_ack"
     await send(slow, {"type": "subscribe", "id": "slow", "payload": {"query": heavy}})
@@ -332,13 +301,13 @@ async def test_a_slow_consumer_is_ended_with_an_error_and_the_others_are_unaffec
     assert first["payload"]["data"]["aurumHierarchyChanges"]["state"] == "STARTED"
 
     # And a subscriber that keeps up
-    async with ws_session(tight.ws, user.token) as session:
+    async with ws_session(live_tight.ws, user.token) as session:
         fast = Feed(session, "subscription { aurumHierarchyChanges(types: [TASK]) { __typename } }")
         assert (await fast.next())["aurumHierarchyChanges"]["__typename"] == "LiveUpdatesStatus"
 
         # When twelve changes are made, then the fast subscriber gets every one of them
         for i in range(12):
-            await tight_gql.mutate(
+            await live_tight_gql.mutate(
                 "updateTask", {"id": tasks[i], "title": f"Renamed {i}"}, "task { id }", token=user.token
             )
             assert (await fast.next())["aurumHierarchyChanges"]["__typename"] == "AurumHierarchyChange"
@@ -354,6 +323,10 @@ async def test_a_slow_consumer_is_ended_with_an_error_and_the_others_are_unaffec
             changes += 1
         completed = message["type"] == "complete"
     assert error is not None
-    assert error["extensions"] == {"code": "SUBSCRIBER_TOO_SLOW", "limit": "subscriptionQueueSize", "value": QUEUE_SIZE}
+    assert error["extensions"] == {
+        "code": "SUBSCRIBER_TOO_SLOW",
+        "limit": "subscriptionQueueSize",
+        "value": TIGHT_QUEUE_SIZE,
+    }
     assert changes < 12
     await slow.close()
