@@ -289,7 +289,8 @@ class RedisBus:
         self._url = url
         self._prefix = prefix
         self._fanout = Fanout()
-        self._redis: Redis | None = None
+        self._redis: Redis | None = None  # the pub/sub connection
+        self._publisher: Redis | None = None
         self._pubsub: PubSub | None = None  # set only while connected and subscribed
         self._subscribed: set[str] = set()
         self._commands = asyncio.Lock()
@@ -316,13 +317,15 @@ class RedisBus:
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
 
-        self._redis = Redis.from_url(
-            self._url,
-            socket_connect_timeout=self.CONNECT_TIMEOUT,
-            socket_timeout=self.COMMAND_TIMEOUT,
-            retry=Retry(NoBackoff(), 0),
-            max_connections=32,
-        )
+        options: dict[str, Any] = {
+            "socket_connect_timeout": self.CONNECT_TIMEOUT,
+            "socket_timeout": self.COMMAND_TIMEOUT,
+        }
+        # The subscriber connection must never reconnect behind our back (it would resubscribe
+        # silently and the subscribers would never hear that events were missed); publishing may
+        # retry once, so that a pooled connection that went stale in an outage is replaced.
+        self._redis = Redis.from_url(self._url, retry=Retry(NoBackoff(), 0), **options)
+        self._publisher = Redis.from_url(self._url, retry=Retry(NoBackoff(), 1), max_connections=32, **options)
         self._listener = asyncio.create_task(self._listen_forever(), name="event-bus-listener")
         # Serve with the bus live when Redis answers; otherwise start anyway (queries and
         # mutations don't need it) and keep trying in the background.
@@ -339,8 +342,9 @@ class RedisBus:
             with suppress(asyncio.CancelledError, Exception):
                 await task
         self._fanout.end_all()
-        if self._redis is not None:
-            await self._redis.aclose()
+        for client in (self._redis, self._publisher):
+            if client is not None:
+                await client.aclose()
 
     # ------------------------------------------------------------------ publishing
 
@@ -367,10 +371,10 @@ class RedisBus:
     async def _send(self, channel: str, data: bytes) -> bool:
         from redis.exceptions import RedisError
 
-        assert self._redis is not None, "start() the bus first"
+        assert self._publisher is not None, "start() the bus first"
         try:
-            async with asyncio.timeout(self.COMMAND_TIMEOUT):
-                await self._redis.publish(self._key(channel), data)
+            async with asyncio.timeout(self.COMMAND_TIMEOUT * 2):
+                await self._publisher.publish(self._key(channel), data)
         except (RedisError, OSError, TimeoutError):
             return False
         return True
