@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -25,7 +24,7 @@ from strawberry.types.graphql import OperationType
 
 from core.context import Context
 from core.db import SqlStats
-from core.errors import shape_error
+from core.errors import result_payload
 from core.http import RequestRefused, _operation_from, authenticate, runtime_of
 from loaders import build_loaders
 
@@ -34,22 +33,6 @@ EVERY_OPERATION = frozenset({OperationType.QUERY, OperationType.MUTATION, Operat
 
 def _json(value: object) -> str:
     return orjson.dumps(value).decode()
-
-
-def _payload(result: Any, *, mask: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    errors = getattr(result, "errors", None)
-    if errors:
-        # Errors raised before execution (parse errors) skip the ErrorPolicy extension.
-        body["errors"] = [
-            (e if (e.extensions or {}).get("code") else shape_error(e, mask=mask)).formatted for e in errors
-        ]
-    data = getattr(result, "data", None)
-    if data is not None or not errors:
-        body["data"] = data
-    if getattr(result, "extensions", None):
-        body["extensions"] = result.extensions
-    return body
 
 
 async def graphql_event_stream(request: Request) -> Response:
@@ -92,7 +75,7 @@ async def graphql_event_stream(request: Request) -> Response:
         )
         async with aclosing(results):
             async for result in results:
-                yield transport.encode_next(_payload(result, mask=mask), _json)  # type: ignore[arg-type]
+                yield transport.encode_next(result_payload(result, mask=mask), _json)  # type: ignore[arg-type]
         yield transport.encode_complete()
 
     stream = merge_stream_with_heartbeat(

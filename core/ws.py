@@ -20,19 +20,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Coroutine, Mapping
 from contextlib import suppress
 from contextvars import ContextVar
 from datetime import timedelta
+from functools import lru_cache
 from json import JSONDecodeError
 from typing import Any, cast
 
+from graphql import GraphQLError, OperationType, parse
+from graphql.utilities import get_operation_ast
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    CompleteMessage,
     ConnectionInitMessage,
     SubscribeMessage,
 )
@@ -45,6 +49,7 @@ from core.context import Actor, Context
 from core.db import SqlStats
 from core.http import RequestRefused, Runtime, _parse_params
 from core.security import InvalidAccessToken, TokenProblem
+from core.shared_subscriptions import Member, SharedStreams
 from loaders import Loaders, build_loaders
 
 logger = logging.getLogger("quintet.ws")
@@ -139,46 +144,73 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
             raise NonTextMessageReceived from exc
         except WebSocketDisconnect:
             return
-        except RuntimeError:  # the socket was closed under us (e.g. by the token watchdog)
+        except RuntimeError:  # the socket was closed under us (e.g. when its token expired)
             return
+
+
+@lru_cache(maxsize=1024)
+def _is_subscription(query: str, operation_name: str | None, max_tokens: int) -> bool:
+    try:
+        operation = get_operation_ast(parse(query, max_tokens=max_tokens), operation_name)
+    except GraphQLError:
+        return False
+    return operation is not None and operation.operation is OperationType.SUBSCRIPTION
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws with our refusals, keep-alive and token expiry."""
+    """graphql-transport-ws with our refusals, keep-alive and token expiry; subscriptions join
+    shared streams (see `core.shared_subscriptions`), queries and mutations run as usual."""
 
     context: ConnectionContext
     view: GraphQLWebSocketView
-    watchdog: asyncio.Task[None] | None = None
+    members: dict[str, Member]
+    closing = False
 
     def on_request_accepted(self) -> None:
+        self.members = {}
+        self.keepalive = self.view.runtime.settings.ws_keepalive_seconds
+        self.last_ping = time.time()
         super().on_request_accepted()
-        self.watchdog = asyncio.create_task(self._watch())
+        self.view.heartbeat.add(self)
 
-    async def _watch(self) -> None:
-        """Send keep-alive pings; close the connection when its access token expires."""
-        interval = self.view.runtime.settings.ws_keepalive_seconds
-        try:
-            while True:
-                actor = self.context.actor if self.connection_acknowledged else None
-                expires = actor.expires_at if actor is not None else None
-                wait = interval if interval > 0 else 3600.0
-                if expires is not None:
-                    wait = min(wait, max(0.0, expires - time.time()))
-                await asyncio.sleep(wait)
-                if self.context.token_expired():
-                    await self.websocket.close(code=4401, reason=TOKEN_EXPIRED)
-                    return
-                if interval > 0:
-                    await self.send_message({"type": "ping"})
-        except Exception:  # noqa: BLE001 - the connection went away: nothing left to keep alive
+    def beat(self, now: float) -> None:
+        """Called by the view's heartbeat: a keep-alive ping when one is due; the end of the
+        connection once its access token has expired."""
+        if self.closing:
             return
+        if self.context.token_expired():
+            self.closing = True
+            self._spawn(self.websocket.close(code=4401, reason=TOKEN_EXPIRED))
+        elif self.keepalive > 0 and now - self.last_ping >= self.keepalive:
+            self.last_ping = now
+            self._spawn(self.send_message({"type": "ping"}))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        async def run() -> None:
+            with suppress(Exception):  # the connection went away meanwhile
+                await work
+
+        task = asyncio.create_task(run())
+        self.view.heartbeat.tasks.add(task)
+        task.add_done_callback(self.view.heartbeat.tasks.discard)
 
     async def shutdown(self) -> None:
-        if self.watchdog is not None:
-            self.watchdog.cancel()
-            with suppress(asyncio.CancelledError):
-                await self.watchdog
+        self.view.heartbeat.discard(self)
+        for member in self.members.values():
+            if member.stream is not None:
+                member.stream.leave(member)
+            member.cancel()
+        self.members.clear()
         await super().shutdown()
+
+    async def handle_complete(self, message: CompleteMessage) -> None:
+        member = self.members.pop(message["id"], None)
+        if member is None:
+            await super().handle_complete(message)
+            return
+        if member.stream is not None:
+            member.stream.leave(member)
+        member.cancel()
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         try:
@@ -200,11 +232,25 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             except RequestRefused as refused:
                 await self.send_message(cast(Any, _refusal(refused, message["id"])))
                 return
-            limit = self.view.runtime.settings.ws_max_subscriptions
-            if len(self.operations) >= limit and message["id"] not in self.operations:
-                await self.send_message(
-                    cast(Any, {"id": message["id"], "type": "error", "payload": [_too_many(limit)]})
-                )
+            operation_id = message["id"]
+            for ended in [key for key, member in self.members.items() if member.ended]:
+                del self.members[ended]  # a stream that ended frees its id and its place
+            if operation_id in self.members or operation_id in self.operations:
+                await self.websocket.close(code=4409, reason=f"Subscriber for {operation_id} already exists")
+                return
+            settings = self.view.runtime.settings
+            limit = settings.ws_max_subscriptions
+            if len(self.operations) + len(self.members) >= limit:
+                refusal = {"id": operation_id, "type": "error", "payload": [_too_many(limit)]}
+                await self.send_message(cast(Any, refusal))
+                return
+            actor = self.context.actor
+            operation_name = payload.get("operationName")
+            if actor is not None and _is_subscription(payload["query"], operation_name, settings.max_tokens):
+                socket = cast(ASGIWebSocketAdapter, self.websocket).ws
+                member = Member(socket, operation_id, settings.subscription_queue_size)
+                self.members[operation_id] = member
+                self.view.shared.join(member, actor, payload["query"], payload.get("variables"), operation_name)
                 return
             self.context.start_operation()
         await super().handle_subscribe(message)
@@ -243,6 +289,34 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         await super().handle_start(message)
 
 
+class Heartbeat:
+    """One task for every connection of the process: keep-alive pings and token expiry.
+
+    (A task per connection would cost each idle subscriber a few more kilobytes.)
+    """
+
+    def __init__(self, keepalive: float) -> None:
+        self.tick = min(keepalive, 1.0) if keepalive > 0 else 1.0
+        self.handlers: set[TransportWSHandler] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, handler: TransportWSHandler) -> None:
+        self.handlers.add(handler)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    def discard(self, handler: TransportWSHandler) -> None:
+        self.handlers.discard(handler)
+
+    async def _run(self) -> None:
+        while self.handlers:
+            await asyncio.sleep(self.tick)
+            now = time.time()
+            for handler in list(self.handlers):
+                handler.beat(now)
+
+
 class GraphQLWebSocketView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
@@ -253,6 +327,8 @@ class GraphQLWebSocketView(GraphQL[Context, None]):
         protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
         if settings.ws_legacy_protocol:
             protocols.append(GRAPHQL_WS_PROTOCOL)
+        self.shared = SharedStreams(runtime)
+        self.heartbeat = Heartbeat(settings.ws_keepalive_seconds)
         super().__init__(
             runtime.schema,
             graphql_ide=None,
@@ -289,6 +365,7 @@ class GraphQLWebSocketView(GraphQL[Context, None]):
             code = 4401 if exc.problem is TokenProblem.EXPIRED else 4403
             raise ConnectionRefused(code, f"{exc.problem.value}: {exc.message}") from exc
         context.actor = Actor(user_id=claims.user_id, role=claims.role, expires_at=claims.expires_at)
+        context.connection_params = None  # the token is no longer needed: don't keep it per connection
         return {"expiresAt": claims.expires_at}
 
 

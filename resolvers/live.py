@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator
 from core.context import Actor
 from core.errors import ClientError
 from core.events import BusNotice, Envelope, Event, SubscriberTooSlow, user_channel
+from core.shared_subscriptions import yielded_status
 from loaders import Loaders, build_loaders
 from schema.common import Ctx
 from schema.live import LiveUpdatesStatus
@@ -71,6 +72,7 @@ async def viewer_events(info: Ctx, topic: str) -> AsyncGenerator[LiveUpdatesStat
                     reason="TOKEN_EXPIRED",
                 ) from None
             if isinstance(delivery, BusNotice):
+                yielded_status.set(True)
                 yield LiveUpdatesStatus.of(delivery)
                 continue
             event = delivery.event
@@ -78,4 +80,5 @@ async def viewer_events(info: Ctx, topic: str) -> AsyncGenerator[LiveUpdatesStat
             if event.get("topic") != topic or event.get("user") != owner:
                 continue
             context.loaders = _loaders_for(info, delivery, actor)
+            yielded_status.set(False)
             yield event

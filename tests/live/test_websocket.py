@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
+import pytest
+from starlette.applications import Starlette
+
+from core.relay import from_global_id
 from tests.aurum.conftest import AurumFactory
 from tests.live.conftest import Feed, LiveServer, ws_session
-from tests.support import GraphQLClient
+from tests.support import GraphQLClient, Viewer
 
 CHANGES = """
 subscription Changes($pillarId: ID, $areaId: ID, $projectId: ID, $types: [AurumHierarchyType!]) {
@@ -203,3 +207,48 @@ subscription Notes($product: String) {
   }
 }
 """
+
+
+def shared_streams_of(app: Starlette, user: Viewer) -> list[Any]:
+    view = app.state.graphql_websocket
+    user_pk = from_global_id(user.user_id)[1]
+    return [stream for key, stream in view.shared.streams.items() if key.user_id == user_pk]
+
+
+async def test_identical_subscriptions_of_one_user_share_one_execution(
+    app: Starlette, live_server: LiveServer, gql: GraphQLClient, live_aurum: AurumFactory
+) -> None:
+    # Given one user's dashboard open on two connections with the same document
+    alice, bob = await gql.sign_up(), await gql.sign_up()
+    tree = await live_aurum.tree(alice.token)
+    async with (
+        ws_session(live_server.ws, alice.token) as first_screen,
+        ws_session(live_server.ws, alice.token) as second_screen,
+        ws_session(live_server.ws, bob.token) as bobs_screen,
+    ):
+        first, second, bobs = Feed(first_screen, CHANGES), Feed(second_screen, CHANGES), Feed(bobs_screen, CHANGES)
+        for feed in (first, second, bobs):
+            await started(feed)
+        # Then they share one stream, and Bob's identical document has a stream of its own
+        assert len(shared_streams_of(app, alice)) == 1
+        assert len(shared_streams_of(app, alice)[0].members) == 2
+        assert len(shared_streams_of(app, bob)) == 1
+
+        # When Alice changes something, both of her screens see it, Bob's doesn't
+        task = await live_aurum.task(alice.token, tree.project, "Shared")
+        assert event(await first.next())["nodeId"] == task
+        assert event(await second.next())["nodeId"] == task
+        await bobs.quiet()
+
+        # A screen that joins later starts with the stream's status, then follows it
+        async with ws_session(live_server.ws, alice.token) as third_screen:
+            third = Feed(third_screen, CHANGES)
+            await started(third)
+            # One screen leaving doesn't end the stream for the others
+            await first.close()
+            await gql.mutate("completeTask", {"id": task}, "task { id }", token=alice.token)
+            assert event(await second.next())["node"]["status"] == "DONE"
+            assert event(await third.next())["node"]["status"] == "DONE"
+            await third.close()
+        await second.close()
+        await bobs.close()
