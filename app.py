@@ -20,17 +20,19 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the application
     sys.path.insert(0, str(ROOT))
 
 from core.db import create_engine, resolve_database_url, session_factory  # noqa: E402
+from core.events import create_bus  # noqa: E402
 from core.http import Runtime, graphql_endpoint, healthz, jwks_endpoint, readyz  # noqa: E402
 from core.ratelimit import RateLimiter  # noqa: E402
 from core.security import TokenService  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
+from core.ws import graphql_websocket  # noqa: E402
 
 logger = logging.getLogger("quintet")
 
@@ -55,12 +57,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from core.ws import GraphQLWebSocketView
         from schema import build_schema
 
         database_url = resolve_database_url(settings)
         engine = create_engine(database_url, settings)
         schema = build_schema(settings)
-        app.state.runtime = Runtime(
+        bus = create_bus(settings)
+        await bus.start()
+        runtime = Runtime(
             settings=settings,
             engine=engine,
             sessions=session_factory(engine),
@@ -68,7 +73,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             schema=schema,
             plans=schema.plans,
             ai_limiter=RateLimiter.for_ai(settings),
+            bus=bus,
         )
+        app.state.runtime = runtime
+        app.state.graphql_websocket = GraphQLWebSocketView(runtime)
         _tune_gc()
         worker: asyncio.Task[None] | None = None
         if jobs_in_process(settings):
@@ -83,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+            await bus.close()
             await engine.dispose()
 
     middleware = []
@@ -97,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
     routes = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        WebSocketRoute("/graphql", graphql_websocket),
         Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
@@ -154,6 +164,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
         log_level=settings.log_level,
         loop="uvloop",
         http="httptools",
+        # A WebSocket message is refused at the same size as a POST body. No permessage-deflate:
+        # its zlib state costs ~300 KB per connection, and live events are small.
+        ws_max_size=settings.max_body_bytes,
+        ws_per_message_deflate=False,
         app_dir=str(ROOT),
     )
 

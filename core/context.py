@@ -12,6 +12,7 @@ from starlette.requests import HTTPConnection
 
 from core.db import SqlStats
 from core.errors import DomainError, Unauthenticated
+from core.events import SESSION_BUS_KEY, EventBus
 from core.ratelimit import RateLimiter
 from core.security import TokenService
 from core.settings import Settings
@@ -28,6 +29,9 @@ class Actor:
 
     user_id: uuid.UUID
     role: str
+    #: When the access token that authenticated this actor expires (Unix time); live
+    #: subscriptions end then.
+    expires_at: int | None = None
 
 
 @dataclass
@@ -52,34 +56,13 @@ class Context:
     loaders: Loaders
     sql: SqlStats
     ai_limiter: RateLimiter
+    bus: EventBus
     #: merged into the response's `extensions` (e.g. when to retry a rate-limited request)
     extensions: dict[str, Any] = field(default_factory=dict)
 
     async def unit_of_work(self, work: Callable[[AsyncSession], Awaitable[T]]) -> Outcome[T]:
-        """Run one mutation's work in one transaction.
-
-        The service flushes; this commits. A `DomainError` rolls everything back (unless it
-        asks to keep its changes) and is returned as the payload's errors. Callbacks the
-        service registered with `after_commit` (events) run only once the commit succeeded.
-        """
-        kept: DomainError | None = None
-        async with self.sessions() as session:
-            try:
-                async with session.begin():
-                    try:
-                        value = await work(session)
-                    except DomainError as error:
-                        if not error.keep_changes:
-                            raise
-                        kept = error
-            except DomainError as error:
-                return Outcome(errors=[error])
-            callbacks: list[AfterCommit] = session.info.get("after_commit", [])
-        for callback in callbacks:
-            await callback()
-        if kept is not None:
-            return Outcome(errors=[kept])
-        return Outcome(value=value)
+        """Run one mutation's work in one transaction (see `run_unit_of_work`)."""
+        return await run_unit_of_work(self.sessions, self.bus, work)
 
     async def actor_unit_of_work(self, work: Callable[[AsyncSession, Actor], Awaitable[T]]) -> Outcome[T]:
         """`unit_of_work` for a signed-in user; without one, the UNAUTHENTICATED error."""
@@ -87,6 +70,37 @@ class Context:
         if actor is None:
             return Outcome(errors=[Unauthenticated("Sign in to do this")])
         return await self.unit_of_work(lambda session: work(session, actor))
+
+
+async def run_unit_of_work(
+    sessions: async_sessionmaker[AsyncSession], bus: EventBus, work: Callable[[AsyncSession], Awaitable[T]]
+) -> Outcome[T]:
+    """Run `work` in one transaction: a mutation, or a background job outside any request.
+
+    The service flushes; this commits. A `DomainError` rolls everything back (unless it asks
+    to keep its changes) and is returned as the outcome's errors. Callbacks the service
+    registered with `after_commit` (events, through `core.events.publish_after_commit` and the
+    `bus` this puts in `session.info`) run only once the commit succeeded, never on rollback.
+    """
+    kept: DomainError | None = None
+    async with sessions() as session:
+        session.info[SESSION_BUS_KEY] = bus
+        try:
+            async with session.begin():
+                try:
+                    value = await work(session)
+                except DomainError as error:
+                    if not error.keep_changes:
+                        raise
+                    kept = error
+        except DomainError as error:
+            return Outcome(errors=[error])
+        callbacks: list[AfterCommit] = session.info.get("after_commit", [])
+    for callback in callbacks:
+        await callback()
+    if kept is not None:
+        return Outcome(errors=[kept])
+    return Outcome(value=value)
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:

@@ -164,15 +164,43 @@ def shape_error(error: GraphQLError, *, mask: bool) -> GraphQLError:
     return _rebuild(error, message, {"code": "INTERNAL_SERVER_ERROR", "errorId": error_id})
 
 
+def result_payload(result: Any, *, mask: bool) -> dict[str, Any]:
+    """A streamed result as the `payload` of a WebSocket `next` or the data of an SSE `next` event."""
+    body: dict[str, Any] = {}
+    errors = getattr(result, "errors", None)
+    if errors:
+        # Errors raised before execution (parse errors) skip the ErrorPolicy extension.
+        body["errors"] = [
+            (e if (e.extensions or {}).get("code") else shape_error(e, mask=mask)).formatted for e in errors
+        ]
+    data = getattr(result, "data", None)
+    if data is not None or not errors:
+        body["data"] = data
+    if getattr(result, "extensions", None):
+        body["extensions"] = result.extensions
+    return body
+
+
 class ErrorPolicy(SchemaExtension):
     """Adds a `code` to every error; logs and (outside dev mode) masks unexpected ones."""
 
     def __init__(self, *, mask: bool) -> None:
         self.mask = mask
+        self.streamed = False
 
     def on_operation(self) -> Iterator[None]:
         yield
+        if self.streamed:  # each streamed result was shaped on its way out
+            return
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
         if result is not None and errors:
             result.errors = [shape_error(e, mask=self.mask) for e in errors]
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Subscriptions (and operations over WebSocket or SSE) yield results one by one."""
+        self.streamed = True
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [shape_error(e, mask=self.mask) for e in errors]
+        yield

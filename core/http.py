@@ -27,6 +27,7 @@ from strawberry.types.graphql import OperationType
 from core.context import Actor, Context
 from core.db import SqlStats, current_sql_stats
 from core.errors import shape_error
+from core.events import EventBus
 from core.fastpath import PlanCache, run_plan
 from core.limits import requested_nodes
 from core.ratelimit import RateLimiter
@@ -51,6 +52,7 @@ class Runtime:
     tokens: TokenService
     schema: strawberry.Schema
     ai_limiter: RateLimiter
+    bus: EventBus
     plans: PlanCache | None = None
 
 
@@ -188,7 +190,7 @@ def authenticate(tokens: TokenService, authorization: str | None) -> Actor | Non
             {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.message}"'},
             reason=exc.problem.value,
         ) from exc
-    return Actor(user_id=claims.user_id, role=claims.role)
+    return Actor(user_id=claims.user_id, role=claims.role, expires_at=claims.expires_at)
 
 
 def _wants_ide(request: Request) -> bool:
@@ -199,7 +201,16 @@ def _wants_ide(request: Request) -> bool:
     )
 
 
+def wants_event_stream(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return any(part.split(";", 1)[0].strip().lower() == "text/event-stream" for part in accept.split(","))
+
+
 async def graphql_endpoint(request: Request) -> Response:
+    if wants_event_stream(request):
+        from core.sse import graphql_event_stream
+
+        return await graphql_event_stream(request)
     runtime = runtime_of(request)
     settings = runtime.settings
     if _wants_ide(request):
@@ -269,6 +280,7 @@ def _context(runtime: Runtime, request: Request, actor: Actor | None, stats: Sql
         loaders=build_loaders(runtime.engine, actor),
         sql=stats,
         ai_limiter=runtime.ai_limiter,
+        bus=runtime.bus,
     )
 
 

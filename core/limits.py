@@ -28,7 +28,7 @@ from graphql import (
     get_named_type,
 )
 from graphql.utilities import get_operation_ast
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension
 
 CONNECTION_SUFFIX = "Connection"
 
@@ -164,4 +164,22 @@ class RequireOperationName(SchemaExtension):
                         extensions={"code": "OPERATION_NAME_REQUIRED"},
                     )
                 ]
+        yield
+
+
+class StreamSafeParserCache(ParserCache):
+    """ParserCache that leaves a document it cannot parse to strawberry's own parse step.
+
+    ParserCache parses inside its `on_parse` hook, outside the error handling of the parse
+    step: `Schema.execute` catches what escapes, but `Schema.stream` (WebSocket and SSE) does
+    not, and a syntax error (or the token limit) would end the operation with no error at all.
+    Strawberry then parses the query again and reports the error like any other.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        try:
+            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+        except GraphQLError:
+            context.graphql_document = None
         yield

@@ -64,7 +64,10 @@ class Settings(BaseSettings):
     ai_timeout_seconds: float = Field(30.0, gt=0)
     ai_max_retries: int = Field(2, ge=0, description="retries with backoff on 408/409/429/5xx and connection errors")
     ai_rate_limit: str = Field("10/minute;100/day", description="per-user AI requests, in `limits` notation")
-    redis_url: str | None = Field(None, description="Redis for shared rate limits; unset means in-process memory")
+    redis_url: str | None = Field(
+        None,
+        description="Redis for the event bus (pub/sub across processes) and shared rate limits; unset: in-process",
+    )
 
     # Background jobs (procrastinate on the same Postgres).
     jobs_in_process: bool | None = Field(None, description="default: on with the embedded database, off otherwise")
@@ -75,6 +78,14 @@ class Settings(BaseSettings):
     job_heartbeat_seconds: float = Field(10.0, gt=0)
     job_stalled_after_seconds: float = Field(30.0, gt=0, description="a worker silent this long is dead")
     insights_schedule: str = Field("17 * * * *", description="cron of the sweep that runs periodic insight analyses")
+    subscription_queue_size: int = Field(
+        100, ge=1, description="events buffered per live subscription before it ends as too slow"
+    )
+    ws_connection_init_timeout_seconds: float = Field(10.0, gt=0, description="time to send connection_init")
+    ws_keepalive_seconds: float = Field(15.0, ge=0, description="interval of server pings; 0 turns them off")
+    ws_max_subscriptions: int = Field(20, ge=1, description="operations running at once on one WebSocket")
+    ws_legacy_protocol: bool = Field(False, description="also speak subscriptions-transport-ws (graphql-ws)")
+    sse_keepalive_seconds: float = Field(15.0, gt=0, description="interval of SSE keep-alive comments")
 
     host: str = "127.0.0.1"
     port: int = 8000

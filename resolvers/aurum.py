@@ -4,18 +4,24 @@ work, and map the result (or its typed errors) to the payload."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
 
 from core.context import Actor
-from core.relay import to_global_id
+from core.errors import ClientError
+from core.relay import InvalidGlobalId, parse_global_id, to_global_id
+from loaders import Loaders
 from models.aurum import Priority as PriorityValue
 from models.aurum import ProjectStatus as ProjectStatusValue
 from models.aurum import ResourceKind as ResourceKindValue
 from models.aurum import TaskStatus as TaskStatusValue
+from resolvers.live import require_actor, viewer_events
 from resolvers.support import input_id, input_ids, optional_input_id
 from schema.aurum.inputs import (
     AreaPayload,
@@ -50,8 +56,10 @@ from schema.aurum.inputs import (
     UpdateResourceInput,
     UpdateTaskInput,
 )
+from schema.aurum.live import AurumHierarchyChange, AurumHierarchyEvent, AurumHierarchyType
 from schema.aurum.types import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
 from schema.common import Ctx, DeletePayload, InputArg, MutationError, changes_of, mutation_errors, raw
+from schema.live import LiveUpdatesStatus, NodeChangeKind
 from services import aurum
 
 Work = Callable[[AsyncSession, Actor], Awaitable[Any]]
@@ -423,3 +431,132 @@ class AurumMutation:
     )
     update_resource: ResourcePayload = strawberry.mutation(resolver=update_resource, description="Change a resource.")
     delete_resource: DeletePayload = strawberry.mutation(resolver=delete_resource, description="Delete a resource.")
+
+
+# ------------------------------------------------------------------------- subscriptions
+
+
+@dataclass(frozen=True)
+class _Level:
+    loader: Callable[[Loaders], DataLoader[uuid.UUID, Any]]
+    to_node: Callable[[Any], Any]
+    parent: str | None  # the level above, by type name
+    parent_column: str | None
+
+
+_LEVELS: dict[str, _Level] = {
+    "Pillar": _Level(lambda loaders: loaders.aurum.pillar_by_id, Pillar.from_row, None, None),
+    "Area": _Level(lambda loaders: loaders.aurum.area_by_id, Area.from_row, "Pillar", "pillar_id"),
+    "Project": _Level(lambda loaders: loaders.aurum.project_by_id, Project.from_row, "Area", "area_id"),
+    "Task": _Level(lambda loaders: loaders.aurum.task_by_id, Task.from_row, "Project", "project_id"),
+}
+
+
+async def _ancestors(loaders: Loaders, node_type: str, parent_ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, Any]]:
+    """Each parent and the chain above it, read for the viewer; what is gone (or not theirs) stops a chain."""
+    seen: set[uuid.UUID] = set()
+    chain: list[tuple[uuid.UUID, Any]] = []
+    for parent_id in parent_ids:
+        level_name, pk = _LEVELS[node_type].parent, parent_id
+        while level_name is not None and pk not in seen:
+            level = _LEVELS[level_name]
+            row = await level.loader(loaders).load(pk)
+            if row is None:
+                break
+            seen.add(pk)
+            chain.append((pk, level.to_node(row)))
+            level_name = level.parent
+            pk = getattr(row, level.parent_column) if level.parent_column else parent_id
+    return chain
+
+
+async def _read_change(loaders: Loaders, event: dict[str, Any]) -> tuple[AurumHierarchyChange, set[uuid.UUID]] | None:
+    """The change as the viewer may see it (None when the node is gone or not theirs), with the
+    ids of the node and its ancestors for filtering."""
+    node_type = event["type"]
+    level = _LEVELS[node_type]
+    pk = uuid.UUID(event["id"])
+    change = NodeChangeKind(event["change"])
+    node = None
+    if change is not NodeChangeKind.DELETED:
+        row = await level.loader(loaders).load(pk)
+        if row is None:
+            return None
+        node = level.to_node(row)
+    ancestors = await _ancestors(loaders, node_type, [uuid.UUID(p) for p in event["parents"]])
+    result = AurumHierarchyChange(
+        change=change,
+        node_type=AurumHierarchyType(node_type),
+        node_id=strawberry.ID(to_global_id(node_type, pk)),
+        node=node,
+        ancestors=[n for _, n in ancestors],
+        occurred_at=datetime.fromisoformat(event["at"]),
+    )
+    return result, {pk, *(ancestor_pk for ancestor_pk, _ in ancestors)}
+
+
+async def _scope(info: Ctx, **ids: tuple[str | None, str]) -> set[uuid.UUID]:
+    """The filter ids, parsed and checked: another user's ID answers like one that doesn't exist."""
+    require_actor(info)
+    scope: set[uuid.UUID] = set()
+    for argument, (value, type_name) in ids.items():
+        if value is None:
+            continue
+        try:
+            pk = parse_global_id(value, type_name)
+        except InvalidGlobalId as exc:
+            raise ClientError(f"`{argument}` is not the ID of a {type_name}", "INVALID_ID", argument=argument) from exc
+        if await _LEVELS[type_name].loader(info.context.loaders).load(pk) is None:
+            raise ClientError(f"No {type_name.lower()} with this `{argument}`", "NOT_FOUND", argument=argument)
+        scope.add(pk)
+    return scope
+
+
+async def aurum_hierarchy_changes(
+    info: Ctx,
+    pillar_id: str | None,
+    area_id: str | None,
+    project_id: str | None,
+    types: list[AurumHierarchyType] | None,
+) -> AsyncGenerator[AurumHierarchyEvent, None]:
+    scope = await _scope(
+        info, pillarId=(pillar_id, "Pillar"), areaId=(area_id, "Area"), projectId=(project_id, "Project")
+    )
+    levels = set(types or AurumHierarchyType)
+    async for item in viewer_events(info, aurum.HIERARCHY_TOPIC):
+        if isinstance(item, LiveUpdatesStatus):
+            yield item
+            continue
+        read = await _read_change(info.context.loaders, item)
+        if read is None:
+            continue
+        change, related = read
+        if change.node_type in levels and scope <= related:
+            yield change
+
+
+@strawberry.type(description="Aurum Life live updates.")
+class AurumSubscription:
+    @strawberry.subscription(
+        description="Changes to the viewer's pillars, areas, projects and tasks as they are committed, with the "
+        "new state and the progress of the nodes above; the first message is a STARTED status. Filters only "
+        "narrow the viewer's own changes."
+    )
+    async def aurum_hierarchy_changes(
+        self,
+        info: Ctx,
+        pillar_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only changes in this pillar (or to it).")
+        ] = None,
+        area_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only changes in this area (or to it).")
+        ] = None,
+        project_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only changes in this project (or to it).")
+        ] = None,
+        types: Annotated[
+            list[AurumHierarchyType] | None, strawberry.argument(description="Only changes to nodes of these levels.")
+        ] = None,
+    ) -> AsyncGenerator[AurumHierarchyEvent, None]:
+        async for item in aurum_hierarchy_changes(info, pillar_id, area_id, project_id, types):
+            yield item

@@ -11,7 +11,6 @@ from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
@@ -21,13 +20,13 @@ from strawberry.types import ExecutionContext
 
 from core.errors import ErrorPolicy
 from core.fastpath import PlanCache, plan_recorder
-from core.limits import MaxNodesLimiter, RequireOperationName
+from core.limits import MaxNodesLimiter, RequireOperationName, StreamSafeParserCache
 from core.settings import Settings
-from resolvers.aurum import AurumMutation
+from resolvers.aurum import AurumMutation, AurumSubscription
 from resolvers.identity import IdentityMutation, IdentityQuery
 from resolvers.insights import InsightMutation
 from resolvers.node import NodeQuery
-from resolvers.notifications import NotificationMutation
+from resolvers.notifications import NotificationMutation, NotificationSubscription
 from schema.aurum.types import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
 from schema.common import ERROR_TYPES, SCALARS
 from schema.identity import User
@@ -43,6 +42,14 @@ class Query(IdentityQuery, NodeQuery):
 
 @strawberry.type(description="Everything a client can change; each mutation is one transaction.")
 class Mutation(IdentityMutation, AurumMutation, InsightMutation, NotificationMutation):
+    pass
+
+
+@strawberry.type(
+    description="Live updates of the viewer's own data, over graphql-transport-ws (WebSocket) or Server-Sent "
+    "Events; each subscription starts with a STARTED status message."
+)
+class Subscription(AurumSubscription, NotificationSubscription):
     pass
 
 
@@ -81,7 +88,7 @@ def build_schema(settings: Settings) -> QuintetSchema:
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: ErrorPolicy(mask=mask),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: ParserCache(maxsize=1024),
+        lambda: StreamSafeParserCache(maxsize=1024),
         lambda: ValidationCache(maxsize=1024),
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
@@ -95,11 +102,21 @@ def build_schema(settings: Settings) -> QuintetSchema:
     if plans is not None:
         # Last: it compiles only documents that every check above has let through.
         extensions.append(plan_recorder(plans))
-    schema = QuintetSchema(query=Query, mutation=Mutation, types=EXTRA_TYPES, extensions=extensions, config=CONFIG)
+    schema = QuintetSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=EXTRA_TYPES,
+        extensions=extensions,
+        config=CONFIG,
+    )
     schema.plans = plans
     return schema
 
 
 def printable_schema() -> str:
     """The SDL committed as `schema.graphql` (independent of settings)."""
-    return strawberry.Schema(query=Query, mutation=Mutation, types=EXTRA_TYPES, config=CONFIG).as_str() + "\n"
+    schema = strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, types=EXTRA_TYPES, config=CONFIG
+    )
+    return schema.as_str() + "\n"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from core.relay import to_global_id
-from schema.common import MutationError, Node, order_enum
+from schema.common import Ctx, MutationError, Node, order_enum
+from schema.live import LiveUpdatesStatus
 from services.notifications import NOTIFICATION_SORTS
 
 NotificationOrderBy = order_enum("NotificationOrderBy", NOTIFICATION_SORTS, "notifications")
@@ -62,3 +64,37 @@ class MarkNotificationsReadPayload:
     marked_count: int = strawberry.field(description="How many were unread before.")
     unread_count: int = strawberry.field(description="The viewer's unread notifications after the change.")
     errors: list[MutationError] = strawberry.field(description="Why nothing changed, if so.")
+
+
+@strawberry.enum(description="How the viewer's notifications changed.")
+class NotificationChangeKind(Enum):
+    CREATED = strawberry.enum_value("CREATED", description="A new notification arrived.")
+    READ = strawberry.enum_value("READ", description="Notifications were marked read.")
+    ALL_READ = strawberry.enum_value(
+        "ALL_READ", description="Every unread notification (of `product`, when set) was marked read."
+    )
+
+
+@strawberry.type(description="The viewer's notifications changed.")
+class NotificationChange:
+    user_pk: strawberry.Private[uuid.UUID]
+    change: NotificationChangeKind = strawberry.field(description="What happened.")
+    notifications: list[Notification] = strawberry.field(
+        description="The notifications concerned, as they are now (empty for ALL_READ: refetch)."
+    )
+    product: str | None = strawberry.field(
+        description="For ALL_READ, the product whose notifications were marked read (null: every product)."
+    )
+    occurred_at: datetime = strawberry.field(description="When the change was made.")
+
+    @strawberry.field(description="How many of the viewer's notifications are unread now.")
+    async def unread_count(self, info: Ctx) -> int:
+        return await info.context.loaders.identity.unread_notifications_by_user.load(self.user_pk)
+
+
+NotificationEvent = Annotated[
+    NotificationChange | LiveUpdatesStatus,
+    strawberry.union(
+        "NotificationEvent", description="A message of `notificationChanges`: a change, or the status of the stream."
+    ),
+]

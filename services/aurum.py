@@ -20,6 +20,7 @@ from sqlmodel import SQLModel
 from core.context import Actor
 from core.db import any_of
 from core.errors import NotFound, ValidationFailed
+from core.events import publish_after_commit, user_channel
 from core.pagination import NULL_DATE_LAST, Sort
 from models.aurum import (
     Area,
@@ -182,6 +183,53 @@ def progress_query(level: str, actor: Actor, ids: Sequence[uuid.UUID]) -> sa.Sel
     )
 
 
+# --------------------------------------------------------------------------- live events
+
+HIERARCHY_TOPIC = "aurum.hierarchy"
+
+#: The hierarchy's levels (by model name, which is also the GraphQL type name) and the column
+#: that points at each one's parent.
+HIERARCHY_PARENT: dict[str, str | None] = {
+    "Pillar": None,
+    "Area": "pillar_id",
+    "Project": "area_id",
+    "Task": "project_id",
+}
+
+
+def publish_hierarchy_change(
+    session: AsyncSession,
+    actor: Actor,
+    obj: SQLModel,
+    change: str,
+    *,
+    previous_parent: uuid.UUID | None = None,
+) -> None:
+    """After commit, tell the owner's subscriptions that a pillar, area, project or task changed.
+
+    The event carries ids only: the node, its parent (whose chain up to the pillar is what the
+    change moves the progress of) and, after a move, the parent it left.
+    """
+    node_type = type(obj).__name__
+    if node_type not in HIERARCHY_PARENT:
+        return
+    parent_column = HIERARCHY_PARENT[node_type]
+    parents = [getattr(obj, parent_column), previous_parent] if parent_column else []
+    publish_after_commit(
+        session,
+        user_channel(actor.user_id),
+        {
+            "topic": HIERARCHY_TOPIC,
+            "user": str(actor.user_id),
+            "type": node_type,
+            "id": str(obj.id),  # type: ignore[attr-defined]
+            "change": change,
+            "parents": [str(p) for p in dict.fromkeys(parents) if p is not None],
+            "at": _now().isoformat(),
+        },
+    )
+
+
 # ------------------------------------------------------------------------ write helpers
 
 
@@ -301,6 +349,7 @@ async def _reorder(
         if row.position != position:  # type: ignore[attr-defined]
             row.position = position
             row.updated_at = now
+            publish_hierarchy_change(session, actor, row, "UPDATED")
     await session.flush()
     return [by_id[pk] for pk in ordered_ids]
 
@@ -309,6 +358,7 @@ async def _delete(session: AsyncSession, model: type[SQLModel], actor: Actor, pk
     obj = await get_owned(session, model, actor, pk)
     await session.delete(obj)
     await session.flush()
+    publish_hierarchy_change(session, actor, obj, "DELETED")
     return pk
 
 
@@ -328,6 +378,7 @@ async def create_pillar(
     )
     session.add(pillar)
     await session.flush()
+    publish_hierarchy_change(session, actor, pillar, "CREATED")
     return pillar
 
 
@@ -340,6 +391,7 @@ async def update_pillar(
     )
     _apply(pillar, values)
     await session.flush()
+    publish_hierarchy_change(session, actor, pillar, "UPDATED")
     return pillar
 
 
@@ -381,11 +433,13 @@ async def create_area(
     )
     session.add(area)
     await session.flush()
+    publish_hierarchy_change(session, actor, area, "CREATED")
     return area
 
 
 async def update_area(session: AsyncSession, *, actor: Actor, area_id: uuid.UUID, changes: dict[str, Any]) -> Area:
     area = await get_owned(session, Area, actor, area_id)
+    previous_pillar = area.pillar_id
     values = text_changes(changes, {"name": (120, True), "description": (4000, False)})
     if "importance" in changes:
         if changes["importance"] is None:
@@ -399,6 +453,7 @@ async def update_area(session: AsyncSession, *, actor: Actor, area_id: uuid.UUID
         values["position"] = await _next_position(session, Area, "pillar_id", changes["pillar_id"])
     _apply(area, values)
     await session.flush()
+    publish_hierarchy_change(session, actor, area, "UPDATED", previous_parent=previous_pillar)
     return area
 
 
@@ -440,6 +495,7 @@ async def create_project(
     )
     session.add(project)
     await session.flush()
+    publish_hierarchy_change(session, actor, project, "CREATED")
     return project
 
 
@@ -447,6 +503,7 @@ async def update_project(
     session: AsyncSession, *, actor: Actor, project_id: uuid.UUID, changes: dict[str, Any]
 ) -> Project:
     project = await get_owned(session, Project, actor, project_id)
+    previous_area = project.area_id
     values = text_changes(changes, {"name": (200, True), "description": (8000, False)})
     values.update(kept_values(changes, ("status", "priority")))
     if "due_at" in changes:
@@ -459,6 +516,7 @@ async def update_project(
         values["position"] = await _next_position(session, Project, "area_id", changes["area_id"])
     _apply(project, values)
     await session.flush()
+    publish_hierarchy_change(session, actor, project, "UPDATED", previous_parent=previous_area)
     return project
 
 
@@ -507,11 +565,13 @@ async def create_task(
     )
     session.add(task)
     await session.flush()
+    publish_hierarchy_change(session, actor, task, "CREATED")
     return task
 
 
 async def update_task(session: AsyncSession, *, actor: Actor, task_id: uuid.UUID, changes: dict[str, Any]) -> Task:
     task = await get_owned(session, Task, actor, task_id)
+    previous_project = task.project_id
     values = text_changes(changes, {"title": (300, True), "description": (8000, False)})
     values.update(kept_values(changes, ("status", "priority")))
     if "status" in values:
@@ -526,6 +586,7 @@ async def update_task(session: AsyncSession, *, actor: Actor, task_id: uuid.UUID
         values["position"] = await _next_position(session, Task, "project_id", changes["project_id"])
     _apply(task, values)
     await session.flush()
+    publish_hierarchy_change(session, actor, task, "UPDATED", previous_parent=previous_project)
     return task
 
 

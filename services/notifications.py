@@ -14,6 +14,7 @@ from sqlmodel import col
 from core.context import Actor
 from core.db import any_of
 from core.errors import NotFound, ValidationFailed
+from core.events import publish_after_commit, user_channel
 from core.pagination import Sort
 from models.notifications import Notification
 
@@ -25,6 +26,26 @@ NOTIFICATION_SORTS = {
 }
 
 MAX_MARK_READ = 100
+
+TOPIC = "notifications"
+
+
+def _publish(
+    session: AsyncSession, user_id: uuid.UUID, change: str, ids: Sequence[uuid.UUID], product: str | None = None
+) -> None:
+    """After commit, tell the user's subscriptions (ids only; they re-read what they show)."""
+    publish_after_commit(
+        session,
+        user_channel(user_id),
+        {
+            "topic": TOPIC,
+            "user": str(user_id),
+            "change": change,
+            "ids": [str(pk) for pk in ids],
+            "product": product,
+            "at": datetime.now(UTC).isoformat(),
+        },
+    )
 
 
 def readable(actor: Actor, *, unread_only: bool = False, product: str | None = None) -> sa.Select[Any]:
@@ -58,6 +79,7 @@ async def notify(
     notification = Notification(user_id=user_id, product=product, kind=kind, title=title, body=body, data=data or {})
     session.add(notification)
     await session.flush()
+    _publish(session, user_id, "CREATED", [notification.id], product)
     return notification
 
 
@@ -83,10 +105,13 @@ async def mark_read(session: AsyncSession, *, actor: Actor, ids: Sequence[uuid.U
     if missing:
         raise NotFound("No notification with this id", field=["input", "ids"])
     now = datetime.now(UTC)
+    newly_read = [n.id for n in found if n.read_at is None]
     for notification in found:
         if notification.read_at is None:
             notification.read_at = now
     await session.flush()
+    if newly_read:
+        _publish(session, actor.user_id, "READ", newly_read)
     return [by_id[pk] for pk in dict.fromkeys(ids)]
 
 
@@ -98,8 +123,10 @@ async def mark_all_read(session: AsyncSession, *, actor: Actor, product: str | N
     )
     if product is not None:
         statement = statement.where(col(Notification.product) == product)
-    result = await session.execute(statement)
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    marked = int((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
+    if marked:
+        _publish(session, actor.user_id, "ALL_READ", [], product)
+    return marked
 
 
 async def unread_count(session: AsyncSession, *, actor: Actor) -> int:

@@ -1,0 +1,233 @@
+"""Identical subscriptions of one user share one execution (graphql-transport-ws).
+
+A dashboard open on many screens of one account subscribes many times to the same document with
+the same variables. Each event is then executed once for all of them, by one stream that runs as
+that user, with that user's own loaders, and the encoded result is sent to every member: what a
+member receives is exactly what its own execution would give (same user, same role, same document,
+same variables). Members of other users never share a stream.
+
+Each member has its own bounded queue: one that does not read is ended with SUBSCRIBER_TOO_SLOW
+(its queue dropped) without slowing the others. A member that joins a running stream gets the
+stream's latest status message (STARTED, or INTERRUPTED while the bus is down) first. Token expiry
+is each connection's business (it closes with 4401), so the shared stream itself has no deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from contextlib import aclosing
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+
+from core.context import Actor, Context
+from core.db import SqlStats
+from core.errors import result_payload
+from loaders import build_loaders
+
+if TYPE_CHECKING:
+    from starlette.websockets import WebSocket
+
+    from core.http import Runtime
+
+logger = logging.getLogger("quintet.ws")
+
+#: Set by the live subscription resolvers just before they yield: whether the item is a status
+#: message (rather than a change), so that the stream can replay its latest status to joiners.
+yielded_status: ContextVar[bool] = ContextVar("quintet_yielded_status", default=False)
+
+SUBSCRIPTIONS_ONLY = (OperationType.SUBSCRIPTION,)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamKey:
+    user_id: Any
+    role: str
+    query: str
+    variables: bytes
+    operation_name: str | None
+
+
+def _text(operation_id: str, kind: str, payload: str | None = None) -> str:
+    return _message(_head(operation_id), kind, payload)
+
+
+def _head(operation_id: str) -> str:
+    return '{"id":' + orjson.dumps(operation_id).decode() + ',"type":"'
+
+
+def _message(head: str, kind: str, payload: str | None) -> str:
+    return head + kind + '"}' if payload is None else head + kind + '","payload":' + payload + "}"
+
+
+class Member:
+    """One subscriber of a shared stream: its socket, its operation id and its bounded queue."""
+
+    __slots__ = ("_head", "_queue", "_sender", "ended", "limit", "operation_id", "stream", "websocket")
+
+    def __init__(self, websocket: WebSocket, operation_id: str, limit: int) -> None:
+        self.websocket = websocket
+        self.operation_id = operation_id
+        self._head = _head(operation_id)
+        self.limit = limit
+        self.stream: SharedStream | None = None
+        self.ended = False
+        self._queue: deque[str] = deque()
+        self._sender: asyncio.Task[None] | None = None
+
+    def send(self, kind: str, payload: str | None = None, *, final: bool = False) -> None:
+        if self.ended:
+            return
+        if final:
+            self.ended = True
+        elif len(self._queue) >= self.limit:
+            self._too_slow()
+            return
+        self._queue.append(_message(self._head, kind, payload))
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._sender is None and self._queue:
+            self._sender = asyncio.create_task(self._drain())
+
+    def _too_slow(self) -> None:
+        self._queue.clear()
+        error = {
+            "message": f"This subscription fell {self.limit} events behind and was ended "
+            f"(subscriptionQueueSize is {self.limit}): subscribe again and refetch",
+            "extensions": {"code": "SUBSCRIBER_TOO_SLOW", "limit": "subscriptionQueueSize", "value": self.limit},
+        }
+        self._queue.append(_text(self.operation_id, "next", orjson.dumps({"data": None, "errors": [error]}).decode()))
+        self._queue.append(_text(self.operation_id, "complete"))
+        self.ended = True
+        self._flush()
+        if self.stream is not None:
+            self.stream.leave(self)
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                await self.websocket.send_text(self._queue.popleft())
+        except Exception:  # noqa: BLE001 - the connection is gone; its handler cleans up
+            self._queue.clear()
+        finally:
+            self._sender = None
+
+    def cancel(self) -> None:
+        self.ended = True
+        self._queue.clear()
+        if self._sender is not None:
+            self._sender.cancel()
+
+
+class SharedStream:
+    """One execution of a subscription, fanned out to its members."""
+
+    def __init__(self, registry: SharedStreams, key: StreamKey, variables: dict[str, Any] | None) -> None:
+        self.registry = registry
+        self.key = key
+        self.variables = variables
+        self.members: dict[Member, None] = {}
+        self.status: str | None = None  # the latest status result, replayed to members who join
+        self.task: asyncio.Task[None] | None = None
+
+    def join(self, member: Member) -> None:
+        member.stream = self
+        self.members[member] = None
+        if self.status is not None:
+            member.send("next", self.status)
+        if self.task is None:
+            self.task = asyncio.create_task(self._run())
+
+    def leave(self, member: Member) -> None:
+        self.members.pop(member, None)
+        member.stream = None
+        if not self.members:
+            self.registry.forget(self)
+            if self.task is not None:
+                self.task.cancel()
+
+    def _broadcast(self, kind: str, payload: str | None = None, *, final: bool = False) -> None:
+        for member in list(self.members):
+            member.send(kind, payload, final=final)
+
+    async def _run(self) -> None:
+        runtime = self.registry.runtime
+        settings = runtime.settings
+        key = self.key
+        actor = Actor(user_id=key.user_id, role=key.role)
+        context = Context(
+            request=next(iter(self.members)).websocket,
+            settings=settings,
+            engine=runtime.engine,
+            sessions=runtime.sessions,
+            tokens=runtime.tokens,
+            actor=actor,
+            loaders=build_loaders(runtime.engine, actor),
+            sql=SqlStats(),
+            ai_limiter=runtime.ai_limiter,
+            bus=runtime.bus,
+        )
+        mask = not settings.is_dev
+        try:
+            results = await runtime.schema.stream(
+                key.query,
+                variable_values=self.variables,
+                context_value=context,
+                operation_name=key.operation_name,
+                allowed_operation_types=SUBSCRIPTIONS_ONLY,
+            )
+            first = True
+            async with aclosing(results):
+                async for result in results:
+                    if first and isinstance(result, PreExecutionError):
+                        errors = orjson.dumps(result_payload(result, mask=mask)["errors"]).decode()
+                        self._broadcast("error", errors, final=True)
+                        return
+                    first = False
+                    payload = orjson.dumps(result_payload(result, mask=mask)).decode()
+                    if yielded_status.get():
+                        self.status = payload
+                    self._broadcast("next", payload)
+            self._broadcast("complete", final=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("shared subscription stream failed")
+            self._broadcast("complete", final=True)
+        finally:
+            self.registry.forget(self)
+
+
+class SharedStreams:
+    """This process's shared streams, by user, document and variables."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.streams: dict[StreamKey, SharedStream] = {}
+
+    def join(
+        self,
+        member: Member,
+        actor: Actor,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+    ) -> None:
+        key = StreamKey(
+            actor.user_id, actor.role, query, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS), operation_name
+        )
+        stream = self.streams.get(key)
+        if stream is None:
+            stream = self.streams[key] = SharedStream(self, key, variables)
+        stream.join(member)
+
+    def forget(self, stream: SharedStream) -> None:
+        if self.streams.get(stream.key) is stream:
+            del self.streams[stream.key]

@@ -1,0 +1,375 @@
+"""GraphQL over WebSocket at /graphql: graphql-transport-ws (what Apollo Client, urql and the
+`graphql-ws` library speak), and the legacy subscriptions-transport-ws only when
+WS_LEGACY_PROTOCOL is on. Strawberry's protocol handlers do the protocol; this adds:
+
+* authentication from the `connection_init` payload (`{"authorization": "Bearer <token>"}` or
+  `{"token": "<token>"}`), once per connection: no token closes with 4401, an expired one with
+  4401 and the reason `TOKEN_EXPIRED`, any other bad token with 4403 and its reason; the
+  connection also closes with 4401 when its token expires later;
+* the limits: a connection_init timeout (4408), keep-alive `ping`s from the server, at most
+  WS_MAX_SUBSCRIPTIONS operations at once (the refusal names the limit), messages no larger
+  than MAX_BODY_BYTES (1009), and the POST endpoint's checks of each operation (NUL characters,
+  and every schema extension: depth, aliases, tokens, nodes);
+* per-operation loaders: the connection's operations share one context, but each operation
+  (and each event of a subscription) reads through its own loaders, held in a context variable
+  of the operation's task, so that nothing cached for one is served stale to another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, Coroutine, Mapping
+from contextlib import suppress
+from contextvars import ContextVar
+from datetime import timedelta
+from functools import lru_cache
+from json import JSONDecodeError
+from typing import Any, cast
+
+from graphql import GraphQLError, OperationType, parse
+from graphql.utilities import get_operation_ast
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    CompleteMessage,
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage as LegacyInitMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
+from strawberry.types.unset import UnsetType
+
+from core.context import Actor, Context
+from core.db import SqlStats
+from core.http import RequestRefused, Runtime, _parse_params
+from core.security import InvalidAccessToken, TokenProblem
+from core.shared_subscriptions import Member, SharedStreams
+from loaders import Loaders, build_loaders
+
+logger = logging.getLogger("quintet.ws")
+
+_operation_loaders: ContextVar[Loaders | None] = ContextVar("quintet_operation_loaders", default=None)
+
+MISSING_TOKEN = "UNAUTHENTICATED: send {authorization: 'Bearer <access token>'} in connection_init"
+TOKEN_EXPIRED = "TOKEN_EXPIRED: Access token has expired; reconnect with a fresh one"
+
+
+class ConnectionContext(Context):
+    """The context of one WebSocket connection; `loaders` are per operation (see the module docstring)."""
+
+    connection_params: dict[str, Any] | None = None
+
+    @property
+    def loaders(self) -> Loaders:
+        loaders = _operation_loaders.get()
+        if loaders is None:
+            loaders = build_loaders(self.engine, self.actor)
+            _operation_loaders.set(loaders)
+        return loaders
+
+    @loaders.setter
+    def loaders(self, value: Loaders) -> None:
+        _operation_loaders.set(value)
+
+    def start_operation(self) -> None:
+        """Fresh loaders for the operation about to start (its task copies this context variable)."""
+        _operation_loaders.set(build_loaders(self.engine, self.actor))
+
+    def token_expired(self) -> bool:
+        actor = self.actor
+        return actor is not None and actor.expires_at is not None and time.time() >= actor.expires_at
+
+
+class ConnectionRefused(Exception):
+    """Close the connection with `code` and `reason` (at most 123 bytes, as WebSocket allows)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason.encode()[:123].decode(errors="ignore")
+
+
+def token_from(params: Mapping[str, Any]) -> str:
+    authorization: Any = params.get("authorization", params.get("Authorization"))
+    if isinstance(authorization, str) and authorization.strip():
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ConnectionRefused(4403, "AUTHORIZATION_MALFORMED: authorization must be `Bearer <access token>`")
+        return token.strip()
+    raw: Any = params.get("token")
+    if isinstance(raw, str) and raw.strip():
+        return raw.strip()
+    raise ConnectionRefused(4401, MISSING_TOKEN)
+
+
+def _refusal(refused: RequestRefused, operation_id: str) -> dict[str, Any]:
+    error = {"message": refused.message, "extensions": {"code": refused.code, **refused.details}}
+    return {"id": operation_id, "type": "error", "payload": [error]}
+
+
+def _too_many(limit: int) -> dict[str, Any]:
+    return {
+        "message": f"At most {limit} operations may run at once on one connection (maxSubscriptionsPerConnection)",
+        "extensions": {"code": "TOO_MANY_SUBSCRIPTIONS", "limit": "maxSubscriptionsPerConnection", "value": limit},
+    }
+
+
+class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
+    """Strawberry's adapter, refusing messages larger than MAX_BODY_BYTES like the POST endpoint."""
+
+    def __init__(self, view: Any, request: WebSocket, response: WebSocket) -> None:
+        super().__init__(view, request, response)
+        self.limit: int = view.runtime.settings.max_body_bytes
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                try:
+                    text = await self.ws.receive_text()
+                    if len(text.encode()) > self.limit:
+                        reason = f"Message larger than the limit of {self.limit} bytes (maxBodyBytes)"
+                        await self.ws.close(code=1009, reason=reason)  # 1009: message too big
+                        return
+                    yield self.view.decode_json(text)
+                except JSONDecodeError as exc:
+                    if not ignore_parsing_errors:
+                        raise NonJsonMessageReceived from exc
+        except KeyError as exc:
+            raise NonTextMessageReceived from exc
+        except WebSocketDisconnect:
+            return
+        except RuntimeError:  # the socket was closed under us (e.g. when its token expired)
+            return
+
+
+@lru_cache(maxsize=1024)
+def _is_subscription(query: str, operation_name: str | None, max_tokens: int) -> bool:
+    try:
+        operation = get_operation_ast(parse(query, max_tokens=max_tokens), operation_name)
+    except GraphQLError:
+        return False
+    return operation is not None and operation.operation is OperationType.SUBSCRIPTION
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with our refusals, keep-alive and token expiry; subscriptions join
+    shared streams (see `core.shared_subscriptions`), queries and mutations run as usual."""
+
+    context: ConnectionContext
+    view: GraphQLWebSocketView
+    members: dict[str, Member]
+    closing = False
+
+    def on_request_accepted(self) -> None:
+        self.members = {}
+        self.keepalive = self.view.runtime.settings.ws_keepalive_seconds
+        self.last_ping = time.time()
+        super().on_request_accepted()
+        self.view.heartbeat.add(self)
+
+    def beat(self, now: float) -> None:
+        """Called by the view's heartbeat: a keep-alive ping when one is due; the end of the
+        connection once its access token has expired."""
+        if self.closing:
+            return
+        if self.context.token_expired():
+            self.closing = True
+            self._spawn(self.websocket.close(code=4401, reason=TOKEN_EXPIRED))
+        elif self.keepalive > 0 and now - self.last_ping >= self.keepalive:
+            self.last_ping = now
+            self._spawn(self.send_message({"type": "ping"}))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        async def run() -> None:
+            with suppress(Exception):  # the connection went away meanwhile
+                await work
+
+        task = asyncio.create_task(run())
+        self.view.heartbeat.tasks.add(task)
+        task.add_done_callback(self.view.heartbeat.tasks.discard)
+
+    async def shutdown(self) -> None:
+        self.view.heartbeat.discard(self)
+        for member in self.members.values():
+            if member.stream is not None:
+                member.stream.leave(member)
+            member.cancel()
+        self.members.clear()
+        await super().shutdown()
+
+    async def handle_complete(self, message: CompleteMessage) -> None:
+        member = self.members.pop(message["id"], None)
+        if member is None:
+            await super().handle_complete(message)
+            return
+        if member.stream is not None:
+            member.stream.leave(member)
+        member.cancel()
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except ConnectionRefused as refused:
+            await self.websocket.close(code=refused.code, reason=refused.reason)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.connection_acknowledged:
+            if self.context.token_expired():
+                await self.websocket.close(code=4401, reason=TOKEN_EXPIRED)
+                return
+            payload: Any = message.get("payload")
+            if not isinstance(payload, dict) or not isinstance(message.get("id"), str):
+                await self.websocket.close(code=4400, reason="A subscribe message needs an id and a payload object")
+                return
+            try:
+                _parse_params(payload)
+            except RequestRefused as refused:
+                await self.send_message(cast(Any, _refusal(refused, message["id"])))
+                return
+            operation_id = message["id"]
+            for ended in [key for key, member in self.members.items() if member.ended]:
+                del self.members[ended]  # a stream that ended frees its id and its place
+            if operation_id in self.members or operation_id in self.operations:
+                await self.websocket.close(code=4409, reason=f"Subscriber for {operation_id} already exists")
+                return
+            settings = self.view.runtime.settings
+            limit = settings.ws_max_subscriptions
+            if len(self.operations) + len(self.members) >= limit:
+                refusal = {"id": operation_id, "type": "error", "payload": [_too_many(limit)]}
+                await self.send_message(cast(Any, refusal))
+                return
+            actor = self.context.actor
+            operation_name = payload.get("operationName")
+            if actor is not None and _is_subscription(payload["query"], operation_name, settings.max_tokens):
+                socket = cast(ASGIWebSocketAdapter, self.websocket).ws
+                member = Member(socket, operation_id, settings.subscription_queue_size)
+                self.members[operation_id] = member
+                self.view.shared.join(member, actor, payload["query"], payload.get("variables"), operation_name)
+                return
+            self.context.start_operation()
+        await super().handle_subscribe(message)
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """subscriptions-transport-ws (only when WS_LEGACY_PROTOCOL is on), with the same refusals."""
+
+    context: ConnectionContext
+    view: GraphQLWebSocketView
+
+    async def handle_connection_init(self, message: LegacyInitMessage) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except ConnectionRefused as refused:
+            payload = {"message": refused.reason, "code": refused.code}
+            await self.send_message(cast(Any, {"type": "connection_error", "payload": payload}))
+            await self.websocket.close(code=refused.code, reason=refused.reason)
+
+    async def handle_start(self, message: StartMessage) -> None:
+        if self.connection_acknowledged:
+            if self.context.token_expired():
+                await self.websocket.close(code=4401, reason=TOKEN_EXPIRED)
+                return
+            try:
+                _parse_params(message.get("payload"))
+            except RequestRefused as refused:
+                error = {"message": refused.message, "extensions": {"code": refused.code, **refused.details}}
+                await self.send_message(cast(Any, {"type": "error", "id": message["id"], "payload": error}))
+                return
+            limit = self.view.runtime.settings.ws_max_subscriptions
+            if len(self.subscriptions) >= limit and message["id"] not in self.subscriptions:
+                await self.send_message(cast(Any, {"type": "error", "id": message["id"], "payload": _too_many(limit)}))
+                return
+            self.context.start_operation()
+        await super().handle_start(message)
+
+
+class Heartbeat:
+    """One task for every connection of the process: keep-alive pings and token expiry.
+
+    (A task per connection would cost each idle subscriber a few more kilobytes.)
+    """
+
+    def __init__(self, keepalive: float) -> None:
+        self.tick = min(keepalive, 1.0) if keepalive > 0 else 1.0
+        self.handlers: set[TransportWSHandler] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, handler: TransportWSHandler) -> None:
+        self.handlers.add(handler)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    def discard(self, handler: TransportWSHandler) -> None:
+        self.handlers.discard(handler)
+
+    async def _run(self) -> None:
+        while self.handlers:
+            await asyncio.sleep(self.tick)
+            now = time.time()
+            for handler in list(self.handlers):
+                handler.beat(now)
+
+
+class GraphQLWebSocketView(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+    websocket_adapter_class = LimitedWebSocketAdapter
+
+    def __init__(self, runtime: Runtime) -> None:
+        settings = runtime.settings
+        protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
+        if settings.ws_legacy_protocol:
+            protocols.append(GRAPHQL_WS_PROTOCOL)
+        self.shared = SharedStreams(runtime)
+        self.heartbeat = Heartbeat(settings.ws_keepalive_seconds)
+        super().__init__(
+            runtime.schema,
+            graphql_ide=None,
+            subscription_protocols=protocols,
+            keep_alive=settings.ws_keepalive_seconds > 0,
+            keep_alive_interval=settings.ws_keepalive_seconds or 1.0,
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout_seconds),
+            # Checked by the handlers above, whose refusal names the limit.
+            max_subscriptions_per_connection=None,
+            allowed_origins=settings.cors_origins,
+        )
+        self.runtime = runtime
+
+    async def get_context(self, request: Any, response: Any) -> ConnectionContext:
+        runtime = self.runtime
+        return ConnectionContext(
+            request=request,
+            settings=runtime.settings,
+            engine=runtime.engine,
+            sessions=runtime.sessions,
+            tokens=runtime.tokens,
+            actor=None,
+            loaders=build_loaders(runtime.engine, None),
+            sql=SqlStats(),
+            ai_limiter=runtime.ai_limiter,
+            bus=runtime.bus,
+        )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        assert isinstance(context, ConnectionContext)
+        token = token_from(context.connection_params or {})
+        try:
+            claims = self.runtime.tokens.verify(token)
+        except InvalidAccessToken as exc:
+            code = 4401 if exc.problem is TokenProblem.EXPIRED else 4403
+            raise ConnectionRefused(code, f"{exc.problem.value}: {exc.message}") from exc
+        context.actor = Actor(user_id=claims.user_id, role=claims.role, expires_at=claims.expires_at)
+        context.connection_params = None  # the token is no longer needed: don't keep it per connection
+        return {"expiresAt": claims.expires_at}
+
+
+async def graphql_websocket(websocket: WebSocket) -> None:
+    view: GraphQLWebSocketView = websocket.app.state.graphql_websocket
+    await view.run(websocket)
