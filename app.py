@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the a
     sys.path.insert(0, str(ROOT))
 
 from core.db import create_engine, resolve_database_url, session_factory  # noqa: E402
-from core.events import create_bus  # noqa: E402
+from core.events import create_bus, register_process_bus, unregister_process_bus  # noqa: E402
 from core.http import Runtime, graphql_endpoint, healthz, jwks_endpoint, readyz  # noqa: E402
 from core.ratelimit import RateLimiter  # noqa: E402
 from core.security import TokenService  # noqa: E402
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         schema = build_schema(settings)
         bus = create_bus(settings)
         await bus.start()
+        register_process_bus(bus)
         runtime = Runtime(
             settings=settings,
             engine=engine,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+            unregister_process_bus(bus)
             await bus.close()
             await engine.dispose()
 

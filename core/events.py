@@ -593,6 +593,26 @@ RESUMED_DETAIL = "Live updates are back; changes made while they were interrupte
 EVENTS_MISSED_DETAIL = "Some changes could not be delivered (the event bus was unreachable from a server): refetch"
 
 
+# The bus of this process, for code that runs outside a request (the job worker, scripts):
+# the app's lifespan registers its bus, a standalone worker its own (Redis only: an in-process
+# bus there would reach nobody). A stack, because tests run several apps in one process.
+_process_buses: list[EventBus] = []
+
+
+def register_process_bus(bus: EventBus) -> None:
+    _process_buses.append(bus)
+
+
+def unregister_process_bus(bus: EventBus) -> None:
+    if bus in _process_buses:
+        _process_buses.remove(bus)
+
+
+def process_bus() -> EventBus | None:
+    """The bus events published outside a request go to; None when there is none to reach."""
+    return _process_buses[-1] if _process_buses else None
+
+
 def create_bus(settings: Settings) -> InProcessBus | RedisBus:
     """Redis pub/sub when REDIS_URL is set (several processes), else in-process."""
     if settings.redis_url:

@@ -25,6 +25,7 @@ from core.settings import Settings
 from resolvers.aurum import AurumMutation, AurumSubscription
 from resolvers.identity import IdentityMutation, IdentityQuery
 from resolvers.insights import InsightMutation
+from resolvers.jobs import JobSubscription
 from resolvers.node import NodeQuery
 from resolvers.notifications import NotificationMutation, NotificationSubscription
 from schema.aurum.types import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
@@ -49,7 +50,7 @@ class Mutation(IdentityMutation, AurumMutation, InsightMutation, NotificationMut
     description="Live updates of the viewer's own data, over graphql-transport-ws (WebSocket) or Server-Sent "
     "Events; each subscription starts with a STARTED status message."
 )
-class Subscription(AurumSubscription, NotificationSubscription):
+class Subscription(AurumSubscription, NotificationSubscription, JobSubscription):
     pass
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.ai import AIProvider, AIProviderError
 from core.context import Actor, after_commit
+from core.events import process_bus, user_channel
 from core.jobs import defer
 from core.pagination import Sort
 from core.settings import Settings
@@ -74,10 +75,14 @@ class JobState:
         return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
 
 
+JOBS_TOPIC = "jobs"
+
+
 async def job_changed(state: JobState) -> None:
-    """THE seam for live job updates: called once per committed change of a job's state
-    (queued, running and each progress step, retrying, succeeded, failed), never for a
-    change that was rolled back. Today it logs; the event bus publishes from here."""
+    """Called once per committed change of a job's state (queued, running and each progress
+    step, retrying, succeeded, failed), never for a change that was rolled back: logs it and
+    publishes it on the owner's channel of this process's event bus, where the
+    `backgroundJobUpdates` subscription picks it up (and reads the job back for its viewer)."""
     logger.info(
         "job %s %s %s progress=%.2f attempts=%d/%d%s",
         state.id,
@@ -89,6 +94,16 @@ async def job_changed(state: JobState) -> None:
         f" error={state.error_code}" if state.error_code else "",
         extra={"job_state": state},
     )
+    bus = process_bus()
+    if bus is not None:
+        event = {
+            "topic": JOBS_TOPIC,
+            "user": str(state.user_id),
+            "id": str(state.id),
+            "status": state.status,
+            "at": state.updated_at.isoformat(),
+        }
+        await bus.publish(user_channel(state.user_id), event)
 
 
 # ----------------------------------------------------------------------------- enqueue

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.ai import build_provider
 from core.context import run_in_transaction
 from core.db import create_engine, session_factory
+from core.events import create_bus, process_bus, register_process_bus, unregister_process_bus
 from core.jobs import BackoffRetry, build_connector, recover_stalled_jobs
 from core.settings import ConfigurationError, Settings
 from services import insights, jobs
@@ -92,6 +93,12 @@ async def run_worker(
     the queue is empty. Running jobs get `SHUTDOWN_GRACE_SECONDS` to finish on stop; the
     rest are retried by the next worker."""
     engine = create_engine(database_url, settings)
+    # A worker of its own process publishes job changes through Redis (an in-process bus would
+    # reach no subscriber); inside `serve` it uses the app's bus.
+    own_bus = create_bus(settings) if process_bus() is None and settings.redis_url else None
+    if own_bus is not None:
+        await own_bus.start()
+        register_process_bus(own_bus)
     runtime = jobs.JobRuntime(
         settings=settings,
         sessions=session_factory(engine),
@@ -124,3 +131,6 @@ async def run_worker(
                 await recovery
         await runtime.ai.close()
         await engine.dispose()
+        if own_bus is not None:
+            unregister_process_bus(own_bus)
+            await own_bus.close()
