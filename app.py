@@ -153,6 +153,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # server processes run the worker, which they could no longer infer from it.
     os.environ["JOBS_IN_PROCESS"] = "true" if in_process else "false"
     get_settings.cache_clear()
+    if workers > 1 and not settings.redis_url:
+        print(
+            f"warning: {workers} workers without REDIS_URL: a subscriber only hears of changes made through "
+            "its own worker (set REDIS_URL to share live updates between them)",
+            file=sys.stderr,
+            flush=True,
+        )
     shown_host = "localhost" if host in {"127.0.0.1", "0.0.0.0"} else host
     print(f"Quintet ({settings.mode.value} mode) on http://{shown_host}:{port}/graphql", flush=True)
     if settings.graphiql_enabled:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Coroutine
 from contextlib import aclosing
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -93,8 +94,44 @@ class Member:
         self._flush()
 
     def _flush(self) -> None:
-        if self._sender is None and self._queue:
-            self._sender = asyncio.create_task(self._drain())
+        if self._sender is not None or not self._queue:
+            return
+        # Send inline: a socket that can take the message takes it without suspending, and a
+        # task per member per event would cost more than the send itself. Only a send that
+        # has to wait for the socket to drain is finished in a task, behind which later
+        # messages queue (bounded, see `send`).
+        sending = self.websocket.send_text(self._queue.popleft())
+        try:
+            waiting_on = sending.send(None)
+        except StopIteration:
+            self._flush()
+            return
+        except Exception:  # noqa: BLE001 - the connection is gone; its handler cleans up
+            self._queue.clear()
+            return
+        self._sender = asyncio.create_task(self._finish(sending, waiting_on))
+
+    async def _finish(self, sending: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+        """Drive a send that suspended (on `waiting_on`) to its end, then drain the queue."""
+        try:
+            while True:
+                if waiting_on is None:  # a bare yield: just let the loop run
+                    await asyncio.sleep(0)
+                else:
+                    # What a task does with a future its coroutine yielded: take over the wait.
+                    waiting_on._asyncio_future_blocking = False
+                    await waiting_on
+                try:
+                    waiting_on = sending.send(None)
+                except StopIteration:
+                    break
+            while self._queue:
+                await self.websocket.send_text(self._queue.popleft())
+        except Exception:  # noqa: BLE001 - the connection is gone; its handler cleans up
+            self._queue.clear()
+        finally:
+            sending.close()
+            self._sender = None
 
     def _too_slow(self) -> None:
         self._queue.clear()
@@ -109,15 +146,6 @@ class Member:
         self._flush()
         if self.stream is not None:
             self.stream.leave(self)
-
-    async def _drain(self) -> None:
-        try:
-            while self._queue:
-                await self.websocket.send_text(self._queue.popleft())
-        except Exception:  # noqa: BLE001 - the connection is gone; its handler cleans up
-            self._queue.clear()
-        finally:
-            self._sender = None
 
     def cancel(self) -> None:
         self.ended = True

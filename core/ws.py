@@ -296,7 +296,8 @@ class Heartbeat:
     """
 
     def __init__(self, keepalive: float) -> None:
-        self.tick = min(keepalive, 1.0) if keepalive > 0 else 1.0
+        # Token expiry is checked every tick too: a few seconds late at most, like the JWT leeway.
+        self.tick = min(max(keepalive / 3, 0.1), 5.0) if keepalive > 0 else 5.0
         self.handlers: set[TransportWSHandler] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
