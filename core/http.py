@@ -227,9 +227,10 @@ async def graphql_endpoint(request: Request) -> Response:
     token = current_sql_stats.set(stats)
     try:
         context = _context(runtime, request, actor, stats)
-        result = await _compiled(runtime, context, query, variables, operation_name)
+        result, attempted = await _compiled(runtime, context, query, variables, operation_name)
         if result is None:
-            context = _context(runtime, request, actor, stats)  # fresh loaders for graphql-core
+            if attempted:  # an abandoned plan may have filled the loaders: graphql-core starts afresh
+                context = _context(runtime, request, actor, stats)
             result = await runtime.schema.execute(
                 query,
                 variable_values=variables,
@@ -290,30 +291,31 @@ async def _compiled(
     query: str,
     variables: dict[str, Any] | None,
     operation_name: str | None,
-) -> ExecutionResult | None:
-    """The result through the query's compiled plan (core/fastpath.py), if it has one.
+) -> tuple[ExecutionResult | None, bool]:
+    """The result through the query's compiled plan (core/fastpath.py), if it has one, and
+    whether the plan ran (then `context`'s loaders may hold its reads).
 
-    None means graphql-core must run the operation: no plan yet (the first request of a
+    A None result means graphql-core must run the operation: no plan yet (the first request of a
     document goes through every check and compiles it), a `maxNodes` refusal (graphql-core
     words it), or an attempt the plan abandoned (errors are graphql-core's to report).
     """
     plans = runtime.plans
     plan = plans.get(query, operation_name) if plans is not None else None
     if plans is None or plan is None:
-        return None
+        return None, False
     settings = runtime.settings
     schema = runtime.schema._schema
     if (
         requested_nodes(schema, plan.document, operation_name, variables, settings.default_page_size)
         > settings.max_nodes
     ):
-        return None
+        return None, False
     data = await run_plan(plan, schema, context, variables)
     if data is None:
         plans.abandoned += 1
-        return None
+        return None, True
     plans.executed += 1
-    return ExecutionResult(data=data, errors=None)
+    return ExecutionResult(data=data, errors=None), True
 
 
 def _format_error(error: GraphQLError, *, mask: bool) -> dict[str, Any]:
