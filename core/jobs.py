@@ -105,6 +105,8 @@ class BackoffRetry(BaseRetryStrategy):
 class StalledJob:
     queue_job_id: int
     task_name: str
+    #: the runs the queue had counted before the lost one (procrastinate's `attempts`)
+    attempts: int
     #: put back in the queue (True), or failed for good because its retries were spent
     requeued: bool
 
@@ -134,5 +136,7 @@ async def recover_stalled_jobs(app: App, *, stalled_after: float, max_retries: i
             job.task_name,
             "requeued" if requeued else "failed: no retries left",
         )
-        recovered.append(StalledJob(queue_job_id=job.id, task_name=job.task_name, requeued=requeued))
+        recovered.append(
+            StalledJob(queue_job_id=job.id, task_name=job.task_name, attempts=job.attempts, requeued=requeued)
+        )
     return recovered

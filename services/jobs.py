@@ -350,11 +350,15 @@ async def execute(runtime: JobRuntime, *, job_id: uuid.UUID, queue_job: QueueJob
 
 
 async def mark_interrupted(
-    sessions: async_sessionmaker[AsyncSession], *, queue_job_ids: Sequence[int], requeued: bool
-) -> list[JobState]:
-    """The jobs whose worker died mid-way: back to retrying, or failed if no retry is left."""
-    if not queue_job_ids:
-        return []
+    sessions: async_sessionmaker[AsyncSession], *, queue_job_id: int, lost_attempt: int, requeued: bool
+) -> JobState | None:
+    """The job whose worker died during attempt `lost_attempt`: back to retrying, or failed if
+    no retry is left.
+
+    Only that attempt is marked: the job is already back in the queue, so another worker may
+    have started the next attempt, which must not be reported as lost (its result would then
+    be dropped, since a finished attempt only updates a running job).
+    """
     t = table()
     values: dict[str, Any] = {
         "error_code": "WORKER_LOST",
@@ -367,13 +371,18 @@ async def mark_interrupted(
         values.update(status=JobStatus.FAILED.value, finished_at=_now())
     statement = (
         sa.update(t)
-        .where(t.c.queue_job_id.in_(queue_job_ids), t.c.status == JobStatus.RUNNING.value)
+        .where(
+            t.c.queue_job_id == queue_job_id,
+            t.c.status == JobStatus.RUNNING.value,
+            t.c.attempts == lost_attempt,
+        )
         .values(**values)
         .returning(*t.c)
     )
     async with sessions() as session, session.begin():
-        rows = (await session.execute(statement)).all()
-    states = [JobState.of(row) for row in rows]
-    for state in states:
-        await job_changed(state)
-    return states
+        row = (await session.execute(statement)).one_or_none()
+    if row is None:
+        return None
+    state = JobState.of(row)
+    await job_changed(state)
+    return state

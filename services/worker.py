@@ -74,7 +74,10 @@ async def _recover_forever(app: App, runtime: jobs.JobRuntime) -> None:
                 app, stalled_after=settings.job_stalled_after_seconds, max_retries=settings.job_max_retries
             ):
                 await jobs.mark_interrupted(
-                    runtime.sessions, queue_job_ids=[stalled.queue_job_id], requeued=stalled.requeued
+                    runtime.sessions,
+                    queue_job_id=stalled.queue_job_id,
+                    lost_attempt=stalled.attempts + 1,
+                    requeued=stalled.requeued,
                 )
         except Exception:  # a database hiccup must not stop the worker: try again next round
             logger.exception("recovering stalled jobs failed")

@@ -239,6 +239,35 @@ def test_backoff_doubles_and_stops_at_the_limit() -> None:
     assert delay(0, AIProviderError(AIFailure.SERVER_ERROR, "5xx", provider="p", model="m")) == 5
 
 
+async def test_a_lost_attempt_is_marked_but_not_the_next_one_already_running(
+    gql: GraphQLClient, engine: AsyncEngine, settings: Settings
+) -> None:
+    # The recovery puts a dead worker's job back in the queue, then marks the lost attempt.
+    # Between the two another worker may already have started the next attempt: marking that
+    # one "retrying" would drop its result (a finished attempt only updates a running job).
+    _, user_id = await new_user(gql)
+    job_id = await enqueue(engine, user_id, "test.steps", {"value": 3})
+    queue_job_id = (await job_row(engine, job_id)).queue_job_id
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    # Given the job running its second attempt
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text("UPDATE background_jobs SET status = 'running', attempts = 2 WHERE id = :id"), {"id": job_id}
+        )
+    # When the loss of the first attempt is reported late, then the running attempt is untouched
+    assert await jobs.mark_interrupted(sessions, queue_job_id=queue_job_id, lost_attempt=1, requeued=True) is None
+    assert ((await job_row(engine, job_id)).status, (await job_row(engine, job_id)).error_code) == ("running", None)
+    # When the second attempt itself is lost, then it is marked, and will be retried
+    lost = await jobs.mark_interrupted(sessions, queue_job_id=queue_job_id, lost_attempt=2, requeued=True)
+    assert lost is not None
+    row = await job_row(engine, job_id)
+    assert (row.status, row.error_code, row.attempts) == ("retrying", "WORKER_LOST", 2)
+    # And the retry runs it to the end
+    await drain(worker_settings(settings))
+    row = await job_row(engine, job_id)
+    assert (row.status, row.attempts, row.result) == ("succeeded", 3, {"echo": 3, "attempt": 3})
+
+
 async def test_jobs_are_their_owners_only(gql: GraphQLClient, engine: AsyncEngine, settings: Settings) -> None:
     alice_token, alice = await new_user(gql)
     bob_token, _ = await new_user(gql)
