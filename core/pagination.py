@@ -16,9 +16,9 @@ from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db import any_of
 from core.relay import PageArgs, decode_cursor, encode_cursor
 
 
@@ -51,47 +51,59 @@ class Page:
 NULL_DATE_LAST = datetime(9999, 12, 31, tzinfo=UTC)
 
 
-async def fetch_pages(
-    conn: AsyncConnection,
-    query: sa.Select[Any],
-    *,
-    id_column: sa.ColumnElement[Any],
-    parent_column: sa.ColumnElement[Any],
-    parent_ids: Sequence[uuid.UUID],
-    sort: Sort,
-    args: PageArgs,
-) -> dict[uuid.UUID, Page]:
-    """Page through `query`'s rows for each of `parent_ids`; `query` is already scoped."""
-    order = (
-        (sort.expression.desc(), id_column.desc())
-        if sort.descending
-        else (
-            sort.expression.asc(),
-            id_column.asc(),
-        )
-    )
+#: Names of the bind parameters of a page statement (see `page_statement`).
+PARENT_IDS, PAGE_LIMIT = "page_parent_ids", "page_limit"
+AFTER_VALUE, AFTER_ID, BEFORE_VALUE, BEFORE_ID = (
+    "page_after_value",
+    "page_after_id",
+    "page_before_value",
+    "page_before_id",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PageShape:
+    """What changes the text of a page statement: which cursors are given, and the direction."""
+
+    after: bool
+    before: bool
+    backward: bool
+
+    @classmethod
+    def of(cls, args: PageArgs) -> PageShape:
+        return cls(args.after is not None, args.before is not None, args.backward)
+
+
+def page_statement(query: sa.Select[Any], *, parent_column: str, sort: Sort, shape: PageShape) -> sa.Select[Any]:
+    """One statement that pages through `query`'s rows (already scoped) for many parents.
+
+    Its per-run values are bind parameters, given by `page_params`: the parents' ids, the page
+    size and the cursors' keys; the statement depends only on the query, the sort and `shape`.
+    """
+    columns = query.selected_columns
+    id_column, parent = columns.id, columns[parent_column]
+    order = (sort.expression.desc(), id_column.desc()) if sort.descending else (sort.expression.asc(), id_column.asc())
     ranked = (
         query.add_columns(
-            parent_column.label("page_parent"),
+            parent.label("page_parent"),
             sort.expression.label("page_sort"),
-            sa.func.count().over(partition_by=parent_column).label("page_total"),
-            sa.func.row_number().over(partition_by=parent_column, order_by=order).label("page_pos"),
+            sa.func.count().over(partition_by=parent).label("page_total"),
+            sa.func.row_number().over(partition_by=parent, order_by=order).label("page_pos"),
         )
-        .where(any_of(parent_column, parent_ids))
+        .where(parent == sa.any_(sa.bindparam(PARENT_IDS, type_=ARRAY(sa.Uuid()))))
         .subquery("ranked")
     )
     conditions: list[sa.ColumnElement[bool]] = []
     key = sa.tuple_(ranked.c.page_sort, ranked.c.id)
-    if args.after is not None:
-        value, pk = decode_cursor(args.after, sort.key, sort.value_type, "after")
-        bound = sa.tuple_(sa.literal(value), sa.literal(pk))
+    sort_type = sort.expression.type
+    if shape.after:
+        bound = sa.tuple_(sa.bindparam(AFTER_VALUE, type_=sort_type), sa.bindparam(AFTER_ID, type_=sa.Uuid()))
         conditions.append(key < bound if sort.descending else key > bound)
-    if args.before is not None:
-        value, pk = decode_cursor(args.before, sort.key, sort.value_type, "before")
-        bound = sa.tuple_(sa.literal(value), sa.literal(pk))
+    if shape.before:
+        bound = sa.tuple_(sa.bindparam(BEFORE_VALUE, type_=sort_type), sa.bindparam(BEFORE_ID, type_=sa.Uuid()))
         conditions.append(key > bound if sort.descending else key < bound)
     in_window: sa.ColumnElement[bool] = sa.and_(*conditions) if conditions else sa.true()
-    window_order = ranked.c.page_pos.desc() if args.backward else ranked.c.page_pos.asc()
+    window_order = ranked.c.page_pos.desc() if shape.backward else ranked.c.page_pos.asc()
     windowed = sa.select(
         ranked,
         in_window.label("page_in_window"),
@@ -100,15 +112,28 @@ async def fetch_pages(
         .label("page_rank"),
         sa.func.count().filter(in_window).over(partition_by=ranked.c.page_parent).label("page_in_window_count"),
     ).subquery("windowed")
-    on_page = sa.and_(windowed.c.page_in_window, windowed.c.page_rank <= args.limit)
-    statement = (
+    on_page = sa.and_(windowed.c.page_in_window, windowed.c.page_rank <= sa.bindparam(PAGE_LIMIT, type_=sa.Integer()))
+    return (
         sa.select(windowed, on_page.label("page_on_page"))
         .where(sa.or_(on_page, windowed.c.page_pos == 1))
         .order_by(windowed.c.page_parent, windowed.c.page_pos)
     )
-    result = await conn.execute(statement)
+
+
+def page_params(args: PageArgs, sort: Sort, parent_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
+    """The values of a page statement's bind parameters; an invalid cursor is the client's error."""
+    params: dict[str, Any] = {PARENT_IDS: list(parent_ids), PAGE_LIMIT: args.limit}
+    if args.after is not None:
+        params[AFTER_VALUE], params[AFTER_ID] = decode_cursor(args.after, sort.key, sort.value_type, "after")
+    if args.before is not None:
+        params[BEFORE_VALUE], params[BEFORE_ID] = decode_cursor(args.before, sort.key, sort.value_type, "before")
+    return params
+
+
+def assemble_pages(rows: Sequence[Any], *, sort: Sort, args: PageArgs) -> dict[uuid.UUID, Page]:
+    """Each parent's page from the rows of a page statement."""
     pages: dict[uuid.UUID, Page] = {}
-    for row in result.all():
+    for row in rows:
         page = pages.get(row.page_parent)
         if page is None:
             page = pages[row.page_parent] = Page(
@@ -127,3 +152,19 @@ async def fetch_pages(
             page.has_previous_page = (args.backward and skipped) or (args.after is not None and page.total_count > 0)
             page.has_next_page = (not args.backward and skipped) or (args.before is not None and page.total_count > 0)
     return pages
+
+
+async def fetch_pages(
+    conn: AsyncConnection,
+    query: sa.Select[Any],
+    *,
+    parent_column: str,
+    parent_ids: Sequence[uuid.UUID],
+    sort: Sort,
+    args: PageArgs,
+) -> dict[uuid.UUID, Page]:
+    """Page through `query`'s rows (already scoped) for each of `parent_ids`, through SQLAlchemy."""
+    params = page_params(args, sort, parent_ids)
+    statement = page_statement(query, parent_column=parent_column, sort=sort, shape=PageShape.of(args))
+    result = await conn.execute(statement, params)
+    return assemble_pages(result.all(), sort=sort, args=args)

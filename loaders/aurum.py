@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
 from core.context import Actor
 from core.pagination import Page
+from core.reads import Shape
 from loaders.base import PageKey, SharedLoader, pages_by_parent, rows_by_id
 from models.aurum import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
 from services import aurum
@@ -29,16 +29,17 @@ class AurumLoaders:
     def __init__(self, engine: AsyncEngine, actor: Actor) -> None:
         self.engine = engine
         self.actor = actor
+        self.params = aurum.viewer_params(actor)
 
-    def _owned(self, model: type) -> sa.Select[Any]:
-        return aurum.owned(model, self.actor)
+    def _owned(self, model: type) -> Shape:
+        return aurum.owned_shape(model)
 
     def _progress(self, level: str) -> DataLoader[uuid.UUID, Progress]:
-        engine, actor = self.engine, self.actor
+        engine, shape, viewer = self.engine, aurum.progress_shape(level), self.actor.user_id
 
         async def load(ids: Sequence[uuid.UUID]) -> list[Progress]:
             async with engine.connect() as conn:
-                rows = (await conn.execute(aurum.progress_query(level, actor, ids))).all()
+                rows = await shape.fetch(conn, {aurum.VIEWER: viewer, "ids": list(ids)})
             by_id = {row.key: Progress(total_tasks=row.total, completed_tasks=row.completed) for row in rows}
             return [by_id.get(pk, Progress()) for pk in ids]
 
@@ -46,43 +47,49 @@ class AurumLoaders:
 
     @cached_property
     def pillar_by_id(self) -> RowLoader:
-        return rows_by_id(self.engine, self._owned(Pillar))
+        return rows_by_id(self.engine, self._owned(Pillar), self.params)
 
     @cached_property
     def area_by_id(self) -> RowLoader:
-        return rows_by_id(self.engine, self._owned(Area))
+        return rows_by_id(self.engine, self._owned(Area), self.params)
 
     @cached_property
     def project_by_id(self) -> RowLoader:
-        return rows_by_id(self.engine, self._owned(Project))
+        return rows_by_id(self.engine, self._owned(Project), self.params)
 
     @cached_property
     def task_by_id(self) -> RowLoader:
-        return rows_by_id(self.engine, self._owned(Task))
+        return rows_by_id(self.engine, self._owned(Task), self.params)
 
     @cached_property
     def journal_entry_by_id(self) -> RowLoader:
-        return rows_by_id(self.engine, self._owned(JournalEntry))
+        return rows_by_id(self.engine, self._owned(JournalEntry), self.params)
 
     @cached_property
     def journal_template_by_id(self) -> RowLoader:
-        return rows_by_id(self.engine, self._owned(JournalTemplate))
+        return rows_by_id(self.engine, self._owned(JournalTemplate), self.params)
 
     @cached_property
     def resource_by_id(self) -> RowLoader:
-        return rows_by_id(self.engine, self._owned(Resource))
+        return rows_by_id(self.engine, self._owned(Resource), self.params)
 
     @cached_property
     def pillars_by_user(self) -> PageLoader:
-        return pages_by_parent(self.engine, self._owned(Pillar), parent_column="user_id", sorts=aurum.PILLAR_SORTS)
+        return pages_by_parent(
+            self.engine, self._owned(Pillar), parent_column="user_id", sorts=aurum.PILLAR_SORTS, params=self.params
+        )
 
     @cached_property
     def areas_by_pillar(self) -> PageLoader:
-        return pages_by_parent(self.engine, self._owned(Area), parent_column="pillar_id", sorts=aurum.AREA_SORTS)
+        return pages_by_parent(
+            self.engine, self._owned(Area), parent_column="pillar_id", sorts=aurum.AREA_SORTS, params=self.params
+        )
 
     @cached_property
     def areas_by_user(self) -> PageLoader:
-        return pages_by_parent(self.engine, self._owned(Area), parent_column="user_id", sorts=aurum.AREA_SORTS)
+        return pages_by_parent(
+            self.engine, self._owned(Area), parent_column="user_id", sorts=aurum.AREA_SORTS, params=self.params
+        )
 
     @cached_property
     def projects_by_area(self) -> PageLoader:
@@ -92,6 +99,7 @@ class AurumLoaders:
             parent_column="area_id",
             sorts=aurum.PROJECT_SORTS,
             conditions=aurum.project_conditions,
+            params=self.params,
         )
 
     @cached_property
@@ -102,6 +110,7 @@ class AurumLoaders:
             parent_column="user_id",
             sorts=aurum.PROJECT_SORTS,
             conditions=aurum.project_conditions,
+            params=self.params,
         )
 
     @cached_property
@@ -112,6 +121,7 @@ class AurumLoaders:
             parent_column="project_id",
             sorts=aurum.TASK_SORTS,
             conditions=aurum.task_conditions,
+            params=self.params,
         )
 
     @cached_property
@@ -122,33 +132,50 @@ class AurumLoaders:
             parent_column="user_id",
             sorts=aurum.TASK_SORTS,
             conditions=aurum.task_conditions,
+            params=self.params,
         )
 
     @cached_property
     def journal_entries_by_user(self) -> PageLoader:
         return pages_by_parent(
-            self.engine, self._owned(JournalEntry), parent_column="user_id", sorts=aurum.JOURNAL_SORTS
+            self.engine,
+            self._owned(JournalEntry),
+            parent_column="user_id",
+            sorts=aurum.JOURNAL_SORTS,
+            params=self.params,
         )
 
     @cached_property
     def journal_templates_by_user(self) -> PageLoader:
         return pages_by_parent(
-            self.engine, self._owned(JournalTemplate), parent_column="user_id", sorts=aurum.TEMPLATE_SORTS
+            self.engine,
+            self._owned(JournalTemplate),
+            parent_column="user_id",
+            sorts=aurum.TEMPLATE_SORTS,
+            params=self.params,
         )
 
     @cached_property
     def resources_by_user(self) -> PageLoader:
-        return pages_by_parent(self.engine, self._owned(Resource), parent_column="user_id", sorts=aurum.RESOURCE_SORTS)
+        return pages_by_parent(
+            self.engine, self._owned(Resource), parent_column="user_id", sorts=aurum.RESOURCE_SORTS, params=self.params
+        )
 
     @cached_property
     def resources_by_project(self) -> PageLoader:
         return pages_by_parent(
-            self.engine, self._owned(Resource), parent_column="project_id", sorts=aurum.RESOURCE_SORTS
+            self.engine,
+            self._owned(Resource),
+            parent_column="project_id",
+            sorts=aurum.RESOURCE_SORTS,
+            params=self.params,
         )
 
     @cached_property
     def resources_by_task(self) -> PageLoader:
-        return pages_by_parent(self.engine, self._owned(Resource), parent_column="task_id", sorts=aurum.RESOURCE_SORTS)
+        return pages_by_parent(
+            self.engine, self._owned(Resource), parent_column="task_id", sorts=aurum.RESOURCE_SORTS, params=self.params
+        )
 
     @cached_property
     def progress_by_project(self) -> DataLoader[uuid.UUID, Progress]:

@@ -9,16 +9,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
-from core.db import any_of
-from core.pagination import Page, Sort, fetch_pages
+from core.pagination import Page, PageShape, Sort, assemble_pages, page_params, page_statement
+from core.reads import Shape, ShapeCache
 from core.relay import PageArgs
 
 K = TypeVar("K")
@@ -48,29 +50,64 @@ class PageKey:
     filter: Hashable = None
 
 
-def rows_by_id(engine: AsyncEngine, scoped: sa.Select[Any]) -> DataLoader[uuid.UUID, sa.Row[Any] | None]:
-    """Rows of `scoped` (already limited to what the actor may see) by primary key."""
-    id_column = scoped.selected_columns.id
+Source = sa.Select[Any] | Shape
 
-    async def load(ids: Sequence[uuid.UUID]) -> list[sa.Row[Any] | None]:
+#: Statements derived from shapes (by id, a page per sort and filter), shared by all requests.
+DERIVED = ShapeCache()
+
+
+def _statement(source: Source) -> sa.Select[Any]:
+    return source.statement if isinstance(source, Shape) else source
+
+
+def rows_by_id(
+    engine: AsyncEngine, scoped: Source, params: Mapping[str, Any] | None = None
+) -> DataLoader[uuid.UUID, Any]:
+    """Rows of `scoped` (already limited to what the actor may see) by primary key.
+
+    `scoped` is a statement with the actor's values in it, or a `Shape` (built once) with
+    `params` giving them: then the statement is rendered once per process and run on asyncpg.
+    """
+    values = dict(params or {})
+
+    def by_id() -> sa.Select[Any]:
+        statement = _statement(scoped)
+        ids = sa.bindparam("ids", type_=ARRAY(sa.Uuid()))
+        return statement.where(statement.selected_columns.id == sa.any_(ids))
+
+    async def load(ids: Sequence[uuid.UUID]) -> list[Any]:
         async with engine.connect() as conn:
-            rows = (await conn.execute(scoped.where(any_of(id_column, ids)))).all()
-        by_id = {row.id: row for row in rows}
-        return [by_id.get(pk) for pk in ids]
+            if isinstance(scoped, Shape):
+                rows = await DERIVED.get((scoped, "by_id"), by_id).fetch(conn, {**values, "ids": list(ids)})
+            else:
+                rows = list((await conn.execute(by_id(), {**values, "ids": list(ids)})).all())
+        by_pk = {row.id: row for row in rows}
+        return [by_pk.get(pk) for pk in ids]
 
     return SharedLoader(load_fn=load)
 
 
 def pages_by_parent(
     engine: AsyncEngine,
-    scoped: sa.Select[Any],
+    scoped: Source,
     *,
     parent_column: str,
     sorts: dict[str, Sort],
     conditions: Callable[[Any], list[sa.ColumnElement[bool]]] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> DataLoader[PageKey, Page]:
-    """Pages of `scoped` rows per parent, one statement per distinct (args, sort, filter)."""
-    columns = scoped.selected_columns
+    """Pages of `scoped` rows per parent, one statement per distinct (args, sort, filter).
+
+    With a `Shape`, `conditions(filter)` must depend on the filter alone (a time is a bind
+    parameter with `callable_`): the page statement is kept per (sort, filter, cursors given).
+    """
+    values = dict(params or {})
+
+    def statement_for(sort: Sort, flt: Hashable, shape: PageShape) -> sa.Select[Any]:
+        query = _statement(scoped)
+        if conditions is not None and flt is not None:
+            query = query.where(*conditions(flt))
+        return page_statement(query, parent_column=parent_column, sort=sort, shape=shape)
 
     async def load(keys: Sequence[PageKey]) -> list[Page]:
         groups: dict[tuple[PageArgs, str, Hashable], list[uuid.UUID]] = defaultdict(list)
@@ -78,21 +115,19 @@ def pages_by_parent(
             groups[(key.args, key.sort, key.filter)].append(key.parent_id)
         results: dict[tuple[PageArgs, str, Hashable, uuid.UUID], Page] = {}
         async with engine.connect() as conn:
-            for (args, sort, flt), parent_ids in groups.items():
-                query = scoped
-                if conditions is not None and flt is not None:
-                    query = query.where(*conditions(flt))
-                pages = await fetch_pages(
-                    conn,
-                    query,
-                    id_column=columns.id,
-                    parent_column=columns[parent_column],
-                    parent_ids=list(dict.fromkeys(parent_ids)),
-                    sort=sorts[sort],
-                    args=args,
-                )
+            for (args, sort_name, flt), parent_ids in groups.items():
+                sort, shape = sorts[sort_name], PageShape.of(args)
+                run_params = {**values, **page_params(args, sort, list(dict.fromkeys(parent_ids)))}
+                if isinstance(scoped, Shape):
+                    derived = DERIVED.get(
+                        (scoped, parent_column, sort_name, flt, shape), partial(statement_for, sort, flt, shape)
+                    )
+                    rows = await derived.fetch(conn, run_params)
+                else:
+                    rows = list((await conn.execute(statement_for(sort, flt, shape), run_params)).all())
+                pages = assemble_pages(rows, sort=sort, args=args)
                 for parent_id in parent_ids:
-                    results[(args, sort, flt, parent_id)] = pages.get(parent_id) or Page()
+                    results[(args, sort_name, flt, parent_id)] = pages.get(parent_id) or Page()
         return [results[(k.args, k.sort, k.filter, k.parent_id)] for k in keys]
 
     return SharedLoader(load_fn=load)

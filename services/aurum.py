@@ -7,6 +7,7 @@ indistinguishable from a missing one (NotFound), never Forbidden.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,14 +15,15 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from core.context import Actor
-from core.db import any_of
 from core.errors import NotFound, ValidationFailed
 from core.events import publish_after_commit, user_channel
 from core.pagination import NULL_DATE_LAST, Sort
+from core.reads import Shape
 from models.aurum import (
     Area,
     JournalEntry,
@@ -49,6 +51,25 @@ def owned(model: type[SQLModel], actor: Actor) -> sa.Select[Any]:
     """Every column of `model`'s rows that belong to `actor`, as plain rows."""
     t = table(model)
     return sa.select(t).where(t.c.user_id == actor.user_id)
+
+
+#: The bind parameter that carries the viewer's id in the loaders' shapes.
+VIEWER = "viewer_id"
+
+
+@functools.cache
+def owned_shape(model: type[SQLModel]) -> Shape:
+    """`owned` as a shape built once: the viewer is the `viewer_id` parameter of each run."""
+    t = table(model)
+    return Shape(sa.select(t).where(t.c.user_id == sa.bindparam(VIEWER, type_=sa.Uuid())))
+
+
+def viewer_params(actor: Actor) -> dict[str, Any]:
+    return {VIEWER: actor.user_id}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------------------- orderings
@@ -119,7 +140,10 @@ def task_conditions(flt: TaskFilter, *, now: datetime | None = None) -> list[sa.
     if flt.due_before is not None:
         conditions.append(t.c.due_at < flt.due_before)
     if flt.overdue is not None:
-        moment = now or datetime.now(UTC)
+        # Without a given time, "now" is taken when the statement runs (it may be kept and reused).
+        moment: Any = now or sa.bindparam(
+            "overdue_now", callable_=_utcnow, type_=sa.DateTime(timezone=True), unique=True
+        )
         is_overdue = sa.and_(t.c.due_at < moment, t.c.status.in_(OPEN_TASK_STATUSES))
         conditions.append(is_overdue if flt.overdue else sa.not_(sa.func.coalesce(is_overdue, False)))
     if flt.search:
@@ -157,8 +181,10 @@ class Progress:
         return round(100.0 * self.completed_tasks / self.total_tasks, 1)
 
 
-def progress_query(level: str, actor: Actor, ids: Sequence[uuid.UUID]) -> sa.Select[Any]:
-    """One grouped statement for the progress of many projects, areas or pillars."""
+@functools.cache
+def progress_shape(level: str) -> Shape:
+    """One grouped statement for the progress of many projects, areas or pillars (`ids`) of
+    the viewer (`viewer_id`)."""
     tasks, projects, areas = table(Task), table(Project), table(Area)
     counted = tasks.c.status != TaskStatus.CANCELLED.value
     done = tasks.c.status == TaskStatus.DONE.value
@@ -168,17 +194,22 @@ def progress_query(level: str, actor: Actor, ids: Sequence[uuid.UUID]) -> sa.Sel
     elif level == "area":
         source = tasks.join(projects, projects.c.id == tasks.c.project_id)
         key = projects.c.area_id
-    else:
+    elif level == "pillar":
         source = tasks.join(projects, projects.c.id == tasks.c.project_id).join(areas, areas.c.id == projects.c.area_id)
         key = areas.c.pillar_id
-    return (
+    else:
+        raise ValueError(f"no progress for {level!r}")
+    return Shape(
         sa.select(
             key.label("key"),
             sa.func.count().filter(counted).label("total"),
             sa.func.count().filter(done).label("completed"),
         )
         .select_from(source)
-        .where(tasks.c.user_id == actor.user_id, any_of(key, ids))
+        .where(
+            tasks.c.user_id == sa.bindparam(VIEWER, type_=sa.Uuid()),
+            key == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.Uuid()))),
+        )
         .group_by(key)
     )
 

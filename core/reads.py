@@ -1,0 +1,176 @@
+"""Loader reads rendered once per statement shape and run on asyncpg directly.
+
+SQLAlchemy Core stays the way statements are written; what this module removes is its per
+execution cost on the read path, which profiles of large results showed to be more than half
+of the database layer's CPU: building the statement objects again for every batch, the
+compiled-cache lookup, the greenlet hop and a `Row` per record.
+
+A `Shape` is a SELECT whose only per-request values are *named* bind parameters (the viewer
+as `viewer_id`, the ids of a batch...). It is rendered to SQL once per process; each run binds
+the values by name and calls asyncpg's `fetch` on the loader's pooled connection (asyncpg
+prepares each text once per connection). Records come back as `Row`s, which also read as
+attributes (`row.title`), like SQLAlchemy rows.
+
+Values that are constants of the shape (a filter's statuses, a sort's sentinel date) are
+rendered with it. A bind parameter made with `callable_` (e.g. "now") is evaluated on every
+run, as SQLAlchemy does. A statement that needs SQLAlchemy's processing of results (JSON
+columns, for one) is refused when rendered: it is run by SQLAlchemy instead.
+
+Shapes are compared by identity: build them once (module level, or memoized), never per
+request, so that a rendered text can never carry one request's values into another's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import visitors
+
+from core.db import current_sql_stats
+
+
+class Row(asyncpg.Record):
+    """An asyncpg record that also reads its columns as attributes."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class NotRenderable(Exception):
+    """The statement needs SQLAlchemy at execution time; run it through SQLAlchemy."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    sql: str
+    #: the bind parameters' names in positional order ($1, $2...)
+    names: tuple[str, ...]
+    #: values fixed by the statement itself (constants of the shape)
+    constants: Mapping[str, Any]
+    #: bind parameters evaluated on each run (`bindparam(callable_=...)`)
+    callables: Mapping[str, Callable[[], Any]]
+    #: SQLAlchemy's conversion of a bound value for the driver, where the type has one
+    processors: Mapping[str, Callable[[Any], Any]]
+
+    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        values: list[Any] = []
+        for name in self.names:
+            if name in params:
+                value = params[name]
+            elif name in self.callables:
+                value = self.callables[name]()
+            elif name in self.constants:
+                value = self.constants[name]
+            else:
+                raise KeyError(f"no value for the bind parameter {name!r}")
+            processor = self.processors.get(name)
+            values.append(value if processor is None else processor(value))
+        return values
+
+
+def render(statement: sa.Select[Any], dialect: Dialect) -> Rendered:
+    """The SQL text and binding plan of `statement` for `dialect` (asyncpg's numeric style)."""
+    # The per-run parameters are the named ones without a value; give them a placeholder so
+    # that lists expanded at render time (IN) can be rendered into the text.
+    required = {
+        element.key
+        for element in visitors.iterate(statement)
+        if isinstance(element, sa.BindParameter) and element.required
+    }
+    placeheld = statement.params(dict.fromkeys(required))
+    compiled = placeheld.compile(dialect=dialect)
+    if compiled.post_compile_params:
+        # Lists expanded at execution (IN): render them into the text, with their values.
+        compiled = placeheld.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    if not compiled.positional or compiled.positiontup is None:
+        raise NotRenderable(f"the dialect {dialect.name} does not use positional parameters")
+    if compiled.escaped_bind_names:
+        raise NotRenderable("bind parameter names that need escaping")
+    for _key, name, _objects, type_ in compiled._result_columns:
+        if type_._cached_result_processor(dialect, None) is not None:
+            raise NotRenderable(f"the column {name!r} needs SQLAlchemy's result processing")
+    names = tuple(compiled.positiontup)
+    callables = {name: bind.callable for bind, name in compiled.bind_names.items() if bind.callable is not None}
+    expanded = compiled._post_compile_expanded_state
+    held: Mapping[str, Any]
+    bind_processors: Mapping[str, Any]
+    if expanded is not None:
+        held, bind_processors = dict(expanded.parameters), expanded.processors
+    else:
+        held, bind_processors = compiled.construct_params(escape_names=False), compiled._bind_processors
+    constants = {name: held[name] for name in names if name not in required and name not in callables}
+    processors = {name: fn for name, fn in bind_processors.items() if name in names and callable(fn)}
+    return Rendered(compiled.string, names, constants, callables, processors)
+
+
+class Shape:
+    """A read statement with named bind parameters for its per-request values (see module)."""
+
+    __slots__ = ("_rendered", "statement")
+
+    def __init__(self, statement: sa.Select[Any]) -> None:
+        self.statement = statement
+        self._rendered: Rendered | NotRenderable | None = None
+
+    def rendered(self, dialect: Dialect) -> Rendered:
+        """The rendered form, made on first use; raises `NotRenderable` (every time) if it can't be."""
+        if self._rendered is None:
+            try:
+                self._rendered = render(self.statement, dialect)
+            except NotRenderable as refusal:
+                self._rendered = refusal
+        if isinstance(self._rendered, NotRenderable):
+            raise self._rendered
+        return self._rendered
+
+    async def fetch(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[Any]:
+        """The rows of one run on `conn` (a loader's own connection)."""
+        try:
+            rendered = self.rendered(conn.dialect)
+        except NotRenderable:
+            return list((await conn.execute(self.statement, dict(params))).all())
+        arguments = rendered.arguments(params)
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        stats = current_sql_stats.get()
+        started = time.perf_counter()
+        try:
+            return await driver.fetch(rendered.sql, *arguments, record_class=Row)
+        finally:
+            if stats is not None:
+                stats.statements += 1
+                stats.seconds += time.perf_counter() - started
+
+
+class ShapeCache:
+    """Shapes derived from other shapes (a page statement per sort and filter...), built once
+    per key and kept for the `size` most recently used keys."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._shapes: OrderedDict[Hashable, Shape] = OrderedDict()
+
+    def get(self, key: Hashable, build: Callable[[], sa.Select[Any]]) -> Shape:
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._shapes[key] = Shape(build())
+            if len(self._shapes) > self.size:
+                self._shapes.popitem(last=False)
+        else:
+            self._shapes.move_to_end(key)
+        return shape
+
+    def __len__(self) -> int:
+        return len(self._shapes)
