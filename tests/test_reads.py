@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -103,7 +103,7 @@ async def test_a_callable_parameter_is_evaluated_on_every_run(engine: AsyncEngin
         return datetime(2000 + len(calls), 1, 1, tzinfo=UTC)
 
     now = sa.bindparam("now", callable_=clock, type_=sa.DateTime(timezone=True), unique=True)
-    statement: sa.Select[Any] = sa.select(now.label("at"), sa.bindparam("n", type_=sa.Integer()).label("n"))
+    statement = cast("sa.Select[Any]", sa.select(now.label("at"), sa.bindparam("n", type_=sa.Integer()).label("n")))
     shape = Shape(statement)
     async with engine.connect() as conn:
         first = await shape.fetch(conn, {"n": 1})
