@@ -22,9 +22,10 @@ request, so that a rendered text can never carry one request's values into anoth
 
 from __future__ import annotations
 
+import operator
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,16 @@ class Row(asyncpg.Record):
             raise AttributeError(name) from None
 
 
+def row_class(columns: Sequence[str]) -> type[Row]:
+    """A `Row` whose columns are properties read by position (C-level getters): a rendered
+    statement's rows pay no failed attribute lookup per read."""
+    namespace: dict[str, Any] = {"__slots__": ()}
+    for position, column in enumerate(columns):
+        if column.isidentifier() and not hasattr(Row, column) and column not in namespace:
+            namespace[column] = property(operator.itemgetter(position), doc=f"column {column}")
+    return type("Row", (Row,), namespace)
+
+
 class NotRenderable(Exception):
     """The statement needs SQLAlchemy at execution time; run it through SQLAlchemy."""
 
@@ -62,6 +73,8 @@ class Rendered:
     callables: Mapping[str, Callable[[], Any]]
     #: SQLAlchemy's conversion of a bound value for the driver, where the type has one
     processors: Mapping[str, Callable[[Any], Any]]
+    #: the class of its rows
+    row: type[Row]
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         values: list[Any] = []
@@ -111,7 +124,8 @@ def render(statement: sa.Select[Any], dialect: Dialect) -> Rendered:
         held, bind_processors = compiled.construct_params(escape_names=False), compiled._bind_processors
     constants = {name: held[name] for name in names if name not in required and name not in callables}
     processors = {name: fn for name, fn in bind_processors.items() if name in names and callable(fn)}
-    return Rendered(compiled.string, names, constants, callables, processors)
+    columns = [keyname for keyname, _name, _objects, _type in compiled._result_columns]
+    return Rendered(compiled.string, names, constants, callables, processors, row_class(columns))
 
 
 class Shape:
@@ -147,7 +161,7 @@ class Shape:
         stats = current_sql_stats.get()
         started = time.perf_counter()
         try:
-            return await driver.fetch(rendered.sql, *arguments, record_class=Row)
+            return await driver.fetch(rendered.sql, *arguments, record_class=rendered.row)
         finally:
             if stats is not None:
                 stats.statements += 1

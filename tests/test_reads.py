@@ -51,6 +51,7 @@ async def test_a_shape_answers_what_sqlalchemy_answers_for_each_viewer(
     async with engine.connect() as conn:
         (row, *_) = await shape.fetch(conn, {aurum.VIEWER: bob})
     assert isinstance(row, Row)
+    assert isinstance(type(row).title, property)  # read by position, no lookup by name
     assert (row.user_id, row.title) == (row["user_id"], row["title"])
     with pytest.raises(AttributeError):
         _ = row.no_such_column
