@@ -31,6 +31,7 @@ Exactness is kept by construction, not by re-implementing the error rules:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -49,6 +50,7 @@ from graphql import (
     GraphQLEnumType,
     GraphQLField,
     GraphQLID,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -74,6 +76,10 @@ from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
+
+#: True while a compiled plan runs (in its context): it cancels no resolver, so loaders need
+#: not shield their shared futures from cancellation (loaders.base.SharedLoader).
+running_plan: contextvars.ContextVar[bool] = contextvars.ContextVar("running_plan", default=False)
 
 logger = logging.getLogger("quintet.fastpath")
 
@@ -136,6 +142,7 @@ class LeafCompleter(Completer):
         self.identity: type | None = (
             str if leaf in (GraphQLString, GraphQLID) else bool if leaf is GraphQLBoolean else None
         )
+        self.small_ints = leaf is GraphQLInt
         # An enum's output is a pure function of a member: remember each member's name.
         self.is_enum = isinstance(leaf, GraphQLEnumType)
         self.names: dict[Enum, Any] = {}
@@ -145,9 +152,13 @@ class LeafCompleter(Completer):
         identity = self.identity
         names = self.names
         out = []
+        small_ints = self.small_ints
         for value in values:
             if value is None or type(value) is identity:
                 out.append(value)
+                continue
+            if small_ints and type(value) is int and -2147483648 <= value <= 2147483647:
+                out.append(value)  # what GraphQLInt's coercion returns for it
                 continue
             member = self.is_enum and isinstance(value, Enum)
             if member:
@@ -751,11 +762,14 @@ async def run_plan(
         return None
     run = Run(cast(StrawberryGraphQLCoreExecutionContext, executor))
     root_paths = cast(list[Path], [None]) if plan.root.needs_paths else None
+    token = running_plan.set(True)
     try:
         results = await run.objects(plan.root, [None], root_paths, None)
     except Exception as abandoned:  # noqa: BLE001 - whatever it was, graphql-core will report it
         logger.debug("plan abandoned: %r", abandoned.__cause__ or abandoned)
         return None
+    finally:
+        running_plan.reset(token)
     return results[0]
 
 

@@ -18,8 +18,12 @@ class InvalidGlobalId(ValueError):
     """A string that is not one of our global IDs, or one of another type."""
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def to_global_id(type_name: str, pk: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
+    # base64.urlsafe_b64encode, minus two Python calls: IDs are made for every row of a result.
+    return binascii.b2a_base64(f"{type_name}:{pk}".encode(), newline=False).translate(_URLSAFE).decode().rstrip("=")
 
 
 def from_global_id(value: str) -> tuple[str, uuid.UUID]:

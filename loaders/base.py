@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
+from core.fastpath import running_plan
 from core.pagination import Page, PageShape, Sort, assemble_pages, page_params, page_statement
 from core.reads import Shape, ShapeCache
 from core.relay import PageArgs
@@ -37,7 +38,10 @@ class SharedLoader(DataLoader[K, V]):
     """
 
     def load(self, key: K) -> Awaitable[V]:
-        return asyncio.shield(super().load(key))
+        future = super().load(key)
+        # A compiled plan cancels no field (it abandons, and graphql-core reruns with fresh
+        # loaders): no shield there, which saves a future and two callbacks per load.
+        return future if running_plan.get() else asyncio.shield(future)
 
 
 @dataclass(frozen=True, slots=True)

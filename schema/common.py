@@ -14,6 +14,7 @@ from core.errors import DomainError, ErrorCode, RateLimited
 from core.pagination import Page, Sort
 from core.relay import PageArgs, page_args
 
+E = TypeVar("E", bound=Enum)
 NodeT = TypeVar("NodeT")
 Ctx = Info[Context, None]
 
@@ -85,6 +86,17 @@ class Connection(Generic[NodeT]):
 def raw(member: Enum) -> Any:
     """The stored value behind a GraphQL enum member."""
     return member.value
+
+
+def by_value(enum: type[E]) -> Callable[[Any], E]:
+    """`enum(value)` as a dictionary lookup: for members made once per row of large results."""
+    members: dict[Any, E] = {member.value: member for member in enum}
+
+    def member(value: Any) -> E:
+        found = members.get(value)
+        return found if found is not None else enum(value)
+
+    return member
 
 
 def connection(page: Page, to_node: Callable[[Any], NodeT]) -> Connection[NodeT]:

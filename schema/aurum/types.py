@@ -22,11 +22,26 @@ from schema.aurum.enums import (
     TaskStatus,
 )
 from schema.aurum.filters import ProjectFilterInput, TaskFilterInput, project_filter, task_filter
-from schema.common import After, Before, BigInt, Connection, Ctx, First, Last, Node, connection, read_page_args
+from schema.common import (
+    After,
+    Before,
+    BigInt,
+    Connection,
+    Ctx,
+    First,
+    Last,
+    Node,
+    by_value,
+    connection,
+    read_page_args,
+)
 from services.aurum import Progress as ProgressValue
 
 OrderArg = strawberry.argument(description="Order of the items.")
 FilterArg = strawberry.argument(description="Only items that match every given condition.")
+
+
+_PROJECT_STATUS, _TASK_STATUS, _PRIORITY = by_value(ProjectStatus), by_value(TaskStatus), by_value(Priority)
 
 
 @strawberry.type(description="Task completion beneath a pillar, area or project (cancelled tasks excluded).")
@@ -154,8 +169,8 @@ class Project(Node):
             area_pk=row.area_id,
             name=row.name,
             description=row.description,
-            status=ProjectStatus(row.status),
-            priority=Priority(row.priority),
+            status=_PROJECT_STATUS(row.status),
+            priority=_PRIORITY(row.priority),
             due_at=row.due_at,
             position=row.position,
             created_at=row.created_at,
@@ -225,8 +240,8 @@ class Task(Node):
             project_pk=row.project_id,
             title=row.title,
             description=row.description,
-            status=TaskStatus(row.status),
-            priority=Priority(row.priority),
+            status=_TASK_STATUS(row.status),
+            priority=_PRIORITY(row.priority),
             due_at=row.due_at,
             completed_at=row.completed_at,
             position=row.position,
