@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.security import TokenService
+from core.security import InvalidAccessToken, TokenProblem, TokenService
 from core.settings import Settings
 from tests.identity.conftest import Accounts, new_email, user_pk
 
@@ -390,3 +391,24 @@ async def test_access_token_verifies_against_the_jwks(
         exp={"essential": True},
         sub={"essential": True},
     ).validate(claims)
+
+
+def test_a_verified_token_is_remembered_until_it_expires_and_no_other_text_matches_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = TokenService(settings)
+    user = uuid.uuid4()
+    token, expires_at = service.issue(user_id=user, role="user")
+    first = service.verify(token)
+    # A second verification answers from memory (the same claims, no signature check)
+    assert service.verify(token) is first
+    assert first.user_id == user
+    # A text that differs in one character is verified on its own, and refused
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    with pytest.raises(InvalidAccessToken):
+        service.verify(tampered)
+    # Once the token has expired, the remembered claims are not used: it is refused as expired
+    monkeypatch.setattr(time, "time", lambda: float(expires_at + 3600))
+    with pytest.raises(InvalidAccessToken) as refused:
+        service.verify(token)
+    assert refused.value.problem is TokenProblem.EXPIRED
