@@ -225,12 +225,15 @@ async def graphql_endpoint(request: Request) -> Response:
 
     stats = SqlStats()
     token = current_sql_stats.set(stats)
+    contexts: list[Context] = []
     try:
         context = _context(runtime, request, actor, stats)
+        contexts.append(context)
         result, attempted = await _compiled(runtime, context, query, variables, operation_name)
         if result is None:
             if attempted:  # an abandoned plan may have filled the loaders: graphql-core starts afresh
                 context = _context(runtime, request, actor, stats)
+                contexts.append(context)
             result = await runtime.schema.execute(
                 query,
                 variable_values=variables,
@@ -256,6 +259,8 @@ async def graphql_endpoint(request: Request) -> Response:
         ).response()
     finally:
         current_sql_stats.reset(token)
+        for used in contexts:
+            used.loaders.release()
 
     body: dict[str, Any] = {}
     if result.errors:

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from strawberry.dataloader import DataLoader
 
 from core.context import Actor
 from core.db import reader
@@ -28,6 +29,19 @@ class Loaders:
     identity: IdentityLoaders
     jobs: JobLoaders
     insights: InsightLoaders
+
+    def release(self) -> None:
+        """Drop every loader built so far, with the rows cached in it.
+
+        Called when a request is answered: graphql-core's execution context sits in a reference
+        cycle that reaches the request's context, so without this a request's reads live on
+        until the cyclic garbage collector finds them, and under load each collection then walks
+        (and promotes) every in-flight request's rows. A loader used after this is built afresh.
+        """
+        for group in (self.aurum, self.identity, self.jobs, self.insights):
+            held = vars(group)
+            for name in [name for name, value in held.items() if isinstance(value, DataLoader)]:
+                del held[name]
 
 
 def build_loaders(engine: AsyncEngine, actor: Actor | None) -> Loaders:
