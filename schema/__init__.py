@@ -86,13 +86,21 @@ def build_schema(settings: Settings) -> QuintetSchema:
     # Factories, not instances: each operation gets its own extension objects, so that
     # concurrent requests never share an execution context.
     mask = not settings.is_dev
+    # The depth and alias limits are validation rules, and strawberry's extensions make a new
+    # rule class each time one is constructed: a factory building them per request gave every
+    # request a different set of rules, which ValidationCache keys on, so nothing that goes
+    # through strawberry (mutations, subscriptions, a query's first request) was ever served
+    # from the cache. The rule classes are made once here and added to every operation.
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: ErrorPolicy(mask=mask),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: StreamSafeParserCache(maxsize=1024),
+        lambda: AddValidationRules(limit_rules),
         lambda: ValidationCache(maxsize=1024),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         # After ValidationCache: it needs the validation result (see core/limits.py).
         lambda: MaxNodesLimiter(max_nodes=settings.max_nodes, default_page_size=settings.default_page_size),
         RequireOperationName,

@@ -6,19 +6,21 @@ nothing of a refused operation may run (no SQL, no user created).
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
 import pytest
 from joserfc.jwk import ECKey
 from starlette.applications import Starlette
+from strawberry.extensions.validation_cache import _get_validate_cache
 
 from app import create_app
 from core.settings import Mode, Settings
@@ -516,3 +518,19 @@ async def test_dev_mode_shows_unexpected_errors_with_an_id(
     assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     error_id = error["extensions"]["errorId"]
     assert any(error_id in r.getMessage() for r in caplog.records if r.name == "quintet.errors")
+
+
+async def test_an_operation_seen_before_is_not_validated_again(gql: GraphQLClient) -> None:
+    # The depth and alias limits are validation rules; made anew per request they made every
+    # request's rules different, and the validation cache (keyed on them) never hit.
+    validate = cast("functools._lru_cache_wrapper[Any]", _get_validate_cache(1024))
+    viewer = await gql.sign_up()
+    mutation = "mutation($input: CreatePillarInput!) { createPillar(input: $input) { pillar { id } errors { code } } }"
+    for name in ("first", "second"):
+        before = validate.cache_info()
+        result = await gql(mutation, {"input": {"name": name}}, token=viewer.token)
+        assert result.data["createPillar"]["errors"] == []
+        after = validate.cache_info()
+    # The second run of the same text was a cache hit (the first may or may not have been)
+    assert after.hits == before.hits + 1
+    assert after.misses == before.misses
