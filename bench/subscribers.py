@@ -36,6 +36,8 @@ from typing import Any
 
 import httpx
 
+from app import WS_IMPLEMENTATION
+
 ROOT = Path(__file__).resolve().parent.parent
 
 SUBSCRIPTION = """
@@ -147,6 +149,8 @@ class Server:
                 "uvloop",
                 "--http",
                 "httptools",
+                "--ws",
+                WS_IMPLEMENTATION,
                 "--ws-per-message-deflate",
                 "false",
                 "--log-level",

@@ -27,7 +27,7 @@ from gql.client import AsyncClientSession
 from gql.transport.websockets import WebsocketsTransport
 from starlette.applications import Starlette
 
-from app import create_app
+from app import WS_IMPLEMENTATION, create_app
 from core.settings import Settings
 from tests.aurum.conftest import AurumFactory
 from tests.conftest import make_settings
@@ -74,6 +74,7 @@ async def serve(app: Starlette) -> AsyncIterator[LiveServer]:
         port=port,
         lifespan="off",
         log_level="warning",
+        ws=WS_IMPLEMENTATION,
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=2,
     )

@@ -16,6 +16,7 @@ import pytest
 from joserfc.jwk import ECKey
 from starlette.applications import Starlette
 
+from app import WS_IMPLEMENTATION
 from core.events import RedisBus
 from core.http import Runtime
 from tests.aurum.conftest import AurumFactory
@@ -122,6 +123,8 @@ class ServerProcess:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                "--ws",
+                WS_IMPLEMENTATION,
                 "--log-level",
                 "warning",
             ],
