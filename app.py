@@ -41,11 +41,12 @@ logger = logging.getLogger("quintet")
 # the default threshold (700) the collector runs dozens of times per request, and each full
 # pass walks everything the process holds. Freezing what exists after start-up (schema, plans'
 # code, modules) and collecting the young generation less often cut the CPU per 1,000-task
-# tree by a third and its p95 latency by three quarters (BENCHMARKS.md). With 8 trees in
-# flight, 100,000 (and the middle generation collected every 20 young passes rather than 10)
-# took another 15-25% off the CPU per tree, for at most ~10 MB of cyclic garbage waiting longer.
-GC_YOUNG_THRESHOLD = 100_000
-GC_MIDDLE_THRESHOLD = 20
+# tree by a third and its p95 latency by three quarters (BENCHMARKS.md). Requests no longer leave
+# their reads to the collector (core/http.py releases the loaders), so what it finds is the small
+# scaffolding of finished requests and the rows of those in flight: a larger threshold (100,000 was
+# tried) makes each pass walk more of the latter, and raised the node's p95 from 9 to 73 ms.
+GC_YOUNG_THRESHOLD = 20_000
+GC_MIDDLE_THRESHOLD = 10
 
 
 #: uvicorn's WebSocket implementation: the sans-I/O one on `websockets` holds ~7 KB less per idle
