@@ -43,10 +43,11 @@ logger = logging.getLogger("quintet")
 # code, modules) and collecting the young generation less often cut the CPU per 1,000-task
 # tree by a third and its p95 latency by three quarters (BENCHMARKS.md). Requests no longer leave
 # their reads to the collector (core/http.py releases the loaders), so what it finds is the small
-# scaffolding of finished requests and the rows of those in flight: a larger threshold (100,000 was
-# tried) makes each pass walk more of the latter, and raised the node's p95 from 9 to 73 ms.
-GC_YOUNG_THRESHOLD = 20_000
-GC_MIDDLE_THRESHOLD = 10
+# scaffolding of finished requests and the rows of those in flight. Measured under load: 100,000
+# made each pass long (the node's p95 73 ms); 20,000 made passes frequent (the tree's p95 at 8
+# connections 240-257 ms); 50,000 with the middle generation every 20 passes gave 11 and 147 ms.
+GC_YOUNG_THRESHOLD = 50_000
+GC_MIDDLE_THRESHOLD = 20
 
 
 #: uvicorn's WebSocket implementation: the sans-I/O one on `websockets` holds ~7 KB less per idle
