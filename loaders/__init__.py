@@ -6,8 +6,10 @@ cached rows to another.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
@@ -41,7 +43,28 @@ class Loaders:
         for group in (self.aurum, self.identity, self.jobs, self.insights):
             held = vars(group)
             for name in [name for name, value in held.items() if isinstance(value, DataLoader)]:
-                del held[name]
+                _acknowledge_failures(held.pop(name))
+
+
+def _acknowledge_failures(loader: DataLoader[Any, Any]) -> None:
+    """Mark the failed loads of a loader being dropped as seen, now or when they finish.
+
+    A batch that fails (an invalid cursor) fails every key in it. graphql-core answers with the
+    first error and stops awaiting the rest (and a compiled plan that gives up leaves its loaders
+    behind): asyncio would log each unread failure as "exception was never retrieved" when the
+    future is freed, though the error has already reached the client.
+    """
+    futures = getattr(getattr(loader, "cache_map", None), "cache_map", None) or {}
+    for future in futures.values():
+        if future.done():
+            _seen(future)
+        else:  # its batch is still running
+            future.add_done_callback(_seen)
+
+
+def _seen(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def build_loaders(engine: AsyncEngine, actor: Actor | None) -> Loaders:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gc
 import logging
@@ -23,6 +24,7 @@ from app import create_app
 from core.pagination import Page
 from core.relay import from_global_id
 from core.security import TokenService
+from loaders import _acknowledge_failures
 from tests.conftest import make_settings
 from tests.factories import create_tree
 from tests.support import GraphQLClient
@@ -271,3 +273,27 @@ async def test_a_request_leaves_its_reads_to_reference_counting_not_to_the_colle
             gc.enable()
         assert len(data["viewer"]["pillars"]["nodes"][0]["areas"]["nodes"]) == 2
         assert left == []
+
+
+async def test_released_loaders_mark_their_failed_loads_as_seen() -> None:
+    # A failed batch fails every key; keys nobody reads any more (graphql-core answered with the
+    # first error) must not be logged as "Future exception was never retrieved" when freed.
+    async def fail(keys: list[int]) -> list[int]:
+        raise ValueError("bad batch")
+
+    def pending_loads() -> tuple[DataLoader[int, int], Any, Any]:
+        loader: DataLoader[int, int] = DataLoader(load_fn=fail)
+        return loader, loader.load(1), loader.load(2)
+
+    released, early, late = pending_loads()
+    control, unread, other = pending_loads()
+    await asyncio.sleep(0)  # the batches start
+    _acknowledge_failures(released)  # while its batch still runs
+    await asyncio.sleep(0.01)  # the batches fail
+    assert early.done()
+    assert late.done()
+    assert (early._log_traceback, late._log_traceback) == (False, False)
+    assert unread._log_traceback is True  # what asyncio would have logged
+    unread.exception()  # (read, so that this test logs nothing itself)
+    other.exception()
+    control.clear_all()
