@@ -17,7 +17,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.relay import PageArgs, decode_cursor, encode_cursor
 
@@ -152,19 +151,3 @@ def assemble_pages(rows: Sequence[Any], *, sort: Sort, args: PageArgs) -> dict[u
             page.has_previous_page = (args.backward and skipped) or (args.after is not None and page.total_count > 0)
             page.has_next_page = (not args.backward and skipped) or (args.before is not None and page.total_count > 0)
     return pages
-
-
-async def fetch_pages(
-    conn: AsyncConnection,
-    query: sa.Select[Any],
-    *,
-    parent_column: str,
-    parent_ids: Sequence[uuid.UUID],
-    sort: Sort,
-    args: PageArgs,
-) -> dict[uuid.UUID, Page]:
-    """Page through `query`'s rows (already scoped) for each of `parent_ids`, through SQLAlchemy."""
-    params = page_params(args, sort, parent_ids)
-    statement = page_statement(query, parent_column=parent_column, sort=sort, shape=PageShape.of(args))
-    result = await conn.execute(statement, params)
-    return assemble_pages(result.all(), sort=sort, args=args)

@@ -131,28 +131,35 @@ def render(statement: sa.Select[Any], dialect: Dialect) -> Rendered:
 class Shape:
     """A read statement with named bind parameters for its per-request values (see module)."""
 
-    __slots__ = ("_rendered", "statement")
+    __slots__ = ("_refusal", "_rendered", "_tried", "statement")
 
     def __init__(self, statement: sa.Select[Any]) -> None:
         self.statement = statement
-        self._rendered: Rendered | NotRenderable | None = None
+        self._tried = False
+        self._rendered: Rendered | None = None
+        self._refusal = ""
 
-    def rendered(self, dialect: Dialect) -> Rendered:
-        """The rendered form, made on first use; raises `NotRenderable` (every time) if it can't be."""
-        if self._rendered is None:
+    def _render_once(self, dialect: Dialect) -> Rendered | None:
+        """The rendered form, made on first use; None if the statement must run through SQLAlchemy."""
+        if not self._tried:
             try:
                 self._rendered = render(self.statement, dialect)
             except NotRenderable as refusal:
-                self._rendered = refusal
-        if isinstance(self._rendered, NotRenderable):
-            raise self._rendered
+                self._refusal = str(refusal)
+            self._tried = True
         return self._rendered
+
+    def rendered(self, dialect: Dialect) -> Rendered:
+        """The rendered form; raises `NotRenderable`, saying why, if the statement can't be."""
+        rendered = self._render_once(dialect)
+        if rendered is None:
+            raise NotRenderable(self._refusal)
+        return rendered
 
     async def fetch(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[Any]:
         """The rows of one run on `conn` (a loader's own connection)."""
-        try:
-            rendered = self.rendered(conn.dialect)
-        except NotRenderable:
+        rendered = self._render_once(conn.dialect)
+        if rendered is None:
             return list((await conn.execute(self.statement, dict(params))).all())
         arguments = rendered.arguments(params)
         raw = await conn.get_raw_connection()
