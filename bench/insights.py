@@ -22,7 +22,6 @@ import asyncio
 import os
 import statistics
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app import create_app
+from bench.servers import register_user
 from core.ai import OfflineProvider
 from core.db import start_embedded_postgres, to_async_url
 from core.migrations import upgrade
-from core.relay import from_global_id
 from core.security import load_or_create_dev_key
 from core.settings import Mode, Settings
 from services import insights
@@ -44,7 +43,6 @@ from tests.factories import create_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 
-REGISTER = "mutation($i: RegisterInput!) { register(input: $i) { session { accessToken user { id } } } }"
 REQUEST = "mutation { requestInsights(input: {}) { job { id status } errors { code message } } }"
 JOB = "query($id: ID!) { node(id: $id) { ... on BackgroundJob { status result error { code message } } } }"
 
@@ -76,16 +74,7 @@ async def _run(url: str, data_dir: Path, tasks_per_project: int, runs: int) -> d
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-                email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
-                registered = await client.post(
-                    "/graphql",
-                    json={
-                        "query": REGISTER,
-                        "variables": {"i": {"email": email, "password": "benchmark-password", "displayName": "B"}},
-                    },
-                )
-                session = registered.json()["data"]["register"]["session"]
-                user_id = from_global_id(session["user"]["id"])[1]
+                headers, user_id = await register_user(client, display_name="B")
                 async with sessions() as db:
                     tree = await create_tree(
                         db,
@@ -96,7 +85,6 @@ async def _run(url: str, data_dir: Path, tasks_per_project: int, runs: int) -> d
                         tasks_per_project=tasks_per_project,
                     )
                     await db.commit()
-                headers = {"Authorization": f"Bearer {session['accessToken']}"}
 
                 async def clear() -> None:
                     async with engine.begin() as conn:

@@ -8,12 +8,14 @@ import os
 import signal
 import socket
 import time
+import uuid
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 
 from bench.lineup import HttpRequest, Launch
+from core.relay import from_global_id
 
 READY_TIMEOUT_S = 120.0
 
@@ -26,6 +28,23 @@ def free_port() -> int:
 
 async def send(client: httpx.AsyncClient, request: HttpRequest) -> httpx.Response:
     return await client.request(request.method, request.path, headers=request.headers, content=request.body or None)
+
+
+REGISTER = "mutation($i: RegisterInput!) { register(input: $i) { session { accessToken user { id } } } }"
+
+
+async def register_user(client: httpx.AsyncClient, *, display_name: str = "Bench") -> tuple[dict[str, str], uuid.UUID]:
+    """A new user signed up through the API: its Authorization header and its user id."""
+    email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
+    registered = await client.post(
+        "/graphql",
+        json={
+            "query": REGISTER,
+            "variables": {"i": {"email": email, "password": "benchmark-password", "displayName": display_name}},
+        },
+    )
+    session = registered.json()["data"]["register"]["session"]
+    return {"Authorization": f"Bearer {session['accessToken']}"}, from_global_id(session["user"]["id"])[1]
 
 
 class ServerProcess:

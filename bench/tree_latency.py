@@ -14,7 +14,6 @@ import asyncio
 import os
 import statistics
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,9 @@ import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app import create_app
+from bench.servers import register_user
 from core.db import start_embedded_postgres, to_async_url
 from core.migrations import upgrade
-from core.relay import from_global_id
 from core.security import load_or_create_dev_key
 from core.settings import Mode, Settings
 from tests.conftest import create_database, drop_database
@@ -32,7 +31,6 @@ from tests.factories import create_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 
-REGISTER = "mutation($i: RegisterInput!) { register(input: $i) { session { accessToken user { id } } } }"
 
 TREE_QUERY = """
 { viewer { pillars(first: 20) { nodes { name progress { percent }
@@ -57,20 +55,12 @@ async def _run(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
-            registered = await client.post(
-                "/graphql",
-                json={
-                    "query": REGISTER,
-                    "variables": {"i": {"email": email, "password": "benchmark-password", "displayName": "Bench"}},
-                },
-            )
-            session = registered.json()["data"]["register"]["session"]
+            headers, user_id = await register_user(client)
             engine = create_async_engine(url)
             async with async_sessionmaker(engine)() as db:
                 await create_tree(
                     db,
-                    user_id=from_global_id(session["user"]["id"])[1],
+                    user_id=user_id,
                     pillars=5,
                     areas_per_pillar=4,
                     projects_per_area=5,
@@ -78,7 +68,6 @@ async def _run(
                 )
                 await db.commit()
             await engine.dispose()
-            headers = {"Authorization": f"Bearer {session['accessToken']}"}
             for _ in range(5):  # warm-up: caches, prepared statements, pool
                 response = await client.post("/graphql", json={"query": TREE_QUERY}, headers=headers)
             assert "errors" not in response.json(), response.text
