@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.dataloader import DataLoader
 
 from core.fastpath import running_plan
@@ -64,6 +64,20 @@ def _statement(source: Source) -> sa.Select[Any]:
     return source.statement if isinstance(source, Shape) else source
 
 
+async def _derived_rows(
+    conn: AsyncConnection,
+    source: Source,
+    key: Hashable,
+    build: Callable[[], sa.Select[Any]],
+    params: Mapping[str, Any],
+) -> list[Any]:
+    """The rows of a statement derived from `source`: kept per `key` for a shape (rendered once
+    and run on asyncpg), built and run through SQLAlchemy for a statement with values in it."""
+    if isinstance(source, Shape):
+        return await DERIVED.get((source, key), build).fetch(conn, params)
+    return list((await conn.execute(build(), dict(params))).all())
+
+
 def rows_by_id(
     engine: AsyncEngine, scoped: Source, params: Mapping[str, Any] | None = None
 ) -> DataLoader[uuid.UUID, Any]:
@@ -81,10 +95,7 @@ def rows_by_id(
 
     async def load(ids: Sequence[uuid.UUID]) -> list[Any]:
         async with engine.connect() as conn:
-            if isinstance(scoped, Shape):
-                rows = await DERIVED.get((scoped, "by_id"), by_id).fetch(conn, {**values, "ids": list(ids)})
-            else:
-                rows = list((await conn.execute(by_id(), {**values, "ids": list(ids)})).all())
+            rows = await _derived_rows(conn, scoped, "by_id", by_id, {**values, "ids": list(ids)})
         by_pk = {row.id: row for row in rows}
         return [by_pk.get(pk) for pk in ids]
 
@@ -122,13 +133,13 @@ def pages_by_parent(
             for (args, sort_name, flt), parent_ids in groups.items():
                 sort, shape = sorts[sort_name], PageShape.of(args)
                 run_params = {**values, **page_params(args, sort, list(dict.fromkeys(parent_ids)))}
-                if isinstance(scoped, Shape):
-                    derived = DERIVED.get(
-                        (scoped, parent_column, sort_name, flt, shape), partial(statement_for, sort, flt, shape)
-                    )
-                    rows = await derived.fetch(conn, run_params)
-                else:
-                    rows = list((await conn.execute(statement_for(sort, flt, shape), run_params)).all())
+                rows = await _derived_rows(
+                    conn,
+                    scoped,
+                    (parent_column, sort_name, flt, shape),
+                    partial(statement_for, sort, flt, shape),
+                    run_params,
+                )
                 pages = assemble_pages(rows, sort=sort, args=args)
                 for parent_id in parent_ids:
                     results[(args, sort_name, flt, parent_id)] = pages.get(parent_id) or Page()
