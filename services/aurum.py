@@ -1,8 +1,9 @@
 """Aurum Life: the pillar → area → project → task hierarchy, journal and resources.
 
-Every read starts from `owned(model, actor)`, so scoping to the caller lives here and only
-here. Writes look their targets up through the same scope: another user's object is
-indistinguishable from a missing one (NotFound), never Forbidden.
+Every read starts from `owned_shape(model)` (the loaders run it with the viewer's id), and every
+write looks its target up with `get_owned`, which applies the same `user_id` condition: scoping to
+the caller lives here and only here. Another user's object is indistinguishable from a missing
+one (NotFound), never Forbidden.
 """
 
 from __future__ import annotations
@@ -47,19 +48,14 @@ def table(model: type[SQLModel]) -> sa.Table:
     return model.__table__  # type: ignore[attr-defined]
 
 
-def owned(model: type[SQLModel], actor: Actor) -> sa.Select[Any]:
-    """Every column of `model`'s rows that belong to `actor`, as plain rows."""
-    t = table(model)
-    return sa.select(t).where(t.c.user_id == actor.user_id)
-
-
 #: The bind parameter that carries the viewer's id in the loaders' shapes.
 VIEWER = "viewer_id"
 
 
 @functools.cache
 def owned_shape(model: type[SQLModel]) -> Shape:
-    """`owned` as a shape built once: the viewer is the `viewer_id` parameter of each run."""
+    """Every column of `model`'s rows that belong to the viewer, as a shape built once: the viewer
+    is the `viewer_id` parameter of each run (`viewer_params`)."""
     t = table(model)
     return Shape(sa.select(t).where(t.c.user_id == sa.bindparam(VIEWER, type_=sa.Uuid())))
 
