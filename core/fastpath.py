@@ -295,6 +295,9 @@ class Plan:
     document: DocumentNode
     operation_name: str | None
     root: SelectionPlan
+    #: The whole plan as one SQL statement (core/sqljson.py), once tried; None if it has none.
+    sql: Any = None
+    sql_tried: bool = False
 
 
 # ----------------------------------------------------------------------------- compiling
@@ -785,6 +788,9 @@ class PlanCache:
         self.compiled = 0
         self.executed = 0
         self.abandoned = 0
+        #: Requests answered by one SQL statement (core/sqljson.py), and the SQL forms of types.
+        self.sql_executed = 0
+        self.sql_types: Mapping[str, Any] | None = None
 
     def get(self, query: str, operation_name: str | None) -> Plan | None:
         key = (query, operation_name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import sqlalchemy as sa
@@ -25,14 +25,15 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from core.context import Actor, Context
-from core.db import SqlStats, current_sql_stats
+from core.db import SqlStats, current_sql_stats, reader
 from core.errors import shape_error
 from core.events import EventBus
-from core.fastpath import PlanCache, run_plan
+from core.fastpath import Plan, PlanCache, run_plan
 from core.limits import requested_nodes
 from core.ratelimit import RateLimiter
 from core.security import InvalidAccessToken, TokenService
 from core.settings import Settings
+from core.sqljson import SqlPlan, compile_sql
 from loaders import build_loaders
 
 logger = logging.getLogger("quintet.http")
@@ -315,12 +316,41 @@ async def _compiled(
         > settings.max_nodes
     ):
         return None, False
+    if plans.sql_types is not None and context.actor is not None:
+        text = await _run_sql(runtime, plan, context.actor, variables)
+        if text is not None:
+            plans.sql_executed += 1
+            # Postgres wrote `data`; orjson embeds the text as it is.
+            return ExecutionResult(data=cast(dict[str, Any], orjson.Fragment(text)), errors=None), False
     data = await run_plan(plan, schema, context, variables)
     if data is None:
         plans.abandoned += 1
         return None, True
     plans.executed += 1
     return ExecutionResult(data=data, errors=None), True
+
+
+async def _run_sql(runtime: Runtime, plan: Plan, actor: Actor, variables: dict[str, Any] | None) -> str | None:
+    """`data` as JSON text from the plan's one statement, or None when it has no SQL form or a
+    request's values (a refused page size) need the resolvers' errors."""
+    plans = runtime.plans
+    assert plans is not None
+    assert plans.sql_types is not None
+    if not plan.sql_tried:
+        plan.sql = compile_sql(plan, runtime.schema._schema, runtime.schema, plans.sql_types)
+        plan.sql_tried = True
+    if plan.sql is None:
+        return None
+    settings = runtime.settings
+    sql_plan: SqlPlan = plan.sql
+    return await sql_plan.run(
+        reader(runtime.engine),
+        runtime.schema._schema,
+        actor.user_id,
+        variables,
+        max_size=settings.max_page_size,
+        default_size=settings.default_page_size,
+    )
 
 
 def _format_error(error: GraphQLError, *, mask: bool) -> dict[str, Any]:

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     max_page_size: int = Field(100, ge=1)
     default_page_size: int = Field(20, ge=1)
     fast_path: bool = Field(True, description="compiled execution of queries (graphql-core answers whatever it can't)")
+    compiled_sql: bool = Field(
+        True, description="with fast_path: queries whose every field has a SQL form run as one statement returning JSON"
+    )
     introspection: bool | None = Field(None, description="default: on in dev, off in production")
     graphiql: bool | None = Field(None, description="default: on in dev, off in production")
     cors_origins: list[str] = Field(default_factory=list)

@@ -111,6 +111,10 @@ def build_schema(settings: Settings) -> QuintetSchema:
     if plans is not None:
         # Last: it compiles only documents that every check above has let through.
         extensions.append(plan_recorder(plans))
+        if settings.compiled_sql:
+            from schema.compiled import SQL_TYPES
+
+            plans.sql_types = SQL_TYPES
     schema = QuintetSchema(
         query=Query,
         mutation=Mutation,

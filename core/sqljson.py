@@ -1,0 +1,372 @@
+"""Whole read queries as one SQL statement whose result is the response's `data`, as JSON.
+
+The compiled plans of core/fastpath.py still turn every row into Python objects and back into
+JSON: for a large result that is most of the request's CPU (decoding rows, building objects,
+completing leaves, encoding). When every field of a compiled plan is declared here with the
+SQL that produces it, the whole plan is also compiled, once, into one statement built with
+SQLAlchemy Core: each object a `json_build_object`, each connection a `json_agg` over a
+correlated, ordered and limited subquery, each row scoped to the viewer. Postgres returns the
+`data` object as text and the endpoint sends it as it is.
+
+What the declarations say, and what keeps this exact:
+
+- A domain declares, per GraphQL type, how each field is read (`SqlType`): a `Leaf` (a SQL
+  expression of the row giving the JSON value: a column, a global id, an enum's name, a time in
+  Python's ISO format), a `Computed` object (an aggregate subquery, such as progress) or
+  `Children` (a connection of another table's rows, with the same sorts and filter conditions
+  that the loaders use, taken from the services). A field that is not declared, an argument
+  that changes the statement's text through a variable, a cursor or `last`: the plan has no
+  SQL form and runs as before. The root needs a signed-in viewer; otherwise the plan runs.
+- Page sizes are checked at every request by the same `page_args` as the resolvers; a refused
+  one (or a variable that does not coerce) sends the request down the resolver path, whose
+  errors graphql-core words as always.
+- Non-null fields come from non-null columns or aggregates; scoping is `user_id = viewer` on
+  every table read, as in the loaders' shapes. The differential tests
+  (tests/test_sqljson.py) run generated documents through this path and through graphql-core
+  and compare the answers.
+
+The JSON that Postgres writes differs from orjson's only in insignificant whitespace.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import sqlalchemy as sa
+from graphql import GraphQLSchema, VariableNode
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.utilities import get_operation_ast
+from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.util import ClauseAdapter
+from strawberry.types.arguments import convert_arguments
+
+from core.fastpath import (
+    Completer,
+    FieldPlan,
+    ListCompleter,
+    NonNullCompleter,
+    ObjectCompleter,
+    Plan,
+    SelectionPlan,
+)
+from core.pagination import Sort
+from core.reads import Shape
+from core.relay import page_args
+
+logger = logging.getLogger("quintet.sqljson")
+
+#: The bind parameter that carries the viewer's id.
+VIEWER = "viewer_id"
+
+Row = Any  # a FromClause whose `.c` holds the columns of the row being described
+Conditions = Callable[[Mapping[str, Any]], list[sa.ColumnElement[bool]]]
+
+
+class SqlUnsupported(Exception):
+    """The plan uses something without a SQL form: it runs through the resolvers."""
+
+
+# ----------------------------------------------------------------------------- declarations
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A leaf field: `value(row)` is the SQL expression of its JSON value."""
+
+    value: Callable[[Row], sa.ColumnElement[Any]]
+
+
+@dataclass(frozen=True)
+class Computed:
+    """An object-valued field built by `build(row, compiler, selection)` as a JSON expression."""
+
+    build: Callable[[Row, SqlCompiler, SelectionPlan], sa.ColumnElement[Any]]
+
+
+@dataclass(frozen=True)
+class Children:
+    """A connection (`nodes`, `totalCount`) of `table`'s rows whose `parent_column` is the
+    parent's key (`parent_key(row)`; the viewer for top-level lists).
+
+    `conditions(arguments)` gives the filter's conditions on `table` from the field's converted
+    (strawberry) arguments, and `sorts` the orderings by the `orderBy` enum's value: both the
+    loaders' own. Every row read is also scoped to the viewer (`user_id`).
+    """
+
+    node_type: str
+    table: sa.Table
+    parent_column: str
+    parent_key: Callable[[Row], sa.ColumnElement[Any]]
+    sorts: Mapping[str, Sort]
+    conditions: Conditions | None = None
+
+
+Rule = Leaf | Computed | Children
+
+
+@dataclass(frozen=True)
+class SqlType:
+    fields: Mapping[str, Rule]
+
+
+# ----------------------------------------------------------------------------- JSON values
+
+
+def viewer() -> sa.BindParameter[Any]:
+    return sa.bindparam(VIEWER, type_=sa.Uuid())
+
+
+def global_id(type_name: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """`core.relay.to_global_id` in SQL: URL-safe base64 of "Type:uuid", without padding."""
+    raw = sa.func.encode(sa.func.convert_to(sa.literal(f"{type_name}:") + sa.cast(column, sa.Text), "UTF8"), "base64")
+    # Postgres breaks base64 lines at 76 characters: the newline goes with the translation.
+    return sa.func.rtrim(sa.func.translate(raw, "+/\n", "-_"), "=")
+
+
+def iso_datetime(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """A `timestamptz` as Python's `datetime.isoformat()` writes it in UTC (what the DateTime
+    scalar serializes): seconds, microseconds only when there are any, then `+00:00`."""
+    utc = sa.func.timezone("UTC", column)
+    micro = sa.func.to_char(utc, "US")
+    fraction = sa.case((micro == "000000", sa.literal("")), else_=sa.literal(".") + micro)
+    return sa.func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS') + fraction + sa.literal("+00:00")
+
+
+def enum_name(column: sa.ColumnElement[Any], enum: type[Enum]) -> sa.ColumnElement[Any]:
+    """The GraphQL name of the stored value of a strawberry enum's member."""
+    return sa.case(*((column == member.value, sa.literal(member.name)) for member in enum))
+
+
+def one_decimal(numerator: sa.ColumnElement[Any], denominator: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """100 * numerator / denominator rounded half to even to one decimal, as a JSON number
+    written as Python writes such a float (`12.5`, `100.0`); `0.0` when the denominator is 0.
+    Integer arithmetic, so it is exact: `services.aurum.Progress.percent` computes the same."""
+    scaled = sa.cast(numerator, sa.BigInteger) * 1000
+    quotient = scaled // denominator  # integer division (counts are never negative)
+    remainder = scaled % denominator
+    up = sa.or_(remainder * 2 > denominator, sa.and_(remainder * 2 == denominator, quotient % 2 == 1))
+    tenths = quotient + sa.case((up, 1), else_=0)
+    text = sa.cast(tenths // 10, sa.Text) + "." + sa.cast(tenths % 10, sa.Text)
+    return sa.cast(sa.case((denominator == 0, sa.literal("0.0")), else_=text), JSON)
+
+
+def json_object(pairs: list[tuple[str, sa.ColumnElement[Any]]]) -> sa.ColumnElement[Any]:
+    if len(pairs) > 50:  # Postgres functions take at most 100 arguments
+        raise SqlUnsupported("more than 50 fields in one object")
+    arguments: list[Any] = []
+    for key, value in pairs:
+        arguments += [sa.literal(key, sa.Text), value]
+    return sa.func.json_build_object(*arguments, type_=JSON)
+
+
+# ----------------------------------------------------------------------------- compiling
+
+
+@dataclass
+class FirstArgument:
+    """The `first` of one connection: a literal, a variable, or absent (the default size)."""
+
+    parameter: str
+    literal: int | None = None
+    variable: str | None = None
+
+
+@dataclass
+class SqlPlan:
+    shape: Shape
+    firsts: list[FirstArgument] = field(default_factory=list)
+    operation: Any = None
+
+    async def run(
+        self,
+        engine: AsyncEngine,
+        schema: GraphQLSchema,
+        viewer_id: Any,
+        variables: dict[str, Any] | None,
+        *,
+        max_size: int,
+        default_size: int,
+    ) -> str | None:
+        """The `data` object as JSON text, or None when the resolvers must answer."""
+        params: dict[str, Any] = {VIEWER: viewer_id}
+        if self.firsts:
+            coerced: dict[str, Any] = {}
+            if any(first.variable is not None for first in self.firsts):
+                values = get_variable_values(schema, self.operation.variable_definitions or (), variables or {})
+                if isinstance(values, list):
+                    return None  # graphql-core reports variables that don't coerce
+                coerced = values.coerced
+            for first in self.firsts:
+                size = coerced.get(first.variable) if first.variable is not None else first.literal
+                try:
+                    limit = page_args(
+                        first=size, after=None, last=None, before=None, max_size=max_size, default_size=default_size
+                    ).limit
+                except Exception:  # noqa: BLE001 - a refused size: the resolvers word the error
+                    return None
+                params[first.parameter] = limit
+        async with engine.connect() as conn:
+            rows = await self.shape.fetch(conn, params)
+        text: str = rows[0][0]
+        return text
+
+
+def _object_plan(completer: Completer) -> SelectionPlan:
+    while isinstance(completer, NonNullCompleter | ListCompleter):
+        completer = completer.inner
+    if not isinstance(completer, ObjectCompleter):
+        raise SqlUnsupported("an abstract or unknown completer")
+    return completer.plan
+
+
+class SqlCompiler:
+    def __init__(self, schema: GraphQLSchema, strawberry_schema: Any, types: Mapping[str, SqlType]) -> None:
+        self.schema = schema
+        self.strawberry = strawberry_schema
+        self.types = types
+        self.firsts: list[FirstArgument] = []
+        self._names = itertools.count()
+
+    def object(self, plan: SelectionPlan, row: Row) -> sa.ColumnElement[Any]:
+        declared = self.types.get(plan.type.name)
+        if declared is None:
+            raise SqlUnsupported(f"type {plan.type.name}")
+        pairs: list[tuple[str, sa.ColumnElement[Any]]] = []
+        for field_plan in plan.fields:
+            if field_plan.typename is not None:
+                pairs.append((field_plan.key, sa.literal(field_plan.typename, sa.Text)))
+                continue
+            rule = declared.fields.get(field_plan.name)
+            if rule is None:
+                raise SqlUnsupported(f"field {plan.type.name}.{field_plan.name}")
+            if isinstance(rule, Leaf):
+                if field_plan.takes_arguments:
+                    raise SqlUnsupported(f"arguments of {plan.type.name}.{field_plan.name}")
+                pairs.append((field_plan.key, rule.value(row)))
+            elif isinstance(rule, Computed):
+                if field_plan.takes_arguments:
+                    raise SqlUnsupported(f"arguments of {plan.type.name}.{field_plan.name}")
+                pairs.append((field_plan.key, rule.build(row, self, _object_plan(field_plan.completer))))
+            else:
+                pairs.append((field_plan.key, self.connection(rule, field_plan, row)))
+        return json_object(pairs)
+
+    def leaves(self, plan: SelectionPlan, values: Mapping[str, sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
+        """An object whose fields are the given expressions (by field name)."""
+        pairs: list[tuple[str, sa.ColumnElement[Any]]] = []
+        for field_plan in plan.fields:
+            if field_plan.typename is not None:
+                pairs.append((field_plan.key, sa.literal(field_plan.typename, sa.Text)))
+            elif field_plan.name in values and not field_plan.takes_arguments:
+                pairs.append((field_plan.key, values[field_plan.name]))
+            else:
+                raise SqlUnsupported(f"field {plan.type.name}.{field_plan.name}")
+        return json_object(pairs)
+
+    def _arguments(self, field_plan: FieldPlan) -> tuple[dict[str, Any], FirstArgument]:
+        """The field's arguments converted as strawberry converts them, and its `first`."""
+        node = field_plan.nodes[0]
+        parameter = f"first_{next(self._names)}"
+        first = FirstArgument(parameter)
+        for argument in node.arguments or ():
+            if isinstance(argument.value, VariableNode):
+                if argument.name.value != "first":
+                    raise SqlUnsupported(f"the variable of `{argument.name.value}`")
+                first.variable = argument.value.name.value
+        raw = get_argument_values(field_plan.definition, node, VariableValues({}, {}))
+        strawberry_field = field_plan.definition.extensions.get("strawberry-definition")
+        if strawberry_field is None:
+            raise SqlUnsupported("not a strawberry field")
+        converted = convert_arguments(
+            raw,
+            strawberry_field.arguments,
+            scalar_registry=self.strawberry.schema_converter.scalar_registry,
+            config=self.strawberry.config,
+        )
+        for name in ("after", "before", "last"):
+            if converted.get(name) is not None:
+                raise SqlUnsupported(f"`{name}`")
+        if first.variable is None:
+            first.literal = converted.get("first")
+        return converted, first
+
+    def connection(self, rule: Children, field_plan: FieldPlan, parent: Row) -> sa.ColumnElement[Any]:
+        selection = _object_plan(field_plan.completer)
+        arguments, first = self._arguments(field_plan)
+        order_by = arguments.get("order_by")
+        sort = rule.sorts.get(order_by.value if isinstance(order_by, Enum) else "")
+        if sort is None:
+            raise SqlUnsupported(f"the order {order_by!r}")
+        conditions = rule.conditions(arguments) if rule.conditions is not None else []
+
+        def scoped(alias: Any) -> list[sa.ColumnElement[bool]]:
+            adapter = ClauseAdapter(alias)
+            return [
+                alias.c[rule.parent_column] == rule.parent_key(parent),
+                alias.c.user_id == viewer(),
+                *(adapter.traverse(condition) for condition in conditions),
+            ]
+
+        pairs: list[tuple[str, sa.ColumnElement[Any]]] = []
+        for connection_field in selection.fields:
+            key = connection_field.key
+            if connection_field.typename is not None:
+                pairs.append((key, sa.literal(connection_field.typename, sa.Text)))
+            elif connection_field.name == "totalCount":
+                counted = rule.table.alias(f"c{next(self._names)}")
+                total = sa.select(sa.func.count()).select_from(counted).where(*scoped(counted))
+                pairs.append((key, total.scalar_subquery()))
+            elif connection_field.name == "nodes":
+                pairs.append((key, self._nodes(rule, connection_field, sort, scoped, first, parent)))
+            else:
+                raise SqlUnsupported(f"connection field {connection_field.name}")
+        return json_object(pairs)
+
+    def _nodes(
+        self,
+        rule: Children,
+        nodes_field: FieldPlan,
+        sort: Sort,
+        scoped: Callable[[Any], list[sa.ColumnElement[bool]]],
+        first: FirstArgument,
+        parent: Row,
+    ) -> sa.ColumnElement[Any]:
+        rows = rule.table.alias(f"r{next(self._names)}")
+        in_rows = ClauseAdapter(rows).traverse(sort.expression)
+        direction: Callable[[Any], Any] = sa.desc if sort.descending else sa.asc
+        page = (
+            sa.select(rows)
+            .where(*scoped(rows))
+            .correlate(*([] if parent is None else [parent]))
+            .order_by(direction(in_rows), direction(rows.c.id))
+            .limit(sa.bindparam(first.parameter, type_=sa.Integer()))
+            # LATERAL: the page refers to its parent's row in the enclosing query.
+            .lateral(f"p{next(self._names)}")
+        )
+        self.firsts.append(first)
+        in_page = ClauseAdapter(page).traverse(sort.expression)
+        node = self.object(_object_plan(nodes_field.completer), page)
+        ordered = aggregate_order_by(node, direction(in_page), direction(page.c.id))
+        aggregated = sa.func.coalesce(sa.func.json_agg(ordered, type_=JSON), sa.cast(sa.literal("[]"), JSON))
+        return sa.select(aggregated).select_from(page).scalar_subquery()
+
+
+def compile_sql(
+    plan: Plan, schema: GraphQLSchema, strawberry_schema: Any, types: Mapping[str, SqlType]
+) -> SqlPlan | None:
+    """The plan as one statement, or None when some part of it has no SQL form."""
+    compiler = SqlCompiler(schema, strawberry_schema, types)
+    try:
+        data = compiler.object(plan.root, None)
+    except SqlUnsupported as reason:
+        logger.debug("no SQL form: %s", reason)
+        return None
+    statement = sa.select(sa.cast(data, sa.Text).label("data"))
+    operation = get_operation_ast(plan.document, plan.operation_name)
+    return SqlPlan(Shape(statement), compiler.firsts, operation)

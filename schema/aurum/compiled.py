@@ -1,0 +1,155 @@
+"""The SQL form of Aurum Life's types, for queries compiled to one statement (core/sqljson.py).
+
+Each entry says how a GraphQL field is read in SQL, mirroring its resolver in types.py and
+viewer.py: the same columns, global ids and enum names, the loaders' sorts and the services'
+filter conditions and progress counts. A field missing here keeps the query on the resolvers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from core.fastpath import SelectionPlan
+from core.sqljson import (
+    Children,
+    Computed,
+    Leaf,
+    Row,
+    SqlCompiler,
+    SqlType,
+    enum_name,
+    global_id,
+    iso_datetime,
+    one_decimal,
+    viewer,
+)
+from models.aurum import Area, Pillar, Project, Task
+from schema.aurum.enums import Priority, ProjectStatus, TaskStatus
+from schema.aurum.filters import project_filter, task_filter
+from services import aurum
+from services.aurum import OPEN_TASK_STATUSES, table
+
+
+def _column(name: str) -> Leaf:
+    return Leaf(lambda row: row.c[name])
+
+
+def _time(name: str) -> Leaf:
+    return Leaf(lambda row: iso_datetime(row.c[name]))
+
+
+def _id(type_name: str) -> Leaf:
+    return Leaf(lambda row: global_id(type_name, row.c.id))
+
+
+def _enum(name: str, enum: Any) -> Leaf:
+    return Leaf(lambda row: enum_name(row.c[name], enum))
+
+
+def _progress(level: str) -> Computed:
+    """`progress { totalTasks completedTasks percent }` of the row's node, counted as
+    `services.aurum.progress_shape` counts it."""
+
+    def build(row: Row, compiler: SqlCompiler, selection: SelectionPlan) -> sa.ColumnElement[Any]:
+        source, key, tasks, total, completed = aurum.progress_source(level, aliased=True)
+        values = {"totalTasks": total, "completedTasks": completed, "percent": one_decimal(completed, total)}
+        counted = sa.select(compiler.leaves(selection, values)).select_from(source)
+        return counted.where(key == row.c.id, tasks.c.user_id == viewer()).scalar_subquery()
+
+    return Computed(build)
+
+
+def _task_conditions(arguments: Mapping[str, Any]) -> list[sa.ColumnElement[bool]]:
+    flt = task_filter(arguments.get("filter"))
+    return aurum.task_conditions(flt) if flt is not None else []
+
+
+def _project_conditions(arguments: Mapping[str, Any]) -> list[sa.ColumnElement[bool]]:
+    flt = project_filter(arguments.get("filter"))
+    return aurum.project_conditions(flt) if flt is not None else []
+
+
+def _children_of_row(row: Row) -> sa.ColumnElement[Any]:
+    return row.c.id
+
+
+def _children_of_viewer(row: Row) -> sa.ColumnElement[Any]:
+    return viewer()
+
+
+def _is_overdue(row: Row) -> sa.ColumnElement[Any]:
+    # Task.is_overdue: due, still open, and past due now.
+    return sa.and_(
+        row.c.due_at.isnot(None),
+        row.c.status.in_(OPEN_TASK_STATUSES),
+        row.c.due_at < sa.func.statement_timestamp(),
+    )
+
+
+def _common(type_name: str) -> dict[str, Leaf]:
+    return {
+        "id": _id(type_name),
+        "position": _column("position"),
+        "createdAt": _time("created_at"),
+        "updatedAt": _time("updated_at"),
+        "description": _column("description"),
+    }
+
+
+PILLARS = Children("Pillar", table(Pillar), "user_id", _children_of_viewer, aurum.PILLAR_SORTS)
+VIEWER_PROJECTS = Children(
+    "Project", table(Project), "user_id", _children_of_viewer, aurum.PROJECT_SORTS, _project_conditions
+)
+VIEWER_TASKS = Children("Task", table(Task), "user_id", _children_of_viewer, aurum.TASK_SORTS, _task_conditions)
+
+SQL_TYPES: dict[str, SqlType] = {
+    "Pillar": SqlType(
+        {
+            **_common("Pillar"),
+            "name": _column("name"),
+            "color": _column("color"),
+            "icon": _column("icon"),
+            "progress": _progress("pillar"),
+            "areas": Children("Area", table(Area), "pillar_id", _children_of_row, aurum.AREA_SORTS),
+        }
+    ),
+    "Area": SqlType(
+        {
+            **_common("Area"),
+            "name": _column("name"),
+            "importance": _column("importance"),
+            "progress": _progress("area"),
+            "projects": Children(
+                "Project", table(Project), "area_id", _children_of_row, aurum.PROJECT_SORTS, _project_conditions
+            ),
+        }
+    ),
+    "Project": SqlType(
+        {
+            **_common("Project"),
+            "name": _column("name"),
+            "status": _enum("status", ProjectStatus),
+            "priority": _enum("priority", Priority),
+            "dueAt": _time("due_at"),
+            "progress": _progress("project"),
+            "tasks": Children("Task", table(Task), "project_id", _children_of_row, aurum.TASK_SORTS, _task_conditions),
+        }
+    ),
+    "Task": SqlType(
+        {
+            **_common("Task"),
+            "title": _column("title"),
+            "status": _enum("status", TaskStatus),
+            "priority": _enum("priority", Priority),
+            "dueAt": _time("due_at"),
+            "completedAt": _time("completed_at"),
+            "isOverdue": Leaf(_is_overdue),
+        }
+    ),
+}
+
+#: The viewer's Aurum Life lists (schema/aurum/viewer.py), for the `Viewer` type.
+VIEWER_FIELDS: dict[str, Children] = {"pillars": PILLARS, "projects": VIEWER_PROJECTS, "tasks": VIEWER_TASKS}
