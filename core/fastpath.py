@@ -790,6 +790,8 @@ class PlanCache:
         self.abandoned = 0
         #: Requests answered by one SQL statement (core/sqljson.py), and the SQL forms of types.
         self.sql_executed = 0
+        #: Statements that failed (a bug in a declaration): logged, and the resolvers answered.
+        self.sql_failed = 0
         self.sql_types: Mapping[str, Any] | None = None
 
     def get(self, query: str, operation_name: str | None) -> Plan | None:

@@ -12,10 +12,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
+import asyncpg
 import orjson
 import sqlalchemy as sa
 import strawberry
 from graphql import GraphQLError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -317,7 +319,14 @@ async def _compiled(
     ):
         return None, False
     if plans.sql_types is not None and context.actor is not None:
-        text = await _run_sql(runtime, plan, context.actor, variables)
+        try:
+            text = await _run_sql(runtime, plan, context.actor, variables)
+        except (SQLAlchemyError, asyncpg.PostgresError):
+            # A declaration that Postgres refuses is our bug, not the client's: say so in the
+            # log, count it, and let the resolvers answer.
+            logger.exception("the SQL form of a query failed; the resolvers answer it")
+            plans.sql_failed += 1
+            text = None
         if text is not None:
             plans.sql_executed += 1
             # Postgres wrote `data`; orjson embeds the text as it is.

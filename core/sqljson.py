@@ -34,11 +34,12 @@ import itertools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
-from graphql import GraphQLSchema, VariableNode
+from graphql import GraphQLSchema, ListValueNode, ObjectValueNode, ValueNode, VariableNode
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.utilities import get_operation_ast
 from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
@@ -135,7 +136,13 @@ def iso_datetime(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     utc = sa.func.timezone("UTC", column)
     micro = sa.func.to_char(utc, "US")
     fraction = sa.case((micro == "000000", sa.literal("")), else_=sa.literal(".") + micro)
-    return sa.func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS') + fraction + sa.literal("+00:00")
+    finite = sa.func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS') + fraction + sa.literal("+00:00")
+    # asyncpg stores datetime.min and .max as -infinity and infinity, and reads them back so.
+    return sa.case(
+        (sa.func.isfinite(column), finite),
+        (column > sa.func.now(), sa.literal(datetime.max.replace(tzinfo=UTC).isoformat())),
+        (column < sa.func.now(), sa.literal(datetime.min.replace(tzinfo=UTC).isoformat())),
+    )
 
 
 def enum_name(column: sa.ColumnElement[Any], enum: type[Enum]) -> sa.ColumnElement[Any]:
@@ -217,6 +224,16 @@ class SqlPlan:
         return text
 
 
+def _has_variable(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(_has_variable(item) for item in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(_has_variable(item.value) for item in value.fields)
+    return False
+
+
 def _object_plan(completer: Completer) -> SelectionPlan:
     while isinstance(completer, NonNullCompleter | ListCompleter):
         completer = completer.inner
@@ -275,10 +292,11 @@ class SqlCompiler:
         parameter = f"first_{next(self._names)}"
         first = FirstArgument(parameter)
         for argument in node.arguments or ():
-            if isinstance(argument.value, VariableNode):
-                if argument.name.value != "first":
-                    raise SqlUnsupported(f"the variable of `{argument.name.value}`")
+            if isinstance(argument.value, VariableNode) and argument.name.value == "first":
                 first.variable = argument.value.name.value
+            elif _has_variable(argument.value):
+                # It would change the statement's text: the statement is made once per document.
+                raise SqlUnsupported(f"a variable in `{argument.name.value}`")
         raw = get_argument_values(field_plan.definition, node, VariableValues({}, {}))
         strawberry_field = field_plan.definition.extensions.get("strawberry-definition")
         if strawberry_field is None:
@@ -299,6 +317,8 @@ class SqlCompiler:
     def connection(self, rule: Children, field_plan: FieldPlan, parent: Row) -> sa.ColumnElement[Any]:
         selection = _object_plan(field_plan.completer)
         arguments, first = self._arguments(field_plan)
+        # Checked on every request, as the resolver checks it, even when no page is read.
+        self.firsts.append(first)
         order_by = arguments.get("order_by")
         sort = rule.sorts.get(order_by.value if isinstance(order_by, Enum) else "")
         if sort is None:
@@ -349,7 +369,6 @@ class SqlCompiler:
             # LATERAL: the page refers to its parent's row in the enclosing query.
             .lateral(f"p{next(self._names)}")
         )
-        self.firsts.append(first)
         in_page = ClauseAdapter(page).traverse(sort.expression)
         node = self.object(_object_plan(nodes_field.completer), page)
         ordered = aggregate_order_by(node, direction(in_page), direction(page.c.id))

@@ -64,7 +64,7 @@ class World:
 async def pair(database_url: str, data_dir: Path) -> AsyncIterator[Pair]:
     apps: list[Starlette] = [
         create_app(make_settings(database_url, data_dir, fast_path=False)),
-        create_app(make_settings(database_url, data_dir, fast_path=True)),
+        create_app(make_settings(database_url, data_dir, fast_path=True, compiled_sql=False)),
     ]
     async with apps[0].router.lifespan_context(apps[0]), apps[1].router.lifespan_context(apps[1]):
         clients = [

@@ -55,9 +55,17 @@ def _progress(level: str) -> Computed:
 
     def build(row: Row, compiler: SqlCompiler, selection: SelectionPlan) -> sa.ColumnElement[Any]:
         source, key, tasks, total, completed = aurum.progress_source(level, aliased=True)
-        values = {"totalTasks": total, "completedTasks": completed, "percent": one_decimal(completed, total)}
-        counted = sa.select(compiler.leaves(selection, values)).select_from(source)
-        return counted.where(key == row.c.id, tasks.c.user_id == viewer()).scalar_subquery()
+        # One row of counts whatever the selection (`{ __typename }` alone included).
+        counts = (
+            sa.select(total.label("total"), completed.label("completed"))
+            .select_from(source)
+            .where(key == row.c.id, tasks.c.user_id == viewer())
+            .correlate(row)
+            .lateral()
+        )
+        total_, completed_ = counts.c.total, counts.c.completed
+        values = {"totalTasks": total_, "completedTasks": completed_, "percent": one_decimal(completed_, total_)}
+        return sa.select(compiler.leaves(selection, values)).select_from(counts).scalar_subquery()
 
     return Computed(build)
 
@@ -152,4 +160,9 @@ SQL_TYPES: dict[str, SqlType] = {
 }
 
 #: The viewer's Aurum Life lists (schema/aurum/viewer.py), for the `Viewer` type.
-VIEWER_FIELDS: dict[str, Children] = {"pillars": PILLARS, "projects": VIEWER_PROJECTS, "tasks": VIEWER_TASKS}
+VIEWER_FIELDS: dict[str, Children] = {
+    "pillars": PILLARS,
+    "areas": Children("Area", table(Area), "user_id", _children_of_viewer, aurum.AREA_SORTS),
+    "projects": VIEWER_PROJECTS,
+    "tasks": VIEWER_TASKS,
+}

@@ -8,14 +8,18 @@ exactly the pinned number, so a field that issued one statement per parent (N+1)
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app import create_app
 from core.relay import from_global_id, to_global_id
+from tests.conftest import make_settings
 from tests.factories import (
     Journal,
     Tree,
@@ -54,6 +58,17 @@ async def build_dataset(http: httpx.AsyncClient, engine: AsyncEngine, scale: int
         notifications = await create_notifications(session, user_id=user_id, count=3 * scale)
         await session.commit()
     return Dataset(scale, viewer, tree, journal, resources, notifications)
+
+
+@pytest.fixture(scope="module")
+async def http(database_url: str, data_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """These budgets pin the resolvers' batching (loaders), with or without the compiled plans:
+    an app without the one-statement SQL form, which costs 1 statement (tests/test_sqljson.py)."""
+    app = create_app(make_settings(database_url, data_dir, compiled_sql=False))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,367 @@
+"""Queries run as one SQL statement (core/sqljson.py) answer exactly as graphql-core does.
+
+Two apps share one database: one with graphql-core only, one with the compiled paths and their
+SQL form. Each document goes once to graphql-core and twice to the other app (the first request
+compiles the plan, the second runs it); the answers must be equal as JSON, and a request the
+SQL form answered costs one statement. The SQL helpers are checked value by value against the
+Python they mirror, and generated documents over the declared fields cover the combinations.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import sqlalchemy as sa
+from graphql import GraphQLObjectType, GraphQLSchema, get_named_type, is_leaf_type
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from starlette.applications import Starlette
+
+from app import create_app
+from bench.lineup import QUINTET_DASHBOARD, QUINTET_TREE
+from core.fastpath import PlanCache
+from core.relay import from_global_id, to_global_id
+from core.sqljson import enum_name, global_id, iso_datetime, one_decimal
+from schema.aurum.enums import Priority, ProjectStatus, TaskStatus
+from schema.compiled import SQL_TYPES
+from services.aurum import Progress
+from tests.conftest import make_settings
+from tests.factories import create_tree
+from tests.support import GraphQLClient
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+# ----------------------------------------------------------------------------- the SQL helpers
+
+
+async def test_times_are_written_as_python_writes_them(engine: AsyncEngine) -> None:
+    moments = [
+        datetime(2026, 11, 25, 21, 32, 9, tzinfo=UTC),
+        datetime(2026, 11, 25, 21, 32, 9, 1, tzinfo=UTC),
+        datetime(2026, 11, 25, 21, 32, 9, 120000, tzinfo=UTC),
+        datetime(2024, 2, 29, 0, 0, 0, 999999, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 500000, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 30, tzinfo=UTC) + timedelta(hours=-5),
+        datetime.max.replace(tzinfo=UTC),
+    ]
+    value = sa.bindparam("moment", type_=sa.DateTime(timezone=True))
+    async with engine.connect() as conn:
+        for moment in moments:
+            written = (await conn.execute(sa.select(iso_datetime(value)), {"moment": moment})).scalar_one()
+            assert written == moment.isoformat()
+        assert (await conn.execute(sa.select(iso_datetime(value)), {"moment": None})).scalar_one() is None
+
+
+async def test_global_ids_are_relays(engine: AsyncEngine) -> None:
+    value = sa.bindparam("pk", type_=sa.Uuid())
+    async with engine.connect() as conn:
+        for type_name in ("Task", "Pillar", "Project", "JournalTemplate", "InsightRuleSubscription"):
+            for _ in range(20):
+                pk = uuid.uuid4()
+                made = (await conn.execute(sa.select(global_id(type_name, value)), {"pk": pk})).scalar_one()
+                assert made == to_global_id(type_name, pk)
+                assert from_global_id(made) == (type_name, pk)
+
+
+async def test_enum_names_are_the_graphql_names(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        for enum in (TaskStatus, ProjectStatus, Priority):
+            for member in enum:
+                value = sa.literal(member.value)
+                assert (await conn.execute(sa.select(enum_name(value, enum)))).scalar_one() == member.name
+
+
+async def test_percent_is_computed_exactly_as_progress_computes_it(engine: AsyncEngine) -> None:
+    # Every completed/total pair up to 80, halves included (1/16 = 6.25 -> 6.2, 3/16 = 18.75 -> 18.8).
+    pairs = sa.select(sa.column("total", sa.Integer), sa.column("done", sa.Integer)).select_from(
+        sa.text("generate_series(0, 80) AS total, generate_series(0, 80) AS done")
+    )
+    pairs = pairs.where(sa.column("done") <= sa.column("total")).subquery()
+    statement = sa.select(pairs.c.total, pairs.c.done, sa.cast(one_decimal(pairs.c.done, pairs.c.total), sa.Text))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(statement)).all()
+    assert len(rows) == 81 * 82 // 2
+    for total, done, written in rows:
+        expected = Progress(total_tasks=total, completed_tasks=done).percent
+        assert written == orjson.dumps(expected).decode(), (done, total)
+    assert Progress(total_tasks=16, completed_tasks=1).percent == 6.2
+    assert Progress(total_tasks=16, completed_tasks=3).percent == 18.8
+    assert Progress(total_tasks=3, completed_tasks=2).percent == 66.7
+
+
+# ----------------------------------------------------------------------------- both paths
+
+
+@dataclass
+class Pair:
+    slow: httpx.AsyncClient
+    fast: httpx.AsyncClient
+    plans: PlanCache
+    schema: GraphQLSchema
+
+
+@dataclass
+class World:
+    token_a: str
+    token_b: str
+    tasks_of_a: int
+    tasks_of_b: int
+
+
+@pytest.fixture(scope="module")
+async def pair(database_url: str, data_dir: Path) -> AsyncIterator[Pair]:
+    apps: list[Starlette] = [
+        create_app(make_settings(database_url, data_dir, fast_path=False)),
+        create_app(make_settings(database_url, data_dir, fast_path=True, compiled_sql=True)),
+    ]
+    async with apps[0].router.lifespan_context(apps[0]), apps[1].router.lifespan_context(apps[1]):
+        clients = [
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") for app in apps
+        ]
+        runtime = apps[1].state.runtime
+        assert runtime.plans is not None
+        assert runtime.plans.sql_types is not None
+        yield Pair(clients[0], clients[1], runtime.plans, runtime.schema._schema)
+        for client in clients:
+            await client.aclose()
+
+
+@pytest.fixture(scope="module")
+async def world(pair: Pair, engine: AsyncEngine) -> World:
+    gql = GraphQLClient(pair.slow)
+    a, b = await gql.sign_up(), await gql.sign_up()
+    counts = []
+    async with async_sessionmaker(engine)() as session:
+        for viewer, pillars in ((a, 2), (b, 1)):
+            tree = await create_tree(
+                session,
+                user_id=from_global_id(viewer.user_id)[1],
+                pillars=pillars,
+                areas_per_pillar=2,
+                projects_per_area=3,
+                tasks_per_project=5,
+            )
+            counts.append(len(tree.tasks))
+        await session.commit()
+        # Text that JSON must escape, times with and without microseconds, every status.
+        awkward = 'Quote " backslash \\ tab \t newline \n emoji \U0001f600 accents éà <tag> & \u2028'
+        await session.execute(sa.text("UPDATE tasks SET description = :text WHERE position = 1"), {"text": awkward})
+        await session.execute(
+            sa.text("UPDATE pillars SET description = :text, color = '#F4B400', icon = '⛰'"), {"text": awkward}
+        )
+        await session.execute(
+            sa.text(
+                "UPDATE tasks SET due_at = date_trunc('second', due_at) + interval '123457 microseconds' WHERE position = 2"
+            )
+        )
+        await session.execute(sa.text("UPDATE tasks SET due_at = date_trunc('second', due_at) WHERE position = 3"))
+        await session.execute(
+            sa.text(
+                "UPDATE projects SET status = (ARRAY['not_started','in_progress','on_hold','completed','cancelled'])[1 + position % 5], due_at = now() + position * interval '1 day', priority = 1 + position % 4"
+            )
+        )
+        await session.commit()
+    return World(a.token, b.token, counts[0], counts[1])
+
+
+async def _post(client: httpx.AsyncClient, body: dict[str, Any], token: str | None) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = await client.post("/graphql", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = orjson.loads(response.content)
+    return answer
+
+
+def _answer(body: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in body.items() if key != "extensions"}
+
+
+async def compare(pair: Pair, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> str:
+    """Send the document both ways; assert equal answers; say whether one statement answered."""
+    body = {"query": query, "variables": variables}
+    context = f"\n{query}\nvariables: {variables}"
+    expected = await _post(pair.slow, body, token)
+    await _post(pair.fast, body, token)  # compiles the plan (graphql-core answers)
+    before, failed = pair.plans.sql_executed, pair.plans.sql_failed
+    answer = await _post(pair.fast, body, token)
+    assert pair.plans.sql_failed == failed, f"the statement failed: {context}"
+    possible = [_answer(expected)]
+    attempts = 0
+    # With several failing fields graphql-core's own answer can vary (see tests/test_fastpath.py).
+    while _answer(answer) not in possible and "errors" in expected and attempts < 8:
+        possible.append(_answer(await _post(pair.slow, body, token)))
+        attempts += 1
+    assert _answer(answer) in possible, context
+    if pair.plans.sql_executed > before:
+        assert "errors" not in expected, context
+        assert answer["extensions"]["sql"]["statements"] == 1, context
+        return "sql"
+    return "resolvers"
+
+
+async def test_the_benchmark_operations_are_one_statement_and_identical(pair: Pair, world: World) -> None:
+    assert await compare(pair, QUINTET_TREE, None, world.token_a) == "sql"
+    assert await compare(pair, QUINTET_DASHBOARD, None, world.token_a) == "sql"
+    assert await compare(pair, QUINTET_TREE, None, world.token_b) == "sql"
+
+
+async def test_each_viewer_sees_only_their_own_rows(pair: Pair, world: World) -> None:
+    query = "{ viewer { tasks(first: 100) { totalCount nodes { id } } pillars { totalCount } } }"
+    for token, tasks in ((world.token_a, world.tasks_of_a), (world.token_b, world.tasks_of_b)):
+        assert await compare(pair, query, None, token) == "sql"
+        answer = await _post(pair.fast, {"query": query}, token)
+        assert answer["data"]["viewer"]["tasks"]["totalCount"] == tasks
+        assert len(answer["data"]["viewer"]["tasks"]["nodes"]) == tasks
+    # Signed out, the viewer is null: the resolvers answer.
+    assert await compare(pair, query, None, None) == "resolvers"
+
+
+ALL_FIELDS = """
+fragment T on Task { __typename id title description status priority dueAt completedAt position createdAt
+  updatedAt isOverdue }
+query All($n: Int) { viewer { __typename
+  pillars(first: $n) { __typename totalCount nodes { id name description color icon position createdAt updatedAt
+    progress { __typename percent totalTasks completedTasks }
+    areas(orderBy: NAME_DESC) { totalCount nodes { id name description importance position createdAt updatedAt
+      progress { percent }
+      projects(first: 2, orderBy: PRIORITY_DESC) { nodes { id name description status priority dueAt position
+        createdAt updatedAt progress { completedTasks }
+        tasks(orderBy: DUE_AT_DESC) { nodes { ...T } }
+        open: tasks(filter: {status: [TODO, IN_PROGRESS]}, orderBy: TITLE_ASC) { totalCount nodes { ...T } }
+        late: tasks(filter: {overdue: true}) { totalCount nodes { title } }
+        notLate: tasks(filter: {overdue: false}) { totalCount }
+        urgent: tasks(filter: {priority: [HIGH, URGENT], search: "task"}, first: 1) { totalCount nodes { title } }
+      } } } } } }
+  projects(filter: {status: [ON_HOLD, COMPLETED]}, orderBy: DUE_AT_DESC) { totalCount nodes { name dueAt } }
+  areas(orderBy: UPDATED_AT_DESC, first: 3) { nodes { name } }
+} }
+"""
+
+
+async def test_every_declared_field_argument_and_order(pair: Pair, world: World) -> None:
+    for n in (None, 0, 1, 2, 100):
+        assert await compare(pair, ALL_FIELDS, {"n": n}, world.token_a) == "sql"
+    for order in ("POSITION_ASC", "NAME_ASC", "CREATED_AT_DESC", "UPDATED_AT_ASC"):
+        query = f"{{ viewer {{ pillars(orderBy: {order}) {{ nodes {{ name areas {{ nodes {{ name }} }} }} }} }} }}"
+        assert await compare(pair, query, None, world.token_a) == "sql"
+    for order in ("DUE_AT_ASC", "DUE_AT_DESC", "PRIORITY_ASC", "TITLE_DESC", "POSITION_DESC", "CREATED_AT_ASC"):
+        query = f"{{ viewer {{ tasks(orderBy: {order}, first: 100) {{ nodes {{ id }} }} }} }}"
+        assert await compare(pair, query, None, world.token_a) == "sql"
+    dated = '{ viewer { tasks(filter: {dueAfter: "2020-01-01T00:00:00Z", dueBefore: "2100-01-01"}) { totalCount } } }'
+    assert await compare(pair, dated, None, world.token_a) == "sql"
+
+
+async def test_errors_and_what_has_no_sql_form_go_to_the_resolvers(pair: Pair, world: World) -> None:
+    token = world.token_a
+    # A page size the resolvers refuse, deep in the tree, as a literal and as a variable.
+    deep = "{ viewer { pillars { nodes { areas { nodes { projects { totalCount } } } } } } }"
+    assert await compare(pair, deep.replace("projects", "projects(first: 101)"), None, token) == "resolvers"
+    assert await compare(pair, deep.replace("projects", "projects(first: -1)"), None, token) == "resolvers"
+    sized = "query Q($n: Int) { viewer { pillars(first: $n) { totalCount } } }"
+    assert await compare(pair, sized, {"n": 101}, token) == "resolvers"
+    assert await compare(pair, sized, {"n": "many"}, token) == "resolvers"
+    assert await compare(pair, sized, {"n": 3}, token) == "sql"  # the same document, a good size
+    # Cursors, `last`, variables in a filter, fields without a SQL form: the resolvers.
+    for query in (
+        '{ viewer { pillars(after: "nope") { totalCount } } }',
+        "{ viewer { pillars(last: 2) { nodes { name } } } }",
+        "{ viewer { pillars { edges { cursor node { name } } pageInfo { hasNextPage } } } }",
+        "{ viewer { tasks { nodes { title project { name } } } } }",
+        "{ viewer { email pillars { totalCount } } }",
+    ):
+        assert await compare(pair, query, None, token) == "resolvers"
+    searched = "query S($s: String) { viewer { tasks(filter: {search: $s}) { totalCount } } }"
+    assert await compare(pair, searched, {"s": "task"}, token) == "resolvers"
+
+
+class DeclaredFields:
+    """Random documents over the viewer's declared fields only (seeded, so failures replay)."""
+
+    def __init__(self, schema: GraphQLSchema, seed: int) -> None:
+        self.schema = schema
+        self.rng = random.Random(seed)
+
+    def document(self) -> str:
+        viewer = self.schema.get_type("Viewer")
+        assert isinstance(viewer, GraphQLObjectType)
+        lists = sorted(SQL_TYPES["Viewer"].fields)
+        chosen = self.rng.sample(lists, self.rng.randint(1, len(lists)))
+        fields = " ".join(self.connection(viewer, name, depth=0) for name in chosen)
+        return "{ viewer { " + fields + (" __typename" if self.rng.random() < 0.2 else "") + " } }"
+
+    def connection(self, parent: GraphQLObjectType, name: str, depth: int) -> str:
+        rng = self.rng
+        definition = parent.fields[name]
+        arguments = []
+        if rng.random() < 0.5:
+            arguments.append(f"first: {rng.choice([0, 1, 2, 3, 10, 100])}")
+        order = get_named_type(definition.args["orderBy"].type)
+        if rng.random() < 0.5:
+            arguments.append(f"orderBy: {rng.choice(list(order.values))}")  # type: ignore[attr-defined]
+        if "filter" in definition.args and rng.random() < 0.4:
+            arguments.append("filter: " + self.filter(get_named_type(definition.args["filter"].type).name))
+        alias = f"{name}{rng.randint(1, 9)}: " if rng.random() < 0.2 else ""
+        node_type = get_named_type(get_named_type(definition.type).fields["nodes"].type)  # type: ignore[attr-defined]
+        parts = []
+        if rng.random() < 0.6:
+            parts.append("totalCount")
+        if rng.random() < 0.85 or not parts:
+            parts.append("nodes { " + self.node(node_type, depth + 1) + " }")
+        rendered_arguments = f"({', '.join(arguments)})" if arguments else ""
+        return f"{alias}{name}{rendered_arguments} {{ {' '.join(parts)} }}"
+
+    def filter(self, input_name: str) -> str:
+        rng = self.rng
+        if input_name == "TaskFilterInput":
+            options = [
+                "status: [" + " ".join(rng.sample([m.name for m in TaskStatus], rng.randint(1, 3))) + "]",
+                "priority: [" + " ".join(rng.sample([m.name for m in Priority], rng.randint(1, 2))) + "]",
+                f"overdue: {rng.choice(['true', 'false'])}",
+                f'search: "{rng.choice(["task", "1", "zz", "%"])}"',
+                'dueAfter: "2020-06-01T00:00:00Z"',
+            ]
+        else:
+            options = [
+                "status: [" + " ".join(rng.sample([m.name for m in ProjectStatus], rng.randint(1, 3))) + "]",
+                'dueBefore: "2099-01-01T00:00:00+02:00"',
+            ]
+        return "{" + ", ".join(rng.sample(options, rng.randint(1, 2))) + "}"
+
+    def node(self, type_: Any, depth: int) -> str:
+        rng = self.rng
+        declared = SQL_TYPES[type_.name].fields
+        leaves = [name for name in declared if is_leaf_type(get_named_type(type_.fields[name].type))]
+        parts = rng.sample(leaves, rng.randint(1, 5))
+        if "progress" in declared and rng.random() < 0.4:
+            progress = rng.sample(["percent", "totalTasks", "completedTasks", "__typename"], rng.randint(1, 3))
+            parts.append("progress { " + " ".join(progress) + " }")
+        children = [name for name in declared if name not in leaves and name != "progress"]
+        if children and depth < 4 and rng.random() < 0.7:
+            parts.append(self.connection(type_, rng.choice(children), depth))
+        if rng.random() < 0.15:
+            parts.append(f"... on {type_.name} {{ {rng.choice(leaves)} }}")
+        return " ".join(parts)
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_generated_documents_answer_identically(pair: Pair, world: World, seed: int) -> None:
+    generator = DeclaredFields(pair.schema, seed)
+    outcomes: dict[str, int] = {}
+    for _ in range(20):
+        query = generator.document()
+        token = world.token_a if generator.rng.random() < 0.8 else world.token_b
+        outcome = await compare(pair, query, None, token)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    # Documents with page sizes of 100 under several levels can pass maxNodes only on the
+    # resolvers... all the others must be answered by one statement.
+    assert outcomes.get("sql", 0) >= 15, outcomes
