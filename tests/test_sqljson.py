@@ -161,13 +161,16 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
         )
         await session.execute(
             sa.text(
-                "UPDATE tasks SET due_at = date_trunc('second', due_at) + interval '123457 microseconds' WHERE position = 2"
+                "UPDATE tasks SET due_at = date_trunc('second', due_at) + interval '123457 microseconds' "
+                "WHERE position = 2"
             )
         )
         await session.execute(sa.text("UPDATE tasks SET due_at = date_trunc('second', due_at) WHERE position = 3"))
         await session.execute(
             sa.text(
-                "UPDATE projects SET status = (ARRAY['not_started','in_progress','on_hold','completed','cancelled'])[1 + position % 5], due_at = now() + position * interval '1 day', priority = 1 + position % 4"
+                "UPDATE projects SET "
+                "status = (ARRAY['not_started','in_progress','on_hold','completed','cancelled'])[1 + position % 5], "
+                "due_at = now() + position * interval '1 day', priority = 1 + position % 4"
             )
         )
         await session.commit()
