@@ -133,10 +133,9 @@ def global_id(type_name: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement
 def iso_datetime(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """A `timestamptz` as Python's `datetime.isoformat()` writes it in UTC (what the DateTime
     scalar serializes): seconds, microseconds only when there are any, then `+00:00`."""
-    utc = sa.func.timezone("UTC", column)
-    micro = sa.func.to_char(utc, "US")
-    fraction = sa.case((micro == "000000", sa.literal("")), else_=sa.literal(".") + micro)
-    finite = sa.func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS') + fraction + sa.literal("+00:00")
+    written = sa.func.to_char(sa.func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')
+    # Only the fraction can read ".000000": the date and time hold no dot.
+    finite = sa.func.replace(written, ".000000", "")
     # asyncpg stores datetime.min and .max as -infinity and infinity, and reads them back so.
     return sa.case(
         (sa.func.isfinite(column), finite),
