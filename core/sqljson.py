@@ -47,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.util import ClauseAdapter
 from strawberry.types.arguments import convert_arguments
 
+from core.errors import ClientError
 from core.fastpath import (
     Completer,
     FieldPlan,
@@ -108,7 +109,16 @@ class Children:
     conditions: Conditions | None = None
 
 
-Rule = Leaf | Computed | Children
+@dataclass(frozen=True)
+class Parent:
+    """A to-one field: the row of `table` whose id is the row's `key_column` (the viewer's own,
+    like every row read). The key is a non-null foreign key, so the parent exists."""
+
+    table: sa.Table
+    key_column: str
+
+
+Rule = Leaf | Computed | Children | Parent
 
 
 @dataclass(frozen=True)
@@ -214,7 +224,7 @@ class SqlPlan:
                     limit = page_args(
                         first=size, after=None, last=None, before=None, max_size=max_size, default_size=default_size
                     ).limit
-                except Exception:  # noqa: BLE001 - a refused size: the resolvers word the error
+                except ClientError:  # a refused size: the resolvers report it
                     return None
                 params[first.parameter] = limit
         async with engine.connect() as conn:
@@ -269,9 +279,19 @@ class SqlCompiler:
                 if field_plan.takes_arguments:
                     raise SqlUnsupported(f"arguments of {plan.type.name}.{field_plan.name}")
                 pairs.append((field_plan.key, rule.build(row, self, _object_plan(field_plan.completer))))
+            elif isinstance(rule, Parent):
+                if field_plan.takes_arguments:
+                    raise SqlUnsupported(f"arguments of {plan.type.name}.{field_plan.name}")
+                pairs.append((field_plan.key, self.parent(rule, field_plan, row)))
             else:
                 pairs.append((field_plan.key, self.connection(rule, field_plan, row)))
         return json_object(pairs)
+
+    def parent(self, rule: Parent, field_plan: FieldPlan, row: Row) -> sa.ColumnElement[Any]:
+        parent = rule.table.alias(f"o{next(self._names)}")
+        node = self.object(_object_plan(field_plan.completer), parent)
+        found = sa.select(node).where(parent.c.id == row.c[rule.key_column], parent.c.user_id == viewer())
+        return found.scalar_subquery()
 
     def leaves(self, plan: SelectionPlan, values: Mapping[str, sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
         """An object whose fields are the given expressions (by field name)."""

@@ -29,7 +29,7 @@ from app import create_app
 from bench.lineup import QUINTET_DASHBOARD, QUINTET_TREE
 from core.fastpath import PlanCache
 from core.relay import from_global_id, to_global_id
-from core.sqljson import enum_name, global_id, iso_datetime, one_decimal
+from core.sqljson import Children, Parent, enum_name, global_id, iso_datetime, one_decimal
 from schema.aurum.enums import Priority, ProjectStatus, TaskStatus
 from schema.compiled import SQL_TYPES
 from services.aurum import Progress
@@ -241,7 +241,7 @@ query All($n: Int) { viewer { __typename
       progress { percent }
       projects(first: 2, orderBy: PRIORITY_DESC) { nodes { id name description status priority dueAt position
         createdAt updatedAt progress { completedTasks }
-        tasks(orderBy: DUE_AT_DESC) { nodes { ...T } }
+        tasks(orderBy: DUE_AT_DESC) { nodes { ...T project { name area { name pillar { id name } } } } }
         open: tasks(filter: {status: [TODO, IN_PROGRESS]}, orderBy: TITLE_ASC) { totalCount nodes { ...T } }
         late: tasks(filter: {overdue: true}) { totalCount nodes { title } }
         notLate: tasks(filter: {overdue: false}) { totalCount }
@@ -281,7 +281,7 @@ async def test_errors_and_what_has_no_sql_form_go_to_the_resolvers(pair: Pair, w
         '{ viewer { pillars(after: "nope") { totalCount } } }',
         "{ viewer { pillars(last: 2) { nodes { name } } } }",
         "{ viewer { pillars { edges { cursor node { name } } pageInfo { hasNextPage } } } }",
-        "{ viewer { tasks { nodes { title project { name } } } } }",
+        "{ viewer { tasks { nodes { title resources { totalCount } } } } }",
         "{ viewer { email pillars { totalCount } } }",
     ):
         assert await compare(pair, query, None, token) == "resolvers"
@@ -350,9 +350,13 @@ class DeclaredFields:
         if "progress" in declared and rng.random() < 0.4:
             progress = rng.sample(["percent", "totalTasks", "completedTasks", "__typename"], rng.randint(1, 3))
             parts.append("progress { " + " ".join(progress) + " }")
-        children = [name for name in declared if name not in leaves and name != "progress"]
+        children = [name for name in declared if isinstance(declared[name], Children)]
         if children and depth < 4 and rng.random() < 0.7:
             parts.append(self.connection(type_, rng.choice(children), depth))
+        parents = [name for name in declared if isinstance(declared[name], Parent)]
+        if parents and depth < 5 and rng.random() < 0.3:
+            name = rng.choice(parents)
+            parts.append(f"{name} {{ {self.node(get_named_type(type_.fields[name].type), depth + 1)} }}")
         if rng.random() < 0.15:
             parts.append(f"... on {type_.name} {{ {rng.choice(leaves)} }}")
         return " ".join(parts)

@@ -17,6 +17,7 @@ from core.sqljson import (
     Children,
     Computed,
     Leaf,
+    Parent,
     Row,
     SqlCompiler,
     SqlType,
@@ -130,6 +131,7 @@ SQL_TYPES: dict[str, SqlType] = {
             "name": _column("name"),
             "importance": _column("importance"),
             "progress": _progress("area"),
+            "pillar": Parent(table(Pillar), "pillar_id"),
             "projects": Children(
                 "Project", table(Project), "area_id", _children_of_row, aurum.PROJECT_SORTS, _project_conditions
             ),
@@ -143,6 +145,7 @@ SQL_TYPES: dict[str, SqlType] = {
             "priority": _enum("priority", Priority),
             "dueAt": _time("due_at"),
             "progress": _progress("project"),
+            "area": Parent(table(Area), "area_id"),
             "tasks": Children("Task", table(Task), "project_id", _children_of_row, aurum.TASK_SORTS, _task_conditions),
         }
     ),
@@ -155,6 +158,7 @@ SQL_TYPES: dict[str, SqlType] = {
             "dueAt": _time("due_at"),
             "completedAt": _time("completed_at"),
             "isOverdue": Leaf(_is_overdue),
+            "project": Parent(table(Project), "project_id"),
         }
     ),
 }
