@@ -134,10 +134,18 @@ def viewer() -> sa.BindParameter[Any]:
 
 
 def global_id(type_name: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    """`core.relay.to_global_id` in SQL: URL-safe base64 of "Type:uuid", without padding."""
-    raw = sa.func.encode(sa.func.convert_to(sa.literal(f"{type_name}:") + sa.cast(column, sa.Text), "UTF8"), "base64")
-    # Postgres breaks base64 lines at 76 characters: the newline goes with the translation.
-    return sa.func.rtrim(sa.func.translate(raw, "+/\n", "-_"), "=")
+    """`core.relay.to_global_id` in SQL: URL-safe base64 of "Type:uuid", without padding.
+
+    Every id of a type has the same length, so the padding is cut by length; `replace` is used
+    over `translate`, which costs Postgres twice as much per row."""
+    raw_length = len(type_name.encode()) + 1 + 36
+    encoded = sa.func.encode(
+        sa.func.convert_to(sa.literal(f"{type_name}:") + sa.cast(column, sa.Text), "UTF8"), "base64"
+    )
+    if 4 * -(-raw_length // 3) > 76:  # Postgres breaks base64 lines at 76 characters
+        encoded = sa.func.replace(encoded, "\n", "")
+    urlsafe = sa.func.replace(sa.func.replace(encoded, "+", "-"), "/", "_")
+    return sa.func.left(urlsafe, -(-raw_length * 4 // 3))
 
 
 def iso_datetime(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
