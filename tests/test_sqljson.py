@@ -39,6 +39,9 @@ from tests.support import GraphQLClient
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
+#: The table each parent column points at.
+SQL_TYPES_TABLES = {"pillar_id": "pillars", "area_id": "areas", "project_id": "projects"}
+
 
 # ----------------------------------------------------------------------------- the SQL helpers
 
@@ -99,6 +102,22 @@ async def test_percent_is_computed_exactly_as_progress_computes_it(engine: Async
     assert Progress(total_tasks=16, completed_tasks=1).percent == 6.2
     assert Progress(total_tasks=16, completed_tasks=3).percent == 18.8
     assert Progress(total_tasks=3, completed_tasks=2).percent == 66.7
+
+
+async def test_children_scoped_through_their_parent_have_the_owner_in_their_foreign_key() -> None:
+    checked = 0
+    for declared in SQL_TYPES.values():
+        for rule in declared.fields.values():
+            if not isinstance(rule, Children) or not rule.owner_via_parent:
+                continue
+            keys = {
+                (tuple(fk.column_keys), tuple(element.column.name for element in fk.elements), fk.referred_table.name)
+                for fk in rule.table.foreign_key_constraints
+            }
+            parent_table = SQL_TYPES_TABLES[rule.parent_column]
+            assert ((rule.parent_column, "user_id"), ("id", "user_id"), parent_table) in keys, rule
+            checked += 1
+    assert checked == 3
 
 
 # ----------------------------------------------------------------------------- both paths

@@ -122,7 +122,9 @@ SQL_TYPES: dict[str, SqlType] = {
             "color": _column("color"),
             "icon": _column("icon"),
             "progress": _progress("pillar"),
-            "areas": Children("Area", table(Area), "pillar_id", _children_of_row, aurum.AREA_SORTS),
+            "areas": Children(
+                "Area", table(Area), "pillar_id", _children_of_row, aurum.AREA_SORTS, owner_via_parent=True
+            ),
         }
     ),
     "Area": SqlType(
@@ -133,7 +135,13 @@ SQL_TYPES: dict[str, SqlType] = {
             "progress": _progress("area"),
             "pillar": Parent(table(Pillar), "pillar_id"),
             "projects": Children(
-                "Project", table(Project), "area_id", _children_of_row, aurum.PROJECT_SORTS, _project_conditions
+                "Project",
+                table(Project),
+                "area_id",
+                _children_of_row,
+                aurum.PROJECT_SORTS,
+                _project_conditions,
+                owner_via_parent=True,
             ),
         }
     ),
@@ -146,7 +154,15 @@ SQL_TYPES: dict[str, SqlType] = {
             "dueAt": _time("due_at"),
             "progress": _progress("project"),
             "area": Parent(table(Area), "area_id"),
-            "tasks": Children("Task", table(Task), "project_id", _children_of_row, aurum.TASK_SORTS, _task_conditions),
+            "tasks": Children(
+                "Task",
+                table(Task),
+                "project_id",
+                _children_of_row,
+                aurum.TASK_SORTS,
+                _task_conditions,
+                owner_via_parent=True,
+            ),
         }
     ),
     "Task": SqlType(
