@@ -66,6 +66,9 @@ logger = logging.getLogger("quintet.sqljson")
 #: The bind parameter that carries the viewer's id.
 VIEWER = "viewer_id"
 
+#: Postgres truncates longer names (NAMEDATALEN - 1).
+MAX_IDENTIFIER_BYTES = 63
+
 Row = Any  # a FromClause whose `.c` holds the columns of the row being described
 Conditions = Callable[[Mapping[str, Any]], list[sa.ColumnElement[bool]]]
 
@@ -274,6 +277,10 @@ class SqlCompiler:
         self._names = itertools.count()
 
     def object(self, plan: SelectionPlan, row: Row) -> sa.ColumnElement[Any]:
+        return json_object(self.pairs(plan, row))
+
+    def pairs(self, plan: SelectionPlan, row: Row) -> list[tuple[str, sa.ColumnElement[Any]]]:
+        """Each response key of the selection with the SQL expression of its JSON value."""
         declared = self.types.get(plan.type.name)
         if declared is None:
             raise SqlUnsupported(f"type {plan.type.name}")
@@ -299,13 +306,13 @@ class SqlCompiler:
                 pairs.append((field_plan.key, self.parent(rule, field_plan, row)))
             else:
                 pairs.append((field_plan.key, self.connection(rule, field_plan, row)))
-        return json_object(pairs)
+        return pairs
 
     def parent(self, rule: Parent, field_plan: FieldPlan, row: Row) -> sa.ColumnElement[Any]:
         parent = rule.table.alias(f"o{next(self._names)}")
         node = self.object(_object_plan(field_plan.completer), parent)
         found = sa.select(node).where(parent.c.id == row.c[rule.key_column], parent.c.user_id == viewer())
-        return found.scalar_subquery()
+        return found.correlate(row).scalar_subquery()
 
     def leaves(self, plan: SelectionPlan, values: Mapping[str, sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
         """An object whose fields are the given expressions (by field name)."""
@@ -358,6 +365,10 @@ class SqlCompiler:
             raise SqlUnsupported(f"the order {order_by!r}")
         conditions = rule.conditions(arguments) if rule.conditions is not None else []
 
+        # Subqueries name the row they depend on: SQLAlchemy's automatic correlation only looks
+        # at the enclosing SELECT's FROM list, which a row of lateral columns does not have.
+        outer = [] if parent is None else [parent]
+
         def scoped(alias: Any) -> list[sa.ColumnElement[bool]]:
             adapter = ClauseAdapter(alias)
             return [
@@ -373,7 +384,7 @@ class SqlCompiler:
                 pairs.append((key, sa.literal(connection_field.typename, sa.Text)))
             elif connection_field.name == "totalCount":
                 counted = rule.table.alias(f"c{next(self._names)}")
-                total = sa.select(sa.func.count()).select_from(counted).where(*scoped(counted))
+                total = sa.select(sa.func.count()).select_from(counted).where(*scoped(counted)).correlate(*outer)
                 pairs.append((key, total.scalar_subquery()))
             elif connection_field.name == "nodes":
                 pairs.append((key, self._nodes(rule, connection_field, sort, scoped, first, parent)))
@@ -403,10 +414,21 @@ class SqlCompiler:
             .lateral(f"p{next(self._names)}")
         )
         in_page = ClauseAdapter(page).traverse(sort.expression)
-        node = self.object(_object_plan(nodes_field.completer), page)
+        pairs = self.pairs(_object_plan(nodes_field.completer), page)
+        source: Any = page
+        node: Any
+        if all(len(key.encode()) <= MAX_IDENTIFIER_BYTES for key, _ in pairs):
+            # Each node as a row whose columns are named by the response keys: Postgres writes a
+            # row as JSON for less than `json_build_object` costs it (a quarter less for six fields).
+            fields = (
+                sa.select(*(value.label(key) for key, value in pairs)).correlate(page).lateral(f"n{next(self._names)}")
+            )
+            source, node = page.join(fields, sa.true()), fields.table_valued()
+        else:  # a key longer than Postgres keeps a column name
+            node = json_object(pairs)
         ordered = aggregate_order_by(node, direction(in_page), direction(page.c.id))
         aggregated = sa.func.coalesce(sa.func.json_agg(ordered, type_=JSON), sa.cast(sa.literal("[]"), JSON))
-        return sa.select(aggregated).select_from(page).scalar_subquery()
+        return sa.select(aggregated).select_from(source).scalar_subquery()
 
 
 def compile_sql(
