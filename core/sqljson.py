@@ -109,7 +109,6 @@ class Children:
     `tests/test_sqljson.py` checks that each such foreign key exists.
     """
 
-    node_type: str
     table: sa.Table
     parent_column: str
     parent_key: Callable[[Row], sa.ColumnElement[Any]]

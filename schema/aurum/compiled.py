@@ -108,11 +108,9 @@ def _common(type_name: str) -> dict[str, Leaf]:
     }
 
 
-PILLARS = Children("Pillar", table(Pillar), "user_id", _children_of_viewer, aurum.PILLAR_SORTS)
-VIEWER_PROJECTS = Children(
-    "Project", table(Project), "user_id", _children_of_viewer, aurum.PROJECT_SORTS, _project_conditions
-)
-VIEWER_TASKS = Children("Task", table(Task), "user_id", _children_of_viewer, aurum.TASK_SORTS, _task_conditions)
+PILLARS = Children(table(Pillar), "user_id", _children_of_viewer, aurum.PILLAR_SORTS)
+VIEWER_PROJECTS = Children(table(Project), "user_id", _children_of_viewer, aurum.PROJECT_SORTS, _project_conditions)
+VIEWER_TASKS = Children(table(Task), "user_id", _children_of_viewer, aurum.TASK_SORTS, _task_conditions)
 
 SQL_TYPES: dict[str, SqlType] = {
     "Pillar": SqlType(
@@ -122,9 +120,7 @@ SQL_TYPES: dict[str, SqlType] = {
             "color": _column("color"),
             "icon": _column("icon"),
             "progress": _progress("pillar"),
-            "areas": Children(
-                "Area", table(Area), "pillar_id", _children_of_row, aurum.AREA_SORTS, owner_via_parent=True
-            ),
+            "areas": Children(table(Area), "pillar_id", _children_of_row, aurum.AREA_SORTS, owner_via_parent=True),
         }
     ),
     "Area": SqlType(
@@ -135,7 +131,6 @@ SQL_TYPES: dict[str, SqlType] = {
             "progress": _progress("area"),
             "pillar": Parent(table(Pillar), "pillar_id"),
             "projects": Children(
-                "Project",
                 table(Project),
                 "area_id",
                 _children_of_row,
@@ -155,7 +150,6 @@ SQL_TYPES: dict[str, SqlType] = {
             "progress": _progress("project"),
             "area": Parent(table(Area), "area_id"),
             "tasks": Children(
-                "Task",
                 table(Task),
                 "project_id",
                 _children_of_row,
@@ -182,7 +176,7 @@ SQL_TYPES: dict[str, SqlType] = {
 #: The viewer's Aurum Life lists (schema/aurum/viewer.py), for the `Viewer` type.
 VIEWER_FIELDS: dict[str, Children] = {
     "pillars": PILLARS,
-    "areas": Children("Area", table(Area), "user_id", _children_of_viewer, aurum.AREA_SORTS),
+    "areas": Children(table(Area), "user_id", _children_of_viewer, aurum.AREA_SORTS),
     "projects": VIEWER_PROJECTS,
     "tasks": VIEWER_TASKS,
 }
