@@ -346,7 +346,7 @@ async def _run_sql(runtime: Runtime, plan: Plan, actor: Actor, variables: dict[s
     assert plans is not None
     assert plans.sql_types is not None
     if not plan.sql_tried:
-        plan.sql = compile_sql(plan, runtime.schema._schema, runtime.schema, plans.sql_types)
+        plan.sql = compile_sql(plan, runtime.schema, plans.sql_types)
         plan.sql_tried = True
     if plan.sql is None:
         return None

@@ -37,6 +37,14 @@ from sqlalchemy.sql import visitors
 
 from core.db import current_sql_stats
 
+#: The bind parameter that carries the viewer's id in every read scoped to a user.
+VIEWER = "viewer_id"
+
+
+def viewer_param() -> sa.BindParameter[Any]:
+    """The viewer's id as a bind parameter (`VIEWER`), given with each run."""
+    return sa.bindparam(VIEWER, type_=sa.Uuid())
+
 
 class Row(asyncpg.Record):
     """An asyncpg record that also reads its columns as attributes."""

@@ -20,8 +20,9 @@ What the declarations say, and what keeps this exact:
 - Page sizes are checked at every request by the same `page_args` as the resolvers; a refused
   one (or a variable that does not coerce) sends the request down the resolver path, whose
   errors graphql-core words as always.
-- Non-null fields come from non-null columns or aggregates; scoping is `user_id = viewer` on
-  every table read, as in the loaders' shapes. The differential tests
+- Non-null fields come from non-null columns or aggregates. Every row is scoped to the viewer:
+  by `user_id = viewer`, as in the loaders' shapes, or for the children of a scoped row through
+  their composite foreign key to it (`Children.owner_via_parent`). The differential tests
   (tests/test_sqljson.py) run generated documents through this path and through graphql-core
   and compare the answers.
 
@@ -58,13 +59,10 @@ from core.fastpath import (
     SelectionPlan,
 )
 from core.pagination import Sort
-from core.reads import Shape
+from core.reads import VIEWER, Shape, viewer_param
 from core.relay import page_args
 
 logger = logging.getLogger("quintet.sqljson")
-
-#: The bind parameter that carries the viewer's id.
-VIEWER = "viewer_id"
 
 #: Postgres truncates longer names (NAMEDATALEN - 1).
 MAX_IDENTIFIER_BYTES = 63
@@ -135,10 +133,6 @@ class SqlType:
 
 
 # ----------------------------------------------------------------------------- JSON values
-
-
-def viewer() -> sa.BindParameter[Any]:
-    return sa.bindparam(VIEWER, type_=sa.Uuid())
 
 
 def global_id(type_name: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -268,8 +262,7 @@ def _object_plan(completer: Completer) -> SelectionPlan:
 
 
 class SqlCompiler:
-    def __init__(self, schema: GraphQLSchema, strawberry_schema: Any, types: Mapping[str, SqlType]) -> None:
-        self.schema = schema
+    def __init__(self, strawberry_schema: Any, types: Mapping[str, SqlType]) -> None:
         self.strawberry = strawberry_schema
         self.types = types
         self.firsts: list[FirstArgument] = []
@@ -310,7 +303,7 @@ class SqlCompiler:
     def parent(self, rule: Parent, field_plan: FieldPlan, row: Row) -> sa.ColumnElement[Any]:
         parent = rule.table.alias(f"o{next(self._names)}")
         node = self.object(_object_plan(field_plan.completer), parent)
-        found = sa.select(node).where(parent.c.id == row.c[rule.key_column], parent.c.user_id == viewer())
+        found = sa.select(node).where(parent.c.id == row.c[rule.key_column], parent.c.user_id == viewer_param())
         return found.correlate(row).scalar_subquery()
 
     def leaves(self, plan: SelectionPlan, values: Mapping[str, sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
@@ -372,7 +365,7 @@ class SqlCompiler:
             adapter = ClauseAdapter(alias)
             return [
                 alias.c[rule.parent_column] == rule.parent_key(parent),
-                *([] if rule.owner_via_parent else [alias.c.user_id == viewer()]),
+                *([] if rule.owner_via_parent else [alias.c.user_id == viewer_param()]),
                 *(adapter.traverse(condition) for condition in conditions),
             ]
 
@@ -430,11 +423,9 @@ class SqlCompiler:
         return sa.select(aggregated).select_from(source).scalar_subquery()
 
 
-def compile_sql(
-    plan: Plan, schema: GraphQLSchema, strawberry_schema: Any, types: Mapping[str, SqlType]
-) -> SqlPlan | None:
+def compile_sql(plan: Plan, strawberry_schema: Any, types: Mapping[str, SqlType]) -> SqlPlan | None:
     """The plan as one statement, or None when some part of it has no SQL form."""
-    compiler = SqlCompiler(schema, strawberry_schema, types)
+    compiler = SqlCompiler(strawberry_schema, types)
     try:
         data = compiler.object(plan.root, None)
     except SqlUnsupported as reason:

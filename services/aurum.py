@@ -24,7 +24,7 @@ from core.context import Actor
 from core.errors import NotFound, ValidationFailed
 from core.events import publish_after_commit, user_channel
 from core.pagination import NULL_DATE_LAST, Sort
-from core.reads import Shape
+from core.reads import VIEWER, Shape, viewer_param
 from models.aurum import (
     Area,
     JournalEntry,
@@ -48,16 +48,12 @@ def table(model: type[SQLModel]) -> sa.Table:
     return model.__table__  # type: ignore[attr-defined]
 
 
-#: The bind parameter that carries the viewer's id in the loaders' shapes.
-VIEWER = "viewer_id"
-
-
 @functools.cache
 def owned_shape(model: type[SQLModel]) -> Shape:
     """Every column of `model`'s rows that belong to the viewer, as a shape built once: the viewer
     is the `viewer_id` parameter of each run (`viewer_params`)."""
     t = table(model)
-    return Shape(sa.select(t).where(t.c.user_id == sa.bindparam(VIEWER, type_=sa.Uuid())))
+    return Shape(sa.select(t).where(t.c.user_id == viewer_param()))
 
 
 def viewer_params(actor: Actor) -> dict[str, Any]:
@@ -191,7 +187,7 @@ def progress_shape(level: str) -> Shape:
         sa.select(key.label("key"), total.label("total"), completed.label("completed"))
         .select_from(source)
         .where(
-            tasks.c.user_id == sa.bindparam(VIEWER, type_=sa.Uuid()),
+            tasks.c.user_id == viewer_param(),
             key == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.Uuid()))),
         )
         .group_by(key)

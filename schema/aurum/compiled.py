@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from core.fastpath import SelectionPlan
+from core.reads import viewer_param
 from core.sqljson import (
     Children,
     Computed,
@@ -25,7 +26,6 @@ from core.sqljson import (
     global_id,
     iso_datetime,
     one_decimal,
-    viewer,
 )
 from models.aurum import Area, Pillar, Project, Task
 from schema.aurum.enums import Priority, ProjectStatus, TaskStatus
@@ -60,7 +60,7 @@ def _progress(level: str) -> Computed:
         counts = (
             sa.select(total.label("total"), completed.label("completed"))
             .select_from(source)
-            .where(key == row.c.id, tasks.c.user_id == viewer())
+            .where(key == row.c.id, tasks.c.user_id == viewer_param())
             .correlate(row)
             .lateral()
         )
@@ -86,7 +86,7 @@ def _children_of_row(row: Row) -> sa.ColumnElement[Any]:
 
 
 def _children_of_viewer(row: Row) -> sa.ColumnElement[Any]:
-    return viewer()
+    return viewer_param()
 
 
 def _is_overdue(row: Row) -> sa.ColumnElement[Any]:
