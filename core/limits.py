@@ -1,17 +1,26 @@
-"""A limit on how many objects one operation may ask for, before any of it runs.
+"""Limits checked before any of an operation runs.
 
 Depth and alias limits don't bound breadth: four nested connections of 100 each could ask
 for 100 million objects. Like GitHub's API, we multiply the page sizes (`first`/`last`, or
 the default) down every path of connections and refuse an operation whose total is above
 `max_nodes`, naming the limit and the total it asked for.
+
+Nor do they bound the cost of validation itself: graphql-core's OverlappingFieldsCanBeMerged
+compares every pair of selections of one response key at one place, so one field repeated a
+few hundred times (18 KB) holds the event loop for seconds. `Validation` counts the document's
+selections, and those pairs, in one cheap pass and refuses it before graphql-core sees it.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -26,9 +35,15 @@ from graphql import (
     SelectionSetNode,
     VariableNode,
     get_named_type,
+    validate,
 )
+from graphql.execution.values import get_variable_values
 from graphql.utilities import get_operation_ast
+from graphql.validation import ASTValidationRule
+from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import ParserCache, SchemaExtension
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 CONNECTION_SUFFIX = "Connection"
 
@@ -60,7 +75,11 @@ def requested_nodes(
     if operation is None:
         return 0
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    values = variables or {}
+    # Page sizes as the resolvers will see them: coerced, operation defaults applied.
+    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
+    if isinstance(coerced, list):
+        return 0  # variables that don't coerce: graphql-core refuses the operation before it runs
+    values = coerced.coerced
     root = schema.get_root_type(operation.operation)
     total = 0
 
@@ -114,7 +133,7 @@ class MaxNodesLimiter(SchemaExtension):
         self.default_page_size = default_page_size
 
     def on_validate(self) -> Iterator[None]:
-        # ValidationCache (listed before this extension) has validated the document by now;
+        # Validation (listed before this extension) has validated the document by now;
         # strawberry runs execution only if `pre_execution_errors` is empty afterwards.
         context = self.execution_context
         if context.pre_execution_errors == []:
@@ -182,4 +201,166 @@ class StreamSafeParserCache(ParserCache):
             context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
         except GraphQLError:
             context.graphql_document = None
+        yield
+
+
+# ------------------------------------------------------------------ the cost of validation
+
+
+@dataclass(frozen=True)
+class SelectionLimits:
+    #: Selections (fields, fragment spreads, inline fragments), a fragment's at each of its spreads.
+    max_selections: int
+    #: Pairs of selections of one response key (or two fragment spreads) at one place.
+    max_overlaps: int
+
+
+@dataclass
+class SelectionCount:
+    selections: int = 0
+    overlaps: int = 0
+    #: The response key repeated most at one place, and how often.
+    repeated: str = ""
+    repeats: int = 0
+
+
+def count_selections(document: DocumentNode, limits: SelectionLimits) -> SelectionCount:
+    """Selections and overlapping pairs of the document, counting stops past either limit.
+
+    A place is one response path: the selections under every occurrence of `a` in `{ a { b } a { b } }`
+    are one place, holding `b` twice, as graphql-core's overlap rule compares them. A fragment
+    is counted at each spread (a fragment spread on the current path is a cycle, which validation
+    refuses, and is not followed); fragments that no operation spreads are counted on their own.
+    The work is linear in the count, which the limits bound, whatever the document's fragments.
+    """
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    count = SelectionCount()
+    seen: dict[tuple[int, str], int] = {}  # (place, response key) -> occurrences
+    places: dict[tuple[int, str], int] = {}  # (place, response key) -> the place below it
+    reached: set[str] = set()
+    roots = [d.selection_set for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+
+    def over() -> bool:
+        return count.selections > limits.max_selections or count.overlaps > limits.max_overlaps
+
+    new_place = itertools.count().__next__
+
+    def walk(root: SelectionSetNode) -> bool:
+        stack: list[tuple[SelectionSetNode, int, frozenset[str]]] = [(root, new_place(), frozenset())]
+        while stack:
+            selection_set, place, chain = stack.pop()
+            for selection in selection_set.selections:
+                count.selections += 1
+                if isinstance(selection, InlineFragmentNode):
+                    stack.append((selection.selection_set, place, chain))
+                    continue
+                assert isinstance(selection, (FieldNode, FragmentSpreadNode))
+                name = selection.name.value
+                if isinstance(selection, FragmentSpreadNode):
+                    key = (place, "...")
+                else:
+                    key = (place, selection.alias.value if selection.alias is not None else name)
+                occurrences = seen.get(key, 0)
+                seen[key] = occurrences + 1
+                count.overlaps += occurrences
+                if occurrences + 1 > count.repeats:
+                    count.repeated, count.repeats = key[1], occurrences + 1
+                if over():
+                    return False
+                if isinstance(selection, FieldNode):
+                    if selection.selection_set is not None:
+                        below = places.get(key)
+                        if below is None:
+                            below = places[key] = new_place()
+                        stack.append((selection.selection_set, below, chain))
+                    continue
+                fragment = fragments.get(name)
+                if fragment is not None and name not in chain:
+                    reached.add(name)
+                    stack.append((fragment.selection_set, place, chain | {name}))
+        return True
+
+    for root in roots:
+        if not walk(root):
+            return count
+    for name, fragment in fragments.items():
+        if name not in reached and not walk(fragment.selection_set):
+            return count
+    return count
+
+
+def selection_limit_error(document: DocumentNode, limits: SelectionLimits) -> GraphQLError | None:
+    count = count_selections(document, limits)
+    if count.selections > limits.max_selections:
+        return GraphQLError(
+            f"This document makes more than {limits.max_selections} selections (a fragment's counted at each "
+            "spread); ask for fewer fields or split the operation",
+            extensions={"code": "TOO_MANY_SELECTIONS", "limit": "maxSelections", "value": limits.max_selections},
+        )
+    if count.overlaps > limits.max_overlaps:
+        what = "spreads fragments" if count.repeated == "..." else f"selects `{count.repeated}`"
+        return GraphQLError(
+            f"This document {what} {count.repeats} times at one place; more than "
+            f"{limits.max_overlaps} pairs of selections of one response key at one place would have to be "
+            "compared: select each field once per selection set",
+            extensions={
+                "code": "TOO_MANY_SELECTIONS",
+                "limit": "maxOverlappingSelections",
+                "value": limits.max_overlaps,
+            },
+        )
+    return None
+
+
+#: Strawberry adds these to every validation (see `strawberry.schema.schema.validate_document`).
+STRAWBERRY_RULES: tuple[type[ASTValidationRule], ...] = (MaybeNullValidationRule, OneOfInputValidationRule)
+
+
+@lru_cache(maxsize=1024)
+def validate_document(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    rules: tuple[type[ASTValidationRule], ...],
+    limits: SelectionLimits,
+    hide_suggestions: bool,
+) -> list[GraphQLError]:
+    """The document's validation errors; the same (cached) list for the same arguments."""
+    refused = selection_limit_error(document, limits)
+    if refused is not None:
+        return [refused]
+    try:
+        errors = validate(schema, document, (*rules, *STRAWBERRY_RULES), hide_suggestions=hide_suggestions)
+    except RecursionError:  # graphql-core catches its own; this is for any rule that doesn't
+        errors = [ValidationAbortedError("Validation aborted.")]
+    # "Validation aborted." is graphql-core's word for a RecursionError in a rule.
+    return [TOO_DEEP_TO_VALIDATE if error.message == "Validation aborted." else error for error in errors]
+
+
+TOO_DEEP_TO_VALIDATE = GraphQLError(
+    "This document nests too deeply to be validated; flatten its fragments",
+    extensions={"code": "GRAPHQL_VALIDATION_FAILED", "reason": "TOO_DEEP_TO_VALIDATE"},
+)
+
+
+class Validation(SchemaExtension):
+    """graphql-core's validation, cached, after a cheap pass that refuses documents too costly to check.
+
+    In place of strawberry's ValidationCache: that one validates whatever came before it, and
+    passes no `hide_suggestions` (outside dev mode, "Did you mean …?" would reveal the schema).
+    """
+
+    def __init__(self, *, limits: SelectionLimits, hide_suggestions: bool) -> None:
+        self.limits = limits
+        self.hide_suggestions = hide_suggestions
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is not None and context.pre_execution_errors is None:
+            context.pre_execution_errors = validate_document(
+                context.schema._schema,
+                context.graphql_document,
+                tuple(context.validation_rules),
+                self.limits,
+                self.hide_suggestions,
+            )
         yield

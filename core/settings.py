@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     max_aliases: int = Field(30, ge=0)
     max_tokens: int = Field(5000, ge=10)
     max_nodes: int = Field(500_000, ge=1, description="most objects one operation may ask for")
+    max_selections: int = Field(2000, ge=1, description="selections per document, a fragment's counted at each spread")
+    max_overlapping_selections: int = Field(
+        2000, ge=0, description="pairs of selections of one response key at one place (validation compares each)"
+    )
     max_body_bytes: int = Field(256 * 1024, ge=1024)
     max_page_size: int = Field(100, ge=1)
     default_page_size: int = Field(20, ge=1)

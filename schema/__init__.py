@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -13,14 +14,13 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from core.errors import ErrorPolicy
 from core.fastpath import PlanCache, plan_recorder
-from core.limits import MaxNodesLimiter, RequireOperationName, StreamSafeParserCache
+from core.limits import MaxNodesLimiter, RequireOperationName, SelectionLimits, StreamSafeParserCache, Validation
 from core.settings import Settings
 from resolvers.aurum import AurumMutation, AurumSubscription
 from resolvers.identity import IdentityMutation, IdentityQuery
@@ -78,8 +78,17 @@ class QuintetSchema(strawberry.Schema):
     # Compiled query plans (core/fastpath.py); None when the fast path is off.
     plans: PlanCache | None = None
 
+    # Outside dev mode, no "Did you mean …?" in execution errors (variables, arguments, enum values).
+    hide_suggestions: bool = False
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         """ErrorPolicy logs unexpected errors (with their id); expected ones are not server faults."""
+
+    def _get_custom_context_kwargs(
+        self, operation_extensions: dict[str, Any] | None = None, *, sync: bool = False
+    ) -> dict[str, Any]:
+        kwargs = super()._get_custom_context_kwargs(operation_extensions, sync=sync)
+        return {**kwargs, "hide_suggestions": self.hide_suggestions}
 
 
 def build_schema(settings: Settings) -> QuintetSchema:
@@ -88,20 +97,24 @@ def build_schema(settings: Settings) -> QuintetSchema:
     mask = not settings.is_dev
     # The depth and alias limits are validation rules, and strawberry's extensions make a new
     # rule class each time one is constructed: a factory building them per request gave every
-    # request a different set of rules, which ValidationCache keys on, so nothing that goes
+    # request a different set of rules, which the validation cache keys on, so nothing that goes
     # through strawberry (mutations, subscriptions, a query's first request) was ever served
     # from the cache. The rule classes are made once here and added to every operation.
     limit_rules = [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
     ]
+    selection_limits = SelectionLimits(
+        max_selections=settings.max_selections, max_overlaps=settings.max_overlapping_selections
+    )
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: ErrorPolicy(mask=mask),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: StreamSafeParserCache(maxsize=1024),
         lambda: AddValidationRules(limit_rules),
-        lambda: ValidationCache(maxsize=1024),
-        # After ValidationCache: it needs the validation result (see core/limits.py).
+        # Validation itself, cached; refuses first what would be too costly to validate.
+        lambda: Validation(limits=selection_limits, hide_suggestions=mask),
+        # After Validation: it needs the validation result (see core/limits.py).
         lambda: MaxNodesLimiter(max_nodes=settings.max_nodes, default_page_size=settings.default_page_size),
         RequireOperationName,
     ]
@@ -124,6 +137,7 @@ def build_schema(settings: Settings) -> QuintetSchema:
         config=CONFIG,
     )
     schema.plans = plans
+    schema.hide_suggestions = mask
     return schema
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Annotated, Any, Generic, NewType, TypeVar, cast
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types import Info
 
 from core.context import Context
@@ -21,11 +23,32 @@ Ctx = Info[Context, None]
 
 MAX_SAFE_INTEGER = 2**53 - 1
 
+# A scalar's parser must raise a GraphQLError for a value it refuses: graphql-core reports that
+# as the client's mistake (a literal fails validation, a variable its coercion); anything else
+# it raises while parsing a literal becomes an internal error.
+
 
 def _parse_big_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_SAFE_INTEGER:
-        raise ValueError(f"BigInt must be a whole number within ±{MAX_SAFE_INTEGER}")
+        raise GraphQLError(f"BigInt must be a whole number within ±{MAX_SAFE_INTEGER}")
     return value
+
+
+def _parse_datetime(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise GraphQLError("DateTime must be an ISO 8601 string, e.g. 2030-01-31T09:00:00Z")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (ValueError, OverflowError):
+        raise GraphQLError(f"DateTime cannot represent {value!r}: not an ISO 8601 date and time") from None
+    if parsed.tzinfo is not None:
+        # Times are compared and stored in UTC: one that falls outside years 1 to 9999 there
+        # (0001-01-01T00:00:00+01:00) is refused here rather than overflowing later.
+        try:
+            parsed.astimezone(UTC)
+        except OverflowError:
+            raise GraphQLError(f"DateTime {value!r} falls outside years 1 to 9999 in UTC; send it in UTC (Z)") from None
+    return parsed
 
 
 BigInt = NewType("BigInt", int)
@@ -36,7 +59,14 @@ SCALARS: dict[object, Any] = {
         description="A whole number beyond Int's 32 bits, up to ±(2^53 - 1) so JavaScript reads it exactly.",
         serialize=int,
         parse_value=_parse_big_int,
-    )
+    ),
+    # strawberry's own DateTime, whose parser also refuses times that can't be expressed in UTC.
+    datetime: strawberry.scalar(
+        name="DateTime",
+        description="Date with time (isoformat)",
+        serialize=datetime.isoformat,
+        parse_value=_parse_datetime,
+    ),
 }
 
 

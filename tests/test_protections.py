@@ -6,23 +6,22 @@ nothing of a refused operation may run (no SQL, no user created).
 
 from __future__ import annotations
 
-import functools
 import logging
 import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import orjson
 import pytest
 from joserfc.jwk import ECKey
 from starlette.applications import Starlette
-from strawberry.extensions.validation_cache import _get_validate_cache
 
 from app import create_app
+from core.limits import validate_document
 from core.settings import Mode, Settings
 from tests.conftest import make_settings
 from tests.support import PASSWORD, GraphQLClient
@@ -523,7 +522,7 @@ async def test_dev_mode_shows_unexpected_errors_with_an_id(
 async def test_an_operation_seen_before_is_not_validated_again(gql: GraphQLClient) -> None:
     # The depth and alias limits are validation rules; made anew per request they made every
     # request's rules different, and the validation cache (keyed on them) never hit.
-    validate = cast("functools._lru_cache_wrapper[Any]", _get_validate_cache(1024))
+    validate = validate_document
     viewer = await gql.sign_up()
     mutation = "mutation($input: CreatePillarInput!) { createPillar(input: $input) { pillar { id } errors { code } } }"
     for name in ("first", "second"):

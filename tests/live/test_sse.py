@@ -124,6 +124,15 @@ async def test_the_post_endpoints_protections_apply(live_server: LiveServer, gql
     assert kind == "next"
     assert data["errors"][0]["extensions"] == {"code": "TOO_MANY_ALIASES", "limit": "maxAliases", "value": 30}
     assert end == ("complete", None)
+    repeated = "subscription { aurumHierarchyChanges { " + "__typename " * 700 + "} }"
+    async with event_stream(live_server.http, repeated, token=user.token) as (_, source):
+        [(kind, data), end] = await collect(source)
+    assert data["errors"][0]["extensions"] == {
+        "code": "TOO_MANY_SELECTIONS",
+        "limit": "maxOverlappingSelections",
+        "value": settings.max_overlapping_selections,
+    }
+    assert end == ("complete", None)
 
 
 async def test_keep_alive_comments_flow_while_nothing_happens(

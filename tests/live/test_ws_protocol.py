@@ -231,6 +231,15 @@ async def test_the_post_endpoints_protections_apply_to_subscriptions(
     await send(ws, {"type": "subscribe", "id": "aliases", "payload": {"query": f"subscription {{ {aliases} }}"}})
     refused = await receive(ws)
     assert refused["payload"][0]["extensions"] == {"code": "TOO_MANY_ALIASES", "limit": "maxAliases", "value": 30}
+    # One field repeated hundreds of times (seconds of graphql-core's overlap rule): refused before validation
+    repeated = "subscription { aurumHierarchyChanges { " + "__typename " * 700 + "} }"
+    await send(ws, {"type": "subscribe", "id": "repeated", "payload": {"query": repeated}})
+    refused = await receive(ws)
+    assert refused["payload"][0]["extensions"] == {
+        "code": "TOO_MANY_SELECTIONS",
+        "limit": "maxOverlappingSelections",
+        "value": settings.max_overlapping_selections,
+    }
     # NUL characters, which Postgres cannot store
     nul = {"query": "subscription($p: ID) { aurumHierarchyChanges(projectId: $p) { __typename } }"}
     await send(ws, {"type": "subscribe", "id": "nul", "payload": {**nul, "variables": {"p": "a\x00b"}}})
