@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from starlette.requests import HTTPConnection
 from core.db import SqlStats
 from core.errors import DomainError, Unauthenticated
 from core.events import SESSION_BUS_KEY, EventBus
-from core.ratelimit import RateLimiter
+from core.ratelimit import RateLimiter, SignInLimits
 from core.security import TokenService
 from core.settings import Settings
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from loaders import Loaders
 
 T = TypeVar("T")
+
+logger = logging.getLogger("quintet.context")
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class Context:
     loaders: Loaders
     sql: SqlStats
     ai_limiter: RateLimiter
+    auth_limits: SignInLimits
     bus: EventBus
     #: merged into the response's `extensions` (e.g. when to retry a rate-limited request)
     extensions: dict[str, Any] = field(default_factory=dict)
@@ -96,11 +100,20 @@ async def run_unit_of_work(
         except DomainError as error:
             return Outcome(errors=[error])
         callbacks: list[AfterCommit] = session.info.get("after_commit", [])
-    for callback in callbacks:
-        await callback()
+    await _run_after_commit(callbacks)
     if kept is not None:
         return Outcome(errors=[kept])
     return Outcome(value=value)
+
+
+async def _run_after_commit(callbacks: list[AfterCommit]) -> None:
+    """The work is committed: a failing callback (an event not published) is logged, never
+    turned into the mutation's error."""
+    for callback in callbacks:
+        try:
+            await callback()
+        except Exception:
+            logger.exception("an after-commit callback failed; the committed work stands")
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
@@ -117,6 +130,5 @@ async def run_in_transaction(
         async with session.begin():
             value = await work(session)
         callbacks: list[AfterCommit] = session.info.get("after_commit", [])
-    for callback in callbacks:
-        await callback()
+    await _run_after_commit(callbacks)
     return value

@@ -61,6 +61,11 @@ def normalize_email(email: str) -> str:
     return email.strip()
 
 
+def account_key(email: str) -> str:
+    """The account an email names, as sign-in finds it (case-insensitively): the key of its rate limits."""
+    return normalize_email(email).lower()
+
+
 def validate_profile_text(value: str | None, field: str, max_length: int) -> str | None:
     if value is None:
         return None
