@@ -8,11 +8,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import asyncpg
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlmodel import SQLModel
 from starlette.requests import HTTPConnection
 
 from core.db import SqlStats
-from core.errors import DomainError, Unauthenticated
+from core.errors import ClientError, DomainError, Unauthenticated
 from core.events import SESSION_BUS_KEY, EventBus
 from core.ratelimit import RateLimiter, SignInLimits
 from core.security import TokenService
@@ -24,6 +27,26 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 logger = logging.getLogger("quintet.context")
+
+#: A token can outlive its account: it verifies, but the user's row is gone.
+ACCOUNT_GONE = "The account this access token was issued for no longer exists; sign in again"
+
+
+def account_gone() -> ClientError:
+    """What a reader raises when the viewer's own user row is missing."""
+    return ClientError(ACCOUNT_GONE, "UNAUTHENTICATED", reason="ACCOUNT_NOT_FOUND")
+
+
+def _references_users(error: IntegrityError) -> bool:
+    """Whether a write failed because a row's `users` foreign key names no user (the actor's, gone)."""
+    cause = error.orig.__cause__ if error.orig is not None else None
+    if not isinstance(cause, asyncpg.ForeignKeyViolationError):
+        return False
+    return any(
+        fk.name == cause.constraint_name and fk.referred_table.name == "users"
+        for table in SQLModel.metadata.tables.values()
+        for fk in table.foreign_key_constraints
+    )
 
 
 @dataclass(frozen=True)
@@ -73,7 +96,14 @@ class Context:
         actor = self.actor
         if actor is None:
             return Outcome(errors=[Unauthenticated("Sign in to do this")])
-        return await self.unit_of_work(lambda session: work(session, actor))
+        try:
+            return await self.unit_of_work(lambda session: work(session, actor))
+        except IntegrityError as error:
+            # Every row an actor writes is theirs: a dangling `users` key means their account is
+            # gone (the transaction is rolled back). Checked here, not by a read on every request.
+            if not _references_users(error):
+                raise
+            return Outcome(errors=[Unauthenticated(ACCOUNT_GONE)])
 
 
 async def run_unit_of_work(
