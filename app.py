@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the a
 from core.db import create_engine, resolve_database_url, session_factory  # noqa: E402
 from core.events import create_bus, register_process_bus, unregister_process_bus  # noqa: E402
 from core.http import Runtime, graphql_endpoint, healthz, jwks_endpoint, readyz  # noqa: E402
-from core.ratelimit import RateLimiter  # noqa: E402
+from core.ratelimit import Counters, RateLimiter, SignInLimits, storage_uri  # noqa: E402
 from core.security import TokenService  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
 from core.ws import graphql_websocket  # noqa: E402
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         bus = create_bus(settings)
         await bus.start()
         register_process_bus(bus)
+        counters = Counters(storage_uri(settings.redis_url))  # shared by every limit
         runtime = Runtime(
             settings=settings,
             engine=engine,
@@ -83,7 +84,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             tokens=TokenService(settings),
             schema=schema,
             plans=schema.plans,
-            ai_limiter=RateLimiter.for_ai(settings),
+            ai_limiter=RateLimiter.for_ai(settings, counters),
+            auth_limits=SignInLimits(settings, counters),
             bus=bus,
         )
         app.state.runtime = runtime

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import asyncpg
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlmodel import SQLModel
 from starlette.requests import HTTPConnection
 
 from core.db import SqlStats
-from core.errors import DomainError, Unauthenticated
+from core.errors import ClientError, DomainError, Unauthenticated
 from core.events import SESSION_BUS_KEY, EventBus
-from core.ratelimit import RateLimiter
+from core.ratelimit import RateLimiter, SignInLimits
 from core.security import TokenService
 from core.settings import Settings
 
@@ -21,6 +25,28 @@ if TYPE_CHECKING:
     from loaders import Loaders
 
 T = TypeVar("T")
+
+logger = logging.getLogger("quintet.context")
+
+#: A token can outlive its account: it verifies, but the user's row is gone.
+ACCOUNT_GONE = "The account this access token was issued for no longer exists; sign in again"
+
+
+def account_gone() -> ClientError:
+    """What a reader raises when the viewer's own user row is missing."""
+    return ClientError(ACCOUNT_GONE, "UNAUTHENTICATED", reason="ACCOUNT_NOT_FOUND")
+
+
+def _references_users(error: IntegrityError) -> bool:
+    """Whether a write failed because a row's `users` foreign key names no user (the actor's, gone)."""
+    cause = error.orig.__cause__ if error.orig is not None else None
+    if not isinstance(cause, asyncpg.ForeignKeyViolationError):
+        return False
+    return any(
+        fk.name == cause.constraint_name and fk.referred_table.name == "users"
+        for table in SQLModel.metadata.tables.values()
+        for fk in table.foreign_key_constraints
+    )
 
 
 @dataclass(frozen=True)
@@ -56,6 +82,7 @@ class Context:
     loaders: Loaders
     sql: SqlStats
     ai_limiter: RateLimiter
+    auth_limits: SignInLimits
     bus: EventBus
     #: merged into the response's `extensions` (e.g. when to retry a rate-limited request)
     extensions: dict[str, Any] = field(default_factory=dict)
@@ -69,7 +96,14 @@ class Context:
         actor = self.actor
         if actor is None:
             return Outcome(errors=[Unauthenticated("Sign in to do this")])
-        return await self.unit_of_work(lambda session: work(session, actor))
+        try:
+            return await self.unit_of_work(lambda session: work(session, actor))
+        except IntegrityError as error:
+            # Every row an actor writes is theirs: a dangling `users` key means their account is
+            # gone (the transaction is rolled back). Checked here, not by a read on every request.
+            if not _references_users(error):
+                raise
+            return Outcome(errors=[Unauthenticated(ACCOUNT_GONE)])
 
 
 async def run_unit_of_work(
@@ -96,11 +130,20 @@ async def run_unit_of_work(
         except DomainError as error:
             return Outcome(errors=[error])
         callbacks: list[AfterCommit] = session.info.get("after_commit", [])
-    for callback in callbacks:
-        await callback()
+    await _run_after_commit(callbacks)
     if kept is not None:
         return Outcome(errors=[kept])
     return Outcome(value=value)
+
+
+async def _run_after_commit(callbacks: list[AfterCommit]) -> None:
+    """The work is committed: a failing callback (an event not published) is logged, never
+    turned into the mutation's error."""
+    for callback in callbacks:
+        try:
+            await callback()
+        except Exception:
+            logger.exception("an after-commit callback failed; the committed work stands")
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
@@ -117,6 +160,5 @@ async def run_in_transaction(
         async with session.begin():
             value = await work(session)
         callbacks: list[AfterCommit] = session.info.get("after_commit", [])
-    for callback in callbacks:
-        await callback()
+    await _run_after_commit(callbacks)
     return value

@@ -32,7 +32,7 @@ from core.errors import shape_error
 from core.events import EventBus
 from core.fastpath import Plan, PlanCache, run_plan
 from core.limits import requested_nodes
-from core.ratelimit import RateLimiter
+from core.ratelimit import RateLimiter, SignInLimits
 from core.security import InvalidAccessToken, TokenService
 from core.settings import Settings
 from core.sqljson import SqlPlan, compile_sql
@@ -55,6 +55,7 @@ class Runtime:
     tokens: TokenService
     schema: strawberry.Schema
     ai_limiter: RateLimiter
+    auth_limits: SignInLimits
     bus: EventBus
     plans: PlanCache | None = None
 
@@ -289,6 +290,7 @@ def _context(runtime: Runtime, request: Request, actor: Actor | None, stats: Sql
         loaders=build_loaders(runtime.engine, actor),
         sql=stats,
         ai_limiter=runtime.ai_limiter,
+        auth_limits=runtime.auth_limits,
         bus=runtime.bus,
     )
 

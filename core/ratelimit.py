@@ -1,70 +1,237 @@
-"""Per-user limits on costly requests (AI), with the `limits` library.
+"""Rate limits on costly requests (AI per user; sign-in and registration per account and per
+client address), with the `limits` library.
 
 Counts live in Redis when `REDIS_URL` is set (shared by every process and server), in the
 process's memory otherwise. A moving window: "10/minute" means at most 10 in any 60 seconds.
 A refusal is a `RateLimited` error that says, in whole seconds, when the next request fits.
+
+While Redis is unreachable the counts are kept in the process's memory (each process then
+limits on its own): requests keep being answered and limited. The outage is logged once, the
+return of Redis once; Redis is tried again every `Counters.RETRY_SECONDS`.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import math
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import Storage
+from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 from limits.storage import storage_from_string
+from limits.util import WindowStats
+from starlette.requests import HTTPConnection
 
 from core.errors import RateLimited
 from core.settings import ConfigurationError, Settings
+
+logger = logging.getLogger("quintet.ratelimit")
+
+T = TypeVar("T")
 
 
 def storage_uri(redis_url: str | None) -> str:
     return f"async+{redis_url}" if redis_url else "async+memory://"
 
 
-class RateLimiter:
-    """`limit` (e.g. "10/minute;100/day") per identifier, under `namespace`."""
+class Counters:
+    """Where the counts live: the configured storage, or this process's memory while it fails."""
 
-    def __init__(self, *, limit: str, storage: str, namespace: str) -> None:
+    #: How long to count in memory after the storage failed before trying it again.
+    RETRY_SECONDS = 5.0
+    #: A Redis that stops answering must not hold requests for long.
+    REDIS_TIMEOUT_SECONDS = 1.0
+
+    def __init__(self, uri: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+        options: dict[str, str | float | bool] = {}
+        if "redis" in uri:
+            options = {
+                "implementation": "redispy",
+                "socket_connect_timeout": self.REDIS_TIMEOUT_SECONDS,
+                "socket_timeout": self.REDIS_TIMEOUT_SECONDS,
+            }
+        built = storage_from_string(uri, wrap_exceptions=True, **options)
+        if not isinstance(built, Storage):
+            raise ConfigurationError(f"{uri!r} is not an async rate-limit storage")
+        self.uri = uri
+        self.storage = built
+        self.primary = MovingWindowRateLimiter(built)
+        self.fallback = MovingWindowRateLimiter(MemoryStorage())
+        self.clock = clock
+        #: While set, the storage failed and is not tried again before this time (of `clock`).
+        self.retry_at: float | None = None
+
+    @property
+    def degraded(self) -> bool:
+        return self.retry_at is not None
+
+    async def test(self, item: RateLimitItem, *identifiers: str) -> bool:
+        return await self._run(lambda limiter: limiter.test(item, *identifiers))
+
+    async def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
+        return await self._run(lambda limiter: limiter.hit(item, *identifiers))
+
+    async def stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
+        return await self._run(lambda limiter: limiter.get_window_stats(item, *identifiers))
+
+    async def clear(self, item: RateLimitItem, *identifiers: str) -> None:
+        await self._run(lambda limiter: limiter.clear(item, *identifiers))
+
+    async def _run(self, operation: Callable[[MovingWindowRateLimiter], Awaitable[T]]) -> T:
+        if self.retry_at is not None and self.clock() < self.retry_at:
+            return await operation(self.fallback)
+        try:
+            value = await operation(self.primary)
+        except StorageError as exc:
+            if self.retry_at is None:
+                logger.warning(
+                    "rate limits: the storage is unreachable (%s); counting in this process's memory, "
+                    "trying it again every %.0f s",
+                    exc.storage_error,
+                    self.RETRY_SECONDS,
+                )
+            self.retry_at = self.clock() + self.RETRY_SECONDS
+            return await operation(self.fallback)
+        if self.retry_at is not None:
+            logger.warning("rate limits: the storage answers again; counts are shared again")
+            self.retry_at = None
+        return value
+
+
+class RateLimiter:
+    """`limit` (e.g. "10/minute;100/day") per key (a user id, an address, an email), under `namespace`."""
+
+    def __init__(
+        self,
+        *,
+        limit: str,
+        storage: str | Counters,
+        namespace: str,
+        setting: str = "AI_RATE_LIMIT",
+        subject: str = "AI requests",
+    ) -> None:
         try:
             self.items: list[RateLimitItem] = parse_many(limit)
         except ValueError as exc:
-            raise ConfigurationError(f"AI_RATE_LIMIT is not a rate limit like '10/minute;100/day': {limit!r}") from exc
-        options: dict[str, str | float | bool] = {"implementation": "redispy"} if "redis" in storage else {}
-        built = storage_from_string(storage, **options)
-        if not isinstance(built, Storage):
-            raise ConfigurationError(f"{storage!r} is not an async rate-limit storage")
-        self.storage = built
-        self.limiter = MovingWindowRateLimiter(built)
+            raise ConfigurationError(f"{setting} is not a rate limit like '10/minute;100/day': {limit!r}") from exc
+        self.counters = storage if isinstance(storage, Counters) else Counters(storage)
         self.limit = limit
         self.namespace = namespace
+        self.subject = subject
 
     @classmethod
-    def for_ai(cls, settings: Settings) -> RateLimiter:
-        return cls(limit=settings.ai_rate_limit, storage=storage_uri(settings.redis_url), namespace="ai")
+    def for_ai(cls, settings: Settings, counters: Counters | None = None) -> RateLimiter:
+        return cls(
+            limit=settings.ai_rate_limit, storage=counters or Counters(storage_uri(settings.redis_url)), namespace="ai"
+        )
 
-    async def hit(self, user_id: uuid.UUID) -> None:
-        """Count one request of `user_id`, or refuse it (counting nothing) with `RateLimited`."""
-        key = str(user_id)
+    async def check(self, *key: str | uuid.UUID) -> None:
+        """Refuse with `RateLimited` if one more request of `key` would exceed the limit; count nothing."""
+        names = [str(part) for part in key]
         for item in self.items:
-            if not await self.limiter.test(item, self.namespace, key):
-                await self._refuse(item, key)
-        for item in self.items:
-            # Another request may have taken the last place since the test.
-            if not await self.limiter.hit(item, self.namespace, key):
-                await self._refuse(item, key)
+            if not await self.counters.test(item, self.namespace, *names):
+                await self._refuse(item, names)
 
-    async def _refuse(self, item: RateLimitItem, key: str) -> None:
-        stats = await self.limiter.get_window_stats(item, self.namespace, key)
+    async def hit(self, *key: str | uuid.UUID) -> None:
+        """Count one request of `key`, or refuse it (counting nothing) with `RateLimited`."""
+        await self.check(*key)
+        names = [str(part) for part in key]
+        for item in self.items:
+            # Another request may have taken the last place since the check.
+            if not await self.counters.hit(item, self.namespace, *names):
+                await self._refuse(item, names)
+
+    async def count(self, *key: str | uuid.UUID) -> None:
+        """Count one request of `key` in every window that has room (a failure, after the fact)."""
+        names = [str(part) for part in key]
+        for item in self.items:
+            await self.counters.hit(item, self.namespace, *names)
+
+    async def remaining(self, *key: str | uuid.UUID) -> list[int]:
+        """Places left in each window, in the order of `items`."""
+        names = [str(part) for part in key]
+        return [(await self.counters.stats(item, self.namespace, *names)).remaining for item in self.items]
+
+    async def _refuse(self, item: RateLimitItem, names: list[str]) -> None:
+        stats = await self.counters.stats(item, self.namespace, *names)
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         raise RateLimited(
-            f"Too many AI requests ({item}); try again in {retry_after} s",
+            f"Too many {self.subject} ({item}); try again in {retry_after} s",
             retry_after_seconds=retry_after,
             limit=str(item),
         )
 
-    async def reset(self, user_id: uuid.UUID) -> None:
+    async def reset(self, *key: str | uuid.UUID) -> None:
+        names = [str(part) for part in key]
         for item in self.items:
-            await self.limiter.clear(item, self.namespace, str(user_id))
+            await self.counters.clear(item, self.namespace, *names)
+
+
+def client_address(connection: HTTPConnection) -> str:
+    """The client's address as the server saw it (behind a proxy, uvicorn takes it from
+    X-Forwarded-For when the proxy is in its FORWARDED_ALLOW_IPS). An IPv6 client is counted by
+    its /64 network: one host usually holds the whole network."""
+    host = connection.client.host if connection.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host or "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+class SignInLimits:
+    """Limits on `login` and `register`, checked before any password is hashed.
+
+    * every attempt per client address (`AUTH_RATE_LIMIT_PER_ADDRESS`);
+    * failed sign-ins per account from one address (`AUTH_RATE_LIMIT_PER_ACCOUNT`), so that an
+      attacker elsewhere cannot lock the account's owner out;
+    * failed sign-ins per account from every address together (`AUTH_RATE_LIMIT_PER_ACCOUNT_TOTAL`,
+      higher), against guessing spread over many addresses.
+
+    A failure is counted once its password was checked; concurrent attempts of one account may
+    therefore overshoot its limit by the few that are checked at the same time.
+    """
+
+    def __init__(self, settings: Settings, counters: Counters) -> None:
+        self.per_address = RateLimiter(
+            limit=settings.auth_rate_limit_per_address,
+            storage=counters,
+            namespace="auth-address",
+            setting="AUTH_RATE_LIMIT_PER_ADDRESS",
+            subject="sign-in and registration attempts from this address",
+        )
+        self.per_account = RateLimiter(
+            limit=settings.auth_rate_limit_per_account,
+            storage=counters,
+            namespace="auth-account-address",
+            setting="AUTH_RATE_LIMIT_PER_ACCOUNT",
+            subject="failed sign-ins to this account",
+        )
+        self.per_account_total = RateLimiter(
+            limit=settings.auth_rate_limit_per_account_total,
+            storage=counters,
+            namespace="auth-account",
+            setting="AUTH_RATE_LIMIT_PER_ACCOUNT_TOTAL",
+            subject="failed sign-ins to this account",
+        )
+
+    async def attempt(self, *, address: str, account: str | None) -> None:
+        """Count an attempt of `address` (on `account`, a normalised email, for a sign-in), or refuse it."""
+        if account is not None:
+            await self.per_account.check(account, address)
+            await self.per_account_total.check(account)
+        await self.per_address.hit(address)
+
+    async def failed(self, *, address: str, account: str) -> None:
+        await self.per_account.count(account, address)
+        await self.per_account_total.count(account)

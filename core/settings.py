@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     introspection: bool | None = Field(None, description="default: on in dev, off in production")
     graphiql: bool | None = Field(None, description="default: on in dev, off in production")
     cors_origins: list[str] = Field(default_factory=list)
+    auth_rate_limit_per_address: str = Field(
+        "30/minute;300/hour", description="login and register attempts per client address, in `limits` notation"
+    )
+    auth_rate_limit_per_account: str = Field(
+        "10/minute;50/hour", description="failed logins per account (normalised email) from one client address"
+    )
+    auth_rate_limit_per_account_total: str = Field(
+        "100/hour;500/day", description="failed logins per account from all client addresses together"
+    )
 
     # AI provider: OpenAI or any OpenAI-compatible server (vLLM, Ollama, llama.cpp); offline without a key.
     openai_api_key: SecretStr | None = Field(None, description="switches the OpenAI provider on; unset means offline")

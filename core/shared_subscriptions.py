@@ -200,6 +200,7 @@ class SharedStream:
             loaders=build_loaders(runtime.engine, actor),
             sql=SqlStats(),
             ai_limiter=runtime.ai_limiter,
+            auth_limits=runtime.auth_limits,
             bus=runtime.bus,
         )
         mask = not settings.is_dev

@@ -61,6 +61,7 @@ async def graphql_event_stream(request: Request) -> Response:
         loaders=build_loaders(runtime.engine, actor),
         sql=SqlStats(),
         ai_limiter=runtime.ai_limiter,
+        auth_limits=runtime.auth_limits,
         bus=runtime.bus,
     )
     transport = SSETransport(heartbeat_interval=settings.sse_keepalive_seconds)

@@ -355,6 +355,7 @@ class GraphQLWebSocketView(GraphQL[Context, None]):
             loaders=build_loaders(runtime.engine, None),
             sql=SqlStats(),
             ai_limiter=runtime.ai_limiter,
+            auth_limits=runtime.auth_limits,
             bus=runtime.bus,
         )
 

@@ -9,7 +9,9 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.context import Actor
-from schema.common import Ctx, InputArg, changes_of, mutation_errors
+from core.errors import RateLimited
+from core.ratelimit import client_address
+from schema.common import Ctx, InputArg, changes_of, mutation_errors, report_rate_limits
 from schema.identity import (
     AuthPayload,
     AuthSession,
@@ -51,8 +53,21 @@ def _refresh_ttl(info: Ctx) -> timedelta:
     return timedelta(seconds=info.context.settings.refresh_token_ttl_seconds)
 
 
+async def _refused(info: Ctx, *, account: str | None) -> AuthPayload | None:
+    """The RATE_LIMITED payload when this client (or this account) tried too often; None otherwise.
+    Checked before any password is hashed."""
+    try:
+        await info.context.auth_limits.attempt(address=client_address(info.context.request), account=account)
+    except RateLimited as refused:
+        report_rate_limits(info, [refused])
+        return _auth_payload(None, [refused])
+    return None
+
+
 async def register(info: Ctx, input: Annotated[RegisterInput, InputArg]) -> AuthPayload:
     ctx = info.context
+    if refused := await _refused(info, account=None):
+        return refused
 
     async def work(session: AsyncSession) -> Session:
         return await identity.register(
@@ -72,6 +87,9 @@ async def register(info: Ctx, input: Annotated[RegisterInput, InputArg]) -> Auth
 
 async def login(info: Ctx, input: Annotated[LoginInput, InputArg]) -> AuthPayload:
     ctx = info.context
+    account = identity.account_key(input.email)
+    if refused := await _refused(info, account=account):
+        return refused
 
     async def work(session: AsyncSession) -> Session:
         return await identity.login(
@@ -79,6 +97,8 @@ async def login(info: Ctx, input: Annotated[LoginInput, InputArg]) -> AuthPayloa
         )
 
     outcome = await ctx.unit_of_work(work)
+    if any(isinstance(error, identity.InvalidCredentials) for error in outcome.errors):
+        await ctx.auth_limits.failed(address=client_address(ctx.request), account=account)
     return _auth_payload(outcome.value, outcome.errors)
 
 
@@ -123,10 +143,18 @@ class IdentityQuery:
 
 @strawberry.type(description="Identity mutations.")
 class IdentityMutation:
-    register: AuthPayload = strawberry.mutation(resolver=register, description="Create an account and sign in to it.")
+    register: AuthPayload = strawberry.mutation(
+        resolver=register,
+        description=(
+            "Create an account and sign in to it. Limited per client address (RATE_LIMITED says when to retry)."
+        ),
+    )
     login: AuthPayload = strawberry.mutation(
         resolver=login,
-        description="Sign in. A wrong password and an unknown email give the same INVALID_CREDENTIALS error.",
+        description=(
+            "Sign in. A wrong password and an unknown email give the same INVALID_CREDENTIALS error. Limited per "
+            "client address and failed sign-ins per account (RATE_LIMITED says when to retry)."
+        ),
     )
     refresh_token: AuthPayload = strawberry.mutation(
         resolver=refresh_token,

@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator
 
-from core.context import Actor
+from core.context import Actor, account_gone
 from core.errors import ClientError
 from core.events import BusNotice, Envelope, Event, SubscriberTooSlow, user_channel
 from core.shared_subscriptions import yielded_status
@@ -46,6 +46,8 @@ async def viewer_events(info: Ctx, topic: str) -> AsyncGenerator[LiveUpdatesStat
     """
     actor = require_actor(info)
     context = info.context
+    if await context.loaders.identity.user_by_id.load(actor.user_id) is None:
+        raise account_gone()
     limit = context.settings.subscription_queue_size
     owner = str(actor.user_id)
     loop = asyncio.get_running_loop()

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import strawberry
 
+from core.context import account_gone
 from loaders.base import PageKey
 from schema.aurum.viewer import AurumViewerFields
 from schema.common import After, Before, Connection, Ctx, First, Last, connection, read_page_args
@@ -20,7 +21,10 @@ from schema.viewer_base import ViewerBase
 class IdentityViewerFields(ViewerBase):
     @strawberry.field(description="The signed-in user's profile.")
     async def user(self, info: Ctx) -> User:
-        return User.from_row(await info.context.loaders.identity.user_by_id.load(self.user_pk))
+        row = await info.context.loaders.identity.user_by_id.load(self.user_pk)
+        if row is None:
+            raise account_gone()
+        return User.from_row(row)
 
     @strawberry.field(description="The viewer's notifications from every product, newest first by default.")
     async def notifications(

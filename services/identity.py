@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from core.context import Actor
-from core.errors import DomainError, ErrorCode, ValidationFailed
+from core.context import ACCOUNT_GONE, Actor
+from core.errors import DomainError, ErrorCode, Unauthenticated, ValidationFailed
 from core.security import (
     TokenService,
     hash_password,
@@ -59,6 +59,11 @@ class Session:
 
 def normalize_email(email: str) -> str:
     return email.strip()
+
+
+def account_key(email: str) -> str:
+    """The account an email names, as sign-in finds it (case-insensitively): the key of its rate limits."""
+    return normalize_email(email).lower()
 
 
 def validate_profile_text(value: str | None, field: str, max_length: int) -> str | None:
@@ -237,7 +242,10 @@ async def logout(
         .where(condition, col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=sa.func.now())
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    revoked = int(result.rowcount)  # type: ignore[attr-defined]
+    if revoked == 0 and await session.get(User, actor.user_id) is None:
+        raise Unauthenticated(ACCOUNT_GONE)
+    return revoked
 
 
 async def update_profile(
@@ -247,7 +255,9 @@ async def update_profile(
     changes: dict[str, str | None],
 ) -> User:
     """Apply the given profile changes; a `None` value clears an optional field."""
-    user = await session.get_one(User, actor.user_id)
+    user = await session.get(User, actor.user_id)
+    if user is None:
+        raise Unauthenticated(ACCOUNT_GONE)
     if "display_name" in changes:
         name = (changes["display_name"] or "").strip()
         if not 1 <= len(name) <= 120:

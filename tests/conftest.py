@@ -74,8 +74,18 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("data")
 
 
+#: The suite registers hundreds of accounts a minute from one client address; the tests of the
+#: sign-in limits set their own.
+UNLIMITED_SIGN_INS = "1000000/minute"
+
+
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"mode": Mode.DEV, "database_url": database_url, "data_dir": data_dir}
+    values: dict[str, Any] = {
+        "mode": Mode.DEV,
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "auth_rate_limit_per_address": UNLIMITED_SIGN_INS,
+    }
     values.update(overrides)
     return Settings(_env_file=None, **values)
 

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from typing import Literal
 
+import pytest
+from argon2 import PasswordHasher
+
+import core.security
 from core.security import hash_password, verify_password
 from tests.support import PASSWORD, GraphQLClient
 
@@ -42,3 +48,25 @@ async def test_sign_ins_do_not_block_the_event_loop(gql: GraphQLClient) -> None:
     assert all(r.data["login"]["errors"] == [] for r in results)
     assert len(gaps) > 10
     assert max(gaps) < 0.1, f"event loop stalled for {max(gaps) * 1000:.0f} ms"
+
+
+async def test_argon2_runs_on_another_thread_than_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[int] = []
+
+    class RecordingHasher(PasswordHasher):
+        def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+            threads.append(threading.get_ident())
+            return super().hash(password, salt=salt)
+
+        def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+            threads.append(threading.get_ident())
+            return super().verify(hash, password)
+
+    monkeypatch.setattr(core.security, "_hasher", RecordingHasher())
+    # When a password is hashed and verified, and an unknown account's dummy check runs
+    stored = await hash_password(PASSWORD)
+    assert await verify_password(stored, PASSWORD)
+    assert not await verify_password(None, PASSWORD)
+    # Then argon2 ran three times, never on the event loop's thread
+    assert len(threads) == 3
+    assert threading.get_ident() not in threads

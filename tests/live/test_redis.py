@@ -20,7 +20,7 @@ from app import WS_IMPLEMENTATION
 from core.events import RedisBus
 from core.http import Runtime
 from tests.aurum.conftest import AurumFactory
-from tests.conftest import make_settings
+from tests.conftest import UNLIMITED_SIGN_INS, make_settings
 from tests.live.conftest import Feed, LiveServer, RedisProcess, free_port, running_app, serve, ws_session
 from tests.support import GraphQLClient
 
@@ -168,6 +168,7 @@ def two_servers(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[t
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         DATA_DIR=str(tmp_path / "data"),
+        AUTH_RATE_LIMIT_PER_ADDRESS=UNLIMITED_SIGN_INS,
         JWT_PRIVATE_KEY=ECKey.generate_key("P-256", private=True).as_pem(private=True).decode(),
     )
     servers = (ServerProcess(env, tmp_path / "a.log"), ServerProcess(env, tmp_path / "b.log"))
