@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 from starlette.requests import HTTPConnection
 
-from core.db import SqlStats
+from core.db import CommitOutcomeUnknown, DatabaseUnavailable, SqlStats, lost_connection
 from core.errors import ClientError, DomainError, Unauthenticated
 from core.events import SESSION_BUS_KEY, EventBus
 from core.ratelimit import RateLimiter, SignInLimits
@@ -112,11 +112,14 @@ async def run_unit_of_work(
     """Run `work` in one transaction: a mutation, or a background job outside any request.
 
     The service flushes; this commits. A `DomainError` rolls everything back (unless it asks
-    to keep its changes) and is returned as the outcome's errors. Callbacks the service
+    to keep its changes) and is returned as the outcome's errors. A lost connection raises
+    `DatabaseUnavailable` (nothing committed) or `CommitOutcomeUnknown` (lost during COMMIT);
+    the work is never run a second time. Callbacks the service
     registered with `after_commit` (events, through `core.events.publish_after_commit` and the
     `bus` this puts in `session.info`) run only once the commit succeeded, never on rollback.
     """
     kept: DomainError | None = None
+    committing = False
     async with sessions() as session:
         session.info[SESSION_BUS_KEY] = bus
         try:
@@ -127,8 +130,20 @@ async def run_unit_of_work(
                     if not error.keep_changes:
                         raise
                     kept = error
+                # Flushed now (the commit would), so that what fails past here is the COMMIT itself.
+                await session.flush()
+                committing = True
         except DomainError as error:
             return Outcome(errors=[error])
+        except Exception as error:
+            # Never run again here: a mutation is applied once or not at all. Before COMMIT a lost
+            # connection committed nothing; during it, the outcome is unknown (the server may have
+            # committed and died before answering).
+            if not lost_connection(error):
+                raise
+            if committing:
+                raise CommitOutcomeUnknown("the connection was lost while committing") from error
+            raise DatabaseUnavailable("the connection was lost before the transaction committed") from error
         callbacks: list[AfterCommit] = session.info.get("after_commit", [])
     await _run_after_commit(callbacks)
     if kept is not None:

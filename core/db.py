@@ -1,4 +1,14 @@
-"""Database engine, sessions, the embedded dev server and per-request SQL statistics."""
+"""Database engine, sessions, the embedded dev server and per-request SQL statistics.
+
+Lost connections (a restarted or failed-over server, a terminated backend, an idle timeout):
+the pool hands out no connection that asyncpg already knows is closed (a check at checkout
+that costs no round trip, unlike `pool_pre_ping`'s `SELECT`), and a connection found dead
+while in use is discarded, not given back. SQLAlchemy does the latter itself for the statements
+it runs; `discard_if_lost` does it for the statements run on asyncpg directly (core/reads.py).
+What remains (a connection that dies under a statement) surfaces as `DatabaseUnavailable`, or
+`CommitOutcomeUnknown` when it died while committing; `lost_connection` recognises every
+form of it, and the endpoint runs a query that met one again, once (core/http.py).
+"""
 
 from __future__ import annotations
 
@@ -13,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from core.settings import ConfigurationError, Settings
 
@@ -99,7 +110,75 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         connect_args={"server_settings": {"application_name": "quintet"}},
     )
     _instrument(engine)
+    _discard_closed_connections(engine)
     return engine
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached, or the connection was lost before the work was done:
+    nothing of it was committed, and the same request may be sent again later."""
+
+    code = "DATABASE_UNAVAILABLE"
+    message = "The database is unavailable: nothing was changed; try again later"
+
+
+class CommitOutcomeUnknown(Exception):
+    """The connection was lost while the transaction was committing: the change may or may not
+    have been applied. Retrying blindly could apply it twice; read the data again first."""
+
+    code = "COMMIT_OUTCOME_UNKNOWN"
+    message = (
+        "The connection to the database was lost while committing: the change may or may not have been "
+        "applied; read the data again before retrying"
+    )
+
+
+#: SQLSTATEs of a connection refused or lost: class 08 (connection exception), the server shutting
+#: down, crashed or starting (57P01-57P03), no connection slot left (53300).
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def lost_connection(error: BaseException) -> bool:
+    """Whether `error` means the database was unreachable or the connection was lost (as
+    opposed to a statement Postgres refused), however it was raised: by SQLAlchemy, by asyncpg
+    directly, or while connecting."""
+    if isinstance(error, DatabaseUnavailable | CommitOutcomeUnknown):
+        return True
+    if isinstance(error, exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        error = error.orig if error.orig is not None else error
+        error = error.__cause__ or error  # SQLAlchemy's adapted error wraps asyncpg's
+    if isinstance(error, asyncpg.PostgresError):
+        # asyncpg's ConnectionDoesNotExistError ("closed in the middle of operation") is 08003.
+        state = getattr(error, "sqlstate", None) or ""
+        return state.startswith(_UNAVAILABLE_STATES)
+    # "connection is closed" is an InterfaceError; so are misuses, which are not a lost connection.
+    if isinstance(error, asyncpg.InterfaceError):
+        return "connection is closed" in str(error)
+    # Refused, reset, unreachable host, timed out (TimeoutError is an OSError).
+    return isinstance(error, OSError)
+
+
+async def discard_if_lost(conn: AsyncConnection, driver: Any, error: Exception) -> bool:
+    """After `error` from a statement run on `conn`'s asyncpg connection (`driver`) directly:
+    whether that connection was lost, in which case it is invalidated (SQLAlchemy never saw the
+    error, and would give the dead connection back to the pool)."""
+    if not (driver.is_closed() or lost_connection(error)):
+        return False
+    await conn.invalidate(error)
+    return True
+
+
+def _discard_closed_connections(engine: AsyncEngine) -> None:
+    """Never hand out a connection that asyncpg knows is closed (the server ended it while it
+    sat in the pool). A local check, no round trip: raising `DisconnectionError` at checkout
+    makes the pool replace that one connection and check out again."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if proxy.driver_connection.is_closed():
+            raise exc.DisconnectionError("the server closed this pooled connection")
 
 
 _READERS: weakref.WeakKeyDictionary[Any, AsyncEngine] = weakref.WeakKeyDictionary()

@@ -8,6 +8,11 @@ Two kinds of expected failure:
   signed-in user where one is required). It becomes a GraphQL error whose `extensions`
   carry a `code` and the details (e.g. the limit that was hit and its value).
 
+A lost database connection (`core.db.lost_connection`) is not masked: its code says what a
+client can do, `DATABASE_UNAVAILABLE` (nothing was changed: try again later) or, for a
+connection lost while a mutation committed, `COMMIT_OUTCOME_UNKNOWN` (read the data again
+before retrying). Both are logged with the `errorId` the client gets.
+
 Anything else is unexpected: it is logged with an id, and outside dev mode the client sees
 only "Internal server error" and that id.
 """
@@ -25,6 +30,8 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+
+from core.db import CommitOutcomeUnknown, DatabaseUnavailable, lost_connection
 
 logger = logging.getLogger("quintet.errors")
 
@@ -153,6 +160,16 @@ def shape_error(error: GraphQLError, *, mask: bool) -> GraphQLError:
             return error
         return _rebuild(error, error.message, classify(error))
     error_id = uuid.uuid4().hex[:16]
+    if lost_connection(original):
+        logger.warning(
+            "database connection lost %s at %s: %r (cause: %r)",
+            error_id,
+            ".".join(str(p) for p in error.path or []),
+            original,
+            original.__cause__,
+        )
+        lost = CommitOutcomeUnknown if isinstance(original, CommitOutcomeUnknown) else DatabaseUnavailable
+        return _rebuild(error, lost.message, {"code": lost.code, "errorId": error_id})
     logger.error(
         "unexpected error %s at %s: %s",
         error_id,

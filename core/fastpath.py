@@ -77,6 +77,8 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 
+from core.db import lost_connection
+
 #: True while a compiled plan runs (in its context): it cancels no resolver, so loaders need
 #: not shield their shared futures from cancellation (loaders.base.SharedLoader).
 running_plan: contextvars.ContextVar[bool] = contextvars.ContextVar("running_plan", default=False)
@@ -769,6 +771,11 @@ async def run_plan(
     try:
         results = await run.objects(plan.root, [None], root_paths, None)
     except Exception as abandoned:  # noqa: BLE001 - whatever it was, graphql-core will report it
+        cause: BaseException = abandoned
+        while isinstance(cause, Abandon) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if lost_connection(cause):  # not graphql-core's to report: the endpoint runs the query again
+            raise cause from cause.__cause__
         logger.debug("plan abandoned: %r", abandoned.__cause__ or abandoned)
         return None
     finally:

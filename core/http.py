@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -16,7 +17,7 @@ import asyncpg
 import orjson
 import sqlalchemy as sa
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, get_operation_ast, parse
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
@@ -27,7 +28,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from core.context import Actor, Context
-from core.db import SqlStats, current_sql_stats, reader
+from core.db import DatabaseUnavailable, SqlStats, current_sql_stats, lost_connection, reader
 from core.errors import shape_error
 from core.events import EventBus
 from core.fastpath import Plan, PlanCache, run_plan
@@ -211,6 +212,23 @@ def wants_event_stream(request: Request) -> bool:
 
 
 async def graphql_endpoint(request: Request) -> Response:
+    """The GraphQL endpoint. Whatever escapes it is still answered as GraphQL JSON: logged with
+    an `errorId`, a 503 `DATABASE_UNAVAILABLE` for a lost database, else a 500."""
+    try:
+        return await _graphql_endpoint(request)
+    except Exception as error:  # noqa: BLE001 - the last resort: never Starlette's text/plain 500
+        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        return last_resort(error, mask=runtime is None or not runtime.settings.is_dev)
+
+
+def last_resort(error: Exception, *, mask: bool) -> Response:
+    """An exception that escaped the endpoint, as one GraphQL error (logged by `shape_error`)."""
+    shaped = shape_error(GraphQLError(str(error), original_error=error), mask=mask)
+    status = 503 if (shaped.extensions or {}).get("code") == DatabaseUnavailable.code else 500
+    return Response(orjson.dumps({"errors": [shaped.formatted]}), status_code=status, media_type=JSON)
+
+
+async def _graphql_endpoint(request: Request) -> Response:
     if wants_event_stream(request):
         from core.sse import graphql_event_stream
 
@@ -230,7 +248,8 @@ async def graphql_endpoint(request: Request) -> Response:
     stats = SqlStats()
     token = current_sql_stats.set(stats)
     contexts: list[Context] = []
-    try:
+
+    async def execute() -> tuple[Context, ExecutionResult]:
         context = _context(runtime, request, actor, stats)
         contexts.append(context)
         result, attempted = await _compiled(runtime, context, query, variables, operation_name)
@@ -245,6 +264,10 @@ async def graphql_endpoint(request: Request) -> Response:
                 operation_name=operation_name,
                 allowed_operation_types=allowed,
             )
+        return context, result
+
+    try:
+        context, result = await _once_more_if_lost(execute, query, operation_name)
     except CannotGetOperationTypeError:
         message = (
             f"The document has no operation named {operation_name!r}"
@@ -267,8 +290,11 @@ async def graphql_endpoint(request: Request) -> Response:
             used.loaders.release()
 
     body: dict[str, Any] = {}
+    status = 200
     if result.errors:
         body["errors"] = [_format_error(e, mask=not settings.is_dev) for e in result.errors]
+        if any(e.get("extensions", {}).get("code") == DatabaseUnavailable.code for e in body["errors"]):
+            status = 503  # nothing was changed: try again later
     if result.data is not None or not result.errors:
         body["data"] = result.data
     extensions = {**(result.extensions or {}), **context.extensions}
@@ -276,7 +302,36 @@ async def graphql_endpoint(request: Request) -> Response:
         extensions["sql"] = stats.as_extension()
     if extensions:
         body["extensions"] = extensions
-    return Response(orjson.dumps(body), media_type=JSON)
+    return Response(orjson.dumps(body), status_code=status, media_type=JSON)
+
+
+async def _once_more_if_lost(
+    execute: Callable[[], Awaitable[tuple[Context, ExecutionResult]]], query: str, operation_name: str | None
+) -> tuple[Context, ExecutionResult]:
+    """`execute()`, and for a query that lost its database connection, `execute()` again, once:
+    a query changes nothing, and the dead connection was discarded (core/db.py), so the second
+    run gets a live one. A mutation is never run twice; its error says what happened."""
+    try:
+        context, result = await execute()
+    except Exception as error:
+        if not (lost_connection(error) and _is_query(query, operation_name)):
+            raise
+        logger.warning("a query lost its database connection (%r); running it again", error)
+    else:
+        codes = {(e.extensions or {}).get("code") for e in result.errors or ()}
+        if DatabaseUnavailable.code not in codes or not _is_query(query, operation_name):
+            return context, result
+        logger.warning("a query lost its database connection; running it again")
+    return await execute()
+
+
+def _is_query(query: str, operation_name: str | None) -> bool:
+    """Whether the document's operation is a query (asked only after a failure: it parses again)."""
+    try:
+        operation = get_operation_ast(parse(query), operation_name)
+    except GraphQLError:
+        return False
+    return operation is not None and operation.operation.value == "query"
 
 
 def _context(runtime: Runtime, request: Request, actor: Actor | None, stats: SqlStats) -> Context:
@@ -323,7 +378,9 @@ async def _compiled(
     if plans.sql_types is not None and context.actor is not None:
         try:
             text = await _run_sql(runtime, plan, context.actor, variables)
-        except (SQLAlchemyError, asyncpg.PostgresError):
+        except (SQLAlchemyError, asyncpg.PostgresError) as error:
+            if lost_connection(error):  # not the declaration's fault: the query runs again
+                raise
             # A declaration that Postgres refuses is our bug, not the client's: say so in the
             # log, count it, and let the resolvers answer.
             logger.exception("the SQL form of a query failed; the resolvers answer it")

@@ -8,7 +8,8 @@ compiled-cache lookup, the greenlet hop and a `Row` per record.
 A `Shape` is a SELECT whose only per-request values are *named* bind parameters (the viewer
 as `viewer_id`, the ids of a batch...). It is rendered to SQL once per process; each run binds
 the values by name and calls asyncpg's `fetch` on the loader's pooled connection (asyncpg
-prepares each text once per connection). Records come back as `Row`s, which also read as
+prepares each text once per connection); a connection that turns out to be dead is discarded
+(`core.db.discard_if_lost`), as SQLAlchemy would. Records come back as `Row`s, which also read as
 attributes (`row.title`), like SQLAlchemy rows.
 
 Values that are constants of the shape (a filter's statuses, a sort's sentinel date) are
@@ -35,7 +36,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 
-from core.db import current_sql_stats
+from core.db import DatabaseUnavailable, current_sql_stats, discard_if_lost
 
 #: The bind parameter that carries the viewer's id in every read scoped to a user.
 VIEWER = "viewer_id"
@@ -177,6 +178,11 @@ class Shape:
         started = time.perf_counter()
         try:
             return await driver.fetch(rendered.sql, *arguments, record_class=rendered.row)
+        except Exception as error:
+            # SQLAlchemy never sees this error: a dead connection must be discarded here.
+            if await discard_if_lost(conn, driver, error):
+                raise DatabaseUnavailable("the connection to the database was lost") from error
+            raise
         finally:
             if stats is not None:
                 stats.statements += 1

@@ -7,13 +7,13 @@ nothing of a refused operation may run (no SQL, no user created).
 from __future__ import annotations
 
 import logging
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from app import create_app
 from core.limits import validate_document
 from core.settings import Mode, Settings
-from tests.conftest import make_settings
+from tests.conftest import create_database, drop_database, make_settings
 from tests.support import PASSWORD, GraphQLClient
 
 MAX_DEPTH = 3
@@ -33,14 +33,6 @@ MAX_BODY = 2048
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def closed_port_url() -> str:
-    """A Postgres URL on 127.0.0.1 where nothing listens: every connection is refused."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"postgresql+asyncpg://quintet:quintet@127.0.0.1:{port}/quintet"
 
 
 def signing_key() -> str:
@@ -115,17 +107,26 @@ async def production(database_url: str, data_dir: Path) -> AsyncIterator[httpx.A
 
 
 @pytest.fixture(scope="module")
-async def broken_production(data_dir: Path) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
-    """A production app whose database refuses every connection."""
-    settings = make_settings(closed_port_url(), data_dir, mode=Mode.PRODUCTION, jwt_private_key=signing_key())
+async def unmigrated_url(server_url: str) -> AsyncIterator[str]:
+    """A database without the tables: every read fails unexpectedly. (A database that refuses
+    connections is not unexpected: that is DATABASE_UNAVAILABLE, tests/test_db_resilience.py.)"""
+    url = await create_database(server_url)
+    yield url
+    await drop_database(server_url, url)
+
+
+@pytest.fixture(scope="module")
+async def broken_production(unmigrated_url: str, data_dir: Path) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
+    """A production app whose database has none of its tables."""
+    settings = make_settings(unmigrated_url, data_dir, mode=Mode.PRODUCTION, jwt_private_key=signing_key())
     async with serve(settings) as served:
         yield served
 
 
 @pytest.fixture(scope="module")
-async def broken_dev(data_dir: Path) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
-    """A dev app whose database refuses every connection."""
-    async with serve(make_settings(closed_port_url(), data_dir)) as served:
+async def broken_dev(unmigrated_url: str, data_dir: Path) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
+    """A dev app whose database has none of its tables."""
+    async with serve(make_settings(unmigrated_url, data_dir)) as served:
         yield served
 
 
@@ -471,7 +472,7 @@ async def test_production_has_no_sql_extension(production: httpx.AsyncClient) ->
 async def test_production_masks_unexpected_errors(
     broken_production: tuple[Starlette, httpx.AsyncClient], caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Given a production app whose database refuses connections, and a valid token of that app
+    # Given a production app whose database has no tables, and a valid token of that app
     app, client = broken_production
     token, _ = app.state.runtime.tokens.issue(user_id=uuid.uuid4(), role="user")
     # When a query needs the database
@@ -493,15 +494,15 @@ async def test_production_masks_unexpected_errors(
     logged = [r for r in caplog.records if r.name == "quintet.errors" and error_id in r.getMessage()]
     assert len(logged) == 1
     assert logged[0].exc_info is not None
-    assert isinstance(logged[0].exc_info[1], OSError)
-    assert "Connect call failed" in str(logged[0].exc_info[1])
-    assert "127.0.0.1" not in response.text
+    assert isinstance(logged[0].exc_info[1], asyncpg.UndefinedTableError)
+    assert 'relation "pillars" does not exist' in str(logged[0].exc_info[1])
+    assert "does not exist" not in response.text
 
 
 async def test_dev_mode_shows_unexpected_errors_with_an_id(
     broken_dev: tuple[Starlette, httpx.AsyncClient], caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Given a dev app whose database refuses connections, and a valid token
+    # Given a dev app whose database has no tables, and a valid token
     app, client = broken_dev
     token, _ = app.state.runtime.tokens.issue(user_id=uuid.uuid4(), role="user")
     # When a query needs the database
@@ -513,7 +514,7 @@ async def test_dev_mode_shows_unexpected_errors_with_an_id(
         )
     # Then the real message is shown, still with the code and an id that is in the log
     [error] = response.json()["errors"]
-    assert "Connect call failed" in error["message"]
+    assert 'relation "pillars" does not exist' in error["message"]
     assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     error_id = error["extensions"]["errorId"]
     assert any(error_id in r.getMessage() for r in caplog.records if r.name == "quintet.errors")
