@@ -42,6 +42,7 @@ from core.settings import Mode as AppMode
 from schema.common import MAX_SAFE_INTEGER
 from tests.conftest import ROOT, make_settings
 from tests.factories import create_journal, create_notifications, create_resources, create_tree
+from tests.jobs_support import drain, worker_settings
 from tests.support import GraphQLClient
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -192,7 +193,8 @@ async def world(database_url: str, data_dir: Path, engine: AsyncEngine) -> Async
     """A fresh world per test (mutations change it); a production and a dev app sharing one key."""
     key = ECKey.generate_key("P-256", private=True).as_pem(private=True).decode()
     production_app = create_app(make_settings(database_url, data_dir, mode=AppMode.PRODUCTION, jwt_private_key=key))
-    dev_app = create_app(make_settings(database_url, data_dir, jwt_private_key=key))
+    dev_settings = make_settings(database_url, data_dir, jwt_private_key=key)
+    dev_app = create_app(dev_settings)
     async with (
         production_app.router.lifespan_context(production_app),
         dev_app.router.lifespan_context(dev_app),
@@ -209,6 +211,9 @@ async def world(database_url: str, data_dir: Path, engine: AsyncEngine) -> Async
             world = World(owner.token, ids, prod, dev, records)
             world.documents = {kind: world.strategy(kind) for kind in ("query", "mutation", "invalid")}
             yield world
+        # The analyses the generated mutations requested run now (offline), so that no later
+        # test's worker finds them in the shared queue.
+        await drain(worker_settings(dev_settings))
     # The property held; make sure it was not vacuous: valid documents must mostly reach the resolvers.
     for kind in ("query", "mutation"):
         if world.seen[kind]:
