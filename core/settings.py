@@ -93,7 +93,9 @@ class Settings(BaseSettings):
     job_poll_seconds: float = Field(5.0, gt=0, description="how often workers look for due retries")
     job_heartbeat_seconds: float = Field(10.0, gt=0)
     job_stalled_after_seconds: float = Field(30.0, gt=0, description="a worker silent this long is dead")
-    insights_schedule: str = Field("17 * * * *", description="cron of the sweep that runs periodic insight analyses")
+    insights_schedule: str = Field(
+        "17 * * * *", description="cron of the sweep that runs periodic insight analyses; empty: no sweep"
+    )
     subscription_queue_size: int = Field(
         100, ge=1, description="events buffered per live subscription before it ends as too slow"
     )

@@ -62,7 +62,8 @@ def build_queue_app(settings: Settings, database_url: str) -> App:
     app = App(connector=build_connector(database_url, pool_size=settings.job_concurrency + 3))
     app.task(name=jobs.RUN_TASK, pass_context=True, retry=retry_policy(settings))(run_background_job)
     sweep = app.task(name=SWEEP_TASK, pass_context=True, queueing_lock=SWEEP_TASK)(sweep_insights)
-    app.periodic(cron=settings.insights_schedule)(sweep)
+    if settings.insights_schedule:
+        app.periodic(cron=settings.insights_schedule)(sweep)
     return app
 
 

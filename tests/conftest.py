@@ -80,11 +80,15 @@ UNLIMITED_SIGN_INS = "1000000/minute"
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    # No periodic insight sweep: every worker a test starts would defer it when started within
+    # ten minutes after its cron time (procrastinate catches up), and it enqueues an analysis for
+    # every user of the shared database, which that test's worker then runs with its own provider.
     values: dict[str, Any] = {
         "mode": Mode.DEV,
         "database_url": database_url,
         "data_dir": data_dir,
         "auth_rate_limit_per_address": UNLIMITED_SIGN_INS,
+        "insights_schedule": "",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -294,6 +294,16 @@ def test_the_queue_app_knows_the_tasks_and_the_periodic_sweep(settings: Settings
     assert app.tasks[SWEEP_TASK].queueing_lock == SWEEP_TASK
 
 
+def test_an_empty_schedule_registers_no_sweep_and_the_suites_workers_have_none(settings: Settings) -> None:
+    # A worker started within ten minutes after the cron time defers the sweep at once, and the
+    # sweep enqueues an analysis for every user of the database: in the suite's shared database
+    # the worker of whichever test ran then ran them all, with that test's (scripted) provider.
+    for queue_settings in (worker_settings(settings, insights_schedule=""), worker_settings(settings)):
+        app = build_queue_app(queue_settings, settings.database_url or "")
+        assert SWEEP_TASK in app.tasks  # still runnable when deferred by hand
+        assert [p for p in app.periodic_registry.periodic_tasks.values() if p.task.name == SWEEP_TASK] == []
+
+
 def test_libpq_url_keeps_host_credentials_and_socket_options() -> None:
     # As libpq (psycopg) reads them
     tcp = conninfo_to_dict(libpq_url("postgresql+asyncpg://u:p%40ss@db.example:5433/app"))

@@ -41,6 +41,7 @@ def start_worker(settings: Settings, fake: FakeOpenAI, data_dir: Path) -> subpro
             "JOB_STALLED_AFTER_SECONDS": "3",
             "JOB_POLL_SECONDS": "0.2",
             "JOB_RETRY_BASE_SECONDS": "0",
+            "INSIGHTS_SCHEDULE": "",  # no periodic sweep (see tests/conftest.py make_settings)
         }
     )
     return subprocess.Popen(
