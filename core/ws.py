@@ -25,7 +25,6 @@ from contextlib import suppress
 from contextvars import ContextVar
 from datetime import timedelta
 from functools import lru_cache
-from json import JSONDecodeError
 from typing import Any, cast
 
 from graphql import GraphQLError, OperationType, parse
@@ -38,11 +37,12 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     CompleteMessage,
     ConnectionInitMessage,
+    Message,
     SubscribeMessage,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage as LegacyInitMessage
-from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 from strawberry.types.unset import UnsetType
 
 from core.context import Actor, Context
@@ -108,6 +108,42 @@ def token_from(params: Mapping[str, Any]) -> str:
     raise ConnectionRefused(4401, MISSING_TOKEN)
 
 
+INVALID = "Invalid message received"
+
+
+def _invalid(message: object, operations: frozenset[str], init: str = "connection_init") -> str | None:
+    """Why `message` is not a well-formed message of its protocol (the close reason), or None.
+
+    As graphql-ws validates a message before acting on it: an object with a string `type`; a
+    payload that is an object (or null, where it is optional); a non-empty string `id` on the
+    `operations` messages; for the one that starts an operation, a payload with a string `query`
+    and optional `variables` and `extensions` objects and an `operationName` string.
+    """
+    if not isinstance(message, dict):
+        return f"{INVALID}: a message must be a JSON object"
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        return f"{INVALID}: `type` must be a string"
+    payload = message.get("payload")
+    if kind in operations:
+        key = message.get("id")
+        if not isinstance(key, str) or not key:
+            return f"{INVALID}: {kind} needs an `id` that is a non-empty string"
+        if kind in ("subscribe", "start"):
+            if not isinstance(payload, dict):
+                return f"{INVALID}: the payload of {kind} must be an object"
+            if not isinstance(payload.get("query"), str):
+                return f"{INVALID}: `query` must be a string"
+            for name in ("variables", "extensions"):
+                if payload.get(name) is not None and not isinstance(payload[name], dict):
+                    return f"{INVALID}: `{name}` must be an object"
+            if payload.get("operationName") is not None and not isinstance(payload["operationName"], str):
+                return f"{INVALID}: `operationName` must be a string"
+    elif kind in (init, "ping", "pong") and payload is not None and not isinstance(payload, dict):
+        return f"{INVALID}: the payload of {kind} must be an object"
+    return None
+
+
 def _refusal(refused: RequestRefused, operation_id: str) -> dict[str, Any]:
     error = {"message": refused.message, "extensions": {"code": refused.code, **refused.details}}
     return {"id": operation_id, "type": "error", "payload": [error]}
@@ -137,7 +173,7 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
                         await self.ws.close(code=1009, reason=reason)  # 1009: message too big
                         return
                     yield self.view.decode_json(text)
-                except JSONDecodeError as exc:
+                except (ValueError, RecursionError) as exc:  # not JSON, or JSON Python can't hold
                     if not ignore_parsing_errors:
                         raise NonJsonMessageReceived from exc
         except KeyError as exc:
@@ -212,7 +248,16 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             member.stream.leave(member)
         member.cancel()
 
+    async def handle_message(self, message: Message) -> None:
+        problem = _invalid(message, frozenset({"subscribe", "complete"}))
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
+
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        if message.get("payload", {}) is None:  # the protocol allows null for "no payload"
+            message = {"type": "connection_init"}
         try:
             await super().handle_connection_init(message)
         except ConnectionRefused as refused:
@@ -223,10 +268,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             if self.context.token_expired():
                 await self.websocket.close(code=4401, reason=TOKEN_EXPIRED)
                 return
-            payload: Any = message.get("payload")
-            if not isinstance(payload, dict) or not isinstance(message.get("id"), str):
-                await self.websocket.close(code=4400, reason="A subscribe message needs an id and a payload object")
-                return
+            payload: Any = message["payload"]
             try:
                 _parse_params(payload)
             except RequestRefused as refused:
@@ -261,6 +303,13 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
 
     context: ConnectionContext
     view: GraphQLWebSocketView
+
+    async def handle_message(self, message: OperationMessage) -> None:
+        problem = _invalid(message, frozenset({"start", "stop"}))
+        if problem is not None:
+            await self.websocket.close(code=4400, reason=problem)
+            return
+        await super().handle_message(message)
 
     async def handle_connection_init(self, message: LegacyInitMessage) -> None:
         try:
