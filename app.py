@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the a
 from core.db import create_engine, resolve_database_url, session_factory  # noqa: E402
 from core.events import create_bus, register_process_bus, unregister_process_bus  # noqa: E402
 from core.http import Runtime, graphql_endpoint, healthz, jwks_endpoint, readyz  # noqa: E402
+from core.live_slots import LiveSlots  # noqa: E402
 from core.ratelimit import RateLimiter  # noqa: E402
 from core.security import TokenService  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         bus = create_bus(settings)
         await bus.start()
         register_process_bus(bus)
+        live_slots = LiveSlots(settings.ws_max_connections_per_user, settings.redis_url)
+        await live_slots.start()
         runtime = Runtime(
             settings=settings,
             engine=engine,
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             plans=schema.plans,
             ai_limiter=RateLimiter.for_ai(settings),
             bus=bus,
+            live_slots=live_slots,
         )
         app.state.runtime = runtime
         app.state.graphql_websocket = GraphQLWebSocketView(runtime)
@@ -102,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+            await live_slots.close()
             unregister_process_bus(bus)
             await bus.close()
             await engine.dispose()

@@ -32,6 +32,7 @@ from core.errors import shape_error
 from core.events import EventBus
 from core.fastpath import Plan, PlanCache, run_plan
 from core.limits import requested_nodes
+from core.live_slots import LiveSlots
 from core.ratelimit import RateLimiter
 from core.security import InvalidAccessToken, TokenService
 from core.settings import Settings
@@ -56,6 +57,7 @@ class Runtime:
     schema: strawberry.Schema
     ai_limiter: RateLimiter
     bus: EventBus
+    live_slots: LiveSlots
     plans: PlanCache | None = None
 
 

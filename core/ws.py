@@ -7,9 +7,12 @@ WS_LEGACY_PROTOCOL is on. Strawberry's protocol handlers do the protocol; this a
   4401 and the reason `TOKEN_EXPIRED`, any other bad token with 4403 and its reason; the
   connection also closes with 4401 when its token expires later;
 * the limits: a connection_init timeout (4408), keep-alive `ping`s from the server, at most
+  WS_MAX_CONNECTIONS_PER_USER live connections per user (4430, see `core.live_slots`), at most
   WS_MAX_SUBSCRIPTIONS operations at once (the refusal names the limit), messages no larger
   than MAX_BODY_BYTES (1009), and the POST endpoint's checks of each operation (NUL characters,
   and every schema extension: depth, aliases, tokens, nodes);
+* a message that is not one of the protocol's (not an object, a `type` or `id` that is not a
+  string, a payload of the wrong shape) closes the connection with 4400, as graphql-ws does;
 * per-operation loaders: the connection's operations share one context, but each operation
   (and each event of a subscription) reads through its own loaders, held in a context variable
   of the operation's task, so that nothing cached for one is served stale to another.
@@ -48,6 +51,7 @@ from strawberry.types.unset import UnsetType
 from core.context import Actor, Context
 from core.db import SqlStats
 from core.http import RequestRefused, Runtime, _parse_params
+from core.live_slots import CODE, LiveSlots, Slot, too_many_connections
 from core.security import InvalidAccessToken, TokenProblem
 from core.shared_subscriptions import Member, SharedStreams
 from loaders import Loaders, build_loaders
@@ -56,6 +60,9 @@ logger = logging.getLogger("quintet.ws")
 
 _operation_loaders: ContextVar[Loaders | None] = ContextVar("quintet_operation_loaders", default=None)
 
+#: Close code for a user over WS_MAX_CONNECTIONS_PER_USER: graphql-ws uses 4400-4409, 4429 (too many
+#: connection_init messages) and 4499; its client retries this one with backoff, like 4403.
+TOO_MANY_CONNECTIONS_CODE = 4430
 MISSING_TOKEN = "UNAUTHENTICATED: send {authorization: 'Bearer <access token>'} in connection_init"
 TOKEN_EXPIRED = "TOKEN_EXPIRED: Access token has expired; reconnect with a fresh one"
 
@@ -64,6 +71,12 @@ class ConnectionContext(Context):
     """The context of one WebSocket connection; `loaders` are per operation (see the module docstring)."""
 
     connection_params: dict[str, Any] | None = None
+    slot: Slot | None = None  # among the user's live connections, from connection_init to the end
+
+    async def release_slot(self, slots: LiveSlots) -> None:
+        if self.slot is not None:
+            slot, self.slot = self.slot, None
+            await slots.release(slot)
 
     @property
     def loaders(self) -> Loaders:
@@ -231,6 +244,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         task.add_done_callback(self.view.heartbeat.tasks.discard)
 
     async def shutdown(self) -> None:
+        await self.context.release_slot(self.view.runtime.live_slots)
         self.view.heartbeat.discard(self)
         for member in self.members.values():
             if member.stream is not None:
@@ -318,6 +332,10 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             payload = {"message": refused.reason, "code": refused.code}
             await self.send_message(cast(Any, {"type": "connection_error", "payload": payload}))
             await self.websocket.close(code=refused.code, reason=refused.reason)
+
+    async def cleanup(self) -> None:
+        await self.context.release_slot(self.view.runtime.live_slots)
+        await super().cleanup()
 
     async def handle_start(self, message: StartMessage) -> None:
         if self.connection_acknowledged:
@@ -415,6 +433,11 @@ class GraphQLWebSocketView(GraphQL[Context, None]):
         except InvalidAccessToken as exc:
             code = 4401 if exc.problem is TokenProblem.EXPIRED else 4403
             raise ConnectionRefused(code, f"{exc.problem.value}: {exc.message}") from exc
+        slots = self.runtime.live_slots
+        await context.release_slot(slots)  # a second connection_init (legacy protocol) replaces the first
+        context.slot = await slots.acquire(claims.user_id)
+        if context.slot is None:
+            raise ConnectionRefused(TOO_MANY_CONNECTIONS_CODE, f"{CODE}: {too_many_connections(slots.limit)}")
         context.actor = Actor(user_id=claims.user_id, role=claims.role, expires_at=claims.expires_at)
         context.connection_params = None  # the token is no longer needed: don't keep it per connection
         return {"expiresAt": claims.expires_at}
