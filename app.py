@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the a
 from core.db import create_engine, resolve_database_url, session_factory  # noqa: E402
 from core.events import create_bus, register_process_bus, unregister_process_bus  # noqa: E402
 from core.http import Runtime, graphql_endpoint, healthz, jwks_endpoint, readyz  # noqa: E402
+from core.live_slots import LiveSlots  # noqa: E402
 from core.ratelimit import Counters, RateLimiter, SignInLimits, storage_uri  # noqa: E402
 from core.security import TokenService  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await bus.start()
         register_process_bus(bus)
         counters = Counters(storage_uri(settings.redis_url))  # shared by every limit
+        live_slots = LiveSlots(settings.ws_max_connections_per_user, settings.redis_url)
+        await live_slots.start()
         runtime = Runtime(
             settings=settings,
             engine=engine,
@@ -87,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ai_limiter=RateLimiter.for_ai(settings, counters),
             auth_limits=SignInLimits(settings, counters),
             bus=bus,
+            live_slots=live_slots,
         )
         app.state.runtime = runtime
         app.state.graphql_websocket = GraphQLWebSocketView(runtime)
@@ -104,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+            await live_slots.close()
             unregister_process_bus(bus)
             await bus.close()
             await engine.dispose()

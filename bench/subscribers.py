@@ -230,6 +230,8 @@ async def _run(count: int, *, redis_url: str | None, clients: int, rounds: int, 
             JWT_PRIVATE_KEY=ECKey.generate_key("P-256", private=True).as_pem(private=True).decode(),
             DATA_DIR=str(work / "data"),
             LOG_LEVEL="warning",
+            # One user's N subscribers, each on its own socket: far beyond the per-user cap on purpose.
+            WS_MAX_CONNECTIONS_PER_USER=str(count),
         )
         if redis_url:
             env["REDIS_URL"] = redis_url

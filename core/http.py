@@ -33,6 +33,7 @@ from core.errors import shape_error
 from core.events import EventBus
 from core.fastpath import Plan, PlanCache, run_plan
 from core.limits import requested_nodes
+from core.live_slots import LiveSlots
 from core.ratelimit import RateLimiter, SignInLimits
 from core.security import InvalidAccessToken, TokenService
 from core.settings import Settings
@@ -58,6 +59,7 @@ class Runtime:
     ai_limiter: RateLimiter
     auth_limits: SignInLimits
     bus: EventBus
+    live_slots: LiveSlots
     plans: PlanCache | None = None
 
 

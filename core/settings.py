@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     ws_keepalive_seconds: float = Field(15.0, ge=0, description="interval of server pings; 0 turns them off")
     ws_max_subscriptions: int = Field(20, ge=1, description="operations running at once on one WebSocket")
     ws_legacy_protocol: bool = Field(False, description="also speak subscriptions-transport-ws (graphql-ws)")
+    ws_max_connections_per_user: int = Field(
+        10, ge=1, description="live connections (WebSockets and SSE streams) one user may hold at once"
+    )
     sse_keepalive_seconds: float = Field(15.0, gt=0, description="interval of SSE keep-alive comments")
 
     host: str = "127.0.0.1"

@@ -9,16 +9,20 @@ SSE_KEEPALIVE_SECONDS keeps proxies from timing the stream out.
 Everything the POST endpoint checks applies before the stream opens (JSON only, body limit,
 NUL characters, the Authorization header: a bad or expired token is an HTTP 401 with its
 reason), and the schema extensions (depth, aliases, tokens, nodes) run on the operation itself.
+A stream of a signed-in user takes one of the user's WS_MAX_CONNECTIONS_PER_USER live connections
+(shared with WebSockets, see `core.live_slots`) until it ends; over the limit the answer is an
+HTTP 429 `TOO_MANY_CONNECTIONS` naming the limit.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 from strawberry.http.streaming import SSETransport, merge_stream_with_heartbeat
 from strawberry.types.graphql import OperationType
 
@@ -26,6 +30,7 @@ from core.context import Context
 from core.db import SqlStats
 from core.errors import result_payload
 from core.http import RequestRefused, _operation_from, authenticate, runtime_of
+from core.live_slots import CODE, LIMIT_NAME, Slot, too_many_connections
 from loaders import build_loaders
 
 EVERY_OPERATION = frozenset({OperationType.QUERY, OperationType.MUTATION, OperationType.SUBSCRIPTION})
@@ -33,6 +38,23 @@ EVERY_OPERATION = frozenset({OperationType.QUERY, OperationType.MUTATION, Operat
 
 def _json(value: object) -> str:
     return orjson.dumps(value).decode()
+
+
+class HeldStream(StreamingResponse):
+    """A stream that holds a live-connection slot until it is over, however it ends (completed,
+    client gone before or during the body, cancelled): `release` runs once it is."""
+
+    def __init__(
+        self, body: AsyncGenerator[str, None], headers: dict[str, str], release: Callable[[], Awaitable[None]]
+    ):
+        super().__init__(body, headers=headers)
+        self.release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.release()
 
 
 async def graphql_event_stream(request: Request) -> Response:
@@ -86,4 +108,16 @@ async def graphql_event_stream(request: Request) -> Response:
         interval=transport.heartbeat_interval,
         send_initial_heartbeat=False,
     )
-    return StreamingResponse(stream(), headers=dict(transport.headers))
+    slot: Slot | None = None
+    if actor is not None:
+        slot = await runtime.live_slots.acquire(actor.user_id)
+        if slot is None:
+            limit = runtime.live_slots.limit
+            message = f"Too many live connections: {too_many_connections(limit)}"
+            return RequestRefused(429, message, CODE, limit=LIMIT_NAME, value=limit).response()
+
+    async def release() -> None:
+        if slot is not None:
+            await runtime.live_slots.release(slot)
+
+    return HeldStream(stream(), dict(transport.headers), release)

@@ -7,9 +7,12 @@ WS_LEGACY_PROTOCOL is on. Strawberry's protocol handlers do the protocol; this a
   4401 and the reason `TOKEN_EXPIRED`, any other bad token with 4403 and its reason; the
   connection also closes with 4401 when its token expires later;
 * the limits: a connection_init timeout (4408), keep-alive `ping`s from the server, at most
+  WS_MAX_CONNECTIONS_PER_USER live connections per user (4430, see `core.live_slots`), at most
   WS_MAX_SUBSCRIPTIONS operations at once (the refusal names the limit), messages no larger
   than MAX_BODY_BYTES (1009), and the POST endpoint's checks of each operation (NUL characters,
   and every schema extension: depth, aliases, tokens, nodes);
+* a message that is not one of the protocol's (not an object, a `type` or `id` that is not a
+  string, a payload of the wrong shape) closes the connection with 4400, as graphql-ws does;
 * per-operation loaders: the connection's operations share one context, but each operation
   (and each event of a subscription) reads through its own loaders, held in a context variable
   of the operation's task, so that nothing cached for one is served stale to another.
@@ -25,7 +28,6 @@ from contextlib import suppress
 from contextvars import ContextVar
 from datetime import timedelta
 from functools import lru_cache
-from json import JSONDecodeError
 from typing import Any, cast
 
 from graphql import GraphQLError, OperationType, parse
@@ -38,16 +40,18 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     CompleteMessage,
     ConnectionInitMessage,
+    Message,
     SubscribeMessage,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage as LegacyInitMessage
-from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 from strawberry.types.unset import UnsetType
 
 from core.context import Actor, Context
 from core.db import SqlStats
 from core.http import RequestRefused, Runtime, _parse_params
+from core.live_slots import CODE, LiveSlots, Slot, too_many_connections
 from core.security import InvalidAccessToken, TokenProblem
 from core.shared_subscriptions import Member, SharedStreams
 from loaders import Loaders, build_loaders
@@ -56,6 +60,9 @@ logger = logging.getLogger("quintet.ws")
 
 _operation_loaders: ContextVar[Loaders | None] = ContextVar("quintet_operation_loaders", default=None)
 
+#: Close code for a user over WS_MAX_CONNECTIONS_PER_USER: graphql-ws uses 4400-4409, 4429 (too many
+#: connection_init messages) and 4499; its client retries this one with backoff, like 4403.
+TOO_MANY_CONNECTIONS_CODE = 4430
 MISSING_TOKEN = "UNAUTHENTICATED: send {authorization: 'Bearer <access token>'} in connection_init"
 TOKEN_EXPIRED = "TOKEN_EXPIRED: Access token has expired; reconnect with a fresh one"
 
@@ -64,6 +71,12 @@ class ConnectionContext(Context):
     """The context of one WebSocket connection; `loaders` are per operation (see the module docstring)."""
 
     connection_params: dict[str, Any] | None = None
+    slot: Slot | None = None  # among the user's live connections, from connection_init to the end
+
+    async def release_slot(self, slots: LiveSlots) -> None:
+        if self.slot is not None:
+            slot, self.slot = self.slot, None
+            await slots.release(slot)
 
     @property
     def loaders(self) -> Loaders:
@@ -108,6 +121,42 @@ def token_from(params: Mapping[str, Any]) -> str:
     raise ConnectionRefused(4401, MISSING_TOKEN)
 
 
+INVALID = "Invalid message received"
+
+
+def _invalid(message: object, operations: frozenset[str], init: str = "connection_init") -> str | None:
+    """Why `message` is not a well-formed message of its protocol (the close reason), or None.
+
+    As graphql-ws validates a message before acting on it: an object with a string `type`; a
+    payload that is an object (or null, where it is optional); a non-empty string `id` on the
+    `operations` messages; for the one that starts an operation, a payload with a string `query`
+    and optional `variables` and `extensions` objects and an `operationName` string.
+    """
+    if not isinstance(message, dict):
+        return f"{INVALID}: a message must be a JSON object"
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        return f"{INVALID}: `type` must be a string"
+    payload = message.get("payload")
+    if kind in operations:
+        key = message.get("id")
+        if not isinstance(key, str) or not key:
+            return f"{INVALID}: {kind} needs an `id` that is a non-empty string"
+        if kind in ("subscribe", "start"):
+            if not isinstance(payload, dict):
+                return f"{INVALID}: the payload of {kind} must be an object"
+            if not isinstance(payload.get("query"), str):
+                return f"{INVALID}: `query` must be a string"
+            for name in ("variables", "extensions"):
+                if payload.get(name) is not None and not isinstance(payload[name], dict):
+                    return f"{INVALID}: `{name}` must be an object"
+            if payload.get("operationName") is not None and not isinstance(payload["operationName"], str):
+                return f"{INVALID}: `operationName` must be a string"
+    elif kind in (init, "ping", "pong") and payload is not None and not isinstance(payload, dict):
+        return f"{INVALID}: the payload of {kind} must be an object"
+    return None
+
+
 def _refusal(refused: RequestRefused, operation_id: str) -> dict[str, Any]:
     error = {"message": refused.message, "extensions": {"code": refused.code, **refused.details}}
     return {"id": operation_id, "type": "error", "payload": [error]}
@@ -137,7 +186,7 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
                         await self.ws.close(code=1009, reason=reason)  # 1009: message too big
                         return
                     yield self.view.decode_json(text)
-                except JSONDecodeError as exc:
+                except (ValueError, RecursionError) as exc:  # not JSON, or JSON Python can't hold
                     if not ignore_parsing_errors:
                         raise NonJsonMessageReceived from exc
         except KeyError as exc:
@@ -195,6 +244,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         task.add_done_callback(self.view.heartbeat.tasks.discard)
 
     async def shutdown(self) -> None:
+        await self.context.release_slot(self.view.runtime.live_slots)
         self.view.heartbeat.discard(self)
         for member in self.members.values():
             if member.stream is not None:
@@ -212,7 +262,16 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             member.stream.leave(member)
         member.cancel()
 
+    async def handle_message(self, message: Message) -> None:
+        problem = _invalid(message, frozenset({"subscribe", "complete"}))
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
+
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        if message.get("payload", {}) is None:  # the protocol allows null for "no payload"
+            message = {"type": "connection_init"}
         try:
             await super().handle_connection_init(message)
         except ConnectionRefused as refused:
@@ -223,10 +282,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             if self.context.token_expired():
                 await self.websocket.close(code=4401, reason=TOKEN_EXPIRED)
                 return
-            payload: Any = message.get("payload")
-            if not isinstance(payload, dict) or not isinstance(message.get("id"), str):
-                await self.websocket.close(code=4400, reason="A subscribe message needs an id and a payload object")
-                return
+            payload: Any = message["payload"]
             try:
                 _parse_params(payload)
             except RequestRefused as refused:
@@ -262,6 +318,13 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     context: ConnectionContext
     view: GraphQLWebSocketView
 
+    async def handle_message(self, message: OperationMessage) -> None:
+        problem = _invalid(message, frozenset({"start", "stop"}))
+        if problem is not None:
+            await self.websocket.close(code=4400, reason=problem)
+            return
+        await super().handle_message(message)
+
     async def handle_connection_init(self, message: LegacyInitMessage) -> None:
         try:
             await super().handle_connection_init(message)
@@ -269,6 +332,10 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             payload = {"message": refused.reason, "code": refused.code}
             await self.send_message(cast(Any, {"type": "connection_error", "payload": payload}))
             await self.websocket.close(code=refused.code, reason=refused.reason)
+
+    async def cleanup(self) -> None:
+        await self.context.release_slot(self.view.runtime.live_slots)
+        await super().cleanup()
 
     async def handle_start(self, message: StartMessage) -> None:
         if self.connection_acknowledged:
@@ -367,6 +434,11 @@ class GraphQLWebSocketView(GraphQL[Context, None]):
         except InvalidAccessToken as exc:
             code = 4401 if exc.problem is TokenProblem.EXPIRED else 4403
             raise ConnectionRefused(code, f"{exc.problem.value}: {exc.message}") from exc
+        slots = self.runtime.live_slots
+        await context.release_slot(slots)  # a second connection_init (legacy protocol) replaces the first
+        context.slot = await slots.acquire(claims.user_id)
+        if context.slot is None:
+            raise ConnectionRefused(TOO_MANY_CONNECTIONS_CODE, f"{CODE}: {too_many_connections(slots.limit)}")
         context.actor = Actor(user_id=claims.user_id, role=claims.role, expires_at=claims.expires_at)
         context.connection_params = None  # the token is no longer needed: don't keep it per connection
         return {"expiresAt": claims.expires_at}
