@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the a
 from core.db import create_engine, resolve_database_url, session_factory  # noqa: E402
 from core.events import create_bus, register_process_bus, unregister_process_bus  # noqa: E402
 from core.http import Runtime, graphql_endpoint, healthz, jwks_endpoint, readyz  # noqa: E402
+from core.jobs import QueueWatch, watch_queue  # noqa: E402
 from core.ratelimit import RateLimiter  # noqa: E402
 from core.security import TokenService  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
@@ -88,15 +89,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         app.state.runtime = runtime
         app.state.graphql_websocket = GraphQLWebSocketView(runtime)
+        app.state.queue_watch = watch = QueueWatch()
         _tune_gc()
+        queue_watcher = asyncio.create_task(
+            watch_queue(engine, watch, stalled_after=settings.job_stalled_after_seconds), name="watch the job queue"
+        )
         worker: asyncio.Task[None] | None = None
         if jobs_in_process(settings):
             from services.worker import run_worker
 
             worker = asyncio.create_task(run_worker(settings, database_url, install_signal_handlers=False))
+            worker.add_done_callback(_report_worker_end)
         try:
             yield
         finally:
+            queue_watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await queue_watcher
             if worker is not None:
                 # procrastinate turns the cancellation into a graceful stop.
                 worker.cancel()
@@ -124,6 +133,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+def _report_worker_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        logger.error("the in-process job worker stopped: %s", error, exc_info=error)
 
 
 def jobs_in_process(settings: Settings) -> bool:

@@ -25,7 +25,8 @@ class Mode(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=ROOT / ".env", extra="ignore")
+    # A variable set to "" (`DATABASE_URL=` in a .env or compose file) counts as unset.
+    model_config = SettingsConfigDict(env_file=ROOT / ".env", extra="ignore", env_ignore_empty=True)
 
     mode: Mode = Field(Mode.DEV, description="dev or production")
     database_url: str | None = Field(None, description="Postgres URL; unset in dev mode means the embedded server")

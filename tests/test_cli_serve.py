@@ -12,7 +12,10 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from app import jobs_in_process
+from core.settings import Mode, Settings
 from services.demo import DEMO_EMAIL, DEMO_PASSWORD
 from tests.conftest import create_database, drop_database
 
@@ -137,3 +140,50 @@ def test_production_without_required_settings_says_what_to_set(tmp_path: Path) -
     assert no_database.returncode == 2
     assert "error: DATABASE_URL is required in production mode" in no_database.stderr
     assert "Traceback" not in no_database.stderr
+
+
+#: Optional settings that a .env or compose file may give as `NAME=` to mean "unset".
+EMPTY_SETTINGS = (
+    "MODE",
+    "DATABASE_URL",
+    "DB_POOL_SIZE",
+    "REDIS_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "JWT_PRIVATE_KEY",
+    "JWT_EXTRA_PUBLIC_KEYS",
+    "JOBS_IN_PROCESS",
+    "INTROSPECTION",
+    "GRAPHIQL",
+    "CORS_ORIGINS",
+)
+
+
+@pytest.mark.parametrize("source", ["environment", ".env"])
+def test_settings_given_as_empty_strings_are_unset(
+    source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given every optional setting as an empty string, in the environment or in a .env file
+    for name in EMPTY_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{name}=\n" for name in EMPTY_SETTINGS))
+    if source == "environment":
+        for name in EMPTY_SETTINGS:
+            monkeypatch.setenv(name, "")
+    # When the settings are read
+    settings = Settings(_env_file=env_file if source == ".env" else None)
+    # Then each is at its default, as if unset: dev mode on the embedded database, with its worker
+    assert settings.mode is Mode.DEV
+    assert settings.database_url is None
+    assert settings.db_pool_size == 10
+    assert settings.redis_url is None
+    assert settings.openai_api_key is None
+    assert settings.openai_base_url is None
+    assert settings.jwt_private_key is None
+    assert settings.jwt_extra_public_keys is None
+    assert settings.jobs_in_process is None
+    assert settings.introspection is None
+    assert settings.graphiql is None
+    assert settings.cors_origins == []
+    assert jobs_in_process(settings)
