@@ -3,6 +3,7 @@ retried with backoff, visible to their owner (and nobody else) as `BackgroundJob
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from procrastinate.jobs import Job
 from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from starlette.applications import Starlette
 
 from app import create_app
 from core.ai import AIFailure, AIProviderError
@@ -390,3 +392,28 @@ def test_the_unserved_queue_warning_repeats_once_a_minute(caplog: pytest.LogCapt
     watch.check(QueueHealth(workers=1, queued=3, oldest_queued_seconds=1.0))
     watch.check(unserved)
     assert warnings() == 3
+
+
+async def test_an_app_stopped_while_its_worker_starts_stops(server_url: str, data_dir: Path) -> None:
+    # Given an app with the in-process worker (as `serve` on the embedded database), on its own database
+    url = await create_database(server_url)
+    try:
+        upgrade(url)
+        settings = make_settings(url, data_dir, jobs_in_process=True)
+        # When it is shut down at every moment of the worker's start (as when uvicorn can't bind its
+        # port right after startup), from at once to after the worker is running
+        for ticks in range(40):
+            application = create_app(settings)
+
+            async def start_and_stop(ticks: int = ticks, application: Starlette = application) -> None:
+                async with application.router.lifespan_context(application):
+                    for _ in range(ticks):
+                        await asyncio.sleep(0.002)
+
+            cycle = asyncio.create_task(start_and_stop())
+            done, _ = await asyncio.wait({cycle}, timeout=30)
+            # Then the shutdown ends: a stop that arrives as a connection pool opens is not lost
+            assert done, f"the shutdown after {ticks} ticks is still waiting for the worker"
+            cycle.result()
+    finally:
+        await drop_database(server_url, url)
