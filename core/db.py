@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import json
 import os
+import socket
 import time
 import uuid
 import weakref
@@ -91,6 +92,44 @@ def _forget_dead_handles(data_dir: Path) -> None:
     alive = [pid for pid in pids if isinstance(pid, int) and _pid_alive(pid)]
     if alive != pids:
         handles.write_text(json.dumps(alive))
+
+
+#: how long `check_database` waits for the server to answer
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+def shown_url(url: str) -> str:
+    """The database's URL as a message may show it: libpq form, password masked."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=True)
+
+
+async def check_database(url: str) -> None:
+    """Connect once, so that a database that can't be reached is one line naming it and why
+    (`cannot reach the database at postgresql://app:***@db:5432/app: connection refused`) instead
+    of the driver's chained traceback."""
+    import asyncpg
+
+    parsed = make_url(url).set(drivername="postgresql")
+    try:
+        conn = await asyncpg.connect(parsed.render_as_string(hide_password=False), timeout=CONNECT_TIMEOUT_SECONDS)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        reason = _connect_failure(error)
+        if parsed.password:
+            reason = reason.replace(str(parsed.password), "***")
+        raise ConfigurationError(f"cannot reach the database at {shown_url(url)}: {reason}") from None
+    await conn.close()
+
+
+def _connect_failure(error: BaseException) -> str:
+    if isinstance(error, TimeoutError):
+        return f"no answer within {CONNECT_TIMEOUT_SECONDS:g}s"
+    if isinstance(error, ConnectionRefusedError) or "Connect call failed" in str(error):
+        return "connection refused"
+    if isinstance(error, socket.gaierror):
+        return f"unknown host ({error.strerror})"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror[:1].lower() + error.strerror[1:]
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def resolve_database_url(settings: Settings) -> str:

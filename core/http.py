@@ -32,6 +32,7 @@ from core.db import DatabaseUnavailable, SqlStats, current_sql_stats, lost_conne
 from core.errors import shape_error
 from core.events import EventBus
 from core.fastpath import Plan, PlanCache, run_plan
+from core.jobs import QueueWatch, queue_health
 from core.limits import requested_nodes
 from core.live_slots import LiveSlots
 from core.ratelimit import RateLimiter, SignInLimits
@@ -440,10 +441,13 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    engine = runtime_of(request).engine
+    """Ready when the database answers; "degraded" (still 200: the API serves) when jobs wait and
+    no worker is alive to run them."""
+    runtime = runtime_of(request)
     try:
-        async with engine.connect() as conn:
+        async with runtime.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
+            jobs = await queue_health(conn, stalled_after=runtime.settings.job_stalled_after_seconds)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         error_id = uuid.uuid4().hex[:16]
         logger.warning("readiness check %s failed: %s", error_id, exc)
@@ -452,4 +456,8 @@ async def readyz(request: Request) -> Response:
             status_code=503,
             media_type=JSON,
         )
-    return Response(orjson.dumps({"status": "ready", "database": "ok"}), media_type=JSON)
+    watch: QueueWatch | None = getattr(request.app.state, "queue_watch", None)
+    if watch is not None:
+        watch.check(jobs)
+    status = "degraded" if jobs.unserved else "ready"
+    return Response(orjson.dumps({"status": status, "database": "ok", "jobs": jobs.as_json()}), media_type=JSON)

@@ -7,11 +7,16 @@
   retries, unless the error says that trying again can't help (`retryable = False`).
 * `recover_stalled_jobs` puts back in the queue the jobs of workers that stopped sending
   heartbeats (killed, out of memory, machine lost): no job is lost with its worker.
+* `queue_health` counts the live workers and the jobs waiting for one; `QueueWatch` says so in
+  the log when jobs wait and no worker is alive (`/readyz` reports the same).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +28,7 @@ from procrastinate.jobs import Job, Status
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 logger = logging.getLogger("quintet.jobs")
 
@@ -140,3 +145,87 @@ async def recover_stalled_jobs(app: App, *, stalled_after: float, max_retries: i
             StalledJob(queue_job_id=job.id, task_name=job.task_name, attempts=job.attempts, requeued=requeued)
         )
     return recovered
+
+
+# Waiting jobs are due `todo` rows. A job waits since it was scheduled (a retry, a job deferred
+# for later), or else since its last event (deferred, or requeued); ids grow with deferral, so the
+# unscheduled job with the lowest id is the one waiting longest.
+_QUEUE_HEALTH = sa.text(
+    """
+    WITH due AS (
+        SELECT id, scheduled_at FROM procrastinate_jobs
+        WHERE status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now())
+    )
+    SELECT
+        (SELECT count(*) FROM procrastinate_workers
+         WHERE last_heartbeat > now() - make_interval(secs => CAST(:stalled_after AS double precision))) AS workers,
+        (SELECT count(*) FROM due) AS queued,
+        EXTRACT(EPOCH FROM now() - LEAST(
+            (SELECT min(scheduled_at) FROM due),
+            (SELECT max(at) FROM procrastinate_events
+             WHERE job_id = (SELECT min(id) FROM due WHERE scheduled_at IS NULL))
+        ))::float AS oldest
+    """
+)
+
+
+@dataclass(frozen=True)
+class QueueHealth:
+    #: workers whose last heartbeat is more recent than JOB_STALLED_AFTER_SECONDS
+    workers: int
+    #: jobs due and waiting for a worker
+    queued: int
+    oldest_queued_seconds: float | None
+
+    @property
+    def unserved(self) -> bool:
+        """Jobs wait and no worker is alive to run them."""
+        return self.queued > 0 and self.workers == 0
+
+    def as_json(self) -> dict[str, Any]:
+        oldest = None if self.oldest_queued_seconds is None else round(max(self.oldest_queued_seconds, 0.0), 1)
+        return {"workers": self.workers, "queued": self.queued, "oldestQueuedSeconds": oldest}
+
+
+async def queue_health(conn: AsyncConnection, *, stalled_after: float) -> QueueHealth:
+    row = (await conn.execute(_QUEUE_HEALTH, {"stalled_after": stalled_after})).one()
+    return QueueHealth(workers=int(row.workers), queued=int(row.queued), oldest_queued_seconds=row.oldest)
+
+
+#: how often (at most) one process repeats that jobs wait without a worker
+UNSERVED_WARNING_INTERVAL_SECONDS = 60.0
+
+
+class QueueWatch:
+    """Warns, at most once a minute, that jobs are queued and no worker is alive."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._warned_at: float | None = None
+
+    def check(self, health: QueueHealth) -> None:
+        if not health.unserved:
+            self._warned_at = None
+            return
+        now = self.clock()
+        if self._warned_at is not None and now - self._warned_at < UNSERVED_WARNING_INTERVAL_SECONDS:
+            return
+        self._warned_at = now
+        logger.warning(
+            "%d job(s) queued (the oldest for %.0fs) and no worker is alive: run `app.py worker`, "
+            "or JOBS_IN_PROCESS=true for a worker inside `serve`",
+            health.queued,
+            health.oldest_queued_seconds or 0.0,
+        )
+
+
+async def watch_queue(engine: AsyncEngine, watch: QueueWatch, *, stalled_after: float) -> None:
+    """Check the queue's health every minute (the first time a minute after start, when an
+    in-process worker has long registered) until cancelled."""
+    while True:
+        await asyncio.sleep(UNSERVED_WARNING_INTERVAL_SECONDS)
+        try:
+            async with engine.connect() as conn:
+                watch.check(await queue_health(conn, stalled_after=stalled_after))
+        except Exception as exc:  # noqa: BLE001 - the next round tries again; /readyz reports the database
+            logger.warning("checking the job queue failed: %s", exc)

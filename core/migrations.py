@@ -14,6 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 #: library's own schema and left out of autogenerate's comparison with our models.
 LIBRARY_TABLE_PREFIXES = ("procrastinate_",)
 
+#: The Postgres advisory lock (session level) that migrations hold, so that processes starting
+#: together (replicas, `serve` and `worker`) migrate one after the other.
+MIGRATION_LOCK_KEY = 0x5155494E  # "QUIN"
+
 
 def is_library_table(name: str) -> bool:
     return name.startswith(LIBRARY_TABLE_PREFIXES)

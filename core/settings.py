@@ -9,8 +9,10 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +27,8 @@ class Mode(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=ROOT / ".env", extra="ignore")
+    # A variable set to "" (`DATABASE_URL=` in a .env or compose file) counts as unset.
+    model_config = SettingsConfigDict(env_file=ROOT / ".env", extra="ignore", env_ignore_empty=True)
 
     mode: Mode = Field(Mode.DEV, description="dev or production")
     database_url: str | None = Field(None, description="Postgres URL; unset in dev mode means the embedded server")
@@ -113,6 +116,19 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1)
     log_level: str = "info"
 
+    @field_validator("database_url")
+    @classmethod
+    def _a_postgres_url(cls, value: str | None) -> str | None:
+        # Said here, in one line, rather than by the driver in a long traceback (never echoing the URL).
+        expected = "expected postgresql://user:password@host:5432/database"
+        try:
+            scheme = make_url(value).drivername if value else None
+        except (ArgumentError, ValueError):
+            raise ValueError(f"not a URL ({expected})") from None
+        if scheme is not None and not scheme.startswith("postgres"):
+            raise ValueError(f"not a Postgres URL ({expected})")
+        return value
+
     @property
     def is_dev(self) -> bool:
         return self.mode is Mode.DEV
@@ -126,6 +142,27 @@ class Settings(BaseSettings):
         return self.is_dev if self.graphiql is None else self.graphiql
 
 
+#: Settings whose value an error message leaves out (keys, passwords in URLs).
+_UNSHOWN = ("KEY", "URL", "SECRET", "PASSWORD", "TOKEN")
+
+
+def describe_invalid(error: ValidationError) -> str:
+    """One line naming each invalid variable and its problem, e.g. `DB_POOL_SIZE: Input should be
+    greater than or equal to 1 (got 0)`."""
+    problems = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]).upper() or "settings"
+        problem = item["msg"].removeprefix("Value error, ")
+        shown = "input" in item and not any(word in name for word in _UNSHOWN)
+        problems.append(f"{name}: {problem}" + (f" (got {item['input']})" if shown else ""))
+    return "; ".join(problems)
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise ConfigurationError(describe_invalid(error)) from None
+    except SettingsError as error:  # a value pydantic-settings could not parse (e.g. CORS_ORIGINS not JSON)
+        raise ConfigurationError(str(error)) from None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import sqlalchemy as sa
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import models
 from core.db import resolve_database_url, to_async_url
-from core.migrations import is_library_table
+from core.migrations import MIGRATION_LOCK_KEY, is_library_table
 from core.settings import get_settings
 
 config = context.config
@@ -40,18 +41,28 @@ def run_migrations_offline() -> None:
 
 
 def _run(connection: Connection) -> None:
+    # Replicas that start together on a fresh database would each create alembic_version (one
+    # fails on a duplicate pg_type key) and run the same migrations: they take turns, and the later
+    # ones find the schema at head. A session lock outlives the commit that leaves alembic a
+    # connection outside any transaction; on an error, closing the connection releases it.
+    connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    connection.commit()
     context.configure(
         connection=connection, target_metadata=target_metadata, compare_type=True, include_name=include_name
     )
     with context.begin_transaction():
         context.run_migrations()
+    connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    connection.commit()
 
 
 async def run_migrations_online() -> None:
     engine = create_async_engine(database_url())
-    async with engine.connect() as connection:
-        await connection.run_sync(_run)
-    await engine.dispose()
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+    finally:
+        await engine.dispose()  # closes the connection, and so releases the lock after an error
 
 
 def _run_online() -> None:

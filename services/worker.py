@@ -67,22 +67,37 @@ def build_queue_app(settings: Settings, database_url: str) -> App:
     return app
 
 
-async def _recover_forever(app: App, runtime: jobs.JobRuntime) -> None:
+async def _recover_stalled(app: App, runtime: jobs.JobRuntime) -> None:
     settings = runtime.settings
+    try:
+        for stalled in await recover_stalled_jobs(
+            app, stalled_after=settings.job_stalled_after_seconds, max_retries=settings.job_max_retries
+        ):
+            await jobs.mark_interrupted(
+                runtime.sessions,
+                queue_job_id=stalled.queue_job_id,
+                lost_attempt=stalled.attempts + 1,
+                requeued=stalled.requeued,
+            )
+    except Exception:  # a database hiccup must not stop the worker: try again next round
+        logger.exception("recovering stalled jobs failed")
+    _honour_cancellation()
+
+
+async def _recover_forever(app: App, runtime: jobs.JobRuntime) -> None:
     while True:
-        try:
-            for stalled in await recover_stalled_jobs(
-                app, stalled_after=settings.job_stalled_after_seconds, max_retries=settings.job_max_retries
-            ):
-                await jobs.mark_interrupted(
-                    runtime.sessions,
-                    queue_job_id=stalled.queue_job_id,
-                    lost_attempt=stalled.attempts + 1,
-                    requeued=stalled.requeued,
-                )
-        except Exception:  # a database hiccup must not stop the worker: try again next round
-            logger.exception("recovering stalled jobs failed")
-        await asyncio.sleep(settings.job_stalled_after_seconds / 2)
+        await asyncio.sleep(runtime.settings.job_stalled_after_seconds / 2)
+        await _recover_stalled(app, runtime)
+
+
+def _honour_cancellation() -> None:
+    """Raise the cancellation a library swallowed. In Python 3.11, `asyncio.wait_for` loses a
+    cancellation that arrives as the awaited thing completes, which psycopg's pool does when it
+    opens: a worker stopped as it starts (a server that fails to start) would then run on, and the
+    shutdown that waits for it would never end."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def run_worker(
@@ -112,9 +127,16 @@ async def run_worker(
     app = build_queue_app(settings, database_url)
     recovery: asyncio.Task[Any] | None = None
     try:
-        async with app.open_async():
+        # Opened and closed by hand, not `async with`: a stop while the pool opens must close it too.
+        try:
+            await app.open_async()
+            _honour_cancellation()
             if not await app.check_connection_async():
                 raise ConfigurationError("the job queue's tables are missing: run `uv run app.py migrate` first")
+            _honour_cancellation()
+            # The first round before procrastinate starts, not beside it: a pool connection in use
+            # while it registers the worker would make it wait for another, where a stop gets lost.
+            await _recover_stalled(app, runtime)
             recovery = asyncio.create_task(_recover_forever(app, runtime), name="recover stalled jobs")
             await app.run_worker_async(
                 name=name,
@@ -128,11 +150,13 @@ async def run_worker(
                 stalled_worker_timeout=settings.job_stalled_after_seconds,
                 shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
             )
+        finally:
+            if recovery is not None:
+                recovery.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await recovery
+            await app.close_async()
     finally:
-        if recovery is not None:
-            recovery.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await recovery
         await runtime.ai.close()
         await engine.dispose()
         if own_bus is not None:

@@ -12,7 +12,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+from sqlalchemy.engine import make_url
 
+from app import jobs_in_process
+from core.settings import ConfigurationError, Mode, Settings, get_settings
 from services.demo import DEMO_EMAIL, DEMO_PASSWORD
 from tests.conftest import create_database, drop_database
 
@@ -64,7 +68,8 @@ def test_serve_without_configuration_serves_the_demo(tmp_path: Path) -> None:
         assert f"Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}" in output
         assert f"GraphiQL: open http://localhost:{port}/graphql" in output
         base = f"http://127.0.0.1:{port}"
-        assert httpx.get(f"{base}/readyz").json() == {"status": "ready", "database": "ok"}
+        ready = httpx.get(f"{base}/readyz").json()
+        assert (ready["status"], ready["database"], ready["jobs"]["queued"]) == ("ready", "ok", 0)
         ide = httpx.get(f"{base}/graphql", headers={"Accept": "text/html"})
         assert ide.status_code == 200
         assert "graphiql" in ide.text.lower()
@@ -137,3 +142,213 @@ def test_production_without_required_settings_says_what_to_set(tmp_path: Path) -
     assert no_database.returncode == 2
     assert "error: DATABASE_URL is required in production mode" in no_database.stderr
     assert "Traceback" not in no_database.stderr
+
+
+#: Optional settings that a .env or compose file may give as `NAME=` to mean "unset".
+EMPTY_SETTINGS = (
+    "MODE",
+    "DATABASE_URL",
+    "DB_POOL_SIZE",
+    "REDIS_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "JWT_PRIVATE_KEY",
+    "JWT_EXTRA_PUBLIC_KEYS",
+    "JOBS_IN_PROCESS",
+    "INTROSPECTION",
+    "GRAPHIQL",
+    "CORS_ORIGINS",
+)
+
+
+@pytest.mark.parametrize("source", ["environment", ".env"])
+def test_settings_given_as_empty_strings_are_unset(
+    source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given every optional setting as an empty string, in the environment or in a .env file
+    for name in EMPTY_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{name}=\n" for name in EMPTY_SETTINGS))
+    if source == "environment":
+        for name in EMPTY_SETTINGS:
+            monkeypatch.setenv(name, "")
+    # When the settings are read
+    settings = Settings(_env_file=env_file if source == ".env" else None)
+    # Then each is at its default, as if unset: dev mode on the embedded database, with its worker
+    assert settings.mode is Mode.DEV
+    assert settings.database_url is None
+    assert settings.db_pool_size == 10
+    assert settings.redis_url is None
+    assert settings.openai_api_key is None
+    assert settings.openai_base_url is None
+    assert settings.jwt_private_key is None
+    assert settings.jwt_extra_public_keys is None
+    assert settings.jobs_in_process is None
+    assert settings.introspection is None
+    assert settings.graphiql is None
+    assert settings.cors_origins == []
+    assert jobs_in_process(settings)
+
+
+def _env_without_database(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL", "MODE"}}
+    env["DATA_DIR"] = str(data_dir)
+    return env
+
+
+def _postmaster_pid(data_dir: Path) -> int | None:
+    """The pid of the embedded Postgres running on `data_dir`, or None when none runs."""
+    pid_file = data_dir / "postgres" / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
+def _stop(process: subprocess.Popen[str], sig: signal.Signals) -> int:
+    process.send_signal(sig)
+    try:
+        return process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise AssertionError(f"the process did not exit within 60s of {sig.name}") from None
+
+
+def test_sigterm_stops_serve_and_the_embedded_postgres_with_its_last_user(tmp_path: Path) -> None:
+    # Given `serve` on the embedded Postgres, and a worker that uses the same server
+    data_dir = tmp_path / "data"
+    env = _env_without_database(data_dir)
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "app.py", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    worker: subprocess.Popen[str] | None = None
+    try:
+        _read_until(server, "Application startup complete", timeout=120)
+        postgres = _postmaster_pid(data_dir)
+        assert postgres is not None
+        worker = subprocess.Popen(
+            [sys.executable, "app.py", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        _read_until(worker, "Starting worker", timeout=120)
+        # When the worker is stopped with SIGTERM, then it exits and the server keeps Postgres
+        assert _stop(worker, signal.SIGTERM) == 0
+        assert _postmaster_pid(data_dir) == postgres
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").json()["database"] == "ok"
+        # When `serve`, its last user, is stopped with SIGTERM (kill, systemd, Docker, Kubernetes)
+        assert _stop(server, signal.SIGTERM) == 0
+    finally:
+        for process in (worker, server):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+    # Then the embedded Postgres has stopped with it
+    assert _postmaster_pid(data_dir) is None
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()
+
+
+def test_serve_on_a_taken_port_exits_at_once_with_one_line(tmp_path: Path) -> None:
+    # Given a port another process listens on
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # When `serve` is started on it in dev mode
+        result = subprocess.run(
+            [sys.executable, "app.py", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=_env_without_database(tmp_path / "data"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    # Then it exits with one line naming the address, before it started anything
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"error: cannot listen on 127.0.0.1:{port}: address already in use"]
+    assert _postmaster_pid(tmp_path / "data") is None
+
+
+EXPECTED_URL = "(expected postgresql://user:password@host:5432/database)"
+
+
+def test_bad_settings_and_unreachable_databases_are_one_line_each(server_url: str, tmp_path: Path) -> None:
+    # Given settings out of range or malformed, and databases that can't be reached for each reason
+    secret = "s3cret-pw"
+    refused = f"postgresql://quintet:{secret}@127.0.0.1:{_free_port()}/quintet"
+    server = make_url(server_url).set(drivername="postgresql")
+    unknown_role = server.set(username="quintet_no_such_role", password=secret).render_as_string(hide_password=False)
+    unknown_database = server.set(database="quintet_no_such_database").render_as_string(hide_password=False)
+    cases: list[tuple[list[str], dict[str, str], str]] = [
+        (["migrate"], {"DB_POOL_SIZE": "0"}, "error: DB_POOL_SIZE: Input should be greater than or equal to 1 (got 0)"),
+        (["serve", "--port", str(_free_port())], {"DATABASE_URL": refused}, "connection refused"),
+        (["worker"], {"DATABASE_URL": unknown_role}, 'role "quintet_no_such_role" does not exist'),
+        (["demo"], {"DATABASE_URL": unknown_database}, 'database "quintet_no_such_database" does not exist'),
+    ]
+    base = _env_without_database(tmp_path / "data")
+    # When each command is started with them (all at once: each takes a few seconds to import)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "app.py", *command],
+            cwd=ROOT,
+            env={**base, **extra},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command, extra, _ in cases
+    ]
+    try:
+        outcomes = [process.communicate(timeout=120) for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    # Then each exits with code 2 and one line on stderr that says why, the password masked
+    for (command, extra, expected), process, (_, stderr) in zip(cases, processes, outcomes, strict=True):
+        lines = stderr.splitlines()
+        assert process.returncode == 2, (command, extra, stderr)
+        assert len(lines) == 1, (command, extra, stderr)
+        assert lines[0].startswith("error: "), lines
+        assert expected in lines[0], lines
+        assert secret not in stderr
+        if "DATABASE_URL" in extra and not lines[0].startswith("error: DATABASE_URL"):
+            shown = make_url(extra["DATABASE_URL"]).render_as_string(hide_password=True)
+            assert lines[0].startswith(f"error: cannot reach the database at {shown}: "), lines
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("MODE", "prod", "MODE: Input should be 'dev' or 'production' (got prod)"),
+        ("JOB_POLL_SECONDS", "0", "JOB_POLL_SECONDS: Input should be greater than 0 (got 0)"),
+        ("DATABASE_URL", "mysql://app:s3cret-pw@db/app", f"DATABASE_URL: not a Postgres URL {EXPECTED_URL}"),
+        ("DATABASE_URL", "postgresql://app:s3cret-pw@db:port/app", f"DATABASE_URL: not a URL {EXPECTED_URL}"),
+    ],
+)
+def test_an_invalid_setting_is_named_in_one_line(
+    variable: str, value: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given one setting out of range or malformed (the password of a URL is never shown)
+    monkeypatch.setenv(variable, value)
+    # When the settings are read, then the error names the variable and the problem
+    with pytest.raises(ConfigurationError) as refused:
+        get_settings.__wrapped__()
+    assert str(refused.value) == message

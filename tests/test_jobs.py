@@ -3,24 +3,31 @@ retried with backoff, visible to their owner (and nobody else) as `BackgroundJob
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from procrastinate.jobs import Job
 from psycopg.conninfo import conninfo_to_dict
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from starlette.applications import Starlette
 
+from app import create_app
 from core.ai import AIFailure, AIProviderError
 from core.context import run_in_transaction
-from core.jobs import BackoffRetry, libpq_url
+from core.jobs import UNSERVED_WARNING_INTERVAL_SECONDS, BackoffRetry, QueueHealth, QueueWatch, defer, libpq_url
+from core.migrations import upgrade
 from core.relay import from_global_id, to_global_id
 from core.settings import Settings
 from services import jobs
 from services.worker import SWEEP_TASK, build_queue_app
+from tests.conftest import create_database, drop_database, make_settings
 from tests.jobs_support import capture_job_changes, drain, job_changes, job_row, queue_rows, worker_settings
 from tests.support import GraphQLClient
 
@@ -319,3 +326,104 @@ def test_procrastinate_schema_is_the_level_the_migration_installed() -> None:
 
     migrations = sorted(p.name for p in Path(SchemaManager.get_migrations_path()).glob("*.sql"))
     assert migrations[-1] == "03.04.00_50_post_add_retry_failed_job_procedure.sql"
+
+
+async def test_readiness_reports_jobs_that_no_worker_runs(
+    server_url: str, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given an API process without a worker, on a database of its own (no other test's worker)
+    url = await create_database(server_url)
+    try:
+        upgrade(url)
+        application = create_app(make_settings(url, data_dir, jobs_in_process=False))
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+                # When nothing is queued, then it is ready and says there is no worker
+                idle = (await http.get("/readyz")).json()
+                assert idle == {
+                    "status": "ready",
+                    "database": "ok",
+                    "jobs": {"workers": 0, "queued": 0, "oldestQueuedSeconds": None},
+                }
+                # When two jobs are queued and no worker runs them
+                engine = create_async_engine(url)
+                try:
+                    async with async_sessionmaker(engine)() as session:
+                        for _ in range(2):
+                            await defer(session, task=jobs.RUN_TASK, args={"job_id": str(uuid.uuid4())})
+                        await session.commit()
+                    caplog.set_level(logging.WARNING, logger="quintet.jobs")
+                    first, second = (await http.get("/readyz")), (await http.get("/readyz"))
+                    # Then readiness says so (still 200: the API itself serves), and the log once a minute
+                    assert first.status_code == second.status_code == 200
+                    body = first.json()
+                    assert body["status"] == "degraded"
+                    assert body["jobs"]["workers"] == 0
+                    assert body["jobs"]["queued"] == 2
+                    assert body["jobs"]["oldestQueuedSeconds"] >= 0
+                    warnings = [r.getMessage() for r in caplog.records if r.name == "quintet.jobs"]
+                    assert len(warnings) == 1
+                    assert "2 job(s) queued" in warnings[0]
+                    assert "no worker is alive" in warnings[0]
+                    # When a worker sends heartbeats, then it is ready again
+                    async with engine.begin() as conn:
+                        await conn.execute(sa.text("INSERT INTO procrastinate_workers DEFAULT VALUES"))
+                    served = (await http.get("/readyz")).json()
+                    assert served["status"] == "ready"
+                    assert served["jobs"]["workers"] == 1
+                    assert served["jobs"]["queued"] == 2
+                finally:
+                    await engine.dispose()
+    finally:
+        await drop_database(server_url, url)
+
+
+def test_the_unserved_queue_warning_repeats_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    # Given a watch on a queue where jobs wait without a worker, and a clock the test moves
+    now = [1000.0]
+    watch = QueueWatch(clock=lambda: now[0])
+    unserved = QueueHealth(workers=0, queued=3, oldest_queued_seconds=42.0)
+    caplog.set_level(logging.WARNING, logger="quintet.jobs")
+
+    def warnings() -> int:
+        return sum(1 for r in caplog.records if r.name == "quintet.jobs")
+
+    # When it is checked twice within the minute, then it warns once
+    watch.check(unserved)
+    now[0] += UNSERVED_WARNING_INTERVAL_SECONDS - 1
+    watch.check(unserved)
+    assert warnings() == 1
+    # When the minute has passed, then it warns again
+    now[0] += 1
+    watch.check(unserved)
+    assert warnings() == 2
+    # When a worker runs them, then it is quiet; and it warns at once when they are unserved again
+    watch.check(QueueHealth(workers=1, queued=3, oldest_queued_seconds=1.0))
+    watch.check(unserved)
+    assert warnings() == 3
+
+
+async def test_an_app_stopped_while_its_worker_starts_stops(server_url: str, data_dir: Path) -> None:
+    # Given an app with the in-process worker (as `serve` on the embedded database), on its own database
+    url = await create_database(server_url)
+    try:
+        upgrade(url)
+        settings = make_settings(url, data_dir, jobs_in_process=True)
+        # When it is shut down at every moment of the worker's start (as when uvicorn can't bind its
+        # port right after startup), from at once to after the worker is running
+        for ticks in range(40):
+            application = create_app(settings)
+
+            async def start_and_stop(ticks: int = ticks, application: Starlette = application) -> None:
+                async with application.router.lifespan_context(application):
+                    for _ in range(ticks):
+                        await asyncio.sleep(0.002)
+
+            cycle = asyncio.create_task(start_and_stop())
+            done, _ = await asyncio.wait({cycle}, timeout=30)
+            # Then the shutdown ends: a stop that arrives as a connection pool opens is not lost
+            assert done, f"the shutdown after {ticks} ticks is still waiting for the worker"
+            cycle.result()
+    finally:
+        await drop_database(server_url, url)

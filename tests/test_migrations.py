@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -12,13 +13,15 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import models
-from core.migrations import downgrade, is_library_table, upgrade
+from core.migrations import alembic_config, downgrade, is_library_table, upgrade
 from schema import printable_schema
 from tests.conftest import create_database, drop_database
+from tests.migrate_alongside import migrate_alongside
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,6 +86,38 @@ async def test_migrations_match_models_and_round_trip(fresh_database: str) -> No
     differences, tables = await inspect_database(fresh_database)
     assert differences == []
     assert tables == model_tables | QUEUE_TABLES | {"alembic_version"}
+
+
+async def test_replicas_migrating_a_fresh_database_at_once_take_turns(fresh_database: str) -> None:
+    # Given two processes that start on the same fresh database and would create alembic_version together
+    spawn = multiprocessing.get_context("spawn")
+    arrived = spawn.Array("b", 2)
+    processes = [spawn.Process(target=migrate_alongside, args=(fresh_database, arrived, i)) for i in range(2)]
+    # When both upgrade it
+    for process in processes:
+        process.start()
+    try:
+        for process in processes:
+            process.join(timeout=180)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+                process.join()
+    # Then both succeed, one after the other: only one of them had a version table to create
+    assert [process.exitcode for process in processes] == [0, 0]
+    assert sorted(arrived[:]) == [0, 1]
+    # And the database is at head, once, matching the models
+    head = ScriptDirectory.from_config(alembic_config(fresh_database)).get_current_head()
+    engine = create_async_engine(fresh_database)
+    try:
+        async with engine.connect() as connection:
+            versions = (await connection.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert versions == [head]
+    differences, _ = await inspect_database(fresh_database)
+    assert differences == []
 
 
 async def test_the_shared_test_database_is_at_head(database_url: str) -> None:
