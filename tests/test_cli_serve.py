@@ -48,13 +48,9 @@ def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> 
     raise AssertionError(f"{marker!r} not printed within {timeout}s; output was:\n{''.join(seen)}")
 
 
-def test_serve_without_configuration_serves_the_demo(tmp_path: Path) -> None:
-    # Given no configuration at all: no DATABASE_URL, a fresh data directory
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL", "MODE"}}
-    env["DATA_DIR"] = str(tmp_path / "data")
-    # When `app.py serve` starts
-    process = subprocess.Popen(
+def _start_serve(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+    """`app.py serve` on `port`, its output (stderr included) readable from `stdout`."""
+    return subprocess.Popen(
         [sys.executable, "app.py", "serve", "--port", str(port)],
         cwd=ROOT,
         env=env,
@@ -62,6 +58,15 @@ def test_serve_without_configuration_serves_the_demo(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def test_serve_without_configuration_serves_the_demo(tmp_path: Path) -> None:
+    # Given no configuration at all: no DATABASE_URL, a fresh data directory
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL", "MODE"}}
+    env["DATA_DIR"] = str(tmp_path / "data")
+    # When `app.py serve` starts
+    process = _start_serve(port, env)
     try:
         output = _read_until(process, "Application startup complete", timeout=120)
         # Then it printed the demo login and the GraphiQL address, and serves both
@@ -226,14 +231,7 @@ def test_sigterm_stops_serve_and_the_embedded_postgres_with_its_last_user(tmp_pa
     data_dir = tmp_path / "data"
     env = _env_without_database(data_dir)
     port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "app.py", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = _start_serve(port, env)
     worker: subprocess.Popen[str] | None = None
     try:
         _read_until(server, "Application startup complete", timeout=120)
