@@ -191,6 +191,8 @@ def _check_port(host: str, port: int) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
+        except OverflowError:  # `--port` outside 0-65535 (PORT is checked with the settings)
+            raise ConfigurationError(f"cannot listen on {host}:{port}: port must be 0-65535") from None
         except OSError as error:
             reason = (error.strerror or str(error)).lower()
             raise ConfigurationError(f"cannot listen on {host}:{port}: {reason}") from None

@@ -75,8 +75,10 @@ def requested_nodes(
     if operation is None:
         return 0
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    # Page sizes as the resolvers will see them: coerced, operation defaults applied.
-    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
+    # Page sizes as the resolvers will see them: coerced, operation defaults applied. Stop at the
+    # first value that doesn't coerce (graphql-core reports them): building an error for each of
+    # 60,000 bad list items would hold the event loop for seconds.
+    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {}, max_errors=1)
     if isinstance(coerced, list):
         return 0  # variables that don't coerce: graphql-core refuses the operation before it runs
     values = coerced.coerced

@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     sse_keepalive_seconds: float = Field(15.0, gt=0, description="interval of SSE keep-alive comments")
 
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1)
     log_level: str = "info"
 

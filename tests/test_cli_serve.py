@@ -298,6 +298,8 @@ def test_bad_settings_and_unreachable_databases_are_one_line_each(server_url: st
         (["serve", "--port", str(_free_port())], {"DATABASE_URL": refused}, "connection refused"),
         (["worker"], {"DATABASE_URL": unknown_role}, 'role "quintet_no_such_role" does not exist'),
         (["demo"], {"DATABASE_URL": unknown_database}, 'database "quintet_no_such_database" does not exist'),
+        (["serve"], {"PORT": "99999"}, "error: PORT: Input should be less than or equal to 65535 (got 99999)"),
+        (["serve", "--port", "99999"], {}, "error: cannot listen on 127.0.0.1:99999: port must be 0-65535"),
     ]
     base = _env_without_database(tmp_path / "data")
     # When each command is started with them (all at once: each takes a few seconds to import)
