@@ -78,6 +78,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 
 from core.db import lost_connection
+from core.limits import cacheable
 
 #: True while a compiled plan runs (in its context): it cancels no resolver, so loaders need
 #: not shield their shared futures from cancellation (loaders.base.SharedLoader).
@@ -787,10 +788,15 @@ async def run_plan(
 
 
 class PlanCache:
-    """Compiled plans by (document text, operation name); bounded, least recently used out."""
+    """Compiled plans by (document text, operation name); bounded, least recently used out.
 
-    def __init__(self, size: int = 1024) -> None:
+    Documents longer than `max_document_bytes` get no plan (graphql-core answers them every
+    time), so the keys hold at most `size` times `max_document_bytes` of text.
+    """
+
+    def __init__(self, size: int = 1024, max_document_bytes: int = 16 * 1024) -> None:
         self.size = size
+        self.max_document_bytes = max_document_bytes
         self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
         self.compiled = 0
         self.executed = 0
@@ -829,7 +835,7 @@ def plan_recorder(cache: PlanCache) -> Callable[[], SchemaExtension]:
             query = context.query
             # Reached only when parsing, validation and every limit extension passed.
             if (
-                query is not None
+                cacheable(query, cache.max_document_bytes)
                 and context.graphql_document is not None
                 and not context.pre_execution_errors
                 and not cache.known(query, context._provided_operation_name)

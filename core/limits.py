@@ -188,6 +188,18 @@ class RequireOperationName(SchemaExtension):
         yield
 
 
+def cacheable(query: str | None, max_bytes: int) -> bool:
+    """Whether a document's text is short enough for the per-document caches (UTF-8 bytes).
+
+    Each of them (parser, validation, plans, the WebSocket's subscription check) holds up to
+    1024 documents: without this, unique documents each the size of MAX_BODY_BYTES (a long
+    string literal) would hold a quarter of a gigabyte of text in every one of them.
+    """
+    if query is None or len(query) > max_bytes:
+        return False
+    return query.isascii() or len(query.encode()) <= max_bytes
+
+
 class StreamSafeParserCache(ParserCache):
     """ParserCache that leaves a document it cannot parse to strawberry's own parse step.
 
@@ -195,10 +207,20 @@ class StreamSafeParserCache(ParserCache):
     step: `Schema.execute` catches what escapes, but `Schema.stream` (WebSocket and SSE) does
     not, and a syntax error (or the token limit) would end the operation with no error at all.
     Strawberry then parses the query again and reports the error like any other.
+
+    A document longer than `max_document_bytes` is left to that parse step too: parsed every
+    time, never cached (see `cacheable`).
     """
+
+    def __init__(self, maxsize: int, max_document_bytes: int) -> None:
+        super().__init__(maxsize=maxsize)
+        self.max_document_bytes = max_document_bytes
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
+        if not cacheable(context.query, self.max_document_bytes):
+            yield
+            return
         try:
             context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
         except GraphQLError:
@@ -318,15 +340,14 @@ def selection_limit_error(document: DocumentNode, limits: SelectionLimits) -> Gr
 STRAWBERRY_RULES: tuple[type[ASTValidationRule], ...] = (MaybeNullValidationRule, OneOfInputValidationRule)
 
 
-@lru_cache(maxsize=1024)
-def validate_document(
+def check_document(
     schema: GraphQLSchema,
     document: DocumentNode,
     rules: tuple[type[ASTValidationRule], ...],
     limits: SelectionLimits,
     hide_suggestions: bool,
 ) -> list[GraphQLError]:
-    """The document's validation errors; the same (cached) list for the same arguments."""
+    """The document's validation errors (uncached: see `validate_document`)."""
     refused = selection_limit_error(document, limits)
     if refused is not None:
         return [refused]
@@ -337,6 +358,9 @@ def validate_document(
     # "Validation aborted." is graphql-core's word for a RecursionError in a rule.
     return [TOO_DEEP_TO_VALIDATE if error.message == "Validation aborted." else error for error in errors]
 
+
+#: `check_document`, cached: the same list for the same arguments.
+validate_document = lru_cache(maxsize=1024)(check_document)
 
 TOO_DEEP_TO_VALIDATE = GraphQLError(
     "This document nests too deeply to be validated; flatten its fragments",
@@ -351,14 +375,17 @@ class Validation(SchemaExtension):
     passes no `hide_suggestions` (outside dev mode, "Did you mean …?" would reveal the schema).
     """
 
-    def __init__(self, *, limits: SelectionLimits, hide_suggestions: bool) -> None:
+    def __init__(self, *, limits: SelectionLimits, hide_suggestions: bool, max_document_bytes: int) -> None:
         self.limits = limits
         self.hide_suggestions = hide_suggestions
+        self.max_document_bytes = max_document_bytes
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if context.graphql_document is not None and context.pre_execution_errors is None:
-            context.pre_execution_errors = validate_document(
+            # A long document is validated every time rather than held in the cache (see `cacheable`).
+            check = validate_document if cacheable(context.query, self.max_document_bytes) else check_document
+            context.pre_execution_errors = check(
                 context.schema._schema,
                 context.graphql_document,
                 tuple(context.validation_rules),

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
         2000, ge=0, description="pairs of selections of one response key at one place (validation compares each)"
     )
     max_body_bytes: int = Field(256 * 1024, ge=1024)
+    max_cached_document_bytes: int = Field(
+        16 * 1024, ge=0, description="longer documents are parsed, validated and run anew each time, never cached"
+    )
     max_page_size: int = Field(100, ge=1)
     default_page_size: int = Field(20, ge=1)
     fast_path: bool = Field(True, description="compiled execution of queries (graphql-core answers whatever it can't)")

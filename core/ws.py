@@ -51,8 +51,10 @@ from strawberry.types.unset import UnsetType
 from core.context import Actor, Context
 from core.db import SqlStats
 from core.http import RequestRefused, Runtime, _parse_params
+from core.limits import cacheable
 from core.live_slots import CODE, LiveSlots, Slot, too_many_connections
 from core.security import InvalidAccessToken, TokenProblem
+from core.settings import Settings
 from core.shared_subscriptions import Member, SharedStreams
 from loaders import Loaders, build_loaders
 
@@ -197,13 +199,23 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
             return
 
 
-@lru_cache(maxsize=1024)
-def _is_subscription(query: str, operation_name: str | None, max_tokens: int) -> bool:
+def _parses_to_subscription(query: str, operation_name: str | None, max_tokens: int) -> bool:
     try:
         operation = get_operation_ast(parse(query, max_tokens=max_tokens), operation_name)
     except GraphQLError:
         return False
     return operation is not None and operation.operation is OperationType.SUBSCRIPTION
+
+
+_cached_is_subscription = lru_cache(maxsize=1024)(_parses_to_subscription)
+
+
+def _is_subscription(query: str, operation_name: str | None, settings: Settings) -> bool:
+    """Whether the operation is a subscription; cached by document text, unless the text is
+    longer than MAX_CACHED_DOCUMENT_BYTES (see `core.limits.cacheable`)."""
+    if cacheable(query, settings.max_cached_document_bytes):
+        return _cached_is_subscription(query, operation_name, settings.max_tokens)
+    return _parses_to_subscription(query, operation_name, settings.max_tokens)
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -302,7 +314,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 return
             actor = self.context.actor
             operation_name = payload.get("operationName")
-            if actor is not None and _is_subscription(payload["query"], operation_name, settings.max_tokens):
+            if actor is not None and _is_subscription(payload["query"], operation_name, settings):
                 socket = cast(ASGIWebSocketAdapter, self.websocket).ws
                 member = Member(socket, operation_id, settings.subscription_queue_size)
                 self.members[operation_id] = member

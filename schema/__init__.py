@@ -110,17 +110,21 @@ def build_schema(settings: Settings) -> QuintetSchema:
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: ErrorPolicy(mask=mask),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: StreamSafeParserCache(maxsize=1024),
+        # Documents longer than MAX_CACHED_DOCUMENT_BYTES enter none of the caches (parser,
+        # validation, plans): unique long documents would otherwise grow the process.
+        lambda: StreamSafeParserCache(maxsize=1024, max_document_bytes=settings.max_cached_document_bytes),
         lambda: AddValidationRules(limit_rules),
         # Validation itself, cached; refuses first what would be too costly to validate.
-        lambda: Validation(limits=selection_limits, hide_suggestions=mask),
+        lambda: Validation(
+            limits=selection_limits, hide_suggestions=mask, max_document_bytes=settings.max_cached_document_bytes
+        ),
         # After Validation: it needs the validation result (see core/limits.py).
         lambda: MaxNodesLimiter(max_nodes=settings.max_nodes, default_page_size=settings.default_page_size),
         RequireOperationName,
     ]
     if not settings.introspection_enabled:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    plans = PlanCache() if settings.fast_path else None
+    plans = PlanCache(max_document_bytes=settings.max_cached_document_bytes) if settings.fast_path else None
     if plans is not None:
         # Last: it compiles only documents that every check above has let through.
         extensions.append(plan_recorder(plans))
