@@ -15,7 +15,7 @@ import logging
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +80,22 @@ async def terminate_app_backends(conn: asyncpg.Connection, where: str = "true") 
         f" WHERE {APP_BACKENDS} AND ({where})"
     )
     return int(terminated)
+
+
+async def killed_mid_statement(
+    database_url: str, table: str, request: Coroutine[Any, Any, httpx.Response]
+) -> httpx.Response:
+    """`request`'s answer when the app's backend is terminated while its statement waits on a lock
+    of `table` that the admin connection holds (a condition, not a timeout, says when)."""
+    async with admin(database_url) as conn:
+        lock = conn.transaction()
+        await lock.start()
+        await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        answer = asyncio.create_task(request)
+        blocked = await waiting_backend(conn)
+        assert await terminate_app_backends(conn, f"pid = {blocked['pid']}") == 1
+        await lock.rollback()
+    return await answer
 
 
 async def waiting_backend(conn: asyncpg.Connection) -> asyncpg.Record:
@@ -243,15 +259,7 @@ async def test_a_query_whose_connection_dies_under_it_is_answered_on_a_fresh_one
     sql_before, failed_before, abandoned_before = plans.sql_executed, plans.sql_failed, plans.abandoned
     discarded = len(quintet.invalidated)
 
-    async with admin(database_url) as conn:
-        lock = conn.transaction()
-        await lock.start()
-        await conn.execute(f"LOCK TABLE {path.table} IN ACCESS EXCLUSIVE MODE")
-        answer = asyncio.create_task(quintet.post(path.query))
-        blocked = await waiting_backend(conn)
-        assert await terminate_app_backends(conn, f"pid = {blocked['pid']}") == 1
-        await lock.rollback()
-    response = await answer
+    response = await killed_mid_statement(database_url, path.table, quintet.post(path.query))
 
     body = response.json()
     assert response.status_code == 200, body
@@ -276,15 +284,7 @@ async def test_a_query_whose_connection_dies_under_it_is_answered_on_a_fresh_one
 async def test_a_mutation_whose_connection_dies_before_commit_changes_nothing_and_says_so(
     quintet: App, database_url: str
 ) -> None:
-    async with admin(database_url) as conn:
-        lock = conn.transaction()
-        await lock.start()
-        await conn.execute("LOCK TABLE pillars IN ACCESS EXCLUSIVE MODE")
-        answer = asyncio.create_task(quintet.post(CREATE, {"name": "interrupted"}))
-        blocked = await waiting_backend(conn)
-        assert await terminate_app_backends(conn, f"pid = {blocked['pid']}") == 1
-        await lock.rollback()
-    response = await answer
+    response = await killed_mid_statement(database_url, "pillars", quintet.post(CREATE, {"name": "interrupted"}))
 
     body = response.json()
     assert response.status_code == 503, body
