@@ -118,10 +118,22 @@ class Children:
 @dataclass(frozen=True)
 class Parent:
     """A to-one field: the row of `table` whose id is the row's `key_column` (the viewer's own,
-    like every row read). The key is a non-null foreign key, so the parent exists."""
+    like every row read). Unless `nullable`, the key is a non-null foreign key, so the parent
+    exists; a nullable one is null when the key is (or the row is gone)."""
 
     table: sa.Table
     key_column: str
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A value computed on both sides, declared in one place: `python(row)` on the resolver path
+    (a row, or a model instance) and `sql(row)` in the one-statement form. The differential tests
+    compare them value by value."""
+
+    python: Callable[[Any], Any]
+    sql: Callable[[Row], sa.ColumnElement[Any]]
 
 
 Rule = Leaf | Computed | Children | Parent

@@ -20,6 +20,7 @@ from loaders.aurum import AurumLoaders
 from loaders.identity import IdentityLoaders
 from loaders.insights import InsightLoaders
 from loaders.jobs import JobLoaders
+from loaders.kit import KitLoaders
 
 # Anonymous requests get loaders scoped to a user id that exists nowhere: they see nothing.
 NOBODY = Actor(user_id=uuid.UUID(int=0), role="anonymous")
@@ -31,6 +32,7 @@ class Loaders:
     identity: IdentityLoaders
     jobs: JobLoaders
     insights: InsightLoaders
+    kit: KitLoaders
 
     def release(self) -> None:
         """Drop every loader built so far, with the rows cached in it.
@@ -44,6 +46,8 @@ class Loaders:
             held = vars(group)
             for name in [name for name, value in held.items() if isinstance(value, DataLoader)]:
                 _acknowledge_failures(held.pop(name))
+        for loader in self.kit.release():
+            _acknowledge_failures(loader)
 
 
 def _acknowledge_failures(loader: DataLoader[Any, Any]) -> None:
@@ -75,4 +79,5 @@ def build_loaders(engine: AsyncEngine, actor: Actor | None) -> Loaders:
         identity=IdentityLoaders(reads, scoped_to),
         jobs=JobLoaders(reads, scoped_to),
         insights=InsightLoaders(reads, scoped_to),
+        kit=KitLoaders(reads, scoped_to),
     )

@@ -25,6 +25,7 @@ from core.errors import NotFound, ValidationFailed
 from core.events import publish_after_commit, user_channel
 from core.pagination import NULL_DATE_LAST, Sort
 from core.reads import VIEWER, Shape, viewer_param
+from core.sqljson import Derived
 from models.aurum import (
     Area,
     JournalEntry,
@@ -42,6 +43,24 @@ from models.aurum import (
 M = TypeVar("M", bound=SQLModel)
 
 OPEN_TASK_STATUSES = (TaskStatus.TODO.value, TaskStatus.IN_PROGRESS.value)
+
+
+def _overdue_now(task: Any) -> bool:
+    due_at = task.due_at
+    return due_at is not None and task.status in OPEN_TASK_STATUSES and due_at < datetime.now(UTC)
+
+
+def _overdue_sql(task: Any) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        task.c.due_at.isnot(None),
+        task.c.status.in_(OPEN_TASK_STATUSES),
+        task.c.due_at < sa.func.statement_timestamp(),
+    )
+
+
+#: A task is overdue when it is due, still open, and past due now (on the resolver path "now" is
+#: the moment the row is mapped, in SQL the statement's start).
+IS_OVERDUE = Derived(python=_overdue_now, sql=_overdue_sql)
 
 
 def table(model: type[SQLModel]) -> sa.Table:

@@ -259,7 +259,6 @@ async def test_errors_and_what_has_no_sql_form_go_to_the_resolvers(pair: Pair, w
         '{ viewer { pillars(after: "nope") { totalCount } } }',
         "{ viewer { pillars(last: 2) { nodes { name } } } }",
         "{ viewer { pillars { edges { cursor node { name } } pageInfo { hasNextPage } } } }",
-        "{ viewer { tasks { nodes { title resources { totalCount } } } } }",
         "{ viewer { email pillars { totalCount } } }",
     ):
         assert await compare(pair, query, None, token) == "resolvers"

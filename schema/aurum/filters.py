@@ -7,8 +7,9 @@ from datetime import datetime
 import strawberry
 
 from schema.aurum.enums import Priority, ProjectStatus, TaskStatus
+from schema import kit
 from schema.common import raw
-from services.aurum import ProjectFilter, TaskFilter, as_utc
+from services.aurum import ProjectFilter, TaskFilter, as_utc, project_conditions, task_conditions
 
 
 @strawberry.input(description="Conditions on tasks; all given ones must hold.")
@@ -51,3 +52,8 @@ def project_filter(value: ProjectFilterInput | None) -> ProjectFilter | None:
         due_after=as_utc(value.due_after),
         due_before=as_utc(value.due_before),
     )
+
+
+#: The `filter` argument of task and project connections (schema/kit.py).
+TASK_FILTER = kit.Filter(input=TaskFilterInput, convert=task_filter, conditions=task_conditions)
+PROJECT_FILTER = kit.Filter(input=ProjectFilterInput, convert=project_filter, conditions=project_conditions)

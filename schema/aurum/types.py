@@ -1,16 +1,22 @@
-"""Aurum Life object types: pillars → areas → projects → tasks, journal, resources."""
+"""Aurum Life object types: pillars → areas → projects → tasks, journal, resources.
+
+Each field is declared once (schema/kit.py): its resolver, its row mapping, its loader and its
+SQL form all derive from the declaration.
+"""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Any
 
+import sqlalchemy as sa
 import strawberry
 
-from core.relay import to_global_id
-from loaders.base import PageKey
-from models.aurum import TaskStatus as TaskStatusValue
+from core.fastpath import SelectionPlan
+from core.reads import viewer_param
+from core.sqljson import Computed, Row, SqlCompiler, one_decimal
+from models import aurum as m
+from schema import kit
 from schema.aurum.enums import (
     AreaOrderBy,
     Priority,
@@ -21,27 +27,15 @@ from schema.aurum.enums import (
     TaskOrderBy,
     TaskStatus,
 )
-from schema.aurum.filters import ProjectFilterInput, TaskFilterInput, project_filter, task_filter
-from schema.common import (
-    After,
-    Before,
-    BigInt,
-    Connection,
-    Ctx,
-    First,
-    Last,
-    Node,
-    by_value,
-    connection,
-    read_page_args,
-)
+from schema.aurum.filters import PROJECT_FILTER, TASK_FILTER
+from schema.common import BigInt, Connection, Ctx, Node
+from services import aurum
+from services.aurum import IS_OVERDUE
 from services.aurum import Progress as ProgressValue
 
-OrderArg = strawberry.argument(description="Order of the items.")
-FilterArg = strawberry.argument(description="Only items that match every given condition.")
-
-
-_PROJECT_STATUS, _TASK_STATUS, _PRIORITY = by_value(ProjectStatus), by_value(TaskStatus), by_value(Priority)
+# The filter's and the ordering's argument descriptions, shared with the other connections.
+FilterArg = kit.FilterArg
+OrderArg = kit.OrderArg
 
 
 @strawberry.type(description="Task completion beneath a pillar, area or project (cancelled tasks excluded).")
@@ -55,317 +49,148 @@ class Progress:
         return cls(total_tasks=value.total_tasks, completed_tasks=value.completed_tasks, percent=value.percent)
 
 
-@strawberry.type(description="A life pillar (e.g. Health, Career): the top of the hierarchy.")
+def _progress_sql(level: str) -> Computed:
+    """`progress { totalTasks completedTasks percent }` of the row's node in SQL, counted as
+    `services.aurum.progress_shape` counts it for the resolvers."""
+
+    def build(row: Row, compiler: SqlCompiler, selection: SelectionPlan) -> sa.ColumnElement[Any]:
+        source, key, tasks, total, completed = aurum.progress_source(level, aliased=True)
+        # One row of counts whatever the selection (`{ __typename }` alone included).
+        counts = (
+            sa.select(total.label("total"), completed.label("completed"))
+            .select_from(source)
+            .where(key == row.c.id, tasks.c.user_id == viewer_param())
+            .correlate(row)
+            .lateral()
+        )
+        total_, completed_ = counts.c.total, counts.c.completed
+        values = {"totalTasks": total_, "completedTasks": completed_, "percent": one_decimal(completed_, total_)}
+        return sa.select(compiler.leaves(selection, values)).select_from(counts).scalar_subquery()
+
+    return Computed(build)
+
+
+def _progress(level: str, description: str) -> Any:
+    async def progress(self: Any, info: Ctx) -> Progress:
+        loader = getattr(info.context.loaders.aurum, f"progress_by_{level}")
+        return Progress.of(await loader.load(self.pk))
+
+    return kit.computed(progress, _progress_sql(level), description=description)
+
+
+@kit.node(model=m.Pillar, key="Pillar", description="A life pillar (e.g. Health, Career): the top of the hierarchy.")
 class Pillar(Node):
-    pk: strawberry.Private[uuid.UUID]
-    name: str = strawberry.field(description="Name of the pillar.")
-    description: str | None = strawberry.field(description="What this pillar means to the user.")
-    color: str | None = strawberry.field(description="Display color, e.g. `#F4B400`.")
-    icon: str | None = strawberry.field(description="Display icon name or emoji.")
-    position: int = strawberry.field(description="Place among the user's pillars, from 0.")
-    created_at: datetime = strawberry.field(description="When it was created.")
-    updated_at: datetime = strawberry.field(description="When it last changed.")
-
-    @classmethod
-    def from_row(cls, row: Any) -> Pillar:
-        return cls(
-            id=strawberry.ID(to_global_id("Pillar", row.id)),
-            pk=row.id,
-            name=row.name,
-            description=row.description,
-            color=row.color,
-            icon=row.icon,
-            position=row.position,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
-
-    @strawberry.field(description="Areas of this pillar.")
-    async def areas(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        order_by: Annotated[AreaOrderBy, OrderArg] = AreaOrderBy.POSITION_ASC,
-    ) -> Connection[Area]:
-        args = read_page_args(info, first, after, last, before)
-        page = await info.context.loaders.aurum.areas_by_pillar.load(PageKey(self.pk, args, order_by.value))
-        return connection(page, Area.from_row)
-
-    @strawberry.field(description="Completion of all tasks beneath this pillar.")
-    async def progress(self, info: Ctx) -> Progress:
-        return Progress.of(await info.context.loaders.aurum.progress_by_pillar.load(self.pk))
+    name: str = kit.column(description="Name of the pillar.")
+    description: str | None = kit.column(description="What this pillar means to the user.")
+    color: str | None = kit.column(description="Display color, e.g. `#F4B400`.")
+    icon: str | None = kit.column(description="Display icon name or emoji.")
+    position: int = kit.column(description="Place among the user's pillars, from 0.")
+    created_at: datetime = kit.column(description="When it was created.")
+    updated_at: datetime = kit.column(description="When it last changed.")
+    areas: Connection[Area] = kit.children(
+        "pillar_id", order=AreaOrderBy.POSITION_ASC, via_parent=True, description="Areas of this pillar."
+    )
+    progress: Progress = _progress("pillar", "Completion of all tasks beneath this pillar.")
 
 
-@strawberry.type(description="An area of responsibility within a pillar (e.g. Fitness within Health).")
+@kit.node(
+    model=m.Area, key="Area", description="An area of responsibility within a pillar (e.g. Fitness within Health)."
+)
 class Area(Node):
-    pk: strawberry.Private[uuid.UUID]
-    pillar_pk: strawberry.Private[uuid.UUID]
-    name: str = strawberry.field(description="Name of the area.")
-    description: str | None = strawberry.field(description="What the area covers.")
-    importance: int = strawberry.field(description="1 (low) to 5 (critical); used by insights.")
-    position: int = strawberry.field(description="Place within its pillar, from 0.")
-    created_at: datetime = strawberry.field(description="When it was created.")
-    updated_at: datetime = strawberry.field(description="When it last changed.")
-
-    @classmethod
-    def from_row(cls, row: Any) -> Area:
-        return cls(
-            id=strawberry.ID(to_global_id("Area", row.id)),
-            pk=row.id,
-            pillar_pk=row.pillar_id,
-            name=row.name,
-            description=row.description,
-            importance=row.importance,
-            position=row.position,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
-
-    @strawberry.field(description="The pillar this area belongs to.")
-    async def pillar(self, info: Ctx) -> Pillar:
-        return Pillar.from_row(await info.context.loaders.aurum.pillar_by_id.load(self.pillar_pk))
-
-    @strawberry.field(description="Projects in this area.")
-    async def projects(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: Annotated[ProjectFilterInput | None, FilterArg] = None,
-        order_by: Annotated[ProjectOrderBy, OrderArg] = ProjectOrderBy.POSITION_ASC,
-    ) -> Connection[Project]:
-        args = read_page_args(info, first, after, last, before)
-        key = PageKey(self.pk, args, order_by.value, project_filter(filter))
-        return connection(await info.context.loaders.aurum.projects_by_area.load(key), Project.from_row)
-
-    @strawberry.field(description="Completion of all tasks in this area's projects.")
-    async def progress(self, info: Ctx) -> Progress:
-        return Progress.of(await info.context.loaders.aurum.progress_by_area.load(self.pk))
+    name: str = kit.column(description="Name of the area.")
+    description: str | None = kit.column(description="What the area covers.")
+    importance: int = kit.column(description="1 (low) to 5 (critical); used by insights.")
+    position: int = kit.column(description="Place within its pillar, from 0.")
+    created_at: datetime = kit.column(description="When it was created.")
+    updated_at: datetime = kit.column(description="When it last changed.")
+    pillar: Pillar = kit.parent("pillar_id", description="The pillar this area belongs to.")
+    projects: Connection[Project] = kit.children(
+        "area_id",
+        order=ProjectOrderBy.POSITION_ASC,
+        filter=PROJECT_FILTER,
+        via_parent=True,
+        description="Projects in this area.",
+    )
+    progress: Progress = _progress("area", "Completion of all tasks in this area's projects.")
 
 
-@strawberry.type(description="A project within an area: a finite outcome made of tasks.")
+@kit.node(model=m.Project, key="Project", description="A project within an area: a finite outcome made of tasks.")
 class Project(Node):
-    pk: strawberry.Private[uuid.UUID]
-    area_pk: strawberry.Private[uuid.UUID]
-    name: str = strawberry.field(description="Name of the project.")
-    description: str | None = strawberry.field(description="What done looks like.")
-    status: ProjectStatus = strawberry.field(description="Where the project stands.")
-    priority: Priority = strawberry.field(description="How urgent it is.")
-    due_at: datetime | None = strawberry.field(description="Deadline, if any.")
-    position: int = strawberry.field(description="Place within its area, from 0.")
-    created_at: datetime = strawberry.field(description="When it was created.")
-    updated_at: datetime = strawberry.field(description="When it last changed.")
-
-    @classmethod
-    def from_row(cls, row: Any) -> Project:
-        return cls(
-            id=strawberry.ID(to_global_id("Project", row.id)),
-            pk=row.id,
-            area_pk=row.area_id,
-            name=row.name,
-            description=row.description,
-            status=_PROJECT_STATUS(row.status),
-            priority=_PRIORITY(row.priority),
-            due_at=row.due_at,
-            position=row.position,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
-
-    @strawberry.field(description="The area this project belongs to.")
-    async def area(self, info: Ctx) -> Area:
-        return Area.from_row(await info.context.loaders.aurum.area_by_id.load(self.area_pk))
-
-    @strawberry.field(description="Tasks of this project.")
-    async def tasks(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: Annotated[TaskFilterInput | None, FilterArg] = None,
-        order_by: Annotated[TaskOrderBy, OrderArg] = TaskOrderBy.POSITION_ASC,
-    ) -> Connection[Task]:
-        args = read_page_args(info, first, after, last, before)
-        key = PageKey(self.pk, args, order_by.value, task_filter(filter))
-        return connection(await info.context.loaders.aurum.tasks_by_project.load(key), Task.from_row)
-
-    @strawberry.field(description="Completion of this project's tasks.")
-    async def progress(self, info: Ctx) -> Progress:
-        return Progress.of(await info.context.loaders.aurum.progress_by_project.load(self.pk))
-
-    @strawberry.field(description="Links and attachments of this project.")
-    async def resources(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        order_by: Annotated[ResourceOrderBy, OrderArg] = ResourceOrderBy.CREATED_AT_ASC,
-    ) -> Connection[Resource]:
-        args = read_page_args(info, first, after, last, before)
-        page = await info.context.loaders.aurum.resources_by_project.load(PageKey(self.pk, args, order_by.value))
-        return connection(page, Resource.from_row)
+    name: str = kit.column(description="Name of the project.")
+    description: str | None = kit.column(description="What done looks like.")
+    status: ProjectStatus = kit.column(description="Where the project stands.")
+    priority: Priority = kit.column(description="How urgent it is.")
+    due_at: datetime | None = kit.column(description="Deadline, if any.")
+    position: int = kit.column(description="Place within its area, from 0.")
+    created_at: datetime = kit.column(description="When it was created.")
+    updated_at: datetime = kit.column(description="When it last changed.")
+    area: Area = kit.parent("area_id", description="The area this project belongs to.")
+    tasks: Connection[Task] = kit.children(
+        "project_id",
+        order=TaskOrderBy.POSITION_ASC,
+        filter=TASK_FILTER,
+        via_parent=True,
+        description="Tasks of this project.",
+    )
+    progress: Progress = _progress("project", "Completion of this project's tasks.")
+    resources: Connection[Resource] = kit.children(
+        "project_id", order=ResourceOrderBy.CREATED_AT_ASC, description="Links and attachments of this project."
+    )
 
 
-_OPEN = {TaskStatusValue.TODO.value, TaskStatusValue.IN_PROGRESS.value}
-
-
-@strawberry.type(description="A task: the unit of work, within a project.")
+@kit.node(model=m.Task, key="Task", description="A task: the unit of work, within a project.")
 class Task(Node):
-    pk: strawberry.Private[uuid.UUID]
-    project_pk: strawberry.Private[uuid.UUID]
-    title: str = strawberry.field(description="What to do.")
-    description: str | None = strawberry.field(description="Details.")
-    status: TaskStatus = strawberry.field(description="Where the task stands.")
-    priority: Priority = strawberry.field(description="How urgent it is.")
-    due_at: datetime | None = strawberry.field(description="Deadline, if any.")
-    completed_at: datetime | None = strawberry.field(description="When it was marked done.")
-    position: int = strawberry.field(description="Place within its project, from 0.")
-    created_at: datetime = strawberry.field(description="When it was created.")
-    updated_at: datetime = strawberry.field(description="When it last changed.")
-
-    @classmethod
-    def from_row(cls, row: Any) -> Task:
-        return cls(
-            id=strawberry.ID(to_global_id("Task", row.id)),
-            pk=row.id,
-            project_pk=row.project_id,
-            title=row.title,
-            description=row.description,
-            status=_TASK_STATUS(row.status),
-            priority=_PRIORITY(row.priority),
-            due_at=row.due_at,
-            completed_at=row.completed_at,
-            position=row.position,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
-
-    @strawberry.field(description="Past its due time and still open (to do or in progress).")
-    def is_overdue(self) -> bool:
-        return self.due_at is not None and self.status.value in _OPEN and self.due_at < datetime.now(UTC)
-
-    @strawberry.field(description="The project this task belongs to.")
-    async def project(self, info: Ctx) -> Project:
-        return Project.from_row(await info.context.loaders.aurum.project_by_id.load(self.project_pk))
-
-    @strawberry.field(description="Links and attachments of this task.")
-    async def resources(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        order_by: Annotated[ResourceOrderBy, OrderArg] = ResourceOrderBy.CREATED_AT_ASC,
-    ) -> Connection[Resource]:
-        args = read_page_args(info, first, after, last, before)
-        page = await info.context.loaders.aurum.resources_by_task.load(PageKey(self.pk, args, order_by.value))
-        return connection(page, Resource.from_row)
+    title: str = kit.column(description="What to do.")
+    description: str | None = kit.column(description="Details.")
+    status: TaskStatus = kit.column(description="Where the task stands.")
+    priority: Priority = kit.column(description="How urgent it is.")
+    due_at: datetime | None = kit.column(description="Deadline, if any.")
+    completed_at: datetime | None = kit.column(description="When it was marked done.")
+    position: int = kit.column(description="Place within its project, from 0.")
+    created_at: datetime = kit.column(description="When it was created.")
+    updated_at: datetime = kit.column(description="When it last changed.")
+    is_overdue: bool = kit.expression(
+        IS_OVERDUE, description="Past its due time and still open (to do or in progress)."
+    )
+    project: Project = kit.parent("project_id", description="The project this task belongs to.")
+    resources: Connection[Resource] = kit.children(
+        "task_id", order=ResourceOrderBy.CREATED_AT_ASC, description="Links and attachments of this task."
+    )
 
 
-@strawberry.type(description="A reusable set of journaling prompts.")
+@kit.node(model=m.JournalTemplate, key="JournalTemplate", description="A reusable set of journaling prompts.")
 class JournalTemplate(Node):
-    pk: strawberry.Private[uuid.UUID]
-    name: str = strawberry.field(description="Name of the template.")
-    description: str | None = strawberry.field(description="When to use it.")
-    prompts: list[str] = strawberry.field(description="Questions to answer, in order.")
-    created_at: datetime = strawberry.field(description="When it was created.")
-    updated_at: datetime = strawberry.field(description="When it last changed.")
-
-    @classmethod
-    def from_row(cls, row: Any) -> JournalTemplate:
-        return cls(
-            id=strawberry.ID(to_global_id("JournalTemplate", row.id)),
-            pk=row.id,
-            name=row.name,
-            description=row.description,
-            prompts=list(row.prompts),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+    name: str = kit.column(description="Name of the template.")
+    description: str | None = kit.column(description="When to use it.")
+    prompts: list[str] = kit.column(description="Questions to answer, in order.")
+    created_at: datetime = kit.column(description="When it was created.")
+    updated_at: datetime = kit.column(description="When it last changed.")
 
 
-@strawberry.type(description="A journal entry.")
+@kit.node(model=m.JournalEntry, key="JournalEntry", description="A journal entry.")
 class JournalEntry(Node):
-    pk: strawberry.Private[uuid.UUID]
-    template_pk: strawberry.Private[uuid.UUID | None]
-    title: str = strawberry.field(description="Headline of the entry.")
-    body: str = strawberry.field(description="The text.")
-    mood: int | None = strawberry.field(description="Mood from 1 (low) to 10 (high).")
-    tags: list[str] = strawberry.field(description="Lower-case tags.")
-    created_at: datetime = strawberry.field(description="When it was written.")
-    updated_at: datetime = strawberry.field(description="When it last changed.")
-
-    @classmethod
-    def from_row(cls, row: Any) -> JournalEntry:
-        return cls(
-            id=strawberry.ID(to_global_id("JournalEntry", row.id)),
-            pk=row.id,
-            template_pk=row.template_id,
-            title=row.title,
-            body=row.body,
-            mood=row.mood,
-            tags=list(row.tags),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
-
-    @strawberry.field(description="The template it was written from, if it still exists.")
-    async def template(self, info: Ctx) -> JournalTemplate | None:
-        if self.template_pk is None:
-            return None
-        row = await info.context.loaders.aurum.journal_template_by_id.load(self.template_pk)
-        return JournalTemplate.from_row(row) if row is not None else None
+    title: str = kit.column(description="Headline of the entry.")
+    body: str = kit.column(description="The text.")
+    mood: int | None = kit.column(description="Mood from 1 (low) to 10 (high).")
+    tags: list[str] = kit.column(description="Lower-case tags.")
+    created_at: datetime = kit.column(description="When it was written.")
+    updated_at: datetime = kit.column(description="When it last changed.")
+    template: JournalTemplate | None = kit.parent(
+        "template_id", description="The template it was written from, if it still exists."
+    )
 
 
-@strawberry.type(description="A link or an attachment's metadata, optionally on a project or task.")
+@kit.node(
+    model=m.Resource, key="Resource", description="A link or an attachment's metadata, optionally on a project or task."
+)
 class Resource(Node):
-    pk: strawberry.Private[uuid.UUID]
-    project_pk: strawberry.Private[uuid.UUID | None]
-    task_pk: strawberry.Private[uuid.UUID | None]
-    kind: ResourceKind = strawberry.field(description="Link or attachment.")
-    title: str = strawberry.field(description="Display title.")
-    url: str | None = strawberry.field(description="Web address of the link or of the stored file.")
-    file_name: str | None = strawberry.field(description="Attachment's file name.")
-    content_type: str | None = strawberry.field(description="Attachment's media type.")
-    size_bytes: BigInt | None = strawberry.field(description="Attachment's size in bytes.")
-    created_at: datetime = strawberry.field(description="When it was added.")
-    updated_at: datetime = strawberry.field(description="When it last changed.")
-
-    @classmethod
-    def from_row(cls, row: Any) -> Resource:
-        return cls(
-            id=strawberry.ID(to_global_id("Resource", row.id)),
-            pk=row.id,
-            project_pk=row.project_id,
-            task_pk=row.task_id,
-            kind=ResourceKind(row.kind),
-            title=row.title,
-            url=row.url,
-            file_name=row.file_name,
-            content_type=row.content_type,
-            size_bytes=row.size_bytes,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
-
-    @strawberry.field(description="The project it is attached to, if any.")
-    async def project(self, info: Ctx) -> Project | None:
-        if self.project_pk is None:
-            return None
-        return Project.from_row(await info.context.loaders.aurum.project_by_id.load(self.project_pk))
-
-    @strawberry.field(description="The task it is attached to, if any.")
-    async def task(self, info: Ctx) -> Task | None:
-        if self.task_pk is None:
-            return None
-        return Task.from_row(await info.context.loaders.aurum.task_by_id.load(self.task_pk))
+    kind: ResourceKind = kit.column(description="Link or attachment.")
+    title: str = kit.column(description="Display title.")
+    url: str | None = kit.column(description="Web address of the link or of the stored file.")
+    file_name: str | None = kit.column(description="Attachment's file name.")
+    content_type: str | None = kit.column(description="Attachment's media type.")
+    size_bytes: BigInt | None = kit.column(description="Attachment's size in bytes.")
+    created_at: datetime = kit.column(description="When it was added.")
+    updated_at: datetime = kit.column(description="When it last changed.")
+    project: Project | None = kit.parent("project_id", description="The project it is attached to, if any.")
+    task: Task | None = kit.parent("task_id", description="The task it is attached to, if any.")

@@ -1,0 +1,54 @@
+"""The loaders of kit types (schema/kit.py): rows by id per table and pages per relation, each
+read through the type's read policy and built on first use in a request."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from strawberry.dataloader import DataLoader
+
+from core.context import Actor
+from core.pagination import Page
+from loaders.base import PageKey, pages_by_parent, rows_by_id
+
+if TYPE_CHECKING:  # the kit's types import the schema, which imports the loaders
+    from schema.kit import Relation, TypeSpec
+
+
+class KitLoaders:
+    def __init__(self, engine: AsyncEngine, actor: Actor) -> None:
+        self.engine = engine
+        self.actor = actor
+        self.built: dict[Any, DataLoader[Any, Any]] = {}
+
+    def rows(self, spec: TypeSpec) -> DataLoader[uuid.UUID, Any]:
+        loader = self.built.get(spec)
+        if loader is None:
+            policy = spec.read
+            loader = rows_by_id(self.engine, policy.shape(spec.table), policy.params(self.actor.user_id))
+            self.built[spec] = loader
+        return loader
+
+    def pages(self, relation: Relation) -> DataLoader[PageKey, Page]:
+        loader = self.built.get(relation)
+        if loader is None:
+            policy = relation.child.read
+            flt = relation.filter
+            loader = pages_by_parent(
+                self.engine,
+                policy.shape(relation.child.table),
+                parent_column=relation.key,
+                sorts=dict(relation.sorts),
+                conditions=flt.conditions if flt is not None else None,
+                params=policy.params(self.actor.user_id),
+            )
+            self.built[relation] = loader
+        return loader
+
+    def release(self) -> list[DataLoader[Any, Any]]:
+        """Forget every loader built so far and return them (see `loaders.Loaders.release`)."""
+        released = list(self.built.values())
+        self.built.clear()
+        return released

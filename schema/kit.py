@@ -1,0 +1,585 @@
+"""Declare each field once: the product kit.
+
+A product type says, next to each GraphQL field, where its value comes from; everything else is
+derived from that one declaration:
+
+    @kit.node(model=models.Task, key="Task", description="A task: the unit of work, within a project.")
+    class Task(Node):
+        title: str = kit.column(description="What to do.")
+        status: TaskStatus = kit.column(description="Where the task stands.")
+        is_overdue: bool = kit.expression(IS_OVERDUE, description="Past its due time and still open.")
+        project: Project = kit.parent("project_id", description="The project this task belongs to.")
+        resources: Connection[Resource] = kit.children("task_id", order=ResourceOrderBy.CREATED_AT_ASC, ...)
+
+- `column` (the default plan of Grafast and PostGraphile: a column of the same name, or `name=`),
+  `expression` (a value computed on both sides from one `core.sqljson.Derived`), `parent` (a to-one
+  field through a foreign key of the row), `children` (a connection of another type's rows whose
+  `key` column is this row's id, with the orderings of its `order` enum and an optional filter),
+  `computed` (an object computed on both sides, e.g. progress: a resolver and a SQL builder
+  declared together) and `python_only` (a resolver with no SQL form, with the reason).
+- From them: the strawberry fields (plain data fields, or generated resolvers with the Relay
+  arguments), `from_row` (generated code, one call per row), the loaders the resolvers use
+  (`loaders/kit.py`, one per table and relation, built per request) and the SQL form that
+  `core/sqljson.py` compiles (`sql_types`).
+- Global IDs encode the type's `key`, declared with the type and independent of its GraphQL name:
+  renaming a type keeps every stored or cached ID valid.
+- Every row is read through the type's read policy (`Owned` by default: the viewer's rows).
+
+The SDL a kit type produces is the one its hand-written twin produced (tests/test_schema.py
+compares the committed schema).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+import typing
+import uuid
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from types import UnionType
+from typing import Annotated, Any, TypeVar
+
+import sqlalchemy as sa
+import strawberry
+from strawberry.types import Info
+from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.utils.str_converters import to_camel_case
+
+from core.pagination import Sort
+from core.reads import VIEWER, Shape, viewer_param
+from core.relay import to_global_id
+from core.sqljson import (
+    Children,
+    Computed,
+    Derived,
+    Leaf,
+    Parent,
+    Row,
+    SqlType,
+    enum_name,
+    global_id,
+    iso_datetime,
+)
+from schema.common import After, Before, Connection, First, Last, by_value, connection, read_page_args
+
+T = TypeVar("T")
+
+#: Attribute holding a kit type's declarations.
+SPEC = "__kit__"
+
+# ----------------------------------------------------------------------------- read policies
+
+
+@dataclass(frozen=True)
+class Owned:
+    """The rows whose `column` is the viewer's id: a user's own data."""
+
+    column: str = "user_id"
+
+    def shape(self, table: sa.Table) -> Shape:
+        return _owned_shape(table, self.column)
+
+    def params(self, user_id: uuid.UUID) -> dict[str, Any]:
+        return {VIEWER: user_id}
+
+    def condition(self, rows: Any) -> sa.ColumnElement[bool]:
+        return rows.c[self.column] == viewer_param()
+
+
+@functools.cache
+def _owned_shape(table: sa.Table, column: str) -> Shape:
+    return Shape(sa.select(table).where(table.c[column] == viewer_param()))
+
+
+ReadPolicy = Owned
+
+
+# ----------------------------------------------------------------------------- declarations
+
+
+@dataclass
+class Declaration:
+    description: str
+
+
+@dataclass
+class ColumnField(Declaration):
+    column: str | None = None
+
+
+@dataclass
+class ExpressionField(Declaration):
+    derived: Derived | None = None
+
+
+@dataclass
+class ParentField(Declaration):
+    key: str = ""
+
+
+@dataclass
+class ChildrenField(Declaration):
+    key: str = ""
+    order: Enum | None = None
+    filter: Filter | None = None
+    via_parent: bool = False
+
+
+@dataclass
+class ComputedField(Declaration):
+    resolver: Callable[..., Any] | None = None
+    sql: Computed | None = None
+
+
+@dataclass
+class PythonOnlyField(Declaration):
+    resolver: Callable[..., Any] | None = None
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A connection's `filter` argument: its input type, the hashable value loaders batch by, and
+    the conditions it puts on the child table."""
+
+    input: type
+    convert: Callable[[Any], Hashable | None]
+    conditions: Callable[[Any], list[sa.ColumnElement[bool]]]
+
+
+def column(name: str | None = None, *, description: str) -> Any:
+    """The row's column of the field's name (or `name`), converted as its type says (an enum by
+    value, a list as a list)."""
+    return ColumnField(description, name)
+
+
+def expression(derived: Derived, *, description: str) -> Any:
+    """A value computed from the row, with its Python and SQL forms declared together."""
+    return ExpressionField(description, derived)
+
+
+def parent(key: str, *, description: str) -> Any:
+    """The object whose id is the row's `key` column (null when it is null, for a nullable field)."""
+    return ParentField(description, key)
+
+
+def children(key: str, *, order: Enum, description: str, filter: Filter | None = None, via_parent: bool = False) -> Any:
+    """A connection of the child type's rows whose `key` is this object's id (the viewer's, on the
+    viewer), in the orderings of `order`'s enum (default `order`).
+
+    `via_parent`: the child table's foreign key `(key, user_id)` to the parent's `(id, user_id)`
+    makes every child its parent's owner's, so the SQL form pages children by the parent's index
+    alone (see `core.sqljson.Children.owner_via_parent`)."""
+    return ChildrenField(description, key, order, filter, via_parent)
+
+
+def computed(resolver: Callable[..., Any], sql: Computed, *, description: str) -> Any:
+    """An object-valued field computed on both sides: `resolver` for the resolvers, `sql` for the
+    one-statement form; the differential tests hold them equal."""
+    return ComputedField(description, resolver, sql)
+
+
+def python_only(resolver: Callable[..., Any], *, why: str, description: str) -> Any:
+    """A field that has no SQL form (an AI call, an outside service...): a query that selects it
+    is answered by the resolvers. `why` says so in the code and in the coverage test."""
+    return PythonOnlyField(description, resolver, why)
+
+
+# ----------------------------------------------------------------------------- type specs
+
+
+@dataclass(eq=False)
+class TypeSpec:
+    """What the kit knows of one type."""
+
+    cls: type
+    graphql_name: str
+    fields: dict[str, Declaration]  # by Python name, in declaration order
+    model: Any = None
+    key: str | None = None
+    read: ReadPolicy = field(default_factory=Owned)
+    #: where the parent id of children comes from: "pk" on a node, "user_pk" on the viewer
+    parent_attribute: str = "pk"
+    viewer: bool = False
+    #: the type is only ever built by Python (mutation payload parts...), never read as rows
+    python_only_why: str | None = None
+
+    @property
+    def table(self) -> sa.Table:
+        return self.model.__table__  # type: ignore[no-any-return]
+
+    def global_id(self, pk: uuid.UUID) -> str:
+        assert self.key is not None
+        return to_global_id(self.key, pk)
+
+
+def spec_of(cls: type) -> TypeSpec:
+    spec: TypeSpec | None = cls.__dict__.get(SPEC)
+    if spec is None:
+        raise TypeError(f"{cls.__name__} is not a kit type")
+    return spec
+
+
+def is_kit_type(cls: type) -> bool:
+    return SPEC in getattr(cls, "__dict__", {})
+
+
+def node(*, model: Any, key: str, description: str, name: str | None = None) -> Callable[[type[T]], type[T]]:
+    """A `Node` type read from `model`'s table; its global IDs encode `key`."""
+
+    def decorate(cls: type[T]) -> type[T]:
+        return _build(cls, description=description, name=name, model=model, key=key)
+
+    return decorate
+
+
+def viewer_fields(*, description: str) -> Callable[[type[T]], type[T]]:
+    """A product's fields of `Viewer` (a `ViewerBase`): its lists are children of the viewer."""
+
+    def decorate(cls: type[T]) -> type[T]:
+        return _build(cls, description=description, name=None, viewer=True)
+
+    return decorate
+
+
+def _build(
+    cls: type[T],
+    *,
+    description: str,
+    name: str | None,
+    model: Any = None,
+    key: str | None = None,
+    viewer: bool = False,
+) -> type[T]:
+    declared = {attr: value for attr, value in vars(cls).items() if isinstance(value, Declaration)}
+    spec = TypeSpec(
+        cls=cls,
+        graphql_name=name or cls.__name__,
+        fields=declared,
+        model=model,
+        key=key,
+        parent_attribute="user_pk" if viewer else "pk",
+        viewer=viewer,
+    )
+    annotations = cls.__dict__.get("__annotations__", {})
+    for attr, declaration in declared.items():
+        if attr not in annotations and not isinstance(declaration, PythonOnlyField | ComputedField):
+            raise TypeError(f"{cls.__name__}.{attr}: a kit field needs its type annotation")
+        setattr(cls, attr, _strawberry_field(spec, attr, declaration))
+    if model is not None:
+        # The primary key and the row itself (parents read their key columns from it).
+        cls.__annotations__ = {
+            **cls.__dict__.get("__annotations__", {}),
+            "pk": strawberry.Private[uuid.UUID],
+            "row": strawberry.Private[Any],
+        }
+    setattr(cls, SPEC, spec)
+    built = strawberry.type(cls, name=name, description=description)
+    if model is not None:
+        built.from_row = _RowMapper(spec)  # type: ignore[attr-defined]
+    return built
+
+
+def _strawberry_field(spec: TypeSpec, attr: str, declaration: Declaration) -> Any:
+    if isinstance(declaration, ColumnField | ExpressionField):
+        return strawberry.field(description=declaration.description)
+    if isinstance(declaration, ParentField):
+        return strawberry.field(resolver=_parent_resolver(spec, attr, declaration), description=declaration.description)
+    if isinstance(declaration, ChildrenField):
+        return strawberry.field(
+            resolver=_children_resolver(spec, attr, declaration), description=declaration.description
+        )
+    if isinstance(declaration, ComputedField | PythonOnlyField):
+        assert declaration.resolver is not None
+        return strawberry.field(resolver=declaration.resolver, description=declaration.description)
+    raise TypeError(f"unknown declaration {declaration!r}")
+
+
+# ----------------------------------------------------------------------------- annotations
+
+
+def _annotation(cls: type, attr: str) -> Any:
+    """The class's own annotation of `attr`, evaluated in its module (they are strings there)."""
+    annotation = cls.__dict__["__annotations__"][attr]
+    if isinstance(annotation, str):
+        annotation = eval(annotation, vars(sys.modules[cls.__module__]), {cls.__name__: cls})  # noqa: S307
+    return annotation
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """(the type without `| None`, whether it was nullable)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is UnionType:
+        arguments = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(arguments) == 1:
+            return arguments[0], True
+    return annotation, False
+
+
+def _field_type(spec: TypeSpec, attr: str) -> tuple[Any, bool]:
+    return _unwrap(_annotation(spec.cls, attr))
+
+
+def _target(spec: TypeSpec, attr: str) -> tuple[TypeSpec, bool]:
+    """The kit type a parent or children field points at (the `T` of `T`, `T | None`,
+    `Connection[T]`) and whether the field is nullable."""
+    annotation, nullable = _field_type(spec, attr)
+    if typing.get_origin(annotation) is Connection:
+        (annotation,) = typing.get_args(annotation)
+    if isinstance(annotation, StrawberryObjectDefinition):
+        annotation = annotation.origin
+    # A specialized generic (Connection[Task]) is a distinct class whose definition keeps the argument.
+    definition = getattr(annotation, "__strawberry_definition__", None)
+    if definition is not None and definition.specialized_type_var_map:
+        (annotation,) = definition.specialized_type_var_map.values()
+    return spec_of(annotation), nullable
+
+
+def graphql_name(attr: str) -> str:
+    return to_camel_case(attr)
+
+
+# ----------------------------------------------------------------------------- rows
+
+
+class _RowMapper:
+    """`Type.from_row(row)`: the object of a row (an asyncpg row or a model instance), as generated
+    code on first use (the annotations of every type are resolvable by then)."""
+
+    def __init__(self, spec: TypeSpec) -> None:
+        self.spec = spec
+        self._function: Callable[[Any], Any] | None = None
+
+    def __call__(self, row: Any) -> Any:
+        function = self._function
+        if function is None:
+            function = self._function = self._generate()
+        return function(row)
+
+    def _generate(self) -> Callable[[Any], Any]:
+        spec = self.spec
+        assert spec.key is not None
+        namespace: dict[str, Any] = {"cls": spec.cls, "gid": to_global_id, "key": spec.key}
+        arguments = ["id=gid(key, row.id)", "pk=row.id", "row=row"]
+        for attr, declaration in spec.fields.items():
+            if isinstance(declaration, ColumnField):
+                source = f"row.{declaration.column or attr}"
+                converter = _converter(*_field_type(spec, attr))
+                if converter is None:
+                    arguments.append(f"{attr}={source}")
+                else:
+                    namespace[f"convert_{attr}"] = converter
+                    arguments.append(f"{attr}=convert_{attr}({source})")
+            elif isinstance(declaration, ExpressionField):
+                assert declaration.derived is not None
+                namespace[f"derive_{attr}"] = declaration.derived.python
+                arguments.append(f"{attr}=derive_{attr}(row)")
+        code = f"def from_row(row):\n    return cls({', '.join(arguments)})\n"
+        exec(code, namespace)  # noqa: S102 - generated from the declarations, like dataclasses' __init__
+        function: Callable[[Any], Any] = namespace["from_row"]
+        return function
+
+
+def _converter(annotation: Any, nullable: bool) -> Callable[[Any], Any] | None:
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        member = by_value(annotation)
+        if nullable:
+            return lambda value: None if value is None else member(value)
+        return member
+    if typing.get_origin(annotation) is list:
+        if nullable:
+            return lambda value: None if value is None else list(value)
+        return list
+    return None
+
+
+# ----------------------------------------------------------------------------- resolvers
+
+
+_SELF = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+_INFO = inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info)
+
+OrderArg = strawberry.argument(description="Order of the items.")
+FilterArg = strawberry.argument(description="Only items that match every given condition.")
+
+
+def _keyword(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+
+
+def _parent_resolver(spec: TypeSpec, attr: str, declaration: ParentField) -> Callable[..., Any]:
+    key = declaration.key
+    target: list[TypeSpec] = []
+
+    async def resolve(self: Any, info: Info) -> Any:
+        if not target:
+            target.append(_target(spec, attr)[0])
+        pk = getattr(self.row, key)
+        if pk is None:
+            return None
+        parent_spec = target[0]
+        row = await info.context.loaders.kit.rows(parent_spec).load(pk)
+        return None if row is None else parent_spec.cls.from_row(row)  # type: ignore[attr-defined]
+
+    resolve.__signature__ = inspect.Signature([_SELF, _INFO])  # type: ignore[attr-defined]
+    resolve.__annotations__ = {}
+    resolve.__name__ = attr
+    return resolve
+
+
+@dataclass(frozen=True, eq=False)
+class Relation:
+    """The children of a `children` field: the child type, the column that points at the parent
+    and the orderings; one loader per relation and request."""
+
+    parent: TypeSpec
+    child: TypeSpec
+    key: str
+    sorts: Mapping[str, Sort]
+    filter: Filter | None
+    via_parent: bool
+
+
+def sorts_of(order: Enum) -> Mapping[str, Sort]:
+    sorts: Mapping[str, Sort] | None = getattr(type(order), "__sorts__", None)
+    if sorts is None:
+        raise TypeError(f"{type(order).__name__} is not an ordering made by schema.common.order_enum")
+    return sorts
+
+
+def _children_resolver(spec: TypeSpec, attr: str, declaration: ChildrenField) -> Callable[..., Any]:
+    order = declaration.order
+    assert order is not None
+    flt = declaration.filter
+    relations: list[Relation] = []
+    parent_attribute = spec.parent_attribute
+
+    def relation() -> Relation:
+        if not relations:
+            child, _ = _target(spec, attr)
+            relations.append(Relation(spec, child, declaration.key, sorts_of(order), flt, declaration.via_parent))
+        return relations[0]
+
+    async def resolve(self: Any, info: Info, **arguments: Any) -> Any:
+        found = relation()
+        args = read_page_args(info, arguments["first"], arguments["after"], arguments["last"], arguments["before"])
+        filter_key = flt.convert(arguments["filter"]) if flt is not None else None
+        page = await info.context.loaders.kit.pages(found).load(
+            _page_key(getattr(self, parent_attribute), args, arguments["order_by"].value, filter_key)
+        )
+        return connection(page, found.child.cls.from_row)  # type: ignore[attr-defined]
+
+    parameters = [
+        _SELF,
+        _INFO,
+        _keyword("first", First, None),
+        _keyword("after", After, None),
+        _keyword("last", Last, None),
+        _keyword("before", Before, None),
+    ]
+    if flt is not None:
+        parameters.append(_keyword("filter", Annotated[flt.input | None, FilterArg], None))
+    parameters.append(_keyword("order_by", Annotated[type(order), OrderArg], order))
+    resolve.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    resolve.__annotations__ = {}
+    resolve.__name__ = attr
+    resolve.relation = relation  # type: ignore[attr-defined]
+    return resolve
+
+
+def _page_key(parent_id: uuid.UUID, args: Any, sort: str, filter_key: Hashable | None) -> Any:
+    from loaders.base import PageKey  # noqa: PLC0415 - the loaders import the kit's specs
+
+    return PageKey(parent_id, args, sort, filter_key)
+
+
+def relation_of(spec: TypeSpec, attr: str) -> Relation:
+    resolver = getattr(spec.cls, "__strawberry_definition__").get_field(attr).base_resolver.wrapped_func
+    found: Relation = resolver.relation()
+    return found
+
+
+# ----------------------------------------------------------------------------- the SQL form
+
+
+def _leaf(spec: TypeSpec, attr: str, declaration: ColumnField) -> Leaf:
+    name = declaration.column or attr
+    annotation, _ = _field_type(spec, attr)
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        enum = annotation
+        return Leaf(lambda row: enum_name(row.c[name], enum))
+    if annotation is datetime:
+        return Leaf(lambda row: iso_datetime(row.c[name]))
+    return Leaf(lambda row: row.c[name])
+
+
+def _viewer_key(row: Row) -> sa.ColumnElement[Any]:
+    return viewer_param()
+
+
+def _row_key(row: Row) -> sa.ColumnElement[Any]:
+    return row.c.id
+
+
+def sql_fields(spec: TypeSpec) -> dict[str, Any]:
+    """The SQL form of each of the type's fields that has one, by GraphQL name."""
+    rules: dict[str, Any] = {}
+    if spec.key is not None:
+        key = spec.key
+        rules["id"] = Leaf(lambda row: global_id(key, row.c.id))
+    for attr, declaration in spec.fields.items():
+        name = graphql_name(attr)
+        if isinstance(declaration, ColumnField):
+            rules[name] = _leaf(spec, attr, declaration)
+        elif isinstance(declaration, ExpressionField):
+            assert declaration.derived is not None
+            rules[name] = Leaf(declaration.derived.sql)
+        elif isinstance(declaration, ParentField):
+            target, nullable = _target(spec, attr)
+            rules[name] = Parent(target.table, declaration.key, nullable=nullable)
+        elif isinstance(declaration, ChildrenField):
+            found = relation_of(spec, attr)
+            rules[name] = Children(
+                found.child.table,
+                found.key,
+                _viewer_key if spec.viewer else _row_key,
+                found.sorts,
+                (lambda arguments, flt=found.filter: _conditions(flt, arguments)) if found.filter else None,
+                owner_via_parent=found.via_parent,
+            )
+        elif isinstance(declaration, ComputedField):
+            rules[name] = declaration.sql
+    return rules
+
+
+def _conditions(flt: Filter, arguments: Mapping[str, Any]) -> list[sa.ColumnElement[bool]]:
+    value = flt.convert(arguments.get("filter"))
+    return flt.conditions(value) if value is not None else []
+
+
+def sql_types(types: Iterable[type]) -> dict[str, SqlType]:
+    """The SQL form of kit types; the viewer's fields of every product merge into `Viewer`."""
+    declared: dict[str, SqlType] = {}
+    viewer: dict[str, Any] = {}
+    for cls in types:
+        spec = spec_of(cls)
+        if spec.viewer:
+            viewer.update(sql_fields(spec))
+        else:
+            declared[spec.graphql_name] = SqlType(sql_fields(spec))
+    if viewer:
+        declared["Viewer"] = SqlType(viewer)
+    return declared
+
+
+def python_only_reasons(spec: TypeSpec) -> dict[str, str]:
+    """The fields of a kit type that have no SQL form, by GraphQL name, with why."""
+    return {
+        graphql_name(attr): declaration.why
+        for attr, declaration in spec.fields.items()
+        if isinstance(declaration, PythonOnlyField)
+    }
