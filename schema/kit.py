@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from types import UnionType
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar
 
 import sqlalchemy as sa
 import strawberry
@@ -210,11 +210,23 @@ class TypeSpec:
 
     @property
     def table(self) -> sa.Table:
-        return self.model.__table__  # type: ignore[no-any-return]
+        table: sa.Table = self.model.__table__
+        return table
 
     def global_id(self, pk: uuid.UUID) -> str:
         assert self.key is not None
         return to_global_id(self.key, pk)
+
+
+class FromRow:
+    """Base of `node` types: what the kit adds to them, for the type checker."""
+
+    if TYPE_CHECKING:
+        pk: uuid.UUID
+        row: Any
+
+        @classmethod
+        def from_row(cls, row: Any) -> Self: ...
 
 
 def spec_of(cls: type) -> TypeSpec:
@@ -265,7 +277,7 @@ def _build(
         parent_attribute="user_pk" if viewer else "pk",
         viewer=viewer,
     )
-    annotations = cls.__dict__.get("__annotations__", {})
+    annotations = inspect.get_annotations(cls)
     for attr, declaration in declared.items():
         if attr not in annotations and not isinstance(declaration, PythonOnlyField | ComputedField):
             raise TypeError(f"{cls.__name__}.{attr}: a kit field needs its type annotation")
@@ -273,9 +285,9 @@ def _build(
     if model is not None:
         # The primary key and the row itself (parents read their key columns from it).
         cls.__annotations__ = {
-            **cls.__dict__.get("__annotations__", {}),
+            **inspect.get_annotations(cls),
             "pk": strawberry.Private[uuid.UUID],
-            "row": strawberry.Private[Any],
+            "row": strawberry.Private[Any],  # type: ignore[misc]
         }
     setattr(cls, SPEC, spec)
     built = strawberry.type(cls, name=name, description=description)
@@ -304,9 +316,9 @@ def _strawberry_field(spec: TypeSpec, attr: str, declaration: Declaration) -> An
 
 def _annotation(cls: type, attr: str) -> Any:
     """The class's own annotation of `attr`, evaluated in its module (they are strings there)."""
-    annotation = cls.__dict__["__annotations__"][attr]
+    annotation = inspect.get_annotations(cls)[attr]
     if isinstance(annotation, str):
-        annotation = eval(annotation, vars(sys.modules[cls.__module__]), {cls.__name__: cls})  # noqa: S307
+        annotation = eval(annotation, vars(sys.modules[cls.__module__]), {cls.__name__: cls})
     return annotation
 
 
@@ -379,7 +391,7 @@ class _RowMapper:
                 namespace[f"derive_{attr}"] = declaration.derived.python
                 arguments.append(f"{attr}=derive_{attr}(row)")
         code = f"def from_row(row):\n    return cls({', '.join(arguments)})\n"
-        exec(code, namespace)  # noqa: S102 - generated from the declarations, like dataclasses' __init__
+        exec(code, namespace)
         function: Callable[[Any], Any] = namespace["from_row"]
         return function
 
@@ -492,13 +504,14 @@ def _children_resolver(spec: TypeSpec, attr: str, declaration: ChildrenField) ->
 
 
 def _page_key(parent_id: uuid.UUID, args: Any, sort: str, filter_key: Hashable | None) -> Any:
-    from loaders.base import PageKey  # noqa: PLC0415 - the loaders import the kit's specs
+    from loaders.base import PageKey
 
     return PageKey(parent_id, args, sort, filter_key)
 
 
 def relation_of(spec: TypeSpec, attr: str) -> Relation:
-    resolver = getattr(spec.cls, "__strawberry_definition__").get_field(attr).base_resolver.wrapped_func
+    definition: StrawberryObjectDefinition = spec.cls.__strawberry_definition__  # type: ignore[attr-defined]
+    resolver: Any = definition.get_field(attr).base_resolver.wrapped_func  # type: ignore[union-attr]
     found: Relation = resolver.relation()
     return found
 
@@ -548,7 +561,7 @@ def sql_fields(spec: TypeSpec) -> dict[str, Any]:
                 found.key,
                 _viewer_key if spec.viewer else _row_key,
                 found.sorts,
-                (lambda arguments, flt=found.filter: _conditions(flt, arguments)) if found.filter else None,
+                functools.partial(_conditions, found.filter) if found.filter else None,
                 owner_via_parent=found.via_parent,
             )
         elif isinstance(declaration, ComputedField):

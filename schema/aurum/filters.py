@@ -6,8 +6,8 @@ from datetime import datetime
 
 import strawberry
 
-from schema.aurum.enums import Priority, ProjectStatus, TaskStatus
 from schema import kit
+from schema.aurum.enums import Priority, ProjectStatus, TaskStatus
 from schema.common import raw
 from services.aurum import ProjectFilter, TaskFilter, as_utc, project_conditions, task_conditions
 

@@ -79,7 +79,7 @@ def _progress(level: str, description: str) -> Any:
 
 
 @kit.node(model=m.Pillar, key="Pillar", description="A life pillar (e.g. Health, Career): the top of the hierarchy.")
-class Pillar(Node):
+class Pillar(Node, kit.FromRow):
     name: str = kit.column(description="Name of the pillar.")
     description: str | None = kit.column(description="What this pillar means to the user.")
     color: str | None = kit.column(description="Display color, e.g. `#F4B400`.")
@@ -96,7 +96,7 @@ class Pillar(Node):
 @kit.node(
     model=m.Area, key="Area", description="An area of responsibility within a pillar (e.g. Fitness within Health)."
 )
-class Area(Node):
+class Area(Node, kit.FromRow):
     name: str = kit.column(description="Name of the area.")
     description: str | None = kit.column(description="What the area covers.")
     importance: int = kit.column(description="1 (low) to 5 (critical); used by insights.")
@@ -115,7 +115,7 @@ class Area(Node):
 
 
 @kit.node(model=m.Project, key="Project", description="A project within an area: a finite outcome made of tasks.")
-class Project(Node):
+class Project(Node, kit.FromRow):
     name: str = kit.column(description="Name of the project.")
     description: str | None = kit.column(description="What done looks like.")
     status: ProjectStatus = kit.column(description="Where the project stands.")
@@ -139,7 +139,7 @@ class Project(Node):
 
 
 @kit.node(model=m.Task, key="Task", description="A task: the unit of work, within a project.")
-class Task(Node):
+class Task(Node, kit.FromRow):
     title: str = kit.column(description="What to do.")
     description: str | None = kit.column(description="Details.")
     status: TaskStatus = kit.column(description="Where the task stands.")
@@ -159,7 +159,7 @@ class Task(Node):
 
 
 @kit.node(model=m.JournalTemplate, key="JournalTemplate", description="A reusable set of journaling prompts.")
-class JournalTemplate(Node):
+class JournalTemplate(Node, kit.FromRow):
     name: str = kit.column(description="Name of the template.")
     description: str | None = kit.column(description="When to use it.")
     prompts: list[str] = kit.column(description="Questions to answer, in order.")
@@ -168,7 +168,7 @@ class JournalTemplate(Node):
 
 
 @kit.node(model=m.JournalEntry, key="JournalEntry", description="A journal entry.")
-class JournalEntry(Node):
+class JournalEntry(Node, kit.FromRow):
     title: str = kit.column(description="Headline of the entry.")
     body: str = kit.column(description="The text.")
     mood: int | None = kit.column(description="Mood from 1 (low) to 10 (high).")
@@ -183,7 +183,7 @@ class JournalEntry(Node):
 @kit.node(
     model=m.Resource, key="Resource", description="A link or an attachment's metadata, optionally on a project or task."
 )
-class Resource(Node):
+class Resource(Node, kit.FromRow):
     kind: ResourceKind = kit.column(description="Link or attachment.")
     title: str = kit.column(description="Display title.")
     url: str | None = kit.column(description="Web address of the link or of the stored file.")
