@@ -23,6 +23,7 @@ request, so that a rendered text can never carry one request's values into anoth
 
 from __future__ import annotations
 
+import functools
 import operator
 import time
 from collections import OrderedDict
@@ -45,6 +46,29 @@ VIEWER = "viewer_id"
 def viewer_param() -> sa.BindParameter[Any]:
     """The viewer's id as a bind parameter (`VIEWER`), given with each run."""
     return sa.bindparam(VIEWER, type_=sa.Uuid())
+
+
+@dataclass(frozen=True)
+class Owned:
+    """The read policy of a user's own data: the rows whose `column` is the viewer's id. Loaders
+    read through `shape(table)` with `params(user_id)`; the SQL form adds `condition(rows)`."""
+
+    column: str = "user_id"
+
+    def shape(self, table: sa.Table) -> Shape:
+        return _owned_shape(table, self.column)
+
+    def params(self, user_id: Any) -> dict[str, Any]:
+        return {VIEWER: user_id}
+
+    def condition(self, rows: Any) -> sa.ColumnElement[bool]:
+        return rows.c[self.column] == viewer_param()
+
+
+@functools.cache
+def _owned_shape(table: sa.Table, column: str) -> Shape:
+    """Every column of the table's rows that are the viewer's, built once per table."""
+    return Shape(sa.select(table).where(table.c[column] == viewer_param()))
 
 
 class Row(asyncpg.Record):

@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from graphql import GraphQLSchema, ListValueNode, ObjectValueNode, ValueNode, VariableNode
@@ -67,8 +67,25 @@ logger = logging.getLogger("quintet.sqljson")
 #: Postgres truncates longer names (NAMEDATALEN - 1).
 MAX_IDENTIFIER_BYTES = 63
 
+T = TypeVar("T")
+
 Row = Any  # a FromClause whose `.c` holds the columns of the row being described
 Conditions = Callable[[Mapping[str, Any]], list[sa.ColumnElement[bool]]]
+
+
+#: Attribute of a type whose every field is resolved in Python only, with why.
+PYTHON_ONLY = "__kit_python_only__"
+
+
+def python_only_type(*, why: str) -> Callable[[type[T]], type[T]]:
+    """Mark a (strawberry) type whose fields have no SQL form: a query that reaches it is answered
+    by the resolvers. Put it above `@strawberry.type`."""
+
+    def mark(cls: type[T]) -> type[T]:
+        setattr(cls, PYTHON_ONLY, why)
+        return cls
+
+    return mark
 
 
 class SqlUnsupported(Exception):

@@ -1,4 +1,5 @@
-"""Aurum Life loaders: nodes by id, children pages by parent, progress by node.
+"""Aurum Life loaders beyond the kit's (loaders/kit.py reads rows and pages of every declared
+type): the progress of projects, areas and pillars.
 
 Each loader is built on first use: a request pays only for the loaders it touches.
 """
@@ -8,31 +9,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
 from core.context import Actor
-from core.pagination import Page
-from core.reads import Shape
-from loaders.base import PageKey, SharedLoader, pages_by_parent, rows_by_id
-from models.aurum import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
+from loaders.base import SharedLoader
 from services import aurum
 from services.aurum import Progress
-
-RowLoader = DataLoader[uuid.UUID, Any]
-PageLoader = DataLoader[PageKey, Page]
 
 
 class AurumLoaders:
     def __init__(self, engine: AsyncEngine, actor: Actor) -> None:
         self.engine = engine
         self.actor = actor
-        self.params = aurum.viewer_params(actor)
-
-    def _owned(self, model: type) -> Shape:
-        return aurum.owned_shape(model)
 
     def _progress(self, level: str) -> DataLoader[uuid.UUID, Progress]:
         engine, shape, viewer = self.engine, aurum.progress_shape(level), self.actor.user_id
@@ -44,138 +34,6 @@ class AurumLoaders:
             return [by_id.get(pk, Progress()) for pk in ids]
 
         return SharedLoader(load_fn=load)
-
-    @cached_property
-    def pillar_by_id(self) -> RowLoader:
-        return rows_by_id(self.engine, self._owned(Pillar), self.params)
-
-    @cached_property
-    def area_by_id(self) -> RowLoader:
-        return rows_by_id(self.engine, self._owned(Area), self.params)
-
-    @cached_property
-    def project_by_id(self) -> RowLoader:
-        return rows_by_id(self.engine, self._owned(Project), self.params)
-
-    @cached_property
-    def task_by_id(self) -> RowLoader:
-        return rows_by_id(self.engine, self._owned(Task), self.params)
-
-    @cached_property
-    def journal_entry_by_id(self) -> RowLoader:
-        return rows_by_id(self.engine, self._owned(JournalEntry), self.params)
-
-    @cached_property
-    def journal_template_by_id(self) -> RowLoader:
-        return rows_by_id(self.engine, self._owned(JournalTemplate), self.params)
-
-    @cached_property
-    def resource_by_id(self) -> RowLoader:
-        return rows_by_id(self.engine, self._owned(Resource), self.params)
-
-    @cached_property
-    def pillars_by_user(self) -> PageLoader:
-        return pages_by_parent(
-            self.engine, self._owned(Pillar), parent_column="user_id", sorts=aurum.PILLAR_SORTS, params=self.params
-        )
-
-    @cached_property
-    def areas_by_pillar(self) -> PageLoader:
-        return pages_by_parent(
-            self.engine, self._owned(Area), parent_column="pillar_id", sorts=aurum.AREA_SORTS, params=self.params
-        )
-
-    @cached_property
-    def areas_by_user(self) -> PageLoader:
-        return pages_by_parent(
-            self.engine, self._owned(Area), parent_column="user_id", sorts=aurum.AREA_SORTS, params=self.params
-        )
-
-    @cached_property
-    def projects_by_area(self) -> PageLoader:
-        return pages_by_parent(
-            self.engine,
-            self._owned(Project),
-            parent_column="area_id",
-            sorts=aurum.PROJECT_SORTS,
-            conditions=aurum.project_conditions,
-            params=self.params,
-        )
-
-    @cached_property
-    def projects_by_user(self) -> PageLoader:
-        return pages_by_parent(
-            self.engine,
-            self._owned(Project),
-            parent_column="user_id",
-            sorts=aurum.PROJECT_SORTS,
-            conditions=aurum.project_conditions,
-            params=self.params,
-        )
-
-    @cached_property
-    def tasks_by_project(self) -> PageLoader:
-        return pages_by_parent(
-            self.engine,
-            self._owned(Task),
-            parent_column="project_id",
-            sorts=aurum.TASK_SORTS,
-            conditions=aurum.task_conditions,
-            params=self.params,
-        )
-
-    @cached_property
-    def tasks_by_user(self) -> PageLoader:
-        return pages_by_parent(
-            self.engine,
-            self._owned(Task),
-            parent_column="user_id",
-            sorts=aurum.TASK_SORTS,
-            conditions=aurum.task_conditions,
-            params=self.params,
-        )
-
-    @cached_property
-    def journal_entries_by_user(self) -> PageLoader:
-        return pages_by_parent(
-            self.engine,
-            self._owned(JournalEntry),
-            parent_column="user_id",
-            sorts=aurum.JOURNAL_SORTS,
-            params=self.params,
-        )
-
-    @cached_property
-    def journal_templates_by_user(self) -> PageLoader:
-        return pages_by_parent(
-            self.engine,
-            self._owned(JournalTemplate),
-            parent_column="user_id",
-            sorts=aurum.TEMPLATE_SORTS,
-            params=self.params,
-        )
-
-    @cached_property
-    def resources_by_user(self) -> PageLoader:
-        return pages_by_parent(
-            self.engine, self._owned(Resource), parent_column="user_id", sorts=aurum.RESOURCE_SORTS, params=self.params
-        )
-
-    @cached_property
-    def resources_by_project(self) -> PageLoader:
-        return pages_by_parent(
-            self.engine,
-            self._owned(Resource),
-            parent_column="project_id",
-            sorts=aurum.RESOURCE_SORTS,
-            params=self.params,
-        )
-
-    @cached_property
-    def resources_by_task(self) -> PageLoader:
-        return pages_by_parent(
-            self.engine, self._owned(Resource), parent_column="task_id", sorts=aurum.RESOURCE_SORTS, params=self.params
-        )
 
     @cached_property
     def progress_by_project(self) -> DataLoader[uuid.UUID, Progress]:

@@ -23,6 +23,7 @@ from models.aurum import ResourceKind as ResourceKindValue
 from models.aurum import TaskStatus as TaskStatusValue
 from resolvers.live import require_actor, viewer_events
 from resolvers.support import input_id, input_ids, optional_input_id
+from schema import kit
 from schema.aurum.inputs import (
     AreaPayload,
     CompleteTaskInput,
@@ -445,10 +446,10 @@ class _Level:
 
 
 _LEVELS: dict[str, _Level] = {
-    "Pillar": _Level(lambda loaders: loaders.aurum.pillar_by_id, Pillar.from_row, None, None),
-    "Area": _Level(lambda loaders: loaders.aurum.area_by_id, Area.from_row, "Pillar", "pillar_id"),
-    "Project": _Level(lambda loaders: loaders.aurum.project_by_id, Project.from_row, "Area", "area_id"),
-    "Task": _Level(lambda loaders: loaders.aurum.task_by_id, Task.from_row, "Project", "project_id"),
+    "Pillar": _Level(lambda loaders: kit.rows_of(loaders, Pillar), Pillar.from_row, None, None),
+    "Area": _Level(lambda loaders: kit.rows_of(loaders, Area), Area.from_row, "Pillar", "pillar_id"),
+    "Project": _Level(lambda loaders: kit.rows_of(loaders, Project), Project.from_row, "Area", "area_id"),
+    "Task": _Level(lambda loaders: kit.rows_of(loaders, Task), Task.from_row, "Project", "project_id"),
 }
 
 

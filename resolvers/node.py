@@ -16,6 +16,7 @@ from strawberry.dataloader import DataLoader
 from core.errors import ClientError
 from core.relay import InvalidGlobalId, from_global_id
 from loaders import Loaders
+from schema import kit
 from schema.aurum.types import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
 from schema.common import Ctx, Node
 from schema.identity import User
@@ -30,16 +31,10 @@ NodeSource = tuple[Callable[[Loaders], DataLoader[Any, Any]], Callable[[Any], No
 NODE_TYPES: dict[str, NodeSource] = {
     "User": (lambda loaders: loaders.identity.user_by_id, User.from_row),
     "Notification": (lambda loaders: loaders.identity.notification_by_id, Notification.from_row),
-    "Pillar": (lambda loaders: loaders.aurum.pillar_by_id, Pillar.from_row),
-    "Area": (lambda loaders: loaders.aurum.area_by_id, Area.from_row),
-    "Project": (lambda loaders: loaders.aurum.project_by_id, Project.from_row),
-    "Task": (lambda loaders: loaders.aurum.task_by_id, Task.from_row),
-    "JournalEntry": (lambda loaders: loaders.aurum.journal_entry_by_id, JournalEntry.from_row),
-    "JournalTemplate": (lambda loaders: loaders.aurum.journal_template_by_id, JournalTemplate.from_row),
-    "Resource": (lambda loaders: loaders.aurum.resource_by_id, Resource.from_row),
     "BackgroundJob": (lambda loaders: loaders.jobs.background_job_by_id, BackgroundJob.from_row),
     "Insight": (lambda loaders: loaders.insights.insight_by_id, Insight.from_row),
     "InsightRule": (lambda loaders: loaders.insights.insight_rule_by_id, InsightRule.from_row),
+    **kit.node_sources([Pillar, Area, Project, Task, JournalEntry, JournalTemplate, Resource]),
 }
 
 

@@ -163,9 +163,9 @@ def order_enum(name: str, sorts: dict[str, Sort], what: str) -> Any:
         field_name = key.rsplit("_", 1)[0].lower().replace("_", " ")
         direction = "descending" if sort.descending else "ascending"
         members[key] = strawberry.enum_value(key, description=f"By {field_name}, {direction}.")
-    ordering = strawberry.enum(cast(type[Enum], Enum(name, members)), description=f"Orders of {what}.")
+    ordering: Any = strawberry.enum(cast(type[Enum], Enum(name, members)), description=f"Orders of {what}.")
     # The kit's `children` fields read the orderings of their `order` enum from it.
-    ordering.__sorts__ = sorts  # type: ignore[attr-defined]
+    ordering.__sorts__ = sorts
     return ordering
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import strawberry
 
 from core.relay import to_global_id
+from core.sqljson import python_only_type
 from models.identity import Role
 from schema.common import MutationError, Node
 
@@ -21,6 +22,7 @@ class UserRole(Enum):
     ADMIN = strawberry.enum_value(Role.ADMIN.value, description="Operates the platform.")
 
 
+@python_only_type(why="Its rows are read through `services.identity.readable_users`, not yet a kit read policy.")
 @strawberry.type(description="A person with an account; the same account serves every product.")
 class User(Node):
     pk: strawberry.Private[uuid.UUID]

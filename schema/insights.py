@@ -11,8 +11,10 @@ import strawberry
 from strawberry.scalars import JSON
 
 from core.relay import to_global_id
+from core.sqljson import python_only_type
 from loaders.base import PageKey
 from models import insights as m
+from schema import kit
 from schema.aurum.types import Area, Pillar, Task
 from schema.common import (
     After,
@@ -98,6 +100,7 @@ class InsightOrderBy(Enum):
     CREATED_AT_ASC = strawberry.enum_value("CREATED_AT_ASC", description="Oldest first.")
 
 
+@python_only_type(why="Rows computed by the insight engine's statements (the viewer's feedback joined in).")
 @strawberry.type(description="A rule of the insight engine, with the viewer's standing towards it.")
 class InsightRule(Node):
     pk: strawberry.Private[uuid.UUID]
@@ -139,6 +142,7 @@ InsightSubject = Annotated[
 ]
 
 
+@python_only_type(why="Rows computed by the insight engine's statements (relevance from the viewer's feedback).")
 @strawberry.type(description="A finding of a rule about the viewer's data, written up by an AI provider.")
 class Insight(Node):
     pk: strawberry.Private[uuid.UUID]
@@ -194,13 +198,13 @@ class Insight(Node):
             return None
         loaders = info.context.loaders
         if self.subject_type == m.SubjectType.PILLAR.value:
-            row = await loaders.aurum.pillar_by_id.load(self.subject_pk)
+            row = await kit.rows_of(loaders, Pillar).load(self.subject_pk)
             return Pillar.from_row(row) if row else None
         if self.subject_type == m.SubjectType.AREA.value:
-            row = await loaders.aurum.area_by_id.load(self.subject_pk)
+            row = await kit.rows_of(loaders, Area).load(self.subject_pk)
             return Area.from_row(row) if row else None
         if self.subject_type == m.SubjectType.TASK.value:
-            row = await loaders.aurum.task_by_id.load(self.subject_pk)
+            row = await kit.rows_of(loaders, Task).load(self.subject_pk)
             return Task.from_row(row) if row else None
         row = await loaders.identity.user_by_id.load(self.subject_pk)
         return User.from_row(row) if row else None
@@ -213,6 +217,7 @@ class Insight(Node):
         return BackgroundJob.from_row(row) if row else None
 
 
+@python_only_type(why="Computed by `services.insights` (defaults until changed).")
 @strawberry.type(description="How the viewer wants their insights.")
 class InsightPreferences:
     muted_rule_pks: strawberry.Private[tuple[uuid.UUID, ...]]
@@ -238,6 +243,7 @@ class InsightPreferences:
         return [InsightRule.from_row(row) for row in rows if row is not None]
 
 
+@python_only_type(why="Read by the insight engine's statements (services/insights).")
 @strawberry.type(description="The viewer's Aurum Life insights.")
 class InsightViewerFields(ViewerBase):
     @strawberry.field(

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from core.relay import to_global_id
+from core.sqljson import python_only_type
 from loaders.base import PageKey
 from models.jobs import JobStatus
 from schema.common import After, Before, Connection, Ctx, First, Last, Node, connection, read_page_args
@@ -36,6 +37,7 @@ class BackgroundJobOrderBy(Enum):
     UPDATED_AT_DESC = strawberry.enum_value("UPDATED_AT_DESC", description="Most recently changed first.")
 
 
+@python_only_type(why="Made from two columns of a job row by `BackgroundJob.from_row`.")
 @strawberry.type(description="Why the last attempt of a job failed.")
 class BackgroundJobError:
     code: str = strawberry.field(
@@ -44,6 +46,9 @@ class BackgroundJobError:
     message: str = strawberry.field(description="A sentence for a person to read.")
 
 
+@python_only_type(
+    why="The job queue's rows (services/jobs.py), with `result` as jsonb and `error` made of two columns."
+)
 @strawberry.type(description="Slow work the viewer started, run by a worker: its progress, result or error.")
 class BackgroundJob(Node):
     pk: strawberry.Private[uuid.UUID]
@@ -90,6 +95,7 @@ class BackgroundJob(Node):
         )
 
 
+@python_only_type(why="The job queue's rows (services/jobs.py), filtered by status and kind.")
 @strawberry.type(description="The viewer's background jobs.")
 class JobViewerFields(ViewerBase):
     @strawberry.field(description="The viewer's background jobs, newest first by default.")

@@ -50,9 +50,10 @@ from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.utils.str_converters import to_camel_case
 
 from core.pagination import Sort
-from core.reads import VIEWER, Shape, viewer_param
+from core.reads import Owned, viewer_param
 from core.relay import to_global_id
 from core.sqljson import (
+    PYTHON_ONLY,
     Children,
     Computed,
     Derived,
@@ -70,33 +71,6 @@ T = TypeVar("T")
 
 #: Attribute holding a kit type's declarations.
 SPEC = "__kit__"
-
-# ----------------------------------------------------------------------------- read policies
-
-
-@dataclass(frozen=True)
-class Owned:
-    """The rows whose `column` is the viewer's id: a user's own data."""
-
-    column: str = "user_id"
-
-    def shape(self, table: sa.Table) -> Shape:
-        return _owned_shape(table, self.column)
-
-    def params(self, user_id: uuid.UUID) -> dict[str, Any]:
-        return {VIEWER: user_id}
-
-    def condition(self, rows: Any) -> sa.ColumnElement[bool]:
-        return rows.c[self.column] == viewer_param()
-
-
-@functools.cache
-def _owned_shape(table: sa.Table, column: str) -> Shape:
-    return Shape(sa.select(table).where(table.c[column] == viewer_param()))
-
-
-ReadPolicy = Owned
-
 
 # ----------------------------------------------------------------------------- declarations
 
@@ -201,7 +175,7 @@ class TypeSpec:
     fields: dict[str, Declaration]  # by Python name, in declaration order
     model: Any = None
     key: str | None = None
-    read: ReadPolicy = field(default_factory=Owned)
+    read: Owned = field(default_factory=Owned)
     #: where the parent id of children comes from: "pk" on a node, "user_pk" on the viewer
     parent_attribute: str = "pk"
     viewer: bool = False
@@ -596,3 +570,90 @@ def python_only_reasons(spec: TypeSpec) -> dict[str, str]:
         for attr, declaration in spec.fields.items()
         if isinstance(declaration, PythonOnlyField)
     }
+
+
+# ----------------------------------------------------------------------------- lookups
+
+
+def rows_of(loaders: Any, cls: type) -> Any:
+    """The request's loader of a kit node type's rows by primary key (read through its policy)."""
+    return loaders.kit.rows(spec_of(cls))
+
+
+def node_sources(types: Iterable[type]) -> dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]]:
+    """For `node`/`nodes`: each kit node type's global-id key, with its loader and row mapping."""
+    sources: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {}
+    for cls in types:
+        spec = spec_of(cls)
+        if spec.key is None:
+            continue
+        if spec.key in sources:
+            raise TypeError(f"two node types declare the global-id key {spec.key!r}")
+        sources[spec.key] = (functools.partial(rows_of, cls=cls), cls.from_row)  # type: ignore[attr-defined]
+    return sources
+
+
+# ----------------------------------------------------------------------------- coverage
+
+
+def _origin(graphql_type: Any) -> Any:
+    definition = (graphql_type.extensions or {}).get("strawberry-definition")
+    return getattr(definition, "origin", None)
+
+
+def _is_connection_part(origin: Any) -> bool:
+    """Connections, edges and page info: the SQL compiler builds them itself."""
+    from schema.common import Edge, PageInfo
+
+    return isinstance(origin, type) and issubclass(origin, Connection | Edge | PageInfo)
+
+
+def _field_origins(origin: type) -> dict[str, tuple[type, str]]:
+    """Each field's GraphQL name, with the class that declares it (the Viewer is assembled from
+    each product's viewer fields) and its Python name."""
+    definition: StrawberryObjectDefinition = origin.__strawberry_definition__  # type: ignore[attr-defined]
+    return {
+        f.graphql_name or to_camel_case(f.python_name): (f.origin or origin, f.python_name)  # type: ignore[misc]
+        for f in definition.fields
+    }
+
+
+def _python_only(origin: Any, owner: Any, python_name: str) -> bool:
+    if origin is None:
+        return False
+    if vars(origin).get(PYTHON_ONLY) is not None or vars(owner).get(PYTHON_ONLY) is not None:
+        return True
+    return is_kit_type(owner) and isinstance(spec_of(owner).fields.get(python_name), PythonOnlyField)
+
+
+def undeclared_fields(schema: Any, types: Mapping[str, SqlType]) -> list[str]:
+    """`Type.field` of every field reachable from the query root that has neither a SQL form in
+    `types` nor a Python-only declaration (kit `python_only`, or a `python_only_type` on the
+    class that declares it)."""
+    from graphql import get_named_type, is_abstract_type, is_object_type
+
+    missing: list[str] = []
+    seen: set[str] = set()
+    pending = [schema.query_type]
+    while pending:
+        current = pending.pop()
+        if current.name in seen:
+            continue
+        seen.add(current.name)
+        origin = _origin(current)
+        declared = types.get(current.name)
+        builtin = _is_connection_part(origin)
+        owners = _field_origins(origin) if origin is not None else {}
+        for name, graphql_field in current.fields.items():
+            rule = declared.fields.get(name) if declared is not None else None
+            named = get_named_type(graphql_field.type)
+            owner, python_name = owners.get(name, (origin, name))
+            if rule is None and not builtin and not _python_only(origin, owner, python_name):
+                missing.append(f"{current.name}.{name}")
+            if isinstance(rule, Computed) and named.name not in types:
+                continue  # its builder answers the whole object (progress)
+            if is_object_type(named):
+                pending.append(named)
+            elif is_abstract_type(named):
+                pending.extend(schema.get_possible_types(named))
+    return sorted(missing)

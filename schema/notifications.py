@@ -11,6 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from core.relay import to_global_id
+from core.sqljson import python_only_type
 from schema.common import Ctx, MutationError, Node, order_enum
 from schema.live import LiveUpdatesStatus
 from services.notifications import NOTIFICATION_SORTS
@@ -18,6 +19,7 @@ from services.notifications import NOTIFICATION_SORTS
 NotificationOrderBy = order_enum("NotificationOrderBy", NOTIFICATION_SORTS, "notifications")
 
 
+@python_only_type(why="Read through `services.notifications.readable`; `data` is jsonb, written by Python.")
 @strawberry.type(description="A message to the viewer from one of the products.")
 class Notification(Node):
     pk: strawberry.Private[uuid.UUID]

@@ -7,6 +7,7 @@ from typing import Annotated
 import strawberry
 
 from core.context import account_gone
+from core.sqljson import python_only_type
 from loaders.base import PageKey
 from schema.aurum.viewer import AurumViewerFields
 from schema.common import After, Before, Connection, Ctx, First, Last, connection, read_page_args
@@ -17,6 +18,9 @@ from schema.notifications import Notification, NotificationOrderBy
 from schema.viewer_base import ViewerBase
 
 
+@python_only_type(
+    why="The account and its notifications, read through services/identity.py and services/notifications.py."
+)
 @strawberry.type(description="The viewer's account and notifications.")
 class IdentityViewerFields(ViewerBase):
     @strawberry.field(description="The signed-in user's profile.")

@@ -24,7 +24,7 @@ from core.context import Actor
 from core.errors import NotFound, ValidationFailed
 from core.events import publish_after_commit, user_channel
 from core.pagination import NULL_DATE_LAST, Sort
-from core.reads import VIEWER, Shape, viewer_param
+from core.reads import VIEWER, Owned, Shape, viewer_param
 from core.sqljson import Derived
 from models.aurum import (
     Area,
@@ -67,12 +67,10 @@ def table(model: type[SQLModel]) -> sa.Table:
     return model.__table__  # type: ignore[attr-defined]
 
 
-@functools.cache
 def owned_shape(model: type[SQLModel]) -> Shape:
-    """Every column of `model`'s rows that belong to the viewer, as a shape built once: the viewer
-    is the `viewer_id` parameter of each run (`viewer_params`)."""
-    t = table(model)
-    return Shape(sa.select(t).where(t.c.user_id == viewer_param()))
+    """Every column of `model`'s rows that belong to the viewer (the read policy `Owned`, as the
+    kit's loaders read them): the viewer is the `viewer_id` parameter of each run (`viewer_params`)."""
+    return Owned().shape(table(model))
 
 
 def viewer_params(actor: Actor) -> dict[str, Any]:
