@@ -120,7 +120,8 @@ def test_from_row_maps_every_declared_column_and_converts_enums_and_lists() -> N
     task = Task.from_row(row)
     assert (task.title, task.status.name, task.priority.name, task.position) == ("Buy shoes", "IN_PROGRESS", "HIGH", 4)
     assert task.is_overdue is True
-    assert task.pk == row.id and task.row is row
+    assert task.pk == row.id
+    assert task.row is row
     # Every column and expression of the type is declared once and mapped.
     declared = kit.spec_of(Task).fields
     columns = [attr for attr, d in declared.items() if isinstance(d, kit.ColumnField | kit.ExpressionField)]
