@@ -15,14 +15,14 @@ from strawberry.dataloader import DataLoader
 
 from core.context import Actor
 from core.errors import ClientError
-from core.relay import InvalidGlobalId, parse_global_id, to_global_id
+from core.relay import InvalidGlobalId, parse_global_id
 from loaders import Loaders
 from models.aurum import Priority as PriorityValue
 from models.aurum import ProjectStatus as ProjectStatusValue
 from models.aurum import ResourceKind as ResourceKindValue
 from models.aurum import TaskStatus as TaskStatusValue
 from resolvers.live import require_actor, viewer_events
-from resolvers.support import input_id, input_ids, optional_input_id
+from resolvers.support import input_id, input_ids, optional_input_id, output_id
 from schema import kit
 from schema.aurum.inputs import (
     AreaPayload,
@@ -72,13 +72,13 @@ async def _run(info: Ctx, work: Work) -> tuple[Any, list[MutationError]]:
 
 
 async def _delete(
-    info: Ctx, input: DeleteInput, type_name: str, delete: Callable[..., Awaitable[uuid.UUID]], key: str
+    info: Ctx, input: DeleteInput, node_type: type, delete: Callable[..., Awaitable[uuid.UUID]], key: str
 ) -> DeletePayload:
     async def work(session: AsyncSession, actor: Actor) -> uuid.UUID:
-        return await delete(session, actor=actor, **{key: input_id(input.id, type_name, "id")})
+        return await delete(session, actor=actor, **{key: input_id(input.id, node_type, "id")})
 
     deleted, errors = await _run(info, work)
-    return DeletePayload(deleted_id=strawberry.ID(to_global_id(type_name, deleted)) if deleted else None, errors=errors)
+    return DeletePayload(deleted_id=strawberry.ID(output_id(node_type, deleted)) if deleted else None, errors=errors)
 
 
 # ------------------------------------------------------------------------------ pillars
@@ -97,7 +97,7 @@ async def create_pillar(info: Ctx, input: Annotated[CreatePillarInput, InputArg]
 
 async def update_pillar(info: Ctx, input: Annotated[UpdatePillarInput, InputArg]) -> PillarPayload:
     async def work(session: AsyncSession, actor: Actor) -> Pillar:
-        pk = input_id(input.id, "Pillar", "id")
+        pk = input_id(input.id, Pillar, "id")
         return Pillar.from_row(await aurum.update_pillar(session, actor=actor, pillar_id=pk, changes=changes_of(input)))
 
     pillar, errors = await _run(info, work)
@@ -105,12 +105,12 @@ async def update_pillar(info: Ctx, input: Annotated[UpdatePillarInput, InputArg]
 
 
 async def delete_pillar(info: Ctx, input: Annotated[DeleteInput, InputArg]) -> DeletePayload:
-    return await _delete(info, input, "Pillar", aurum.delete_pillar, "pillar_id")
+    return await _delete(info, input, Pillar, aurum.delete_pillar, "pillar_id")
 
 
 async def reorder_pillars(info: Ctx, input: Annotated[ReorderPillarsInput, InputArg]) -> ReorderPillarsPayload:
     async def work(session: AsyncSession, actor: Actor) -> list[Pillar]:
-        ids = input_ids(input.ids, "Pillar", "ids")
+        ids = input_ids(input.ids, Pillar, "ids")
         return [Pillar.from_row(r) for r in await aurum.reorder_pillars(session, actor=actor, ordered_ids=ids)]
 
     pillars, errors = await _run(info, work)
@@ -125,7 +125,7 @@ async def create_area(info: Ctx, input: Annotated[CreateAreaInput, InputArg]) ->
         row = await aurum.create_area(
             session,
             actor=actor,
-            pillar_id=input_id(input.pillar_id, "Pillar", "pillarId"),
+            pillar_id=input_id(input.pillar_id, Pillar, "pillarId"),
             name=input.name,
             description=input.description,
             importance=input.importance,
@@ -140,8 +140,8 @@ async def update_area(info: Ctx, input: Annotated[UpdateAreaInput, InputArg]) ->
     async def work(session: AsyncSession, actor: Actor) -> Area:
         changes = changes_of(input)
         if "pillar_id" in changes:
-            changes["pillar_id"] = optional_input_id(changes["pillar_id"], "Pillar", "pillarId")
-        pk = input_id(input.id, "Area", "id")
+            changes["pillar_id"] = optional_input_id(changes["pillar_id"], Pillar, "pillarId")
+        pk = input_id(input.id, Area, "id")
         return Area.from_row(await aurum.update_area(session, actor=actor, area_id=pk, changes=changes))
 
     area, errors = await _run(info, work)
@@ -149,13 +149,13 @@ async def update_area(info: Ctx, input: Annotated[UpdateAreaInput, InputArg]) ->
 
 
 async def delete_area(info: Ctx, input: Annotated[DeleteInput, InputArg]) -> DeletePayload:
-    return await _delete(info, input, "Area", aurum.delete_area, "area_id")
+    return await _delete(info, input, Area, aurum.delete_area, "area_id")
 
 
 async def reorder_areas(info: Ctx, input: Annotated[ReorderAreasInput, InputArg]) -> ReorderAreasPayload:
     async def work(session: AsyncSession, actor: Actor) -> list[Area]:
-        pillar_id = input_id(input.pillar_id, "Pillar", "pillarId")
-        ids = input_ids(input.ids, "Area", "ids")
+        pillar_id = input_id(input.pillar_id, Pillar, "pillarId")
+        ids = input_ids(input.ids, Area, "ids")
         rows = await aurum.reorder_areas(session, actor=actor, pillar_id=pillar_id, ordered_ids=ids)
         return [Area.from_row(r) for r in rows]
 
@@ -171,7 +171,7 @@ async def create_project(info: Ctx, input: Annotated[CreateProjectInput, InputAr
         row = await aurum.create_project(
             session,
             actor=actor,
-            area_id=input_id(input.area_id, "Area", "areaId"),
+            area_id=input_id(input.area_id, Area, "areaId"),
             name=input.name,
             description=input.description,
             status=ProjectStatusValue(raw(input.status)),
@@ -188,8 +188,8 @@ async def update_project(info: Ctx, input: Annotated[UpdateProjectInput, InputAr
     async def work(session: AsyncSession, actor: Actor) -> Project:
         changes = changes_of(input)
         if "area_id" in changes:
-            changes["area_id"] = optional_input_id(changes["area_id"], "Area", "areaId")
-        pk = input_id(input.id, "Project", "id")
+            changes["area_id"] = optional_input_id(changes["area_id"], Area, "areaId")
+        pk = input_id(input.id, Project, "id")
         return Project.from_row(await aurum.update_project(session, actor=actor, project_id=pk, changes=changes))
 
     project, errors = await _run(info, work)
@@ -197,13 +197,13 @@ async def update_project(info: Ctx, input: Annotated[UpdateProjectInput, InputAr
 
 
 async def delete_project(info: Ctx, input: Annotated[DeleteInput, InputArg]) -> DeletePayload:
-    return await _delete(info, input, "Project", aurum.delete_project, "project_id")
+    return await _delete(info, input, Project, aurum.delete_project, "project_id")
 
 
 async def reorder_projects(info: Ctx, input: Annotated[ReorderProjectsInput, InputArg]) -> ReorderProjectsPayload:
     async def work(session: AsyncSession, actor: Actor) -> list[Project]:
-        area_id = input_id(input.area_id, "Area", "areaId")
-        ids = input_ids(input.ids, "Project", "ids")
+        area_id = input_id(input.area_id, Area, "areaId")
+        ids = input_ids(input.ids, Project, "ids")
         rows = await aurum.reorder_projects(session, actor=actor, area_id=area_id, ordered_ids=ids)
         return [Project.from_row(r) for r in rows]
 
@@ -219,7 +219,7 @@ async def create_task(info: Ctx, input: Annotated[CreateTaskInput, InputArg]) ->
         row = await aurum.create_task(
             session,
             actor=actor,
-            project_id=input_id(input.project_id, "Project", "projectId"),
+            project_id=input_id(input.project_id, Project, "projectId"),
             title=input.title,
             description=input.description,
             status=TaskStatusValue(raw(input.status)),
@@ -236,8 +236,8 @@ async def update_task(info: Ctx, input: Annotated[UpdateTaskInput, InputArg]) ->
     async def work(session: AsyncSession, actor: Actor) -> Task:
         changes = changes_of(input)
         if "project_id" in changes:
-            changes["project_id"] = optional_input_id(changes["project_id"], "Project", "projectId")
-        pk = input_id(input.id, "Task", "id")
+            changes["project_id"] = optional_input_id(changes["project_id"], Project, "projectId")
+        pk = input_id(input.id, Task, "id")
         return Task.from_row(await aurum.update_task(session, actor=actor, task_id=pk, changes=changes))
 
     task, errors = await _run(info, work)
@@ -246,7 +246,7 @@ async def update_task(info: Ctx, input: Annotated[UpdateTaskInput, InputArg]) ->
 
 async def complete_task(info: Ctx, input: Annotated[CompleteTaskInput, InputArg]) -> TaskPayload:
     async def work(session: AsyncSession, actor: Actor) -> Task:
-        pk = input_id(input.id, "Task", "id")
+        pk = input_id(input.id, Task, "id")
         row = await aurum.update_task(session, actor=actor, task_id=pk, changes={"status": TaskStatusValue.DONE})
         return Task.from_row(row)
 
@@ -255,13 +255,13 @@ async def complete_task(info: Ctx, input: Annotated[CompleteTaskInput, InputArg]
 
 
 async def delete_task(info: Ctx, input: Annotated[DeleteInput, InputArg]) -> DeletePayload:
-    return await _delete(info, input, "Task", aurum.delete_task, "task_id")
+    return await _delete(info, input, Task, aurum.delete_task, "task_id")
 
 
 async def reorder_tasks(info: Ctx, input: Annotated[ReorderTasksInput, InputArg]) -> ReorderTasksPayload:
     async def work(session: AsyncSession, actor: Actor) -> list[Task]:
-        project_id = input_id(input.project_id, "Project", "projectId")
-        ids = input_ids(input.ids, "Task", "ids")
+        project_id = input_id(input.project_id, Project, "projectId")
+        ids = input_ids(input.ids, Task, "ids")
         rows = await aurum.reorder_tasks(session, actor=actor, project_id=project_id, ordered_ids=ids)
         return [Task.from_row(r) for r in rows]
 
@@ -281,7 +281,7 @@ async def create_journal_entry(info: Ctx, input: Annotated[CreateJournalEntryInp
             body=input.body,
             mood=input.mood,
             tags=input.tags,
-            template_id=optional_input_id(input.template_id, "JournalTemplate", "templateId"),
+            template_id=optional_input_id(input.template_id, JournalTemplate, "templateId"),
         )
         return JournalEntry.from_row(row)
 
@@ -291,7 +291,7 @@ async def create_journal_entry(info: Ctx, input: Annotated[CreateJournalEntryInp
 
 async def update_journal_entry(info: Ctx, input: Annotated[UpdateJournalEntryInput, InputArg]) -> JournalEntryPayload:
     async def work(session: AsyncSession, actor: Actor) -> JournalEntry:
-        pk = input_id(input.id, "JournalEntry", "id")
+        pk = input_id(input.id, JournalEntry, "id")
         row = await aurum.update_journal_entry(session, actor=actor, entry_id=pk, changes=changes_of(input))
         return JournalEntry.from_row(row)
 
@@ -300,7 +300,7 @@ async def update_journal_entry(info: Ctx, input: Annotated[UpdateJournalEntryInp
 
 
 async def delete_journal_entry(info: Ctx, input: Annotated[DeleteInput, InputArg]) -> DeletePayload:
-    return await _delete(info, input, "JournalEntry", aurum.delete_journal_entry, "entry_id")
+    return await _delete(info, input, JournalEntry, aurum.delete_journal_entry, "entry_id")
 
 
 async def create_journal_template(
@@ -320,7 +320,7 @@ async def update_journal_template(
     info: Ctx, input: Annotated[UpdateJournalTemplateInput, InputArg]
 ) -> JournalTemplatePayload:
     async def work(session: AsyncSession, actor: Actor) -> JournalTemplate:
-        pk = input_id(input.id, "JournalTemplate", "id")
+        pk = input_id(input.id, JournalTemplate, "id")
         row = await aurum.update_journal_template(session, actor=actor, template_id=pk, changes=changes_of(input))
         return JournalTemplate.from_row(row)
 
@@ -329,7 +329,7 @@ async def update_journal_template(
 
 
 async def delete_journal_template(info: Ctx, input: Annotated[DeleteInput, InputArg]) -> DeletePayload:
-    return await _delete(info, input, "JournalTemplate", aurum.delete_journal_template, "template_id")
+    return await _delete(info, input, JournalTemplate, aurum.delete_journal_template, "template_id")
 
 
 # ---------------------------------------------------------------------------- resources
@@ -344,8 +344,8 @@ async def create_resource(info: Ctx, input: Annotated[CreateResourceInput, Input
             file_name=input.file_name,
             content_type=input.content_type,
             size_bytes=input.size_bytes,
-            project_id=optional_input_id(input.project_id, "Project", "projectId"),
-            task_id=optional_input_id(input.task_id, "Task", "taskId"),
+            project_id=optional_input_id(input.project_id, Project, "projectId"),
+            task_id=optional_input_id(input.task_id, Task, "taskId"),
         )
         return Resource.from_row(await aurum.create_resource(session, actor=actor, fields=fields))
 
@@ -355,7 +355,7 @@ async def create_resource(info: Ctx, input: Annotated[CreateResourceInput, Input
 
 async def update_resource(info: Ctx, input: Annotated[UpdateResourceInput, InputArg]) -> ResourcePayload:
     async def work(session: AsyncSession, actor: Actor) -> Resource:
-        pk = input_id(input.id, "Resource", "id")
+        pk = input_id(input.id, Resource, "id")
         return Resource.from_row(
             await aurum.update_resource(session, actor=actor, resource_id=pk, changes=changes_of(input))
         )
@@ -365,7 +365,7 @@ async def update_resource(info: Ctx, input: Annotated[UpdateResourceInput, Input
 
 
 async def delete_resource(info: Ctx, input: Annotated[DeleteInput, InputArg]) -> DeletePayload:
-    return await _delete(info, input, "Resource", aurum.delete_resource, "resource_id")
+    return await _delete(info, input, Resource, aurum.delete_resource, "resource_id")
 
 
 @strawberry.type(description="Aurum Life mutations.")
@@ -439,17 +439,22 @@ class AurumMutation:
 
 @dataclass(frozen=True)
 class _Level:
-    loader: Callable[[Loaders], DataLoader[uuid.UUID, Any]]
-    to_node: Callable[[Any], Any]
-    parent: str | None  # the level above, by type name
+    node_type: type[Pillar] | type[Area] | type[Project] | type[Task]
+    parent: str | None  # the level above, by its name in events (services.aurum.HIERARCHY_PARENT)
     parent_column: str | None
+
+    def loader(self, loaders: Loaders) -> DataLoader[uuid.UUID, Any]:
+        return kit.rows_of(loaders, self.node_type)
+
+    def to_node(self, row: Any) -> Any:
+        return self.node_type.from_row(row)
 
 
 _LEVELS: dict[str, _Level] = {
-    "Pillar": _Level(lambda loaders: kit.rows_of(loaders, Pillar), Pillar.from_row, None, None),
-    "Area": _Level(lambda loaders: kit.rows_of(loaders, Area), Area.from_row, "Pillar", "pillar_id"),
-    "Project": _Level(lambda loaders: kit.rows_of(loaders, Project), Project.from_row, "Area", "area_id"),
-    "Task": _Level(lambda loaders: kit.rows_of(loaders, Task), Task.from_row, "Project", "project_id"),
+    "Pillar": _Level(Pillar, None, None),
+    "Area": _Level(Area, "Pillar", "pillar_id"),
+    "Project": _Level(Project, "Area", "area_id"),
+    "Task": _Level(Task, "Project", "project_id"),
 }
 
 
@@ -488,7 +493,7 @@ async def _read_change(loaders: Loaders, event: dict[str, Any]) -> tuple[AurumHi
     result = AurumHierarchyChange(
         change=change,
         node_type=AurumHierarchyType(node_type),
-        node_id=strawberry.ID(to_global_id(node_type, pk)),
+        node_id=strawberry.ID(output_id(level.node_type, pk)),
         node=node,
         ancestors=[n for _, n in ancestors],
         occurred_at=datetime.fromisoformat(event["at"]),
@@ -503,11 +508,12 @@ async def _scope(info: Ctx, **ids: tuple[str | None, str]) -> set[uuid.UUID]:
     for argument, (value, type_name) in ids.items():
         if value is None:
             continue
+        level = _LEVELS[type_name]
         try:
-            pk = parse_global_id(value, type_name)
+            pk = parse_global_id(value, kit.spec_of(level.node_type).key or "")
         except InvalidGlobalId as exc:
             raise ClientError(f"`{argument}` is not the ID of a {type_name}", "INVALID_ID", argument=argument) from exc
-        if await _LEVELS[type_name].loader(info.context.loaders).load(pk) is None:
+        if await level.loader(info.context.loaders).load(pk) is None:
             raise ClientError(f"No {type_name.lower()} with this `{argument}`", "NOT_FOUND", argument=argument)
         scope.add(pk)
     return scope
