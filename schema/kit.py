@@ -477,10 +477,15 @@ def _children_resolver(spec: TypeSpec, attr: str, declaration: ChildrenField) ->
     return resolve
 
 
-def _page_key(parent_id: uuid.UUID, args: Any, sort: str, filter_key: Hashable | None) -> Any:
-    from loaders.base import PageKey
+@functools.cache
+def _page_key_class() -> Any:
+    from loaders.base import PageKey  # noqa: PLC0415 - the loaders import the schema, which imports the kit
 
-    return PageKey(parent_id, args, sort, filter_key)
+    return PageKey
+
+
+def _page_key(parent_id: uuid.UUID, args: Any, sort: str, filter_key: Hashable | None) -> Any:
+    return _page_key_class()(parent_id, args, sort, filter_key)
 
 
 def relation_of(spec: TypeSpec, attr: str) -> Relation:
