@@ -479,7 +479,7 @@ def _children_resolver(spec: TypeSpec, attr: str, declaration: ChildrenField) ->
 
 @functools.cache
 def _page_key_class() -> Any:
-    from loaders.base import PageKey  # noqa: PLC0415 - the loaders import the schema, which imports the kit
+    from loaders.base import PageKey
 
     return PageKey
 
