@@ -3,6 +3,8 @@
 Each entry says how a GraphQL field is read in SQL, mirroring its resolver in types.py and
 viewer.py: the same columns, global ids and enum names, the loaders' sorts and the services'
 filter conditions and progress counts. A field missing here keeps the query on the resolvers.
+Each type's table is the one its `*_by_id` loader reads (`services.aurum.owned_shape`: the
+viewer's rows), for `node` and `nodes`.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from core.sqljson import (
     iso_datetime,
     one_decimal,
 )
-from models.aurum import Area, Pillar, Project, Task
-from schema.aurum.enums import Priority, ProjectStatus, TaskStatus
+from models.aurum import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
+from schema.aurum.enums import Priority, ProjectStatus, ResourceKind, TaskStatus
 from schema.aurum.filters import project_filter, task_filter
 from services import aurum
 from services.aurum import OPEN_TASK_STATUSES, table
@@ -98,12 +100,15 @@ def _is_overdue(row: Row) -> sa.ColumnElement[Any]:
     )
 
 
+def _times() -> dict[str, Leaf]:
+    return {"createdAt": _time("created_at"), "updatedAt": _time("updated_at")}
+
+
 def _common(type_name: str) -> dict[str, Leaf]:
     return {
         "id": _id(type_name),
         "position": _column("position"),
-        "createdAt": _time("created_at"),
-        "updatedAt": _time("updated_at"),
+        **_times(),
         "description": _column("description"),
     }
 
@@ -121,7 +126,8 @@ SQL_TYPES: dict[str, SqlType] = {
             "icon": _column("icon"),
             "progress": _progress("pillar"),
             "areas": Children(table(Area), "pillar_id", _children_of_row, aurum.AREA_SORTS, owner_via_parent=True),
-        }
+        },
+        table=table(Pillar),
     ),
     "Area": SqlType(
         {
@@ -138,7 +144,8 @@ SQL_TYPES: dict[str, SqlType] = {
                 _project_conditions,
                 owner_via_parent=True,
             ),
-        }
+        },
+        table=table(Area),
     ),
     "Project": SqlType(
         {
@@ -157,7 +164,8 @@ SQL_TYPES: dict[str, SqlType] = {
                 _task_conditions,
                 owner_via_parent=True,
             ),
-        }
+        },
+        table=table(Project),
     ),
     "Task": SqlType(
         {
@@ -169,7 +177,46 @@ SQL_TYPES: dict[str, SqlType] = {
             "completedAt": _time("completed_at"),
             "isOverdue": Leaf(_is_overdue),
             "project": Parent(table(Project), "project_id"),
-        }
+        },
+        table=table(Task),
+    ),
+    "JournalTemplate": SqlType(
+        {
+            "id": _id("JournalTemplate"),
+            "name": _column("name"),
+            "description": _column("description"),
+            "prompts": _column("prompts"),  # text[]: Postgres writes a JSON array of strings
+            **_times(),
+        },
+        table=table(JournalTemplate),
+    ),
+    "JournalEntry": SqlType(
+        {
+            "id": _id("JournalEntry"),
+            "title": _column("title"),
+            "body": _column("body"),
+            "mood": _column("mood"),
+            "tags": _column("tags"),
+            **_times(),
+            # No composite key (it could not SET NULL): a template that is not the viewer's is null.
+            "template": Parent(table(JournalTemplate), "template_id", nullable=True),
+        },
+        table=table(JournalEntry),
+    ),
+    "Resource": SqlType(
+        {
+            "id": _id("Resource"),
+            "kind": _enum("kind", ResourceKind),
+            "title": _column("title"),
+            "url": _column("url"),
+            "fileName": _column("file_name"),
+            "contentType": _column("content_type"),
+            "sizeBytes": _column("size_bytes"),  # bigint: a JSON number, as BigInt serializes it
+            **_times(),
+            "project": Parent(table(Project), "project_id", nullable=True),
+            "task": Parent(table(Task), "task_id", nullable=True),
+        },
+        table=table(Resource),
     ),
 }
 
