@@ -25,6 +25,14 @@ What the declarations say, and what keeps this exact:
   their composite foreign key to it (`Children.owner_via_parent`). The differential tests
   (tests/test_sqljson.py) run generated documents through this path and through graphql-core
   and compare the answers.
+- `node(id:)` and `nodes(ids:)` (`NodeLookup`) read the objects of every type declared with its
+  table, scoped as its loader scopes it (`SqlType.readable`). The ids are decoded at each
+  request into parameters (type keys and primary keys, arrays in the ids' order for `nodes`),
+  so the statement is made once per document: per id, a CASE on its type key runs only that
+  type's subquery, and an unknown type, another viewer's object or a missing one is null. What
+  has to be the resolvers' (an invalid id, too many, an id of a type without a SQL form or
+  whose selection here has none) is found per request and sent to them (`NodeIds.bind`);
+  tests/test_sqljson_nodes.py compares both paths.
 
 The JSON that Postgres writes differs from orjson's only in insignificant whitespace.
 """
@@ -613,7 +621,7 @@ def node_lookup(compiler: SqlCompiler, rule: NodeLookup, field_plan: FieldPlan) 
         declared = compiler.types.get(type_name)
         key = (declared.type_key or type_name) if declared is not None else type_name
         if declared is None or declared.table is None:
-            lookup.declined[key] = f"`{field_plan.name}` of a {type_name}: type {type_name} is not read by id"
+            lookup.declined[key] = f"an id of type {type_name} in `{field_plan.name}`: {type_name} has no SQL form"
             continue
         firsts, lookups = len(compiler.firsts), len(compiler.lookups)
         row = declared.table.alias(f"o{next(compiler._names)}")
@@ -622,7 +630,7 @@ def node_lookup(compiler: SqlCompiler, rule: NodeLookup, field_plan: FieldPlan) 
         except SqlUnsupported as reason:
             # Not this type, but the others: forget what its selection had registered.
             del compiler.firsts[firsts:], compiler.lookups[lookups:]
-            lookup.declined[key] = f"`{field_plan.name}` of a {type_name}: {reason}"
+            lookup.declined[key] = f"an id of type {type_name} in `{field_plan.name}`: {reason}"
             continue
         found = sa.select(value).where(row.c.id == pk, declared.readable(row))
         if ids is not None:

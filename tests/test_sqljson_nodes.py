@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from graphql import GraphQLObjectType, GraphQLSchema, get_named_type, is_leaf_type
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from bench.lineup import QUINTET_NODE
 from core.relay import from_global_id, to_global_id
 from core.sqljson import Children, Parent, SqlType
 from schema.compiled import SQL_TYPES
@@ -191,6 +192,11 @@ async def test_node_reads_every_declared_type_and_field_in_one_statement(pair: P
     await answered_by_sql(pair, NODES, {"ids": everything}, world.a.token)
     found = (await data(pair, NODES, {"ids": everything}, world.a.token))["nodes"]
     assert [node["id"] for node in found] == everything
+
+
+async def test_the_benchmark_node_operation_is_one_statement(pair: Pair, world: World) -> None:
+    for value in (world.a.ids["Task"][0], world.b.ids["Task"][0], world.a.ids["Pillar"][0]):
+        await answered_by_sql(pair, QUINTET_NODE, {"id": value}, world.a.token)
 
 
 async def test_another_viewers_objects_are_null_by_any_id(pair: Pair, world: World) -> None:
