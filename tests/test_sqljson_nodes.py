@@ -19,13 +19,16 @@ from typing import Any
 import orjson
 import pytest
 import sqlalchemy as sa
-from graphql import GraphQLObjectType, GraphQLSchema, get_named_type, is_leaf_type
+from graphql import GraphQLObjectType, GraphQLSchema, get_named_type, is_leaf_type, parse
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bench.lineup import QUINTET_NODE
+from core.fastpath import compile_plan
 from core.relay import from_global_id, to_global_id
-from core.sqljson import Children, Parent, SqlType
+from core.sqljson import Children, Parent, SqlType, compile_sql
+from models.aurum import Project
 from schema.compiled import SQL_TYPES
+from services.aurum import table
 from tests.factories import create_journal, create_notifications, create_resources, create_tree
 from tests.pairs import Pair, app_pair, post
 from tests.support import GraphQLClient
@@ -338,6 +341,26 @@ async def test_a_selection_without_sql_form_sends_only_that_types_ids_to_the_res
     for ids in ([world.a.ids["Pillar"][0]], [project]):
         assert await compare(pair, sized, {"ids": ids}, token) == "resolvers"
     await answered_by_sql(pair, sized.replace("101", "100"), {"ids": [world.a.ids["Pillar"][0], project]}, token)
+
+
+async def test_each_type_without_a_sql_form_for_the_selection_is_declined_alone(pair: Pair) -> None:
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Task { project { name } } } }"
+    plan = compile_plan(pair.schema, parse(query), None)
+    assert plan is not None
+    statement = compile_sql(plan, None, SQL_TYPES)
+    assert statement is not None
+    (lookup,) = statement.lookups
+    assert set(lookup.compiled) == set(READ_BY_ID)
+    assert set(lookup.declined) == {"User", "Notification", "BackgroundJob", "Insight", "InsightRule"}
+    # A nullable parent cannot give the non-null `Task.project`: only tasks need the resolvers.
+    task = SQL_TYPES["Task"]
+    loose = Parent(table(Project), "project_id", nullable=True)
+    types = {**SQL_TYPES, "Task": SqlType({**task.fields, "project": loose}, table=task.table)}
+    statement = compile_sql(plan, None, types)
+    assert statement is not None
+    (lookup,) = statement.lookups
+    assert set(lookup.compiled) == set(READ_BY_ID) - {"Task"}
+    assert "nullable parent" in lookup.declined["Task"]
 
 
 # ----------------------------------------------------------------------------- generated documents
