@@ -25,6 +25,14 @@ What the declarations say, and what keeps this exact:
   their composite foreign key to it (`Children.owner_via_parent`). The differential tests
   (tests/test_sqljson.py) run generated documents through this path and through graphql-core
   and compare the answers.
+- `node(id:)` and `nodes(ids:)` (`NodeLookup`) read the objects of every type declared with its
+  table, scoped as its loader scopes it (`SqlType.readable`). The ids are decoded at each
+  request into parameters (type keys and primary keys, arrays in the ids' order for `nodes`),
+  so the statement is made once per document: per id, a CASE on its type key runs only that
+  type's subquery, and an unknown type, another viewer's object or a missing one is null. What
+  has to be the resolvers' (an invalid id, too many, an id of a type without a SQL form or
+  whose selection here has none) is found per request and sent to them (`NodeIds.bind`);
+  tests/test_sqljson_nodes.py compares both paths.
 
 The JSON that Postgres writes differs from orjson's only in insignificant whitespace.
 """
@@ -33,6 +41,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,16 +49,26 @@ from enum import Enum
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from graphql import GraphQLSchema, ListValueNode, ObjectValueNode, ValueNode, VariableNode
+from graphql import (
+    FieldNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLSchema,
+    ListValueNode,
+    ObjectValueNode,
+    ValueNode,
+    VariableNode,
+)
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.utilities import get_operation_ast
-from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.util import ClauseAdapter
 from strawberry.types.arguments import convert_arguments
 
 from core.errors import ClientError
 from core.fastpath import (
+    AbstractCompleter,
     Completer,
     FieldPlan,
     ListCompleter,
@@ -60,7 +79,7 @@ from core.fastpath import (
 )
 from core.pagination import Sort
 from core.reads import VIEWER, Shape, viewer_param
-from core.relay import page_args
+from core.relay import InvalidGlobalId, from_global_id, page_args
 
 logger = logging.getLogger("quintet.sqljson")
 
@@ -135,8 +154,9 @@ class Children:
 @dataclass(frozen=True)
 class Parent:
     """A to-one field: the row of `table` whose id is the row's `key_column` (the viewer's own,
-    like every row read). Unless `nullable`, the key is a non-null foreign key, so the parent
-    exists; a nullable one is null when the key is (or the row is gone)."""
+    like every row read). The key is a non-null foreign key, so the parent exists; with
+    `nullable`, the key may be null or name a row the viewer can't read, and the field is null
+    then (as its resolver answers), so its GraphQL type must be nullable too."""
 
     table: sa.Table
     key_column: str
@@ -153,12 +173,37 @@ class Derived:
     sql: Callable[[Row], sa.ColumnElement[Any]]
 
 
-Rule = Leaf | Computed | Children | Parent
+@dataclass(frozen=True)
+class NodeLookup:
+    """`node(id:)`, or with `many` `nodes(ids:)`: objects of any type by global id (its argument
+    `argument`), each read like its type's loader reads it (`SqlType.table` and `readable`).
+
+    The ids are decoded per request into the statement's parameters (see `NodeIds`). An id
+    that is not a global id, more than `max_ids` of them, or one of a type without a SQL form
+    here: the resolvers answer (and word the errors). An id of a type the field cannot return
+    is null, as is another viewer's object, exactly like one that never existed."""
+
+    argument: str
+    many: bool = False
+    max_ids: int = 100
+
+
+Rule = Leaf | Computed | Children | Parent | NodeLookup
 
 
 @dataclass(frozen=True)
 class SqlType:
     fields: Mapping[str, Rule]
+    #: The table of the type's rows, by `id`: with it, `node` and `nodes` read objects of the type.
+    table: sa.Table | None = None
+    #: The type key in the type's global ids; None: the GraphQL type's name.
+    type_key: str | None = None
+    #: Which of `table`'s rows the viewer reads (the loaders' scope), as a condition on a row;
+    #: None: the rows whose `user_id` is the viewer.
+    scope: Callable[[Row], sa.ColumnElement[bool]] | None = None
+
+    def readable(self, row: Row) -> sa.ColumnElement[bool]:
+        return self.scope(row) if self.scope is not None else row.c.user_id == viewer_param()
 
 
 # ----------------------------------------------------------------------------- JSON values
@@ -237,6 +282,7 @@ class SqlPlan:
     shape: Shape
     firsts: list[FirstArgument] = field(default_factory=list)
     operation: Any = None
+    lookups: list[NodeIds] = field(default_factory=list)
 
     async def run(
         self,
@@ -266,6 +312,11 @@ class SqlPlan:
                 except ClientError:  # a refused size: the resolvers report it
                     return None
                 params[first.parameter] = limit
+        if self.lookups:
+            declined = bind_node_ids(self.lookups, schema, self.operation, variables, params)
+            if declined is not None:
+                logger.debug("no SQL form: %s", declined)
+                return None
         async with engine.connect() as conn:
             rows = await self.shape.fetch(conn, params)
         text: str = rows[0][0]
@@ -295,6 +346,7 @@ class SqlCompiler:
         self.strawberry = strawberry_schema
         self.types = types
         self.firsts: list[FirstArgument] = []
+        self.lookups: list[NodeIds] = []
         self._names = itertools.count()
 
     def object(self, plan: SelectionPlan, row: Row) -> sa.ColumnElement[Any]:
@@ -325,11 +377,15 @@ class SqlCompiler:
                 if field_plan.takes_arguments:
                     raise SqlUnsupported(f"arguments of {plan.type.name}.{field_plan.name}")
                 pairs.append((field_plan.key, self.parent(rule, field_plan, row)))
+            elif isinstance(rule, NodeLookup):
+                pairs.append((field_plan.key, node_lookup(self, rule, field_plan)))
             else:
                 pairs.append((field_plan.key, self.connection(rule, field_plan, row)))
         return pairs
 
     def parent(self, rule: Parent, field_plan: FieldPlan, row: Row) -> sa.ColumnElement[Any]:
+        if rule.nullable and isinstance(field_plan.completer, NonNullCompleter):
+            raise SqlUnsupported(f"a nullable parent for the non-null {field_plan.parent.name}.{field_plan.name}")
         parent = rule.table.alias(f"o{next(self._names)}")
         node = self.object(_object_plan(field_plan.completer), parent)
         found = sa.select(node).where(parent.c.id == row.c[rule.key_column], parent.c.user_id == viewer_param())
@@ -462,4 +518,158 @@ def compile_sql(plan: Plan, strawberry_schema: Any, types: Mapping[str, SqlType]
         return None
     statement = sa.select(sa.cast(data, sa.Text).label("data"))
     operation = get_operation_ast(plan.document, plan.operation_name)
-    return SqlPlan(Shape(statement), compiler.firsts, operation)
+    return SqlPlan(Shape(statement), compiler.firsts, operation, compiler.lookups)
+
+
+# ----------------------------------------------------------------------------- node and nodes
+
+
+@dataclass(eq=False)
+class NodeIds:
+    """The ids of one `node`/`nodes` field of a statement, decoded at each request into its
+    parameters: the type keys (`types`) and primary keys (`pks`) of the ids, one of each for
+    `node`, two arrays in the ids' order for `nodes`. The statement reads an object per id
+    whose type it `compiled`, and answers null for an id of any other type key (no such
+    type, or one the field cannot return); an id of a `declined` type needs the resolvers."""
+
+    rule: NodeLookup
+    definition: GraphQLField
+    node: FieldNode
+    types: str
+    pks: str
+    uses_variables: bool
+    #: type key -> GraphQL name of each type whose objects the statement reads
+    compiled: dict[str, str] = field(default_factory=dict)
+    #: type key -> why an id of that type needs the resolvers
+    declined: dict[str, str] = field(default_factory=dict)
+
+    def bind(self, variables: VariableValues, params: dict[str, Any]) -> str | None:
+        """Put the ids' parameters in `params`; or say why the resolvers must answer."""
+        argument = self.rule.argument
+        try:
+            value = get_argument_values(self.definition, self.node, variables).get(argument)
+        except GraphQLError:
+            return f"`{argument}` does not coerce (the resolvers report it)"
+        values = value if self.rule.many else [value]
+        if not isinstance(values, list):
+            return f"`{argument}` is not a list"
+        if len(values) > self.rule.max_ids:
+            return f"more than {self.rule.max_ids} ids in `{argument}` (the resolvers report it)"
+        types: list[str | None] = []
+        pks: list[uuid.UUID | None] = []
+        for one in values:
+            try:
+                type_key, pk = from_global_id(one)
+            except (InvalidGlobalId, TypeError):
+                return f"`{argument}` holds a value that is not a global id (the resolvers report it)"
+            if type_key in self.declined:
+                return self.declined[type_key]
+            known = type_key in self.compiled
+            types.append(type_key if known else None)
+            pks.append(pk if known else None)
+        if self.rule.many:
+            params[self.types], params[self.pks] = types, pks
+        else:
+            params[self.types], params[self.pks] = types[0], pks[0]
+        return None
+
+
+def bind_node_ids(
+    lookups: list[NodeIds],
+    schema: GraphQLSchema,
+    operation: Any,
+    variables: dict[str, Any] | None,
+    params: dict[str, Any],
+) -> str | None:
+    """The parameters of every `node`/`nodes` field into `params`, or why the resolvers answer."""
+    values = VariableValues({}, {})
+    if any(lookup.uses_variables for lookup in lookups):
+        coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
+        if isinstance(coerced, list):
+            return "variables that don't coerce (graphql-core reports them)"
+        values = coerced
+    for lookup in lookups:
+        declined = lookup.bind(values, params)
+        if declined is not None:
+            return declined
+    return None
+
+
+def _abstract(completer: Completer, many: bool, field_name: str) -> AbstractCompleter:
+    """The completer of the objects of a `node` field (nullable), or of `nodes`' items (nullable)."""
+    if many:
+        if isinstance(completer, NonNullCompleter):
+            completer = completer.inner
+        if not isinstance(completer, ListCompleter):
+            raise SqlUnsupported(f"`{field_name}` is not a list")
+        completer = completer.inner
+    if not isinstance(completer, AbstractCompleter):
+        # A non-null object could need the resolvers' error, where the statement has a null.
+        raise SqlUnsupported(f"`{field_name}` is not a nullable interface or union")
+    return completer
+
+
+def node_lookup(compiler: SqlCompiler, rule: NodeLookup, field_plan: FieldPlan) -> sa.ColumnElement[Any]:
+    """The JSON of a `node` field (an object or null), or of a `nodes` field (a list of them).
+
+    Per id, a CASE on its type key picks the subquery of that type's selection, which reads
+    the row with that primary key among the viewer's (`SqlType.readable`). A possible type
+    without a SQL form, or whose selection here has none, is left out: its ids need the
+    resolvers (`NodeIds.declined`), and the other types' ids still run as one statement."""
+    abstract = _abstract(field_plan.completer, rule.many, field_plan.name)
+    node = field_plan.nodes[0]
+    given = next((a.value for a in node.arguments or () if a.name.value == rule.argument), None)
+    number = next(compiler._names)
+    lookup = NodeIds(
+        rule,
+        field_plan.definition,
+        node,
+        types=f"node_types_{number}",
+        pks=f"node_pks_{number}",
+        uses_variables=given is not None and _has_variable(given),
+    )
+    ids: Any = None
+    type_key: sa.ColumnElement[Any]
+    pk: sa.ColumnElement[Any]
+    if rule.many:
+        ids = (
+            sa.func.unnest(
+                sa.bindparam(lookup.types, type_=ARRAY(sa.Text())), sa.bindparam(lookup.pks, type_=ARRAY(sa.Uuid()))
+            )
+            .table_valued(sa.column("type_key", sa.Text()), sa.column("pk", sa.Uuid()), with_ordinality="position")
+            .render_derived(name=f"ids{number}")
+        )
+        type_key, pk = ids.c.type_key, ids.c.pk
+    else:
+        type_key, pk = sa.bindparam(lookup.types, type_=sa.Text()), sa.bindparam(lookup.pks, type_=sa.Uuid())
+
+    whens: list[tuple[sa.ColumnElement[bool], sa.ColumnElement[Any]]] = []
+    for type_name, plan in abstract.plans.items():
+        declared = compiler.types.get(type_name)
+        key = (declared.type_key or type_name) if declared is not None else type_name
+        if declared is None or declared.table is None:
+            lookup.declined[key] = f"an id of type {type_name} in `{field_plan.name}`: {type_name} has no SQL form"
+            continue
+        firsts, lookups = len(compiler.firsts), len(compiler.lookups)
+        row = declared.table.alias(f"o{next(compiler._names)}")
+        try:
+            value = compiler.object(plan, row)
+        except SqlUnsupported as reason:
+            # Not this type, but the others: forget what its selection had registered.
+            del compiler.firsts[firsts:], compiler.lookups[lookups:]
+            lookup.declined[key] = f"an id of type {type_name} in `{field_plan.name}`: {reason}"
+            continue
+        found = sa.select(value).where(row.c.id == pk, declared.readable(row))
+        if ids is not None:
+            found = found.correlate(ids)
+        whens.append((type_key == key, found.scalar_subquery()))
+        lookup.compiled[key] = type_name
+    compiler.lookups.append(lookup)
+
+    null = sa.cast(sa.null(), JSON)
+    one = sa.case(*whens, else_=null) if whens else null
+    if ids is None:
+        return one
+    ordered = aggregate_order_by(one, ids.c.position)
+    listed = sa.func.coalesce(sa.func.json_agg(ordered, type_=JSON), sa.cast(sa.literal("[]"), JSON))
+    return sa.select(listed).select_from(ids).scalar_subquery()

@@ -561,6 +561,10 @@ def sql_types(types: Iterable[type]) -> dict[str, SqlType]:
         spec = spec_of(cls)
         if spec.viewer:
             viewer.update(sql_fields(spec))
+        elif spec.model is not None:
+            declared[spec.graphql_name] = SqlType(
+                sql_fields(spec), table=spec.table, type_key=spec.key, scope=spec.read.condition
+            )
         else:
             declared[spec.graphql_name] = SqlType(sql_fields(spec))
     if viewer:
