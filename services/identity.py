@@ -23,6 +23,7 @@ from core.security import (
     verify_password,
 )
 from models.identity import RefreshToken, Role, User
+from services.inputs import clean_text
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 10
@@ -64,15 +65,6 @@ def normalize_email(email: str) -> str:
 def account_key(email: str) -> str:
     """The account an email names, as sign-in finds it (case-insensitively): the key of its rate limits."""
     return normalize_email(email).lower()
-
-
-def validate_profile_text(value: str | None, field: str, max_length: int) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if len(value) > max_length:
-        raise ValidationFailed(f"{field} must be at most {max_length} characters", field=["input", field])
-    return value or None
 
 
 async def _issue_session(
@@ -133,8 +125,8 @@ async def register(
     user = User(
         email=email,
         display_name=name,
-        purpose=validate_profile_text(purpose, "purpose", 2000),
-        offering=validate_profile_text(offering, "offering", 2000),
+        purpose=clean_text(purpose, field="purpose", max_length=2000, required=False),
+        offering=clean_text(offering, field="offering", max_length=2000, required=False),
         role=Role.USER.value,
         password_hash=await hash_password(password),
     )
@@ -265,7 +257,7 @@ async def update_profile(
         user.display_name = name
     for name in ("purpose", "offering"):
         if name in changes:
-            setattr(user, name, validate_profile_text(changes[name], name, 2000))
+            setattr(user, name, clean_text(changes[name], field=name, max_length=2000, required=False))
     user.updated_at = datetime.now(UTC)
     await session.flush()
     return user

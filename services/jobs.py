@@ -32,6 +32,7 @@ from core.jobs import defer
 from core.pagination import Sort
 from core.settings import Settings
 from models.jobs import ACTIVE_JOB_STATUSES, BackgroundJob, JobStatus
+from services import owned
 
 logger = logging.getLogger("quintet.jobs")
 
@@ -40,7 +41,7 @@ RUN_TASK = "quintet.run_background_job"
 
 
 def table() -> sa.Table:
-    return BackgroundJob.__table__  # type: ignore[attr-defined]
+    return owned.table(BackgroundJob)
 
 
 # ------------------------------------------------------------------------------- state

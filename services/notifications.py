@@ -17,8 +17,9 @@ from core.errors import NotFound, ValidationFailed
 from core.events import publish_after_commit, user_channel
 from core.pagination import Sort
 from models.notifications import Notification
+from services.owned import table
 
-notifications = Notification.__table__  # type: ignore[attr-defined]
+notifications = table(Notification)
 
 NOTIFICATION_SORTS = {
     "CREATED_AT_DESC": Sort("created_DESC", notifications.c.created_at, datetime, descending=True),

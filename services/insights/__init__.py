@@ -38,9 +38,10 @@ from core.pagination import Sort
 from core.ratelimit import RateLimiter
 from core.relay import to_global_id
 from core.settings import Settings
-from models.insights import FeedbackKind, Frequency, HrmFeedback, Tone
+from models.insights import FeedbackKind, Frequency, HrmFeedback, Insight, Tone
 from models.jobs import ACTIVE_JOB_STATUSES, BackgroundJob
 from services import jobs
+from services.inputs import clean_text, kept_values
 from services.insights.rules import (
     INSIGHTS,
     JOBS,
@@ -54,6 +55,7 @@ from services.insights.rules import (
     find,
 )
 from services.insights.texts import TEMPLATES, insight_prompt, plural, write_insights
+from services.owned import get_owned
 
 __all__ = [
     "ANALYSIS_KIND",
@@ -380,12 +382,7 @@ async def schedule_due_analyses(
 
 
 async def update_preferences(session: AsyncSession, *, actor: Actor, changes: dict[str, Any]) -> Preferences:
-    values: dict[str, Any] = {}
-    for name in ("frequency", "tone"):
-        if name in changes:
-            if changes[name] is None:
-                raise ValidationFailed(f"{name} can't be cleared", field=["input", name])
-            values[name] = getattr(changes[name], "value", changes[name])
+    values = kept_values(changes, ("frequency", "tone"))
     if "muted_rule_ids" in changes:
         muted = list(dict.fromkeys(changes["muted_rule_ids"] or []))
         if len(muted) > 100:
@@ -413,20 +410,9 @@ async def give_feedback(
 ) -> uuid.UUID:
     """Log the verdict; helpful keeps the insight and boosts its rule, not helpful hides the
     insight and weakens its rule, dismiss hides it without judging."""
-    if comment is not None:
-        comment = comment.strip() or None
-        if comment is not None and len(comment) > 1000:
-            raise ValidationFailed("comment must be at most 1000 characters", field=["input", "comment"])
+    comment = clean_text(comment, field="comment", max_length=1000, required=False)
+    row = await get_owned(session, Insight, actor, insight_id, field="insightId", lock=True)
     i = INSIGHTS
-    row = (
-        await session.execute(
-            sa.select(i.c.id, i.c.rule_id, i.c.dismissed_at)
-            .where(i.c.id == insight_id, i.c.user_id == actor.user_id)
-            .with_for_update()
-        )
-    ).one_or_none()
-    if row is None:
-        raise NotFound("No insight with this id", field=["input", "insightId"])
     now = _now()
     session.add(
         HrmFeedback(user_id=actor.user_id, insight_id=row.id, rule_id=row.rule_id, kind=kind.value, comment=comment)

@@ -23,21 +23,18 @@ from models.aurum import Pillar
 from models.identity import User
 from models.insights import FeedbackKind, HrmRule, HrmUserPreferences, Insight, RuleKind, SubjectType
 from models.jobs import BackgroundJob
+from services.owned import table
 
 #: a rule is no longer shown nor evaluated for a user once not-helpful verdicts outnumber helpful ones by this
 SUPPRESS_AFTER = 3
 
 
-def _t(model: type) -> sa.Table:
-    return model.__table__  # type: ignore[attr-defined]
-
-
-RULES = _t(HrmRule)
-INSIGHTS = _t(Insight)
-PREFERENCES = _t(HrmUserPreferences)
-JOBS = _t(BackgroundJob)
-USERS = _t(User)
-PILLARS = _t(Pillar)
+RULES = table(HrmRule)
+INSIGHTS = table(Insight)
+PREFERENCES = table(HrmUserPreferences)
+JOBS = table(BackgroundJob)
+USERS = table(User)
+PILLARS = table(Pillar)
 
 
 @dataclass(frozen=True)

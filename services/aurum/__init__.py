@@ -1,0 +1,127 @@
+"""Aurum Life: the pillar → area → project → task hierarchy, journal and resources.
+
+One module per sub-domain, each importing the others directly:
+
+- `hierarchy`: pillars, areas, projects and tasks (create, update and move, reorder, delete);
+- `journal`: journal entries and templates; `resources`: links and attachments;
+- `filters`: the task and project list filters and their SQL conditions;
+- `orderings`: the lists' sort orders; `progress`: task completion beneath a node;
+- `events`: the live events of hierarchy changes.
+
+Scoping to the caller is `services.owned`'s: every read starts from `owned_shape(model)` (the
+loaders run it with the viewer's id), and every write looks its target up with `get_owned`, which
+applies the same `user_id` condition. Another user's object is indistinguishable from a missing
+one (NotFound), never Forbidden. The text, enum and time cleaning of inputs is `services.inputs`'.
+
+Everything that code outside this package uses is re-exported here, as `services.aurum.<name>`.
+"""
+
+from __future__ import annotations
+
+from core.reads import VIEWER
+from services.aurum.events import HIERARCHY_PARENT, HIERARCHY_TOPIC, publish_hierarchy_change
+from services.aurum.filters import (
+    IS_OVERDUE,
+    OPEN_TASK_STATUSES,
+    ProjectFilter,
+    TaskFilter,
+    project_conditions,
+    task_conditions,
+)
+from services.aurum.hierarchy import (
+    create_area,
+    create_pillar,
+    create_project,
+    create_task,
+    delete_area,
+    delete_pillar,
+    delete_project,
+    delete_task,
+    reorder_areas,
+    reorder_pillars,
+    reorder_projects,
+    reorder_tasks,
+    update_area,
+    update_pillar,
+    update_project,
+    update_task,
+)
+from services.aurum.journal import (
+    create_journal_entry,
+    create_journal_template,
+    delete_journal_entry,
+    delete_journal_template,
+    update_journal_entry,
+    update_journal_template,
+)
+from services.aurum.orderings import (
+    AREA_SORTS,
+    JOURNAL_SORTS,
+    PILLAR_SORTS,
+    PROJECT_SORTS,
+    RESOURCE_SORTS,
+    TASK_SORTS,
+    TEMPLATE_SORTS,
+)
+from services.aurum.progress import Progress, progress_shape, progress_source
+from services.aurum.resources import ResourceFields, create_resource, delete_resource, update_resource
+from services.inputs import as_utc, clean_text, kept_values, required_text, text_changes
+from services.owned import get_owned, owned_shape, table, viewer_params
+
+__all__ = [
+    "AREA_SORTS",
+    "HIERARCHY_PARENT",
+    "HIERARCHY_TOPIC",
+    "IS_OVERDUE",
+    "JOURNAL_SORTS",
+    "OPEN_TASK_STATUSES",
+    "PILLAR_SORTS",
+    "PROJECT_SORTS",
+    "RESOURCE_SORTS",
+    "TASK_SORTS",
+    "TEMPLATE_SORTS",
+    "VIEWER",
+    "Progress",
+    "ProjectFilter",
+    "ResourceFields",
+    "TaskFilter",
+    "as_utc",
+    "clean_text",
+    "create_area",
+    "create_journal_entry",
+    "create_journal_template",
+    "create_pillar",
+    "create_project",
+    "create_resource",
+    "create_task",
+    "delete_area",
+    "delete_journal_entry",
+    "delete_journal_template",
+    "delete_pillar",
+    "delete_project",
+    "delete_resource",
+    "delete_task",
+    "get_owned",
+    "kept_values",
+    "owned_shape",
+    "progress_shape",
+    "progress_source",
+    "project_conditions",
+    "publish_hierarchy_change",
+    "reorder_areas",
+    "reorder_pillars",
+    "reorder_projects",
+    "reorder_tasks",
+    "required_text",
+    "table",
+    "task_conditions",
+    "text_changes",
+    "update_area",
+    "update_journal_entry",
+    "update_journal_template",
+    "update_pillar",
+    "update_project",
+    "update_resource",
+    "update_task",
+    "viewer_params",
+]
