@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 import strawberry
 from graphql import parse, print_ast
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from strawberry.dataloader import DataLoader
 
@@ -121,11 +121,19 @@ class StickerLoaders:
         )
 
 
+async def sticker_world(session: AsyncSession, user_id: uuid.UUID) -> dict[str, str]:
+    """The product's test world: one sticker of the user's, by type key."""
+    pk = uuid.uuid4()
+    await session.execute(sa.insert(STICKERS).values(id=pk, user_id=user_id, label=f"sticker of {user_id}"))
+    return {"Sticker": to_global_id("Sticker", pk)}
+
+
 STICKER_PRODUCT = Product(
     name="stickers",
     types=(Sticker,),
     node_types={"Sticker": NodeType[Any](lambda loaders: loaders.stickers.sticker_by_id, Sticker.from_row)},
     loaders={"stickers": StickerLoaders},
+    test_world=sticker_world,
 )
 
 NODE = "query Node($id: ID!) { node(id: $id) { __typename id ... on Sticker { label } } }"
@@ -152,28 +160,24 @@ async def sticker_app(settings: Settings) -> AsyncIterator[Starlette]:
 async def test_a_registered_product_is_served_through_node_with_its_own_loader(
     stickers_table: sa.Table, sticker_app: Starlette, gql: GraphQLClient, engine: AsyncEngine
 ) -> None:
-    # Given an app with one more registration, and a sticker of Alice's and one of Bob's
+    # Given an app with one more registration, and its test world for Alice and for Bob
     transport = httpx.ASGITransport(app=sticker_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         client = GraphQLClient(http)
         alice, bob = await client.sign_up(), await client.sign_up()
-        mine, theirs = uuid.uuid4(), uuid.uuid4()
-        async with engine.begin() as conn:
-            await conn.execute(
-                sa.insert(stickers_table),
-                [
-                    {"id": mine, "user_id": from_global_id(alice.user_id)[1], "label": "hello"},
-                    {"id": theirs, "user_id": from_global_id(bob.user_id)[1], "label": "not yours"},
-                ],
-            )
+        assert STICKER_PRODUCT.test_world is not None
+        async with async_sessionmaker(engine)() as session, session.begin():
+            mine = await STICKER_PRODUCT.test_world(session, from_global_id(alice.user_id)[1])
+            theirs = await STICKER_PRODUCT.test_world(session, from_global_id(bob.user_id)[1])
         # When Alice asks for both by global ID
-        own = await client(NODE, {"id": to_global_id("Sticker", mine)}, token=alice.token)
-        other = await client(NODE, {"id": to_global_id("Sticker", theirs)}, token=alice.token)
+        own = await client(NODE, {"id": mine["Sticker"]}, token=alice.token)
+        other = await client(NODE, {"id": theirs["Sticker"]}, token=alice.token)
         # Then hers is read through the product's loader, and Bob's answers like a missing one
-        assert own.data == {"node": {"__typename": "Sticker", "id": to_global_id("Sticker", mine), "label": "hello"}}
+        label = f"sticker of {from_global_id(alice.user_id)[1]}"
+        assert own.data == {"node": {"__typename": "Sticker", "id": mine["Sticker"], "label": label}}
         assert other.data == {"node": None}
     # And the application without the registration knows no such type
-    unknown = await gql(NODE, {"id": to_global_id("Sticker", mine)}, token=alice.token)
+    unknown = await gql(NODE, {"id": mine["Sticker"]}, token=alice.token)
     assert "Unknown type 'Sticker'" in unknown.errors[0]["message"]
 
 
