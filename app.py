@@ -15,7 +15,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -30,10 +30,12 @@ if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the a
 
 from core.db import check_database, create_engine, resolve_database_url, session_factory  # noqa: E402
 from core.events import create_bus, register_process_bus, unregister_process_bus  # noqa: E402
-from core.http import Runtime, graphql_endpoint, healthz, jwks_endpoint, readyz  # noqa: E402
+from core.http import graphql_endpoint, healthz, jwks_endpoint, readyz  # noqa: E402
 from core.jobs import QueueWatch, watch_queue  # noqa: E402
 from core.live_slots import LiveSlots  # noqa: E402
+from core.products import Product, Registry  # noqa: E402
 from core.ratelimit import Counters, RateLimiter, SignInLimits, storage_uri  # noqa: E402
+from core.runtime import Runtime  # noqa: E402
 from core.security import TokenService  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
 from core.ws import graphql_websocket  # noqa: E402
@@ -66,8 +68,16 @@ def _tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, GC_MIDDLE_THRESHOLD, oldest)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, products: Sequence[Product] | None = None) -> Starlette:
+    """The application serving `products` (the registrations, `products.PRODUCTS` unless given)."""
+    from loaders import Loaders
+    from products import PRODUCTS
+    from services.jobs import register_handlers
+
     settings = settings or get_settings()
+    products = PRODUCTS if products is None else tuple(products)
+    registry = Registry(products)
+    register_handlers(registry.job_handlers)  # mutations enqueue only kinds that have a handler
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -76,7 +86,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
         database_url = resolve_database_url(settings)
         engine = create_engine(database_url, settings)
-        schema = build_schema(settings)
+        schema = build_schema(settings, products)
         bus = create_bus(settings)
         await bus.start()
         register_process_bus(bus)
@@ -94,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             auth_limits=SignInLimits(settings, counters),
             bus=bus,
             live_slots=live_slots,
+            loaders=Loaders.factory(registry),
         )
         app.state.runtime = runtime
         app.state.graphql_websocket = GraphQLWebSocketView(runtime)
@@ -106,7 +117,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if jobs_in_process(settings):
             from services.worker import run_worker
 
-            worker = asyncio.create_task(run_worker(settings, database_url, install_signal_handlers=False))
+            worker = asyncio.create_task(
+                run_worker(settings, database_url, install_signal_handlers=False, products=products)
+            )
             worker.add_done_callback(_report_worker_end)
         try:
             yield
@@ -173,6 +186,7 @@ def jobs_in_process(settings: Settings) -> bool:
 def _prepare_database(settings: Settings, *, demo: bool) -> str:
     """Start the embedded server if needed, migrate, and load the demo when asked or empty."""
     from core.migrations import upgrade
+    from products import PRODUCTS
     from services.demo import load_demo_if_wanted
 
     url = resolve_database_url(settings)
@@ -180,7 +194,7 @@ def _prepare_database(settings: Settings, *, demo: bool) -> str:
     # Workers (and `uvicorn --reload` children) find the same database through the env.
     os.environ["DATABASE_URL"] = url
     upgrade(url)
-    asyncio.run(load_demo_if_wanted(url, settings, force=demo))
+    asyncio.run(load_demo_if_wanted(url, settings, PRODUCTS, force=demo))
     return url
 
 

@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from sqlalchemy.exc import IntegrityError
@@ -21,10 +21,9 @@ from core.ratelimit import RateLimiter, SignInLimits
 from core.security import TokenService
 from core.settings import Settings
 
-if TYPE_CHECKING:
-    from loaders import Loaders
-
 T = TypeVar("T")
+#: The application's per-request loader container (see `core.products.LoaderContainer`).
+L = TypeVar("L")
 
 logger = logging.getLogger("quintet.context")
 
@@ -72,18 +71,26 @@ AfterCommit = Callable[[], Awaitable[None]]
 
 
 @dataclass
-class Context:
+class Context(Generic[L]):
+    """What a resolver gets as `info.context`; built by `core.runtime.Runtime.context` only.
+
+    Generic in the loader container, which the application gives (`schema.common.Ctx` names its
+    own): core knows no product's loaders.
+    """
+
     request: HTTPConnection
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     tokens: TokenService
     actor: Actor | None
-    loaders: Loaders
+    loaders: L
     sql: SqlStats
     ai_limiter: RateLimiter
     auth_limits: SignInLimits
     bus: EventBus
+    #: A fresh loader container for an actor: per WebSocket operation, per live event.
+    new_loaders: Callable[[Actor | None], L]
     #: merged into the response's `extensions` (e.g. when to retry a rate-limited request)
     extensions: dict[str, Any] = field(default_factory=dict)
 

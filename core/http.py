@@ -10,16 +10,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
 import orjson
 import sqlalchemy as sa
-import strawberry
 from graphql import GraphQLError, get_operation_ast, parse
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
@@ -30,38 +27,19 @@ from strawberry.types.graphql import OperationType
 from core.context import Actor, Context
 from core.db import DatabaseUnavailable, SqlStats, current_sql_stats, lost_connection, reader
 from core.errors import shape_error
-from core.events import EventBus
-from core.fastpath import Plan, PlanCache, run_plan
+from core.fastpath import Plan, run_plan
 from core.jobs import QueueWatch, queue_health
 from core.limits import requested_nodes
-from core.live_slots import LiveSlots
-from core.ratelimit import RateLimiter, SignInLimits
+from core.runtime import Runtime
 from core.security import InvalidAccessToken, TokenService
 from core.settings import Settings
 from core.sqljson import SqlPlan, compile_sql
-from loaders import build_loaders
 
 logger = logging.getLogger("quintet.http")
 
 JSON = "application/json"
 QUERY_ONLY = frozenset({OperationType.QUERY})
 ANY_OPERATION = frozenset({OperationType.QUERY, OperationType.MUTATION})
-
-
-@dataclass
-class Runtime:
-    """What the app holds for its lifetime; set up in the lifespan."""
-
-    settings: Settings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    tokens: TokenService
-    schema: strawberry.Schema
-    ai_limiter: RateLimiter
-    auth_limits: SignInLimits
-    bus: EventBus
-    live_slots: LiveSlots
-    plans: PlanCache | None = None
 
 
 class RequestRefused(Exception):
@@ -250,15 +228,15 @@ async def _graphql_endpoint(request: Request) -> Response:
 
     stats = SqlStats()
     token = current_sql_stats.set(stats)
-    contexts: list[Context] = []
+    contexts: list[Context[Any]] = []
 
-    async def execute() -> tuple[Context, ExecutionResult]:
-        context = _context(runtime, request, actor, stats)
+    async def execute() -> tuple[Context[Any], ExecutionResult]:
+        context = runtime.context(request, actor, stats)
         contexts.append(context)
         result, attempted = await _compiled(runtime, context, query, variables, operation_name)
         if result is None:
             if attempted:  # an abandoned plan may have filled the loaders: graphql-core starts afresh
-                context = _context(runtime, request, actor, stats)
+                context = runtime.context(request, actor, stats)
                 contexts.append(context)
             result = await runtime.schema.execute(
                 query,
@@ -309,8 +287,8 @@ async def _graphql_endpoint(request: Request) -> Response:
 
 
 async def _once_more_if_lost(
-    execute: Callable[[], Awaitable[tuple[Context, ExecutionResult]]], query: str, operation_name: str | None
-) -> tuple[Context, ExecutionResult]:
+    execute: Callable[[], Awaitable[tuple[Context[Any], ExecutionResult]]], query: str, operation_name: str | None
+) -> tuple[Context[Any], ExecutionResult]:
     """`execute()`, and for a query that lost its database connection, `execute()` again, once:
     a query changes nothing, and the dead connection was discarded (core/db.py), so the second
     run gets a live one. A mutation is never run twice; its error says what happened."""
@@ -335,22 +313,6 @@ def _is_query(query: str, operation_name: str | None) -> bool:
     except GraphQLError:
         return False
     return operation is not None and operation.operation.value == "query"
-
-
-def _context(runtime: Runtime, request: Request, actor: Actor | None, stats: SqlStats) -> Context:
-    return Context(
-        request=request,
-        settings=runtime.settings,
-        engine=runtime.engine,
-        sessions=runtime.sessions,
-        tokens=runtime.tokens,
-        actor=actor,
-        loaders=build_loaders(runtime.engine, actor),
-        sql=stats,
-        ai_limiter=runtime.ai_limiter,
-        auth_limits=runtime.auth_limits,
-        bus=runtime.bus,
-    )
 
 
 async def _compiled(

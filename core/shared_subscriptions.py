@@ -27,15 +27,13 @@ import orjson
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from core.context import Actor, Context
-from core.db import SqlStats
+from core.context import Actor
 from core.errors import result_payload
-from loaders import build_loaders
 
 if TYPE_CHECKING:
     from starlette.websockets import WebSocket
 
-    from core.http import Runtime
+    from core.runtime import Runtime
 
 logger = logging.getLogger("quintet.ws")
 
@@ -190,19 +188,7 @@ class SharedStream:
         settings = runtime.settings
         key = self.key
         actor = Actor(user_id=key.user_id, role=key.role)
-        context = Context(
-            request=next(iter(self.members)).websocket,
-            settings=settings,
-            engine=runtime.engine,
-            sessions=runtime.sessions,
-            tokens=runtime.tokens,
-            actor=actor,
-            loaders=build_loaders(runtime.engine, actor),
-            sql=SqlStats(),
-            ai_limiter=runtime.ai_limiter,
-            auth_limits=runtime.auth_limits,
-            bus=runtime.bus,
-        )
+        context = runtime.context(next(iter(self.members)).websocket, actor)
         mask = not settings.is_dev
         try:
             results = await runtime.schema.stream(

@@ -26,12 +26,9 @@ from starlette.types import Receive, Scope, Send
 from strawberry.http.streaming import SSETransport, merge_stream_with_heartbeat
 from strawberry.types.graphql import OperationType
 
-from core.context import Context
-from core.db import SqlStats
 from core.errors import result_payload
 from core.http import RequestRefused, _operation_from, authenticate, runtime_of
 from core.live_slots import CODE, LIMIT_NAME, Slot, too_many_connections
-from loaders import build_loaders
 
 EVERY_OPERATION = frozenset({OperationType.QUERY, OperationType.MUTATION, OperationType.SUBSCRIPTION})
 
@@ -73,19 +70,7 @@ async def graphql_event_stream(request: Request) -> Response:
     except RequestRefused as refused:
         return refused.response()
 
-    context = Context(
-        request=request,
-        settings=settings,
-        engine=runtime.engine,
-        sessions=runtime.sessions,
-        tokens=runtime.tokens,
-        actor=actor,
-        loaders=build_loaders(runtime.engine, actor),
-        sql=SqlStats(),
-        ai_limiter=runtime.ai_limiter,
-        auth_limits=runtime.auth_limits,
-        bus=runtime.bus,
-    )
+    context = runtime.context(request, actor)
     transport = SSETransport(heartbeat_interval=settings.sse_keepalive_seconds)
     mask = not settings.is_dev
 

@@ -49,18 +49,18 @@ from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 from strawberry.types.unset import UnsetType
 
 from core.context import Actor, Context
-from core.db import SqlStats
-from core.http import RequestRefused, Runtime, _parse_params
+from core.http import RequestRefused, _parse_params
 from core.limits import cacheable
 from core.live_slots import CODE, LiveSlots, Slot, too_many_connections
+from core.products import LoaderContainer
+from core.runtime import Runtime
 from core.security import InvalidAccessToken, TokenProblem
 from core.settings import Settings
 from core.shared_subscriptions import Member, SharedStreams
-from loaders import Loaders, build_loaders
 
 logger = logging.getLogger("quintet.ws")
 
-_operation_loaders: ContextVar[Loaders | None] = ContextVar("quintet_operation_loaders", default=None)
+_operation_loaders: ContextVar[LoaderContainer | None] = ContextVar("quintet_operation_loaders", default=None)
 
 #: Close code for a user over WS_MAX_CONNECTIONS_PER_USER: graphql-ws uses 4400-4409, 4429 (too many
 #: connection_init messages) and 4499; its client retries this one with backoff, like 4403.
@@ -69,7 +69,7 @@ MISSING_TOKEN = "UNAUTHENTICATED: send {authorization: 'Bearer <access token>'} 
 TOKEN_EXPIRED = "TOKEN_EXPIRED: Access token has expired; reconnect with a fresh one"
 
 
-class ConnectionContext(Context):
+class ConnectionContext(Context[LoaderContainer]):
     """The context of one WebSocket connection; `loaders` are per operation (see the module docstring)."""
 
     connection_params: dict[str, Any] | None = None
@@ -81,20 +81,20 @@ class ConnectionContext(Context):
             await slots.release(slot)
 
     @property
-    def loaders(self) -> Loaders:
+    def loaders(self) -> LoaderContainer:
         loaders = _operation_loaders.get()
         if loaders is None:
-            loaders = build_loaders(self.engine, self.actor)
+            loaders = self.new_loaders(self.actor)
             _operation_loaders.set(loaders)
         return loaders
 
     @loaders.setter
-    def loaders(self, value: Loaders) -> None:
+    def loaders(self, value: LoaderContainer) -> None:
         _operation_loaders.set(value)
 
     def start_operation(self) -> None:
         """Fresh loaders for the operation about to start (its task copies this context variable)."""
-        _operation_loaders.set(build_loaders(self.engine, self.actor))
+        _operation_loaders.set(self.new_loaders(self.actor))
 
     def token_expired(self) -> bool:
         actor = self.actor
@@ -423,20 +423,7 @@ class GraphQLWebSocketView(GraphQL[Context, None]):
         self.runtime = runtime
 
     async def get_context(self, request: Any, response: Any) -> ConnectionContext:
-        runtime = self.runtime
-        return ConnectionContext(
-            request=request,
-            settings=runtime.settings,
-            engine=runtime.engine,
-            sessions=runtime.sessions,
-            tokens=runtime.tokens,
-            actor=None,
-            loaders=build_loaders(runtime.engine, None),
-            sql=SqlStats(),
-            ai_limiter=runtime.ai_limiter,
-            auth_limits=runtime.auth_limits,
-            bus=runtime.bus,
-        )
+        return self.runtime.context(request, None, None, ConnectionContext)
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         assert isinstance(context, ConnectionContext)

@@ -1,4 +1,5 @@
-"""Identity resolvers: viewer, register, login, refreshToken, logout, updateProfile."""
+"""Identity resolvers: register, login, refreshToken, logout, updateProfile (`viewer` is the
+platform's: schema/viewer.py)."""
 
 from __future__ import annotations
 
@@ -24,14 +25,8 @@ from schema.identity import (
     UpdateProfilePayload,
     User,
 )
-from schema.viewer import Viewer
 from services import identity
 from services.identity import Session
-
-
-def viewer(info: Ctx) -> Viewer | None:
-    actor = info.context.actor
-    return Viewer(user_pk=actor.user_id) if actor else None
 
 
 def _auth_payload(outcome_value: Session | None, errors: list) -> AuthPayload:
@@ -132,13 +127,6 @@ async def update_profile(info: Ctx, input: Annotated[UpdateProfileInput, InputAr
 
     outcome = await info.context.actor_unit_of_work(work)
     return UpdateProfilePayload(user=outcome.value, errors=mutation_errors(outcome.errors))
-
-
-@strawberry.type(description="Identity queries.")
-class IdentityQuery:
-    viewer: Viewer | None = strawberry.field(
-        resolver=viewer, description="The signed-in user's data; null when no access token was sent."
-    )
 
 
 @strawberry.type(description="Identity mutations.")

@@ -18,7 +18,7 @@ from core.context import Actor, account_gone
 from core.errors import ClientError
 from core.events import BusNotice, Envelope, Event, SubscriberTooSlow, user_channel
 from core.shared_subscriptions import yielded_status
-from loaders import Loaders, build_loaders
+from loaders import Loaders
 from schema.common import Ctx
 from schema.live import LiveUpdatesStatus
 
@@ -34,7 +34,7 @@ def _loaders_for(info: Ctx, envelope: Envelope, actor: Actor) -> Loaders:
     key = ("loaders", actor.user_id)
     loaders: Loaders | None = envelope.shared.get(key)
     if loaders is None:
-        loaders = envelope.shared[key] = build_loaders(info.context.engine, actor)
+        loaders = envelope.shared[key] = info.context.new_loaders(actor)
     return loaders
 
 

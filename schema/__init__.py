@@ -1,8 +1,14 @@
-"""The one schema: root types assembled by inheritance from each domain's parts."""
+"""The one schema: root types assembled by inheritance from the registered products' parts.
+
+`build_schema` and `printable_schema` take the registrations (`products.PRODUCTS` unless given):
+`Query` is the platform's `viewer`, the products' query parts, then `node`/`nodes`; `Mutation`,
+`Subscription` and `Viewer` are the products' parts in list order; the extra types are the
+products' types reachable only through an interface, then the mutation errors.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import strawberry
@@ -21,57 +27,50 @@ from strawberry.types import ExecutionContext
 from core.errors import ErrorPolicy
 from core.fastpath import PlanCache, plan_recorder
 from core.limits import MaxNodesLimiter, RequireOperationName, SelectionLimits, StreamSafeParserCache, Validation
+from core.products import Product, Registry
 from core.settings import Settings
-from resolvers.aurum import AurumMutation, AurumSubscription
-from resolvers.identity import IdentityMutation, IdentityQuery
-from resolvers.insights import InsightMutation
-from resolvers.jobs import JobSubscription
-from resolvers.node import NodeQuery
-from resolvers.notifications import NotificationMutation, NotificationSubscription
-from schema.aurum.types import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
+from resolvers.node import node_query
 from schema.common import ERROR_TYPES, SCALARS
-from schema.identity import User
-from schema.insights import Insight, InsightRule
-from schema.jobs import BackgroundJob
-from schema.notifications import Notification
-
-
-@strawberry.type(description="Everything a client can read.")
-class Query(IdentityQuery, NodeQuery):
-    pass
-
-
-@strawberry.type(description="Everything a client can change; each mutation is one transaction.")
-class Mutation(IdentityMutation, AurumMutation, InsightMutation, NotificationMutation):
-    pass
-
-
-@strawberry.type(
-    description="Live updates of the viewer's own data, over graphql-transport-ws (WebSocket) or Server-Sent "
-    "Events; each subscription starts with a STARTED status message."
-)
-class Subscription(AurumSubscription, NotificationSubscription, JobSubscription):
-    pass
-
+from schema.viewer import viewer_root
 
 CONFIG = StrawberryConfig(scalar_map=SCALARS)
 
-# Types reachable only through the Node and MutationError interfaces.
-EXTRA_TYPES = [
-    User,
-    Notification,
-    Pillar,
-    Area,
-    Project,
-    Task,
-    JournalEntry,
-    JournalTemplate,
-    Resource,
-    BackgroundJob,
-    Insight,
-    InsightRule,
-    *ERROR_TYPES,
-]
+#: The order of the `Viewer`'s fields in the committed SDL, older than the registrations (whose
+#: list order the other root types follow): products named here come first, in this order.
+VIEWER_ORDER = ("insights", "jobs", "aurum", "identity")
+
+
+def _root(name: str, description: str, parts: Sequence[type]) -> type | None:
+    if not parts:
+        return None
+    return strawberry.type(type(name, tuple(parts), {}), description=description)
+
+
+def schema_parts(products: Sequence[Product] | None = None) -> dict[str, Any]:
+    """The keyword arguments of `strawberry.Schema` for these registrations (the roots and types)."""
+    if products is None:
+        from products import PRODUCTS  # here, not above: the registrations import the schema's modules
+
+        products = PRODUCTS
+    registry = Registry(products)
+    query = [viewer_root(registry.parts("viewer", VIEWER_ORDER)), *registry.parts("query")]
+    return {
+        "query": _root("Query", "Everything a client can read.", [*query, node_query(registry.node_types)]),
+        "mutation": _root(
+            "Mutation",
+            "Everything a client can change; each mutation is one transaction.",
+            registry.parts("mutation"),
+        ),
+        "subscription": _root(
+            "Subscription",
+            "Live updates of the viewer's own data, over graphql-transport-ws (WebSocket) or Server-Sent "
+            "Events; each subscription starts with a STARTED status message.",
+            registry.parts("subscription"),
+        ),
+        # Types reachable only through the Node and MutationError interfaces.
+        "types": [*registry.types, *ERROR_TYPES],
+        "config": CONFIG,
+    }
 
 
 class QuintetSchema(strawberry.Schema):
@@ -91,7 +90,7 @@ class QuintetSchema(strawberry.Schema):
         return {**kwargs, "hide_suggestions": self.hide_suggestions}
 
 
-def build_schema(settings: Settings) -> QuintetSchema:
+def build_schema(settings: Settings, products: Sequence[Product] | None = None) -> QuintetSchema:
     # Factories, not instances: each operation gets its own extension objects, so that
     # concurrent requests never share an execution context.
     mask = not settings.is_dev
@@ -129,25 +128,15 @@ def build_schema(settings: Settings) -> QuintetSchema:
         # Last: it compiles only documents that every check above has let through.
         extensions.append(plan_recorder(plans))
         if settings.compiled_sql:
-            from schema.compiled import SQL_TYPES
+            from schema.compiled import SQL_TYPES, sql_types
 
-            plans.sql_types = SQL_TYPES
-    schema = QuintetSchema(
-        query=Query,
-        mutation=Mutation,
-        subscription=Subscription,
-        types=EXTRA_TYPES,
-        extensions=extensions,
-        config=CONFIG,
-    )
+            plans.sql_types = SQL_TYPES if products is None else sql_types(products)
+    schema = QuintetSchema(**schema_parts(products), extensions=extensions)
     schema.plans = plans
     schema.hide_suggestions = mask
     return schema
 
 
-def printable_schema() -> str:
+def printable_schema(products: Sequence[Product] | None = None) -> str:
     """The SDL committed as `schema.graphql` (independent of settings)."""
-    schema = strawberry.Schema(
-        query=Query, mutation=Mutation, subscription=Subscription, types=EXTRA_TYPES, config=CONFIG
-    )
-    return schema.as_str() + "\n"
+    return strawberry.Schema(**schema_parts(products)).as_str() + "\n"

@@ -15,10 +15,12 @@ from core.context import Context
 from core.errors import DomainError, ErrorCode, RateLimited
 from core.pagination import Page, Sort
 from core.relay import PageArgs, page_args
+from loaders import Loaders
 
 E = TypeVar("E", bound=Enum)
 NodeT = TypeVar("NodeT")
-Ctx = Info[Context, None]
+#: What resolvers take as `info`: the request context, with the application's loader container.
+Ctx = Info[Context[Loaders], None]
 
 
 MAX_SAFE_INTEGER = 2**53 - 1

@@ -50,6 +50,7 @@ from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.utils.str_converters import to_camel_case
 
 from core.pagination import Sort
+from core.products import NodeType
 from core.reads import Owned, viewer_param
 from core.relay import to_global_id
 from core.sqljson import (
@@ -589,17 +590,18 @@ def rows_of(loaders: Any, cls: type) -> Any:
     return loaders.kit.rows(spec_of(cls))
 
 
-def node_sources(types: Iterable[type]) -> dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]]:
-    """For `node`/`nodes`: each kit node type's global-id key, with its loader and row mapping."""
-    sources: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {}
+def node_types(types: Iterable[type]) -> dict[str, NodeType[Any]]:
+    """For `node`/`nodes` (a product's `node_types`): each kit node type's global-id key, with its
+    loader and row mapping."""
+    found: dict[str, NodeType[Any]] = {}
     for cls in types:
         spec = spec_of(cls)
         if spec.key is None:
             continue
-        if spec.key in sources:
+        if spec.key in found:
             raise TypeError(f"two node types declare the global-id key {spec.key!r}")
-        sources[spec.key] = (functools.partial(rows_of, cls=cls), cls.from_row)  # type: ignore[attr-defined]
-    return sources
+        found[spec.key] = NodeType(functools.partial(rows_of, cls=cls), cls.from_row)  # type: ignore[attr-defined]
+    return found
 
 
 # ----------------------------------------------------------------------------- coverage

@@ -1,19 +1,22 @@
-"""`Viewer`: every product's viewer fields, assembled by inheritance."""
+"""`Viewer`: every registered product's viewer fields, assembled by inheritance, and the root
+field `viewer` that returns it (a platform part: `schema.build_schema` puts it first in `Query`).
+
+The identity's own viewer fields are here too (`IdentityViewerFields`, registered by
+`products.identity`).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import strawberry
 
 from core.context import account_gone
 from core.sqljson import python_only_type
 from loaders.base import PageKey
-from schema.aurum.viewer import AurumViewerFields
 from schema.common import After, Before, Connection, Ctx, First, Last, connection, read_page_args
 from schema.identity import User
-from schema.insights import InsightViewerFields
-from schema.jobs import JobViewerFields
 from schema.notifications import Notification, NotificationOrderBy
 from schema.viewer_base import ViewerBase
 
@@ -54,6 +57,21 @@ class IdentityViewerFields(ViewerBase):
         return await info.context.loaders.identity.unread_notifications_by_user.load(self.user_pk)
 
 
-@strawberry.type(description="The signed-in user's entry point to their own data in every product.")
-class Viewer(InsightViewerFields, JobViewerFields, AurumViewerFields, IdentityViewerFields):
-    pass
+def viewer_root(parts: Sequence[type[ViewerBase]]) -> type:
+    """The root part holding `viewer`, whose type `Viewer` has the fields of `parts` in order."""
+    viewer_type: Any = strawberry.type(
+        type("Viewer", tuple(parts) or (ViewerBase,), {}),
+        description="The signed-in user's entry point to their own data in every product.",
+    )
+
+    def viewer(info: Ctx) -> ViewerBase | None:
+        actor = info.context.actor
+        return viewer_type(user_pk=actor.user_id) if actor else None
+
+    namespace = {
+        "__annotations__": {"viewer": viewer_type | None},
+        "viewer": strawberry.field(
+            resolver=viewer, description="The signed-in user's data; null when no access token was sent."
+        ),
+    }
+    return strawberry.type(type("ViewerQuery", (), namespace), description="The viewer.")

@@ -1,13 +1,19 @@
-"""A small demo dataset a newcomer can query at once: `serve --demo`, or a first dev run."""
+"""A small demo dataset a newcomer can query at once: `serve --demo`, or a first dev run.
+
+The demo user is the platform's; each product adds its own data for them (`Product.demo`), in
+the order of the registrations.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from core.context import Actor
+from core.products import Product
 from core.settings import Settings
 from models.aurum import Priority, ProjectStatus, ResourceKind, TaskStatus
 from models.identity import User
@@ -108,8 +114,8 @@ async def _has_users(session: AsyncSession) -> bool:
     return bool((await session.execute(sa.select(sa.exists().select_from(User)))).scalar_one())
 
 
-async def load_demo(session: AsyncSession, settings: Settings) -> User | None:
-    """Create the demo user and data; does nothing when the demo user exists already."""
+async def load_demo(session: AsyncSession, settings: Settings, products: Sequence[Product]) -> User | None:
+    """Create the demo user and the products' data; does nothing when the demo user exists already."""
     from core.security import TokenService
 
     if await identity.find_user_by_email(session, DEMO_EMAIL) is not None:
@@ -125,6 +131,14 @@ async def load_demo(session: AsyncSession, settings: Settings) -> User | None:
         offering="Curiosity and a running partner.",
     )
     actor = Actor(user_id=created.user.id, role=created.user.role)
+    for product in products:
+        if product.demo is not None:
+            await product.demo(session, actor)
+    return created.user
+
+
+async def aurum_demo(session: AsyncSession, actor: Actor) -> None:
+    """Aurum Life's part: the pillar tree, a journal entry, a resource and two notifications."""
     now = datetime.now(UTC)
     first_project = None
     for pillar_name, color, areas in TREE:
@@ -196,10 +210,9 @@ async def load_demo(session: AsyncSession, settings: Settings) -> User | None:
     await notifications.notify(
         session, user_id=actor.user_id, product="aurum", kind="welcome", title="Welcome to Aurum Life"
     )
-    return created.user
 
 
-async def load_demo_if_wanted(url: str, settings: Settings, *, force: bool) -> None:
+async def load_demo_if_wanted(url: str, settings: Settings, products: Sequence[Product], *, force: bool) -> None:
     """Load the demo when asked, or in dev mode when the database has no users yet."""
     engine = create_async_engine(url)
     try:
@@ -207,7 +220,7 @@ async def load_demo_if_wanted(url: str, settings: Settings, *, force: bool) -> N
         async with sessions() as session, session.begin():
             if not force and (not settings.is_dev or await _has_users(session)):
                 return
-            user = await load_demo(session, settings)
+            user = await load_demo(session, settings, products)
         if user is not None or force:
             print(f"Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}", flush=True)
     finally:

@@ -1,9 +1,11 @@
 """Background jobs as their owner sees them: enqueue, run, report progress, read.
 
-A product registers a handler for a job `kind` (`@handler("aurum.insights")`) and enqueues
-with `enqueue(session, ...)` inside its mutation's transaction: the `background_jobs` row
-and procrastinate's queue entry commit together. A worker runs `execute`, which moves the
-row through queued → running (with progress) → succeeded / retrying / failed.
+A product declares the handler of each job `kind` it enqueues in its registration
+(`Product.jobs`, installed here by the app and the worker with `register_handlers`; tests may use
+`@handler("test.kind")`), and enqueues with `enqueue(session, ...)` inside its mutation's
+transaction: the `background_jobs` row and procrastinate's queue entry commit together. A
+worker runs `execute`, which moves the row through queued → running (with progress) →
+succeeded / retrying / failed.
 
 Every change of a job's state goes through `job_changed`, once it is committed: inside a
 request through `after_commit`, in the worker right after its own commit. That is the one
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -230,14 +232,24 @@ class JobRun:
 
 
 Handler = Callable[[JobRun], Awaitable[dict[str, Any]]]
+#: This process's job kinds and their handlers; `enqueue` refuses a kind missing here.
 HANDLERS: dict[str, Handler] = {}
+
+
+def register_handlers(handlers: Mapping[str, Handler]) -> None:
+    """Install the functions that run jobs of each kind (the registrations' `Product.jobs`).
+    Installing the same again is harmless; another function for a known kind is refused."""
+    for kind, function in handlers.items():
+        known = HANDLERS.setdefault(kind, function)
+        if known is not function:
+            raise LookupError(f"job kind {kind!r} already has a handler ({known.__qualname__})")
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
     """Register the function that runs jobs of `kind`; it returns the job's JSON result."""
 
     def register(function: Handler) -> Handler:
-        HANDLERS[kind] = function
+        register_handlers({kind: function})
         return function
 
     return register

@@ -3,8 +3,10 @@
 `uv run app.py worker` runs `run_worker`; `serve` runs the same in-process when jobs are
 in-process (the default with the embedded database). Tasks:
 
-* `quintet.run_background_job`: runs one attempt of a `background_jobs` row (any kind).
-* `aurum.sweep_insights`: periodic (cron `INSIGHTS_SCHEDULE`), enqueues the analyses due.
+* `quintet.run_background_job`: runs one attempt of a `background_jobs` row (any kind), with the
+  handler its product registered (`Product.jobs`);
+* each registration's periodic tasks (`Product.periodic`), e.g. `aurum.sweep_insights` on the
+  cron `INSIGHTS_SCHEDULE`, which enqueues the analyses due.
 
 Beside procrastinate's own loop, the worker requeues the jobs of dead workers every
 `JOB_STALLED_AFTER_SECONDS / 2` seconds (and once at start).
@@ -16,23 +18,23 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from procrastinate import App, JobContext
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.ai import build_provider
-from core.context import run_in_transaction
 from core.db import create_engine, session_factory
 from core.events import create_bus, process_bus, register_process_bus, unregister_process_bus
 from core.jobs import BackoffRetry, build_connector, recover_stalled_jobs
+from core.products import PeriodicTask, Product, Registry
 from core.settings import ConfigurationError, Settings
-from services import insights, jobs
+from products import PRODUCTS
+from services import jobs
 
 logger = logging.getLogger("quintet.worker")
 
-SWEEP_TASK = "aurum.sweep_insights"
 SHUTDOWN_GRACE_SECONDS = 30.0
 
 
@@ -45,25 +47,27 @@ async def run_background_job(context: JobContext, job_id: str) -> None:
     await jobs.execute(runtime, job_id=uuid.UUID(job_id), queue_job=context.job)
 
 
-async def sweep_insights(context: JobContext, timestamp: int) -> int:
-    runtime: jobs.JobRuntime = context.additional_context["runtime"]
-    now = datetime.fromtimestamp(timestamp, UTC)
+def _periodic(task: PeriodicTask) -> Callable[[JobContext, int], Awaitable[int]]:
+    async def run(context: JobContext, timestamp: int) -> int:
+        runtime: jobs.JobRuntime = context.additional_context["runtime"]
+        at = datetime.fromtimestamp(timestamp, UTC)
+        count = await task.run(runtime, at)
+        logger.info("periodic task %s at %s: %d", task.name, at.isoformat(), count)
+        return count
 
-    async def work(session: AsyncSession) -> int:
-        scheduled = await insights.schedule_due_analyses(session, now=now, settings=runtime.settings)
-        return len(scheduled)
-
-    count = await run_in_transaction(runtime.sessions, work)
-    logger.info("insight sweep at %s scheduled %d analyses", now.isoformat(), count)
-    return count
+    return run
 
 
-def build_queue_app(settings: Settings, database_url: str) -> App:
+def build_queue_app(settings: Settings, database_url: str, products: Sequence[Product] = PRODUCTS) -> App:
+    registry = Registry(products)
+    jobs.register_handlers(registry.job_handlers)
     app = App(connector=build_connector(database_url, pool_size=settings.job_concurrency + 3))
     app.task(name=jobs.RUN_TASK, pass_context=True, retry=retry_policy(settings))(run_background_job)
-    sweep = app.task(name=SWEEP_TASK, pass_context=True, queueing_lock=SWEEP_TASK)(sweep_insights)
-    if settings.insights_schedule:
-        app.periodic(cron=settings.insights_schedule)(sweep)
+    for periodic in registry.periodic:
+        task = app.task(name=periodic.name, pass_context=True, queueing_lock=periodic.name)(_periodic(periodic))
+        cron = periodic.schedule(settings)
+        if cron:
+            app.periodic(cron=cron)(task)
     return app
 
 
@@ -107,6 +111,7 @@ async def run_worker(
     wait: bool = True,
     install_signal_handlers: bool = True,
     name: str = "worker",
+    products: Sequence[Product] = PRODUCTS,
 ) -> None:
     """Run jobs until stopped (SIGINT/SIGTERM, or cancellation), or with `wait=False` until
     the queue is empty. Running jobs get `SHUTDOWN_GRACE_SECONDS` to finish on stop; the
@@ -124,7 +129,7 @@ async def run_worker(
         ai=build_provider(settings),
         retry=retry_policy(settings),
     )
-    app = build_queue_app(settings, database_url)
+    app = build_queue_app(settings, database_url, products)
     recovery: asyncio.Task[Any] | None = None
     try:
         # Opened and closed by hand, not `async with`: a stop while the pool opens must close it too.

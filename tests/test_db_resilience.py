@@ -33,8 +33,9 @@ from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from app import create_app
-from core.http import Runtime, last_resort
+from core.http import last_resort
 from core.relay import from_global_id
+from core.runtime import Runtime
 from core.settings import Mode
 from tests.conftest import make_settings
 from tests.live.conftest import serve as serve_live

@@ -22,9 +22,9 @@ from strawberry.dataloader import DataLoader
 
 from app import create_app
 from core.pagination import Page
+from core.products import acknowledge_failures
 from core.relay import from_global_id
 from core.security import TokenService
-from loaders import _acknowledge_failures
 from tests.conftest import make_settings
 from tests.factories import create_tree
 from tests.support import GraphQLClient
@@ -291,7 +291,7 @@ async def test_released_loaders_mark_their_failed_loads_as_seen() -> None:
     released, early, late = pending_loads()
     control, unread, other = pending_loads()
     await asyncio.sleep(0)  # the batches start
-    _acknowledge_failures(released)  # while its batch still runs
+    acknowledge_failures(released)  # while its batch still runs
     await asyncio.sleep(0.01)  # the batches fail
     assert early.done()
     assert late.done()

@@ -25,8 +25,9 @@ from core.jobs import UNSERVED_WARNING_INTERVAL_SECONDS, BackoffRetry, QueueHeal
 from core.migrations import upgrade
 from core.relay import from_global_id, to_global_id
 from core.settings import Settings
+from products.insights import SWEEP_TASK
 from services import jobs
-from services.worker import SWEEP_TASK, build_queue_app
+from services.worker import build_queue_app
 from tests.conftest import create_database, drop_database, make_settings
 from tests.jobs_support import capture_job_changes, drain, job_changes, job_row, queue_rows, worker_settings
 from tests.support import GraphQLClient

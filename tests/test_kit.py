@@ -15,21 +15,16 @@ import schema as graph
 from core.relay import from_global_id
 from core.sqljson import Leaf
 from models import aurum as m
+from products import PRODUCTS
 from schema import kit
 from schema.aurum.types import Task
 from schema.common import Node
-from schema.compiled import KIT_TYPES, SQL_TYPES
+from schema.compiled import SQL_TYPES, kit_types
 from services.aurum import IS_OVERDUE, OPEN_TASK_STATUSES
 
 
 def _full_schema() -> strawberry.Schema:
-    return strawberry.Schema(
-        query=graph.Query,
-        mutation=graph.Mutation,
-        subscription=graph.Subscription,
-        types=graph.EXTRA_TYPES,
-        config=graph.CONFIG,
-    )
+    return strawberry.Schema(**graph.schema_parts())
 
 
 def test_every_field_a_query_reaches_has_a_sql_form_or_is_declared_python_only() -> None:
@@ -89,18 +84,20 @@ def test_global_ids_encode_the_declared_key_not_the_graphql_name() -> None:
         ).id
     )
     assert kit.spec_of(Chore).graphql_name == "Chore"
-    schema = strawberry.Schema(query=graph.Query, types=[Chore, *graph.EXTRA_TYPES], config=graph.CONFIG)
+    parts = graph.schema_parts()
+    schema = strawberry.Schema(**{**parts, "types": [Chore, *parts["types"]]})
     assert schema._schema.get_type("Chore") is not None
     # The node table is keyed by the stable key; two types may not claim one key.
-    assert set(kit.node_sources([Chore])) == {"Task"}
+    assert set(kit.node_types([Chore])) == {"Task"}
     with pytest.raises(TypeError, match="'Task'"):
-        kit.node_sources([Chore, Task])
+        kit.node_types([Chore, Task])
 
 
 def test_every_kit_node_type_has_a_unique_key() -> None:
-    keys = [kit.spec_of(cls).key for cls in KIT_TYPES if kit.spec_of(cls).key is not None]
+    types = kit_types(PRODUCTS)
+    keys = [kit.spec_of(cls).key for cls in types if kit.spec_of(cls).key is not None]
     assert len(keys) == len(set(keys)) == 7
-    assert set(kit.node_sources(cls for cls in KIT_TYPES if kit.spec_of(cls).key)) == set(keys)
+    assert set(kit.node_types(types)) == set(keys)
 
 
 def test_from_row_maps_every_declared_column_and_converts_enums_and_lists() -> None:

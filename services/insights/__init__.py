@@ -288,8 +288,8 @@ async def analyse(
     return AnalysisResult(findings=len(findings), insight_ids=inserted, provider=provider_name, model=model)
 
 
-@jobs.handler(ANALYSIS_KIND)
 async def run_analysis(run: jobs.JobRun) -> dict[str, Any]:
+    """Run an ANALYSIS_KIND job (its handler, registered by `products.insights`)."""
     await run.progress(0.1, "Evaluating your rules")
     only = [uuid.UUID(value) for value in run.params.get("rule_ids") or []]
     result = await analyse(

@@ -23,8 +23,8 @@ from core.events import (
     Subscription,
     user_channel,
 )
-from core.http import Runtime
 from core.relay import from_global_id
+from core.runtime import Runtime
 from models.aurum import Pillar
 from services import aurum
 from tests.support import GraphQLClient

@@ -20,9 +20,9 @@ import redis.asyncio
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection
 
-from core.http import Runtime
 from core.live_slots import LiveSlots
 from core.relay import from_global_id
+from core.runtime import Runtime
 from core.settings import Settings
 from tests.conftest import make_settings
 from tests.live.conftest import LiveServer, running_app, serve

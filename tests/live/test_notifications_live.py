@@ -7,8 +7,8 @@ import uuid
 from starlette.applications import Starlette
 
 from core.context import run_unit_of_work
-from core.http import Runtime
 from core.relay import from_global_id, to_global_id
+from core.runtime import Runtime
 from services.notifications import notify
 from tests.live.conftest import Feed, LiveServer, ws_session
 from tests.live.test_websocket import NOTIFICATION_CHANGES

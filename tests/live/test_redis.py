@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 
 from app import WS_IMPLEMENTATION
 from core.events import RedisBus
-from core.http import Runtime
+from core.runtime import Runtime
 from tests.aurum.conftest import AurumFactory
 from tests.conftest import UNLIMITED_SIGN_INS, make_settings
 from tests.live.conftest import Feed, LiveServer, RedisProcess, free_port, running_app, serve, ws_session

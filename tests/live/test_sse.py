@@ -13,8 +13,8 @@ import httpx
 from httpx_sse import ServerSentEvent, aconnect_sse
 from starlette.applications import Starlette
 
-from core.http import Runtime
 from core.relay import from_global_id
+from core.runtime import Runtime
 from tests.aurum.conftest import AurumFactory
 from tests.live.conftest import LiveServer
 from tests.support import GraphQLClient

@@ -17,8 +17,8 @@ from joserfc.jwk import ECKey
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection
 
-from core.http import Runtime
 from core.relay import from_global_id
+from core.runtime import Runtime
 from core.security import TokenService
 from tests.aurum.conftest import AurumFactory
 from tests.conftest import make_settings

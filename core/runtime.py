@@ -1,0 +1,80 @@
+"""What the app holds for its lifetime, and the one place a request's `Context` is built.
+
+HTTP (core/http.py), Server-Sent Events (core/sse.py), WebSocket connections (core/ws.py) and
+shared subscription streams (core/shared_subscriptions.py) all call `Runtime.context`. The loader
+container comes from the application (`loaders`, set in app.py from the product registrations):
+core knows no product.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, overload
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
+
+from core.context import Actor, Context
+from core.db import SqlStats
+from core.events import EventBus
+from core.fastpath import PlanCache
+from core.live_slots import LiveSlots
+from core.products import LoaderContainer
+from core.ratelimit import RateLimiter, SignInLimits
+from core.security import TokenService
+from core.settings import Settings
+
+C = TypeVar("C", bound=Context[Any])
+
+
+@dataclass
+class Runtime:
+    """What the app holds for its lifetime; set up in the lifespan."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    tokens: TokenService
+    schema: strawberry.Schema
+    ai_limiter: RateLimiter
+    auth_limits: SignInLimits
+    bus: EventBus
+    live_slots: LiveSlots
+    #: The application's loader container for one request (or operation, or event) of an actor.
+    loaders: Callable[[AsyncEngine, Actor | None], LoaderContainer]
+    plans: PlanCache | None = None
+
+    def new_loaders(self, actor: Actor | None) -> LoaderContainer:
+        return self.loaders(self.engine, actor)
+
+    @overload
+    def context(self, request: HTTPConnection, actor: Actor | None, sql: SqlStats | None = None) -> Context[Any]: ...
+
+    @overload
+    def context(self, request: HTTPConnection, actor: Actor | None, sql: SqlStats | None, kind: type[C]) -> C: ...
+
+    def context(
+        self,
+        request: HTTPConnection,
+        actor: Actor | None,
+        sql: SqlStats | None = None,
+        kind: type[Context[Any]] = Context,
+    ) -> Context[Any]:
+        """The context of one request of `actor` (None: anonymous), with fresh loaders; `sql`
+        counts its statements (a new count unless given), `kind` is a subclass to build."""
+        return kind(
+            request=request,
+            settings=self.settings,
+            engine=self.engine,
+            sessions=self.sessions,
+            tokens=self.tokens,
+            actor=actor,
+            loaders=self.new_loaders(actor),
+            sql=sql if sql is not None else SqlStats(),
+            ai_limiter=self.ai_limiter,
+            auth_limits=self.auth_limits,
+            bus=self.bus,
+            new_loaders=self.new_loaders,
+        )
