@@ -25,6 +25,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 ROOT = Path(__file__).resolve().parent
+#: How long `serve --workers N` waits for a worker process to start answering.
+WORKER_START_SECONDS = 120
 if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the application
     sys.path.insert(0, str(ROOT))
 
@@ -254,6 +256,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
         ws_max_size=settings.max_body_bytes,
         ws_per_message_deflate=False,
         app_dir=str(ROOT),
+        # A worker process imports the app before it answers the supervisor's health check: under
+        # load that takes more than uvicorn's 5 s default, and the supervisor then killed and
+        # restarted workers forever.
+        timeout_worker_healthcheck=WORKER_START_SECONDS,
     )
 
 
