@@ -5,7 +5,8 @@
 - `naive`: a day-one Strawberry server with per-parent SQL and no DataLoaders (naive_strawberry.py).
 - `floor`: batched SQL and orjson behind plain Starlette routes, no GraphQL (floor.py).
 
-Every peer answers the same four operations with the same data (checked by bench.checks).
+Every peer answers the same operations with the same data (checked by bench.checks); the
+module docstring of bench.side_by_side says what each operation asks.
 """
 
 from __future__ import annotations
@@ -19,24 +20,42 @@ from typing import Any, ClassVar
 
 import orjson
 
-from bench.checks import CorrectnessError, Entry, Fields, walk_dashboard, walk_tree
+from bench.checks import (
+    FILTERED_TASKS,
+    RELAY_PROJECTS,
+    RELAY_TASKS,
+    CorrectnessError,
+    Entry,
+    Fields,
+    walk_dashboard,
+    walk_filtered,
+    walk_relay,
+    walk_tree,
+)
 from bench.dataset import ACTIVE_PROJECT_STATUSES, OPEN_TASK_STATUSES
 from core.relay import from_global_id, to_global_id
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRAPHILE_DIR = ROOT / "bench" / "peers" / "postgraphile"
-OPERATIONS = ("tree", "dashboard", "node", "mutation")
+OPERATIONS = ("tree", "dashboard", "node", "mutation", "relay", "filtered")
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
 @dataclass(frozen=True)
 class Call:
-    """The arguments of one request: who asks, and for `node`/`mutation` which task (and title)."""
+    """The arguments of one request: who asks; for `node`/`mutation` which task (and title);
+    for `filtered` which task status (the database's value, e.g. `in_progress`); for `relay`
+    the page: `first` projects after the peer's own cursor `after`, which follows the `skipped`
+    newest projects (what the answer is checked against: the cursor itself is opaque)."""
 
     user_id: uuid.UUID
     token: str
     task_id: uuid.UUID | None = None
     title: str | None = None
+    status: str | None = None
+    first: int = RELAY_PROJECTS
+    after: str | None = None
+    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,15 @@ class Peer(ABC):
     def entries(self, operation: str, body: Any) -> list[Entry]:
         """The response reduced to entries (bench.checks); CorrectnessError if it is an error."""
 
+    @abstractmethod
+    def relay_projects(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The page of projects in the `data` of a `relay` response."""
+
+    def end_cursor(self, body: Any) -> str | None:
+        """`pageInfo.endCursor` of a `relay` response: the peer's cursor to the next page."""
+        cursor = self.relay_projects(_graphql_data(body))["pageInfo"]["endCursor"]
+        return cursor if isinstance(cursor, str) else None
+
 
 # ----------------------------------------------------------------------------- Quintet
 
@@ -136,6 +164,27 @@ QUINTET_NODE = """query Node($id: ID!) { node(id: $id) {
 
 QUINTET_RENAME = """mutation Rename($input: UpdateTaskInput!) { updateTask(input: $input) {
   task { id title } errors { code message } } }"""
+
+
+QUINTET_RELAY = f"""query Relay($first: Int!, $after: String) {{ viewer {{
+  projects(first: $first, after: $after, orderBy: CREATED_AT_DESC) {{ totalCount
+    edges {{ cursor node {{ id name status dueAt progress {{ percent totalTasks completedTasks }}
+      tasks(first: {RELAY_TASKS}) {{
+        edges {{ cursor node {{ id title status dueAt }} }} pageInfo {{ hasNextPage endCursor }} }} }} }}
+    pageInfo {{ hasNextPage endCursor }} }} }} }}"""
+
+QUINTET_FILTERED = f"""query Filtered($status: TaskStatus!) {{ viewer {{
+  tasks(first: {FILTERED_TASKS}, orderBy: DUE_AT_ASC, filter: {{status: [$status]}}) {{
+    totalCount nodes {{ id title status priority dueAt isOverdue }} }} }} }}"""
+
+
+def _relay_variables(call: Call) -> dict[str, Any]:
+    return {"first": call.first, "after": call.after}
+
+
+def _status(call: Call) -> str:
+    assert call.status is not None
+    return call.status
 
 
 def _quintet_id(value: str) -> uuid.UUID:
@@ -178,6 +227,11 @@ class Quintet(Peer):
             return _post("/graphql", {"query": QUINTET_TREE}, auth)
         if operation == "dashboard":
             return _post("/graphql", {"query": QUINTET_DASHBOARD}, auth)
+        if operation == "relay":
+            return _post("/graphql", {"query": QUINTET_RELAY, "variables": _relay_variables(call)}, auth)
+        if operation == "filtered":
+            variables = {"status": _status(call).upper()}
+            return _post("/graphql", {"query": QUINTET_FILTERED, "variables": variables}, auth)
         assert call.task_id is not None
         task_id = to_global_id("Task", call.task_id)
         if operation == "node":
@@ -192,12 +246,20 @@ class Quintet(Peer):
             return walk_tree(data["viewer"]["pillars"], Fields(), _quintet_id)
         if operation == "dashboard":
             return walk_dashboard(data["viewer"]["projects"], Fields(), _quintet_id)
+        if operation == "relay":
+            return walk_relay(self.relay_projects(data), Fields(), _quintet_id)
+        if operation == "filtered":
+            return walk_filtered(data["viewer"]["tasks"], _quintet_id)
         if operation == "node":
             return _node_entries(data["node"], _quintet_id)
         payload = data["updateTask"]
         if payload["errors"]:
             raise CorrectnessError(f"updateTask errors: {payload['errors']}")
         return _renamed_entries(payload["task"], _quintet_id)
+
+    def relay_projects(self, data: dict[str, Any]) -> dict[str, Any]:
+        projects: dict[str, Any] = data["viewer"]["projects"]
+        return projects
 
 
 # ------------------------------------------------------------------------- PostGraphile
@@ -233,6 +295,18 @@ POSTGRAPHILE_RENAME = """mutation Rename($id: UUID!, $user: UUID!, $title: Strin
   updateTaskByIdAndUserId(input: {id: $id, userId: $user, taskPatch: {title: $title}}) { task { id title } } }"""
 
 
+POSTGRAPHILE_RELAY = f"""query Relay($user: UUID!, $first: Int!, $after: Cursor) {{ userById(id: $user) {{
+  projectsByUserId(first: $first, after: $after, orderBy: [CREATED_AT_DESC, PRIMARY_KEY_DESC]) {{ totalCount
+    edges {{ cursor node {{ id name status dueAt {PROGRESS}
+      tasksByProjectIdAndUserId(first: {RELAY_TASKS}, {BY_POSITION}) {{
+        edges {{ cursor node {{ id title status dueAt }} }} pageInfo {{ hasNextPage endCursor }} }} }} }}
+    pageInfo {{ hasNextPage endCursor }} }} }} }}"""
+
+POSTGRAPHILE_FILTERED = f"""query Filtered($user: UUID!, $status: String!) {{ userById(id: $user) {{
+  tasksByUserId(first: {FILTERED_TASKS}, {BY_DUE}, condition: {{status: $status}}) {{
+    totalCount nodes {{ id title status priority dueAt isOverdue }} }} }} }}"""
+
+
 class PostGraphile(Peer):
     name = "postgraphile"
     title = "PostGraphile v4 (no JWT, no RLS)"
@@ -259,6 +333,12 @@ class PostGraphile(Peer):
         if operation == "dashboard":
             variables = {"user": user, "active": list(ACTIVE_PROJECT_STATUSES), "open": list(OPEN_TASK_STATUSES)}
             return _post("/graphql", {"query": POSTGRAPHILE_DASHBOARD, "variables": variables}, {})
+        if operation == "relay":
+            variables = {"user": user, **_relay_variables(call)}
+            return _post("/graphql", {"query": POSTGRAPHILE_RELAY, "variables": variables}, {})
+        if operation == "filtered":
+            variables = {"user": user, "status": _status(call)}
+            return _post("/graphql", {"query": POSTGRAPHILE_FILTERED, "variables": variables}, {})
         variables = {"id": str(call.task_id), "user": user}
         if operation == "node":
             return _post("/graphql", {"query": POSTGRAPHILE_NODE, "variables": variables}, {})
@@ -270,9 +350,17 @@ class PostGraphile(Peer):
             return walk_tree(data["userById"]["pillarsByUserId"], PG_FIELDS, _raw_id)
         if operation == "dashboard":
             return walk_dashboard(data["userById"]["projectsByUserId"], PG_FIELDS, _raw_id)
+        if operation == "relay":
+            return walk_relay(self.relay_projects(data), PG_FIELDS, _raw_id)
+        if operation == "filtered":
+            return walk_filtered(data["userById"]["tasksByUserId"], _raw_id)
         if operation == "node":
             return _node_entries(data["taskByIdAndUserId"], _raw_id)
         return _renamed_entries(data["updateTaskByIdAndUserId"]["task"], _raw_id)
+
+    def relay_projects(self, data: dict[str, Any]) -> dict[str, Any]:
+        projects: dict[str, Any] = data["userById"]["projectsByUserId"]
+        return projects
 
 
 # ------------------------------------------------------------------------ naive Strawberry
@@ -287,6 +375,18 @@ NAIVE_DASHBOARD = f"""query Dashboard($active: [String!]!, $open: [String!]!) {{
   projects(first: 20, statuses: $active) {{ nodes {{ id name status dueAt {NAIVE_PROGRESS}
     tasks(first: 10, statuses: $open, orderByDue: true) {{
       nodes {{ id title status priority dueAt isOverdue }} }} }} }} }} }}"""
+
+NAIVE_RELAY = f"""query Relay($first: Int!, $after: String) {{ viewer {{
+  projectsConnection(first: $first, after: $after) {{ totalCount
+    edges {{ cursor node {{ id name status dueAt {NAIVE_PROGRESS}
+      tasksConnection(first: {RELAY_TASKS}) {{
+        edges {{ cursor node {{ id title status dueAt }} }} pageInfo {{ hasNextPage endCursor }} }} }} }}
+    pageInfo {{ hasNextPage endCursor }} }} }} }}"""
+NAIVE_RELAY_FIELDS = Fields(tasks="tasksConnection")
+
+NAIVE_FILTERED = f"""query Filtered($status: String!) {{ viewer {{
+  tasks(first: {FILTERED_TASKS}, status: $status) {{
+    totalCount nodes {{ id title status priority dueAt isOverdue }} }} }} }}"""
 
 NAIVE_NODE = "query Node($id: UUID!) { task(id: $id) { id title status priority dueAt isOverdue } }"
 NAIVE_RENAME = (
@@ -308,6 +408,10 @@ class NaiveStrawberry(Peer):
         if operation == "dashboard":
             variables = {"active": list(ACTIVE_PROJECT_STATUSES), "open": list(OPEN_TASK_STATUSES)}
             return _post("/graphql", {"query": NAIVE_DASHBOARD, "variables": variables}, user)
+        if operation == "relay":
+            return _post("/graphql", {"query": NAIVE_RELAY, "variables": _relay_variables(call)}, user)
+        if operation == "filtered":
+            return _post("/graphql", {"query": NAIVE_FILTERED, "variables": {"status": _status(call)}}, user)
         if operation == "node":
             return _post("/graphql", {"query": NAIVE_NODE, "variables": {"id": str(call.task_id)}}, user)
         renamed = {"id": str(call.task_id), "title": call.title}
@@ -319,9 +423,17 @@ class NaiveStrawberry(Peer):
             return walk_tree(data["viewer"]["pillars"], Fields(), _raw_id)
         if operation == "dashboard":
             return walk_dashboard(data["viewer"]["projects"], Fields(), _raw_id)
+        if operation == "relay":
+            return walk_relay(self.relay_projects(data), NAIVE_RELAY_FIELDS, _raw_id)
+        if operation == "filtered":
+            return walk_filtered(data["viewer"]["tasks"], _raw_id)
         if operation == "node":
             return _node_entries(data["task"], _raw_id)
         return _renamed_entries(data["updateTask"]["task"], _raw_id)
+
+    def relay_projects(self, data: dict[str, Any]) -> dict[str, Any]:
+        projects: dict[str, Any] = data["viewer"]["projectsConnection"]
+        return projects
 
 
 # ---------------------------------------------------------------------------------- floor
@@ -338,6 +450,10 @@ class Floor(Peer):
         user = {"X-User-Id": str(call.user_id)}
         if operation in {"tree", "dashboard"}:
             return _post(f"/{operation}", {}, user)
+        if operation == "relay":
+            return _post("/relay", _relay_variables(call), user)
+        if operation == "filtered":
+            return _post("/filtered", {"status": _status(call)}, user)
         if operation == "node":
             return _post("/node", {"id": str(call.task_id)}, user)
         return _post("/update-task", {"id": str(call.task_id), "title": call.title}, user)
@@ -348,9 +464,17 @@ class Floor(Peer):
             return walk_tree(data["viewer"]["pillars"], Fields(), _raw_id)
         if operation == "dashboard":
             return walk_dashboard(data["viewer"]["projects"], Fields(), _raw_id)
+        if operation == "relay":
+            return walk_relay(self.relay_projects(data), Fields(), _raw_id)
+        if operation == "filtered":
+            return walk_filtered(data["viewer"]["tasks"], _raw_id)
         if operation == "node":
             return _node_entries(data["task"], _raw_id)
         return _renamed_entries(data["updateTask"]["task"], _raw_id)
+
+    def relay_projects(self, data: dict[str, Any]) -> dict[str, Any]:
+        projects: dict[str, Any] = data["viewer"]["projects"]
+        return projects
 
 
 PEER_NAMES = ("quintet", "postgraphile", "naive", "floor")
