@@ -5,7 +5,8 @@ A response is reduced to a list of entries in document order:
 - `("pillar" | "area" | "project", id, total_tasks, completed_tasks, percent)` for a node with progress,
 - `("count", project_id, n)` for a project's task count (tree only),
 - `("task", id)` for a task, and `("task", id, title)` for the task a mutation returns,
-- `("more", project_id, has_next_page)` after a project's page of tasks (relay),
+- `("more", project_id, has_next_page)` after a project's page of tasks (relay, and the
+  page of one project's tasks of the cursor check),
 - `("page", total_count, has_next_page)` closing a page of projects (relay),
 - `("total", n)` for the count of a filtered list of tasks (filtered).
 
@@ -42,8 +43,10 @@ DASHBOARD_TASKS = 10
 # are Quintet's default page), each with a preview of its first 10 tasks (a project holds 10 at 1x).
 RELAY_PROJECTS = 20
 RELAY_TASKS = 10
-# The first page of the cursor check: short, so that a next page exists at every scale.
+# The first page of the cursor checks: short, so that a next page exists at every scale (of
+# projects, and of the first project's tasks).
 RELAY_PROBE = 5
+RELAY_PROBE_TASKS = 2
 # filtered: the viewer's tasks with one status, soonest due first: 50, a long list screen.
 FILTERED_TASKS = 50
 
@@ -135,18 +138,29 @@ def _newest_first(rows: Iterable[asyncpg.Record]) -> list[asyncpg.Record]:
     return sorted(rows, key=lambda row: (row["created_at"], row["id"]), reverse=True)
 
 
-def expected_relay(data: UserData, *, skipped: int = 0, first: int = RELAY_PROJECTS) -> list[Entry]:
-    """The page of `first` projects after the `skipped` newest, each with its first tasks."""
+def expected_relay(
+    data: UserData, *, skipped: int = 0, first: int = RELAY_PROJECTS, tasks: int = RELAY_TASKS
+) -> list[Entry]:
+    """The page of `first` projects after the `skipped` newest, each with its first `tasks` tasks."""
     tasks_of = _group(data.tasks, "project_id")
     projects = _newest_first(data.projects)
     entries: list[Entry] = []
     for project in projects[skipped : skipped + first]:
-        tasks = _by_position(tasks_of[project["id"]])
-        entries.append(("project", project["id"], *_progress(tasks)))
-        entries.extend(("task", task["id"]) for task in tasks[:RELAY_TASKS])
-        entries.append(("more", project["id"], len(tasks) > RELAY_TASKS))
+        own = _by_position(tasks_of[project["id"]])
+        entries.append(("project", project["id"], *_progress(own)))
+        entries.extend(("task", task["id"]) for task in own[:tasks])
+        entries.append(("more", project["id"], len(own) > tasks))
     entries.append(("page", len(projects), len(projects) > skipped + first))
     return entries
+
+
+def expected_project_tasks(data: UserData, project_id: uuid.UUID, *, skipped: int, first: int) -> list[Entry]:
+    """The page of `first` tasks of one project after its `skipped` first, by position."""
+    own = _by_position(task for task in data.tasks if task["project_id"] == project_id)
+    return [
+        *(("task", task["id"]) for task in own[skipped : skipped + first]),
+        ("more", project_id, len(own) > skipped + first),
+    ]
 
 
 def expected_filtered(data: UserData, status: str) -> list[Entry]:
@@ -226,6 +240,14 @@ def walk_relay(projects: dict[str, Any], fields: Fields, decode: IdDecoder) -> l
         entries.append(("more", decode(project["id"]), tasks["pageInfo"]["hasNextPage"]))
     entries.append(("page", projects["totalCount"], projects["pageInfo"]["hasNextPage"]))
     return entries
+
+
+def walk_project_tasks(project: dict[str, Any] | None, fields: Fields, decode: IdDecoder) -> list[Entry]:
+    if project is None:
+        raise CorrectnessError("the project came back null")
+    tasks = project[fields.tasks]
+    entries: list[Entry] = [("task", decode(edge["node"]["id"])) for edge in _edges(tasks)]
+    return [*entries, ("more", decode(project["id"]), tasks["pageInfo"]["hasNextPage"])]
 
 
 def walk_filtered(tasks: dict[str, Any], decode: IdDecoder) -> list[Entry]:

@@ -11,12 +11,14 @@ Operations (bench.lineup has each peer's document; bench.checks what each must r
 - `node`: one task by id.
 - `mutation`: rename one task.
 - `relay`: a project list screen as Relay clients page it: `edges { cursor node }`, `pageInfo`
-  and `totalCount` of the user's 20 newest projects (`first`/`after` as variables), each with
-  progress and its first 10 tasks by `edges`/`pageInfo`. Newest first (created, then id) rather
-  than by due date: PostGraphile v4's `after` drops the rows whose sort column is NULL (most
-  projects have no due date), so its next page would be wrong. Cursors differ per peer and are
-  never compared: verification fetches, with each peer's own `endCursor`, the page after a
-  first page of 5 and checks its rows.
+  and `totalCount` of the user's 20 newest projects, each with progress and its first 10 tasks
+  by `edges`/`pageInfo` (`first`, `after` and the task count are variables, as a Relay
+  pagination query has them). Newest first (created, then id) rather than by due date:
+  PostGraphile v4's `after` drops the rows whose sort column is NULL (a fifth of the projects
+  have no due date), so its next pages would be wrong. Cursors differ per peer and are never
+  compared: from a first page of 5 projects with 2 tasks each, verification fetches with the
+  peer's own cursors the page of projects after its `endCursor` and the page of the first
+  project's tasks after that project's `endCursor`, and checks their rows.
 - `filtered`: the user's tasks with one status, 50 soonest due and their `totalCount`, the
   status a variable (`$status`) that rotates over the four statuses between requests as the
   users do.
@@ -63,11 +65,14 @@ from sqlalchemy.engine import make_url
 from bench import report
 from bench.checks import (
     RELAY_PROBE,
+    RELAY_PROBE_TASKS,
+    RELAY_TASKS,
     CorrectnessError,
     Entry,
     UserData,
     expected_dashboard,
     expected_filtered,
+    expected_project_tasks,
     expected_relay,
     expected_tree,
     first_difference,
@@ -75,7 +80,16 @@ from bench.checks import (
 )
 from bench.checks import load_user as load_user_rows
 from bench.dataset import SCALES, TASK_STATUSES, Dataset, drop_database, prepare_dataset, resolve_server
-from bench.lineup import OPERATIONS, PEER_NAMES, POSTGRAPHILE_DIR, Call, Peer, Quintet, build_peers
+from bench.lineup import (
+    OPERATIONS,
+    PEER_NAMES,
+    POSTGRAPHILE_DIR,
+    PROJECT_TASKS,
+    Call,
+    Peer,
+    Quintet,
+    build_peers,
+)
 from bench.loadgen import ToolMissing, require_wrk, run_wrk, write_requests
 from bench.pgcount import CountingProxy
 from bench.servers import ServerProcess, free_port, send
@@ -210,7 +224,12 @@ class Expectations:
         if operation == "dashboard":
             return expected_dashboard(await self._user(call.user_id))
         if operation == "relay":
-            return expected_relay(await self._user(call.user_id), skipped=call.skipped, first=call.first)
+            user = await self._user(call.user_id)
+            return expected_relay(user, skipped=call.skipped, first=call.first, tasks=call.task_page)
+        if operation == PROJECT_TASKS:
+            assert call.project_id is not None
+            user = await self._user(call.user_id)
+            return expected_project_tasks(user, call.project_id, skipped=call.skipped, first=call.first)
         if operation == "filtered":
             assert call.status is not None
             return expected_filtered(await self._user(call.user_id), call.status)
@@ -252,6 +271,8 @@ async def checked_answer(
 def _page_note(call: Call) -> str:
     if call.status is not None:
         return f", status {call.status}"
+    if call.project_id is not None:
+        return f", the page after the first {call.skipped} tasks of project {call.project_id}"
     if call.after is not None:
         return f", the page after its {call.skipped} newest projects"
     return ""
@@ -260,16 +281,32 @@ def _page_note(call: Call) -> str:
 async def check_next_page(
     client: httpx.AsyncClient, peer: Peer, call: Call, expectations: Expectations
 ) -> dict[str, Any]:
-    """The peer's own cursor leads to the right next page: a first page of RELAY_PROBE projects,
-    then the page after its `endCursor`, both checked row by row."""
-    first_page = dataclasses.replace(call, first=RELAY_PROBE, after=None, skipped=0)
+    """The peer's own cursors lead to the right next pages. From a first page of RELAY_PROBE
+    projects with RELAY_PROBE_TASKS tasks each: the page of projects after its `endCursor`, and
+    the page of the first project's tasks after that project's `endCursor`, each checked row
+    by row."""
+    first_page = dataclasses.replace(call, first=RELAY_PROBE, task_page=RELAY_PROBE_TASKS, after=None, skipped=0)
     _, body = await checked_answer(client, peer, "relay", first_page, expectations)
-    cursor = peer.end_cursor(body)
-    if cursor is None:
-        raise CorrectnessError(f"{peer.name} relay: no endCursor on a first page of {RELAY_PROBE} projects")
-    next_page = dataclasses.replace(call, after=cursor, skipped=RELAY_PROBE)
-    tasks, _ = await checked_answer(client, peer, "relay", next_page, expectations)
-    return {"after_first": RELAY_PROBE, "first": next_page.first, "tasks": tasks}
+    cursors = peer.relay_cursors(body)
+    if cursors.end is None or cursors.project_tasks_end is None:
+        raise CorrectnessError(
+            f"{peer.name} relay: no endCursor on a first page of {RELAY_PROBE} projects "
+            f"and {RELAY_PROBE_TASKS} tasks each: {cursors}"
+        )
+    next_projects = dataclasses.replace(call, after=cursors.end, skipped=RELAY_PROBE)
+    project_tasks, _ = await checked_answer(client, peer, "relay", next_projects, expectations)
+    next_tasks = dataclasses.replace(
+        call,
+        project_id=cursors.project_id,
+        first=RELAY_TASKS,
+        after=cursors.project_tasks_end,
+        skipped=RELAY_PROBE_TASKS,
+    )
+    tasks, _ = await checked_answer(client, peer, PROJECT_TASKS, next_tasks, expectations)
+    return {
+        "projects": {"after_first": RELAY_PROBE, "first": next_projects.first, "tasks": project_tasks},
+        "project_tasks": {"after_first": RELAY_PROBE_TASKS, "first": RELAY_TASKS, "tasks": tasks},
+    }
 
 
 # ----------------------------------------------------------------------- verification

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.checks import FILTERED_TASKS, RELAY_PROBE
+from bench.checks import FILTERED_TASKS, RELAY_PROBE, RELAY_PROBE_TASKS
 from bench.dataset import TASK_STATUSES
 from bench.lineup import OPERATIONS, PEER_NAMES
 
@@ -94,9 +94,20 @@ def test_side_by_side_smoke_runs_every_peer_and_operation(server_url: str, tmp_p
             else:
                 assert all(0 < n <= 20 * 10 for n in verified["tasks_per_response"])
             if operation == "relay":
-                # And the peer's own endCursor after a short first page led to the right next page
-                remaining_tasks = (SMOKE_PROJECTS_PER_USER - RELAY_PROBE) * SMOKE_TASKS_PER_PROJECT
-                assert verified["next_page"] == {"after_first": RELAY_PROBE, "first": 20, "tasks": remaining_tasks}
+                # And the peer's own endCursors after a short first page led to the right next pages:
+                # of projects (all the rest), and of the first project's tasks (the rest of its 5)
+                assert verified["next_page"] == {
+                    "projects": {
+                        "after_first": RELAY_PROBE,
+                        "first": 20,
+                        "tasks": (SMOKE_PROJECTS_PER_USER - RELAY_PROBE) * SMOKE_TASKS_PER_PROJECT,
+                    },
+                    "project_tasks": {
+                        "after_first": RELAY_PROBE_TASKS,
+                        "first": 10,
+                        "tasks": SMOKE_TASKS_PER_PROJECT - RELAY_PROBE_TASKS,
+                    },
+                }
             # And its statements were counted on the wire
             assert verified["statements"]["queries_per_request"] >= 1
             assert verified["statement_texts"]

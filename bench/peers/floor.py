@@ -161,6 +161,21 @@ WHERE n <= $3
 ORDER BY project_id, n
 """
 
+PROJECT_TASKS = """
+SELECT p.id AS project_id, t.id, t.title, t.status, t.due_at, t.position
+FROM projects p
+LEFT JOIN LATERAL (
+  SELECT id, title, status, due_at, position FROM tasks
+  WHERE project_id = p.id AND user_id = $2 {after}
+  ORDER BY position, id
+  LIMIT $3
+) t ON true
+WHERE p.id = $1 AND p.user_id = $2
+ORDER BY t.position, t.id
+"""
+PROJECT_TASKS_FIRST_PAGE = PROJECT_TASKS.format(after="")
+PROJECT_TASKS_NEXT_PAGE = PROJECT_TASKS.format(after="AND (position, id) > ($4::int, $5::uuid)")
+
 FILTERED_TASKS = """
 SELECT c.total_count, t.id, t.title, t.status, t.priority, t.due_at
 FROM (SELECT count(*) AS total_count FROM tasks WHERE user_id = $1 AND status = $2) c
@@ -173,7 +188,6 @@ LEFT JOIN LATERAL (
 ORDER BY coalesce(t.due_at, 'infinity'), t.id
 """
 TASK_STATUSES = ("todo", "in_progress", "done", "cancelled")
-RELAY_TASKS_PER_PROJECT = 10
 MAX_PAGE = 100
 
 TASK = "SELECT id, title, status, priority, due_at FROM tasks WHERE id = $1 AND user_id = $2"
@@ -313,14 +327,33 @@ def _page(rows: list[Any], first: int, cursor_of: Any, node_of: Any) -> dict[str
     }
 
 
+def _relay_task(row: asyncpg.Record) -> dict[str, Any]:
+    due_at = row["due_at"]
+    return {
+        "id": str(row["id"]),
+        "title": row["title"],
+        "status": row["status"],
+        "dueAt": due_at.isoformat() if due_at else None,
+    }
+
+
+def _task_cursor(row: asyncpg.Record) -> str:
+    return _cursor(row["position"], str(row["id"]))
+
+
+def _first(body: dict[str, Any]) -> int | None:
+    first = body.get("first")
+    return first if isinstance(first, int) and 1 <= first <= MAX_PAGE else None
+
+
 async def relay(request: Request) -> Response:
     user = _user(request)
     if user is None:
         return _json({"errors": [{"message": "X-User-Id header is required"}]}, 400)
     body = await _body(request)
-    first, after = body.get("first"), body.get("after")
-    if not isinstance(first, int) or not 1 <= first <= MAX_PAGE:
-        return _json({"errors": [{"message": f"`first` must be an integer from 1 to {MAX_PAGE}"}]}, 400)
+    first, after, task_page = _first(body), body.get("after"), body.get("tasks")
+    if first is None or not isinstance(task_page, int) or not 1 <= task_page <= MAX_PAGE:
+        return _json({"errors": [{"message": f"`first` and `tasks` must be integers from 1 to {MAX_PAGE}"}]}, 400)
     try:
         bound = None if after is None else _cursor_parts(str(after))
         bound_values = () if bound is None else (datetime.fromisoformat(str(bound[0])), uuid.UUID(str(bound[1])))
@@ -330,17 +363,8 @@ async def relay(request: Request) -> Response:
         statement = RELAY_FIRST_PAGE if bound is None else RELAY_NEXT_PAGE
         rows = await conn.fetch(statement, user, first + 1, *bound_values)
         projects = [row for row in rows if row["id"] is not None]
-        tasks = await conn.fetch(RELAY_TASKS, user, [p["id"] for p in projects[:first]], RELAY_TASKS_PER_PROJECT + 1)
+        tasks = await conn.fetch(RELAY_TASKS, user, [p["id"] for p in projects[:first]], task_page + 1)
     tasks_of = _children(tasks)
-
-    def task(row: asyncpg.Record) -> dict[str, Any]:
-        due_at = row["due_at"]
-        return {
-            "id": str(row["id"]),
-            "title": row["title"],
-            "status": row["status"],
-            "dueAt": due_at.isoformat() if due_at else None,
-        }
 
     def project(row: asyncpg.Record) -> dict[str, Any]:
         return {
@@ -349,16 +373,33 @@ async def relay(request: Request) -> Response:
             "status": row["status"],
             "dueAt": row["due_at"].isoformat() if row["due_at"] else None,
             "progress": _progress(row),
-            "tasks": _page(
-                tasks_of.get(row["id"], []),
-                RELAY_TASKS_PER_PROJECT,
-                lambda t: _cursor(t["position"], str(t["id"])),
-                task,
-            ),
+            "tasks": _page(tasks_of.get(row["id"], []), task_page, _task_cursor, _relay_task),
         }
 
     page = _page(projects, first, lambda p: _cursor(p["created_at"].isoformat(), str(p["id"])), project)
     return _json({"data": {"viewer": {"projects": {"totalCount": rows[0]["total_count"], **page}}}})
+
+
+async def project_tasks(request: Request) -> Response:
+    """One project's tasks after a cursor (the harness's cursor check)."""
+    user = _user(request)
+    body = await _body(request)
+    first, after = _first(body), body.get("after")
+    if first is None:
+        return _json({"errors": [{"message": f"`first` must be an integer from 1 to {MAX_PAGE}"}]}, 400)
+    try:
+        project_id = uuid.UUID(str(body.get("project")))
+        bound = None if after is None else _cursor_parts(str(after))
+        bound_values = () if bound is None else (int(bound[0]), uuid.UUID(str(bound[1])))
+    except (ValueError, TypeError):
+        return _json({"errors": [{"message": "`project` must be a UUID and `after` a cursor of this list"}]}, 400)
+    statement = PROJECT_TASKS_FIRST_PAGE if bound is None else PROJECT_TASKS_NEXT_PAGE
+    rows = await request.app.state.pool.fetch(statement, project_id, user, first + 1, *bound_values)
+    if not rows:
+        return _json({"data": {"project": None}})
+    tasks = [row for row in rows if row["id"] is not None]
+    project = {"id": str(project_id), "tasks": _page(tasks, first, _task_cursor, _relay_task)}
+    return _json({"data": {"project": project}})
 
 
 async def filtered(request: Request) -> Response:
@@ -424,6 +465,7 @@ app = Starlette(
         Route("/dashboard", dashboard, methods=["POST"]),
         Route("/relay", relay, methods=["POST"]),
         Route("/filtered", filtered, methods=["POST"]),
+        Route("/project-tasks", project_tasks, methods=["POST"]),
         Route("/node", node, methods=["POST"]),
         Route("/update-task", update_task, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),

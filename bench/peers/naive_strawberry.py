@@ -380,6 +380,13 @@ class Query:
     def viewer(self, info: Info) -> Viewer | None:
         return Viewer(user_id=info.context.user_id) if info.context.user_id else None
 
+    @strawberry.field(description="One of the user's projects.")
+    async def project(self, info: Info, id: uuid.UUID) -> Project | None:
+        row = await info.context.pool.fetchrow(
+            "SELECT id, name, status, due_at FROM projects WHERE id = $1 AND user_id = $2", id, info.context.user_id
+        )
+        return Project.from_row(row) if row else None
+
     @strawberry.field(description="One of the user's tasks.")
     async def task(self, info: Info, id: uuid.UUID) -> Task | None:
         row = await info.context.pool.fetchrow(
