@@ -191,7 +191,6 @@ QUINTET_NODE = """query Node($id: ID!) { node(id: $id) {
 QUINTET_RENAME = """mutation Rename($input: UpdateTaskInput!) { updateTask(input: $input) {
   task { id title } errors { code message } } }"""
 
-
 QUINTET_RELAY = """query Relay($first: Int!, $after: String, $tasks: Int!) { viewer {
   projects(first: $first, after: $after, orderBy: CREATED_AT_DESC) { totalCount
     edges { cursor node { id name status dueAt progress { percent totalTasks completedTasks }
@@ -203,7 +202,7 @@ QUINTET_FILTERED = f"""query Filtered($status: TaskStatus!) {{ viewer {{
   tasks(first: {FILTERED_TASKS}, orderBy: DUE_AT_ASC, filter: {{status: [$status]}}) {{
     totalCount nodes {{ id title status priority dueAt isOverdue }} }} }} }}"""
 
-
+# Only in the cursor check of verification (PROJECT_TASKS).
 QUINTET_PROJECT_TASKS = """query ProjectTasks($id: ID!, $first: Int!, $after: String) {
   node(id: $id) { ... on Project { id tasks(first: $first, after: $after) {
     edges { cursor node { id title status dueAt } } pageInfo { hasNextPage endCursor } } } } }"""
