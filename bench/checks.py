@@ -4,7 +4,15 @@ A response is reduced to a list of entries in document order:
 
 - `("pillar" | "area" | "project", id, total_tasks, completed_tasks, percent)` for a node with progress,
 - `("count", project_id, n)` for a project's task count (tree only),
-- `("task", id)` for a task, and `("task", id, title)` for the task a mutation returns.
+- `("task", id)` for a task, and `("task", id, title)` for the task a mutation returns,
+- `("more", project_id, has_next_page)` after a project's page of tasks (relay, and the
+  page of one project's tasks of the cursor check),
+- `("page", total_count, has_next_page)` closing a page of projects (relay),
+- `("total", n)` for the count of a filtered list of tasks (filtered).
+
+Cursors differ per peer and are opaque: they are never compared with anything but the same
+response's (`endCursor` is the last edge's); the harness checks what they point at by fetching
+the next page with them (bench.side_by_side).
 
 Every peer's response must give the same entries, and each percent must be its counts' ratio to
 one decimal (rounded either way at a half: SQL and Python round halves differently); the first
@@ -31,6 +39,16 @@ TREE_PAGE = 20  # pillars, areas and projects per parent (Quintet's default page
 TREE_TASKS = 50  # tasks per project in the tree
 DASHBOARD_PROJECTS = 20
 DASHBOARD_TASKS = 10
+# relay: a project list screen, newest first, by Relay cursors: 20 rows fill a desktop list (and
+# are Quintet's default page), each with a preview of its first 10 tasks (a project holds 10 at 1x).
+RELAY_PROJECTS = 20
+RELAY_TASKS = 10
+# The first page of the cursor checks: short, so that a next page exists at every scale (of
+# projects, and of the first project's tasks).
+RELAY_PROBE = 5
+RELAY_PROBE_TASKS = 2
+# filtered: the viewer's tasks with one status, soonest due first: 50, a long list screen.
+FILTERED_TASKS = 50
 
 
 class CorrectnessError(AssertionError):
@@ -52,7 +70,7 @@ async def load_user(conn: asyncpg.Connection, user_id: uuid.UUID) -> UserData:
         pillars=await conn.fetch("SELECT id, position FROM pillars WHERE user_id = $1", user_id),
         areas=await conn.fetch("SELECT id, pillar_id, position FROM areas WHERE user_id = $1", user_id),
         projects=await conn.fetch(
-            "SELECT id, area_id, status, due_at, position FROM projects WHERE user_id = $1", user_id
+            "SELECT id, area_id, status, due_at, position, created_at FROM projects WHERE user_id = $1", user_id
         ),
         tasks=await conn.fetch(
             "SELECT id, project_id, status, due_at, position FROM tasks WHERE user_id = $1", user_id
@@ -116,6 +134,40 @@ def expected_dashboard(data: UserData) -> list[Entry]:
     return entries
 
 
+def _newest_first(rows: Iterable[asyncpg.Record]) -> list[asyncpg.Record]:
+    return sorted(rows, key=lambda row: (row["created_at"], row["id"]), reverse=True)
+
+
+def expected_relay(
+    data: UserData, *, skipped: int = 0, first: int = RELAY_PROJECTS, tasks: int = RELAY_TASKS
+) -> list[Entry]:
+    """The page of `first` projects after the `skipped` newest, each with its first `tasks` tasks."""
+    tasks_of = _group(data.tasks, "project_id")
+    projects = _newest_first(data.projects)
+    entries: list[Entry] = []
+    for project in projects[skipped : skipped + first]:
+        own = _by_position(tasks_of[project["id"]])
+        entries.append(("project", project["id"], *_progress(own)))
+        entries.extend(("task", task["id"]) for task in own[:tasks])
+        entries.append(("more", project["id"], len(own) > tasks))
+    entries.append(("page", len(projects), len(projects) > skipped + first))
+    return entries
+
+
+def expected_project_tasks(data: UserData, project_id: uuid.UUID, *, skipped: int, first: int) -> list[Entry]:
+    """The page of `first` tasks of one project after its `skipped` first, by position."""
+    own = _by_position(task for task in data.tasks if task["project_id"] == project_id)
+    return [
+        *(("task", task["id"]) for task in own[skipped : skipped + first]),
+        ("more", project_id, len(own) > skipped + first),
+    ]
+
+
+def expected_filtered(data: UserData, status: str) -> list[Entry]:
+    tasks = [task for task in data.tasks if task["status"] == status]
+    return [("total", len(tasks)), *(("task", task["id"]) for task in _by_due(tasks)[:FILTERED_TASKS])]
+
+
 def task_count(entries: list[Entry]) -> int:
     return sum(1 for entry in entries if entry[0] == "task")
 
@@ -161,6 +213,45 @@ def walk_dashboard(projects: dict[str, Any], fields: Fields, decode: IdDecoder) 
         entries.append(_progress_entry("project", project, decode))
         entries.extend(("task", decode(task["id"])) for task in project[fields.tasks]["nodes"])
     return entries
+
+
+def _edges(connection: dict[str, Any]) -> list[dict[str, Any]]:
+    """A connection's edges, once its cursors hold together: each a distinct non-empty string,
+    and `pageInfo.endCursor` the last one's (null on an empty page)."""
+    edges: list[dict[str, Any]] = connection["edges"]
+    cursors = [edge["cursor"] for edge in edges]
+    if not all(isinstance(cursor, str) and cursor for cursor in cursors):
+        raise CorrectnessError(f"an edge has no cursor: {cursors}")
+    if len(set(cursors)) != len(cursors):
+        raise CorrectnessError(f"two edges of one page share a cursor: {cursors}")
+    end = connection["pageInfo"]["endCursor"]
+    if end != (cursors[-1] if cursors else None):
+        raise CorrectnessError(f"pageInfo.endCursor {end!r} is not the last edge's cursor ({len(cursors)} edges)")
+    return edges
+
+
+def walk_relay(projects: dict[str, Any], fields: Fields, decode: IdDecoder) -> list[Entry]:
+    entries: list[Entry] = []
+    for edge in _edges(projects):
+        project = edge["node"]
+        entries.append(_progress_entry("project", project, decode))
+        tasks = project[fields.tasks]
+        entries.extend(("task", decode(task["node"]["id"])) for task in _edges(tasks))
+        entries.append(("more", decode(project["id"]), tasks["pageInfo"]["hasNextPage"]))
+    entries.append(("page", projects["totalCount"], projects["pageInfo"]["hasNextPage"]))
+    return entries
+
+
+def walk_project_tasks(project: dict[str, Any] | None, fields: Fields, decode: IdDecoder) -> list[Entry]:
+    if project is None:
+        raise CorrectnessError("the project came back null")
+    tasks = project[fields.tasks]
+    entries: list[Entry] = [("task", decode(edge["node"]["id"])) for edge in _edges(tasks)]
+    return [*entries, ("more", decode(project["id"]), tasks["pageInfo"]["hasNextPage"])]
+
+
+def walk_filtered(tasks: dict[str, Any], decode: IdDecoder) -> list[Entry]:
+    return [("total", tasks["totalCount"]), *(("task", decode(task["id"])) for task in tasks["nodes"])]
 
 
 def _rounds(total: int, completed: int, percent: Any) -> bool:

@@ -5,7 +5,8 @@
 - `naive`: a day-one Strawberry server with per-parent SQL and no DataLoaders (naive_strawberry.py).
 - `floor`: batched SQL and orjson behind plain Starlette routes, no GraphQL (floor.py).
 
-Every peer answers the same four operations with the same data (checked by bench.checks).
+Every peer answers the same operations with the same data (checked by bench.checks); the
+module docstring of bench.side_by_side says what each operation asks.
 """
 
 from __future__ import annotations
@@ -19,24 +20,58 @@ from typing import Any, ClassVar
 
 import orjson
 
-from bench.checks import CorrectnessError, Entry, Fields, walk_dashboard, walk_tree
+from bench.checks import (
+    FILTERED_TASKS,
+    RELAY_PROJECTS,
+    RELAY_TASKS,
+    CorrectnessError,
+    Entry,
+    Fields,
+    walk_dashboard,
+    walk_filtered,
+    walk_project_tasks,
+    walk_relay,
+    walk_tree,
+)
 from bench.dataset import ACTIVE_PROJECT_STATUSES, OPEN_TASK_STATUSES
 from core.relay import from_global_id, to_global_id
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRAPHILE_DIR = ROOT / "bench" / "peers" / "postgraphile"
-OPERATIONS = ("tree", "dashboard", "node", "mutation")
+OPERATIONS = ("tree", "dashboard", "node", "mutation", "relay", "filtered")
+#: One project's tasks after a cursor: sent only by the cursor checks of verification, never measured.
+PROJECT_TASKS = "project_tasks"
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
 @dataclass(frozen=True)
 class Call:
-    """The arguments of one request: who asks, and for `node`/`mutation` which task (and title)."""
+    """The arguments of one request: who asks; for `node`/`mutation` which task (and title);
+    for `filtered` which task status (the database's value, e.g. `in_progress`); for `relay`
+    the page: `first` projects (each with `task_page` tasks) after the peer's own cursor
+    `after`, which follows the `skipped` newest projects (what the answer is checked against:
+    the cursor itself is opaque); for PROJECT_TASKS the same of one project's tasks."""
 
     user_id: uuid.UUID
     token: str
     task_id: uuid.UUID | None = None
     title: str | None = None
+    status: str | None = None
+    first: int = RELAY_PROJECTS
+    after: str | None = None
+    skipped: int = 0
+    task_page: int = RELAY_TASKS
+    project_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class RelayCursors:
+    """What a `relay` answer offers to page on: its `endCursor`, and its first project's with
+    that project's id (None on an empty page)."""
+
+    end: str | None
+    project_id: uuid.UUID | None
+    project_tasks_end: str | None
 
 
 @dataclass(frozen=True)
@@ -116,6 +151,25 @@ class Peer(ABC):
     def entries(self, operation: str, body: Any) -> list[Entry]:
         """The response reduced to entries (bench.checks); CorrectnessError if it is an error."""
 
+    @abstractmethod
+    def relay_projects(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The page of projects in the `data` of a `relay` response."""
+
+    #: How the peer's `relay` document names a project's tasks.
+    relay_fields: ClassVar[Fields] = Fields()
+
+    def decode_id(self, value: str) -> uuid.UUID:
+        return _raw_id(value)
+
+    def relay_cursors(self, body: Any) -> RelayCursors:
+        projects = self.relay_projects(_graphql_data(body))
+        first = projects["edges"][0]["node"] if projects["edges"] else None
+        return RelayCursors(
+            end=projects["pageInfo"]["endCursor"],
+            project_id=self.decode_id(first["id"]) if first else None,
+            project_tasks_end=first[self.relay_fields.tasks]["pageInfo"]["endCursor"] if first else None,
+        )
+
 
 # ----------------------------------------------------------------------------- Quintet
 
@@ -136,6 +190,35 @@ QUINTET_NODE = """query Node($id: ID!) { node(id: $id) {
 
 QUINTET_RENAME = """mutation Rename($input: UpdateTaskInput!) { updateTask(input: $input) {
   task { id title } errors { code message } } }"""
+
+QUINTET_RELAY = """query Relay($first: Int!, $after: String, $tasks: Int!) { viewer {
+  projects(first: $first, after: $after, orderBy: CREATED_AT_DESC) { totalCount
+    edges { cursor node { id name status dueAt progress { percent totalTasks completedTasks }
+      tasks(first: $tasks) {
+        edges { cursor node { id title status dueAt } } pageInfo { hasNextPage endCursor } } } }
+    pageInfo { hasNextPage endCursor } } } }"""
+
+QUINTET_FILTERED = f"""query Filtered($status: TaskStatus!) {{ viewer {{
+  tasks(first: {FILTERED_TASKS}, orderBy: DUE_AT_ASC, filter: {{status: [$status]}}) {{
+    totalCount nodes {{ id title status priority dueAt isOverdue }} }} }} }}"""
+
+# Only in the cursor check of verification (PROJECT_TASKS).
+QUINTET_PROJECT_TASKS = """query ProjectTasks($id: ID!, $first: Int!, $after: String) {
+  node(id: $id) { ... on Project { id tasks(first: $first, after: $after) {
+    edges { cursor node { id title status dueAt } } pageInfo { hasNextPage endCursor } } } } }"""
+
+
+def _relay_variables(call: Call) -> dict[str, Any]:
+    return {"first": call.first, "after": call.after, "tasks": call.task_page}
+
+
+def _project_tasks_variables(call: Call) -> dict[str, Any]:
+    return {"first": call.first, "after": call.after}
+
+
+def _status(call: Call) -> str:
+    assert call.status is not None
+    return call.status
 
 
 def _quintet_id(value: str) -> uuid.UUID:
@@ -178,6 +261,15 @@ class Quintet(Peer):
             return _post("/graphql", {"query": QUINTET_TREE}, auth)
         if operation == "dashboard":
             return _post("/graphql", {"query": QUINTET_DASHBOARD}, auth)
+        if operation == "relay":
+            return _post("/graphql", {"query": QUINTET_RELAY, "variables": _relay_variables(call)}, auth)
+        if operation == "filtered":
+            variables = {"status": _status(call).upper()}
+            return _post("/graphql", {"query": QUINTET_FILTERED, "variables": variables}, auth)
+        if operation == PROJECT_TASKS:
+            assert call.project_id is not None
+            variables = {"id": to_global_id("Project", call.project_id), **_project_tasks_variables(call)}
+            return _post("/graphql", {"query": QUINTET_PROJECT_TASKS, "variables": variables}, auth)
         assert call.task_id is not None
         task_id = to_global_id("Task", call.task_id)
         if operation == "node":
@@ -192,12 +284,25 @@ class Quintet(Peer):
             return walk_tree(data["viewer"]["pillars"], Fields(), _quintet_id)
         if operation == "dashboard":
             return walk_dashboard(data["viewer"]["projects"], Fields(), _quintet_id)
+        if operation == "relay":
+            return walk_relay(self.relay_projects(data), Fields(), _quintet_id)
+        if operation == "filtered":
+            return walk_filtered(data["viewer"]["tasks"], _quintet_id)
+        if operation == PROJECT_TASKS:
+            return walk_project_tasks(data["node"], Fields(), _quintet_id)
         if operation == "node":
             return _node_entries(data["node"], _quintet_id)
         payload = data["updateTask"]
         if payload["errors"]:
             raise CorrectnessError(f"updateTask errors: {payload['errors']}")
         return _renamed_entries(payload["task"], _quintet_id)
+
+    def relay_projects(self, data: dict[str, Any]) -> dict[str, Any]:
+        projects: dict[str, Any] = data["viewer"]["projects"]
+        return projects
+
+    def decode_id(self, value: str) -> uuid.UUID:
+        return _quintet_id(value)
 
 
 # ------------------------------------------------------------------------- PostGraphile
@@ -233,9 +338,28 @@ POSTGRAPHILE_RENAME = """mutation Rename($id: UUID!, $user: UUID!, $title: Strin
   updateTaskByIdAndUserId(input: {id: $id, userId: $user, taskPatch: {title: $title}}) { task { id title } } }"""
 
 
+POSTGRAPHILE_RELAY = f"""query Relay($user: UUID!, $first: Int!, $after: Cursor, $tasks: Int!) {{ userById(id: $user) {{
+  projectsByUserId(first: $first, after: $after, orderBy: [CREATED_AT_DESC, PRIMARY_KEY_DESC]) {{ totalCount
+    edges {{ cursor node {{ id name status dueAt {PROGRESS}
+      tasksByProjectIdAndUserId(first: $tasks, {BY_POSITION}) {{
+        edges {{ cursor node {{ id title status dueAt }} }} pageInfo {{ hasNextPage endCursor }} }} }} }}
+    pageInfo {{ hasNextPage endCursor }} }} }} }}"""
+
+POSTGRAPHILE_FILTERED = f"""query Filtered($user: UUID!, $status: String!) {{ userById(id: $user) {{
+  tasksByUserId(first: {FILTERED_TASKS}, {BY_DUE}, condition: {{status: $status}}) {{
+    totalCount nodes {{ id title status priority dueAt isOverdue }} }} }} }}"""
+
+
+POSTGRAPHILE_PROJECT_TASKS = f"""query ProjectTasks($id: UUID!, $user: UUID!, $first: Int!, $after: Cursor) {{
+  projectByIdAndUserId(id: $id, userId: $user) {{ id
+    tasksByProjectIdAndUserId(first: $first, after: $after, {BY_POSITION}) {{
+      edges {{ cursor node {{ id title status dueAt }} }} pageInfo {{ hasNextPage endCursor }} }} }} }}"""
+
+
 class PostGraphile(Peer):
     name = "postgraphile"
     title = "PostGraphile v4 (no JWT, no RLS)"
+    relay_fields = PG_FIELDS
 
     def launch(self, *, port: int, workers: int, dsn: str) -> Launch:
         argv = [str(POSTGRAPHILE_DIR / "node_modules" / ".bin" / "postgraphile"), "--connection", dsn]
@@ -259,6 +383,15 @@ class PostGraphile(Peer):
         if operation == "dashboard":
             variables = {"user": user, "active": list(ACTIVE_PROJECT_STATUSES), "open": list(OPEN_TASK_STATUSES)}
             return _post("/graphql", {"query": POSTGRAPHILE_DASHBOARD, "variables": variables}, {})
+        if operation == "relay":
+            variables = {"user": user, **_relay_variables(call)}
+            return _post("/graphql", {"query": POSTGRAPHILE_RELAY, "variables": variables}, {})
+        if operation == "filtered":
+            variables = {"user": user, "status": _status(call)}
+            return _post("/graphql", {"query": POSTGRAPHILE_FILTERED, "variables": variables}, {})
+        if operation == PROJECT_TASKS:
+            variables = {"id": str(call.project_id), "user": user, **_project_tasks_variables(call)}
+            return _post("/graphql", {"query": POSTGRAPHILE_PROJECT_TASKS, "variables": variables}, {})
         variables = {"id": str(call.task_id), "user": user}
         if operation == "node":
             return _post("/graphql", {"query": POSTGRAPHILE_NODE, "variables": variables}, {})
@@ -270,9 +403,19 @@ class PostGraphile(Peer):
             return walk_tree(data["userById"]["pillarsByUserId"], PG_FIELDS, _raw_id)
         if operation == "dashboard":
             return walk_dashboard(data["userById"]["projectsByUserId"], PG_FIELDS, _raw_id)
+        if operation == "relay":
+            return walk_relay(self.relay_projects(data), PG_FIELDS, _raw_id)
+        if operation == "filtered":
+            return walk_filtered(data["userById"]["tasksByUserId"], _raw_id)
+        if operation == PROJECT_TASKS:
+            return walk_project_tasks(data["projectByIdAndUserId"], PG_FIELDS, _raw_id)
         if operation == "node":
             return _node_entries(data["taskByIdAndUserId"], _raw_id)
         return _renamed_entries(data["updateTaskByIdAndUserId"]["task"], _raw_id)
+
+    def relay_projects(self, data: dict[str, Any]) -> dict[str, Any]:
+        projects: dict[str, Any] = data["userById"]["projectsByUserId"]
+        return projects
 
 
 # ------------------------------------------------------------------------ naive Strawberry
@@ -288,6 +431,22 @@ NAIVE_DASHBOARD = f"""query Dashboard($active: [String!]!, $open: [String!]!) {{
     tasks(first: 10, statuses: $open, orderByDue: true) {{
       nodes {{ id title status priority dueAt isOverdue }} }} }} }} }} }}"""
 
+NAIVE_RELAY = f"""query Relay($first: Int!, $after: String, $tasks: Int!) {{ viewer {{
+  projectsConnection(first: $first, after: $after) {{ totalCount
+    edges {{ cursor node {{ id name status dueAt {NAIVE_PROGRESS}
+      tasksConnection(first: $tasks) {{
+        edges {{ cursor node {{ id title status dueAt }} }} pageInfo {{ hasNextPage endCursor }} }} }} }}
+    pageInfo {{ hasNextPage endCursor }} }} }} }}"""
+NAIVE_RELAY_FIELDS = Fields(tasks="tasksConnection")
+
+NAIVE_PROJECT_TASKS = """query ProjectTasks($id: UUID!, $first: Int!, $after: String) {
+  project(id: $id) { id tasksConnection(first: $first, after: $after) {
+    edges { cursor node { id title status dueAt } } pageInfo { hasNextPage endCursor } } } }"""
+
+NAIVE_FILTERED = f"""query Filtered($status: String!) {{ viewer {{
+  tasks(first: {FILTERED_TASKS}, status: $status) {{
+    totalCount nodes {{ id title status priority dueAt isOverdue }} }} }} }}"""
+
 NAIVE_NODE = "query Node($id: UUID!) { task(id: $id) { id title status priority dueAt isOverdue } }"
 NAIVE_RENAME = (
     "mutation Rename($id: UUID!, $title: String!) { updateTask(id: $id, title: $title) { task { id title } } }"
@@ -297,6 +456,7 @@ NAIVE_RENAME = (
 class NaiveStrawberry(Peer):
     name = "naive"
     title = "naive Strawberry (N+1, no DataLoaders)"
+    relay_fields = NAIVE_RELAY_FIELDS
 
     def launch(self, *, port: int, workers: int, dsn: str) -> Launch:
         return _uvicorn("bench.peers.naive_strawberry", port=port, workers=workers, dsn=dsn)
@@ -308,6 +468,13 @@ class NaiveStrawberry(Peer):
         if operation == "dashboard":
             variables = {"active": list(ACTIVE_PROJECT_STATUSES), "open": list(OPEN_TASK_STATUSES)}
             return _post("/graphql", {"query": NAIVE_DASHBOARD, "variables": variables}, user)
+        if operation == "relay":
+            return _post("/graphql", {"query": NAIVE_RELAY, "variables": _relay_variables(call)}, user)
+        if operation == "filtered":
+            return _post("/graphql", {"query": NAIVE_FILTERED, "variables": {"status": _status(call)}}, user)
+        if operation == PROJECT_TASKS:
+            paging = {"id": str(call.project_id), **_project_tasks_variables(call)}
+            return _post("/graphql", {"query": NAIVE_PROJECT_TASKS, "variables": paging}, user)
         if operation == "node":
             return _post("/graphql", {"query": NAIVE_NODE, "variables": {"id": str(call.task_id)}}, user)
         renamed = {"id": str(call.task_id), "title": call.title}
@@ -319,9 +486,19 @@ class NaiveStrawberry(Peer):
             return walk_tree(data["viewer"]["pillars"], Fields(), _raw_id)
         if operation == "dashboard":
             return walk_dashboard(data["viewer"]["projects"], Fields(), _raw_id)
+        if operation == "relay":
+            return walk_relay(self.relay_projects(data), NAIVE_RELAY_FIELDS, _raw_id)
+        if operation == "filtered":
+            return walk_filtered(data["viewer"]["tasks"], _raw_id)
+        if operation == PROJECT_TASKS:
+            return walk_project_tasks(data["project"], NAIVE_RELAY_FIELDS, _raw_id)
         if operation == "node":
             return _node_entries(data["task"], _raw_id)
         return _renamed_entries(data["updateTask"]["task"], _raw_id)
+
+    def relay_projects(self, data: dict[str, Any]) -> dict[str, Any]:
+        projects: dict[str, Any] = data["viewer"]["projectsConnection"]
+        return projects
 
 
 # ---------------------------------------------------------------------------------- floor
@@ -338,6 +515,12 @@ class Floor(Peer):
         user = {"X-User-Id": str(call.user_id)}
         if operation in {"tree", "dashboard"}:
             return _post(f"/{operation}", {}, user)
+        if operation == "relay":
+            return _post("/relay", _relay_variables(call), user)
+        if operation == "filtered":
+            return _post("/filtered", {"status": _status(call)}, user)
+        if operation == PROJECT_TASKS:
+            return _post("/project-tasks", {"project": str(call.project_id), **_project_tasks_variables(call)}, user)
         if operation == "node":
             return _post("/node", {"id": str(call.task_id)}, user)
         return _post("/update-task", {"id": str(call.task_id), "title": call.title}, user)
@@ -348,9 +531,19 @@ class Floor(Peer):
             return walk_tree(data["viewer"]["pillars"], Fields(), _raw_id)
         if operation == "dashboard":
             return walk_dashboard(data["viewer"]["projects"], Fields(), _raw_id)
+        if operation == "relay":
+            return walk_relay(self.relay_projects(data), Fields(), _raw_id)
+        if operation == "filtered":
+            return walk_filtered(data["viewer"]["tasks"], _raw_id)
+        if operation == PROJECT_TASKS:
+            return walk_project_tasks(data["project"], Fields(), _raw_id)
         if operation == "node":
             return _node_entries(data["task"], _raw_id)
         return _renamed_entries(data["updateTask"]["task"], _raw_id)
+
+    def relay_projects(self, data: dict[str, Any]) -> dict[str, Any]:
+        projects: dict[str, Any] = data["viewer"]["projects"]
+        return projects
 
 
 PEER_NAMES = ("quintet", "postgraphile", "naive", "floor")

@@ -9,6 +9,8 @@ OPERATION_TITLES = {
     "dashboard": "dashboard: 20 active projects, their 10 next open tasks, progress",
     "node": "node: one task by id",
     "mutation": "mutation: rename one task",
+    "relay": "relay: 20 newest projects by edges/pageInfo/totalCount, their first 10 tasks by edges/pageInfo",
+    "filtered": "filtered: 50 tasks with one status ($status, rotating), totalCount",
 }
 COLUMNS = ("peer", "req/s", "p50 ms", "p95 ms", "p99 ms", "SQL/req", "errors", "Quintet/peer")
 

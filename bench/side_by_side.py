@@ -4,6 +4,25 @@
     uv run python -m bench.side_by_side --scale smoke        # tiny data, 1 s runs: a check that all works
     uv run python -m bench.side_by_side --scale 10x --markdown
 
+Operations (bench.lineup has each peer's document; bench.checks what each must return):
+
+- `tree`: the whole tree of one user (pillars, areas, projects with progress, 50 tasks each).
+- `dashboard`: 20 active projects soonest due, with progress and their 10 next open tasks.
+- `node`: one task by id.
+- `mutation`: rename one task.
+- `relay`: a project list screen as Relay clients page it: `edges { cursor node }`, `pageInfo`
+  and `totalCount` of the user's 20 newest projects, each with progress and its first 10 tasks
+  by `edges`/`pageInfo` (`first`, `after` and the task count are variables, as a Relay
+  pagination query has them). Newest first (created, then id) rather than by due date:
+  PostGraphile v4's `after` drops the rows whose sort column is NULL (a fifth of the projects
+  have no due date), so its next pages would be wrong. Cursors differ per peer and are never
+  compared: from a first page of 5 projects with 2 tasks each, verification fetches with the
+  peer's own cursors the page of projects after its `endCursor` and the page of the first
+  project's tasks after that project's `endCursor`, and checks their rows.
+- `filtered`: the user's tasks with one status, 50 soonest due and their `totalCount`, the
+  status a variable (`$status`) that rotates over the four statuses between requests as the
+  users do.
+
 Peers (bench.lineup): Quintet in production mode, PostGraphile v4, a naive Strawberry server,
 and the floor (batched SQL + orjson, no GraphQL); each is started as its own server process
 on a loopback port, one after another, on the same Postgres database and data.
@@ -23,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import platform
 import random
@@ -44,17 +64,32 @@ from sqlalchemy.engine import make_url
 
 from bench import report
 from bench.checks import (
+    RELAY_PROBE,
+    RELAY_PROBE_TASKS,
+    RELAY_TASKS,
     CorrectnessError,
     Entry,
     UserData,
     expected_dashboard,
+    expected_filtered,
+    expected_project_tasks,
+    expected_relay,
     expected_tree,
     first_difference,
     task_count,
 )
 from bench.checks import load_user as load_user_rows
-from bench.dataset import SCALES, Dataset, drop_database, prepare_dataset, resolve_server
-from bench.lineup import OPERATIONS, PEER_NAMES, POSTGRAPHILE_DIR, Call, Peer, Quintet, build_peers
+from bench.dataset import SCALES, TASK_STATUSES, Dataset, drop_database, prepare_dataset, resolve_server
+from bench.lineup import (
+    OPERATIONS,
+    PEER_NAMES,
+    POSTGRAPHILE_DIR,
+    PROJECT_TASKS,
+    Call,
+    Peer,
+    Quintet,
+    build_peers,
+)
 from bench.loadgen import ToolMissing, require_wrk, run_wrk, write_requests
 from bench.pgcount import CountingProxy
 from bench.servers import ServerProcess, free_port, send
@@ -150,7 +185,21 @@ def build_calls(dataset: Dataset, tokens: dict[uuid.UUID, str]) -> dict[str, lis
     rng.shuffle(per_task)
     per_task = per_task[:MAX_CALLS]
     renames = [Call(c.user_id, c.token, c.task_id, f"Renamed by the benchmark #{n}") for n, c in enumerate(per_task)]
-    return {"tree": per_user[:MAX_CALLS], "dashboard": per_user[:MAX_CALLS], "node": per_task, "mutation": renames}
+    # Every user asks for every status; neighbours differ in user and (mostly) in status.
+    statuses = [status for status, _ in TASK_STATUSES]
+    by_status = [
+        dataclasses.replace(call, status=statuses[(n + turn) % len(statuses)])
+        for turn in range(len(statuses))
+        for n, call in enumerate(per_user)
+    ]
+    return {
+        "tree": per_user[:MAX_CALLS],
+        "dashboard": per_user[:MAX_CALLS],
+        "node": per_task,
+        "mutation": renames,
+        "relay": per_user[:MAX_CALLS],
+        "filtered": by_status[:MAX_CALLS],
+    }
 
 
 class Expectations:
@@ -174,6 +223,16 @@ class Expectations:
             return expected_tree(await self._user(call.user_id))
         if operation == "dashboard":
             return expected_dashboard(await self._user(call.user_id))
+        if operation == "relay":
+            user = await self._user(call.user_id)
+            return expected_relay(user, skipped=call.skipped, first=call.first, tasks=call.task_page)
+        if operation == PROJECT_TASKS:
+            assert call.project_id is not None
+            user = await self._user(call.user_id)
+            return expected_project_tasks(user, call.project_id, skipped=call.skipped, first=call.first)
+        if operation == "filtered":
+            assert call.status is not None
+            return expected_filtered(await self._user(call.user_id), call.status)
         if operation == "node":
             return [("task", call.task_id)]
         return [("task", call.task_id, call.title)]
@@ -183,11 +242,19 @@ async def checked_request(
     client: httpx.AsyncClient, peer: Peer, operation: str, call: Call, expectations: Expectations
 ) -> int:
     """Send one request and compare its answer with the database; the answer's task count."""
+    return (await checked_answer(client, peer, operation, call, expectations))[0]
+
+
+async def checked_answer(
+    client: httpx.AsyncClient, peer: Peer, operation: str, call: Call, expectations: Expectations
+) -> tuple[int, Any]:
+    """`checked_request`, and the answer's JSON."""
     response = await send(client, peer.request(operation, call))
     if response.status_code != 200:
         raise CorrectnessError(f"{peer.name} {operation}: HTTP {response.status_code}: {response.text[:500]}")
     try:
-        observed = peer.entries(operation, orjson.loads(response.content))
+        body = orjson.loads(response.content)
+        observed = peer.entries(operation, body)
     except (KeyError, TypeError, ValueError) as exc:
         raise CorrectnessError(
             f"{peer.name} {operation}: unexpected response shape ({exc!r}): {response.text[:500]}"
@@ -197,8 +264,49 @@ async def checked_request(
     expected = await expectations.of(operation, call)
     difference = first_difference(expected, observed)
     if difference is not None:
-        raise CorrectnessError(f"{peer.name} {operation} for user {call.user_id}: {difference}")
-    return task_count(observed)
+        raise CorrectnessError(f"{peer.name} {operation} for user {call.user_id}{_page_note(call)}: {difference}")
+    return task_count(observed), body
+
+
+def _page_note(call: Call) -> str:
+    if call.status is not None:
+        return f", status {call.status}"
+    if call.project_id is not None:
+        return f", the page after the first {call.skipped} tasks of project {call.project_id}"
+    if call.after is not None:
+        return f", the page after its {call.skipped} newest projects"
+    return ""
+
+
+async def check_next_page(
+    client: httpx.AsyncClient, peer: Peer, call: Call, expectations: Expectations
+) -> dict[str, Any]:
+    """The peer's own cursors lead to the right next pages. From a first page of RELAY_PROBE
+    projects with RELAY_PROBE_TASKS tasks each: the page of projects after its `endCursor`, and
+    the page of the first project's tasks after that project's `endCursor`, each checked row
+    by row."""
+    first_page = dataclasses.replace(call, first=RELAY_PROBE, task_page=RELAY_PROBE_TASKS, after=None, skipped=0)
+    _, body = await checked_answer(client, peer, "relay", first_page, expectations)
+    cursors = peer.relay_cursors(body)
+    if cursors.end is None or cursors.project_tasks_end is None:
+        raise CorrectnessError(
+            f"{peer.name} relay: no endCursor on a first page of {RELAY_PROBE} projects "
+            f"and {RELAY_PROBE_TASKS} tasks each: {cursors}"
+        )
+    next_projects = dataclasses.replace(call, after=cursors.end, skipped=RELAY_PROBE)
+    project_tasks, _ = await checked_answer(client, peer, "relay", next_projects, expectations)
+    next_tasks = dataclasses.replace(
+        call,
+        project_id=cursors.project_id,
+        first=RELAY_TASKS,
+        after=cursors.project_tasks_end,
+        skipped=RELAY_PROBE_TASKS,
+    )
+    tasks, _ = await checked_answer(client, peer, PROJECT_TASKS, next_tasks, expectations)
+    return {
+        "projects": {"after_first": RELAY_PROBE, "first": next_projects.first, "tasks": project_tasks},
+        "project_tasks": {"after_first": RELAY_PROBE_TASKS, "first": RELAY_TASKS, "tasks": tasks},
+    }
 
 
 # ----------------------------------------------------------------------- verification
@@ -259,6 +367,13 @@ async def verify_peer(
                     },
                     "statement_texts": [{"calls": n, "text": text} for text, n in counts.texts.most_common(12)],
                 }
+                if operation == "filtered":
+                    checked = range(WARM_REQUESTS + counted_requests)
+                    results[operation]["statuses_checked"] = sorted(
+                        {str(sample[i % len(sample)].status) for i in checked}
+                    )
+                if operation == "relay":  # after the count (the next operation's starts afresh)
+                    results[operation]["next_page"] = await check_next_page(client, peer, sample[0], expectations)
     finally:
         await proxy.stop()
     return results

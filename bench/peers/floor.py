@@ -5,6 +5,10 @@ of the tree, children fetched with `WHERE parent = ANY($1)`, progress aggregated
 statement) and writes the same JSON shape as the GraphQL peers with orjson. It is what the
 database and the network cost; whatever a GraphQL server adds comes on top of it.
 
+`relay` pages with keyset cursors of its own (the base64 of the row's sort value and id, as
+JSON), asking one row more than the page to know whether another page follows; `totalCount`
+and progress come with the page, in the same statement.
+
 The user is taken from the `X-User-Id` header: no token is checked (Quintet verifies an ES256
 JWT on every request).
 
@@ -13,6 +17,8 @@ JWT on every request).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -121,6 +127,68 @@ FROM (
 WHERE n <= 10
 ORDER BY project_id, n
 """
+
+# The page of projects, newest first, after a cursor or not, with the count of all of them: the
+# count is the outer row, so an empty page still has one (with a null id).
+RELAY_PROJECTS = """
+SELECT c.total_count, pr.id, pr.name, pr.status, pr.due_at, pr.created_at,
+       coalesce(g.total, 0) AS total, coalesce(g.done, 0) AS done
+FROM (SELECT count(*) AS total_count FROM projects WHERE user_id = $1) c
+LEFT JOIN LATERAL (
+  SELECT id, name, status, due_at, created_at FROM projects
+  WHERE user_id = $1 {after}
+  ORDER BY created_at DESC, id DESC
+  LIMIT $2
+) pr ON true
+LEFT JOIN LATERAL (
+  SELECT count(*) FILTER (WHERE t.status <> 'cancelled') AS total,
+         count(*) FILTER (WHERE t.status = 'done') AS done
+  FROM tasks t WHERE t.project_id = pr.id AND t.user_id = $1
+) g ON true
+ORDER BY pr.created_at DESC, pr.id DESC
+"""
+RELAY_FIRST_PAGE = RELAY_PROJECTS.format(after="")
+RELAY_NEXT_PAGE = RELAY_PROJECTS.format(after="AND (created_at, id) < ($3::timestamptz, $4::uuid)")
+
+RELAY_TASKS = """
+SELECT id, project_id AS parent, title, status, due_at, position
+FROM (
+  SELECT id, project_id, title, status, due_at, position,
+         row_number() OVER (PARTITION BY project_id ORDER BY position, id) AS n
+  FROM tasks WHERE user_id = $1 AND project_id = ANY($2::uuid[])
+) t
+WHERE n <= $3
+ORDER BY project_id, n
+"""
+
+PROJECT_TASKS = """
+SELECT p.id AS project_id, t.id, t.title, t.status, t.due_at, t.position
+FROM projects p
+LEFT JOIN LATERAL (
+  SELECT id, title, status, due_at, position FROM tasks
+  WHERE project_id = p.id AND user_id = $2 {after}
+  ORDER BY position, id
+  LIMIT $3
+) t ON true
+WHERE p.id = $1 AND p.user_id = $2
+ORDER BY t.position, t.id
+"""
+PROJECT_TASKS_FIRST_PAGE = PROJECT_TASKS.format(after="")
+PROJECT_TASKS_NEXT_PAGE = PROJECT_TASKS.format(after="AND (position, id) > ($4::int, $5::uuid)")
+
+FILTERED_TASKS = """
+SELECT c.total_count, t.id, t.title, t.status, t.priority, t.due_at
+FROM (SELECT count(*) AS total_count FROM tasks WHERE user_id = $1 AND status = $2) c
+LEFT JOIN LATERAL (
+  SELECT id, title, status, priority, due_at FROM tasks
+  WHERE user_id = $1 AND status = $2
+  ORDER BY coalesce(due_at, 'infinity'), id
+  LIMIT 50
+) t ON true
+ORDER BY coalesce(t.due_at, 'infinity'), t.id
+"""
+TASK_STATUSES = ("todo", "in_progress", "done", "cancelled")
+MAX_PAGE = 100
 
 TASK = "SELECT id, title, status, priority, due_at FROM tasks WHERE id = $1 AND user_id = $2"
 
@@ -236,6 +304,117 @@ async def dashboard(request: Request) -> Response:
     return _json({"data": {"viewer": {"projects": {"nodes": nodes}}}})
 
 
+def _cursor(*parts: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(parts)).decode()
+
+
+def _cursor_parts(cursor: str) -> list[Any]:
+    try:
+        parts = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("`after` is not a cursor of this list") from exc
+    if not isinstance(parts, list) or len(parts) != 2:
+        raise ValueError("`after` is not a cursor of this list")
+    return parts
+
+
+def _page(rows: list[Any], first: int, cursor_of: Any, node_of: Any) -> dict[str, Any]:
+    """A connection from `first` + 1 rows at most: the extra one only says that more follow."""
+    edges = [{"cursor": cursor_of(row), "node": node_of(row)} for row in rows[:first]]
+    return {
+        "edges": edges,
+        "pageInfo": {"hasNextPage": len(rows) > first, "endCursor": edges[-1]["cursor"] if edges else None},
+    }
+
+
+def _relay_task(row: asyncpg.Record) -> dict[str, Any]:
+    due_at = row["due_at"]
+    return {
+        "id": str(row["id"]),
+        "title": row["title"],
+        "status": row["status"],
+        "dueAt": due_at.isoformat() if due_at else None,
+    }
+
+
+def _task_cursor(row: asyncpg.Record) -> str:
+    return _cursor(row["position"], str(row["id"]))
+
+
+def _first(body: dict[str, Any]) -> int | None:
+    first = body.get("first")
+    return first if isinstance(first, int) and 1 <= first <= MAX_PAGE else None
+
+
+async def relay(request: Request) -> Response:
+    user = _user(request)
+    if user is None:
+        return _json({"errors": [{"message": "X-User-Id header is required"}]}, 400)
+    body = await _body(request)
+    first, after, task_page = _first(body), body.get("after"), body.get("tasks")
+    if first is None or not isinstance(task_page, int) or not 1 <= task_page <= MAX_PAGE:
+        return _json({"errors": [{"message": f"`first` and `tasks` must be integers from 1 to {MAX_PAGE}"}]}, 400)
+    try:
+        bound = None if after is None else _cursor_parts(str(after))
+        bound_values = () if bound is None else (datetime.fromisoformat(str(bound[0])), uuid.UUID(str(bound[1])))
+    except ValueError:
+        return _json({"errors": [{"message": "`after` is not a cursor of this list"}]}, 400)
+    async with request.app.state.pool.acquire() as conn:
+        statement = RELAY_FIRST_PAGE if bound is None else RELAY_NEXT_PAGE
+        rows = await conn.fetch(statement, user, first + 1, *bound_values)
+        projects = [row for row in rows if row["id"] is not None]
+        tasks = await conn.fetch(RELAY_TASKS, user, [p["id"] for p in projects[:first]], task_page + 1)
+    tasks_of = _children(tasks)
+
+    def project(row: asyncpg.Record) -> dict[str, Any]:
+        return {
+            "id": str(row["id"]),
+            "name": row["name"],
+            "status": row["status"],
+            "dueAt": row["due_at"].isoformat() if row["due_at"] else None,
+            "progress": _progress(row),
+            "tasks": _page(tasks_of.get(row["id"], []), task_page, _task_cursor, _relay_task),
+        }
+
+    page = _page(projects, first, lambda p: _cursor(p["created_at"].isoformat(), str(p["id"])), project)
+    return _json({"data": {"viewer": {"projects": {"totalCount": rows[0]["total_count"], **page}}}})
+
+
+async def project_tasks(request: Request) -> Response:
+    """One project's tasks after a cursor (the harness's cursor check)."""
+    user = _user(request)
+    body = await _body(request)
+    first, after = _first(body), body.get("after")
+    if first is None:
+        return _json({"errors": [{"message": f"`first` must be an integer from 1 to {MAX_PAGE}"}]}, 400)
+    try:
+        project_id = uuid.UUID(str(body.get("project")))
+        bound = None if after is None else _cursor_parts(str(after))
+        bound_values = () if bound is None else (int(bound[0]), uuid.UUID(str(bound[1])))
+    except (ValueError, TypeError):
+        return _json({"errors": [{"message": "`project` must be a UUID and `after` a cursor of this list"}]}, 400)
+    statement = PROJECT_TASKS_FIRST_PAGE if bound is None else PROJECT_TASKS_NEXT_PAGE
+    rows = await request.app.state.pool.fetch(statement, project_id, user, first + 1, *bound_values)
+    if not rows:
+        return _json({"data": {"project": None}})
+    tasks = [row for row in rows if row["id"] is not None]
+    project = {"id": str(project_id), "tasks": _page(tasks, first, _task_cursor, _relay_task)}
+    return _json({"data": {"project": project}})
+
+
+async def filtered(request: Request) -> Response:
+    user = _user(request)
+    if user is None:
+        return _json({"errors": [{"message": "X-User-Id header is required"}]}, 400)
+    status = (await _body(request)).get("status")
+    if status not in TASK_STATUSES:
+        return _json({"errors": [{"message": f"`status` must be one of {', '.join(TASK_STATUSES)}"}]}, 400)
+    now = datetime.now(UTC)
+    rows = await request.app.state.pool.fetch(FILTERED_TASKS, user, status)
+    nodes = [_task(row, now) for row in rows if row["id"] is not None]
+    return _json({"data": {"viewer": {"tasks": {"totalCount": rows[0]["total_count"], "nodes": nodes}}}})
+
+
 async def _body(request: Request) -> dict[str, Any]:
     data = orjson.loads(await request.body())
     return data if isinstance(data, dict) else {}
@@ -284,6 +463,9 @@ app = Starlette(
     routes=[
         Route("/tree", tree, methods=["POST"]),
         Route("/dashboard", dashboard, methods=["POST"]),
+        Route("/relay", relay, methods=["POST"]),
+        Route("/filtered", filtered, methods=["POST"]),
+        Route("/project-tasks", project_tasks, methods=["POST"]),
         Route("/node", node, methods=["POST"]),
         Route("/update-task", update_task, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -2,7 +2,10 @@
 
 Its own small schema over the same tables. Every resolver asks the database for its own
 parent's children (one statement per parent: the N+1 pattern), through an asyncpg pool, with
-no DataLoaders and no caching; progress is one more statement per node. The user is taken from
+no DataLoaders and no caching; progress is one more statement per node. Its Relay-style
+connections (`projectsConnection`, `tasksConnection`) page by offset, as strawberry's own
+`ListConnection` does: a cursor is the base64 of `offset:<n>`, and one row more than the page
+tells whether another follows; `totalCount` is one more statement. The user is taken from
 the `X-User-Id` header: no token is checked (Quintet verifies an ES256 JWT on every request).
 Every statement is still scoped to that user, as Quintet's are.
 
@@ -11,6 +14,8 @@ Every statement is still scoped to that user, as Quintet's are.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -39,6 +44,7 @@ class NaiveContext:
 Info = strawberry.Info[NaiveContext, None]
 
 TASK_COLUMNS = "id, title, status, priority, due_at"
+MAX_PAGE = 100
 
 
 @strawberry.type(description="Task completion beneath a node, cancelled tasks excluded.")
@@ -76,6 +82,56 @@ class Task:
         return cls(
             id=row["id"], title=row["title"], status=row["status"], priority=row["priority"], due_at=row["due_at"]
         )
+
+
+OFFSET_PREFIX = "offset:"
+
+
+def _offset_cursor(offset: int) -> str:
+    return base64.b64encode(f"{OFFSET_PREFIX}{offset}".encode()).decode()
+
+
+def _offset_after(cursor: str | None) -> int:
+    """How many rows precede the page that starts after `cursor`."""
+    if cursor is None:
+        return 0
+    try:
+        text = base64.b64decode(cursor.encode(), validate=True).decode()
+        offset = int(text.removeprefix(OFFSET_PREFIX)) if text.startswith(OFFSET_PREFIX) else -1
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        offset = -1
+    if offset < 0:
+        raise ValueError("`after` is not a cursor of this connection")
+    return offset + 1
+
+
+def _first(first: int) -> int:
+    if not 1 <= first <= MAX_PAGE:
+        raise ValueError(f"`first` must be from 1 to {MAX_PAGE}")
+    return first
+
+
+@strawberry.type(description="Where a page sits in its connection.")
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+def _page_info(rows: list[asyncpg.Record], first: int, offset: int) -> PageInfo:
+    shown = min(len(rows), first)
+    return PageInfo(has_next_page=len(rows) > first, end_cursor=_offset_cursor(offset + shown - 1) if shown else None)
+
+
+@strawberry.type(description="A task and its cursor.")
+class TaskEdge:
+    cursor: str
+    node: Task
+
+
+@strawberry.type(description="A page of tasks with cursors.")
+class TaskConnection:
+    edges: list[TaskEdge]
+    page_info: PageInfo
 
 
 @strawberry.type(description="A page of tasks.")
@@ -140,6 +196,20 @@ class Project:
             )
         return TaskList(nodes=[Task.from_row(row) for row in rows], project_id=self.id, statuses=statuses)
 
+    @strawberry.field(description="The project's tasks by position, a page at a time.")
+    async def tasks_connection(self, info: Info, first: int = 20, after: str | None = None) -> TaskConnection:
+        offset, first = _offset_after(after), _first(first)
+        rows = await info.context.pool.fetch(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE project_id = $1 AND user_id = $2"
+            " ORDER BY position, id OFFSET $3 LIMIT $4",
+            self.id,
+            info.context.user_id,
+            offset,
+            first + 1,
+        )
+        edges = [TaskEdge(cursor=_offset_cursor(offset + n), node=Task.from_row(row)) for n, row in enumerate(rows)]
+        return TaskConnection(edges=edges[:first], page_info=_page_info(rows, first, offset))
+
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Project:
         return cls(id=row["id"], name=row["name"], status=row["status"], due_at=row["due_at"])
@@ -148,6 +218,42 @@ class Project:
 @strawberry.type(description="A page of projects.")
 class ProjectList:
     nodes: list[Project]
+
+
+# ----------------------------------------------------------------- Relay-style connections
+
+
+@strawberry.type(description="A project and its cursor.")
+class ProjectEdge:
+    cursor: str
+    node: Project
+
+
+@strawberry.type(description="A page of the user's projects with cursors.")
+class ProjectConnection:
+    edges: list[ProjectEdge]
+    page_info: PageInfo
+    user_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The user's projects on every page.")
+    async def total_count(self, info: Info) -> int:
+        return int(await info.context.pool.fetchval("SELECT count(*) FROM projects WHERE user_id = $1", self.user_id))
+
+
+@strawberry.type(description="A page of the user's tasks.")
+class UserTaskList:
+    nodes: list[Task]
+    user_id: strawberry.Private[uuid.UUID]
+    status: strawberry.Private[str | None]
+
+    @strawberry.field(description="The user's tasks (with the status) on every page.")
+    async def total_count(self, info: Info) -> int:
+        count = await info.context.pool.fetchval(
+            "SELECT count(*) FROM tasks WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)",
+            self.user_id,
+            self.status,
+        )
+        return int(count)
 
 
 @strawberry.type(description="An area.")
@@ -236,6 +342,32 @@ class Viewer:
         )
         return ProjectList(nodes=[Project.from_row(row) for row in rows])
 
+    @strawberry.field(description="The user's projects, newest first, a page at a time.")
+    async def projects_connection(self, info: Info, first: int = 20, after: str | None = None) -> ProjectConnection:
+        offset, first = _offset_after(after), _first(first)
+        rows = await info.context.pool.fetch(
+            "SELECT id, name, status, due_at FROM projects WHERE user_id = $1"
+            " ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT $3",
+            self.user_id,
+            offset,
+            first + 1,
+        )
+        edges = [
+            ProjectEdge(cursor=_offset_cursor(offset + n), node=Project.from_row(row)) for n, row in enumerate(rows)
+        ]
+        return ProjectConnection(edges=edges[:first], page_info=_page_info(rows, first, offset), user_id=self.user_id)
+
+    @strawberry.field(description="The user's tasks (with this status), soonest due first.")
+    async def tasks(self, info: Info, first: int = 20, status: str | None = None) -> UserTaskList:
+        rows = await info.context.pool.fetch(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = $1 AND ($3::text IS NULL OR status = $3)"
+            " ORDER BY coalesce(due_at, 'infinity'), id LIMIT $2",
+            self.user_id,
+            _first(first),
+            status,
+        )
+        return UserTaskList(nodes=[Task.from_row(row) for row in rows], user_id=self.user_id, status=status)
+
 
 @strawberry.type(description="Result of renaming a task.")
 class UpdateTaskPayload:
@@ -247,6 +379,13 @@ class Query:
     @strawberry.field(description="The user named by the X-User-Id header.")
     def viewer(self, info: Info) -> Viewer | None:
         return Viewer(user_id=info.context.user_id) if info.context.user_id else None
+
+    @strawberry.field(description="One of the user's projects.")
+    async def project(self, info: Info, id: uuid.UUID) -> Project | None:
+        row = await info.context.pool.fetchrow(
+            "SELECT id, name, status, due_at FROM projects WHERE id = $1 AND user_id = $2", id, info.context.user_id
+        )
+        return Project.from_row(row) if row else None
 
     @strawberry.field(description="One of the user's tasks.")
     async def task(self, info: Info, id: uuid.UUID) -> Task | None:
