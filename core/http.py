@@ -38,7 +38,7 @@ from core.live_slots import LiveSlots
 from core.ratelimit import RateLimiter, SignInLimits
 from core.security import InvalidAccessToken, TokenService
 from core.settings import Settings
-from core.sqljson import SqlPlan, compile_sql
+from core.sqljson import NO_VIEWER, REFUSED, Fallback, SqlPlan, SqlUnsupported, compile_sql
 from loaders import build_loaders
 
 logger = logging.getLogger("quintet.http")
@@ -251,11 +251,13 @@ async def _graphql_endpoint(request: Request) -> Response:
     stats = SqlStats()
     token = current_sql_stats.set(stats)
     contexts: list[Context] = []
+    outcome = SqlOutcome()
 
     async def execute() -> tuple[Context, ExecutionResult]:
         context = _context(runtime, request, actor, stats)
         contexts.append(context)
-        result, attempted = await _compiled(runtime, context, query, variables, operation_name)
+        outcome.one_statement, outcome.fallback = False, None
+        result, attempted = await _compiled(runtime, context, query, variables, operation_name, outcome)
         if result is None:
             if attempted:  # an abandoned plan may have filled the loaders: graphql-core starts afresh
                 context = _context(runtime, request, actor, stats)
@@ -303,6 +305,8 @@ async def _graphql_endpoint(request: Request) -> Response:
     extensions = {**(result.extensions or {}), **context.extensions}
     if settings.is_dev:
         extensions["sql"] = stats.as_extension()
+        if runtime.plans is not None and runtime.plans.sql_types is not None:
+            extensions["sql"].update(outcome.as_extension())
     if extensions:
         body["extensions"] = extensions
     return Response(orjson.dumps(body), status_code=status, media_type=JSON)
@@ -353,15 +357,46 @@ def _context(runtime: Runtime, request: Request, actor: Actor | None, stats: Sql
     )
 
 
+@dataclass
+class SqlOutcome:
+    """Whether one SQL statement answered the request (core/sqljson.py) and, if not, why."""
+
+    one_statement: bool = False
+    fallback: str | None = None
+
+    def as_extension(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"oneStatement": self.one_statement}
+        if self.fallback is not None:
+            shown["fallback"] = self.fallback
+        return shown
+
+
+#: A request whose document has no compiled plan yet (its first), or is not a query.
+NO_PLAN = "no compiled plan"
+MAX_NODES = "over maxNodes"
+
+
+def _left_one_statement(plans: PlanCache, plan: Plan, outcome: SqlOutcome, reason: str) -> None:
+    """Count why a request left the one-statement form; log it once per document and reason."""
+    plans.sql_fallbacks[reason] += 1
+    outcome.fallback = reason
+    if reason not in plan.sql_fallbacks_logged:
+        plan.sql_fallbacks_logged.add(reason)
+        operation = plan.operation_name or "(anonymous)"
+        logger.info("operation %s leaves the one-statement form: %s", operation, reason)
+
+
 async def _compiled(
     runtime: Runtime,
     context: Context,
     query: str,
     variables: dict[str, Any] | None,
     operation_name: str | None,
+    outcome: SqlOutcome,
 ) -> tuple[ExecutionResult | None, bool]:
     """The result through the query's compiled plan (core/fastpath.py), if it has one, and
-    whether the plan ran (then `context`'s loaders may hold its reads).
+    whether the plan ran (then `context`'s loaders may hold its reads). `outcome` tells whether
+    its one SQL statement answered (core/sqljson.py), and if not why.
 
     A None result means graphql-core must run the operation: no plan yet (the first request of a
     document goes through every check and compiles it), a `maxNodes` refusal (graphql-core
@@ -370,17 +405,23 @@ async def _compiled(
     plans = runtime.plans
     plan = plans.get(query, operation_name) if plans is not None else None
     if plans is None or plan is None:
+        outcome.fallback = NO_PLAN
         return None, False
     settings = runtime.settings
     schema = runtime.schema._schema
+    with_sql = plans.sql_types is not None
     if (
         requested_nodes(schema, plan.document, operation_name, variables, settings.default_page_size)
         > settings.max_nodes
     ):
+        if with_sql:
+            _left_one_statement(plans, plan, outcome, MAX_NODES)
         return None, False
-    if plans.sql_types is not None and context.actor is not None:
+    if with_sql:
         try:
             text = await _run_sql(runtime, plan, context.actor, variables)
+        except Fallback as fallback:
+            _left_one_statement(plans, plan, outcome, fallback.reason)
         except (SQLAlchemyError, asyncpg.PostgresError) as error:
             if lost_connection(error):  # not the declaration's fault: the query runs again
                 raise
@@ -388,9 +429,10 @@ async def _compiled(
             # log, count it, and let the resolvers answer.
             logger.exception("the SQL form of a query failed; the resolvers answer it")
             plans.sql_failed += 1
-            text = None
-        if text is not None:
+            _left_one_statement(plans, plan, outcome, REFUSED)
+        else:
             plans.sql_executed += 1
+            outcome.one_statement = True
             # Postgres wrote `data`; orjson embeds the text as it is.
             return ExecutionResult(data=cast(dict[str, Any], orjson.Fragment(text)), errors=None), False
     data = await run_plan(plan, schema, context, variables)
@@ -401,17 +443,22 @@ async def _compiled(
     return ExecutionResult(data=data, errors=None), True
 
 
-async def _run_sql(runtime: Runtime, plan: Plan, actor: Actor, variables: dict[str, Any] | None) -> str | None:
-    """`data` as JSON text from the plan's one statement, or None when it has no SQL form or a
-    request's values (a refused page size) need the resolvers' errors."""
+async def _run_sql(runtime: Runtime, plan: Plan, actor: Actor | None, variables: dict[str, Any] | None) -> str:
+    """`data` as JSON text from the plan's one statement; raises `Fallback` when the document
+    has none or this request's values (a refused page size, a bad cursor...) need the resolvers."""
     plans = runtime.plans
     assert plans is not None
     assert plans.sql_types is not None
     if not plan.sql_tried:
-        plan.sql = compile_sql(plan, runtime.schema, plans.sql_types)
+        try:
+            plan.sql = compile_sql(plan, runtime.schema, plans.sql_types)
+        except SqlUnsupported as reason:
+            plan.sql_unsupported = f"no SQL form: {reason}"
         plan.sql_tried = True
     if plan.sql is None:
-        return None
+        raise Fallback(plan.sql_unsupported or "no SQL form")
+    if actor is None:
+        raise Fallback(NO_VIEWER)
     settings = runtime.settings
     sql_plan: SqlPlan = plan.sql
     return await sql_plan.run(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from functools import cached_property
+from types import ModuleType
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,6 +24,14 @@ from services.aurum import Progress
 
 RowLoader = DataLoader[uuid.UUID, Any]
 PageLoader = DataLoader[PageKey, Page]
+
+
+def _filters() -> ModuleType:
+    """The filters, declared next to their input types: imported on first use, since importing
+    the schema at module level would import the schema package, which imports these loaders."""
+    from schema.aurum import filters
+
+    return filters
 
 
 class AurumLoaders:
@@ -98,7 +107,7 @@ class AurumLoaders:
             self._owned(Project),
             parent_column="area_id",
             sorts=aurum.PROJECT_SORTS,
-            conditions=aurum.project_conditions,
+            filter=_filters().PROJECT_FILTER,
             params=self.params,
         )
 
@@ -109,7 +118,7 @@ class AurumLoaders:
             self._owned(Project),
             parent_column="user_id",
             sorts=aurum.PROJECT_SORTS,
-            conditions=aurum.project_conditions,
+            filter=_filters().PROJECT_FILTER,
             params=self.params,
         )
 
@@ -120,7 +129,7 @@ class AurumLoaders:
             self._owned(Task),
             parent_column="project_id",
             sorts=aurum.TASK_SORTS,
-            conditions=aurum.task_conditions,
+            filter=_filters().TASK_FILTER,
             params=self.params,
         )
 
@@ -131,7 +140,7 @@ class AurumLoaders:
             self._owned(Task),
             parent_column="user_id",
             sorts=aurum.TASK_SORTS,
-            conditions=aurum.task_conditions,
+            filter=_filters().TASK_FILTER,
             params=self.params,
         )
 

@@ -1,13 +1,12 @@
 """The SQL form of Aurum Life's types, for queries compiled to one statement (core/sqljson.py).
 
 Each entry says how a GraphQL field is read in SQL, mirroring its resolver in types.py and
-viewer.py: the same columns, global ids and enum names, the loaders' sorts and the services'
-filter conditions and progress counts. A field missing here keeps the query on the resolvers.
+viewer.py: the same columns, global ids and enum names, the loaders' sorts and filters and the
+services' progress counts. A field missing here keeps the query on the resolvers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,7 +28,7 @@ from core.sqljson import (
 )
 from models.aurum import Area, Pillar, Project, Task
 from schema.aurum.enums import Priority, ProjectStatus, TaskStatus
-from schema.aurum.filters import project_filter, task_filter
+from schema.aurum.filters import PROJECT_FILTER, TASK_FILTER
 from services import aurum
 from services.aurum import OPEN_TASK_STATUSES, table
 
@@ -71,16 +70,6 @@ def _progress(level: str) -> Computed:
     return Computed(build)
 
 
-def _task_conditions(arguments: Mapping[str, Any]) -> list[sa.ColumnElement[bool]]:
-    flt = task_filter(arguments.get("filter"))
-    return aurum.task_conditions(flt) if flt is not None else []
-
-
-def _project_conditions(arguments: Mapping[str, Any]) -> list[sa.ColumnElement[bool]]:
-    flt = project_filter(arguments.get("filter"))
-    return aurum.project_conditions(flt) if flt is not None else []
-
-
 def _children_of_row(row: Row) -> sa.ColumnElement[Any]:
     return row.c.id
 
@@ -109,8 +98,8 @@ def _common(type_name: str) -> dict[str, Leaf]:
 
 
 PILLARS = Children(table(Pillar), "user_id", _children_of_viewer, aurum.PILLAR_SORTS)
-VIEWER_PROJECTS = Children(table(Project), "user_id", _children_of_viewer, aurum.PROJECT_SORTS, _project_conditions)
-VIEWER_TASKS = Children(table(Task), "user_id", _children_of_viewer, aurum.TASK_SORTS, _task_conditions)
+VIEWER_PROJECTS = Children(table(Project), "user_id", _children_of_viewer, aurum.PROJECT_SORTS, PROJECT_FILTER)
+VIEWER_TASKS = Children(table(Task), "user_id", _children_of_viewer, aurum.TASK_SORTS, TASK_FILTER)
 
 SQL_TYPES: dict[str, SqlType] = {
     "Pillar": SqlType(
@@ -135,7 +124,7 @@ SQL_TYPES: dict[str, SqlType] = {
                 "area_id",
                 _children_of_row,
                 aurum.PROJECT_SORTS,
-                _project_conditions,
+                PROJECT_FILTER,
                 owner_via_parent=True,
             ),
         }
@@ -154,7 +143,7 @@ SQL_TYPES: dict[str, SqlType] = {
                 "project_id",
                 _children_of_row,
                 aurum.TASK_SORTS,
-                _task_conditions,
+                TASK_FILTER,
                 owner_via_parent=True,
             ),
         }

@@ -1,14 +1,18 @@
-"""Filter inputs of Aurum Life connections, and their conversion to service filters."""
+"""Filter inputs of Aurum Life connections, each declared with its conditions (core/filters.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
+import sqlalchemy as sa
 import strawberry
 
+from core.filters import Columns, Filter, FilterField, any_of, array_of, contains_text
 from schema.aurum.enums import Priority, ProjectStatus, TaskStatus
-from schema.common import raw
-from services.aurum import ProjectFilter, TaskFilter, as_utc
+from services.aurum import OPEN_TASK_STATUSES, as_utc
+
+TIME = sa.DateTime(timezone=True)
 
 
 @strawberry.input(description="Conditions on tasks; all given ones must hold.")
@@ -30,24 +34,41 @@ class ProjectFilterInput:
     due_before: datetime | None = strawberry.field(default=None, description="Due before this time.")
 
 
-def task_filter(value: TaskFilterInput | None) -> TaskFilter | None:
-    if value is None:
-        return None
-    return TaskFilter(
-        statuses=tuple(sorted({raw(s) for s in value.status or []})),
-        priorities=tuple(sorted({raw(p) for p in value.priority or []})),
-        due_after=as_utc(value.due_after),
-        due_before=as_utc(value.due_before),
-        overdue=value.overdue,
-        search=(value.search or "").strip() or None,
-    )
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
-def project_filter(value: ProjectFilterInput | None) -> ProjectFilter | None:
-    if value is None:
-        return None
-    return ProjectFilter(
-        statuses=tuple(sorted({raw(s) for s in value.status or []})),
-        due_after=as_utc(value.due_after),
-        due_before=as_utc(value.due_before),
+def _overdue(c: Columns, value: Any) -> sa.ColumnElement[bool]:
+    # "Now" is taken when the statement runs (the statement is kept and reused). An undated task
+    # is not overdue: `false` matches it too.
+    now = sa.bindparam("overdue_now", callable_=_utcnow, type_=TIME, unique=True)
+    is_overdue = sa.and_(c.due_at < now, c.status.in_(OPEN_TASK_STATUSES))
+    return sa.func.coalesce(is_overdue, sa.false()) == value
+
+
+def _due_after() -> FilterField:
+    return FilterField("due_after", lambda c, value: c.due_at >= value, TIME, as_utc)
+
+
+def _due_before() -> FilterField:
+    return FilterField("due_before", lambda c, value: c.due_at < value, TIME, as_utc)
+
+
+TASK_FILTER = Filter(
+    (
+        FilterField("status", lambda c, value: c.status == sa.any_(value), array_of(sa.String()), any_of),
+        FilterField("priority", lambda c, value: c.priority == sa.any_(value), array_of(sa.SmallInteger()), any_of),
+        _due_after(),
+        _due_before(),
+        FilterField("overdue", _overdue, sa.Boolean()),
+        FilterField("search", lambda c, value: c.title.ilike(value, escape="\\"), sa.Text(), contains_text),
     )
+)
+
+PROJECT_FILTER = Filter(
+    (
+        FilterField("status", lambda c, value: c.status == sa.any_(value), array_of(sa.String()), any_of),
+        _due_after(),
+        _due_before(),
+    )
+)

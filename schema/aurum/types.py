@@ -21,7 +21,7 @@ from schema.aurum.enums import (
     TaskOrderBy,
     TaskStatus,
 )
-from schema.aurum.filters import ProjectFilterInput, TaskFilterInput, project_filter, task_filter
+from schema.aurum.filters import PROJECT_FILTER, TASK_FILTER, ProjectFilterInput, TaskFilterInput
 from schema.common import (
     After,
     Before,
@@ -140,7 +140,7 @@ class Area(Node):
         order_by: Annotated[ProjectOrderBy, OrderArg] = ProjectOrderBy.POSITION_ASC,
     ) -> Connection[Project]:
         args = read_page_args(info, first, after, last, before)
-        key = PageKey(self.pk, args, order_by.value, project_filter(filter))
+        key = PageKey(self.pk, args, order_by.value, PROJECT_FILTER.values(filter))
         return connection(await info.context.loaders.aurum.projects_by_area.load(key), Project.from_row)
 
     @strawberry.field(description="Completion of all tasks in this area's projects.")
@@ -193,7 +193,7 @@ class Project(Node):
         order_by: Annotated[TaskOrderBy, OrderArg] = TaskOrderBy.POSITION_ASC,
     ) -> Connection[Task]:
         args = read_page_args(info, first, after, last, before)
-        key = PageKey(self.pk, args, order_by.value, task_filter(filter))
+        key = PageKey(self.pk, args, order_by.value, TASK_FILTER.values(filter))
         return connection(await info.context.loaders.aurum.tasks_by_project.load(key), Task.from_row)
 
     @strawberry.field(description="Completion of this project's tasks.")

@@ -16,7 +16,7 @@ from schema.aurum.enums import (
     ResourceOrderBy,
     TaskOrderBy,
 )
-from schema.aurum.filters import ProjectFilterInput, TaskFilterInput, project_filter, task_filter
+from schema.aurum.filters import PROJECT_FILTER, TASK_FILTER, ProjectFilterInput, TaskFilterInput
 from schema.aurum.types import (
     Area,
     FilterArg,
@@ -74,7 +74,7 @@ class AurumViewerFields(ViewerBase):
         order_by: Annotated[ProjectOrderBy, OrderArg] = ProjectOrderBy.DUE_AT_ASC,
     ) -> Connection[Project]:
         args = read_page_args(info, first, after, last, before)
-        key = PageKey(self.user_pk, args, order_by.value, project_filter(filter))
+        key = PageKey(self.user_pk, args, order_by.value, PROJECT_FILTER.values(filter))
         return connection(await info.context.loaders.aurum.projects_by_user.load(key), Project.from_row)
 
     @strawberry.field(description="All the viewer's tasks, across projects: e.g. overdue or due this week.")
@@ -89,7 +89,7 @@ class AurumViewerFields(ViewerBase):
         order_by: Annotated[TaskOrderBy, OrderArg] = TaskOrderBy.DUE_AT_ASC,
     ) -> Connection[Task]:
         args = read_page_args(info, first, after, last, before)
-        key = PageKey(self.user_pk, args, order_by.value, task_filter(filter))
+        key = PageKey(self.user_pk, args, order_by.value, TASK_FILTER.values(filter))
         return connection(await info.context.loaders.aurum.tasks_by_user.load(key), Task.from_row)
 
     @strawberry.field(description="The viewer's journal entries, newest first by default.")
