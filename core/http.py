@@ -17,7 +17,7 @@ import asyncpg
 import orjson
 import sqlalchemy as sa
 import strawberry
-from graphql import GraphQLError, get_operation_ast, parse
+from graphql import GraphQLError, get_operation_ast, parse, print_ast
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
@@ -371,7 +371,7 @@ class SqlOutcome:
         return shown
 
 
-#: A request whose document has no compiled plan yet (its first), or is not a query.
+#: A request whose document has no compiled plan: its first, or one the plans do not model.
 NO_PLAN = "no compiled plan"
 MAX_NODES = "over maxNodes"
 
@@ -382,8 +382,12 @@ def _left_one_statement(plans: PlanCache, plan: Plan, outcome: SqlOutcome, reaso
     outcome.fallback = reason
     if reason not in plan.sql_fallbacks_logged:
         plan.sql_fallbacks_logged.add(reason)
-        operation = plan.operation_name or "(anonymous)"
-        logger.info("operation %s leaves the one-statement form: %s", operation, reason)
+        operation = get_operation_ast(plan.document, plan.operation_name)
+        if operation is not None and operation.name is not None:
+            named = f"operation {operation.name.value}"
+        else:
+            named = f"an anonymous operation ({' '.join(print_ast(plan.document).split())[:120]})"
+        logger.info("%s leaves the one-statement form: %s", named, reason)
 
 
 async def _compiled(

@@ -9,7 +9,9 @@ Python they mirror, and generated documents over the declared fields cover the c
 
 from __future__ import annotations
 
+import logging
 import random
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,11 +26,12 @@ from graphql import GraphQLObjectType, GraphQLSchema, get_named_type, is_leaf_ty
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bench.lineup import QUINTET_DASHBOARD, QUINTET_TREE
-from core.relay import from_global_id, to_global_id
+from core.pagination import NULL_DATE_LAST
+from core.relay import cursor_sql, decode_cursor, encode_cursor, from_global_id, to_global_id
 from core.sqljson import Children, Leaf, Parent, SqlType, enum_name, global_id, iso_datetime, one_decimal
 from schema.aurum.enums import Priority, ProjectStatus, TaskStatus
 from schema.compiled import SQL_TYPES
-from services.aurum import Progress
+from services.aurum import PROJECT_SORTS, TASK_SORTS, Progress
 from tests.factories import create_tree
 from tests.pairs import Pair, app_pair, assert_graphql_core_answers_so, post, without_extensions
 from tests.support import GraphQLClient
@@ -98,6 +101,46 @@ async def test_percent_is_computed_exactly_as_progress_computes_it(engine: Async
     assert Progress(total_tasks=16, completed_tasks=1).percent == 6.2
     assert Progress(total_tasks=16, completed_tasks=3).percent == 18.8
     assert Progress(total_tasks=3, completed_tasks=2).percent == 66.7
+
+
+async def test_cursors_are_the_resolvers_cursors(engine: AsyncEngine) -> None:
+    awkward = [
+        "",
+        "plain",
+        'quote " backslash \\ slash / tab \t newline \n return \r',
+        "controls \x01\x08\x0c\x1f del \x7f",
+        "accents éà, emoji \U0001f600, line separator \u2028, CJK 漢字",
+        "long " * 40,  # base64 lines break at 76 characters in Postgres
+        "<tag> & % _ '",
+    ]
+    moments = [
+        datetime(2026, 11, 25, 21, 32, 9, tzinfo=UTC),
+        datetime(2026, 11, 25, 21, 32, 9, 120000, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        NULL_DATE_LAST,
+    ]
+    numbers = [0, 1, -1, 4, 2147483647, -2147483648]
+    cases: list[tuple[type, sa.types.TypeEngine[Any], list[Any]]] = [
+        (str, sa.Text(), awkward),
+        (datetime, sa.DateTime(timezone=True), moments),
+        (int, sa.Integer(), numbers),
+    ]
+    sort_keys = sorted({sort.key for sort in (*TASK_SORTS.values(), *PROJECT_SORTS.values())})
+    checked = 0
+    async with engine.connect() as conn:
+        for value_type, sql_type, values in cases:
+            value = sa.bindparam("value", type_=sql_type)
+            statement = sa.select(
+                *(cursor_sql(key, value_type, value, sa.bindparam("pk", type_=sa.Uuid())) for key in sort_keys)
+            )
+            for item in values:
+                pk = uuid.uuid4()
+                written = (await conn.execute(statement, {"value": item, "pk": pk})).one()
+                for key, cursor in zip(sort_keys, written, strict=True):
+                    assert cursor == encode_cursor(key, item, pk), (key, item)
+                    assert decode_cursor(cursor, key, value_type, "after") == (item, pk)
+                    checked += 1
+    assert checked == len(sort_keys) * (len(awkward) + len(moments) + len(numbers))
 
 
 async def test_children_scoped_through_their_parent_have_the_owner_in_their_foreign_key() -> None:
@@ -250,21 +293,219 @@ async def test_errors_and_what_has_no_sql_form_go_to_the_resolvers(pair: Pair, w
     deep = "{ viewer { pillars { nodes { areas { nodes { projects { totalCount } } } } } } }"
     assert await compare(pair, deep.replace("projects", "projects(first: 101)"), None, token) == "resolvers"
     assert await compare(pair, deep.replace("projects", "projects(first: -1)"), None, token) == "resolvers"
+    assert await compare(pair, deep.replace("projects", "projects(last: 101)"), None, token) == "resolvers"
     sized = "query Q($n: Int) { viewer { pillars(first: $n) { totalCount } } }"
     assert await compare(pair, sized, {"n": 101}, token) == "resolvers"
     assert await compare(pair, sized, {"n": "many"}, token) == "resolvers"
     assert await compare(pair, sized, {"n": 3}, token) == "sql"  # the same document, a good size
-    # Cursors, `last`, variables in a filter, fields without a SQL form: the resolvers.
+    # Invalid cursors, `first` with `last`, fields without a SQL form: the resolvers.
+    task_cursor = (
+        await post(pair.slow, {"query": RELAY_TASKS, "variables": {"first": 1, "order": "POSITION_ASC"}}, token)
+    )["data"]
+    of_tasks = task_cursor["viewer"]["tasks"]["pageInfo"]["endCursor"]
     for query in (
         '{ viewer { pillars(after: "nope") { totalCount } } }',
-        "{ viewer { pillars(last: 2) { nodes { name } } } }",
-        "{ viewer { pillars { edges { cursor node { name } } pageInfo { hasNextPage } } } }",
+        '{ viewer { pillars(before: "") { nodes { name } } } }',
+        f'{{ viewer {{ tasks(orderBy: TITLE_ASC, after: "{of_tasks}") {{ nodes {{ id }} }} }} }}',  # another order
+        f'{{ viewer {{ pillars(orderBy: NAME_DESC, before: "{of_tasks}") {{ nodes {{ id }} }} }} }}',
+        "{ viewer { pillars(first: 1, last: 1) { nodes { name } } } }",
         "{ viewer { tasks { nodes { title resources { totalCount } } } } }",
         "{ viewer { email pillars { totalCount } } }",
     ):
         assert await compare(pair, query, None, token) == "resolvers"
-    searched = "query S($s: String) { viewer { tasks(filter: {search: $s}) { totalCount } } }"
-    assert await compare(pair, searched, {"s": "task"}, token) == "resolvers"
+    cursored = "query C($a: String) { viewer { tasks(after: $a, orderBy: POSITION_ASC) { edges { cursor } } } }"
+    assert await compare(pair, cursored, {"a": "bm9wZQ"}, token) == "resolvers"
+    assert await compare(pair, cursored, {"a": of_tasks}, token) == "sql"
+
+
+RELAY_TASKS = """query Page($first: Int, $after: String, $last: Int, $before: String, $order: TaskOrderBy!) {
+  viewer { tasks(first: $first, after: $after, last: $last, before: $before, orderBy: $order) {
+    __typename totalCount
+    edges { __typename cursor node { id title dueAt } }
+    pageInfo { __typename hasNextPage hasPreviousPage startCursor endCursor }
+    nodes { id } } } }"""
+
+
+async def _page(pair: Pair, token: str, **variables: Any) -> dict[str, Any]:
+    """One page of the viewer's tasks, answered by one statement exactly as by graphql-core."""
+    variables.setdefault("order", "POSITION_ASC")
+    assert await compare(pair, RELAY_TASKS, variables, token) == "sql", variables
+    answer = await post(pair.fast, {"query": RELAY_TASKS, "variables": variables}, token)
+    page: dict[str, Any] = answer["data"]["viewer"]["tasks"]
+    return page
+
+
+@pytest.mark.parametrize("order", ["POSITION_ASC", "DUE_AT_DESC", "TITLE_ASC", "CREATED_AT_DESC", "PRIORITY_ASC"])
+async def test_relay_pages_walk_the_whole_list_both_ways(pair: Pair, world: World, order: str) -> None:
+    token = world.token_a
+    forward: list[str] = []
+    after = None
+    while True:
+        page = await _page(pair, token, first=7, after=after, order=order)
+        forward += [edge["node"]["id"] for edge in page["edges"]]
+        assert page["pageInfo"]["hasPreviousPage"] == (after is not None)
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert len(forward) == len(set(forward)) == world.tasks_of_a
+    backward: list[str] = []
+    before = None
+    while True:
+        page = await _page(pair, token, last=9, before=before, order=order)
+        backward = [edge["node"]["id"] for edge in page["edges"]] + backward
+        if not page["pageInfo"]["hasPreviousPage"]:
+            break
+        before = page["pageInfo"]["startCursor"]
+    assert backward == forward
+
+
+async def test_relay_pages_at_the_edges(pair: Pair, world: World) -> None:
+    token = world.token_a
+    cursors = [edge["cursor"] for edge in (await _page(pair, token, first=100))["edges"]]
+    first, last = cursors[0], cursors[-1]
+    cases: list[dict[str, Any]] = [
+        {"first": 0},
+        {"last": 0},
+        {"first": 0, "after": cursors[3]},
+        {"last": 0, "before": cursors[3]},
+        {"first": 0, "after": last},
+        {"last": 0, "before": first},
+        {"first": 5, "after": last},  # a cursor at the end: an empty page
+        {"last": 5, "before": first},  # and at the start
+        {"first": 5, "before": first},
+        {"last": 5, "after": last},
+        {"first": 3, "after": first},
+        {"last": 3, "before": last},
+        {"after": cursors[3], "before": cursors[8]},
+        {"first": 2, "after": cursors[3], "before": cursors[8]},
+        {"last": 2, "after": cursors[3], "before": cursors[8]},
+        {"first": 10, "after": cursors[3], "before": cursors[8]},
+        {"last": 10, "after": cursors[3], "before": cursors[8]},
+        {"first": 3, "after": cursors[8], "before": cursors[3]},  # an empty window
+        {"last": 0, "after": cursors[8], "before": cursors[3]},
+        {"first": 1, "after": cursors[-2]},
+        {"last": 1, "before": cursors[1]},
+        {"last": 100},
+    ]
+    seen = set()
+    for variables in cases:
+        page = await _page(pair, token, **variables)
+        info = page["pageInfo"]
+        seen.add((info["hasPreviousPage"], info["hasNextPage"], bool(page["edges"])))
+    # Every combination of page info came up, empty pages included, but for the one of an
+    # empty list (below).
+    assert seen == {(p, n, e) for p in (True, False) for n in (True, False) for e in (True, False)} - {
+        (False, False, False)
+    }
+    # A list with no items at all, and a cursor from another parent's list of the same order.
+    empty = (
+        '{ viewer { tasks(filter: {search: "no such task"}) { edges { cursor } '
+        "pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } }"
+    )
+    assert await compare(pair, empty, None, token) == "sql"
+    nested = """query N($a: String, $b: String) { viewer { projects(first: 3) { nodes { name
+      tasks(after: $a, first: 2) { totalCount edges { cursor node { title } } pageInfo { hasNextPage hasPreviousPage } }
+      before: tasks(before: $b, last: 2) { edges { cursor } pageInfo { hasNextPage hasPreviousPage startCursor } }
+    } } } }"""
+    for a, b in ((cursors[2], cursors[40]), (first, last), (last, first)):
+        assert await compare(pair, nested, {"a": a, "b": b}, token) == "sql"
+    assert await compare(pair, nested, {"a": first, "b": last}, world.token_b) == "sql"
+
+
+async def test_variables_anywhere_share_one_statement_without_values(
+    pair: Pair, world: World, engine: AsyncEngine
+) -> None:
+    token = world.token_a
+    query = """query V($n: Int, $s: String, $status: TaskStatus!, $f: ProjectFilterInput, $o: ProjectOrderBy!,
+        $late: Boolean, $p: [Priority!]) {
+      viewer {
+        tasks(first: $n, filter: {status: [$status], search: $s, overdue: $late, priority: $p}, orderBy: DUE_AT_ASC) {
+          totalCount nodes { title status } }
+        projects(filter: $f, orderBy: $o) { totalCount nodes { name status
+          tasks(filter: {search: $s}) { totalCount } } } } }"""
+    first = {"n": 3, "s": "zqxj", "status": "TODO", "f": {"status": ["ON_HOLD"]}, "o": "NAME_ASC", "late": False}
+    second = {"n": 7, "s": "wvut", "status": "DONE", "f": {"status": ["COMPLETED"]}, "o": "NAME_ASC", "late": True}
+    second["p"] = ["HIGH", "URGENT"]
+    first["p"] = ["LOW"]
+    assert await compare(pair, query, first, token) == "sql"
+    assert await compare(pair, query, second, token) == "sql"
+    plan = pair.plans.get(query, None)
+    assert plan is not None
+    assert plan.sql is not None
+    statements = list(plan.sql.statements.values())
+    assert len(statements) == 1  # one shape: the same fields given, the same order
+    rendered = statements[0].rendered(engine.dialect)
+    text = rendered.sql
+    for value in ("zqxj", "wvut", "'todo'", "'done'", "'on_hold'", "'completed'", "name_ASC"):
+        assert value not in text, value
+    assert re.search(r"(LIMIT|OFFSET|=|<|>) \d", text) is None  # sizes and priorities are bound too
+    assert {"c0_f_search", "c0_f_status", "c0_limit", "c1_f_status", "c2_f_search"} <= set(rendered.names)
+    # Another shape (a field given that was not, another order) is another statement.
+    third = {**second, "s": None, "o": "DUE_AT_DESC"}
+    assert await compare(pair, query, third, token) == "sql"
+    assert len(plan.sql.statements) == 2
+    # Literals are bound the same way: one statement for the document, with no value in it.
+    literal = '{ viewer { tasks(first: 4, filter: {search: "zqxj", status: [TODO]}) { totalCount nodes { id } } } }'
+    assert await compare(pair, literal, None, token) == "sql"
+    literal_plan = pair.plans.get(literal, None)
+    assert literal_plan is not None
+    assert literal_plan.sql is not None
+    (only,) = literal_plan.sql.statements.values()
+    assert "zqxj" not in only.rendered(engine.dialect).sql
+    whole = "query W($f: TaskFilterInput) { viewer { tasks(filter: $f) { totalCount } } }"
+    for value in (None, {}, {"status": []}, {"search": "  "}, {"dueAfter": "2020-01-01T00:00:00"}, {"overdue": True}):
+        assert await compare(pair, whole, {"f": value}, token) == "sql"
+
+
+async def _reason(pair: Pair, body: dict[str, Any], token: str | None) -> tuple[str | None, int]:
+    """The fallback the fast app's dev extensions show, and how often the cache counted it."""
+    answer = await post(pair.fast, body, token)
+    shown = answer["extensions"]["sql"]
+    reason = shown.get("fallback")
+    assert shown["oneStatement"] is (reason is None), shown
+    return reason, pair.plans.sql_fallbacks[reason] if reason is not None else 0
+
+
+async def test_why_a_request_left_the_one_statement_form_is_counted_logged_and_shown(
+    pair: Pair, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = world.token_a
+    sized = "query Why($n: Int, $a: String) { viewer { pillars(first: $n, after: $a) { totalCount } } }"
+    cases: list[tuple[dict[str, Any], str | None, str]] = [
+        (
+            {"query": "query Resources { viewer { tasks { nodes { resources { totalCount } } } } }"},
+            token,
+            "no SQL form: field Task.resources",
+        ),
+        ({"query": sized, "variables": {"n": 101}}, token, "page arguments refused"),
+        ({"query": sized, "variables": {"n": "many"}}, token, "variables that do not coerce"),
+        ({"query": sized, "variables": {"a": "nope"}}, token, "invalid cursor"),
+        ({"query": sized, "variables": {"n": 2}}, None, "no viewer"),
+    ]
+    caplog.set_level(logging.INFO, logger="quintet.http")
+    for body, who, expected in cases:
+        first, _ = await _reason(pair, body, who)
+        assert first == "no compiled plan" or first == expected, body  # the first request compiles
+        caplog.clear()
+        for attempt in range(3):
+            reason, count = await _reason(pair, body, who)
+            assert reason == expected, body
+            if attempt == 0:
+                counted = count
+            else:
+                assert count == counted + attempt
+        logged = [record for record in caplog.records if expected in record.getMessage()]
+        assert len(logged) <= 1, logged  # once per document: an earlier case may have logged it
+    # Each reason logged once per document: a new document logs again.
+    caplog.clear()
+    other = {"query": "query Other { viewer { tasks(first: 1) { nodes { resources { totalCount } } } } }"}
+    for _ in range(3):
+        await post(pair.fast, other, token)
+    assert [r.getMessage() for r in caplog.records if "Task.resources" in r.getMessage()] == [
+        "operation Other leaves the one-statement form: no SQL form: field Task.resources"
+    ]
+    reason, _ = await _reason(pair, {"query": sized, "variables": {"n": 2}}, token)
+    assert reason is None  # one statement answered
 
 
 async def test_a_statement_postgres_refuses_is_logged_and_the_resolvers_answer(
@@ -280,6 +521,9 @@ async def test_a_statement_postgres_refuses_is_logged_and_the_resolvers_answer(
         executed = broken.plans.executed
         answer = await post(broken.fast, body, world.token_a)
     assert broken.plans.sql_failed == 1
+    assert broken.plans.sql_fallbacks["statement refused by Postgres"] == 1
+    assert answer["extensions"]["sql"] == {**answer["extensions"]["sql"], "oneStatement": False}
+    assert answer["extensions"]["sql"]["fallback"] == "statement refused by Postgres"
     assert broken.plans.sql_executed == 0
     assert broken.plans.executed == executed + 1  # the compiled resolver path answered
     assert without_extensions(answer) == without_extensions(expected)
