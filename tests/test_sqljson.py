@@ -454,8 +454,8 @@ async def test_variables_anywhere_share_one_statement_without_values(
     (only,) = literal_plan.sql.statements.values()
     assert "zqxj" not in only.rendered(engine.dialect).sql
     whole = "query W($f: TaskFilterInput) { viewer { tasks(filter: $f) { totalCount } } }"
-    for value in (None, {}, {"status": []}, {"search": "  "}, {"dueAfter": "2020-01-01T00:00:00"}, {"overdue": True}):
-        assert await compare(pair, whole, {"f": value}, token) == "sql"
+    for given in (None, {}, {"status": []}, {"search": "  "}, {"dueAfter": "2020-01-01T00:00:00"}, {"overdue": True}):
+        assert await compare(pair, whole, {"f": given}, token) == "sql"
 
 
 async def _reason(pair: Pair, body: dict[str, Any], token: str | None) -> tuple[str | None, int]:
