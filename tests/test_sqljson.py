@@ -454,7 +454,9 @@ async def test_variables_anywhere_share_one_statement_without_values(
     (only,) = literal_plan.sql.statements.values()
     assert "zqxj" not in only.rendered(engine.dialect).sql
     whole = "query W($f: TaskFilterInput) { viewer { tasks(filter: $f) { totalCount } } }"
-    for given in (None, {}, {"status": []}, {"search": "  "}, {"dueAfter": "2020-01-01T00:00:00"}, {"overdue": True}):
+    filters: list[dict[str, Any] | None] = [None, {}, {"status": []}, {"search": "  "}, {"overdue": True}]
+    filters.append({"dueAfter": "2020-01-01T00:00:00", "dueBefore": "2099-01-01T00:00:00+02:00"})
+    for given in filters:
         assert await compare(pair, whole, {"f": given}, token) == "sql"
 
 
