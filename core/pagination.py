@@ -130,7 +130,10 @@ def page_params(args: PageArgs, sort: Sort, parent_ids: Sequence[uuid.UUID]) -> 
 
 
 def assemble_pages(rows: Sequence[Any], *, sort: Sort, args: PageArgs) -> dict[uuid.UUID, Page]:
-    """Each parent's page from the rows of a page statement."""
+    """Each parent's page from the rows of a page statement.
+
+    The one-statement form computes the same page info in SQL (`core.sqljson.ConnectionSql.
+    has_page`); tests/test_sqljson.py compares the two at every edge of a list."""
     pages: dict[uuid.UUID, Page] = {}
     for row in rows:
         page = pages.get(row.page_parent)

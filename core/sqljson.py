@@ -102,16 +102,16 @@ class Computed:
 
 @dataclass(frozen=True)
 class Children:
-    """A connection (`nodes`, `totalCount`) of `table`'s rows whose `parent_column` is the
-    parent's key (`parent_key(row)`; the viewer for top-level lists).
+    """A connection (`totalCount`, `nodes`, `edges`, `pageInfo`) of `table`'s rows whose
+    `parent_column` is the parent's key (`parent_key(row)`; the viewer for top-level lists).
 
     `sorts` are the orderings by the `orderBy` enum's value and `filter` the declaration of the
     `filter` argument's conditions: both the loaders' own. Every row read is also scoped to the
-    viewer (`user_id`), unless `owner_via_parent` says that the table's foreign key `(parent_column, user_id)` to its
-    parent's `(id, user_id)` makes every child its parent's owner's: the parent's row is scoped
-    already, and Postgres then pages the children by their parent's index alone (a condition on
-    `user_id` as well led it to intersect a second index, half the dashboard's time).
-    `tests/test_sqljson.py` checks that each such foreign key exists.
+    viewer (`user_id`), unless `owner_via_parent` says that the table's foreign key
+    `(parent_column, user_id)` to its parent's `(id, user_id)` makes every child its parent's
+    owner's: the parent's row is scoped already, and Postgres then pages the children by their
+    parent's index alone (a condition on `user_id` as well led it to intersect a second index,
+    half the dashboard's time). `tests/test_sqljson.py` checks that each such foreign key exists.
     """
 
     table: sa.Table
