@@ -24,7 +24,7 @@ What the declarations say, and what keeps this exact:
   the statement depends only on the document and the *shape* of its arguments (the order,
   which cursors and filter fields are given, the direction), and is made once per shape and
   kept with the document (`SqlPlan.statements`). Page sizes and cursors are checked at every
-  request by the resolvers' own `page_args` and `decode_cursor`; a refused one, a variable that
+  request by the resolvers' own `page_args` and `cursor_key`; a refused one, a variable that
   does not coerce, `first` with `last`: the request goes down the resolver path, whose errors
   graphql-core words as always (`Fallback` says why, and the endpoint counts and logs it).
 - Non-null fields come from non-null columns or aggregates. Every row is scoped to the viewer:
@@ -67,9 +67,9 @@ from core.fastpath import (
     SelectionPlan,
 )
 from core.filters import Filter
-from core.pagination import Sort
+from core.pagination import Sort, cursor_key
 from core.reads import VIEWER, Shape, viewer_param
-from core.relay import cursor_sql, decode_cursor, page_args
+from core.relay import cursor_sql, page_args
 
 logger = logging.getLogger("quintet.sqljson")
 
@@ -351,7 +351,7 @@ class SqlPlan:
             if cursor is None:
                 continue
             try:
-                value, pk = decode_cursor(cursor, sort.key, sort.value_type, name)
+                value, pk = cursor_key(cursor, sort, name)
             except ClientError as error:
                 raise Fallback(INVALID_CURSOR) from error
             params[f"{prefix}{name}_value"], params[f"{prefix}{name}_id"] = value, pk

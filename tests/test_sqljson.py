@@ -314,6 +314,18 @@ async def test_errors_and_what_has_no_sql_form_go_to_the_resolvers(pair: Pair, w
         "{ viewer { email pillars { totalCount } } }",
     ):
         assert await compare(pair, query, None, token) == "resolvers"
+    # Cursors made up with values their column can't hold: the client's error on both paths.
+    made_up = [
+        ("pillars", "POSITION_ASC", encode_cursor("position_ASC", 2**40, uuid.uuid4())),
+        ("tasks", "PRIORITY_DESC", encode_cursor("priority_DESC", 40000, uuid.uuid4())),
+        ("tasks", "CREATED_AT_ASC", encode_cursor("created_ASC", "0001-01-01T00:00:00+01:00", uuid.uuid4())),
+    ]
+    for field, order, cursor in made_up:
+        for selection in ("totalCount", "nodes { id }", "pageInfo { hasNextPage }"):
+            query = f'{{ viewer {{ {field}(orderBy: {order}, after: "{cursor}") {{ {selection} }} }} }}'
+            assert await compare(pair, query, None, token) == "resolvers"
+            answer = await post(pair.slow, {"query": query}, token)
+            assert [error["extensions"]["code"] for error in answer["errors"]] == ["INVALID_CURSOR"], query
     cursored = "query C($a: String) { viewer { tasks(after: $a, orderBy: POSITION_ASC) { edges { cursor } } } }"
     assert await compare(pair, cursored, {"a": "bm9wZQ"}, token) == "resolvers"
     assert await compare(pair, cursored, {"a": of_tasks}, token) == "sql"
