@@ -33,9 +33,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from enum import Enum
 from typing import Any, cast
 
@@ -298,9 +299,13 @@ class Plan:
     document: DocumentNode
     operation_name: str | None
     root: SelectionPlan
-    #: The whole plan as one SQL statement (core/sqljson.py), once tried; None if it has none.
+    #: The whole plan as one SQL statement (core/sqljson.py), once tried; None if it has none,
+    #: and then why not.
     sql: Any = None
     sql_tried: bool = False
+    sql_unsupported: str | None = None
+    #: Why requests of this document left the one-statement form, each logged once.
+    sql_fallbacks_logged: set[str] = dataclass_field(default_factory=set)
 
 
 # ----------------------------------------------------------------------------- compiling
@@ -805,6 +810,8 @@ class PlanCache:
         self.sql_executed = 0
         #: Statements that failed (a bug in a declaration): logged, and the resolvers answered.
         self.sql_failed = 0
+        #: Requests that left the one-statement form, by reason (`core.sqljson.Fallback`).
+        self.sql_fallbacks: Counter[str] = Counter()
         self.sql_types: Mapping[str, Any] | None = None
 
     def get(self, query: str, operation_name: str | None) -> Plan | None:

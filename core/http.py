@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
 import orjson
 import sqlalchemy as sa
-from graphql import GraphQLError, get_operation_ast, parse
+from graphql import GraphQLError, get_operation_ast, parse, print_ast
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -27,13 +28,13 @@ from strawberry.types.graphql import OperationType
 from core.context import Actor, Context
 from core.db import DatabaseUnavailable, SqlStats, current_sql_stats, lost_connection, reader
 from core.errors import shape_error
-from core.fastpath import Plan, run_plan
+from core.fastpath import Plan, PlanCache, run_plan
 from core.jobs import QueueWatch, queue_health
 from core.limits import requested_nodes
 from core.runtime import Runtime
 from core.security import InvalidAccessToken, TokenService
 from core.settings import Settings
-from core.sqljson import SqlPlan, compile_sql
+from core.sqljson import NO_VIEWER, REFUSED, Fallback, SqlPlan, SqlUnsupported, compile_sql
 
 logger = logging.getLogger("quintet.http")
 
@@ -229,11 +230,13 @@ async def _graphql_endpoint(request: Request) -> Response:
     stats = SqlStats()
     token = current_sql_stats.set(stats)
     contexts: list[Context[Any]] = []
+    outcome = SqlOutcome()
 
     async def execute() -> tuple[Context[Any], ExecutionResult]:
         context = runtime.context(request, actor, stats)
         contexts.append(context)
-        result, attempted = await _compiled(runtime, context, query, variables, operation_name)
+        outcome.one_statement, outcome.fallback = False, None
+        result, attempted = await _compiled(runtime, context, query, variables, operation_name, outcome)
         if result is None:
             if attempted:  # an abandoned plan may have filled the loaders: graphql-core starts afresh
                 context = runtime.context(request, actor, stats)
@@ -281,6 +284,8 @@ async def _graphql_endpoint(request: Request) -> Response:
     extensions = {**(result.extensions or {}), **context.extensions}
     if settings.is_dev:
         extensions["sql"] = stats.as_extension()
+        if runtime.plans is not None and runtime.plans.sql_types is not None:
+            extensions["sql"].update(outcome.as_extension())
     if extensions:
         body["extensions"] = extensions
     return Response(orjson.dumps(body), status_code=status, media_type=JSON)
@@ -315,15 +320,50 @@ def _is_query(query: str, operation_name: str | None) -> bool:
     return operation is not None and operation.operation.value == "query"
 
 
+@dataclass
+class SqlOutcome:
+    """Whether one SQL statement answered the request (core/sqljson.py) and, if not, why."""
+
+    one_statement: bool = False
+    fallback: str | None = None
+
+    def as_extension(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"oneStatement": self.one_statement}
+        if self.fallback is not None:
+            shown["fallback"] = self.fallback
+        return shown
+
+
+#: A request whose document has no compiled plan: its first, or one the plans do not model.
+NO_PLAN = "no compiled plan"
+MAX_NODES = "over maxNodes"
+
+
+def _left_one_statement(plans: PlanCache, plan: Plan, outcome: SqlOutcome, reason: str) -> None:
+    """Count why a request left the one-statement form; log it once per document and reason."""
+    plans.sql_fallbacks[reason] += 1
+    outcome.fallback = reason
+    if reason not in plan.sql_fallbacks_logged:
+        plan.sql_fallbacks_logged.add(reason)
+        operation = get_operation_ast(plan.document, plan.operation_name)
+        if operation is not None and operation.name is not None:
+            named = f"operation {operation.name.value}"
+        else:
+            named = f"an anonymous operation ({' '.join(print_ast(plan.document).split())[:120]})"
+        logger.info("%s leaves the one-statement form: %s", named, reason)
+
+
 async def _compiled(
     runtime: Runtime,
-    context: Context,
+    context: Context[Any],
     query: str,
     variables: dict[str, Any] | None,
     operation_name: str | None,
+    outcome: SqlOutcome,
 ) -> tuple[ExecutionResult | None, bool]:
     """The result through the query's compiled plan (core/fastpath.py), if it has one, and
-    whether the plan ran (then `context`'s loaders may hold its reads).
+    whether the plan ran (then `context`'s loaders may hold its reads). `outcome` tells whether
+    its one SQL statement answered (core/sqljson.py), and if not why.
 
     A None result means graphql-core must run the operation: no plan yet (the first request of a
     document goes through every check and compiles it), a `maxNodes` refusal (graphql-core
@@ -332,17 +372,23 @@ async def _compiled(
     plans = runtime.plans
     plan = plans.get(query, operation_name) if plans is not None else None
     if plans is None or plan is None:
+        outcome.fallback = NO_PLAN
         return None, False
     settings = runtime.settings
     schema = runtime.schema._schema
+    with_sql = plans.sql_types is not None
     if (
         requested_nodes(schema, plan.document, operation_name, variables, settings.default_page_size)
         > settings.max_nodes
     ):
+        if with_sql:
+            _left_one_statement(plans, plan, outcome, MAX_NODES)
         return None, False
-    if plans.sql_types is not None and context.actor is not None:
+    if with_sql:
         try:
             text = await _run_sql(runtime, plan, context.actor, variables)
+        except Fallback as fallback:
+            _left_one_statement(plans, plan, outcome, fallback.reason)
         except (SQLAlchemyError, asyncpg.PostgresError) as error:
             if lost_connection(error):  # not the declaration's fault: the query runs again
                 raise
@@ -350,9 +396,10 @@ async def _compiled(
             # log, count it, and let the resolvers answer.
             logger.exception("the SQL form of a query failed; the resolvers answer it")
             plans.sql_failed += 1
-            text = None
-        if text is not None:
+            _left_one_statement(plans, plan, outcome, REFUSED)
+        else:
             plans.sql_executed += 1
+            outcome.one_statement = True
             # Postgres wrote `data`; orjson embeds the text as it is.
             return ExecutionResult(data=cast(dict[str, Any], orjson.Fragment(text)), errors=None), False
     data = await run_plan(plan, schema, context, variables)
@@ -363,17 +410,22 @@ async def _compiled(
     return ExecutionResult(data=data, errors=None), True
 
 
-async def _run_sql(runtime: Runtime, plan: Plan, actor: Actor, variables: dict[str, Any] | None) -> str | None:
-    """`data` as JSON text from the plan's one statement, or None when it has no SQL form or a
-    request's values (a refused page size) need the resolvers' errors."""
+async def _run_sql(runtime: Runtime, plan: Plan, actor: Actor | None, variables: dict[str, Any] | None) -> str:
+    """`data` as JSON text from the plan's one statement; raises `Fallback` when the document
+    has none or this request's values (a refused page size, a bad cursor...) need the resolvers."""
     plans = runtime.plans
     assert plans is not None
     assert plans.sql_types is not None
     if not plan.sql_tried:
-        plan.sql = compile_sql(plan, runtime.schema, plans.sql_types)
+        try:
+            plan.sql = compile_sql(plan, runtime.schema, plans.sql_types)
+        except SqlUnsupported as reason:
+            plan.sql_unsupported = f"no SQL form: {reason}"
         plan.sql_tried = True
     if plan.sql is None:
-        return None
+        raise Fallback(plan.sql_unsupported or "no SQL form")
+    if actor is None:
+        raise Fallback(NO_VIEWER)
     settings = runtime.settings
     sql_plan: SqlPlan = plan.sql
     return await sql_plan.run(

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from core.errors import ClientError
 from core.relay import PageArgs, decode_cursor, encode_cursor
 
 
@@ -119,18 +120,48 @@ def page_statement(query: sa.Select[Any], *, parent_column: str, sort: Sort, sha
     )
 
 
+#: The integers each integer type of a sort can hold (a cursor's value is bound as that type).
+_INTEGER_BOUNDS = ((sa.SmallInteger, 2**15), (sa.BigInteger, 2**63), (sa.Integer, 2**31))
+
+
+def cursor_key(cursor: str, sort: Sort, argument: str) -> tuple[Any, uuid.UUID]:
+    """The (sort value, id) of a cursor of `sort`: `decode_cursor`, and a value that the sort's
+    column could not hold (made up, not one we gave out) is the client's error too, not the
+    driver's."""
+    value, pk = decode_cursor(cursor, sort.key, sort.value_type, argument)
+    fits = True
+    if isinstance(value, int):
+        for integer_type, bound in _INTEGER_BOUNDS:
+            if isinstance(sort.expression.type, integer_type):
+                fits = -bound <= value < bound
+                break
+    elif isinstance(value, datetime) and value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            fits = False
+    if not fits:
+        raise ClientError(
+            f"`{argument}` is not a cursor of this connection in this order", "INVALID_CURSOR", argument=argument
+        )
+    return value, pk
+
+
 def page_params(args: PageArgs, sort: Sort, parent_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
     """The values of a page statement's bind parameters; an invalid cursor is the client's error."""
     params: dict[str, Any] = {PARENT_IDS: list(parent_ids), PAGE_LIMIT: args.limit}
     if args.after is not None:
-        params[AFTER_VALUE], params[AFTER_ID] = decode_cursor(args.after, sort.key, sort.value_type, "after")
+        params[AFTER_VALUE], params[AFTER_ID] = cursor_key(args.after, sort, "after")
     if args.before is not None:
-        params[BEFORE_VALUE], params[BEFORE_ID] = decode_cursor(args.before, sort.key, sort.value_type, "before")
+        params[BEFORE_VALUE], params[BEFORE_ID] = cursor_key(args.before, sort, "before")
     return params
 
 
 def assemble_pages(rows: Sequence[Any], *, sort: Sort, args: PageArgs) -> dict[uuid.UUID, Page]:
-    """Each parent's page from the rows of a page statement."""
+    """Each parent's page from the rows of a page statement.
+
+    The one-statement form computes the same page info in SQL (`core.sqljson.ConnectionSql.
+    has_page`); tests/test_sqljson.py compares the two at every edge of a list."""
     pages: dict[uuid.UUID, Page] = {}
     for row in rows:
         page = pages.get(row.page_parent)

@@ -40,10 +40,6 @@ JobHandler = Callable[[Any], Awaitable[dict[str, Any]]]
 #: Adds a product's demo data for the demo user (`services/demo.py`), in the demo's transaction.
 DemoData = Callable[[AsyncSession, Actor], Awaitable[None]]
 
-#: Creates, for one user, one object of each of the product's node types and returns their
-#: global IDs by type key: what tests (differential, isolation) need from every product.
-TestWorld = Callable[[AsyncSession, uuid.UUID], Awaitable[Mapping[str, str]]]
-
 
 @dataclass(frozen=True)
 class NodeType(Generic[L]):
@@ -97,8 +93,9 @@ class Product:
     topics: Sequence[str] = ()
     #: Its part of the demo dataset, if any.
     demo: DemoData | None = None
-    #: Its test world, if any (see `TestWorld`).
-    test_world: TestWorld | None = None
+    #: Its test world, if any: the import path (`module:name`) of a `tests.worlds.ProductWorld`,
+    #: which the differential tests build and walk (the application itself never imports it).
+    test_world: str | None = None
 
 
 class RegistrationError(ValueError):

@@ -108,6 +108,30 @@ def encode_cursor(sort_key: str, value: Any, pk: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def cursor_sql(sort_key: str, value_type: type, value: Any, pk: Any) -> Any:
+    """`encode_cursor` in SQL, for the one-statement form (core/sqljson.py): `value` and `pk`
+    are SQL expressions of the sort value and the row's id. orjson and Postgres write a string
+    with the same escapes, an integer and a time (as `isoformat`) alike, without spaces."""
+    import sqlalchemy as sa
+
+    from core.sqljson import SqlUnsupported, iso_datetime  # core.sqljson imports this module
+
+    written: Any
+    if value_type is datetime:
+        written = sa.literal('"', sa.Text) + iso_datetime(value) + '"'
+    elif value_type is int:
+        written = sa.cast(value, sa.Text)
+    elif value_type is str:
+        written = sa.cast(sa.func.to_json(sa.cast(value, sa.Text)), sa.Text)
+    else:
+        raise SqlUnsupported(f"cursors over {value_type.__name__} values")
+    raw = (
+        sa.literal(orjson.dumps([sort_key]).decode()[:-1] + ",", sa.Text) + written + ',"' + sa.cast(pk, sa.Text) + '"]'
+    )
+    encoded = sa.func.replace(sa.func.encode(sa.func.convert_to(raw, "UTF8"), "base64"), "\n", "")
+    return sa.func.rtrim(sa.func.replace(sa.func.replace(encoded, "+", "-"), "/", "_"), "=")
+
+
 def decode_cursor(cursor: str, sort_key: str, value_type: type, argument: str) -> tuple[Any, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)

@@ -13,13 +13,20 @@ What the declarations say, and what keeps this exact:
 - A domain declares, per GraphQL type, how each field is read (`SqlType`): a `Leaf` (a SQL
   expression of the row giving the JSON value: a column, a global id, an enum's name, a time in
   Python's ISO format), a `Computed` object (an aggregate subquery, such as progress) or
-  `Children` (a connection of another table's rows, with the same sorts and filter conditions
-  that the loaders use, taken from the services). A field that is not declared, an argument
-  that changes the statement's text through a variable, a cursor or `last`: the plan has no
-  SQL form and runs as before. The root needs a signed-in viewer; otherwise the plan runs.
-- Page sizes are checked at every request by the same `page_args` as the resolvers; a refused
-  one (or a variable that does not coerce) sends the request down the resolver path, whose
-  errors graphql-core words as always.
+  `Children` (a connection of another table's rows, with the loaders' sorts and the filter
+  declared with its input type, core/filters.py). A field that is not declared keeps the
+  document on the resolvers. The root needs a signed-in viewer; otherwise the plan runs.
+- Connections answer in full: `totalCount`, `nodes`, `edges { cursor node }` and `pageInfo`,
+  with `first`/`after` and `last`/`before`: the same rows, cursors (`core.relay.cursor_sql`, the
+  twin of `encode_cursor`) and `hasPreviousPage`/`hasNextPage` as `core.pagination` gives the
+  resolvers. Cursors and page info are computed only where selected.
+- Every argument of a connection, literal or variable, is bound as a parameter: the text of
+  the statement depends only on the document and the *shape* of its arguments (the order,
+  which cursors and filter fields are given, the direction), and is made once per shape and
+  kept with the document (`SqlPlan.statements`). Page sizes and cursors are checked at every
+  request by the resolvers' own `page_args` and `cursor_key`; a refused one, a variable that
+  does not coerce, `first` with `last`: the request goes down the resolver path, whose errors
+  graphql-core words as always (`Fallback` says why, and the endpoint counts and logs it).
 - Non-null fields come from non-null columns or aggregates. Every row is scoped to the viewer:
   by `user_id = viewer`, as in the loaders' shapes, or for the children of a scoped row through
   their composite foreign key to it (`Children.owner_via_parent`). The differential tests
@@ -42,6 +49,7 @@ from __future__ import annotations
 import itertools
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -77,9 +85,10 @@ from core.fastpath import (
     Plan,
     SelectionPlan,
 )
-from core.pagination import Sort
+from core.filters import Filter
+from core.pagination import Sort, cursor_key
 from core.reads import VIEWER, Shape, viewer_param
-from core.relay import InvalidGlobalId, from_global_id, page_args
+from core.relay import InvalidGlobalId, cursor_sql, from_global_id, page_args
 
 logger = logging.getLogger("quintet.sqljson")
 
@@ -89,7 +98,6 @@ MAX_IDENTIFIER_BYTES = 63
 T = TypeVar("T")
 
 Row = Any  # a FromClause whose `.c` holds the columns of the row being described
-Conditions = Callable[[Mapping[str, Any]], list[sa.ColumnElement[bool]]]
 
 
 #: Attribute of a type whose every field is resolved in Python only, with why.
@@ -130,24 +138,23 @@ class Computed:
 
 @dataclass(frozen=True)
 class Children:
-    """A connection (`nodes`, `totalCount`) of `table`'s rows whose `parent_column` is the
-    parent's key (`parent_key(row)`; the viewer for top-level lists).
+    """A connection (`totalCount`, `nodes`, `edges`, `pageInfo`) of `table`'s rows whose
+    `parent_column` is the parent's key (`parent_key(row)`; the viewer for top-level lists).
 
-    `conditions(arguments)` gives the filter's conditions on `table` from the field's converted
-    (strawberry) arguments, and `sorts` the orderings by the `orderBy` enum's value: both the
-    loaders' own. Every row read is also scoped to the viewer (`user_id`), unless
-    `owner_via_parent` says that the table's foreign key `(parent_column, user_id)` to its
-    parent's `(id, user_id)` makes every child its parent's owner's: the parent's row is scoped
-    already, and Postgres then pages the children by their parent's index alone (a condition on
-    `user_id` as well led it to intersect a second index, half the dashboard's time).
-    `tests/test_sqljson.py` checks that each such foreign key exists.
+    `sorts` are the orderings by the `orderBy` enum's value and `filter` the declaration of the
+    `filter` argument's conditions: both the loaders' own. Every row read is also scoped to the
+    viewer (`user_id`), unless `owner_via_parent` says that the table's foreign key
+    `(parent_column, user_id)` to its parent's `(id, user_id)` makes every child its parent's
+    owner's: the parent's row is scoped already, and Postgres then pages the children by their
+    parent's index alone (a condition on `user_id` as well led it to intersect a second index,
+    half the dashboard's time). `tests/test_sqljson.py` checks that each such foreign key exists.
     """
 
     table: sa.Table
     parent_column: str
     parent_key: Callable[[Row], sa.ColumnElement[Any]]
     sorts: Mapping[str, Sort]
-    conditions: Conditions | None = None
+    filter: Filter | None = None
     owner_via_parent: bool = False
 
 
@@ -265,24 +272,83 @@ def json_object(pairs: list[tuple[str, sa.ColumnElement[Any]]]) -> sa.ColumnElem
     return sa.func.json_build_object(*arguments, type_=JSON)
 
 
-# ----------------------------------------------------------------------------- compiling
+# ----------------------------------------------------------------------------- fallbacks
 
 
-@dataclass
-class FirstArgument:
-    """The `first` of one connection: a literal, a variable, or absent (the default size)."""
+class Fallback(Exception):
+    """This request leaves the one-statement form (the resolvers answer it); `reason` says why."""
 
-    parameter: str
-    literal: int | None = None
-    variable: str | None = None
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
-@dataclass
+#: Why a request left the one-statement form, besides a document without one (`SqlUnsupported`).
+NO_VIEWER = "no viewer"
+VARIABLES = "variables that do not coerce"
+PAGE_ARGUMENTS = "page arguments refused"
+INVALID_CURSOR = "invalid cursor"
+REFUSED = "statement refused by Postgres"
+
+#: Statements kept per document, one per shape of its arguments (most recently used).
+MAX_STATEMENTS_PER_DOCUMENT = 16
+
+#: The arguments a connection may take; any other one keeps the document on the resolvers.
+CONNECTION_ARGUMENTS = frozenset({"first", "after", "last", "before", "orderBy", "filter"})
+
+#: Names of a connection's bind parameters, after its prefix (`Site.prefix`).
+LIMIT, AFTER, BEFORE, FILTER = "limit", "after", "before", "f_"
+
+NO_VARIABLES = VariableValues({}, {})
+
+
+# ----------------------------------------------------------------------------- shapes
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionShape:
+    """What of one connection's arguments changes the statement's text: the order, which
+    cursors are given, the direction and which filter fields are given. Values are bound."""
+
+    sort: str
+    after: bool = False
+    before: bool = False
+    backward: bool = False
+    filter: tuple[str, ...] = ()
+
+
+Bound = tuple[ConnectionShape, dict[str, Any]]
+
+
+@dataclass(eq=False)
+class Site:
+    """One connection field of the document, in the order the compiler meets them."""
+
+    index: int
+    field_plan: FieldPlan
+    rule: Children
+    strawberry_field: Any
+    #: Whether its arguments hold no variable: then they bind the same values every time.
+    literal: bool
+    static: Bound | Fallback | None = None
+
+    @property
+    def prefix(self) -> str:
+        return f"c{self.index}_"
+
+
+@dataclass(eq=False)
 class SqlPlan:
-    shape: Shape
-    firsts: list[FirstArgument] = field(default_factory=list)
-    operation: Any = None
+    """A document's one-statement form: its connections, its `node`/`nodes` fields, and a
+    statement per shape of their arguments, made on first use and kept (bounded)."""
+
+    plan: Plan
+    strawberry: Any
+    types: Mapping[str, SqlType]
+    sites: list[Site]
+    operation: Any
     lookups: list[NodeIds] = field(default_factory=list)
+    statements: OrderedDict[tuple[ConnectionShape, ...], Shape] = field(default_factory=OrderedDict)
 
     async def run(
         self,
@@ -293,34 +359,106 @@ class SqlPlan:
         *,
         max_size: int,
         default_size: int,
-    ) -> str | None:
-        """The `data` object as JSON text, or None when the resolvers must answer."""
+    ) -> str:
+        """The `data` object as JSON text; raises `Fallback` when the resolvers must answer."""
+        variable_values = NO_VARIABLES
+        if self.operation.variable_definitions:
+            values = get_variable_values(schema, self.operation.variable_definitions, variables or {})
+            if isinstance(values, list):
+                raise Fallback(VARIABLES)  # graphql-core reports them
+            variable_values = values
         params: dict[str, Any] = {VIEWER: viewer_id}
-        if self.firsts:
-            coerced: dict[str, Any] = {}
-            if any(first.variable is not None for first in self.firsts):
-                values = get_variable_values(schema, self.operation.variable_definitions or (), variables or {})
-                if isinstance(values, list):
-                    return None  # graphql-core reports variables that don't coerce
-                coerced = values.coerced
-            for first in self.firsts:
-                size = coerced.get(first.variable) if first.variable is not None else first.literal
-                try:
-                    limit = page_args(
-                        first=size, after=None, last=None, before=None, max_size=max_size, default_size=default_size
-                    ).limit
-                except ClientError:  # a refused size: the resolvers report it
-                    return None
-                params[first.parameter] = limit
-        if self.lookups:
-            declined = bind_node_ids(self.lookups, schema, self.operation, variables, params)
+        shapes: list[ConnectionShape] = []
+        for site in self.sites:
+            # Checked on every request, as the resolver checks them, even when no page is read.
+            if site.literal:
+                if site.static is None:
+                    try:
+                        site.static = self.bind(site, NO_VARIABLES, max_size, default_size)
+                    except Fallback as fallback:
+                        site.static = fallback
+                if isinstance(site.static, Fallback):
+                    raise Fallback(site.static.reason)
+                bound = site.static
+            else:
+                bound = self.bind(site, variable_values, max_size, default_size)
+            shapes.append(bound[0])
+            params.update(bound[1])
+        for lookup in self.lookups:
+            declined = lookup.bind(variable_values, params)
             if declined is not None:
-                logger.debug("no SQL form: %s", declined)
-                return None
+                raise Fallback(f"no SQL form: {declined}")
+        statement = self.statement(tuple(shapes))
         async with engine.connect() as conn:
-            rows = await self.shape.fetch(conn, params)
+            rows = await statement.fetch(conn, params)
         text: str = rows[0][0]
         return text
+
+    def bind(self, site: Site, variable_values: VariableValues, max_size: int, default_size: int) -> Bound:
+        """The shape of one connection's arguments and the values they bind, or `Fallback` for
+        arguments the resolvers refuse (they word the error)."""
+        field_plan = site.field_plan
+        try:
+            raw = get_argument_values(field_plan.definition, field_plan.nodes[0], variable_values)
+        except GraphQLError as error:
+            raise Fallback(VARIABLES) from error
+        converted = convert_arguments(
+            raw,
+            site.strawberry_field.arguments,
+            scalar_registry=self.strawberry.schema_converter.scalar_registry,
+            config=self.strawberry.config,
+        )
+        try:
+            args = page_args(
+                first=converted.get("first"),
+                after=converted.get("after"),
+                last=converted.get("last"),
+                before=converted.get("before"),
+                max_size=max_size,
+                default_size=default_size,
+            )
+        except ClientError as error:
+            raise Fallback(PAGE_ARGUMENTS) from error
+        order_by = converted.get("order_by")
+        sort_name = order_by.value if isinstance(order_by, Enum) else ""
+        sort = site.rule.sorts.get(sort_name)
+        if sort is None:
+            raise Fallback(f"no SQL form: the order {sort_name!r}")
+        prefix = site.prefix
+        params: dict[str, Any] = {prefix + LIMIT: args.limit}
+        for name, cursor in ((AFTER, args.after), (BEFORE, args.before)):
+            if cursor is None:
+                continue
+            try:
+                value, pk = cursor_key(cursor, sort, name)
+            except ClientError as error:
+                raise Fallback(INVALID_CURSOR) from error
+            params[f"{prefix}{name}_value"], params[f"{prefix}{name}_id"] = value, pk
+        given = site.rule.filter.values(converted.get("filter")) if site.rule.filter is not None else None
+        if given is not None and site.rule.filter is not None:
+            params.update(site.rule.filter.params(given, prefix + FILTER))
+        shape = ConnectionShape(
+            sort_name, args.after is not None, args.before is not None, args.backward, given.shape if given else ()
+        )
+        return shape, params
+
+    def statement(self, shapes: tuple[ConnectionShape, ...]) -> Shape:
+        statement = self.statements.get(shapes)
+        if statement is not None:
+            self.statements.move_to_end(shapes)
+            return statement
+        compiler = SqlCompiler(self.strawberry, self.types, shapes)
+        try:
+            data = compiler.object(self.plan.root, None)
+        except SqlUnsupported as reason:
+            raise Fallback(f"no SQL form: {reason}") from reason
+        statement = self.statements[shapes] = Shape(sa.select(sa.cast(data, sa.Text).label("data")))
+        while len(self.statements) > MAX_STATEMENTS_PER_DOCUMENT:
+            self.statements.popitem(last=False)
+        return statement
+
+
+# ----------------------------------------------------------------------------- compiling
 
 
 def _has_variable(value: ValueNode) -> bool:
@@ -341,13 +479,28 @@ def _object_plan(completer: Completer) -> SelectionPlan:
     return completer.plan
 
 
+def _typename(field_plan: FieldPlan) -> tuple[str, sa.ColumnElement[Any]]:
+    return field_plan.key, sa.literal(field_plan.typename, sa.Text)
+
+
 class SqlCompiler:
-    def __init__(self, strawberry_schema: Any, types: Mapping[str, SqlType]) -> None:
+    """Builds the statement of a plan for given connection shapes; without them (`shapes` None)
+    it walks the plan once to find its connections (`sites`) and what has no SQL form."""
+
+    def __init__(
+        self, strawberry_schema: Any, types: Mapping[str, SqlType], shapes: tuple[ConnectionShape, ...] | None = None
+    ) -> None:
         self.strawberry = strawberry_schema
         self.types = types
-        self.firsts: list[FirstArgument] = []
+        self.shapes = shapes
+        self.sites: list[Site] = []
+        self._connections = 0
         self.lookups: list[NodeIds] = []
+        self._lookups_made = 0
         self._names = itertools.count()
+
+    def name(self, letter: str) -> str:
+        return f"{letter}{next(self._names)}"
 
     def object(self, plan: SelectionPlan, row: Row) -> sa.ColumnElement[Any]:
         return json_object(self.pairs(plan, row))
@@ -360,33 +513,31 @@ class SqlCompiler:
         pairs: list[tuple[str, sa.ColumnElement[Any]]] = []
         for field_plan in plan.fields:
             if field_plan.typename is not None:
-                pairs.append((field_plan.key, sa.literal(field_plan.typename, sa.Text)))
+                pairs.append(_typename(field_plan))
                 continue
             rule = declared.fields.get(field_plan.name)
             if rule is None:
                 raise SqlUnsupported(f"field {plan.type.name}.{field_plan.name}")
+            if isinstance(rule, Children):
+                pairs.append((field_plan.key, self.connection(rule, field_plan, row)))
+                continue
+            if isinstance(rule, NodeLookup):
+                pairs.append((field_plan.key, node_lookup(self, rule, field_plan)))
+                continue
+            if field_plan.takes_arguments:
+                raise SqlUnsupported(f"arguments of {plan.type.name}.{field_plan.name}")
             if isinstance(rule, Leaf):
-                if field_plan.takes_arguments:
-                    raise SqlUnsupported(f"arguments of {plan.type.name}.{field_plan.name}")
                 pairs.append((field_plan.key, rule.value(row)))
             elif isinstance(rule, Computed):
-                if field_plan.takes_arguments:
-                    raise SqlUnsupported(f"arguments of {plan.type.name}.{field_plan.name}")
                 pairs.append((field_plan.key, rule.build(row, self, _object_plan(field_plan.completer))))
-            elif isinstance(rule, Parent):
-                if field_plan.takes_arguments:
-                    raise SqlUnsupported(f"arguments of {plan.type.name}.{field_plan.name}")
-                pairs.append((field_plan.key, self.parent(rule, field_plan, row)))
-            elif isinstance(rule, NodeLookup):
-                pairs.append((field_plan.key, node_lookup(self, rule, field_plan)))
             else:
-                pairs.append((field_plan.key, self.connection(rule, field_plan, row)))
+                pairs.append((field_plan.key, self.parent(rule, field_plan, row)))
         return pairs
 
     def parent(self, rule: Parent, field_plan: FieldPlan, row: Row) -> sa.ColumnElement[Any]:
         if rule.nullable and isinstance(field_plan.completer, NonNullCompleter):
             raise SqlUnsupported(f"a nullable parent for the non-null {field_plan.parent.name}.{field_plan.name}")
-        parent = rule.table.alias(f"o{next(self._names)}")
+        parent = rule.table.alias(self.name("o"))
         node = self.object(_object_plan(field_plan.completer), parent)
         found = sa.select(node).where(parent.c.id == row.c[rule.key_column], parent.c.user_id == viewer_param())
         return found.correlate(row).scalar_subquery()
@@ -396,129 +547,255 @@ class SqlCompiler:
         pairs: list[tuple[str, sa.ColumnElement[Any]]] = []
         for field_plan in plan.fields:
             if field_plan.typename is not None:
-                pairs.append((field_plan.key, sa.literal(field_plan.typename, sa.Text)))
+                pairs.append(_typename(field_plan))
             elif field_plan.name in values and not field_plan.takes_arguments:
                 pairs.append((field_plan.key, values[field_plan.name]))
             else:
                 raise SqlUnsupported(f"field {plan.type.name}.{field_plan.name}")
         return json_object(pairs)
 
-    def _arguments(self, field_plan: FieldPlan) -> tuple[dict[str, Any], FirstArgument]:
-        """The field's arguments converted as strawberry converts them, and its `first`."""
+    def _site(self, index: int, rule: Children, field_plan: FieldPlan) -> Site:
         node = field_plan.nodes[0]
-        parameter = f"first_{next(self._names)}"
-        first = FirstArgument(parameter)
         for argument in node.arguments or ():
-            if isinstance(argument.value, VariableNode) and argument.name.value == "first":
-                first.variable = argument.value.name.value
-            elif _has_variable(argument.value):
-                # It would change the statement's text: the statement is made once per document.
-                raise SqlUnsupported(f"a variable in `{argument.name.value}`")
-        raw = get_argument_values(field_plan.definition, node, VariableValues({}, {}))
+            name = argument.name.value
+            if name not in CONNECTION_ARGUMENTS or (name == "filter" and rule.filter is None):
+                raise SqlUnsupported(f"the argument `{name}`")
         strawberry_field = field_plan.definition.extensions.get("strawberry-definition")
         if strawberry_field is None:
             raise SqlUnsupported("not a strawberry field")
-        converted = convert_arguments(
-            raw,
-            strawberry_field.arguments,
-            scalar_registry=self.strawberry.schema_converter.scalar_registry,
-            config=self.strawberry.config,
-        )
-        for name in ("after", "before", "last"):
-            if converted.get(name) is not None:
-                raise SqlUnsupported(f"`{name}`")
-        if first.variable is None:
-            first.literal = converted.get("first")
-        return converted, first
+        literal = not any(_has_variable(argument.value) for argument in node.arguments or ())
+        return Site(index, field_plan, rule, strawberry_field, literal)
 
     def connection(self, rule: Children, field_plan: FieldPlan, parent: Row) -> sa.ColumnElement[Any]:
-        selection = _object_plan(field_plan.completer)
-        arguments, first = self._arguments(field_plan)
-        # Checked on every request, as the resolver checks it, even when no page is read.
-        self.firsts.append(first)
-        order_by = arguments.get("order_by")
-        sort = rule.sorts.get(order_by.value if isinstance(order_by, Enum) else "")
+        index = self._connections
+        self._connections += 1
+        if self.shapes is None:
+            self.sites.append(self._site(index, rule, field_plan))
+            # Finding what has no SQL form: every part that a shape can have.
+            given = tuple(declared.attribute for declared in rule.filter.fields) if rule.filter is not None else ()
+            shape = ConnectionShape(next(iter(rule.sorts)), after=True, before=True, filter=given)
+        else:
+            shape = self.shapes[index]
+        sort = rule.sorts.get(shape.sort)
         if sort is None:
-            raise SqlUnsupported(f"the order {order_by!r}")
-        conditions = rule.conditions(arguments) if rule.conditions is not None else []
-
-        # Subqueries name the row they depend on: SQLAlchemy's automatic correlation only looks
-        # at the enclosing SELECT's FROM list, which a row of lateral columns does not have.
-        outer = [] if parent is None else [parent]
-
-        def scoped(alias: Any) -> list[sa.ColumnElement[bool]]:
-            adapter = ClauseAdapter(alias)
-            return [
-                alias.c[rule.parent_column] == rule.parent_key(parent),
-                *([] if rule.owner_via_parent else [alias.c.user_id == viewer_param()]),
-                *(adapter.traverse(condition) for condition in conditions),
-            ]
-
+            raise SqlUnsupported(f"the order {shape.sort!r}")
+        built = ConnectionSql(self, rule, sort, shape, f"c{index}_", parent)
         pairs: list[tuple[str, sa.ColumnElement[Any]]] = []
-        for connection_field in selection.fields:
-            key = connection_field.key
+        for connection_field in _object_plan(field_plan.completer).fields:
+            key, name = connection_field.key, connection_field.name
             if connection_field.typename is not None:
-                pairs.append((key, sa.literal(connection_field.typename, sa.Text)))
-            elif connection_field.name == "totalCount":
-                counted = rule.table.alias(f"c{next(self._names)}")
-                total = sa.select(sa.func.count()).select_from(counted).where(*scoped(counted)).correlate(*outer)
-                pairs.append((key, total.scalar_subquery()))
-            elif connection_field.name == "nodes":
-                pairs.append((key, self._nodes(rule, connection_field, sort, scoped, first, parent)))
+                pairs.append(_typename(connection_field))
+            elif name == "totalCount":
+                pairs.append((key, built.total_count()))
+            elif name == "nodes":
+                pairs.append((key, built.nodes(connection_field)))
+            elif name == "edges":
+                pairs.append((key, built.edges(connection_field)))
+            elif name == "pageInfo":
+                pairs.append((key, built.page_info(connection_field)))
             else:
-                raise SqlUnsupported(f"connection field {connection_field.name}")
+                raise SqlUnsupported(f"connection field {name}")
         return json_object(pairs)
 
-    def _nodes(
-        self,
-        rule: Children,
-        nodes_field: FieldPlan,
-        sort: Sort,
-        scoped: Callable[[Any], list[sa.ColumnElement[bool]]],
-        first: FirstArgument,
-        parent: Row,
-    ) -> sa.ColumnElement[Any]:
-        rows = rule.table.alias(f"r{next(self._names)}")
-        in_rows = ClauseAdapter(rows).traverse(sort.expression)
-        direction: Callable[[Any], Any] = sa.desc if sort.descending else sa.asc
-        page = (
-            sa.select(rows)
-            .where(*scoped(rows))
-            .correlate(*([] if parent is None else [parent]))
-            .order_by(direction(in_rows), direction(rows.c.id))
-            .limit(sa.bindparam(first.parameter, type_=sa.Integer()))
-            # LATERAL: the page refers to its parent's row in the enclosing query.
-            .lateral(f"p{next(self._names)}")
+
+class ConnectionSql:
+    """The SQL of one connection's fields for one shape: the same rows, order and page as
+    `core.pagination.page_statement` and `assemble_pages` give the resolvers.
+
+    The rows are the parent's (`parent_column`), scoped to the viewer and filtered; the window
+    is the rows after `after` and before `before`, and the page its first `limit` rows (its
+    last ones, backward), in the connection's order either way.
+    """
+
+    def __init__(
+        self, compiler: SqlCompiler, rule: Children, sort: Sort, shape: ConnectionShape, prefix: str, parent: Row
+    ) -> None:
+        self.compiler = compiler
+        self.rule = rule
+        self.sort = sort
+        self.shape = shape
+        self.prefix = prefix
+        self.parent = parent
+        # Subqueries name the row they depend on: SQLAlchemy's automatic correlation only looks
+        # at the enclosing SELECT's FROM list, which a row of lateral columns does not have.
+        self.outer = [] if parent is None else [parent]
+        self.limit = sa.bindparam(prefix + LIMIT, type_=sa.Integer())
+
+    def alias(self, letter: str) -> Any:
+        return self.rule.table.alias(self.compiler.name(letter))
+
+    def scoped(self, alias: Any) -> list[sa.ColumnElement[bool]]:
+        rule = self.rule
+        filtered = rule.filter.conditions(alias.c, self.shape.filter, self.prefix + FILTER) if rule.filter else []
+        return [
+            alias.c[rule.parent_column] == rule.parent_key(self.parent),
+            *([] if rule.owner_via_parent else [alias.c.user_id == viewer_param()]),
+            *filtered,
+        ]
+
+    def _key(self, alias: Any) -> Any:
+        return sa.tuple_(ClauseAdapter(alias).traverse(self.sort.expression), alias.c.id)
+
+    def _cursor(self, name: str) -> Any:
+        return sa.tuple_(
+            sa.bindparam(f"{self.prefix}{name}_value", type_=self.sort.expression.type),
+            sa.bindparam(f"{self.prefix}{name}_id", type_=sa.Uuid()),
         )
-        in_page = ClauseAdapter(page).traverse(sort.expression)
-        pairs = self.pairs(_object_plan(nodes_field.completer), page)
+
+    def _after(self, alias: Any) -> sa.ColumnElement[bool]:
+        """Rows after the `after` cursor, in the connection's order."""
+        key, cursor = self._key(alias), self._cursor(AFTER)
+        return key < cursor if self.sort.descending else key > cursor
+
+    def _before(self, alias: Any) -> sa.ColumnElement[bool]:
+        key, cursor = self._key(alias), self._cursor(BEFORE)
+        return key > cursor if self.sort.descending else key < cursor
+
+    def window(self, alias: Any) -> list[sa.ColumnElement[bool]]:
+        conditions = self.scoped(alias)
+        if self.shape.after:
+            conditions.append(self._after(alias))
+        if self.shape.before:
+            conditions.append(self._before(alias))
+        return conditions
+
+    def order(self, alias: Any, *, reverse: bool = False) -> list[Any]:
+        descending = self.sort.descending != reverse
+        direction: Callable[[Any], Any] = sa.desc if descending else sa.asc
+        return [direction(ClauseAdapter(alias).traverse(self.sort.expression)), direction(alias.c.id)]
+
+    def page(self) -> Any:
+        """The page's rows, as a LATERAL subquery: it refers to its parent's row."""
+        rows = self.alias("r")
+        return (
+            sa.select(rows)
+            .where(*self.window(rows))
+            .correlate(*self.outer)
+            .order_by(*self.order(rows, reverse=self.shape.backward))
+            .limit(self.limit)
+            .lateral(self.compiler.name("p"))
+        )
+
+    def _aggregated(self, page: Any, node: Any, source: Any) -> sa.ColumnElement[Any]:
+        ordered = aggregate_order_by(node, *self.order(page))
+        aggregated = sa.func.coalesce(sa.func.json_agg(ordered, type_=JSON), sa.cast(sa.literal("[]"), JSON))
+        return sa.select(aggregated).select_from(source).scalar_subquery()
+
+    def total_count(self) -> sa.ColumnElement[Any]:
+        counted = self.alias("c")
+        total = sa.select(sa.func.count()).select_from(counted).where(*self.scoped(counted)).correlate(*self.outer)
+        return total.scalar_subquery()
+
+    def nodes(self, nodes_field: FieldPlan) -> sa.ColumnElement[Any]:
+        page = self.page()
+        pairs = self.compiler.pairs(_object_plan(nodes_field.completer), page)
         source: Any = page
         node: Any
         if all(len(key.encode()) <= MAX_IDENTIFIER_BYTES for key, _ in pairs):
             # Each node as a row whose columns are named by the response keys: Postgres writes a
             # row as JSON for less than `json_build_object` costs it (a quarter less for six fields).
             fields = (
-                sa.select(*(value.label(key) for key, value in pairs)).correlate(page).lateral(f"n{next(self._names)}")
+                sa.select(*(value.label(key) for key, value in pairs)).correlate(page).lateral(self.compiler.name("n"))
             )
             source, node = page.join(fields, sa.true()), fields.table_valued()
         else:  # a key longer than Postgres keeps a column name
             node = json_object(pairs)
-        ordered = aggregate_order_by(node, direction(in_page), direction(page.c.id))
-        aggregated = sa.func.coalesce(sa.func.json_agg(ordered, type_=JSON), sa.cast(sa.literal("[]"), JSON))
-        return sa.select(aggregated).select_from(source).scalar_subquery()
+        return self._aggregated(page, node, source)
+
+    def cursor(self, page: Any) -> sa.ColumnElement[Any]:
+        sort = self.sort
+        return cursor_sql(sort.key, sort.value_type, ClauseAdapter(page).traverse(sort.expression), page.c.id)
+
+    def edges(self, edges_field: FieldPlan) -> sa.ColumnElement[Any]:
+        page = self.page()
+        pairs: list[tuple[str, sa.ColumnElement[Any]]] = []
+        edge = _object_plan(edges_field.completer)
+        for edge_field in edge.fields:
+            if edge_field.typename is not None:
+                pairs.append(_typename(edge_field))
+            elif edge_field.name == "cursor":
+                pairs.append((edge_field.key, self.cursor(page)))
+            elif edge_field.name == "node":
+                pairs.append((edge_field.key, self.compiler.object(_object_plan(edge_field.completer), page)))
+            else:
+                raise SqlUnsupported(f"edge field {edge_field.name}")
+        return self._aggregated(page, json_object(pairs), page)
+
+    def end_cursor(self, *, start: bool) -> sa.ColumnElement[Any]:
+        """The cursor of the page's first row (`start`) or last one; null for an empty page."""
+        page = self.page()
+        found = sa.select(self.cursor(page)).select_from(page).order_by(*self.order(page, reverse=not start)).limit(1)
+        return found.scalar_subquery()
+
+    def _exists(self, conditions: Callable[[Any], list[sa.ColumnElement[bool]]], *, beyond_page: bool = False) -> Any:
+        rows = self.alias("e")
+        found: sa.Select[Any] = (
+            sa.select(sa.literal_column("1")).select_from(rows).where(*conditions(rows)).correlate(*self.outer)
+        )
+        if beyond_page:  # a row of the window past the page: the window holds more than `limit`
+            found = found.order_by(*self.order(rows, reverse=self.shape.backward)).offset(self.limit).limit(1)
+        return found.exists()
+
+    def _outside(self, side: str) -> sa.ColumnElement[bool]:
+        """Whether rows lie outside the window on the side of the `after` or `before` cursor, as
+        `assemble_pages` says it: for a page with rows, whether any row is at or beyond the
+        cursor (`page_pos` of its rows against `page_total`); for an empty page, whether the
+        connection has any row at all."""
+        descending = self.sort.descending
+        if side == AFTER:
+
+            def beyond(rows: Any) -> list[sa.ColumnElement[bool]]:
+                key, cursor = self._key(rows), self._cursor(AFTER)
+                return [*self.scoped(rows), key >= cursor if descending else key <= cursor]
+
+        else:
+
+            def beyond(rows: Any) -> list[sa.ColumnElement[bool]]:
+                key, cursor = self._key(rows), self._cursor(BEFORE)
+                return [*self.scoped(rows), key <= cursor if descending else key >= cursor]
+
+        empty = sa.or_(self.limit == 0, sa.not_(self._exists(self.window)))
+        return sa.case((empty, self._exists(self.scoped)), else_=self._exists(beyond))
+
+    def has_page(self, *, following: bool) -> sa.ColumnElement[Any]:
+        """`hasNextPage` (`following`) or `hasPreviousPage`. On the side the page is taken from
+        (the end, backward), rows lie beyond it when the window holds more than `limit`."""
+        shape = self.shape
+        side, given = (BEFORE, shape.before) if following else (AFTER, shape.after)
+        parts: list[sa.ColumnElement[bool]] = []
+        if following != shape.backward:
+            parts.append(self._exists(self.window, beyond_page=True))
+        if given:
+            parts.append(self._outside(side))
+        if not parts:
+            return sa.false()
+        return parts[0] if len(parts) == 1 else sa.or_(*parts)
+
+    def page_info(self, info_field: FieldPlan) -> sa.ColumnElement[Any]:
+        pairs: list[tuple[str, sa.ColumnElement[Any]]] = []
+        for page_field in _object_plan(info_field.completer).fields:
+            key, name = page_field.key, page_field.name
+            if page_field.typename is not None:
+                pairs.append(_typename(page_field))
+            elif name == "hasNextPage":
+                pairs.append((key, self.has_page(following=True)))
+            elif name == "hasPreviousPage":
+                pairs.append((key, self.has_page(following=False)))
+            elif name == "startCursor":
+                pairs.append((key, self.end_cursor(start=True)))
+            elif name == "endCursor":
+                pairs.append((key, self.end_cursor(start=False)))
+            else:
+                raise SqlUnsupported(f"page info field {name}")
+        return json_object(pairs)
 
 
-def compile_sql(plan: Plan, strawberry_schema: Any, types: Mapping[str, SqlType]) -> SqlPlan | None:
-    """The plan as one statement, or None when some part of it has no SQL form."""
+def compile_sql(plan: Plan, strawberry_schema: Any, types: Mapping[str, SqlType]) -> SqlPlan:
+    """The plan's one-statement form; raises `SqlUnsupported` when some part has none."""
     compiler = SqlCompiler(strawberry_schema, types)
-    try:
-        data = compiler.object(plan.root, None)
-    except SqlUnsupported as reason:
-        logger.debug("no SQL form: %s", reason)
-        return None
-    statement = sa.select(sa.cast(data, sa.Text).label("data"))
+    compiler.object(plan.root, None)
     operation = get_operation_ast(plan.document, plan.operation_name)
-    return SqlPlan(Shape(statement), compiler.firsts, operation, compiler.lookups)
+    return SqlPlan(plan, strawberry_schema, types, compiler.sites, operation, compiler.lookups)
 
 
 # ----------------------------------------------------------------------------- node and nodes
@@ -574,27 +851,6 @@ class NodeIds:
         return None
 
 
-def bind_node_ids(
-    lookups: list[NodeIds],
-    schema: GraphQLSchema,
-    operation: Any,
-    variables: dict[str, Any] | None,
-    params: dict[str, Any],
-) -> str | None:
-    """The parameters of every `node`/`nodes` field into `params`, or why the resolvers answer."""
-    values = VariableValues({}, {})
-    if any(lookup.uses_variables for lookup in lookups):
-        coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
-        if isinstance(coerced, list):
-            return "variables that don't coerce (graphql-core reports them)"
-        values = coerced
-    for lookup in lookups:
-        declined = lookup.bind(values, params)
-        if declined is not None:
-            return declined
-    return None
-
-
 def _abstract(completer: Completer, many: bool, field_name: str) -> AbstractCompleter:
     """The completer of the objects of a `node` field (nullable), or of `nodes`' items (nullable)."""
     if many:
@@ -619,7 +875,9 @@ def node_lookup(compiler: SqlCompiler, rule: NodeLookup, field_plan: FieldPlan) 
     abstract = _abstract(field_plan.completer, rule.many, field_plan.name)
     node = field_plan.nodes[0]
     given = next((a.value for a in node.arguments or () if a.name.value == rule.argument), None)
-    number = next(compiler._names)
+    # Numbered in the order met, so that every statement of the document names them alike.
+    number = compiler._lookups_made
+    compiler._lookups_made += 1
     lookup = NodeIds(
         rule,
         field_plan.definition,
@@ -650,13 +908,14 @@ def node_lookup(compiler: SqlCompiler, rule: NodeLookup, field_plan: FieldPlan) 
         if declared is None or declared.table is None:
             lookup.declined[key] = f"an id of type {type_name} in `{field_plan.name}`: {type_name} has no SQL form"
             continue
-        firsts, lookups = len(compiler.firsts), len(compiler.lookups)
-        row = declared.table.alias(f"o{next(compiler._names)}")
+        sites, connections, lookups = len(compiler.sites), compiler._connections, len(compiler.lookups)
+        row = declared.table.alias(compiler.name("o"))
         try:
             value = compiler.object(plan, row)
         except SqlUnsupported as reason:
             # Not this type, but the others: forget what its selection had registered.
-            del compiler.firsts[firsts:], compiler.lookups[lookups:]
+            del compiler.sites[sites:], compiler.lookups[lookups:]
+            compiler._connections = connections
             lookup.declined[key] = f"an id of type {type_name} in `{field_plan.name}`: {reason}"
             continue
         found = sa.select(value).where(row.c.id == pk, declared.readable(row))

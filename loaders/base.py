@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.dataloader import DataLoader
 
 from core.fastpath import running_plan
+from core.filters import Filter, FilterValues
 from core.pagination import Page, PageShape, Sort, assemble_pages, page_params, page_statement
 from core.reads import Shape, ShapeCache
 from core.relay import PageArgs
@@ -55,6 +56,9 @@ class PageKey:
 
 
 Source = sa.Select[Any] | Shape
+
+#: The prefix of a declared filter's bind parameters in a page statement.
+FILTER_PREFIX = "filter_"
 
 #: Statements derived from shapes (by id, a page per sort and filter), shared by all requests.
 DERIVED = ShapeCache()
@@ -109,20 +113,34 @@ def pages_by_parent(
     parent_column: str,
     sorts: dict[str, Sort],
     conditions: Callable[[Any], list[sa.ColumnElement[bool]]] | None = None,
+    filter: Filter | None = None,
     params: Mapping[str, Any] | None = None,
 ) -> DataLoader[PageKey, Page]:
     """Pages of `scoped` rows per parent, one statement per distinct (args, sort, filter).
 
-    With a `Shape`, `conditions(filter)` must depend on the filter alone (a time is a bind
-    parameter with `callable_`): the page statement is kept per (sort, filter, cursors given).
+    A declared `filter` (core/filters.py): the keys' filters are its `FilterValues`, bound as
+    parameters, and the page statement is kept per (sort, given fields, cursors given).
+    Otherwise `conditions(filter)` gives the conditions of a key's filter; with a `Shape` they
+    must depend on the filter alone (a time is a bind parameter with `callable_`), and the page
+    statement is kept per (sort, filter, cursors given).
     """
     values = dict(params or {})
 
     def statement_for(sort: Sort, flt: Hashable, shape: PageShape) -> sa.Select[Any]:
         query = _statement(scoped)
-        if conditions is not None and flt is not None:
+        if filter is not None and flt is not None:
+            assert isinstance(flt, tuple)
+            query = query.where(*filter.conditions(query.selected_columns, flt, FILTER_PREFIX))
+        elif conditions is not None and flt is not None:
             query = query.where(*conditions(flt))
         return page_statement(query, parent_column=parent_column, sort=sort, shape=shape)
+
+    def statement_key(flt: Hashable) -> tuple[Hashable, dict[str, Any]]:
+        """What of a key's filter shapes the statement, and the values it binds."""
+        if filter is None or flt is None:
+            return flt, {}
+        assert isinstance(flt, FilterValues), flt
+        return flt.shape, filter.params(flt, FILTER_PREFIX)
 
     async def load(keys: Sequence[PageKey]) -> list[Page]:
         groups: dict[tuple[PageArgs, str, Hashable], list[uuid.UUID]] = defaultdict(list)
@@ -132,12 +150,13 @@ def pages_by_parent(
         async with engine.connect() as conn:
             for (args, sort_name, flt), parent_ids in groups.items():
                 sort, shape = sorts[sort_name], PageShape.of(args)
-                run_params = {**values, **page_params(args, sort, list(dict.fromkeys(parent_ids)))}
+                filter_shape, filter_params = statement_key(flt)
+                run_params = {**values, **filter_params, **page_params(args, sort, list(dict.fromkeys(parent_ids)))}
                 rows = await _derived_rows(
                     conn,
                     scoped,
-                    (parent_column, sort_name, flt, shape),
-                    partial(statement_for, sort, flt, shape),
+                    (parent_column, sort_name, filter_shape, shape),
+                    partial(statement_for, sort, filter_shape, shape),
                     run_params,
                 )
                 pages = assemble_pages(rows, sort=sort, args=args)

@@ -41,7 +41,7 @@ class KitLoaders:
                 policy.shape(relation.child.table),
                 parent_column=relation.key,
                 sorts=dict(relation.sorts),
-                conditions=flt.conditions if flt is not None else None,
+                filter=flt,
                 params=policy.params(self.actor.user_id),
             )
             self.built[relation] = loader

@@ -23,4 +23,5 @@ AURUM = Product(
     loaders={"aurum": AurumLoaders},
     topics=(aurum.HIERARCHY_TOPIC,),
     demo=aurum_demo,
+    test_world="tests.aurum.world:AURUM_WORLD",
 )

@@ -49,6 +49,7 @@ from strawberry.types import Info
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.utils.str_converters import to_camel_case
 
+from core.filters import Filter
 from core.pagination import Sort
 from core.products import NodeType
 from core.reads import Owned, viewer_param
@@ -114,16 +115,6 @@ class ComputedField(Declaration):
 class PythonOnlyField(Declaration):
     resolver: Callable[..., Any] | None = None
     why: str = ""
-
-
-@dataclass(frozen=True)
-class Filter:
-    """A connection's `filter` argument: its input type, the hashable value loaders batch by, and
-    the conditions it puts on the child table."""
-
-    input: type
-    convert: Callable[[Any], Hashable | None]
-    conditions: Callable[[Any], list[sa.ColumnElement[bool]]]
 
 
 def column(name: str | None = None, *, description: str) -> Any:
@@ -454,7 +445,7 @@ def _children_resolver(spec: TypeSpec, attr: str, declaration: ChildrenField) ->
     async def resolve(self: Any, info: Info, **arguments: Any) -> Any:
         found = relation()
         args = read_page_args(info, arguments["first"], arguments["after"], arguments["last"], arguments["before"])
-        filter_key = flt.convert(arguments["filter"]) if flt is not None else None
+        filter_key = flt.values(arguments["filter"]) if flt is not None else None
         page = await info.context.loaders.kit.pages(found).load(
             _page_key(getattr(self, parent_attribute), args, arguments["order_by"].value, filter_key)
         )
@@ -541,17 +532,12 @@ def sql_fields(spec: TypeSpec) -> dict[str, Any]:
                 found.key,
                 _viewer_key if spec.viewer else _row_key,
                 found.sorts,
-                functools.partial(_conditions, found.filter) if found.filter else None,
+                found.filter,
                 owner_via_parent=found.via_parent,
             )
         elif isinstance(declaration, ComputedField):
             rules[name] = declaration.sql
     return rules
-
-
-def _conditions(flt: Filter, arguments: Mapping[str, Any]) -> list[sa.ColumnElement[bool]]:
-    value = flt.convert(arguments.get("filter"))
-    return flt.conditions(value) if value is not None else []
 
 
 def sql_types(types: Iterable[type]) -> dict[str, SqlType]:

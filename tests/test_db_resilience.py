@@ -48,8 +48,11 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 #: Answered by the SQL form (one statement) once its plan exists.
 SQL_FORM = "query Pillars { viewer { pillars(first: 5) { totalCount nodes { id name } } } }"
-#: Cursors keep it on the resolvers: a compiled plan whose loader runs a rendered shape on asyncpg.
-RESOLVERS = "query Edges { viewer { pillars(first: 5) { edges { cursor node { id name } } } } }"
+#: A list without a SQL form (the viewer's jobs) keeps it on the resolvers: a compiled plan whose
+#: loaders run rendered shapes on asyncpg.
+RESOLVERS = (
+    "query Edges { viewer { pillars(first: 5) { edges { cursor node { id name } } } jobs(first: 1) { totalCount } } }"
+)
 #: Notifications are read through SQLAlchemy (a statement with the viewer in it, not a shape).
 NOTIFICATIONS = "query Notes { viewer { notifications(first: 5) { totalCount nodes { id } } } }"
 CREATE = "mutation Create($name: String!) { createPillar(input: {name: $name}) { pillar { id } errors { code } } }"

@@ -29,6 +29,7 @@ from products import PRODUCTS, REGISTRY
 from schema import printable_schema
 from schema.common import Node
 from tests.support import GraphQLClient
+from tests.worlds import ProductWorld, world_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,11 +122,17 @@ class StickerLoaders:
         )
 
 
-async def sticker_world(session: AsyncSession, user_id: uuid.UUID) -> dict[str, str]:
-    """The product's test world: one sticker of the user's, by type key."""
-    pk = uuid.uuid4()
-    await session.execute(sa.insert(STICKERS).values(id=pk, user_id=user_id, label=f"sticker of {user_id}"))
-    return {"Sticker": to_global_id("Sticker", pk)}
+async def _sticker_world(session: AsyncSession, user_id: uuid.UUID, size: int) -> dict[str, list[str]]:
+    """The product's test world: `size` stickers of the user's, by type key."""
+    made = []
+    for _ in range(size):
+        pk = uuid.uuid4()
+        await session.execute(sa.insert(STICKERS).values(id=pk, user_id=user_id, label=f"sticker of {user_id}"))
+        made.append(to_global_id("Sticker", pk))
+    return {"Sticker": made}
+
+
+STICKER_WORLD = ProductWorld(build=_sticker_world)
 
 
 STICKER_PRODUCT = Product(
@@ -133,7 +140,7 @@ STICKER_PRODUCT = Product(
     types=(Sticker,),
     node_types={"Sticker": NodeType[Any](lambda loaders: loaders.stickers.sticker_by_id, Sticker.from_row)},
     loaders={"stickers": StickerLoaders},
-    test_world=sticker_world,
+    test_world="tests.test_products:STICKER_WORLD",
 )
 
 NODE = "query Node($id: ID!) { node(id: $id) { __typename id ... on Sticker { label } } }"
@@ -165,19 +172,20 @@ async def test_a_registered_product_is_served_through_node_with_its_own_loader(
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         client = GraphQLClient(http)
         alice, bob = await client.sign_up(), await client.sign_up()
-        assert STICKER_PRODUCT.test_world is not None
+        world = world_of(STICKER_PRODUCT)
+        assert world is STICKER_WORLD
         async with async_sessionmaker(engine)() as session, session.begin():
-            mine = await STICKER_PRODUCT.test_world(session, from_global_id(alice.user_id)[1])
-            theirs = await STICKER_PRODUCT.test_world(session, from_global_id(bob.user_id)[1])
+            mine = (await world.build(session, from_global_id(alice.user_id)[1], 1))["Sticker"][0]
+            theirs = (await world.build(session, from_global_id(bob.user_id)[1], 1))["Sticker"][0]
         # When Alice asks for both by global ID
-        own = await client(NODE, {"id": mine["Sticker"]}, token=alice.token)
-        other = await client(NODE, {"id": theirs["Sticker"]}, token=alice.token)
+        own = await client(NODE, {"id": mine}, token=alice.token)
+        other = await client(NODE, {"id": theirs}, token=alice.token)
         # Then hers is read through the product's loader, and Bob's answers like a missing one
         label = f"sticker of {from_global_id(alice.user_id)[1]}"
-        assert own.data == {"node": {"__typename": "Sticker", "id": mine["Sticker"], "label": label}}
+        assert own.data == {"node": {"__typename": "Sticker", "id": mine, "label": label}}
         assert other.data == {"node": None}
     # And the application without the registration knows no such type
-    unknown = await gql(NODE, {"id": mine["Sticker"]}, token=alice.token)
+    unknown = await gql(NODE, {"id": mine}, token=alice.token)
     assert "Unknown type 'Sticker'" in unknown.errors[0]["message"]
 
 

@@ -16,11 +16,13 @@ from core.db import SqlStats, current_sql_stats
 from core.pagination import PageShape, page_statement
 from core.reads import NotRenderable, Row, Shape, ShapeCache, render
 from models.aurum import JournalEntry, Project, Task
+from schema.aurum.filters import TASK_FILTER
 from services import aurum
-from services.aurum import TaskFilter
 from tests.factories import create_tree
 from tests.support import GraphQLClient
 from tests.test_jobs import new_user
+
+TASKS = aurum.table(Task)
 
 
 async def both(engine: AsyncEngine, shape: Shape, params: dict[str, object]) -> tuple[list[tuple], list[tuple]]:
@@ -68,7 +70,7 @@ async def test_page_statements_with_filters_cursors_and_constants_match_sqlalche
     project_ids = list(tree.projects)
     # A page by due date (a sentinel date is a constant of the text), filtered by statuses
     # (an IN list expanded into the text) and after a cursor (bind parameters)
-    query = aurum.owned_shape(Task).statement.where(*aurum.task_conditions(TaskFilter(statuses=("todo", "done"))))
+    query = aurum.owned_shape(Task).statement.where(TASKS.c.status.in_(("todo", "done")))
     statement = page_statement(
         query, parent_column="project_id", sort=aurum.TASK_SORTS["DUE_AT_ASC"], shape=PageShape(True, False, False)
     )
@@ -86,7 +88,7 @@ async def test_page_statements_with_filters_cursors_and_constants_match_sqlalche
 
 def test_rendering_keeps_constants_and_names_the_per_run_values() -> None:
     dialect = _asyncpg_dialect()
-    query = aurum.owned_shape(Task).statement.where(*aurum.task_conditions(TaskFilter(statuses=("todo", "done"))))
+    query = aurum.owned_shape(Task).statement.where(TASKS.c.status.in_(("todo", "done")))
     rendered = render(query, dialect)
     assert rendered.sql.count("$") == len(rendered.names)
     assert aurum.VIEWER in rendered.names
@@ -156,7 +158,7 @@ def test_the_hot_shapes_are_rendered_not_run_by_sqlalchemy() -> None:
         render(aurum.owned_shape(model).statement, dialect)
     for level in ("project", "area", "pillar"):
         render(aurum.progress_shape(level).statement, dialect)
-    overdue = aurum.owned_shape(Task).statement.where(*aurum.task_conditions(TaskFilter(overdue=True)))
+    overdue = aurum.owned_shape(Task).statement.where(*TASK_FILTER.conditions(TASKS.c, ("overdue",), "f_"))
     render(
         page_statement(
             overdue,

@@ -1,15 +1,19 @@
-"""Filter inputs of Aurum Life connections, and their conversion to service filters."""
+"""Filter inputs of Aurum Life connections, each declared with its conditions (core/filters.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
 
+import sqlalchemy as sa
 import strawberry
 
-from schema import kit
+from core.filters import Columns, Filter, FilterField, any_of, array_of, contains_text
 from schema.aurum.enums import Priority, ProjectStatus, TaskStatus
-from schema.common import raw
-from services.aurum import ProjectFilter, TaskFilter, as_utc, project_conditions, task_conditions
+from services.aurum import IS_OVERDUE, as_utc
+
+TIME = sa.DateTime(timezone=True)
 
 
 @strawberry.input(description="Conditions on tasks; all given ones must hold.")
@@ -31,29 +35,37 @@ class ProjectFilterInput:
     due_before: datetime | None = strawberry.field(default=None, description="Due before this time.")
 
 
-def task_filter(value: TaskFilterInput | None) -> TaskFilter | None:
-    if value is None:
-        return None
-    return TaskFilter(
-        statuses=tuple(sorted({raw(s) for s in value.status or []})),
-        priorities=tuple(sorted({raw(p) for p in value.priority or []})),
-        due_after=as_utc(value.due_after),
-        due_before=as_utc(value.due_before),
-        overdue=value.overdue,
-        search=(value.search or "").strip() or None,
-    )
+def _overdue(c: Columns, value: Any) -> sa.ColumnElement[bool]:
+    # The one definition of "overdue" (services.aurum.IS_OVERDUE), "now" being the statement's
+    # start; an undated task is not overdue: `false` matches it too.
+    return sa.func.coalesce(IS_OVERDUE.sql(SimpleNamespace(c=c)), sa.false()) == value
 
 
-def project_filter(value: ProjectFilterInput | None) -> ProjectFilter | None:
-    if value is None:
-        return None
-    return ProjectFilter(
-        statuses=tuple(sorted({raw(s) for s in value.status or []})),
-        due_after=as_utc(value.due_after),
-        due_before=as_utc(value.due_before),
-    )
+def _due_after() -> FilterField:
+    return FilterField("due_after", lambda c, value: c.due_at >= value, TIME, as_utc)
 
 
-#: The `filter` argument of task and project connections (schema/kit.py).
-TASK_FILTER = kit.Filter(input=TaskFilterInput, convert=task_filter, conditions=task_conditions)
-PROJECT_FILTER = kit.Filter(input=ProjectFilterInput, convert=project_filter, conditions=project_conditions)
+def _due_before() -> FilterField:
+    return FilterField("due_before", lambda c, value: c.due_at < value, TIME, as_utc)
+
+
+TASK_FILTER = Filter(
+    (
+        FilterField("status", lambda c, value: c.status == sa.any_(value), array_of(sa.String()), any_of),
+        FilterField("priority", lambda c, value: c.priority == sa.any_(value), array_of(sa.SmallInteger()), any_of),
+        _due_after(),
+        _due_before(),
+        FilterField("overdue", _overdue, sa.Boolean()),
+        FilterField("search", lambda c, value: c.title.ilike(value, escape="\\"), sa.Text(), contains_text),
+    ),
+    input=TaskFilterInput,
+)
+
+PROJECT_FILTER = Filter(
+    (
+        FilterField("status", lambda c, value: c.status == sa.any_(value), array_of(sa.String()), any_of),
+        _due_after(),
+        _due_before(),
+    ),
+    input=ProjectFilterInput,
+)

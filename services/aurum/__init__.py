@@ -4,7 +4,7 @@ One module per sub-domain, each importing the others directly:
 
 - `hierarchy`: pillars, areas, projects and tasks (create, update and move, reorder, delete);
 - `journal`: journal entries and templates; `resources`: links and attachments;
-- `filters`: the task and project list filters and their SQL conditions;
+- `filters`: the open statuses and "overdue", which the lists filter on;
 - `orderings`: the lists' sort orders; `progress`: task completion beneath a node;
 - `events`: the live events of hierarchy changes.
 
@@ -23,10 +23,6 @@ from services.aurum.events import HIERARCHY_PARENT, HIERARCHY_TOPIC, publish_hie
 from services.aurum.filters import (
     IS_OVERDUE,
     OPEN_TASK_STATUSES,
-    ProjectFilter,
-    TaskFilter,
-    project_conditions,
-    task_conditions,
 )
 from services.aurum.hierarchy import (
     create_area,
@@ -82,9 +78,7 @@ __all__ = [
     "TEMPLATE_SORTS",
     "VIEWER",
     "Progress",
-    "ProjectFilter",
     "ResourceFields",
-    "TaskFilter",
     "as_utc",
     "clean_text",
     "create_area",
@@ -106,7 +100,6 @@ __all__ = [
     "owned_shape",
     "progress_shape",
     "progress_source",
-    "project_conditions",
     "publish_hierarchy_change",
     "reorder_areas",
     "reorder_pillars",
@@ -114,7 +107,6 @@ __all__ = [
     "reorder_tasks",
     "required_text",
     "table",
-    "task_conditions",
     "text_changes",
     "update_area",
     "update_journal_entry",

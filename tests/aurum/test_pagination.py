@@ -4,11 +4,20 @@ totalCount, cursor checks, page-size limits and nested connections paged indepen
 from __future__ import annotations
 
 import base64
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.context import Actor
+from core.relay import PageArgs, from_global_id
+from loaders.base import DERIVED, PageKey
+from loaders.kit import KitLoaders
+from schema import kit
+from schema.aurum.filters import TASK_FILTER, TaskFilterInput
+from schema.aurum.types import Project
 from tests.aurum.conftest import AurumFactory
 from tests.support import GraphQLClient, Response
 
@@ -441,3 +450,44 @@ async def test_an_empty_page_of_size_zero_still_reports_the_items_beyond_it(
     # ("More items follow this page") and as the Relay algorithm defines (edges beyond `first` exist)
     assert forward["pageInfo"]["hasNextPage"] is True
     assert backward["pageInfo"]["hasPreviousPage"] is True
+
+
+async def test_loaders_batch_by_filter_value_and_keep_one_statement_per_filter_shape(
+    gql: GraphQLClient, aurum_factory: AurumFactory, engine: AsyncEngine
+) -> None:
+    # Given two projects of tasks with distinct words in their titles
+    me = await gql.sign_up()
+    tree = await aurum_factory.tree(me.token)
+    other = await aurum_factory.project(me.token, tree.area, "Other")
+    await aurum_factory.tasks(me.token, tree.project, [{"title": t} for t in ("qrx one", "qrx two", "vlm one")])
+    await aurum_factory.tasks(me.token, other, [{"title": t} for t in ("qrx three", "vlm two")])
+    loaders = KitLoaders(engine, Actor(user_id=from_global_id(me.user_id)[1], role="user"))
+    tasks_of_project = loaders.pages(kit.relation_of(kit.spec_of(Project), "tasks"))
+    args, projects = PageArgs(first=10), [from_global_id(tree.project)[1], from_global_id(other)[1]]
+
+    # When both projects' tasks are loaded with one search, and with another, in one batch
+    def key(project: uuid.UUID, text: str) -> PageKey:
+        return PageKey(project, args, "TITLE_ASC", TASK_FILTER.values(TaskFilterInput(search=text)))
+
+    keys = [key(project, text) for text in ("QRX", "vlm") for project in projects]
+    pages = await tasks_of_project.load_many(keys)
+
+    # Then each key gets its own filtered page
+    assert [[row.title for row in page.rows] for page in pages] == [
+        ["qrx one", "qrx two"],
+        ["qrx three"],
+        ["vlm one"],
+        ["vlm two"],
+    ]
+    assert [page.total_count for page in pages] == [2, 1, 1, 1]
+    # And the two searches share one page statement (the same shape), with neither text in it
+    searched = [
+        shape
+        for key, shape in DERIVED._shapes.items()
+        if isinstance(key, tuple) and key[1][:3] == ("project_id", "TITLE_ASC", ("search",))
+    ]
+    assert len(searched) == 1, searched
+    text = searched[0].rendered(engine.dialect).sql
+    assert "qrx" not in text.lower()
+    assert "vlm" not in text.lower()
+    assert "ILIKE" in text
