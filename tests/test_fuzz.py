@@ -251,11 +251,18 @@ def _describe(record: logging.LogRecord) -> str:
     return text if cause is None else f"{text} ({type(cause).__name__}: {str(cause)[:300]})"
 
 
+def _expected(record: logging.LogRecord) -> bool:
+    """The apps run no job worker, and fuzzed mutations queue jobs: the queue watch (once a minute)
+    rightly says so, whenever its minute falls during the run. Not a fault."""
+    return record.name == "quintet.jobs" and "no worker is alive" in record.getMessage()
+
+
 def logged_faults(records: list[logging.LogRecord]) -> list[str]:
     return [
         _describe(record)
         for record in records
-        if record.name.startswith("quintet") or record.levelno >= logging.ERROR or record.exc_info
+        if (record.name.startswith("quintet") or record.levelno >= logging.ERROR or record.exc_info)
+        and not _expected(record)
     ]
 
 
