@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from graphql import GraphQLObjectType, GraphQLSchema, get_named_type, is_leaf_type
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from bench.lineup import QUINTET_DASHBOARD, QUINTET_TREE
+from bench.lineup import QUINTET_DASHBOARD, QUINTET_FILTERED, QUINTET_RELAY, QUINTET_TREE
 from core.pagination import NULL_DATE_LAST
 from core.relay import cursor_sql, decode_cursor, encode_cursor, from_global_id, to_global_id
 from core.sqljson import Children, Leaf, Parent, SqlType, enum_name, global_id, iso_datetime, one_decimal
@@ -223,6 +223,15 @@ async def test_the_benchmark_operations_are_one_statement_and_identical(pair: Pa
     assert await compare(pair, QUINTET_TREE, None, world.token_a) == "sql"
     assert await compare(pair, QUINTET_DASHBOARD, None, world.token_a) == "sql"
     assert await compare(pair, QUINTET_TREE, None, world.token_b) == "sql"
+    # What Relay and Apollo clients send: pages by edges and cursors, a filter with a variable.
+    first = {"first": 5, "after": None, "tasks": 10}
+    assert await compare(pair, QUINTET_RELAY, first, world.token_a) == "sql"
+    page = await post(pair.slow, {"query": QUINTET_RELAY, "variables": first}, world.token_a)
+    after = page["data"]["viewer"]["projects"]["pageInfo"]["endCursor"]
+    assert after is not None
+    assert await compare(pair, QUINTET_RELAY, {**first, "after": after}, world.token_a) == "sql"
+    for status in ("TODO", "DONE", "CANCELLED"):
+        assert await compare(pair, QUINTET_FILTERED, {"status": status}, world.token_a) == "sql"
 
 
 async def test_each_viewer_sees_only_their_own_rows(pair: Pair, world: World) -> None:
