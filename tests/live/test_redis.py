@@ -21,8 +21,8 @@ from core.events import RedisBus
 from core.http import Runtime
 from tests.aurum.conftest import AurumFactory
 from tests.conftest import UNLIMITED_SIGN_INS, make_settings
-from tests.live.conftest import Feed, LiveServer, RedisProcess, free_port, running_app, serve, ws_session
-from tests.support import GraphQLClient
+from tests.live.conftest import Feed, LiveServer, RedisProcess, running_app, serve, ws_session
+from tests.support import GraphQLClient, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
