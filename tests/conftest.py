@@ -76,17 +76,17 @@ async def drop_database(server_url: str, url: str) -> None:
 
 
 @dataclass(frozen=True)
-class TestServer:
+class RunDatabases:
     """The run's Postgres server and its migrated template database."""
 
     url: str
     template: str
 
 
-SERVER_KEY = pytest.StashKey[TestServer]()
+SERVER_KEY = pytest.StashKey[RunDatabases]()
 
 
-async def create_template(server_url: str) -> TestServer:
+async def create_template(server_url: str) -> RunDatabases:
     url = await create_database(server_url, prefix="quintet_template")
     try:
         upgrade(url)
@@ -95,7 +95,7 @@ async def create_template(server_url: str) -> TestServer:
         raise
     name = make_url(url).database
     assert name is not None
-    return TestServer(server_url, name)
+    return RunDatabases(server_url, name)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -116,27 +116,28 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-async def test_server(pytestconfig: pytest.Config) -> TestServer:
+async def run_databases(pytestconfig: pytest.Config) -> RunDatabases:
     """The controller's server and template in an xdist worker; else made here, for this run."""
     workerinput = getattr(pytestconfig, "workerinput", None)
     if workerinput is not None:
-        return TestServer(workerinput["quintet_server_url"], workerinput["quintet_template"])
+        return RunDatabases(workerinput["quintet_server_url"], workerinput["quintet_template"])
     if SERVER_KEY not in pytestconfig.stash:
         pytestconfig.stash[SERVER_KEY] = await create_template(_server_url())
     return pytestconfig.stash[SERVER_KEY]
 
 
 @pytest.fixture(scope="session")
-def server_url(test_server: TestServer) -> str:
-    return test_server.url
+def server_url(run_databases: RunDatabases) -> str:
+    return run_databases.url
 
 
 @pytest.fixture(scope="session")
-async def database_url(test_server: TestServer) -> AsyncIterator[str]:
-    """This process's database: a migrated copy of the run's template."""
-    url = await create_database(test_server.url, template=test_server.template)
+async def database_url(run_databases: RunDatabases) -> AsyncIterator[str]:
+    """This process's database: a migrated copy of the run's template (named after the xdist worker)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    url = await create_database(run_databases.url, template=run_databases.template, prefix=f"quintet_test_{worker}")
     yield url
-    await drop_database(test_server.url, url)
+    await drop_database(run_databases.url, url)
 
 
 @pytest.fixture(scope="session")
