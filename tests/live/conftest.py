@@ -245,7 +245,9 @@ async def live_tight_app(database_url: str, data_dir: Path) -> AsyncIterator[Sta
     settings = make_settings(
         database_url,
         data_dir,
-        ws_connection_init_timeout_seconds=0.5,
+        # Short, but long enough that a client starved by a loaded machine (other test workers)
+        # between opening the socket and sending connection_init is not closed (4408) for it.
+        ws_connection_init_timeout_seconds=2,
         ws_keepalive_seconds=0.3,
         ws_max_subscriptions=2,
         subscription_queue_size=TIGHT_QUEUE_SIZE,
