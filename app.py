@@ -57,9 +57,6 @@ GC_MIDDLE_THRESHOLD = 20
 #: uvicorn's WebSocket implementation: the sans-I/O one on `websockets` holds ~7 KB less per idle
 #: connection than the legacy one (BENCHMARKS.md, live updates).
 WS_IMPLEMENTATION = "websockets-sansio"
-#: How long a `serve --workers N` worker may take to answer uvicorn's health check (its start
-#: included) before uvicorn replaces it.
-WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def _tune_gc() -> None:
@@ -242,11 +239,6 @@ def cmd_serve(args: argparse.Namespace) -> None:
         # its zlib state costs ~300 KB per connection, and live events are small.
         ws_max_size=settings.max_body_bytes,
         ws_per_message_deflate=False,
-        # With --workers, uvicorn kills a worker that does not answer its health check in time and
-        # starts another. A worker answers only once it has imported the app; on a busy host that
-        # takes longer than uvicorn's 5 s, and every replacement was killed the same way: the
-        # server never came up.
-        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         app_dir=str(ROOT),
     )
 
