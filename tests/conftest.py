@@ -1,14 +1,17 @@
 """Test fixtures: a real Postgres (embedded by default), a migrated database, the app over HTTP.
 
-`TEST_DATABASE_URL` (or `DATABASE_URL`) points the suite at another Postgres server; a fresh
-database is created in it for the run and dropped afterwards.
+`TEST_DATABASE_URL` (or `DATABASE_URL`) points the suite at another Postgres server; the run's
+databases (a migrated template, and a copy of it per test process) are created in it and dropped
+afterwards.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +48,16 @@ async def _admin(url: str, statement: str) -> None:
         await conn.close()
 
 
-async def create_database(server_url: str) -> str:
-    name = f"quintet_test_{uuid.uuid4().hex[:12]}"
-    await _admin(server_url, f'CREATE DATABASE "{name}"')
+def _database_url(server_url: str, name: str) -> str:
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def create_database(server_url: str, *, template: str | None = None, prefix: str = "quintet_test") -> str:
+    """A new database on the server (a copy of `template` when given); its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    await _admin(server_url, f'CREATE DATABASE "{name}"{copy}')
+    return _database_url(server_url, name)
 
 
 async def drop_database(server_url: str, url: str) -> None:
@@ -56,17 +65,79 @@ async def drop_database(server_url: str, url: str) -> None:
     await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def server_url() -> str:
-    return _server_url()
+# ------------------------------------------------------------------ one migrated template per run
+#
+# The run migrates one database, the template, and each process that runs tests (the only one,
+# or each pytest-xdist worker) works in its own copy of it (`CREATE DATABASE … TEMPLATE`): its
+# own tables, job queue (procrastinate's tables, LISTEN/NOTIFY channels and advisory locks are
+# per database) and app. Under xdist the controller starts the embedded Postgres and migrates the
+# template before any worker starts (`pytest_configure_node`), hands both to the workers and drops
+# the template at the end; the workers never start a server themselves.
+
+
+@dataclass(frozen=True)
+class RunDatabases:
+    """The run's Postgres server and its migrated template database."""
+
+    url: str
+    template: str
+
+
+SERVER_KEY = pytest.StashKey[RunDatabases]()
+
+
+async def create_template(server_url: str) -> RunDatabases:
+    url = await create_database(server_url, prefix="quintet_template")
+    try:
+        upgrade(url)
+    except BaseException:
+        await drop_database(server_url, url)
+        raise
+    name = make_url(url).database
+    assert name is not None
+    return RunDatabases(server_url, name)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist, in the controller, before each worker starts: hand it the server and the template."""
+    config: pytest.Config = node.config
+    if SERVER_KEY not in config.stash:
+        config.stash[SERVER_KEY] = asyncio.run(create_template(_server_url()))
+    server = config.stash[SERVER_KEY]
+    node.workerinput["quintet_server_url"] = server.url
+    node.workerinput["quintet_template"] = server.template
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    server = config.stash.get(SERVER_KEY, None)
+    if server is not None:
+        asyncio.run(drop_database(server.url, _database_url(server.url, server.template)))
 
 
 @pytest.fixture(scope="session")
-async def database_url(server_url: str) -> AsyncIterator[str]:
-    url = await create_database(server_url)
-    upgrade(url)
+async def run_databases(pytestconfig: pytest.Config) -> RunDatabases:
+    """The controller's server and template in an xdist worker; else made here, for this run."""
+    workerinput = getattr(pytestconfig, "workerinput", None)
+    if workerinput is not None:
+        return RunDatabases(workerinput["quintet_server_url"], workerinput["quintet_template"])
+    if SERVER_KEY not in pytestconfig.stash:
+        pytestconfig.stash[SERVER_KEY] = await create_template(_server_url())
+    return pytestconfig.stash[SERVER_KEY]
+
+
+@pytest.fixture(scope="session")
+def server_url(run_databases: RunDatabases) -> str:
+    return run_databases.url
+
+
+@pytest.fixture(scope="session")
+async def database_url(run_databases: RunDatabases) -> AsyncIterator[str]:
+    """This process's database: a migrated copy of the run's template (named after the xdist worker)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    url = await create_database(run_databases.url, template=run_databases.template, prefix=f"quintet_test_{worker}")
     yield url
-    await drop_database(server_url, url)
+    await drop_database(run_databases.url, url)
 
 
 @pytest.fixture(scope="session")

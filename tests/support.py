@@ -1,12 +1,17 @@
-"""Helpers for tests: GraphQL over HTTP, signing up users."""
+"""Helpers for tests: GraphQL over HTTP, signing up users, ports for servers a test starts."""
 
 from __future__ import annotations
 
+import random
+import socket
+import tempfile
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+from filelock import FileLock, Timeout
 
 PASSWORD = "correct horse battery staple"
 
@@ -103,3 +108,42 @@ _SPECIAL_INPUTS = {
 
 def _input_type(mutation: str) -> str:
     return _SPECIAL_INPUTS.get(mutation, mutation[0].upper() + mutation[1:] + "Input")
+
+
+# ------------------------------------------------------------------ ports
+
+#: Lock files of the ports reserved by the test processes of this machine (every worker, every run).
+PORT_LOCKS = Path(tempfile.gettempdir()) / "quintet-test-ports"
+#: Below the kernel's ephemeral range (32768-60999 on Linux), so that no `bind(("", 0))` and no
+#: outgoing connection is handed a port that a test reserved.
+PORT_RANGE = range(20000, 32768)
+_reserved: list[FileLock] = []
+
+
+def free_port() -> int:
+    """A loopback TCP port for a server that a test starts (a subprocess, a redis-server it
+    restarts), or for a URL that must be refused: reserved for this process until it exits.
+
+    Binding port 0 and releasing it leaves a window in which another process (another xdist
+    worker, another run) may be given the same port. Instead the port comes from outside the
+    ephemeral range and is claimed with a lock file that every test process respects; the lock
+    is the kernel's (flock), so a killed process frees its ports.
+    """
+    PORT_LOCKS.mkdir(exist_ok=True)
+    start = random.randrange(len(PORT_RANGE))
+    for offset in range(len(PORT_RANGE)):
+        port = PORT_RANGE[(start + offset) % len(PORT_RANGE)]
+        lock = FileLock(PORT_LOCKS / f"{port}.lock", thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            continue
+        _reserved.append(lock)  # held even when the port is in use by something else: skip it for good
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port left in {PORT_RANGE}")

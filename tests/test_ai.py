@@ -132,16 +132,17 @@ async def test_a_bad_request_is_rejected_without_retrying(fake_openai: FakeOpenA
 
 
 async def test_a_server_that_does_not_answer_in_time_is_a_timeout(fake_openai: FakeOpenAI) -> None:
-    # Given a server that holds the request longer than the client's timeout
-    fake_openai.chat(Stall(3.0))
+    # Given a server that holds the request far longer than the client's timeout (released when
+    # the test ends), and would then answer 500
+    fake_openai.chat(Stall(120))
     provider = provider_for(fake_openai, max_retries=0, timeout=0.3)
-    started = time.monotonic()
     with pytest.raises(AIProviderError) as caught:
         await provider.complete(verdict_prompt())
     await provider.close()
-    # Then the call gives up at the timeout with TIMEOUT
+    # Then the call gives up at the timeout with TIMEOUT: the server had not answered yet (no
+    # clock is compared, so a loaded machine cannot make this fail)
     assert caught.value.reason is AIFailure.TIMEOUT
-    assert time.monotonic() - started < 2.5
+    assert len(fake_openai.received("/chat/completions")) == 1
 
 
 @pytest.mark.parametrize(

@@ -19,14 +19,9 @@ from app import jobs_in_process
 from core.settings import ConfigurationError, Mode, Settings, get_settings
 from services.demo import DEMO_EMAIL, DEMO_PASSWORD
 from tests.conftest import create_database, drop_database
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
@@ -62,7 +57,7 @@ def _start_serve(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
 
 def test_serve_without_configuration_serves_the_demo(tmp_path: Path) -> None:
     # Given no configuration at all: no DATABASE_URL, a fresh data directory
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL", "MODE"}}
     env["DATA_DIR"] = str(tmp_path / "data")
     # When `app.py serve` starts
@@ -230,7 +225,7 @@ def test_sigterm_stops_serve_and_the_embedded_postgres_with_its_last_user(tmp_pa
     # Given `serve` on the embedded Postgres, and a worker that uses the same server
     data_dir = tmp_path / "data"
     env = _env_without_database(data_dir)
-    port = _free_port()
+    port = free_port()
     server = _start_serve(port, env)
     worker: subprocess.Popen[str] | None = None
     try:
@@ -289,13 +284,13 @@ EXPECTED_URL = "(expected postgresql://user:password@host:5432/database)"
 def test_bad_settings_and_unreachable_databases_are_one_line_each(server_url: str, tmp_path: Path) -> None:
     # Given settings out of range or malformed, and databases that can't be reached for each reason
     secret = "s3cret-pw"
-    refused = f"postgresql://quintet:{secret}@127.0.0.1:{_free_port()}/quintet"
+    refused = f"postgresql://quintet:{secret}@127.0.0.1:{free_port()}/quintet"
     server = make_url(server_url).set(drivername="postgresql")
     unknown_role = server.set(username="quintet_no_such_role", password=secret).render_as_string(hide_password=False)
     unknown_database = server.set(database="quintet_no_such_database").render_as_string(hide_password=False)
     cases: list[tuple[list[str], dict[str, str], str]] = [
         (["migrate"], {"DB_POOL_SIZE": "0"}, "error: DB_POOL_SIZE: Input should be greater than or equal to 1 (got 0)"),
-        (["serve", "--port", str(_free_port())], {"DATABASE_URL": refused}, "connection refused"),
+        (["serve", "--port", str(free_port())], {"DATABASE_URL": refused}, "connection refused"),
         (["worker"], {"DATABASE_URL": unknown_role}, 'role "quintet_no_such_role" does not exist'),
         (["demo"], {"DATABASE_URL": unknown_database}, 'database "quintet_no_such_database" does not exist'),
         (["serve"], {"PORT": "99999"}, "error: PORT: Input should be less than or equal to 65535 (got 99999)"),

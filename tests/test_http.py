@@ -6,7 +6,6 @@ import asyncio
 import base64
 import gc
 import logging
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,15 +26,12 @@ from core.relay import from_global_id
 from core.security import TokenService
 from tests.conftest import make_settings
 from tests.factories import create_tree
-from tests.support import GraphQLClient
+from tests.support import GraphQLClient, free_port
 
 
 def closed_port_url() -> str:
     """A Postgres URL on 127.0.0.1 where nothing listens: every connection is refused."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"postgresql+asyncpg://quintet:quintet@127.0.0.1:{port}/quintet"
+    return f"postgresql+asyncpg://quintet:quintet@127.0.0.1:{free_port()}/quintet"
 
 
 def jwt_header(token: str) -> dict[str, Any]:

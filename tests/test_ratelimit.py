@@ -4,7 +4,6 @@ counted in the process's memory; the outage is logged once."""
 from __future__ import annotations
 
 import logging
-import socket
 import uuid
 from pathlib import Path
 
@@ -14,15 +13,12 @@ from core.errors import RateLimited
 from core.ratelimit import Counters, RateLimiter
 from tests.identity.conftest import new_email
 from tests.identity.test_rate_limits import LOGIN, REGISTER, limited_app, new_address
-from tests.support import PASSWORD
+from tests.support import PASSWORD, free_port
 
 
 def closed_redis_url() -> str:
     """A Redis URL on 127.0.0.1 where nothing listens: every connection is refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"redis://127.0.0.1:{port}/0"
+    return f"redis://127.0.0.1:{free_port()}/0"
 
 
 class Clock:

@@ -31,17 +31,11 @@ from app import WS_IMPLEMENTATION, create_app
 from core.settings import Settings
 from tests.aurum.conftest import AurumFactory
 from tests.conftest import make_settings
-from tests.support import GraphQLClient
+from tests.support import GraphQLClient, free_port
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL  # "graphql-transport-ws"
 TIGHT_QUEUE_SIZE = 3
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def unavailable(reason: str) -> None:
@@ -66,8 +60,11 @@ class LiveServer:
 
 @asynccontextmanager
 async def serve(app: Starlette) -> AsyncIterator[LiveServer]:
-    """Serve an app (whose lifespan already ran) with uvicorn on a free loopback port."""
-    port = free_port()
+    """Serve an app (whose lifespan already ran) with uvicorn on a free loopback port (bound here
+    and handed to uvicorn, so no other process can take it in between)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -79,16 +76,17 @@ async def serve(app: Starlette) -> AsyncIterator[LiveServer]:
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
         yield LiveServer(port)
     finally:
         server.should_exit = True
         await task
+        sock.close()
 
 
 @asynccontextmanager
@@ -247,7 +245,9 @@ async def live_tight_app(database_url: str, data_dir: Path) -> AsyncIterator[Sta
     settings = make_settings(
         database_url,
         data_dir,
-        ws_connection_init_timeout_seconds=0.5,
+        # Short, but long enough that a client starved by a loaded machine (other test workers)
+        # between opening the socket and sending connection_init is not closed (4408) for it.
+        ws_connection_init_timeout_seconds=2,
         ws_keepalive_seconds=0.3,
         ws_max_subscriptions=2,
         subscription_queue_size=TIGHT_QUEUE_SIZE,

@@ -271,17 +271,23 @@ asyncio.run(main())
 """
 
 
+#: The TTL of the slots in the test below. A live process renews its slots every TTL/3 and Redis
+#: counts whole seconds, so a process that is not scheduled for about 2/3 TTL loses them: with 1 s,
+#: a machine loaded by other test workers expired the living processes' slots too.
+DYING_TTL = 5
+
+
 async def test_the_slots_of_a_process_that_died_expire(redis_url: str) -> None:
     # Given a live process (this one) holding one of a user's slots and another holding the rest,
-    # both with a TTL of 1 s; the other is killed
+    # both with a TTL of DYING_TTL seconds; the other is killed
     user = uuid.uuid4()
-    slots = LiveSlots(LIMIT, redis_url, ttl=1)
+    slots = LiveSlots(LIMIT, redis_url, ttl=DYING_TTL)
     await slots.start()
     holder: asyncio.subprocess.Process | None = None
     try:
         assert await slots.acquire(user) is not None
         holder = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-c", HOLDER, redis_url, str(LIMIT), str(user), "1", str(LIMIT - 1)),
+            *(sys.executable, "-c", HOLDER, redis_url, str(LIMIT), str(user), str(DYING_TTL), str(LIMIT - 1)),
             cwd=ROOT,
             stdout=subprocess.PIPE,
         )
@@ -290,9 +296,9 @@ async def test_the_slots_of_a_process_that_died_expire(redis_url: str) -> None:
         assert await slots.acquire(user) is None
         holder.kill()
         await holder.wait()
-        # Then its slots expire (Redis's clock, whole seconds: within ~2 s), while ours, renewed,
-        # keep the user's set alive: the dead process's entries expire one by one
-        async with asyncio.timeout(15):
+        # Then its slots expire (Redis's clock, whole seconds: within DYING_TTL + 1 s), while ours,
+        # renewed, keep the user's set alive: the dead process's entries expire one by one
+        async with asyncio.timeout(DYING_TTL + 30):
             while (slot := await slots.acquire(user)) is None:
                 await slots.renew()
                 await asyncio.sleep(0.1)

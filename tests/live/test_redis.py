@@ -21,10 +21,12 @@ from core.events import RedisBus
 from core.runtime import Runtime
 from tests.aurum.conftest import AurumFactory
 from tests.conftest import UNLIMITED_SIGN_INS, make_settings
-from tests.live.conftest import Feed, LiveServer, RedisProcess, free_port, running_app, serve, ws_session
-from tests.support import GraphQLClient
+from tests.live.conftest import Feed, LiveServer, RedisProcess, running_app, serve, ws_session
+from tests.support import GraphQLClient, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Polls of a server process's /readyz, 50 ms apart (two minutes, as tests/test_cli_serve.py waits).
+READY_POLLS = 2400
 
 CHANGES = """
 subscription { aurumHierarchyChanges {
@@ -139,8 +141,10 @@ class ServerProcess:
         return LiveServer(self.port)
 
     async def ready(self) -> None:
+        # A deadline for a start that never comes, not a measure: a loaded machine (other test
+        # workers) took more than 30 s to import the app.
         async with httpx.AsyncClient() as client:
-            for _ in range(600):
+            for _ in range(READY_POLLS):
                 if self.process.poll() is not None:
                     raise AssertionError(f"server exited: {self.log.read_text()}")
                 try:
@@ -149,7 +153,7 @@ class ServerProcess:
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.05)
-        raise AssertionError(f"server not ready in 30 s: {self.log.read_text()}")
+        raise AssertionError(f"server not ready in {READY_POLLS * 0.05:.0f} s: {self.log.read_text()}")
 
     def stop(self) -> None:
         self.process.terminate()
