@@ -50,7 +50,7 @@ import itertools
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -331,10 +331,42 @@ class Site:
     #: Whether its arguments hold no variable: then they bind the same values every time.
     literal: bool
     static: Bound | Fallback | None = None
+    #: With variables: what the arguments' values bound, by those values (they repeat: a few
+    #: statuses, page sizes, cursors), so that strawberry's conversion runs once per value.
+    bound: OrderedDict[Hashable, Bound] = field(default_factory=OrderedDict)
 
     @property
     def prefix(self) -> str:
         return f"c{self.index}_"
+
+
+#: Distinct argument values whose binding a connection keeps (the least recently used go).
+MAX_BOUND_PER_SITE = 64
+
+
+def _frozen(value: Any) -> Hashable | None:
+    """A hashable image of coerced argument values (None if some part is not hashable)."""
+    if isinstance(value, dict):
+        items = []
+        for name, item in value.items():
+            frozen = _frozen(item)
+            if frozen is None and item is not None:
+                return None
+            items.append((name, type(item).__name__, frozen))
+        return ("dict", tuple(sorted(items, key=lambda entry: entry[0])))
+    if isinstance(value, list | tuple):
+        parts = []
+        for item in value:
+            frozen = _frozen(item)
+            if frozen is None and item is not None:
+                return None
+            parts.append((type(item).__name__, frozen))
+        return ("list", tuple(parts))
+    try:
+        hash(value)
+    except TypeError:
+        return None
+    return (type(value).__name__, value)
 
 
 @dataclass(eq=False)
@@ -396,12 +428,23 @@ class SqlPlan:
 
     def bind(self, site: Site, variable_values: VariableValues, max_size: int, default_size: int) -> Bound:
         """The shape of one connection's arguments and the values they bind, or `Fallback` for
-        arguments the resolvers refuse (they word the error)."""
+        arguments the resolvers refuse (they word the error); kept per distinct argument values."""
         field_plan = site.field_plan
         try:
             raw = get_argument_values(field_plan.definition, field_plan.nodes[0], variable_values)
         except GraphQLError as error:
             raise Fallback(VARIABLES) from error
+        key = _frozen(raw)
+        if key is None:
+            return self._bind(site, raw, max_size, default_size)
+        bound = site.bound.get(key)
+        if bound is None:
+            bound = site.bound[key] = self._bind(site, raw, max_size, default_size)
+            if len(site.bound) > MAX_BOUND_PER_SITE:
+                site.bound.popitem(last=False)
+        return bound
+
+    def _bind(self, site: Site, raw: dict[str, Any], max_size: int, default_size: int) -> Bound:
         converted = convert_arguments(
             raw,
             site.strawberry_field.arguments,
