@@ -171,8 +171,6 @@ class TypeSpec:
     #: where the parent id of children comes from: "pk" on a node, "user_pk" on the viewer
     parent_attribute: str = "pk"
     viewer: bool = False
-    #: the type is only ever built by Python (mutation payload parts...), never read as rows
-    python_only_why: str | None = None
 
     @property
     def table(self) -> sa.Table:
@@ -308,12 +306,6 @@ def _target(spec: TypeSpec, attr: str) -> tuple[TypeSpec, bool]:
     annotation, nullable = _field_type(spec, attr)
     if typing.get_origin(annotation) is Connection:
         (annotation,) = typing.get_args(annotation)
-    if isinstance(annotation, StrawberryObjectDefinition):
-        annotation = annotation.origin
-    # A specialized generic (Connection[Task]) is a distinct class whose definition keeps the argument.
-    definition = getattr(annotation, "__strawberry_definition__", None)
-    if definition is not None and definition.specialized_type_var_map:
-        (annotation,) = definition.specialized_type_var_map.values()
     return spec_of(annotation), nullable
 
 
@@ -557,15 +549,6 @@ def sql_types(types: Iterable[type]) -> dict[str, SqlType]:
     if viewer:
         declared["Viewer"] = SqlType(viewer)
     return declared
-
-
-def python_only_reasons(spec: TypeSpec) -> dict[str, str]:
-    """The fields of a kit type that have no SQL form, by GraphQL name, with why."""
-    return {
-        graphql_name(attr): declaration.why
-        for attr, declaration in spec.fields.items()
-        if isinstance(declaration, PythonOnlyField)
-    }
 
 
 # ----------------------------------------------------------------------------- lookups

@@ -1,9 +1,9 @@
 """Rows that belong to one user (a `user_id` column), read and written the same way by every product.
 
-Reads start from `owned_shape(model)`, which the loaders run with the viewer's id
-(`viewer_params`); writes look their target up with `get_owned`, which applies the same
-`user_id` condition. Another user's row is indistinguishable from a missing one: `NotFound`,
-never `Forbidden`. A product's services keep their business rules and call these for the rest.
+Reads go through the read policy `core.reads.Owned` (the kit's loaders and the SQL form apply
+it); writes look their target up with `get_owned`, which applies the same `user_id` condition.
+Another user's row is indistinguishable from a missing one: `NotFound`, never `Forbidden`. A
+product's services keep their business rules and call these for the rest.
 
 Writes flush and never commit: the resolver's transaction does (see "One unit of work per
 mutation" in the house style). Children of a parent carry a `position` among their siblings:
@@ -26,7 +26,6 @@ from sqlmodel import SQLModel
 from core.context import Actor
 from core.errors import NotFound, ValidationFailed
 from core.pagination import NULL_DATE_LAST, Sort
-from core.reads import VIEWER, Owned, Shape
 from services.inputs import utcnow
 
 M = TypeVar("M", bound=SQLModel)
@@ -41,17 +40,6 @@ def table(model: type[SQLModel]) -> sa.Table:
 
 
 @functools.cache
-def owned_shape(model: type[SQLModel]) -> Shape:
-    """Every column of `model`'s rows that belong to the viewer (the read policy `Owned`, as the
-    kit's loaders read them): the viewer is the `viewer_id` parameter of each run (`viewer_params`)."""
-    return Owned().shape(table(model))
-
-
-def viewer_params(actor: Actor) -> dict[str, Any]:
-    """The parameters that scope a shape to `actor`'s rows."""
-    return {VIEWER: actor.user_id}
-
-
 def standard_sorts(
     model: type[SQLModel], *, title_column: str, due: bool = False, priority: bool = False, position: bool = True
 ) -> dict[str, Sort]:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.db import SqlStats, current_sql_stats
 from core.pagination import PageShape, page_statement
-from core.reads import NotRenderable, Row, Shape, ShapeCache, render
+from core.reads import NotRenderable, Owned, Row, Shape, ShapeCache, render
 from models.aurum import JournalEntry, Project, Task
 from schema.aurum.filters import TASK_FILTER
 from services import aurum
@@ -23,6 +23,7 @@ from tests.support import GraphQLClient
 from tests.test_jobs import new_user
 
 TASKS = aurum.table(Task)
+OWN_TASKS = Owned().shape(TASKS)
 
 
 async def both(engine: AsyncEngine, shape: Shape, params: dict[str, object]) -> tuple[list[tuple], list[tuple]]:
@@ -42,7 +43,7 @@ async def test_a_shape_answers_what_sqlalchemy_answers_for_each_viewer(
     await create_tree(session, user_id=alice, pillars=1, areas_per_pillar=1, projects_per_area=2, tasks_per_project=3)
     await create_tree(session, user_id=bob, pillars=1, areas_per_pillar=1, projects_per_area=1, tasks_per_project=2)
     await session.commit()
-    shape = aurum.owned_shape(Task)
+    shape = OWN_TASKS
     # When each runs it, then each gets their own rows, exactly as SQLAlchemy returns them
     for viewer, count in ((alice, 6), (bob, 2)):
         raw, expected = await both(engine, shape, {aurum.VIEWER: viewer})
@@ -70,7 +71,7 @@ async def test_page_statements_with_filters_cursors_and_constants_match_sqlalche
     project_ids = list(tree.projects)
     # A page by due date (a sentinel date is a constant of the text), filtered by statuses
     # (an IN list expanded into the text) and after a cursor (bind parameters)
-    query = aurum.owned_shape(Task).statement.where(TASKS.c.status.in_(("todo", "done")))
+    query = OWN_TASKS.statement.where(TASKS.c.status.in_(("todo", "done")))
     statement = page_statement(
         query, parent_column="project_id", sort=aurum.TASK_SORTS["DUE_AT_ASC"], shape=PageShape(True, False, False)
     )
@@ -88,7 +89,7 @@ async def test_page_statements_with_filters_cursors_and_constants_match_sqlalche
 
 def test_rendering_keeps_constants_and_names_the_per_run_values() -> None:
     dialect = _asyncpg_dialect()
-    query = aurum.owned_shape(Task).statement.where(TASKS.c.status.in_(("todo", "done")))
+    query = OWN_TASKS.statement.where(TASKS.c.status.in_(("todo", "done")))
     rendered = render(query, dialect)
     assert rendered.sql.count("$") == len(rendered.names)
     assert aurum.VIEWER in rendered.names
@@ -123,7 +124,7 @@ async def test_columns_that_need_sqlalchemy_are_run_by_sqlalchemy(
     # Journal entries have an array column, converted by SQLAlchemy: the shape is refused and
     # run through SQLAlchemy, with the same result
     _, viewer = await new_user(gql)
-    shape = aurum.owned_shape(JournalEntry)
+    shape = Owned().shape(aurum.table(JournalEntry))
     with pytest.raises(NotRenderable, match="tags"):
         shape.rendered(_asyncpg_dialect())
     await session.execute(
@@ -155,10 +156,10 @@ def test_the_hot_shapes_are_rendered_not_run_by_sqlalchemy() -> None:
     # new column made them fall back, this says so instead of a silent slowdown.
     dialect = _asyncpg_dialect()
     for model in (Task, Project):
-        render(aurum.owned_shape(model).statement, dialect)
+        render(Owned().shape(aurum.table(model)).statement, dialect)
     for level in ("project", "area", "pillar"):
         render(aurum.progress_shape(level).statement, dialect)
-    overdue = aurum.owned_shape(Task).statement.where(*TASK_FILTER.conditions(TASKS.c, ("overdue",), "f_"))
+    overdue = OWN_TASKS.statement.where(*TASK_FILTER.conditions(TASKS.c, ("overdue",), "f_"))
     render(
         page_statement(
             overdue,

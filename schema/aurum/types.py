@@ -33,10 +33,6 @@ from services import aurum
 from services.aurum import IS_OVERDUE
 from services.aurum import Progress as ProgressValue
 
-# The filter's and the ordering's argument descriptions, shared with the other connections.
-FilterArg = kit.FilterArg
-OrderArg = kit.OrderArg
-
 
 @strawberry.type(description="Task completion beneath a pillar, area or project (cancelled tasks excluded).")
 class Progress:

@@ -8,8 +8,8 @@ One module per sub-domain, each importing the others directly:
 - `orderings`: the lists' sort orders; `progress`: task completion beneath a node;
 - `events`: the live events of hierarchy changes.
 
-Scoping to the caller is `services.owned`'s: every read starts from `owned_shape(model)` (the
-loaders run it with the viewer's id), and every write looks its target up with `get_owned`, which
+Scoping to the caller: every read goes through the read policy `core.reads.Owned` (the kit's
+loaders and the SQL form apply it), and every write looks its target up with `get_owned`, which
 applies the same `user_id` condition. Another user's object is indistinguishable from a missing
 one (NotFound), never Forbidden. The text, enum and time cleaning of inputs is `services.inputs`'.
 
@@ -62,7 +62,7 @@ from services.aurum.orderings import (
 from services.aurum.progress import Progress, progress_shape, progress_source
 from services.aurum.resources import ResourceFields, create_resource, delete_resource, update_resource
 from services.inputs import as_utc, clean_text, kept_values, required_text, text_changes
-from services.owned import get_owned, owned_shape, table, viewer_params
+from services.owned import get_owned, table
 
 __all__ = [
     "AREA_SORTS",
@@ -97,7 +97,6 @@ __all__ = [
     "delete_task",
     "get_owned",
     "kept_values",
-    "owned_shape",
     "progress_shape",
     "progress_source",
     "publish_hierarchy_change",
@@ -115,5 +114,4 @@ __all__ = [
     "update_project",
     "update_resource",
     "update_task",
-    "viewer_params",
 ]
