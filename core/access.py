@@ -29,6 +29,7 @@ take their values from `access_params(actor)`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -36,6 +37,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from core.context import Actor, ActorKind
+from core.reads import Shape
 
 #: The bind parameter that carries the viewer's (a signed-in user's) id in shapes.
 VIEWER = "viewer_id"
@@ -193,6 +195,12 @@ def readable(rows: Any, actor: Actor | None = None, *, table: Any = None) -> sa.
     return policy.condition(columns, _of(actor))
 
 
+@functools.cache
+def readable_rows(table: sa.Table) -> Shape:
+    """Every column of the table's rows that the actor of a run may read (built once per table)."""
+    return Shape(sa.select(table).where(readable(table)))
+
+
 def access_params(actor: Actor) -> dict[str, Any]:
     """The values of the bind parameters of `readable(rows)` for `actor`."""
     return {
@@ -207,3 +215,7 @@ def undeclared(
     """The names of the tables with a scoping column but no declared policy."""
     columns = set(scoping_columns)
     return sorted(t.name for t in tables if columns & set(t.c.keys()) and t not in _POLICIES)
+
+
+#: The policy of most tables: the rows of the signed-in user (`user_id`).
+OWNED = Owned()
