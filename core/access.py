@@ -219,3 +219,11 @@ def undeclared(
 
 #: The policy of most tables: the rows of the signed-in user (`user_id`).
 OWNED = Owned()
+
+
+def quota_key(actor: Actor) -> str:
+    """Whose budget a request spends (rate limits, connection caps): the user's id for a user
+    (as before actor kinds), the client for an API client, the sender for a webhook."""
+    if actor.kind is ActorKind.USER:
+        return str(actor.user_id)
+    return f"{actor.kind.value}:{actor.label or ''}"

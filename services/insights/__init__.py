@@ -332,7 +332,7 @@ async def request_analysis(
         )
         if len(known) != len(wanted):
             raise NotFound("No enabled insight rule with one of these ids", field=["input", "ruleIds"])
-    await limiter.hit(actor.user_id)
+    await limiter.hit(access.quota_key(actor))
     return await jobs.enqueue(
         session,
         user_id=actor.user_id,
