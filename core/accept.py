@@ -12,9 +12,9 @@ What can answer an operation depends on it (`Delivery`): one result (a query or 
 the single-result JSON types and streams only when the client accepts no JSON type; a subscription
 needs `text/event-stream`; a query with `@defer`/`@stream` needs `multipart/mixed` or
 `text/event-stream` (`inspect_operation` tells which, parsing only documents that contain one of
-the words "subscription", "defer" or "stream"). No library parses Accept this way (werkzeug and python-mimeparse break ties
-by the server's list, not the client's order, and neither is a dependency), hence this module;
-tests/test_accept.py pins it.
+the words "subscription", "defer" or "stream"). No library parses Accept this way (werkzeug and
+python-mimeparse break ties by the server's list, not the client's order, and neither is a
+dependency), hence this module; tests/test_accept.py pins it.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ class MediaType:
     params: tuple[tuple[str, str], ...] = field(default=())
 
     def param(self, name: str) -> str | None:
-        return next((value for key, value in self.params if key == name), None)
+        """A parameter's value by its name (parameter names are case-insensitive)."""
+        return next((value for key, value in self.params if key.lower() == name), None)
 
     @property
     def essence(self) -> str:
@@ -174,7 +175,7 @@ GRAPHQL_RESPONSE = MediaType("application", "graphql-response+json", UTF8)
 EVENT_STREAM = MediaType("text", "event-stream", UTF8)
 #: Incremental delivery in graphql-core 3.3's format (graphql-js 17: `pending`, `incremental`
 #: entries with an `id` and `subPath`, `completed`), which Apollo names `incrementalSpec=v0.2`.
-MULTIPART = MediaType("multipart", "mixed", (("incrementalspec", "v0.2"),))
+MULTIPART = MediaType("multipart", "mixed", (("incrementalSpec", "v0.2"),))
 SINGLE_RESULT_TYPES = (JSON, GRAPHQL_RESPONSE)
 
 

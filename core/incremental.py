@@ -99,7 +99,7 @@ async def graphql_multipart(
 
     transport = MultipartTransport()
     headers = {
-        "Content-Type": f'{MULTIPART.essence}; boundary="{transport.separator}"; incrementalSpec=v0.2',
+        "Content-Type": f'{MULTIPART}; boundary="{transport.separator}"',
         "Cache-Control": "no-cache, no-transform",
         "X-Accel-Buffering": "no",
         **VARY,

@@ -159,7 +159,7 @@ async def test_nothing_acceptable_is_a_406(http: httpx.AsyncClient) -> None:
             "application/json; charset=utf-8",
             "application/graphql-response+json; charset=utf-8",
             "text/event-stream; charset=utf-8",
-            "multipart/mixed; incrementalspec=v0.2",
+            "multipart/mixed; incrementalSpec=v0.2",
         ],
     }
 
