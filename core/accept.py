@@ -23,6 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -206,7 +207,7 @@ class Accept:
     def of(cls, header: str | None) -> Accept:
         if header is None or not header.strip():
             header = DEFAULT_ACCEPT
-        return cls(tuple(parse_accept(header)))
+        return _parsed(header)
 
     def choose(self, delivery: Delivery) -> MediaType | None:
         for group in OFFERS[delivery]:
@@ -224,6 +225,12 @@ class Accept:
     @property
     def streams(self) -> bool:
         return any(best((offer,), self.ranges) is not None for offer in (EVENT_STREAM, MULTIPART))
+
+
+@lru_cache(maxsize=64)
+def _parsed(header: str) -> Accept:
+    # A client sends the same header with every request: parse each one once (64 of them at most).
+    return Accept(tuple(parse_accept(header)))
 
 
 def not_acceptable_message(delivery: Delivery) -> str:
