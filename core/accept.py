@@ -222,10 +222,6 @@ class Accept:
         the client accepts only application/graphql-response+json or prefers it."""
         return best(SINGLE_RESULT_TYPES, self.ranges) or JSON
 
-    @property
-    def streams(self) -> bool:
-        return any(best((offer,), self.ranges) is not None for offer in (EVENT_STREAM, MULTIPART))
-
 
 @lru_cache(maxsize=64)
 def _parsed(header: str) -> Accept:

@@ -255,15 +255,18 @@ async def _graphql_endpoint(request: Request) -> Response:
     single = accept.single_result
     try:
         query, variables, operation_name, allowed = await _operation_from(request, settings)
-        delivery, kind = inspect_operation(
-            query, operation_name, variables, settings.max_tokens, always=request.method == "GET" and accept.streams
-        )
+        delivery, kind = inspect_operation(query, operation_name, variables, settings.max_tokens, always=False)
         media = accept.choose(delivery)
         if media is None:
             offered = [str(offer) for group in OFFERS[delivery] for offer in group]
             raise RequestRefused(406, not_acceptable_message(delivery), "NOT_ACCEPTABLE", accepted=offered)
-        if media not in SINGLE_RESULT_TYPES and kind is GraphQLOperationType.MUTATION and request.method == "GET":
-            raise _mutation_by_get()
+        if media not in SINGLE_RESULT_TYPES and request.method == "GET":
+            # A stream runs what GET may not: know the operation's type (graphql-core's check
+            # answers a single result's GET mutation).
+            if kind is None:
+                _, kind = inspect_operation(query, operation_name, variables, settings.max_tokens, always=True)
+            if kind is GraphQLOperationType.MUTATION:
+                raise _mutation_by_get()
         actor = authenticate(runtime.tokens, request.headers.get("authorization"))
     except RequestRefused as refused:
         return refused.response(single)

@@ -120,13 +120,6 @@ def test_refusals_take_the_single_result_type_the_client_reads() -> None:
     assert Accept.of("text/html").single_result == JSON
 
 
-def test_streams_tells_whether_any_streaming_type_is_acceptable() -> None:
-    assert Accept.of(URQL).streams
-    assert Accept.of("*/*").streams
-    assert not Accept.of(APOLLO).streams
-    assert not Accept.of("*/*, text/event-stream;q=0, multipart/*;q=0").streams
-
-
 def test_parsing_keeps_order_parameters_and_qualities() -> None:
     [first, second, third] = parse_accept("multipart/mixed;incrementalSpec=v0.2;q=0.5;ext=1, text/*, */*;q=.2")
     assert (first.type, first.subtype, first.params, first.q, first.position) == (
