@@ -550,6 +550,8 @@ async def test_the_trail_filters_and_pages(gql: GraphQLClient, session: AsyncSes
     for bad in ({"target": "nope"}, {"target": to_global_id("Bogus", uuid.uuid4())}, {"actorUser": health}):
         response = await gql(TRAIL, {"first": 5, "filter": bad}, token=me.token)
         assert response.error_codes == ["INVALID_ID"], bad
+        # The document's one statement declined the value; the resolvers worded the error
+        assert response.body["extensions"]["sql"]["fallback"] == "filter value refused"
 
 
 async def test_reading_the_trail_costs_one_statement_at_any_size(gql: GraphQLClient, session: AsyncSession) -> None:
