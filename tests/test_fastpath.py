@@ -75,6 +75,7 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
             ids.append(viewer.user_id)
         await session.commit()
     ids += [to_global_id("Task", uuid.uuid4()), "not-an-id", to_global_id("Nothing", uuid.uuid4())]
+    ids += [to_global_id("Viewer", from_global_id(viewer.user_id)[1]) for viewer in (a, b)]
     return World(a.token, b.token, ids)
 
 
@@ -152,6 +153,23 @@ async def test_other_users_objects_answer_like_missing_ones(pair: Pair, world: W
     assert await compare(pair, query, {"ids": world.ids[5:9]}, world.token_a) == "compiled"
     answer = await post(pair.fast, {"query": query, "variables": {"ids": world.ids[5:9]}}, world.token_a)
     assert answer["data"]["nodes"] == [None, None, None, None]
+
+
+async def test_the_viewer_has_its_own_id_and_node_finds_it_for_its_viewer_only(pair: Pair, world: World) -> None:
+    own, other = world.ids[-2], world.ids[-1]  # A's viewer, B's viewer
+    query = "{ viewer { __typename id unreadNotificationCount pillars(first: 1) { nodes { id } } } }"
+    assert await compare(pair, query, None, world.token_a) == "compiled"
+    answer = await post(pair.fast, {"query": query}, world.token_a)
+    assert answer["data"]["viewer"]["id"] == own
+    lookup = "query Q($id: ID!) { node(id: $id) { __typename id ... on Viewer { pillars { totalCount } } } }"
+    assert await compare(pair, lookup, {"id": own}, world.token_a) == "compiled"
+    answer = await post(pair.fast, {"query": lookup, "variables": {"id": own}}, world.token_a)
+    assert answer["data"]["node"] == {"__typename": "Viewer", "id": own, "pillars": {"totalCount": 2}}
+    # Another user's viewer id is null, like any object of theirs; signed out, every id is
+    for variables, token in (({"id": other}, world.token_a), ({"id": own}, None)):
+        await compare(pair, lookup, variables, token)
+        answer = await post(pair.fast, {"query": lookup, "variables": variables}, token)
+        assert answer["data"] == {"node": None}
 
 
 async def test_what_the_plan_does_not_model_stays_with_graphql_core(pair: Pair, world: World) -> None:
