@@ -46,6 +46,7 @@ class World:
     token_a: str
     token_b: str
     ids: list[str]  # global ids of A's objects, of B's, and ids of nothing
+    viewers: tuple[str, str]  # the global ids of A's viewer and B's
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +76,8 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
             ids.append(viewer.user_id)
         await session.commit()
     ids += [to_global_id("Task", uuid.uuid4()), "not-an-id", to_global_id("Nothing", uuid.uuid4())]
-    ids += [to_global_id("Viewer", from_global_id(viewer.user_id)[1]) for viewer in (a, b)]
-    return World(a.token, b.token, ids)
+    viewer_a, viewer_b = (to_global_id("Viewer", from_global_id(viewer.user_id)[1]) for viewer in (a, b))
+    return World(a.token, b.token, ids, (viewer_a, viewer_b))
 
 
 async def compare(pair: Pair, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> str:
@@ -156,7 +157,7 @@ async def test_other_users_objects_answer_like_missing_ones(pair: Pair, world: W
 
 
 async def test_the_viewer_has_its_own_id_and_node_finds_it_for_its_viewer_only(pair: Pair, world: World) -> None:
-    own, other = world.ids[-2], world.ids[-1]  # A's viewer, B's viewer
+    own, other = world.viewers
     query = "{ viewer { __typename id unreadNotificationCount pillars(first: 1) { nodes { id } } } }"
     assert await compare(pair, query, None, world.token_a) == "compiled"
     answer = await post(pair.fast, {"query": query}, world.token_a)
