@@ -134,16 +134,23 @@ async def test_errors_and_null_bubbling_are_graphql_cores(pair: Pair, world: Wor
     await compare(pair, "{ viewer { pillars { totalCount } } }", None, None)
 
 
-async def test_a_failed_field_does_not_cancel_a_load_another_field_shares(pair: Pair, world: World) -> None:
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("unreadNotificationCount", 0),
+        # The insights' own loaders were plain DataLoaders (found by the generated documents too)
+        ("insightPreferences { tone }", {"tone": "ENCOURAGING"}),
+    ],
+)
+async def test_a_failed_field_does_not_cancel_a_load_another_field_shares(
+    pair: Pair, world: World, field: str, value: Any
+) -> None:
     # Found by the generated documents: graphql-core cancels the siblings of a failed non-null
     # field; the cancelled sibling used to cancel the DataLoader future it shared with the
     # second `viewer`, whose field then raised CancelledError and the request ended in a 500.
-    query = (
-        "{ viewer { count: unreadNotificationCount pillars(last: 101) { totalCount } } "
-        "other: viewer { unreadNotificationCount } }"
-    )
+    query = f"{{ viewer {{ count: {field} pillars(last: 101) {{ totalCount }} }} other: viewer {{ {field} }} }}"
     answer = await post(pair.slow, {"query": query}, world.token_a)
-    assert answer["data"] == {"viewer": None, "other": {"unreadNotificationCount": 0}}
+    assert answer["data"] == {"viewer": None, "other": {field.split()[0]: value}}
     assert answer["errors"][0]["path"] == ["viewer", "pillars"]
     assert await compare(pair, query, None, world.token_a) == "abandoned"
 
