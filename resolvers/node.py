@@ -47,7 +47,7 @@ def node_query(node_types: Mapping[str, NodeType[Any]], unloaded: Mapping[str, U
             return None
         make = unloaded.get(type_name)
         if make is not None:
-            return make(pk, actor.user_id)  # type: ignore[no-any-return]
+            return make(pk, actor.user_id)
         source = node_types.get(type_name)
         if source is None:
             return None
