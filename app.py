@@ -32,6 +32,8 @@ if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the a
 
 from core.db import check_database, create_engine, resolve_database_url, session_factory  # noqa: E402
 from core.events import create_bus, register_process_bus, unregister_process_bus  # noqa: E402
+from core.graphiql import PREFIX as GRAPHIQL_PREFIX  # noqa: E402
+from core.graphiql import graphiql_asset  # noqa: E402
 from core.http import graphql_endpoint, healthz, jwks_endpoint, readyz  # noqa: E402
 from core.jobs import QueueWatch, watch_queue  # noqa: E402
 from core.live_slots import LiveSlots  # noqa: E402
@@ -152,6 +154,7 @@ def create_app(settings: Settings | None = None, products: Sequence[Product] | N
         Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route(GRAPHIQL_PREFIX + "/{digest}/{name}", graphiql_asset, methods=["GET", "HEAD"]),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
