@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncGenerator, Coroutine, Mapping
 from contextlib import suppress
@@ -432,6 +433,13 @@ class GraphQLWebSocketView(GraphQL[Context, None]):
             allowed_origins=settings.cors_origins,
         )
         self.runtime = runtime
+
+    def is_websocket_origin_allowed(self, request: Any, origin: str) -> bool:
+        """CORS_ORIGINS, and in dev mode without them any port of localhost (`cors_origin_regex`)."""
+        if super().is_websocket_origin_allowed(request, origin):
+            return True
+        pattern = self.runtime.settings.cors_origin_regex
+        return pattern is not None and re.fullmatch(pattern, origin) is not None
 
     async def get_context(self, request: Any, response: Any) -> ConnectionContext:
         return self.runtime.context(request, None, None, ConnectionContext)

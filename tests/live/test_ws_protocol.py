@@ -141,6 +141,21 @@ async def test_the_connection_closes_when_its_token_expires(
     assert time.time() >= expires_at
 
 
+# ------------------------------------------------------------------------ origins
+async def test_dev_mode_accepts_websockets_from_localhost_origins_only(live_server: LiveServer) -> None:
+    for origin in ("http://localhost:5173", "http://127.0.0.1:3000"):
+        async with websockets.connect(
+            live_server.ws,
+            subprotocols=[TRANSPORT_WS],  # type: ignore[list-item]
+            origin=origin,  # type: ignore[arg-type]
+        ) as ws:
+            assert ws.subprotocol == TRANSPORT_WS
+    for origin in ("http://evil.example", "http://localhost.evil.example:5173"):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(live_server.ws, subprotocols=[TRANSPORT_WS], origin=origin)  # type: ignore[list-item,arg-type]
+        assert refused.value.response.status_code == 403, origin
+
+
 # ------------------------------------------------------------------------- limits
 
 
