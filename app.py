@@ -19,6 +19,7 @@ import warnings
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -42,6 +43,7 @@ from core.products import Product, Registry  # noqa: E402
 from core.ratelimit import Counters, RateLimiter, SignInLimits, storage_uri  # noqa: E402
 from core.runtime import Runtime  # noqa: E402
 from core.security import TokenService  # noqa: E402
+from core.serving import BALANCES, run_workers  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
 from core.ws import graphql_websocket  # noqa: E402
 
@@ -246,26 +248,34 @@ def cmd_serve(args: argparse.Namespace) -> None:
     print(f"Quintet ({settings.mode.value} mode) on http://{shown_host}:{port}/graphql", flush=True)
     if settings.graphiql_enabled:
         print(f"GraphiQL: open http://{shown_host}:{port}/graphql in a browser", flush=True)
-    uvicorn.run(
-        "app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        loop="uvloop",
-        http="httptools",
-        ws=WS_IMPLEMENTATION,
+    options: dict[str, Any] = {
+        "app": "app:create_app",
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "log_level": settings.log_level,
+        "loop": "uvloop",
+        "http": "httptools",
+        "ws": WS_IMPLEMENTATION,
         # A WebSocket message is refused at the same size as a POST body. No permessage-deflate:
         # its zlib state costs ~300 KB per connection, and live events are small.
-        ws_max_size=settings.max_body_bytes,
-        ws_per_message_deflate=False,
-        app_dir=str(ROOT),
+        "ws_max_size": settings.max_body_bytes,
+        "ws_per_message_deflate": False,
+        "app_dir": str(ROOT),
         # A worker process imports the app before it answers the supervisor's health check: under
         # load that takes more than uvicorn's 5 s default, and the supervisor then killed and
         # restarted workers forever.
-        timeout_worker_healthcheck=WORKER_START_SECONDS,
-    )
+        "timeout_worker_healthcheck": WORKER_START_SECONDS,
+    }
+    if workers > 1 and BALANCES:
+        # Each worker accepts on a socket of its own (core.serving): the kernel balances them.
+        # (uvicorn.run's app_dir is not a Config option: the workers import `app` from the root.)
+        sys.path.insert(0, options.pop("app_dir"))
+        with contextlib.suppress(KeyboardInterrupt):
+            run_workers(uvicorn.Config(**options))
+    else:
+        uvicorn.run(**options)
 
 
 def cmd_worker(args: argparse.Namespace) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from core.access import viewer_param
 from core.products import Product
-from core.reads import viewer_param
 from core.sqljson import Computed, Leaf, NodeLookup, SqlType, global_id
 from resolvers.node import MAX_NODES
 from schema import kit
