@@ -8,6 +8,7 @@ products' types reachable only through an interface, then the mutation errors.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,7 +33,7 @@ from core.products import Product, Registry
 from core.settings import Settings
 from resolvers.node import node_query
 from schema.common import ERROR_TYPES, SCALARS
-from schema.viewer import viewer_root
+from schema.viewer import VIEWER_KEY, viewer_of, viewer_root
 
 # @defer and @stream: graphql-core 3.3 runs them, core/incremental.py delivers the payloads.
 CONFIG = StrawberryConfig(scalar_map=SCALARS, enable_experimental_incremental_execution=True)
@@ -78,9 +79,16 @@ def schema_parts(products: Sequence[Product] | None = None) -> dict[str, Any]:
 
         products = PRODUCTS
     registry = Registry(products)
-    query = [viewer_root(registry.parts("viewer", VIEWER_ORDER)), *registry.parts("query")]
+    viewer_part, viewer_type = viewer_root(registry.parts("viewer", VIEWER_ORDER))
+
+    def viewer_node(pk: uuid.UUID, user_pk: uuid.UUID) -> Any:
+        """`node(id:)` of a viewer id: the signed-in user's own viewer; anyone else's is null."""
+        return viewer_of(viewer_type, pk) if pk == user_pk else None
+
+    nodes = node_query(registry.node_types, {VIEWER_KEY: viewer_node})
+    query = [viewer_part, *registry.parts("query"), nodes]
     return {
-        "query": _root("Query", "Everything a client can read.", [*query, node_query(registry.node_types)]),
+        "query": _root("Query", "Everything a client can read.", query),
         "mutation": _named_mutations(
             _root(
                 "Mutation",

@@ -42,8 +42,10 @@ from tests.test_sqljson import compare
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-#: The types `node` reads in one statement: those declared with their table.
-READ_BY_ID = sorted(name for name, declared in SQL_TYPES.items() if declared.table is not None)
+#: The types `node` reads in one statement: those declared with their table, and the `Viewer`.
+READ_BY_ID = sorted(
+    name for name, declared in SQL_TYPES.items() if declared.table is not None or declared.identifies is not None
+)
 
 
 #: Text that JSON must escape.
@@ -107,6 +109,7 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
                 ("AuditEvent", events),
             ):
                 owner.ids[type_name] = [to_global_id(type_name, pk) for pk in pks]
+            owner.ids["Viewer"] = [to_global_id("Viewer", user_id)]  # its own viewer
             owner.ids["Notification"] = [to_global_id("Notification", pk) for pk in notifications]
             owners.append(owner)
         await session.commit()
@@ -190,6 +193,7 @@ fragment Every on Node { __typename id
     resourceProject: project { name status } task { title project { name } } }
   ... on AuditEvent { at actorKind actorUserId actorLabel action operation targetTable targetKey targetId
     changes requestId }
+  ... on Viewer { pillars(first: 2) { totalCount nodes { id name } } }
 }
 """
 NODE = EVERY_FIELD + "query One($id: ID!) { node(id: $id) { ...Every } }"
