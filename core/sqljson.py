@@ -74,6 +74,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.util import ClauseAdapter
 from strawberry.types.arguments import convert_arguments
 
+from core.access import CLIENT_ORGANIZATION
 from core.errors import ClientError
 from core.fastpath import (
     AbstractCompleter,
@@ -156,6 +157,12 @@ class Children:
     sorts: Mapping[str, Sort]
     filter: Filter | None = None
     owner_via_parent: bool = False
+    #: The rows of `table` the viewer reads (its read policy, as the loaders apply it); None:
+    #: the rows whose `user_id` is the viewer.
+    scope: Callable[[Row], sa.ColumnElement[bool]] | None = None
+
+    def readable(self, row: Row) -> sa.ColumnElement[bool]:
+        return self.scope(row) if self.scope is not None else row.c.user_id == viewer_param()
 
 
 @dataclass(frozen=True)
@@ -168,6 +175,11 @@ class Parent:
     table: sa.Table
     key_column: str
     nullable: bool = False
+    #: Which of `table`'s rows the viewer reads, as for `Children.scope`.
+    scope: Callable[[Row], sa.ColumnElement[bool]] | None = None
+
+    def readable(self, row: Row) -> sa.ColumnElement[bool]:
+        return self.scope(row) if self.scope is not None else row.c.user_id == viewer_param()
 
 
 @dataclass(frozen=True)
@@ -399,7 +411,9 @@ class SqlPlan:
             if isinstance(values, list):
                 raise Fallback(VARIABLES)  # graphql-core reports them
             variable_values = values
-        params: dict[str, Any] = {VIEWER: viewer_id}
+        # Reads by an organization's policy (`core.access.Members`) also bind an API client's
+        # organization; the caller (core/http.py) passes a user's id alone, so none is bound yet.
+        params: dict[str, Any] = {VIEWER: viewer_id, CLIENT_ORGANIZATION: None}
         shapes: list[ConnectionShape] = []
         for site in self.sites:
             # Checked on every request, as the resolver checks them, even when no page is read.
@@ -582,7 +596,7 @@ class SqlCompiler:
             raise SqlUnsupported(f"a nullable parent for the non-null {field_plan.parent.name}.{field_plan.name}")
         parent = rule.table.alias(self.name("o"))
         node = self.object(_object_plan(field_plan.completer), parent)
-        found = sa.select(node).where(parent.c.id == row.c[rule.key_column], parent.c.user_id == viewer_param())
+        found = sa.select(node).where(parent.c.id == row.c[rule.key_column], rule.readable(parent))
         return found.correlate(row).scalar_subquery()
 
     def leaves(self, plan: SelectionPlan, values: Mapping[str, sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
@@ -672,7 +686,7 @@ class ConnectionSql:
         filtered = rule.filter.conditions(alias.c, self.shape.filter, self.prefix + FILTER) if rule.filter else []
         return [
             alias.c[rule.parent_column] == rule.parent_key(self.parent),
-            *([] if rule.owner_via_parent else [alias.c.user_id == viewer_param()]),
+            *([] if rule.owner_via_parent else [rule.readable(alias)]),
             *filtered,
         ]
 

@@ -27,7 +27,7 @@ class KitLoaders:
         loader = self.built.get(spec)
         if loader is None:
             policy = spec.read
-            loader = rows_by_id(self.engine, policy.shape(spec.table), policy.params(self.actor.user_id))
+            loader = rows_by_id(self.engine, policy.shape(spec.table), spec.read_params(self.actor))
             self.built[spec] = loader
         return loader
 
@@ -42,7 +42,7 @@ class KitLoaders:
                 parent_column=relation.key,
                 sorts=dict(relation.sorts),
                 filter=flt,
-                params=policy.params(self.actor.user_id),
+                params=relation.child.read_params(self.actor),
             )
             self.built[relation] = loader
         return loader

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from core import access
 from core.context import ACCOUNT_GONE, Actor
 from core.errors import DomainError, ErrorCode, Unauthenticated, ValidationFailed
 from core.security import (
@@ -23,6 +24,7 @@ from core.security import (
     verify_password,
 )
 from models.identity import RefreshToken, Role, User
+from models.organizations import Membership
 from services.inputs import clean_text
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -264,7 +266,10 @@ async def update_profile(
 
 
 def readable_users(actor: Actor | None) -> sa.Select[Any]:
-    """Users an actor may see: for now only themself (social products will widen this)."""
+    """Users an actor may see: themself, and the members of the organizations they read (a
+    membership the actor may read, by its policy, shows its user)."""
     if actor is None:
         return sa.select(User).where(sa.false())
-    return sa.select(User).where(col(User.id) == actor.user_id)
+    memberships = Membership.__table__.alias("shown_memberships")  # type: ignore[attr-defined]
+    members = sa.select(memberships.c.user_id).where(access.readable(memberships, actor))
+    return sa.select(User).where(sa.or_(col(User.id) == actor.user_id, col(User.id).in_(members)))
