@@ -25,6 +25,14 @@ The condition comes in two forms: `readable(rows, actor)` binds the actor's valu
 statement built per call; `readable(rows)` uses the named bind parameters `VIEWER` and
 `CLIENT_ORGANIZATION`, for a statement rendered once per shape (`core.reads.Shape`), whose runs
 take their values from `access_params(actor)`.
+
+Organizations: each kind (`OrganizationKind`: its roles, strongest first, and the roles that hold
+each permission) is declared by the product that owns it and registered with its registration
+(`core.products.Product.organization_kinds` -> `register_kinds`). `Members(..., permission=...)`
+reads the rows of the organizations where the viewer's role holds a permission. Writes declare
+their permission on the service (`requires`), which `authorize` checks in the unit of work's
+transaction before the service runs: `NotFound` for a non-member (as for a missing row),
+`Forbidden` with the permission and the roles that hold it for a member whose role lacks it.
 """
 
 from __future__ import annotations
@@ -400,13 +408,14 @@ def membership_tables() -> MembershipTables:
 
 @dataclass(frozen=True)
 class Authorized:
-    """What a permission check found: the organization, its kind, the actor's role in it (None
-    for the system) and the row the check went through (`via`; else the organization)."""
+    """What a permission check found: the organization, its kind, the actor's membership and role
+    in it (None for the system) and the row the check went through (`via`; else the organization)."""
 
     organization_id: uuid.UUID
     kind: OrganizationKind
     role: str | None
     target_id: uuid.UUID
+    membership_id: uuid.UUID | None = None
 
     def outranks(self, role: str) -> bool:
         """Whether the actor's role is stronger than `role` (the system outranks every role)."""
@@ -452,7 +461,9 @@ async def authorize(
         source = target.join(o, o.c.id == target.c.organization_id)
         key = target.c.id
     statement = (
-        sa.select(key.label("target_id"), o.c.id.label("organization_id"), o.c.kind, m.c.role)
+        sa.select(
+            key.label("target_id"), o.c.id.label("organization_id"), o.c.kind, m.c.role, m.c.id.label("membership_id")
+        )
         .select_from(source.outerjoin(m, own_membership))
         .where(key == pk)
     )
@@ -477,7 +488,7 @@ async def authorize(
             permission=permission,
             roles=holders,
         )
-    return Authorized(row.organization_id, kind, row.role, row.target_id)
+    return Authorized(row.organization_id, kind, row.role, row.target_id, row.membership_id)
 
 
 @dataclass(frozen=True)

@@ -369,11 +369,6 @@ async def _invitation_for(session: AsyncSession, actor: Actor, token: str) -> In
 async def accept_invitation(session: AsyncSession, *, actor: Actor, token: str) -> Membership:
     """Join the organization in the invitation's role."""
     invitation = await _invitation_for(session, actor, token)
-    member = sa.select(col(Membership.id)).where(
-        col(Membership.organization_id) == invitation.organization_id, col(Membership.user_id) == actor.user_id
-    )
-    if (await session.execute(member)).first() is not None:
-        raise Conflict("You are already a member of this organization", field=["input", "token"])
     organization = await session.get(Organization, invitation.organization_id)
     assert organization is not None  # the invitation's foreign key
     if invitation.role not in _kind(organization.kind).roles:
@@ -384,8 +379,15 @@ async def accept_invitation(session: AsyncSession, *, actor: Actor, token: str) 
         role=invitation.role,
         invited_by=invitation.invited_by,
     )
+    try:
+        async with session.begin_nested():  # one membership per user and organization
+            session.add(membership)
+            await session.flush()
+    except IntegrityError as error:
+        if "uq_memberships_organization_id_user_id" not in str(error.orig):
+            raise
+        raise Conflict("You are already a member of this organization", field=["input", "token"]) from None
     invitation.accepted_at = utcnow()
-    session.add(membership)
     await session.flush()
     _publish(
         session,
@@ -431,13 +433,12 @@ async def leave_organization(
     session: AsyncSession, *, actor: Actor, organization_id: uuid.UUID, authorized: Authorized | None = None
 ) -> uuid.UUID:
     """Leave an organization (not as its last owner); returns the membership's id."""
-    statement = sa.select(Membership).where(
-        col(Membership.organization_id) == organization_id, col(Membership.user_id) == actor.user_id
-    )
-    membership = (await session.execute(statement)).scalar_one_or_none()
-    if membership is None:  # the system passes the guard without being a member
+    authorized = granted(authorized)
+    if authorized.membership_id is None:  # the system passes the guard without being a member
         raise NotFound("No organization with this `organizationId`", field=["input", "organizationId"])
-    await _keep_an_owner(session, membership, granted(authorized).kind, "leave")
+    membership = await session.get(Membership, authorized.membership_id)
+    assert membership is not None  # the guard found it, and the organization is locked
+    await _keep_an_owner(session, membership, authorized.kind, "leave")
     await session.delete(membership)
     await session.flush()
     _publish(session, organization_id, MemberChange.MEMBER_LEFT, membership_id=membership.id, user_id=actor.user_id)

@@ -192,3 +192,25 @@ async def test_declined_revoked_and_replaced_invitations(
         )
         assert (refused["invitation"], refused["token"]) == (None, None)
         assert [(e["code"], e["field"]) for e in refused["errors"]] == [(code, field)], input
+
+
+async def test_accepting_as_a_member_already_is_a_conflict(
+    gql: GraphQLClient, organizations_factory: OrganizationFactory, session: AsyncSession
+) -> None:
+    # Given Bob invited, who meanwhile became a member some other way (a product's own service)
+    alice, bob = await gql.sign_up(), await gql.sign_up()
+    team = await organizations_factory.team(alice)
+    invitation, token = await organizations_factory.invite(alice, team, bob.email)
+    await session.execute(
+        sa.text(
+            "INSERT INTO memberships (id, organization_id, user_id, role) "
+            "VALUES (gen_random_uuid(), :org, :user, 'member')"
+        ),
+        {"org": from_global_id(team.id)[1], "user": from_global_id(bob.user_id)[1]},
+    )
+    await session.commit()
+    # When he accepts: CONFLICT, and the invitation is still pending
+    refused = await organizations_factory.call("acceptInvitation", {"token": token}, "membership { id }", bob.token)
+    assert [(e["code"], e["field"]) for e in refused["errors"]] == [("CONFLICT", ["input", "token"])]
+    pending = (await _invitations(gql, alice.token, team.slug))["pending"]["nodes"]
+    assert [node["id"] for node in pending] == [invitation]
