@@ -50,6 +50,7 @@ import sqlalchemy as sa
 
 from core.context import Actor, ActorKind
 from core.errors import Forbidden, NotFound
+from core.reads import Shape
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -224,6 +225,12 @@ def readable(rows: Any, actor: Actor | None = None, *, table: Any = None) -> sa.
     return policy.condition(columns, _of(actor))
 
 
+@functools.cache
+def readable_rows(table: sa.Table) -> Shape:
+    """Every column of the table's rows that the actor of a run may read (built once per table)."""
+    return Shape(sa.select(table).where(readable(table)))
+
+
 def access_params(actor: Actor) -> dict[str, Any]:
     """The values of the bind parameters of `readable(rows)` for `actor`."""
     return {
@@ -238,6 +245,18 @@ def undeclared(
     """The names of the tables with a scoping column but no declared policy."""
     columns = set(scoping_columns)
     return sorted(t.name for t in tables if columns & set(t.c.keys()) and t not in _POLICIES)
+
+
+#: The policy of most tables: the rows of the signed-in user (`user_id`).
+OWNED = Owned()
+
+
+def quota_key(actor: Actor) -> str:
+    """Whose budget a request spends (rate limits, connection caps): the user's id for a user
+    (as before actor kinds), the client for an API client, the sender for a webhook."""
+    if actor.kind is ActorKind.USER:
+        return str(actor.user_id)
+    return f"{actor.kind.value}:{actor.label or ''}"
 
 
 # ----------------------------------------------------------------------------- organization kinds

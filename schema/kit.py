@@ -23,8 +23,7 @@ derived from that one declaration:
   `core/sqljson.py` compiles (`sql_types`).
 - Global IDs encode the type's `key`, declared with the type and independent of its GraphQL name:
   renaming a type keeps every stored or cached ID valid.
-- Every row is read through the type's read policy: the one its table declares with
-  `core.access.declare` (`Readable`), else `Owned` (the viewer's rows).
+- Every row is read through its table's read policy (`core.access.declare`, next to the model).
 
 The SDL a kit type produces is the one its hand-written twin produced (tests/test_schema.py
 compares the committed schema).
@@ -38,7 +37,7 @@ import sys
 import typing
 import uuid
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from types import UnionType
@@ -50,12 +49,10 @@ from strawberry.types import Info
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.utils.str_converters import to_camel_case
 
-from core import access
-from core.context import Actor
+from core.access import viewer_param
 from core.filters import Filter
 from core.pagination import Sort
 from core.products import NodeType
-from core.reads import Owned, Shape, viewer_param
 from core.relay import to_global_id
 from core.sqljson import (
     PYTHON_ONLY,
@@ -152,7 +149,7 @@ def children(
     `via_parent`: the child table's foreign key `(key, user_id)` to the parent's `(id, user_id)`
     makes every child its parent's owner's, so the SQL form pages children by the parent's index
     alone (see `core.sqljson.Children.owner_via_parent`). `filter_default`: the `filter`
-    argument's default (an instance of the filter's input type), shown in the schema."""
+    argument's default (an instance of the filter's input type, hashable), shown in the schema."""
     return ChildrenField(description, key, order, filter, via_parent, filter_default)
 
 
@@ -171,37 +168,6 @@ def python_only(resolver: Callable[..., Any], *, why: str, description: str) -> 
 # ----------------------------------------------------------------------------- type specs
 
 
-@dataclass(frozen=True)
-class Readable:
-    """The read policy its table declares (`core.access.declare`), applied by the one function
-    `core.access.readable`: loaders read through `shape(table)` with `params(actor)`, the SQL
-    form adds `condition(rows)`."""
-
-    table: sa.Table
-
-    def shape(self, table: sa.Table) -> Shape:
-        return _readable_shape(table)
-
-    def params(self, actor: Actor) -> dict[str, Any]:
-        return access.access_params(actor)
-
-    def condition(self, rows: Any) -> sa.ColumnElement[bool]:
-        return access.readable(rows, table=self.table)
-
-
-@functools.cache
-def _readable_shape(table: sa.Table) -> Shape:
-    return Shape(sa.select(table).where(access.readable(table)))
-
-
-def read_policy(model: Any) -> Owned | Readable:
-    """The kit's read of a model's rows: its table's declared policy, else the viewer's own rows."""
-    if model is None:
-        return Owned()
-    table: sa.Table = model.__table__
-    return Readable(table) if table in access.declared() else Owned()
-
-
 @dataclass(eq=False)
 class TypeSpec:
     """What the kit knows of one type."""
@@ -211,7 +177,6 @@ class TypeSpec:
     fields: dict[str, Declaration]  # by Python name, in declaration order
     model: Any = None
     key: str | None = None
-    read: Owned | Readable = field(default_factory=Owned)
     #: where the parent id of children comes from: "pk" on a node, "user_pk" on the viewer
     parent_attribute: str = "pk"
     viewer: bool = False
@@ -220,11 +185,6 @@ class TypeSpec:
     def table(self) -> sa.Table:
         table: sa.Table = self.model.__table__
         return table
-
-    def read_params(self, actor: Actor) -> dict[str, Any]:
-        """The values the read's shape binds for `actor`."""
-        read = self.read
-        return read.params(actor) if isinstance(read, Readable) else read.params(actor.user_id)
 
     def global_id(self, pk: uuid.UUID) -> str:
         assert self.key is not None
@@ -287,7 +247,6 @@ def _build(
         fields=declared,
         model=model,
         key=key,
-        read=read_policy(model),
         parent_attribute="user_pk" if viewer else "pk",
         viewer=viewer,
     )
@@ -566,7 +525,7 @@ def sql_fields(spec: TypeSpec) -> dict[str, Any]:
             rules[name] = Leaf(declaration.derived.sql)
         elif isinstance(declaration, ParentField):
             target, nullable = _target(spec, attr)
-            rules[name] = Parent(target.table, declaration.key, nullable=nullable, scope=target.read.condition)
+            rules[name] = Parent(target.table, declaration.key, nullable=nullable)
         elif isinstance(declaration, ChildrenField):
             found = relation_of(spec, attr)
             rules[name] = Children(
@@ -576,7 +535,6 @@ def sql_fields(spec: TypeSpec) -> dict[str, Any]:
                 found.sorts,
                 found.filter,
                 owner_via_parent=found.via_parent,
-                scope=found.child.read.condition,
             )
         elif isinstance(declaration, ComputedField):
             rules[name] = declaration.sql
@@ -592,9 +550,7 @@ def sql_types(types: Iterable[type]) -> dict[str, SqlType]:
         if spec.viewer:
             viewer.update(sql_fields(spec))
         elif spec.model is not None:
-            declared[spec.graphql_name] = SqlType(
-                sql_fields(spec), table=spec.table, type_key=spec.key, scope=spec.read.condition
-            )
+            declared[spec.graphql_name] = SqlType(sql_fields(spec), table=spec.table, type_key=spec.key)
         else:
             declared[spec.graphql_name] = SqlType(sql_fields(spec))
     if viewer:

@@ -218,13 +218,13 @@ async def logout(
     """Revoke the refresh token's family, or every family of the actor; returns how many."""
     condition: sa.ColumnElement[bool]
     if everywhere:
-        condition = col(RefreshToken.user_id) == actor.user_id
+        condition = access.readable(RefreshToken, actor)
     elif refresh_token:
         family = (
             sa.select(col(RefreshToken.family_id))
             .where(
                 col(RefreshToken.token_hash) == hash_refresh_secret(refresh_token),
-                col(RefreshToken.user_id) == actor.user_id,
+                access.readable(RefreshToken, actor),
             )
             .scalar_subquery()
         )
@@ -266,10 +266,10 @@ async def update_profile(
 
 
 def readable_users(actor: Actor | None) -> sa.Select[Any]:
-    """Users an actor may see: themself, and the members of the organizations they read (a
-    membership the actor may read, by its policy, shows its user)."""
+    """Users an actor may see: by the users' read policy (themself), and the members of the
+    organizations they read (a membership the actor may read, by its policy, shows its user)."""
     if actor is None:
         return sa.select(User).where(sa.false())
     memberships = Membership.__table__.alias("shown_memberships")  # type: ignore[attr-defined]
     members = sa.select(memberships.c.user_id).where(access.readable(memberships, actor))
-    return sa.select(User).where(sa.or_(col(User.id) == actor.user_id, col(User.id).in_(members)))
+    return sa.select(User).where(sa.or_(access.readable(User, actor), col(User.id).in_(members)))
