@@ -26,19 +26,35 @@ The condition comes in two forms: `readable(rows, actor)` binds the actor's valu
 statement built per call; `readable(rows)` uses the named bind parameters `VIEWER` and
 `CLIENT_ORGANIZATION`, for a statement rendered once per shape (`core.reads.Shape`), whose runs
 take their values from `access_params(actor)`.
+
+Organizations: each kind (`OrganizationKind`: its roles, strongest first, and the roles that hold
+each permission) is declared by the product that owns it and registered with its registration
+(`core.products.Product.organization_kinds` -> `register_kinds`). `Members(..., permission=...)`
+reads the rows of the organizations where the viewer's role holds a permission. Writes declare
+their permission on the service (`requires`), which `authorize` checks in the unit of work's
+transaction before the service runs: `NotFound` for a non-member (as for a missing row),
+`Forbidden` with the permission and the roles that hold it for a member whose role lacks it.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+import inspect
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import sqlalchemy as sa
 
 from core.context import Actor, ActorKind
+from core.errors import Forbidden, NotFound
 from core.reads import Shape
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 #: The bind parameter that carries the viewer's (a signed-in user's) id in shapes.
 VIEWER = "viewer_id"
@@ -99,12 +115,26 @@ class Members:
     column: str = "organization_id"
     roles: frozenset[str] | None = None
 
+    #: Instead of `roles`: the roles that hold this permission (`OrganizationKind.permissions`),
+    #: in whichever kind of organization (see `roles_with_permission`).
+    permission: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.roles is not None and self.permission is not None:
+            raise ValueError("Members takes `roles` or `permission`, not both")
+        if self.permission is not None:
+            _check_read_permissions(_KINDS, {*_READ_PERMISSIONS, self.permission})
+            _READ_PERMISSIONS.add(self.permission)
+
     def organizations(self, who: Who) -> sa.Select[Any]:
         """The organizations whose rows `who` reads, as a one-column SELECT."""
         m = self.memberships
-        member = sa.select(m.c.organization_id).where(m.c.user_id == who.user_id)
-        if self.roles is not None:
-            member = member.where(m.c.role.in_(sorted(self.roles)))
+        # Never correlated: on the memberships table itself (its own policy), a correlated
+        # subquery would compare each row's own `user_id` with the viewer's.
+        member = sa.select(m.c.organization_id).where(m.c.user_id == who.user_id).correlate(None)
+        roles = self.roles if self.permission is None else frozenset(roles_with_permission(self.permission))
+        if roles is not None:
+            member = member.where(m.c.role.in_(sorted(roles)))
         return member
 
     def condition(self, rows: Any, who: Who) -> sa.ColumnElement[bool]:
@@ -244,3 +274,327 @@ def quota_key(actor: Actor) -> str:
     if actor.kind is ActorKind.USER:
         return str(actor.user_id)
     return f"{actor.kind.value}:{actor.label or ''}"
+
+
+# ----------------------------------------------------------------------------- organization kinds
+
+#: The platform's permissions on memberships: every kind of organization says who holds them.
+INVITE = "members.invite"
+REMOVE = "members.remove"
+CHANGE_ROLE = "members.change_role"
+AUDIT_READ = "audit.read"
+#: What each platform permission allows (the README's permission matrix shows them).
+MEMBERSHIP_PERMISSIONS: Mapping[str, str] = MappingProxyType(
+    {
+        INVITE: "invite people by email, read the organization's invitations (`Organization.invitations`, "
+        "`node`), revoke them",
+        REMOVE: "remove a member",
+        CHANGE_ROLE: "change a member's role",
+        AUDIT_READ: "read the organization's audit trail (`Organization.auditTrail`)",
+    }
+)
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_PERMISSION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+@dataclass(frozen=True)
+class OrganizationKind:
+    """One kind of organization, declared by the product that owns it and registered with its
+    `core.products.Product.organization_kinds`: its roles, strongest first (the first is the
+    owner role, which the last-owner rule protects), and the roles that hold each permission.
+
+    Every kind says who holds the platform's `MEMBERSHIP_PERMISSIONS`; the owner role holds
+    every permission of its kind, so that an organization can never lock its owners out.
+    A member may act only on members of a role no stronger than their own, and give only such a
+    role (so an admin can neither remove an owner nor make themself one).
+    """
+
+    name: str
+    roles: tuple[str, ...]
+    #: permission -> the roles that hold it (kept in the order of `roles`)
+    permissions: Mapping[str, tuple[str, ...]]
+    description: str = ""
+    #: Whether `createOrganization` makes organizations of this kind; a product whose
+    #: organizations need more than a name creates them through its own mutation.
+    creatable: bool = True
+
+    def __post_init__(self) -> None:
+        where = f"organization kind {self.name!r}"
+        if not _NAME.match(self.name):
+            raise ValueError(f"{where}: a name is lower-case letters, digits and _ (at most 32)")
+        if not self.roles or len(set(self.roles)) != len(self.roles):
+            raise ValueError(f"{where}: roles must be given, each once")
+        for role in self.roles:
+            if not _NAME.match(role):
+                raise ValueError(f"{where}: the role {role!r} is not lower-case letters, digits and _ (at most 32)")
+        missing = sorted(set(MEMBERSHIP_PERMISSIONS) - set(self.permissions))
+        if missing:
+            raise ValueError(f"{where}: it must say which roles hold {', '.join(missing)}")
+        normalized: dict[str, tuple[str, ...]] = {}
+        for permission, holders in self.permissions.items():
+            if not _PERMISSION.match(permission):
+                raise ValueError(f"{where}: the permission {permission!r} is not dotted lower-case names")
+            unknown = sorted(set(holders) - set(self.roles))
+            if unknown:
+                raise ValueError(f"{where}: {permission} names roles it does not have: {', '.join(unknown)}")
+            if self.owner not in holders:
+                raise ValueError(f"{where}: the owner role {self.owner!r} must hold {permission}")
+            normalized[permission] = tuple(role for role in self.roles if role in holders)
+        object.__setattr__(self, "permissions", MappingProxyType(normalized))
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.roles, tuple(sorted(self.permissions.items()))))
+
+    @property
+    def owner(self) -> str:
+        """The owner role: the first, the strongest."""
+        return self.roles[0]
+
+    def roles_with(self, permission: str) -> tuple[str, ...]:
+        """The roles that hold `permission`, strongest first (none: the kind does not know it)."""
+        return self.permissions.get(permission, ())
+
+    def allows(self, role: str, permission: str) -> bool:
+        return role in self.roles_with(permission)
+
+    def rank(self, role: str) -> int:
+        """0 for the owner role, 1 for the next..."""
+        return self.roles.index(role)
+
+
+#: The registered kinds, by name (`register_kinds`, from the product registrations).
+_KINDS: dict[str, OrganizationKind] = {}
+#: The permissions a read policy names (`Members(permission=...)`).
+_READ_PERMISSIONS: set[str] = set()
+
+
+def register_kinds(kinds: Iterable[OrganizationKind]) -> None:
+    """Make kinds known (`core.products.Registry` registers its products'); registering an equal
+    kind again changes nothing, another kind of a known name is refused."""
+    registered = dict(_KINDS)
+    for kind in kinds:
+        known = registered.get(kind.name)
+        if known is not None and known != kind:
+            raise ValueError(f"two different organization kinds are named {kind.name!r}")
+        registered[kind.name] = kind
+    _check_read_permissions(registered, _READ_PERMISSIONS)
+    _KINDS.update(registered)
+
+
+def organization_kind(name: str) -> OrganizationKind | None:
+    return _KINDS.get(name)
+
+
+def organization_kinds() -> Mapping[str, OrganizationKind]:
+    return MappingProxyType(_KINDS)
+
+
+def roles_with_permission(permission: str) -> tuple[str, ...]:
+    """Every role name that holds `permission` in some registered kind (sorted).
+
+    Reads check a role by name alone (in the statement's semi-join on `memberships`, and in the
+    database's policies), not by kind: so a role name that two kinds share must hold a permission
+    that a read policy names in both or in neither (`register_kinds` refuses otherwise)."""
+    return _holders(_KINDS, permission)
+
+
+def _holders(kinds: Mapping[str, OrganizationKind], permission: str) -> tuple[str, ...]:
+    return tuple(sorted({role for kind in kinds.values() for role in kind.roles_with(permission)}))
+
+
+def _check_read_permissions(kinds: Mapping[str, OrganizationKind], permissions: Iterable[str]) -> None:
+    for permission in sorted(permissions):
+        holders = set(_holders(kinds, permission))
+        for kind in kinds.values():
+            wrong = sorted((holders & set(kind.roles)) - set(kind.roles_with(permission)))
+            if wrong:
+                raise ValueError(
+                    f"organization kind {kind.name!r}: its role(s) {', '.join(wrong)} lack {permission}, which "
+                    "the same role names hold in another kind; reads check roles by name, so rename them"
+                )
+
+
+# ----------------------------------------------------------------------------- write permissions
+
+
+@dataclass(frozen=True)
+class MembershipTables:
+    """The platform's organizations (`id`, `kind`) and memberships (`organization_id`,
+    `user_id`, `role`), which permission checks read."""
+
+    organizations: sa.Table
+    memberships: sa.Table
+
+
+_MEMBERSHIP_TABLES: list[MembershipTables] = []
+
+
+def declare_memberships(organizations: Any, memberships: Any) -> None:
+    """Name the organizations and memberships tables (once, next to their models)."""
+    tables = MembershipTables(_table(organizations), _table(memberships))
+    if _MEMBERSHIP_TABLES and _MEMBERSHIP_TABLES[0] != tables:
+        raise ValueError("the membership tables are already declared")
+    _MEMBERSHIP_TABLES[:] = [tables]
+
+
+def membership_tables() -> MembershipTables:
+    if not _MEMBERSHIP_TABLES:
+        raise LookupError("no membership tables are declared (core.access.declare_memberships)")
+    return _MEMBERSHIP_TABLES[0]
+
+
+@dataclass(frozen=True)
+class Authorized:
+    """What a permission check found: the organization, its kind, the actor's membership and role
+    in it (None for the system) and the row the check went through (`via`; else the organization)."""
+
+    organization_id: uuid.UUID
+    kind: OrganizationKind
+    role: str | None
+    target_id: uuid.UUID
+    membership_id: uuid.UUID | None = None
+
+    def outranks(self, role: str) -> bool:
+        """Whether the actor's role is stronger than `role` (the system outranks every role)."""
+        return self.role is None or self.kind.rank(self.role) < self.kind.rank(role)
+
+    def may_act_on(self, role: str) -> bool:
+        """Whether the actor may act on a member of `role`, or give it: not a stronger role."""
+        return self.role is None or self.kind.rank(self.role) <= self.kind.rank(role)
+
+
+async def authorize(
+    session: AsyncSession,
+    actor: Actor,
+    permission: str | None,
+    pk: uuid.UUID,
+    *,
+    field: str,
+    via: Any = None,
+    lock: bool = False,
+    noun: str = "organization",
+) -> Authorized:
+    """Check that `actor` is a member of the organization `pk` names (the organization itself, or
+    a row of the table `via` by its `organization_id`) whose role holds `permission` (None: any
+    member), in the unit of work's transaction, and return what it found.
+
+    A missing row and another organization's row are the same `NotFound` (field `field`); a
+    member whose role lacks the permission gets `Forbidden` naming it and the roles that hold
+    it. Only a signed-in user holds roles; the system passes every check, an API client or a
+    webhook none. `lock` locks the organization's row until the transaction ends, so that
+    membership changes of one organization happen one after the other (the last-owner rule
+    would otherwise let two owners demote each other at once).
+    """
+    tables = membership_tables()
+    # Aliased: `via` may be the memberships table itself (a member to remove).
+    o, m = tables.organizations, tables.memberships.alias("actor_membership")
+    user = actor.user_id if actor.kind is ActorKind.USER else None
+    own_membership = sa.and_(m.c.organization_id == o.c.id, m.c.user_id == sa.literal(user, sa.Uuid()))
+    if via is None:
+        source: Any = o
+        key = o.c.id
+    else:
+        target = _table(via)
+        source = target.join(o, o.c.id == target.c.organization_id)
+        key = target.c.id
+    statement = (
+        sa.select(
+            key.label("target_id"), o.c.id.label("organization_id"), o.c.kind, m.c.role, m.c.id.label("membership_id")
+        )
+        .select_from(source.outerjoin(m, own_membership))
+        .where(key == pk)
+    )
+    if lock:
+        statement = statement.with_for_update(of=o)
+    row = (await session.execute(statement)).one_or_none()
+    missing = NotFound(f"No {noun} with this `{field}`", field=["input", field])
+    if row is None:
+        raise missing
+    kind = _KINDS.get(row.kind)
+    if kind is None:
+        raise LookupError(f"no registered product declares the organization kind {row.kind!r}")
+    if actor.kind is ActorKind.SYSTEM:
+        return Authorized(row.organization_id, kind, None, row.target_id)
+    if row.role is None:
+        raise missing  # another organization's row answers exactly like a missing one
+    if permission is not None and not kind.allows(row.role, permission):
+        holders = kind.roles_with(permission)
+        raise Forbidden(
+            f"Your role here ({row.role}) does not hold the permission {permission}; "
+            f"{', '.join(holders) if holders else 'no role'} do(es)",
+            permission=permission,
+            roles=holders,
+        )
+    return Authorized(row.organization_id, kind, row.role, row.target_id, row.membership_id)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What a guarded service requires (`requires`): the permission (None: membership alone) in
+    the organization its keyword argument `argument` names (or names a row of `via` of)."""
+
+    permission: str | None
+    argument: str
+    field: str
+    via: sa.Table | None = None
+    lock: bool = False
+
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+#: The attribute of a guarded service that holds its `Requirement`.
+REQUIREMENT = "__requires__"
+
+
+def requires(
+    permission: str | None,
+    *,
+    organization: str,
+    field: str,
+    via: Any = None,
+    lock: bool = False,
+    noun: str = "organization",
+) -> Callable[[F], F]:
+    """Declare a service's write permission where the mutation is: before the service runs (in
+    the same transaction), `authorize` checks that the actor's role in the organization that the
+    keyword argument `organization` names (an organization's id, or with `via` the id of a row of
+    that table) holds `permission`; None asks for membership alone.
+
+    The service then gets what the check found as its keyword argument `authorized`, if it has
+    one (give it the default None, for the type checker's sake; `granted` reads it).
+    """
+    requirement = Requirement(permission, organization, field, None if via is None else _table(via), lock)
+
+    def decorate(function: F) -> F:
+        parameters = inspect.signature(function).parameters
+        if organization not in parameters:
+            raise TypeError(f"{function.__qualname__} has no argument {organization!r} to check")
+        injects = "authorized" in parameters
+
+        @functools.wraps(function)
+        async def guarded(session: AsyncSession, *args: Any, actor: Actor, **kwargs: Any) -> Any:
+            authorized = await authorize(
+                session, actor, permission, kwargs[organization], field=field, via=via, lock=lock, noun=noun
+            )
+            if injects:
+                kwargs["authorized"] = authorized
+            return await function(session, *args, actor=actor, **kwargs)
+
+        setattr(guarded, REQUIREMENT, requirement)
+        return cast(F, guarded)
+
+    return decorate
+
+
+def requirement_of(function: Any) -> Requirement | None:
+    """The `Requirement` a service was declared with, if any."""
+    found: Requirement | None = getattr(function, REQUIREMENT, None)
+    return found
+
+
+def granted(authorized: Authorized | None) -> Authorized:
+    """The `authorized` a guarded service was given (a service called without its guard has none)."""
+    if authorized is None:
+        raise RuntimeError("called without its permission check (core.access.requires)")
+    return authorized

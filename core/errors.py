@@ -59,6 +59,22 @@ class ErrorCode(Enum):
     RATE_LIMITED = strawberry.enum_value(
         "RATE_LIMITED", description="Too many requests of this kind; `retryAfterSeconds` says when to try again."
     )
+    LAST_OWNER = strawberry.enum_value(
+        "LAST_OWNER",
+        description="The organization's last owner can't leave, be removed or be given another role: make "
+        "another member an owner first.",
+    )
+    INVITATION_EXPIRED = strawberry.enum_value(
+        "INVITATION_EXPIRED", description="The invitation has expired: ask for a new one."
+    )
+    INVITATION_USED = strawberry.enum_value(
+        "INVITATION_USED",
+        description="The invitation was already accepted, declined or revoked (tokens are single-use).",
+    )
+    INVITATION_EMAIL_MISMATCH = strawberry.enum_value(
+        "INVITATION_EMAIL_MISMATCH",
+        description="The invitation is for another email address than the signed-in account's.",
+    )
 
 
 class DomainError(Exception):
@@ -84,7 +100,22 @@ class NotFound(DomainError):
 
 
 class Forbidden(DomainError):
+    """The actor may see the object but not do this to it; `permission` names what it lacks and
+    `roles` the roles that hold it there (empty when the refusal is not about a permission)."""
+
     code = ErrorCode.FORBIDDEN
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: list[str] | None = None,
+        permission: str | None = None,
+        roles: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message, field=field)
+        self.permission = permission
+        self.roles = roles
 
 
 class Unauthenticated(DomainError):

@@ -11,9 +11,11 @@ Services never call `publish`: `publish_after_commit(session, channel, event)` h
 the unit of work, which publishes it once the transaction has committed, and never on rollback.
 
 **Channels route events to who may receive them.** `user_channel(user_id)` carries one user's
-events only, and a subscription listens to its viewer's channel and nothing else. Events are small
-JSON objects of ids and kinds, e.g. `{"topic": "aurum.hierarchy", "user": "<uuid>", "type": "Task",
-"id": "<uuid>", "change": "UPDATED", "parents": ["<uuid>"]}`, never anyone's data: a subscriber
+events only, and a subscription listens to its viewer's channel and nothing else;
+`organization_channel(organization_id)` carries one organization's, heard by its members only
+(checked when they subscribe and again for every event). Events are small JSON objects of ids
+and kinds, e.g. `{"topic": "aurum.hierarchy", "user": "<uuid>", "type": "Task", "id": "<uuid>",
+"change": "UPDATED", "parents": ["<uuid>"]}`, never anyone's data: a subscriber
 re-reads what it shows through loaders scoped to its own actor, which is the per-event, per-
 subscriber authorization check. `Envelope.shared` lets the subscribers of one event in one process
 share that work (e.g. one loader set per user), so a thousand dashboards of one user cost one read.
@@ -63,6 +65,12 @@ SESSION_BUS_KEY = "event_bus"
 def user_channel(user_id: uuid.UUID) -> str:
     """The channel of one user's events: only that user's subscriptions listen to it."""
     return f"user:{user_id}"
+
+
+def organization_channel(organization_id: uuid.UUID) -> str:
+    """The channel of one organization's events: only its members' subscriptions listen to it,
+    each checked at subscribe time and again for every event."""
+    return f"organization:{organization_id}"
 
 
 class NoticeKind(StrEnum):

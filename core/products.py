@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from strawberry.dataloader import DataLoader
 
+from core.access import OrganizationKind, register_kinds
 from core.context import Actor
 
 if TYPE_CHECKING:
@@ -93,6 +94,9 @@ class Product:
     #: The `topic`s of the events it publishes on the viewer's channel (`core/events.py`); each
     #: subscription filters its own.
     topics: Sequence[str] = ()
+    #: The kinds of organization it owns, with their roles and who holds each permission
+    #: (`core.access.OrganizationKind`; the platform's own is "team").
+    organization_kinds: Sequence[OrganizationKind] = ()
     #: Its part of the demo dataset, if any.
     demo: DemoData | None = None
     #: Its test world, if any: the import path (`module:name`) of a `tests.worlds.ProductWorld`,
@@ -101,7 +105,8 @@ class Product:
 
 
 class RegistrationError(ValueError):
-    """Two registrations claim the same name, type key, loader group, job kind or topic."""
+    """Two registrations claim the same name, type key, loader group, job kind, topic or
+    organization kind."""
 
 
 def _unique(what: str, owned: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -114,8 +119,8 @@ def _unique(what: str, owned: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 
 class Registry:
-    """The registrations, checked (no name, type key, loader group, job kind or topic claimed
-    twice) and assembled in their list order."""
+    """The registrations, checked (no name, type key, loader group, job kind, topic or
+    organization kind claimed twice) and assembled in their list order."""
 
     def __init__(self, products: Sequence[Product]) -> None:
         self.products = tuple(products)
@@ -125,6 +130,7 @@ class Registry:
         _unique("job kind", ((key, p.name) for p in self.products for key in p.jobs))
         _unique("periodic task", ((task.name, p.name) for p in self.products for task in p.periodic))
         _unique("live topic", ((topic, p.name) for p in self.products for topic in p.topics))
+        _unique("organization kind", ((kind.name, p.name) for p in self.products for kind in p.organization_kinds))
         self.node_types: dict[str, NodeType[Any]] = {k: v for p in self.products for k, v in p.node_types.items()}
         _unique("node table", ((t.table, key) for key, t in self.node_types.items() if t.table is not None))
         #: The node type key of each table that is a node type's (table name -> key).
@@ -133,6 +139,11 @@ class Registry:
         self.job_handlers: dict[str, JobHandler] = {k: v for p in self.products for k, v in p.jobs.items()}
         self.periodic: list[PeriodicTask] = [task for p in self.products for task in p.periodic]
         self.types: list[type] = [t for p in self.products for t in p.types]
+        self.organization_kinds: dict[str, OrganizationKind] = {
+            kind.name: kind for p in self.products for kind in p.organization_kinds
+        }
+        # Permission checks and read policies look kinds up by the name an organization's row holds.
+        register_kinds(self.organization_kinds.values())
 
     def parts(self, root: str, order: Sequence[str] = ()) -> list[type]:
         """The products' parts of a root type (`query`, `mutation`, `subscription`, `viewer`),

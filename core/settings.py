@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     )
     access_token_ttl_seconds: int = Field(900, ge=30)
     refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
+    invitation_ttl_seconds: int = Field(
+        7 * 24 * 3600, ge=60, description="how long an invitation to an organization can be accepted"
+    )
 
     max_query_depth: int = Field(16, ge=1)
     max_aliases: int = Field(30, ge=0)

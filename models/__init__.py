@@ -7,6 +7,7 @@ from models.identity import RefreshToken, User
 from models.insights import HrmFeedback, HrmRule, HrmUserPreferences, Insight
 from models.jobs import BackgroundJob
 from models.notifications import Notification
+from models.organizations import Invitation, Membership, Organization
 
 __all__ = [
     "Area",
@@ -16,9 +17,12 @@ __all__ = [
     "HrmRule",
     "HrmUserPreferences",
     "Insight",
+    "Invitation",
     "JournalEntry",
     "JournalTemplate",
+    "Membership",
     "Notification",
+    "Organization",
     "Pillar",
     "Project",
     "RefreshToken",

@@ -21,9 +21,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from core.access import OWNED, declare
+from core.access import AUDIT_READ, OWNED, AnyOf, Members, declare
 from core.context import ActorKind
 from models.base import one_of
+from models.organizations import Membership
+
+MEMBERSHIPS_TABLE: sa.Table = Membership.__table__  # type: ignore[attr-defined]
 
 
 class AuditActorKind(StrEnum):
@@ -92,7 +95,9 @@ class AuditEvent(SQLModel, table=True):
 
 # Read policy (core.access): a user reads the events about their own rows. Organization admins
 # will read their organization's too: AnyOf(Owned(), Members(memberships, roles=...)).
-declare(AuditEvent, OWNED)
+# A user reads the events about their own data; an organization's members whose role holds
+# `audit.read` read the events about the organization's.
+declare(AuditEvent, AnyOf(OWNED, Members(MEMBERSHIPS_TABLE, permission=AUDIT_READ)))
 
 
 # ----------------------------------------------------------------------------- redaction

@@ -16,10 +16,11 @@ from products.identity import IDENTITY
 from products.insights import INSIGHTS
 from products.jobs import JOBS
 from products.notifications import NOTIFICATIONS
+from products.organizations import ORGANIZATIONS
 
 #: The kit's loaders (rows by id and pages of children of every kit type, schema/kit.py).
 KIT = Product(name="kit", loaders={"kit": KitLoaders})
 
-PRODUCTS: tuple[Product, ...] = (KIT, IDENTITY, AURUM, INSIGHTS, NOTIFICATIONS, JOBS, AUDIT)
+PRODUCTS: tuple[Product, ...] = (KIT, IDENTITY, AURUM, INSIGHTS, NOTIFICATIONS, JOBS, ORGANIZATIONS, AUDIT)
 
 REGISTRY = Registry(PRODUCTS)

@@ -1,5 +1,6 @@
-"""What every live subscription does: listen to the viewer's channel and nothing else, hand each
-event over with fresh loaders scoped to the viewer, pass status messages on, end cleanly.
+"""What every live subscription does: listen to the viewer's channel (or to an organization's,
+`channel_events`, whose caller checks membership) and nothing else, hand each event over with
+fresh loaders scoped to the viewer, pass status messages on, end cleanly.
 
 A domain's subscription resolver reads each event's ids back through `info.context.loaders`,
 which this sets to a loader set of the subscriber's own actor for that one event: what another
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 
 from core.context import Actor, account_gone
 from core.errors import ClientError
@@ -44,15 +45,41 @@ async def viewer_events(info: Ctx, topic: str) -> AsyncGenerator[LiveUpdatesStat
     Ends with an UNAUTHENTICATED error when the viewer's access token expires, and with
     SUBSCRIBER_TOO_SLOW when the subscriber fell `subscriptionQueueSize` events behind.
     """
-    actor = require_actor(info)
-    context = info.context
-    if await context.loaders.identity.user_by_id.load(actor.user_id) is None:
-        raise account_gone()
-    limit = context.settings.subscription_queue_size
+    actor = await subscriber(info)
     owner = str(actor.user_id)
+
+    def accept(event: Event) -> bool:
+        # The channel is the viewer's own; the owner check guards against a routing mistake.
+        return event.get("topic") == topic and event.get("user") == owner
+
+    async for item in channel_events(info, actor, user_channel(actor.user_id), accept):
+        yield item
+
+
+async def subscriber(info: Ctx) -> Actor:
+    """The signed-in viewer, whose account still exists: what every subscription checks first."""
+    actor = require_actor(info)
+    if await info.context.loaders.identity.user_by_id.load(actor.user_id) is None:
+        raise account_gone()
+    return actor
+
+
+async def channel_events(
+    info: Ctx, actor: Actor, channel: str, accept: Callable[[Event], bool]
+) -> AsyncGenerator[LiveUpdatesStatus | Event, None]:
+    """The events of `channel` that `accept` keeps, and the stream's status messages, until it
+    ends; before each event is handed over, `info.context.loaders` is a loader set of `actor`'s
+    for that event. The caller decides who may listen to the channel, at subscribe time and
+    again per event (through those loaders).
+
+    Ends with an UNAUTHENTICATED error when the viewer's access token expires, and with
+    SUBSCRIBER_TOO_SLOW when the subscriber fell `subscriptionQueueSize` events behind.
+    """
+    context = info.context
+    limit = context.settings.subscription_queue_size
     loop = asyncio.get_running_loop()
     expires = None if actor.expires_at is None else loop.time() + (actor.expires_at - time.time())
-    async with context.bus.subscribe(user_channel(actor.user_id), max_queue=limit) as subscription:
+    async with context.bus.subscribe(channel, max_queue=limit) as subscription:
         while True:
             try:
                 async with asyncio.timeout_at(expires):
@@ -78,8 +105,7 @@ async def viewer_events(info: Ctx, topic: str) -> AsyncGenerator[LiveUpdatesStat
                 yield LiveUpdatesStatus.of(delivery)
                 continue
             event = delivery.event
-            # The channel is the viewer's own; the owner check guards against a routing mistake.
-            if event.get("topic") != topic or event.get("user") != owner:
+            if not accept(event):
                 continue
             context.loaders = _loaders_for(info, delivery, actor)
             yielded_status.set(False)

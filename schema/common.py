@@ -12,7 +12,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from core.context import Context
-from core.errors import DomainError, ErrorCode, RateLimited
+from core.errors import DomainError, ErrorCode, Forbidden, RateLimited
 from core.pagination import Page, Sort
 from core.relay import PageArgs, page_args
 from loaders import Loaders
@@ -193,7 +193,12 @@ class NotFoundError(MutationError):
 
 @strawberry.type(description="The viewer may see the object but not change it this way.")
 class ForbiddenError(MutationError):
-    pass
+    permission: str | None = strawberry.field(
+        default=None, description="The permission the viewer's role lacks (e.g. `members.invite`), if that is why."
+    )
+    roles: list[str] = strawberry.field(
+        default_factory=list, description="The roles that may do it there, strongest first (none: not about a role)."
+    )
 
 
 @strawberry.type(description="Signing in is required, or the credentials or tokens were refused.")
@@ -222,6 +227,10 @@ _ERROR_TYPES: dict[ErrorCode, type[MutationError]] = {
     ErrorCode.REFRESH_TOKEN_REUSED: AuthenticationError,
     ErrorCode.EMAIL_TAKEN: ConflictError,
     ErrorCode.CONFLICT: ConflictError,
+    ErrorCode.LAST_OWNER: ConflictError,
+    ErrorCode.INVITATION_EXPIRED: ConflictError,
+    ErrorCode.INVITATION_USED: ConflictError,
+    ErrorCode.INVITATION_EMAIL_MISMATCH: ForbiddenError,
 }
 
 ERROR_TYPES: list[type] = [*dict.fromkeys(_ERROR_TYPES.values()), RateLimitedError]
@@ -235,6 +244,14 @@ def _mutation_error(error: DomainError) -> MutationError:
             field=error.field,
             retry_after_seconds=error.retry_after_seconds,
             limit=error.limit,
+        )
+    if isinstance(error, Forbidden):
+        return ForbiddenError(
+            code=error.code,
+            message=error.message,
+            field=error.field,
+            permission=error.permission,
+            roles=list(error.roles),
         )
     return _ERROR_TYPES[error.code](code=error.code, message=error.message, field=error.field)
 

@@ -103,6 +103,7 @@ class ChildrenField(Declaration):
     order: Enum | None = None
     filter: Filter | None = None
     via_parent: bool = False
+    filter_default: Any = None
 
 
 @dataclass
@@ -133,14 +134,23 @@ def parent(key: str, *, description: str) -> Any:
     return ParentField(description, key)
 
 
-def children(key: str, *, order: Enum, description: str, filter: Filter | None = None, via_parent: bool = False) -> Any:
+def children(
+    key: str,
+    *,
+    order: Enum,
+    description: str,
+    filter: Filter | None = None,
+    via_parent: bool = False,
+    filter_default: Any = None,
+) -> Any:
     """A connection of the child type's rows whose `key` is this object's id (the viewer's, on the
     viewer), in the orderings of `order`'s enum (default `order`).
 
     `via_parent`: the child table's foreign key `(key, user_id)` to the parent's `(id, user_id)`
     makes every child its parent's owner's, so the SQL form pages children by the parent's index
-    alone (see `core.sqljson.Children.owner_via_parent`)."""
-    return ChildrenField(description, key, order, filter, via_parent)
+    alone (see `core.sqljson.Children.owner_via_parent`). `filter_default`: the `filter`
+    argument's default (an instance of the filter's input type, hashable), shown in the schema."""
+    return ChildrenField(description, key, order, filter, via_parent, filter_default)
 
 
 def computed(resolver: Callable[..., Any], sql: Computed, *, description: str) -> Any:
@@ -451,7 +461,7 @@ def _children_resolver(spec: TypeSpec, attr: str, declaration: ChildrenField) ->
         _keyword("before", Before, None),
     ]
     if flt is not None:
-        parameters.append(_keyword("filter", Annotated[flt.input | None, FilterArg], None))
+        parameters.append(_keyword("filter", Annotated[flt.input | None, FilterArg], declaration.filter_default))
     parameters.append(_keyword("order_by", Annotated[type(order), OrderArg], order))
     resolve.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     resolve.__annotations__ = {}

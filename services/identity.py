@@ -25,6 +25,7 @@ from core.security import (
 )
 from models.audit import AuditOperation
 from models.identity import RefreshToken, Role, User
+from models.organizations import Membership
 from services import audit
 from services.inputs import clean_text
 
@@ -289,8 +290,10 @@ async def update_profile(
 
 
 def readable_users(actor: Actor | None) -> sa.Select[Any]:
-    """Users an actor may see, by the users' read policy: for now only themself (social
-    products will widen it)."""
+    """Users an actor may see: by the users' read policy (themself), and the members of the
+    organizations they read (a membership the actor may read, by its policy, shows its user)."""
     if actor is None:
         return sa.select(User).where(sa.false())
-    return sa.select(User).where(access.readable(User, actor))
+    memberships = Membership.__table__.alias("shown_memberships")  # type: ignore[attr-defined]
+    members = sa.select(memberships.c.user_id).where(access.readable(memberships, actor))
+    return sa.select(User).where(sa.or_(access.readable(User, actor), col(User.id).in_(members)))

@@ -33,7 +33,9 @@ from models.aurum import (
     Task,
     TaskStatus,
 )
+from models.identity import User
 from models.notifications import Notification
+from models.organizations import Invitation, Membership, Organization
 from services.aurum import table
 
 #: Task statuses in the order tasks receive them (cycling), so that progress is never 0 or 100%.
@@ -381,3 +383,103 @@ async def create_audit_events(
         )
     await insert_rows(session, AuditEvent, rows)
     return ids
+
+
+@dataclass
+class Organizations:
+    """Organizations around one viewer, as inserted: the ids the viewer may read, by type, and
+    the invitations it may not (those of an organization where it is a plain member)."""
+
+    organizations: list[uuid.UUID] = field(default_factory=list)
+    memberships: list[uuid.UUID] = field(default_factory=list)
+    invitations: list[uuid.UUID] = field(default_factory=list)
+    hidden_invitations: list[uuid.UUID] = field(default_factory=list)
+
+
+async def create_users(session: AsyncSession, count: int, *, name: str = "Member") -> list[uuid.UUID]:
+    """`count` accounts that can't sign in (no password matches their hash)."""
+    ids = [uuid.uuid4() for _ in range(count)]
+    rows = [
+        {
+            "id": pk,
+            "email": f"{name.lower()}-{pk.hex[:12]}@Example.com",
+            "display_name": f"{name} {i}",
+            "role": "user",
+            "password_hash": "not-a-hash",
+        }
+        for i, pk in enumerate(ids)
+    ]
+    await insert_rows(session, User, rows)
+    return ids
+
+
+async def create_organizations(session: AsyncSession, *, user_id: uuid.UUID, count: int) -> Organizations:
+    """`count` teams the user owns, each with an admin and a member and invitations in every status
+    (times with and without microseconds), and one more team where the user is a plain member."""
+    made = Organizations()
+    others = await create_users(session, 3)
+    start = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
+    now = datetime.now(UTC)
+    organizations: list[dict[str, Any]] = []
+    memberships: list[dict[str, Any]] = []
+    invitations: list[dict[str, Any]] = []
+    for i in range(count + 1):
+        owned = i < count
+        pk = uuid.uuid4()
+        owner = user_id if owned else others[0]
+        organizations.append(
+            {
+                "id": pk,
+                "name": f'Team {i} "quoted" \\ é',
+                "slug": f"team-{pk.hex[:16]}",
+                "kind": "team",
+                "created_by": owner,
+                "created_at": start + timedelta(days=i, microseconds=123457 * (i % 2)),
+            }
+        )
+        made.organizations.append(pk)
+        roles = [(owner, "owner"), (others[1], "admin"), (others[2] if owned else user_id, "member")]
+        for n, (member, role) in enumerate(roles):
+            membership = uuid.uuid4()
+            memberships.append(
+                {
+                    "id": membership,
+                    "organization_id": pk,
+                    "user_id": member,
+                    "role": role,
+                    "invited_by": None if n == 0 else owner,
+                    "joined_at": start + timedelta(days=i, hours=n, microseconds=500 * n),
+                }
+            )
+            made.memberships.append(membership)
+        settled: list[dict[str, Any]] = [
+            {},
+            {"role": "admin"},
+            {"accepted_at": now - timedelta(hours=1)},
+            {"declined_at": now - timedelta(hours=2)},
+            {"revoked_at": now - timedelta(hours=3)},
+            {"expires_at": now - timedelta(days=1)},
+        ]
+        for n, values in enumerate(settled):
+            invitation = uuid.uuid4()
+            invitations.append(
+                {
+                    "id": invitation,
+                    "organization_id": pk,
+                    "email": f"Invitee-{n}-{invitation.hex[:8]}@example.com",
+                    "role": "member",
+                    "invited_by": owner,
+                    "token_hash": uuid.uuid4().hex + uuid.uuid4().hex,
+                    "created_at": start + timedelta(days=i, minutes=n, microseconds=7 * n),
+                    "expires_at": now + timedelta(days=7 - n),
+                    "accepted_at": None,
+                    "declined_at": None,
+                    "revoked_at": None,
+                    **values,
+                }
+            )
+            (made.invitations if owned else made.hidden_invitations).append(invitation)
+    await insert_rows(session, Organization, organizations)
+    await insert_rows(session, Membership, memberships)
+    await insert_rows(session, Invitation, invitations)
+    return made

@@ -608,8 +608,10 @@ class DeclaredFields:
         if with_cursor or rng.random() < 0.5:
             order = rng.choice(list(order_type.values))
             arguments.append(self.argument("orderBy", declared_arguments["orderBy"].type, order, order))
-            pool = self.cursors[(node_type.name, order)]
-            sides = rng.choice([["after"], ["before"], ["after", "before"]]) if with_cursor else []
+            # Cursors of the viewer's lists; a type listed only under another object (an
+            # organization's invitations) pages without them.
+            pool = self.cursors.get((node_type.name, order), [])
+            sides = rng.choice([["after"], ["before"], ["after", "before"]]) if with_cursor and pool else []
             for side in sides:
                 # Now and then a cursor that is not one: the resolvers answer (their error).
                 cursor = rng.choice(pool) if rng.random() > 0.03 else "bm9wZQ"
@@ -645,7 +647,7 @@ class DeclaredFields:
         hints = FILTER_OPTIONS.get(input_type.name)
         assert hints is not None, f"no product's test world gives options for {input_type.name}"
         options: list[FilterOption] = hints(rng)
-        chosen = rng.sample(options, rng.randint(1, 3))
+        chosen = rng.sample(options, rng.randint(1, min(3, len(options))))
         if rng.random() < 0.25:
             literal = "{" + ", ".join(f"{field}: {text}" for field, text, _ in chosen) + "}"
             return self.argument("filter", filter_type, literal, {field: value for field, _, value in chosen})
@@ -656,7 +658,7 @@ class DeclaredFields:
         rng = self.rng
         declared = SQL_TYPES[type_.name].fields
         leaves = [name for name in declared if is_leaf_type(get_named_type(type_.fields[name].type))]
-        parts = rng.sample(leaves, rng.randint(1, 5))
+        parts = rng.sample(leaves, rng.randint(1, min(5, len(leaves))))
         if "progress" in declared and rng.random() < 0.4:
             progress = rng.sample(["percent", "totalTasks", "completedTasks", "__typename"], rng.randint(1, 3))
             parts.append("progress { " + " ".join(progress) + " }")
@@ -671,7 +673,9 @@ class DeclaredFields:
             parts.append(f"... on {type_.name} {{ {rng.choice(leaves)} }}")
         if rng.random() < 0.1:
             fragment = f"F{len(self.fragments)}"
-            self.fragments.append(f"fragment {fragment} on {type_.name} {{ {' '.join(rng.sample(leaves, 2))} }}")
+            self.fragments.append(
+                f"fragment {fragment} on {type_.name} {{ {' '.join(rng.sample(leaves, min(2, len(leaves))))} }}"
+            )
             parts.append(f"...{fragment}")
         return " ".join(parts)
 

@@ -33,6 +33,7 @@ from tests.factories import (
     create_audit_events,
     create_journal,
     create_notifications,
+    create_organizations,
     create_resources,
     create_tree,
 )
@@ -58,6 +59,8 @@ class Owner:
     user_id: str
     #: global ids of the viewer's objects, by type
     ids: dict[str, list[str]] = field(default_factory=dict)
+    #: global ids of objects of an organization the viewer is in, that its role may not read
+    hidden: list[str] = field(default_factory=list)
 
     def all_ids(self) -> list[str]:
         return [value for values in self.ids.values() for value in values]
@@ -97,6 +100,9 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
             )
             notifications = await create_notifications(session, user_id=user_id, count=1)
             events = await create_audit_events(session, user_id=user_id, count=6, awkward=AWKWARD)
+            # Teams the viewer owns, and one where it is a plain member (whose invitations it
+            # may not read: they are not among its ids).
+            teams = await create_organizations(session, user_id=user_id, count=1)
             owner = Owner(viewer.token, viewer.user_id)
             for type_name, pks in (
                 ("Pillar", tree.pillars),
@@ -107,10 +113,14 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
                 ("JournalEntry", journal.entries),
                 ("Resource", resources),
                 ("AuditEvent", events),
+                ("Organization", teams.organizations),
+                ("Membership", teams.memberships),
+                ("Invitation", teams.invitations),
             ):
                 owner.ids[type_name] = [to_global_id(type_name, pk) for pk in pks]
             owner.ids["Viewer"] = [to_global_id("Viewer", user_id)]  # its own viewer
             owner.ids["Notification"] = [to_global_id("Notification", pk) for pk in notifications]
+            owner.hidden = [to_global_id("Invitation", pk) for pk in teams.hidden_invitations]
             owners.append(owner)
         await session.commit()
         # Awkward values: text JSON must escape, arrays empty and odd, an attachment with a
@@ -194,6 +204,14 @@ fragment Every on Node { __typename id
   ... on AuditEvent { at actorKind actorUserId actorLabel action operation targetTable targetKey targetId
     changes requestId }
   ... on Viewer { pillars(first: 2) { totalCount nodes { id name } } }
+  ... on Organization { name slug organizationKind: kind createdAt
+    members(orderBy: JOINED_AT_DESC) { totalCount nodes { id role joinedAt } }
+    invitations(filter: {status: [PENDING, EXPIRED, ACCEPTED]}, orderBy: EMAIL_ASC) {
+      totalCount nodes { email status expiresAt } }
+    pending: invitations(first: 1) { totalCount nodes { id } } }
+  ... on Membership { role joinedAt organization { slug members { totalCount } } }
+  ... on Invitation { email role invitationStatus: status createdAt expiresAt acceptedAt declinedAt revokedAt
+    organization { name } }
 }
 """
 NODE = EVERY_FIELD + "query One($id: ID!) { node(id: $id) { ...Every } }"
@@ -232,6 +250,24 @@ async def test_another_viewers_objects_are_null_by_any_id(pair: Pair, world: Wor
         found = (await data(pair, NODES, {"ids": mine_and_theirs}, reader.token))["nodes"]
         assert found[: len(owner.all_ids())] == [None] * len(owner.all_ids())
         assert [node["id"] for node in found[len(owner.all_ids()) :]] == reader.all_ids()
+
+
+async def test_a_member_whose_role_may_not_invite_reads_no_invitation(pair: Pair, world: World) -> None:
+    # Each viewer is a plain member of one more team, whose invitations exist but are not theirs to read
+    for reader in (world.a, world.b):
+        assert reader.hidden
+        for value in reader.hidden:
+            await answered_by_sql(pair, NODE, {"id": value}, reader.token)
+            assert (await data(pair, NODE, {"id": value}, reader.token))["node"] is None
+        query = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Invitation { organization { id } } } }"
+        await answered_by_sql(pair, query, {"ids": reader.hidden}, reader.token)
+        assert (await data(pair, query, {"ids": reader.hidden}, reader.token))["nodes"] == [None] * len(reader.hidden)
+    # And through the viewer's list: its own team shows its pending invitations, the other none
+    members = "{ viewer { organizations(first: 100) { nodes { role organization { invitations { totalCount } } } } } }"
+    await answered_by_sql(pair, members, None, world.a.token)
+    listed = (await data(pair, members, None, world.a.token))["viewer"]["organizations"]["nodes"]
+    counts = {(node["role"], node["organization"]["invitations"]["totalCount"]) for node in listed}
+    assert counts == {("owner", 2), ("member", 0)}
 
 
 async def test_an_entry_on_another_viewers_template_has_no_template(pair: Pair, world: World) -> None:
