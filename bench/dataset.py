@@ -273,7 +273,7 @@ async def check_progress_rounding(conn: asyncpg.Connection) -> None:
             [done for _, done in ROUNDING_PAIRS],
         )
         rows = await conn.fetch(
-            "SELECT p.id, (projects_progress(p)).* FROM projects p WHERE p.id = ANY($1::uuid[])", projects
+            "SELECT p.id, pp.* FROM projects p, projects_progress(p) pp WHERE p.id = ANY($1::uuid[])", projects
         )
         got = {row["id"]: (row["total_tasks"], row["completed_tasks"], row["percent"]) for row in rows}
         for project, (total, done) in zip(projects, ROUNDING_PAIRS, strict=True):

@@ -612,7 +612,8 @@ class PostGraphile(Peer):
         argv += ["--schema", "public", "--host", "127.0.0.1", "--port", str(port)]
         argv += ["--disable-graphiql", "--disable-query-log", "--dynamic-json", "--no-setof-functions-contain-nulls"]
         argv += ["--legacy-relations", "omit", "--max-pool-size", "20"]
-        argv += ["--append-plugins", "postgraphile-plugin-connection-filter"]
+        plugins = ["postgraphile-plugin-connection-filter", str(self.folder / "single-row-plugin.js")]
+        argv += ["--append-plugins", ",".join(plugins)]
         if workers > 1:
             argv += ["--cluster-workers", str(workers)]
         return Launch(
@@ -743,7 +744,7 @@ NAIVE_TASK = "id title status priority dueAt isOverdue"
 NAIVE_TREE = f"""query Tree {{ viewer {{ pillars(first: 20) {{ nodes {{ id name {NAIVE_PROGRESS}
   areas {{ nodes {{ id name {NAIVE_PROGRESS}
     projects {{ nodes {{ id name status {NAIVE_PROGRESS}
-      tasks(first: 50) {{ totalCount nodes {{ {NAIVE_TASK} }} }} }} }} }} }} }} }} }}"""
+      tasks(first: 50) {{ totalCount nodes {{ {NAIVE_TASK} }} }} }} }} }} }} }} }} }} }}"""
 
 NAIVE_DASHBOARD = f"""query Dashboard($active: [String!]!, $open: [String!]!) {{ viewer {{
   projects(first: 20, statuses: $active) {{ nodes {{ id name status dueAt {NAIVE_PROGRESS}

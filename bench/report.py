@@ -145,10 +145,10 @@ def reference_rows(summary: dict[str, Any]) -> list[list[str]]:
                 operation,
                 _number(quintet["requests_per_second"]),
                 _number(reference["requests_per_second"]) if reference else "-",
-                f"{reference['quintet_ratio']:.2f}x" if reference and reference["quintet_ratio"] else "-",
+                f"{reference['quintet_ratio']:.2f}x" if reference and reference["quintet_ratio"] is not None else "-",
                 _number(quintet["p99_ms"]),
                 _number(reference["p99_ms"]) if reference else "-",
-                f"{other['quintet_ratio']:.2f}x" if other and other["quintet_ratio"] else "-",
+                f"{other['quintet_ratio']:.2f}x" if other and other["quintet_ratio"] is not None else "-",
             ]
         )
     return table

@@ -34,7 +34,8 @@ Operations (bench.lineup has each peer's document; bench.checks what each must r
   PostGraphile's `authenticate(email, password)` (bench/peers/postgraphile/login.sql)
   verifies a bcrypt hash with pgcrypto at a cost as long as argon2's CPU time (both are
   measured and printed), and makes no token; without pgcrypto (the embedded Postgres) the
-  PostGraphile peers skip it, and the output says so.
+  PostGraphile peers skip it, and the output says so. A login run lasts at least 3 s (one
+  sign-in takes about a second on a busy 2-core machine).
 - `writes`: the write mix: `createTask`, then an update of the task it created (to in
   progress, URGENT), chained by bench/wrk_writes.lua (the create's answer gives the id the
   update sends). Quintet computes the new task's position (so do the naive server and the
@@ -148,6 +149,9 @@ WARM_REQUESTS = 2  # per operation before statements are counted (connections, p
 MAX_CALLS = 4000  # requests in one wrk rotation file
 #: Users whose first relay page is fetched before a run, for the next pages the load sends.
 RELAY_USERS = 500
+#: Measured seconds at least, per operation: one sign-in (argon2, bcrypt) takes about a second on
+#: the busy 2-core machine, and wrk counts only the requests answered before its deadline.
+MIN_DURATION_S = {"login": 3}
 INSTALL_NODE = (
     "Node.js and npm are needed for the PostGraphile peers: `apt-get install -y nodejs npm` (Debian/Ubuntu; "
     ".ci/run does this), or leave them out with --peers quintet,naive,floor."
@@ -783,7 +787,7 @@ async def _measure_operation(
     if options.warmup:
         await run(options.warmup)
     load_before = os.getloadavg()[0]
-    result = await run(options.duration)
+    result = await run(max(options.duration, MIN_DURATION_S.get(operation, 0)))
     if operation == "login":  # Quintet's sign-ins stored refresh tokens: the dataset stays as it was
         await _delete_refresh_tokens(dataset.url, started)
     return {
@@ -953,7 +957,7 @@ async def _run_on(options: argparse.Namespace, dataset: Dataset, started_at: dat
         "results": {},
     }
     if "login" in operations:
-        summary["password_costs"] = await password_costs(dataset.url)
+        summary["password_costs"] = await password_costs(dataset.url, rounds=1 if options.scale == "smoke" else 3)
         costs = summary["password_costs"]
         log(f"== one password check: {report.password_line(costs)}")
 

@@ -218,8 +218,8 @@ RETURNING id, title
 """
 
 EDIT_TASK = """
-UPDATE tasks SET status = $3, priority = $4, updated_at = now(),
-       completed_at = CASE WHEN $3 = 'done' THEN coalesce(completed_at, now()) END
+UPDATE tasks SET status = $3::text, priority = $4, updated_at = now(),
+       completed_at = CASE WHEN $3::text = 'done' THEN coalesce(completed_at, now()) END
 WHERE id = $1 AND user_id = $2
 RETURNING id, status, priority
 """

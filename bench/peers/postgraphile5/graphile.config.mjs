@@ -7,6 +7,29 @@ import { makePgService } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
 
+/**
+ * A function tagged `@singleRow` and declared `RETURNS SETOF` (so that Postgres inlines it where
+ * PostGraphile calls it, in a lateral join) is exposed as the one object it returns, as a
+ * non-SETOF function would be (a unique resource), not as a connection. See
+ * bench/peers/postgraphile/computed_columns.sql.
+ * @type {GraphileConfig.Plugin}
+ */
+const SingleRowFunctionsPlugin = {
+  name: "SingleRowFunctionsPlugin",
+  version: "1.0.0",
+  gather: {
+    hooks: {
+      pgProcedures_PgResourceOptions(info, event) {
+        const { resourceOptions } = event;
+        if (resourceOptions.extensions?.tags?.singleRow) {
+          resourceOptions.isUnique = true;
+          delete resourceOptions.hasImplicitOrder;
+        }
+      },
+    },
+  },
+};
+
 const connectionString = process.env.DATABASE_URL;
 if (!connectionString) {
   throw new Error("DATABASE_URL is required");
@@ -19,6 +42,7 @@ const preset = {
   // as v4 does by default (v4's `ignoreIndexes`); the SQL is the same either way. Without it v5
   // drops e.g. `Project.tasksByProjectIdAndUserId` (no index starts with project_id, user_id).
   disablePlugins: ["PgIndexBehaviorsPlugin"],
+  plugins: [SingleRowFunctionsPlugin],
   pgServices: [
     makePgService({
       connectionString,
