@@ -106,6 +106,16 @@ def _peer_line(name: str, peer: dict[str, Any]) -> str:
     return f"{name}: {peer['title']}; {processes}" + (f"; {versions}" if versions else "")
 
 
+NOT_DURABLE = (
+    "commits on this server are not durable (fsync or synchronous_commit off): writes cost less than they would"
+)
+
+
+def durable(settings: dict[str, str]) -> bool:
+    """Whether a commit waits for its WAL to be flushed to disk (the server's defaults)."""
+    return settings.get("fsync") == "on" and settings.get("synchronous_commit") not in {"off", "local"}
+
+
 def header_lines(summary: dict[str, Any]) -> list[str]:
     scale, settings, db, machine = summary["scale"], summary["settings"], summary["database"], summary["machine"]
     pg_settings = ", ".join(f"{name}={value}" for name, value in db.get("settings", {}).items())
@@ -120,6 +130,8 @@ def header_lines(summary: dict[str, Any]) -> list[str]:
         f"Machine: {machine['cpus']} CPUs, {machine['platform']}; load average at start {machine['loadavg_start']}; "
         f"{summary['started_at']}",
     ]
+    if db.get("settings") and not durable(db["settings"]):
+        lines.append("WARNING: " + NOT_DURABLE)
     for name, peer in summary.get("peers", {}).items():
         if isinstance(peer, dict):
             lines.append(_peer_line(name, peer))

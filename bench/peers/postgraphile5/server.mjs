@@ -36,7 +36,6 @@ if (cluster.isPrimary && workers > 1) {
   const pgl = postgraphile(preset);
   const serv = pgl.createServ(grafserv);
   const server = createServer();
-  server.keepAliveTimeout = 65_000;
   await serv.addTo(server);
   server.listen(port, host, () => {
     console.log(`PostGraphile v5 listening on http://${host}:${port}/graphql (pid ${process.pid})`);
