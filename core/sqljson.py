@@ -288,6 +288,7 @@ NO_VIEWER = "no viewer"
 VARIABLES = "variables that do not coerce"
 PAGE_ARGUMENTS = "page arguments refused"
 INVALID_CURSOR = "invalid cursor"
+FILTER_REFUSED = "filter value refused"
 REFUSED = "statement refused by Postgres"
 
 #: Statements kept per document, one per shape of its arguments (most recently used).
@@ -477,7 +478,10 @@ class SqlPlan:
             except ClientError as error:
                 raise Fallback(INVALID_CURSOR) from error
             params[f"{prefix}{name}_value"], params[f"{prefix}{name}_id"] = value, pk
-        given = site.rule.filter.values(converted.get("filter")) if site.rule.filter is not None else None
+        try:
+            given = site.rule.filter.values(converted.get("filter")) if site.rule.filter is not None else None
+        except ClientError as error:  # a value the filter refuses (an invalid ID): the resolvers word it
+            raise Fallback(FILTER_REFUSED) from error
         if given is not None and site.rule.filter is not None:
             params.update(site.rule.filter.params(given, prefix + FILTER))
         shape = ConnectionShape(

@@ -16,13 +16,14 @@ from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
+    FieldExtension,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, Info
 
 from core.errors import ErrorPolicy
 from core.fastpath import PlanCache, plan_recorder
@@ -33,7 +34,8 @@ from resolvers.node import node_query
 from schema.common import ERROR_TYPES, SCALARS
 from schema.viewer import viewer_root
 
-CONFIG = StrawberryConfig(scalar_map=SCALARS)
+# @defer and @stream: graphql-core 3.3 runs them, core/incremental.py delivers the payloads.
+CONFIG = StrawberryConfig(scalar_map=SCALARS, enable_experimental_incremental_execution=True)
 
 #: The order of the `Viewer`'s fields in the committed SDL, older than the registrations (whose
 #: list order the other root types follow): products named here come first, in this order.
@@ -46,6 +48,29 @@ def _root(name: str, description: str, parts: Sequence[type]) -> type | None:
     return strawberry.type(type(name, tuple(parts), {}), description=description)
 
 
+class MutationField(FieldExtension):
+    """Names the root mutation field being resolved in the request's context
+    (`Context.mutation_field`), which the audit trail records with the changes it makes.
+    Root mutation fields run one after the other, so the name is set and restored around each."""
+
+    async def resolve_async(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        context = info.context
+        previous, context.mutation_field = context.mutation_field, info.field_name
+        try:
+            return await next_(source, info, **kwargs)
+        finally:
+            context.mutation_field = previous
+
+
+def _named_mutations(root: type | None) -> type | None:
+    """`root` with `MutationField` on each of its fields (once, however often it is assembled)."""
+    if root is not None:
+        for field in root.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+            if not any(isinstance(extension, MutationField) for extension in field.extensions):
+                field.extensions.append(MutationField())
+    return root
+
+
 def schema_parts(products: Sequence[Product] | None = None) -> dict[str, Any]:
     """The keyword arguments of `strawberry.Schema` for these registrations (the roots and types)."""
     if products is None:
@@ -56,10 +81,12 @@ def schema_parts(products: Sequence[Product] | None = None) -> dict[str, Any]:
     query = [viewer_root(registry.parts("viewer", VIEWER_ORDER)), *registry.parts("query")]
     return {
         "query": _root("Query", "Everything a client can read.", [*query, node_query(registry.node_types)]),
-        "mutation": _root(
-            "Mutation",
-            "Everything a client can change; each mutation is one transaction.",
-            registry.parts("mutation"),
+        "mutation": _named_mutations(
+            _root(
+                "Mutation",
+                "Everything a client can change; each mutation is one transaction.",
+                registry.parts("mutation"),
+            )
         ),
         "subscription": _root(
             "Subscription",
