@@ -238,7 +238,8 @@ def _footnotes(summary: dict[str, Any]) -> list[str]:
     notes = [
         "SQL/req: statements each request sent to Postgres, counted on the wire by bench.pgcount: data "
         "statements, then '+n ctl' round trips that touch no data (BEGIN/COMMIT/ROLLBACK/SAVEPOINT, "
-        "asyncpg's pool reset); for writes, per request (a create or an update).",
+        "session settings, asyncpg's pool reset and type introspection); for writes, per request (a create or "
+        "an update).",
     ]
     crosscheck = summary.get("quintet_dev_statements")
     if crosscheck:
