@@ -8,15 +8,17 @@ A response is reduced to a list of entries in document order:
 - `("more", project_id, has_next_page)` after a project's page of tasks (relay, and the
   page of one project's tasks of the cursor check),
 - `("page", total_count, has_next_page)` closing a page of projects (relay),
-- `("total", n)` for the count of a filtered list of tasks (filtered).
+- `("total", n)` for the count of a filtered list of tasks (filtered),
+- `("user", id)` for the account a login signed in.
 
 Cursors differ per peer and are opaque: they are never compared with anything but the same
 response's (`endCursor` is the last edge's); the harness checks what they point at by fetching
 the next page with them (bench.side_by_side).
 
-Every peer's response must give the same entries, and each percent must be its counts' ratio to
-one decimal (rounded either way at a half: SQL and Python round halves differently); the first
-difference is reported.
+Every peer's response must give the same entries, value for value: each percent is its counts'
+ratio to one decimal rounded half to even, exactly (as Quintet rounds, services/aurum/progress.py;
+computed here with `fractions.Fraction`, independently of every peer); the first difference is
+reported. The write mix is checked apart, on the rows it leaves (`written_rows`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from fractions import Fraction
 from typing import Any
 
 import asyncpg
@@ -47,8 +50,11 @@ RELAY_TASKS = 10
 # projects, and of the first project's tasks).
 RELAY_PROBE = 5
 RELAY_PROBE_TASKS = 2
-# filtered: the viewer's tasks with one status, soonest due first: 50, a long list screen.
+# filtered: the viewer's tasks with one status and one priority, soonest due first: 50, a long
+# list screen.
 FILTERED_TASKS = 50
+# nodes50: a client refetching the 50 tasks it holds (a Relay store, an Apollo cache) by id.
+NODES_TASKS = 50
 
 
 class CorrectnessError(AssertionError):
@@ -73,7 +79,7 @@ async def load_user(conn: asyncpg.Connection, user_id: uuid.UUID) -> UserData:
             "SELECT id, area_id, status, due_at, position, created_at FROM projects WHERE user_id = $1", user_id
         ),
         tasks=await conn.fetch(
-            "SELECT id, project_id, status, due_at, position FROM tasks WHERE user_id = $1", user_id
+            "SELECT id, project_id, status, priority, due_at, position FROM tasks WHERE user_id = $1", user_id
         ),
     )
 
@@ -93,11 +99,17 @@ def _group(rows: Iterable[asyncpg.Record], key: str) -> dict[uuid.UUID, list[asy
     return grouped
 
 
+def percent(done: int, total: int) -> float:
+    """100 * done / total to one decimal, rounded half to even exactly (a Fraction rounds
+    exactly; float arithmetic would round the nearest binary value instead); 0.0 when empty."""
+    return float(round(Fraction(100 * done, total), 1)) if total else 0.0
+
+
 def _progress(tasks: Iterable[asyncpg.Record]) -> tuple[int, int, float]:
     statuses = [task["status"] for task in tasks]
     total = sum(1 for status in statuses if status != "cancelled")
     done = sum(1 for status in statuses if status == "done")
-    return total, done, (round(100.0 * done / total, 1) if total else 0.0)
+    return total, done, percent(done, total)
 
 
 def expected_tree(data: UserData) -> list[Entry]:
@@ -163,9 +175,18 @@ def expected_project_tasks(data: UserData, project_id: uuid.UUID, *, skipped: in
     ]
 
 
-def expected_filtered(data: UserData, status: str) -> list[Entry]:
-    tasks = [task for task in data.tasks if task["status"] == status]
+def expected_filtered(data: UserData, status: str, priority: int) -> list[Entry]:
+    tasks = [task for task in data.tasks if task["status"] == status and task["priority"] == priority]
     return [("total", len(tasks)), *(("task", task["id"]) for task in _by_due(tasks)[:FILTERED_TASKS])]
+
+
+def expected_nodes(data: UserData, ids: Iterable[uuid.UUID]) -> list[Entry]:
+    """The tasks with these ids, in the order asked (every one of them is the user's)."""
+    own = {task["id"] for task in data.tasks}
+    missing = [task_id for task_id in ids if task_id not in own]
+    if missing:
+        raise CorrectnessError(f"the harness asked for tasks that are not the user's: {missing[:3]}")
+    return [("task", task_id) for task_id in ids]
 
 
 def task_count(entries: list[Entry]) -> int:
@@ -177,41 +198,43 @@ def task_count(entries: list[Entry]) -> int:
 
 @dataclass(frozen=True)
 class Fields:
-    """How one peer names the connections of the tree (all peers expose `nodes`)."""
+    """How one peer names the connections of the tree (all peers expose `nodes`) and a row's id
+    (PostGraphile v5 calls the column `rowId`: its `id` is the Relay global id)."""
 
     pillars: str = "pillars"
     areas: str = "areas"
     projects: str = "projects"
     tasks: str = "tasks"
+    id: str = "id"
 
 
 IdDecoder = Callable[[str], uuid.UUID]
 
 
-def _progress_entry(kind: str, node: dict[str, Any], decode: IdDecoder) -> Entry:
+def _progress_entry(kind: str, node: dict[str, Any], fields: Fields, decode: IdDecoder) -> Entry:
     progress = node["progress"]
-    return (kind, decode(node["id"]), progress["totalTasks"], progress["completedTasks"], progress["percent"])
+    return (kind, decode(node[fields.id]), progress["totalTasks"], progress["completedTasks"], progress["percent"])
 
 
 def walk_tree(pillars: dict[str, Any], fields: Fields, decode: IdDecoder) -> list[Entry]:
     entries: list[Entry] = []
     for pillar in pillars["nodes"]:
-        entries.append(_progress_entry("pillar", pillar, decode))
+        entries.append(_progress_entry("pillar", pillar, fields, decode))
         for area in pillar[fields.areas]["nodes"]:
-            entries.append(_progress_entry("area", area, decode))
+            entries.append(_progress_entry("area", area, fields, decode))
             for project in area[fields.projects]["nodes"]:
-                entries.append(_progress_entry("project", project, decode))
+                entries.append(_progress_entry("project", project, fields, decode))
                 tasks = project[fields.tasks]
-                entries.append(("count", decode(project["id"]), tasks["totalCount"]))
-                entries.extend(("task", decode(task["id"])) for task in tasks["nodes"])
+                entries.append(("count", decode(project[fields.id]), tasks["totalCount"]))
+                entries.extend(("task", decode(task[fields.id])) for task in tasks["nodes"])
     return entries
 
 
 def walk_dashboard(projects: dict[str, Any], fields: Fields, decode: IdDecoder) -> list[Entry]:
     entries: list[Entry] = []
     for project in projects["nodes"]:
-        entries.append(_progress_entry("project", project, decode))
-        entries.extend(("task", decode(task["id"])) for task in project[fields.tasks]["nodes"])
+        entries.append(_progress_entry("project", project, fields, decode))
+        entries.extend(("task", decode(task[fields.id])) for task in project[fields.tasks]["nodes"])
     return entries
 
 
@@ -234,10 +257,10 @@ def walk_relay(projects: dict[str, Any], fields: Fields, decode: IdDecoder) -> l
     entries: list[Entry] = []
     for edge in _edges(projects):
         project = edge["node"]
-        entries.append(_progress_entry("project", project, decode))
+        entries.append(_progress_entry("project", project, fields, decode))
         tasks = project[fields.tasks]
-        entries.extend(("task", decode(task["node"]["id"])) for task in _edges(tasks))
-        entries.append(("more", decode(project["id"]), tasks["pageInfo"]["hasNextPage"]))
+        entries.extend(("task", decode(task["node"][fields.id])) for task in _edges(tasks))
+        entries.append(("more", decode(project[fields.id]), tasks["pageInfo"]["hasNextPage"]))
     entries.append(("page", projects["totalCount"], projects["pageInfo"]["hasNextPage"]))
     return entries
 
@@ -246,31 +269,31 @@ def walk_project_tasks(project: dict[str, Any] | None, fields: Fields, decode: I
     if project is None:
         raise CorrectnessError("the project came back null")
     tasks = project[fields.tasks]
-    entries: list[Entry] = [("task", decode(edge["node"]["id"])) for edge in _edges(tasks)]
-    return [*entries, ("more", decode(project["id"]), tasks["pageInfo"]["hasNextPage"])]
+    entries: list[Entry] = [("task", decode(edge["node"][fields.id])) for edge in _edges(tasks)]
+    return [*entries, ("more", decode(project[fields.id]), tasks["pageInfo"]["hasNextPage"])]
 
 
-def walk_filtered(tasks: dict[str, Any], decode: IdDecoder) -> list[Entry]:
-    return [("total", tasks["totalCount"]), *(("task", decode(task["id"])) for task in tasks["nodes"])]
+def walk_filtered(tasks: dict[str, Any], fields: Fields, decode: IdDecoder) -> list[Entry]:
+    return [("total", tasks["totalCount"]), *(("task", decode(task[fields.id])) for task in tasks["nodes"])]
 
 
-def _rounds(total: int, completed: int, percent: Any) -> bool:
-    """`percent` is completed/total*100 to one decimal, rounded either way at a half (Python
-    rounds 31.25 to 31.2, Postgres's numeric to 31.3)."""
-    exact = 100.0 * completed / total if total else 0.0
-    return isinstance(percent, int | float) and abs(float(percent) - exact) <= 0.05 + 1e-9
+def walk_tasks(tasks: list[dict[str, Any] | None], fields: Fields, decode: IdDecoder) -> list[Entry]:
+    """A list of tasks (nodes50), each with its title (a null stands for a task not returned)."""
+    entries: list[Entry] = []
+    for task in tasks:
+        if task is None:
+            raise CorrectnessError("a task came back null")
+        if not task.get("title"):
+            raise CorrectnessError(f"a task has no title: {task}")
+        entries.append(("task", decode(task[fields.id])))
+    return entries
 
 
 def first_difference(expected: list[Entry], observed: list[Entry]) -> str | None:
-    """None when `observed` matches `expected`; otherwise where and how they differ."""
+    """None when `observed` matches `expected` value for value (a percent included: 31.3
+    where 31.2 is expected is a difference); otherwise where and how they differ."""
     for index, (want, got) in enumerate(zip(expected, observed, strict=False)):
-        if len(want) != len(got) or want[0] != got[0]:
-            return f"entry {index}: expected {want}, got {got}"
-        if want[0] in {"pillar", "area", "project"}:
-            same = want[:4] == got[:4] and _rounds(got[2], got[3], got[4])
-        else:
-            same = want == got
-        if not same:
+        if len(want) != len(got) or want != got:
             return f"entry {index}: expected {want}, got {got}"
     if len(expected) != len(observed):
         return f"expected {len(expected)} entries ({task_count(expected)} tasks), got {len(observed)}"

@@ -34,7 +34,16 @@ SYSTEM_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATASET_VERSION = 1
 SEED = 20261125
 PASSWORD = "benchmark-password"
+EMAIL_DOMAIN = "bench.quintet.dev"
 COMPUTED_COLUMNS_SQL = ROOT / "bench" / "peers" / "postgraphile" / "computed_columns.sql"
+LOGIN_SQL = ROOT / "bench" / "peers" / "postgraphile" / "login.sql"
+#: pgcrypto's bcrypt cost for PostGraphile's `authenticate`: 2^12 rounds take about as long as one
+#: argon2 verify with argon2-cffi's defaults takes CPU (measured on the 2-core machine: bcrypt
+#: cost 11 ~70 ms, 12 ~140 ms, 13 ~290 ms; argon2 ~150-190 ms of CPU); every run measures both again.
+BCRYPT_COST = 12
+#: The server settings that decide what a write costs (and what a read finds in memory).
+PG_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes", "wal_sync_method", "shared_buffers")
+NODES_PER_USER = 50
 
 TASK_STATUSES = (("todo", 40), ("in_progress", 20), ("done", 30), ("cancelled", 10))
 PROJECT_STATUSES = (("not_started", 25), ("in_progress", 45), ("on_hold", 10), ("completed", 15), ("cancelled", 5))
@@ -86,6 +95,16 @@ class Dataset:
     users: list[uuid.UUID]
     #: a few task ids of each user, for the `node` and `mutation` operations
     tasks_by_user: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    #: 50 task ids of each user spread over the tree, in id order, for `nodes50`
+    node_sets: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    #: each user's sign-in email (the password is PASSWORD), for `login`
+    emails: dict[uuid.UUID, str] = field(default_factory=dict)
+    #: one project of each user that the write mix adds tasks to
+    write_projects: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    #: PG_SETTINGS as the server reports them
+    pg_settings: dict[str, str] = field(default_factory=dict)
+    #: why PostGraphile has no `authenticate` on this server (None: it has, with pgcrypto)
+    no_pgcrypto: str | None = None
     built: bool = False
     load_seconds: float = 0.0
 
@@ -182,25 +201,189 @@ async def prepare_dataset(
     else:
         upgrade(to_async_url(url))  # a reused dataset follows migrations added since it was built
     await _install_computed_columns(url)
+    no_pgcrypto = await _install_login(url)
     dataset = await _describe(url, scale, server_kind)
-    dataset.built, dataset.load_seconds = built, seconds
+    dataset.built, dataset.load_seconds, dataset.no_pgcrypto = built, seconds, no_pgcrypto
     return dataset
 
 
 async def _install_computed_columns(url: str) -> None:
-    """PostGraphile's computed columns (progress, isOverdue); idempotent, run every time."""
+    """PostGraphile's computed columns (progress, isOverdue), idempotent, run every time; then
+    a check that their percent rounds as Quintet's does (bench.checks.percent)."""
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(COMPUTED_COLUMNS_SQL.read_text())
+        await check_progress_rounding(conn)
     finally:
         await conn.close()
+
+
+#: (total, done) pairs of the rounding check: every pair up to 24 tasks, and the halves that
+#: numeric round() would round up where half to even does not (1/80 is 1.25 %: 1.2; 3/80: 3.8).
+ROUNDING_PAIRS = [(total, done) for total in range(25) for done in range(total + 1)] + [
+    (total, done) for total in (40, 48, 80, 112, 144, 160) for done in range(1, total, 2)
+]
+
+
+async def check_progress_rounding(conn: asyncpg.Connection) -> None:
+    """`projects_progress` gives bench.checks.percent for every pair of ROUNDING_PAIRS, on
+    projects made for the check inside a transaction that is rolled back."""
+    from bench.checks import CorrectnessError, percent  # bench.checks imports this module
+
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        user, pillar, area = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        await conn.execute(
+            "INSERT INTO users (id, email, display_name, role, password_hash) VALUES ($1, $2, 'check', 'user', 'x')",
+            user,
+            f"rounding-check-{user}@check.invalid",
+        )
+        await conn.execute(
+            "INSERT INTO pillars (id, user_id, name, position) VALUES ($1, $2, 'check', 0)", pillar, user
+        )
+        await conn.execute(
+            "INSERT INTO areas (id, user_id, pillar_id, name, importance, position) VALUES ($1, $2, $3, 'check', 3, 0)",
+            area,
+            user,
+            pillar,
+        )
+        projects = [uuid.uuid4() for _ in ROUNDING_PAIRS]
+        await conn.execute(
+            """
+            INSERT INTO projects (id, user_id, area_id, name, status, priority, position)
+            SELECT p, $2, $3, 'check', 'in_progress', 2, 0 FROM unnest($1::uuid[]) p
+            """,
+            projects,
+            user,
+            area,
+        )
+        # Each project: `done` tasks done, `total - done` to do, and one cancelled (counted by neither).
+        await conn.execute(
+            """
+            INSERT INTO tasks (id, user_id, project_id, title, status, priority, position)
+            SELECT gen_random_uuid(), $2, c.project,  'check',
+                   CASE WHEN n <= c.done THEN 'done' WHEN n <= c.total THEN 'todo' ELSE 'cancelled' END, 2, n
+            FROM unnest($1::uuid[], $3::int[], $4::int[]) AS c(project, total, done),
+                 generate_series(1, c.total + 1) AS n
+            """,
+            projects,
+            user,
+            [total for total, _ in ROUNDING_PAIRS],
+            [done for _, done in ROUNDING_PAIRS],
+        )
+        rows = await conn.fetch(
+            "SELECT p.id, pp.* FROM projects p, projects_progress(p) pp WHERE p.id = ANY($1::uuid[])", projects
+        )
+        got = {row["id"]: (row["total_tasks"], row["completed_tasks"], row["percent"]) for row in rows}
+        for project, (total, done) in zip(projects, ROUNDING_PAIRS, strict=True):
+            if got.get(project) != (total, done, percent(done, total)):
+                raise CorrectnessError(
+                    f"projects_progress rounds otherwise than Quintet: {done} of {total} gave "
+                    f"{got.get(project)}, expected {(total, done, percent(done, total))} "
+                    f"(bench/peers/postgraphile/computed_columns.sql)"
+                )
+    finally:
+        await transaction.rollback()
+
+
+async def _install_login(url: str) -> str | None:
+    """PostGraphile's `authenticate` and the users' bcrypt hashes (LOGIN_SQL), when the server
+    has pgcrypto; else why not (the `login` workload then skips the PostGraphile peers)."""
+    conn = await asyncpg.connect(url)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_available_extensions WHERE name = 'pgcrypto'"):
+            return (
+                "this Postgres has no pgcrypto (the embedded Postgres wheel ships no contrib modules), "
+                "so PostGraphile has no bcrypt to verify a password with"
+            )
+        await conn.execute("CREATE SCHEMA IF NOT EXISTS bench_pg")
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA bench_pg")
+        schema = await conn.fetchval(
+            "SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+            " WHERE e.extname = 'pgcrypto'"
+        )
+        await conn.execute(LOGIN_SQL.read_text().replace("@pgcrypto@", schema))
+        prefix = f"$2a${BCRYPT_COST:02d}$"
+        stale = await conn.fetchval(
+            "SELECT count(*) FROM users u LEFT JOIN bench_pg.credentials c ON c.user_id = u.id"
+            " WHERE c.password_hash IS NULL OR left(c.password_hash, 7) <> $1",
+            prefix,
+        )
+        if stale:
+            # One hash for every user, as Quintet's argon2 hashes are: hashing is not what is measured.
+            hashed = await conn.fetchval(
+                f"SELECT {schema}.crypt($1, {schema}.gen_salt('bf', $2))", PASSWORD, BCRYPT_COST
+            )
+            await conn.execute(
+                """
+                INSERT INTO bench_pg.credentials (user_id, password_hash) SELECT id, $1 FROM users
+                ON CONFLICT (user_id) DO UPDATE SET password_hash = EXCLUDED.password_hash
+                """,
+                hashed,
+            )
+        return None
+    finally:
+        await conn.close()
+
+
+def _process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) of a process on this machine, from /proc; None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def password_costs(url: str, *, rounds: int = 3) -> dict[str, float]:
+    """What one password check costs each side: Quintet's argon2 verify (wall and CPU time, in
+    this process; argon2 spreads a verify over 4 threads, so CPU exceeds wall on an idle
+    machine) and pgcrypto's bcrypt at BCRYPT_COST (in one Postgres backend: its CPU time read
+    from /proc when the server runs on this machine)."""
+    hasher = PasswordHasher()
+    argon2_hash = hasher.hash(PASSWORD)
+    hasher.verify(argon2_hash, PASSWORD)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(rounds):
+        hasher.verify(argon2_hash, PASSWORD)
+    costs = {
+        "argon2_verify_wall_ms": round((time.perf_counter() - wall) / rounds * 1000, 1),
+        "argon2_verify_cpu_ms": round((time.process_time() - cpu) / rounds * 1000, 1),
+    }
+    conn = await asyncpg.connect(url)
+    try:
+        if await conn.fetchval("SELECT to_regclass('bench_pg.credentials') IS NOT NULL"):
+            stored = await conn.fetchval("SELECT password_hash FROM bench_pg.credentials LIMIT 1")
+            schema = await conn.fetchval(
+                "SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+                " WHERE e.extname = 'pgcrypto'"
+            )
+            if stored and schema:
+                await conn.fetchval(f"SELECT {schema}.crypt($1, $2)", PASSWORD, stored)
+                backend = await conn.fetchval("SELECT pg_backend_pid()")
+                wall, backend_cpu = time.perf_counter(), _process_cpu(backend)
+                for _ in range(rounds):
+                    await conn.fetchval(f"SELECT {schema}.crypt($1, $2)", PASSWORD, stored)
+                costs["bcrypt_verify_wall_ms"] = round((time.perf_counter() - wall) / rounds * 1000, 1)
+                after = _process_cpu(backend)
+                if backend_cpu is not None and after is not None:  # the server runs on this machine
+                    costs["bcrypt_verify_cpu_ms"] = round((after - backend_cpu) / rounds * 1000, 1)
+                costs["bcrypt_cost"] = BCRYPT_COST
+    finally:
+        await conn.close()
+    return costs
 
 
 async def _describe(url: str, scale: Scale, server_kind: str) -> Dataset:
     conn = await asyncpg.connect(url)
     try:
         version = str(await conn.fetchval("SHOW server_version"))
-        users = [row["id"] for row in await conn.fetch("SELECT id FROM users ORDER BY email")]
+        settings = {name: str(await conn.fetchval("SELECT current_setting($1)", name)) for name in PG_SETTINGS}
+        accounts = await conn.fetch(
+            "SELECT id, email FROM users WHERE email LIKE $1 ORDER BY email", f"%@{EMAIL_DOMAIN}"
+        )
+        users = [row["id"] for row in accounts]
         # Five tasks per user, spread over the tree (every other project's first task).
         rows = await conn.fetch(
             """
@@ -213,11 +396,33 @@ async def _describe(url: str, scale: Scale, server_kind: str) -> Dataset:
             """,
             max(1, scale.tasks_per_project * 2),
         )
+        # NODES_PER_USER tasks of each user in a fixed pseudo-random choice over the whole tree.
+        node_rows = await conn.fetch(
+            """
+            SELECT user_id, id FROM (
+              SELECT user_id, id, row_number() OVER (PARTITION BY user_id ORDER BY md5(id::text)) AS n FROM tasks
+            ) numbered
+            WHERE n <= $1
+            ORDER BY user_id, id
+            """,
+            NODES_PER_USER,
+        )
+        # The write mix adds tasks to each user's first project (by position in its first area).
+        project_rows = await conn.fetch(
+            """
+            SELECT DISTINCT ON (pr.user_id) pr.user_id, pr.id
+            FROM projects pr JOIN areas a ON a.id = pr.area_id JOIN pillars p ON p.id = a.pillar_id
+            ORDER BY pr.user_id, p.position, a.position, pr.position, pr.id
+            """
+        )
     finally:
         await conn.close()
     tasks: dict[uuid.UUID, list[uuid.UUID]] = {}
     for row in rows:
         tasks.setdefault(row["user_id"], []).append(row["id"])
+    node_sets: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for row in node_rows:
+        node_sets.setdefault(row["user_id"], []).append(row["id"])
     return Dataset(
         scale=scale,
         url=url,
@@ -225,6 +430,10 @@ async def _describe(url: str, scale: Scale, server_kind: str) -> Dataset:
         server_version=version,
         users=users,
         tasks_by_user=tasks,
+        node_sets=node_sets,
+        emails={row["id"]: row["email"] for row in accounts},
+        write_projects={row["user_id"]: row["id"] for row in project_rows},
+        pg_settings=settings,
     )
 
 
@@ -305,7 +514,7 @@ def _generate(rng: random.Random, scale: Scale, first: int, count: int, now: dat
         user_id = _uuid(rng)
         joined = now - timedelta(days=rng.randint(30, 720))
         rows.users.append(
-            (user_id, f"bench-{number:05d}@bench.quintet.dev", f"Bench User {number}", "user", pw_hash, joined, joined)
+            (user_id, f"bench-{number:05d}@{EMAIL_DOMAIN}", f"Bench User {number}", "user", pw_hash, joined, joined)
         )
         for p in range(scale.pillars):
             pillar_id = _uuid(rng)

@@ -13,6 +13,7 @@ import orjson
 from bench.lineup import HttpRequest
 
 LUA_SCRIPT = Path(__file__).resolve().parent / "wrk_rotate.lua"
+WRITES_SCRIPT = Path(__file__).resolve().parent / "wrk_writes.lua"
 INSTALL_WRK = (
     "wrk is not installed. It is the load generator of the side-by-side benchmark: "
     "`apt-get install -y wrk` (Debian/Ubuntu; .ci/run does this), `brew install wrk` (macOS)."
@@ -48,6 +49,22 @@ def write_requests(path: Path, requests: list[HttpRequest], host: str) -> None:
             out.write(raw)
 
 
+def _head(request: HttpRequest, host: str) -> bytes:
+    """The request line and headers, without Content-Length and the blank line (wrk_writes.lua adds them)."""
+    headers = {"Host": host, **request.headers}
+    head = f"{request.method} {request.path} HTTP/1.1\r\n"
+    return (head + "".join(f"{name}: {value}\r\n" for name, value in headers.items())).encode()
+
+
+def write_templates(path: Path, pairs: list[tuple[HttpRequest, HttpRequest]], host: str) -> None:
+    """The file wrk_writes.lua reads: per entry the create's head and body, then the update's."""
+    with path.open("wb") as out:
+        for create, update in pairs:
+            for chunk in (_head(create, host), create.body, _head(update, host), update.body):
+                out.write(f"{len(chunk)}\n".encode())
+                out.write(chunk)
+
+
 @dataclass
 class WrkResult:
     requests: int
@@ -63,10 +80,13 @@ class WrkResult:
     graphql_errors: int
     socket_errors: dict[str, int]
     bytes_per_response: int
+    #: wrk_writes.lua's counts (creates and updates sent, answered, queued at the end)
+    writes: dict[str, int] | None = None
 
     @property
     def errors(self) -> int:
-        return self.non_200 + self.graphql_errors + sum(self.socket_errors.values())
+        malformed = self.writes["malformed"] if self.writes else 0
+        return self.non_200 + self.graphql_errors + sum(self.socket_errors.values()) + malformed
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "errors": self.errors}
@@ -93,15 +113,24 @@ def parse_result(output: str) -> WrkResult:
         graphql_errors=raw["graphql_errors"],
         socket_errors=raw["socket_errors"],
         bytes_per_response=raw["bytes"] // raw["requests"] if raw["requests"] else 0,
+        writes=raw.get("writes"),
     )
 
 
 async def run_wrk(
-    url: str, requests_file: Path, *, seconds: float, connections: int, threads: int, timeout_s: int = 60
+    url: str,
+    requests_file: Path,
+    *,
+    seconds: float,
+    connections: int,
+    threads: int,
+    timeout_s: int = 60,
+    script: Path = LUA_SCRIPT,
+    script_args: tuple[str, ...] = (),
 ) -> WrkResult:
     wrk = require_wrk()
     argv = [wrk, f"-t{threads}", f"-c{max(connections, threads)}", f"-d{max(1, round(seconds))}s"]
-    argv += [f"--timeout={timeout_s}s", "-s", str(LUA_SCRIPT), url, "--", str(requests_file)]
+    argv += [f"--timeout={timeout_s}s", "-s", str(script), url, "--", str(requests_file), *script_args]
     process = await asyncio.create_subprocess_exec(
         *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )

@@ -23,11 +23,15 @@ from dataclasses import dataclass, field
 
 SSL_REQUEST = 80877103
 GSSENC_REQUEST = 80877104
-# Transaction control, session settings, and asyncpg's pool reset (run when a connection goes
-# back to its pool): round trips that read or write no data.
+# Transaction control, session settings (also as `SELECT set_config(...)`/`current_setting(...)`,
+# which SQLAlchemy's asyncpg dialect sends once per new connection), asyncpg's pool reset (run
+# when a connection goes back to its pool) and its type introspection (once per connection and
+# type): round trips that read or write no data.
 CONTROL = re.compile(
     r"^\s*(?:(?:BEGIN|START|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE|SET|RESET|SHOW|DISCARD|DEALLOCATE|LISTEN|UNLISTEN)\b"
-    r"|SELECT pg_advisory_unlock_all\(\))",
+    r"|SELECT pg_advisory_unlock_all\(\)"
+    r"|SELECT (?:current_setting|set_config)\('?\w*'?(?:, [^)]*)?\)(?: AS \w+)?(?:, set_config\([^)]*\) AS \w+)?\s*$"
+    r"|WITH RECURSIVE typeinfo_tree\()",
     re.IGNORECASE,
 )
 

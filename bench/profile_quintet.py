@@ -27,7 +27,7 @@ from bench.side_by_side import KEY_PATH, ROOT, build_calls, mint_tokens
 from core.security import load_or_create_dev_key
 from core.settings import Mode, Settings
 
-PROFILED = ("tree", "dashboard", "node", "mutation", "relay", "filtered")
+PROFILED = ("tree", "dashboard", "node", "mutation", "relay", "filtered", "nodes50")
 
 
 def _top(text: str, lines: int) -> str:

@@ -5,6 +5,10 @@ of the tree, children fetched with `WHERE parent = ANY($1)`, progress aggregated
 statement) and writes the same JSON shape as the GraphQL peers with orjson. It is what the
 database and the network cost; whatever a GraphQL server adds comes on top of it.
 
+`nodes` answers the tasks of a list of ids with one `= ANY($1)`; `login` verifies the argon2
+hash as Quintet does (argon2-cffi's defaults, off the event loop) and makes no token;
+`create-task` computes the new task's position in the statement that inserts it.
+
 `relay` pages with keyset cursors of its own (the base64 of the row's sort value and id, as
 JSON), asking one row more than the page to know whether another page follows; `totalCount`
 and progress come with the page, in the same statement.
@@ -17,6 +21,7 @@ JWT on every request).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import os
@@ -28,10 +33,14 @@ from typing import Any
 
 import asyncpg
 import orjson
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from bench.peers.rounding import percent
 
 OPEN = ["todo", "in_progress"]
 ACTIVE_PROJECTS = ["not_started", "in_progress"]
@@ -178,19 +187,43 @@ PROJECT_TASKS_NEXT_PAGE = PROJECT_TASKS.format(after="AND (position, id) > ($4::
 
 FILTERED_TASKS = """
 SELECT c.total_count, t.id, t.title, t.status, t.priority, t.due_at
-FROM (SELECT count(*) AS total_count FROM tasks WHERE user_id = $1 AND status = $2) c
+FROM (SELECT count(*) AS total_count FROM tasks WHERE user_id = $1 AND status = $2 AND priority = $3) c
 LEFT JOIN LATERAL (
   SELECT id, title, status, priority, due_at FROM tasks
-  WHERE user_id = $1 AND status = $2
+  WHERE user_id = $1 AND status = $2 AND priority = $3
   ORDER BY coalesce(due_at, 'infinity'), id
   LIMIT 50
 ) t ON true
 ORDER BY coalesce(t.due_at, 'infinity'), t.id
 """
 TASK_STATUSES = ("todo", "in_progress", "done", "cancelled")
+PRIORITIES = (1, 2, 3, 4)
+STATUS_AND_PRIORITY = f"`status` must be one of {', '.join(TASK_STATUSES)}, and `priority` from 1 to 4"
 MAX_PAGE = 100
+MAX_IDS = 100
 
 TASK = "SELECT id, title, status, priority, due_at FROM tasks WHERE id = $1 AND user_id = $2"
+TASKS = "SELECT id, title, status, priority, due_at FROM tasks WHERE user_id = $1 AND id = ANY($2::uuid[])"
+
+ACCOUNT = "SELECT id, password_hash FROM users WHERE lower(email) = lower($1)"
+
+# The position is computed in the statement that inserts (after the project's last task), and
+# only into a project of the user's.
+CREATE_TASK = """
+INSERT INTO tasks (id, user_id, project_id, title, status, priority, due_at, position, created_at, updated_at)
+SELECT $1, p.user_id, p.id, $4, 'todo', $5, $6,
+       coalesce((SELECT max(t.position) + 1 FROM tasks t WHERE t.project_id = p.id), 0), now(), now()
+FROM projects p WHERE p.id = $3 AND p.user_id = $2
+RETURNING id, title
+"""
+
+EDIT_TASK = """
+UPDATE tasks SET status = $3::text, priority = $4, updated_at = now(),
+       completed_at = CASE WHEN $3::text = 'done' THEN coalesce(completed_at, now()) END
+WHERE id = $1 AND user_id = $2
+RETURNING id, status, priority
+"""
+_hasher = PasswordHasher()
 
 UPDATE_TASK = """
 UPDATE tasks SET title = $3, updated_at = now()
@@ -202,7 +235,7 @@ RETURNING id, title
 def _progress(row: asyncpg.Record) -> dict[str, Any]:
     total, done = row["total"], row["done"]
     return {
-        "percent": round(100.0 * done / total, 1) if total else 0.0,
+        "percent": percent(done, total),
         "totalTasks": total,
         "completedTasks": done,
     }
@@ -406,11 +439,12 @@ async def filtered(request: Request) -> Response:
     user = _user(request)
     if user is None:
         return _json({"errors": [{"message": "X-User-Id header is required"}]}, 400)
-    status = (await _body(request)).get("status")
-    if status not in TASK_STATUSES:
-        return _json({"errors": [{"message": f"`status` must be one of {', '.join(TASK_STATUSES)}"}]}, 400)
+    body = await _body(request)
+    status, priority = body.get("status"), body.get("priority")
+    if status not in TASK_STATUSES or priority not in PRIORITIES:
+        return _json({"errors": [{"message": STATUS_AND_PRIORITY}]}, 400)
     now = datetime.now(UTC)
-    rows = await request.app.state.pool.fetch(FILTERED_TASKS, user, status)
+    rows = await request.app.state.pool.fetch(FILTERED_TASKS, user, status, priority)
     nodes = [_task(row, now) for row in rows if row["id"] is not None]
     return _json({"data": {"viewer": {"tasks": {"totalCount": rows[0]["total_count"], "nodes": nodes}}}})
 
@@ -429,6 +463,75 @@ async def node(request: Request) -> Response:
         return _json({"errors": [{"message": "`id` must be a UUID"}]}, 400)
     row = await request.app.state.pool.fetchrow(TASK, task_id, user)
     return _json({"data": {"task": _task(row, datetime.now(UTC)) if row else None}})
+
+
+async def nodes(request: Request) -> Response:
+    """The user's tasks with these ids, in the order asked (null for one that is not theirs)."""
+    user = _user(request)
+    ids = (await _body(request)).get("ids")
+    try:
+        if not isinstance(ids, list) or len(ids) > MAX_IDS:
+            raise ValueError
+        task_ids = [uuid.UUID(str(task_id)) for task_id in ids]
+    except ValueError:
+        return _json({"errors": [{"message": f"`ids` must be a list of at most {MAX_IDS} UUIDs"}]}, 400)
+    now = datetime.now(UTC)
+    found = {row["id"]: row for row in await request.app.state.pool.fetch(TASKS, user, task_ids)}
+    tasks = [_task(found[task_id], now) if task_id in found else None for task_id in task_ids]
+    return _json({"data": {"tasks": tasks}})
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def login(request: Request) -> Response:
+    """The account whose argon2 hash the password matches (verified off the event loop, as
+    Quintet does); no token is made."""
+    body = await _body(request)
+    email, password = body.get("email"), body.get("password")
+    if not isinstance(email, str) or not isinstance(password, str):
+        return _json({"errors": [{"message": "`email` and `password` must be strings"}]}, 400)
+    row = await request.app.state.pool.fetchrow(ACCOUNT, email)
+    verified = row is not None and await asyncio.to_thread(_verify, row["password_hash"], password)
+    user = {"id": str(row["id"])} if row is not None and verified else None
+    return _json({"data": {"login": {"user": user}}})
+
+
+async def create_task(request: Request) -> Response:
+    user = _user(request)
+    body = await _body(request)
+    title, priority, due = body.get("title"), body.get("priority"), body.get("dueAt")
+    if not isinstance(title, str) or not title.strip() or priority not in PRIORITIES:
+        return _json({"errors": [{"message": "`title` must be a non-blank string and `priority` 1-4"}]}, 400)
+    try:
+        project = uuid.UUID(str(body.get("project")))
+        due_at = datetime.fromisoformat(due) if isinstance(due, str) else None
+    except ValueError:
+        return _json({"errors": [{"message": "`project` must be a UUID and `dueAt` an ISO 8601 time"}]}, 400)
+    row = await request.app.state.pool.fetchrow(
+        CREATE_TASK, uuid.uuid4(), user, project, title.strip(), priority, due_at
+    )
+    task = {"id": str(row["id"]), "title": row["title"]} if row else None
+    return _json({"data": {"createTask": {"task": task}}})
+
+
+async def edit_task(request: Request) -> Response:
+    user = _user(request)
+    body = await _body(request)
+    status, priority = body.get("status"), body.get("priority")
+    if status not in TASK_STATUSES or priority not in PRIORITIES:
+        return _json({"errors": [{"message": STATUS_AND_PRIORITY}]}, 400)
+    try:
+        task_id = uuid.UUID(str(body.get("id")))
+    except ValueError:
+        return _json({"errors": [{"message": "`id` must be a UUID"}]}, 400)
+    row = await request.app.state.pool.fetchrow(EDIT_TASK, task_id, user, status, priority)
+    task = {"id": str(row["id"]), "status": row["status"], "priority": row["priority"]} if row else None
+    return _json({"data": {"updateTask": {"task": task}}})
 
 
 async def update_task(request: Request) -> Response:
@@ -467,6 +570,10 @@ app = Starlette(
         Route("/filtered", filtered, methods=["POST"]),
         Route("/project-tasks", project_tasks, methods=["POST"]),
         Route("/node", node, methods=["POST"]),
+        Route("/nodes", nodes, methods=["POST"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/create-task", create_task, methods=["POST"]),
+        Route("/edit-task", edit_task, methods=["POST"]),
         Route("/update-task", update_task, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ],

@@ -7,7 +7,9 @@ connections (`projectsConnection`, `tasksConnection`) page by offset, as strawbe
 `ListConnection` does: a cursor is the base64 of `offset:<n>`, and one row more than the page
 tells whether another follows; `totalCount` is one more statement. The user is taken from
 the `X-User-Id` header: no token is checked (Quintet verifies an ES256 JWT on every request).
-Every statement is still scoped to that user, as Quintet's are.
+Every statement is still scoped to that user, as Quintet's are. `tasks(ids:)` asks once per id;
+`createTask` looks the project up, finds its last position and inserts (three statements);
+`login` verifies the argon2 hash on the event loop, and makes no token.
 
     BENCH_PEER_DSN=postgresql://… uvicorn bench.peers.naive_strawberry:app --workers 2 --loop uvloop --http httptools
 """
@@ -25,12 +27,16 @@ from datetime import UTC, datetime
 
 import asyncpg
 import strawberry
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+
+from bench.peers.rounding import percent
 
 OPEN = ("todo", "in_progress")
 
@@ -57,7 +63,7 @@ class Progress:
 def _progress(row: asyncpg.Record | None) -> Progress:
     total = int(row["total"]) if row else 0
     done = int(row["done"]) if row else 0
-    return Progress(total_tasks=total, completed_tasks=done, percent=round(100.0 * done / total, 1) if total else 0.0)
+    return Progress(total_tasks=total, completed_tasks=done, percent=percent(done, total))
 
 
 PROGRESS_COUNTS = (
@@ -245,13 +251,16 @@ class UserTaskList:
     nodes: list[Task]
     user_id: strawberry.Private[uuid.UUID]
     status: strawberry.Private[str | None]
+    priority: strawberry.Private[int | None]
 
-    @strawberry.field(description="The user's tasks (with the status) on every page.")
+    @strawberry.field(description="The user's tasks (with the status and priority) on every page.")
     async def total_count(self, info: Info) -> int:
         count = await info.context.pool.fetchval(
-            "SELECT count(*) FROM tasks WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)",
+            "SELECT count(*) FROM tasks WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)"
+            " AND ($3::int IS NULL OR priority = $3)",
             self.user_id,
             self.status,
+            self.priority,
         )
         return int(count)
 
@@ -357,21 +366,46 @@ class Viewer:
         ]
         return ProjectConnection(edges=edges[:first], page_info=_page_info(rows, first, offset), user_id=self.user_id)
 
-    @strawberry.field(description="The user's tasks (with this status), soonest due first.")
-    async def tasks(self, info: Info, first: int = 20, status: str | None = None) -> UserTaskList:
+    @strawberry.field(description="The user's tasks (with this status and priority), soonest due first.")
+    async def tasks(
+        self, info: Info, first: int = 20, status: str | None = None, priority: int | None = None
+    ) -> UserTaskList:
         rows = await info.context.pool.fetch(
             f"SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = $1 AND ($3::text IS NULL OR status = $3)"
-            " ORDER BY coalesce(due_at, 'infinity'), id LIMIT $2",
+            " AND ($4::int IS NULL OR priority = $4) ORDER BY coalesce(due_at, 'infinity'), id LIMIT $2",
             self.user_id,
             _first(first),
             status,
+            priority,
         )
-        return UserTaskList(nodes=[Task.from_row(row) for row in rows], user_id=self.user_id, status=status)
+        return UserTaskList(
+            nodes=[Task.from_row(row) for row in rows], user_id=self.user_id, status=status, priority=priority
+        )
 
 
-@strawberry.type(description="Result of renaming a task.")
+@strawberry.type(description="Result of changing a task.")
 class UpdateTaskPayload:
     task: Task | None
+
+
+@strawberry.type(description="Result of creating a task.")
+class CreateTaskPayload:
+    task: Task | None
+
+
+@strawberry.type(description="Result of signing in: the account, unless the password was wrong.")
+class LoginPayload:
+    user_id: uuid.UUID | None
+
+
+_hasher = PasswordHasher()
+
+
+def _verified(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 @strawberry.type(description="Reads.")
@@ -394,18 +428,72 @@ class Query:
         )
         return Task.from_row(row) if row else None
 
+    @strawberry.field(description="The user's tasks with these ids, in order (null where not theirs).")
+    async def tasks(self, info: Info, ids: list[uuid.UUID]) -> list[Task | None]:
+        found = []
+        for task_id in ids[:MAX_PAGE]:  # one statement per id, as `task` does
+            row = await info.context.pool.fetchrow(
+                f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2", task_id, info.context.user_id
+            )
+            found.append(Task.from_row(row) if row else None)
+        return found
+
 
 @strawberry.type(description="Writes.")
 class Mutation:
-    @strawberry.mutation(description="Rename one of the user's tasks.")
-    async def update_task(self, info: Info, id: uuid.UUID, title: str) -> UpdateTaskPayload:
+    @strawberry.mutation(description="Change one of the user's tasks: its title, status or priority.")
+    async def update_task(
+        self,
+        info: Info,
+        id: uuid.UUID,
+        title: str | None = None,
+        status: str | None = None,
+        priority: int | None = None,
+    ) -> UpdateTaskPayload:
         row = await info.context.pool.fetchrow(
-            f"UPDATE tasks SET title = $3, updated_at = now() WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}",
+            "UPDATE tasks SET title = coalesce($3, title), status = coalesce($4, status),"
+            " priority = coalesce($5, priority), updated_at = now()"
+            f" WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}",
             id,
             info.context.user_id,
             title,
+            status,
+            priority,
         )
         return UpdateTaskPayload(task=Task.from_row(row) if row else None)
+
+    @strawberry.mutation(description="Add a task after the project's others.")
+    async def create_task(
+        self, info: Info, project_id: uuid.UUID, title: str, priority: int = 2, due_at: datetime | None = None
+    ) -> CreateTaskPayload:
+        pool, user_id = info.context.pool, info.context.user_id
+        # Day one: look the project up, find the last position, insert; three statements, no transaction.
+        if not await pool.fetchval("SELECT 1 FROM projects WHERE id = $1 AND user_id = $2", project_id, user_id):
+            return CreateTaskPayload(task=None)
+        position = await pool.fetchval(
+            "SELECT coalesce(max(position) + 1, 0) FROM tasks WHERE project_id = $1", project_id
+        )
+        row = await pool.fetchrow(
+            "INSERT INTO tasks (id, user_id, project_id, title, status, priority, due_at, position)"
+            f" VALUES ($1, $2, $3, $4, 'todo', $5, $6, $7) RETURNING {TASK_COLUMNS}",
+            uuid.uuid4(),
+            user_id,
+            project_id,
+            title,
+            priority,
+            due_at,
+            position,
+        )
+        return CreateTaskPayload(task=Task.from_row(row))
+
+    @strawberry.mutation(description="Sign in with an email and a password (argon2, as Quintet verifies).")
+    async def login(self, info: Info, email: str, password: str) -> LoginPayload:
+        row = await info.context.pool.fetchrow(
+            "SELECT id, password_hash FROM users WHERE lower(email) = lower($1)", email
+        )
+        # Day one: the hash is verified on the event loop, which waits for it.
+        verified = row is not None and _verified(row["password_hash"], password)
+        return LoginPayload(user_id=row["id"] if row is not None and verified else None)
 
 
 schema = strawberry.Schema(query=Query, mutation=Mutation)

@@ -1,11 +1,34 @@
--- PostGraphile computed columns for the side-by-side benchmark, applied to the bench database
--- only (bench/dataset.py runs this file on every run; it is idempotent).
+-- PostGraphile computed columns for the side-by-side benchmark (v4 and v5 read the same
+-- functions), applied to the bench database only: bench/dataset.py runs this file on every run;
+-- it is idempotent.
 --
 -- PostGraphile v4 recognises a function as a computed column only when it lives in the same
 -- schema as its table (graphile-build-pg's PgComputedColumnsPlugin compares the namespaces), so
 -- these functions are in `public` beside Quintet's tables; they add no column, table or trigger.
 -- Semantics follow Quintet: progress counts every task but cancelled ones, percent has one
 -- decimal (0 when empty), a task is overdue when it is past due and still open.
+--
+-- The peer's best shape: each progress value is ONE SQL function that Postgres inlines into
+-- the query that calls it (LANGUAGE sql, STABLE, a single SELECT, no SECURITY DEFINER, no SET
+-- clause, not STRICT), with nothing nested to call. Both PostGraphiles call a computed column in
+-- FROM (`... JOIN projects_progress(p) ON TRUE`, `FROM projects_progress(p) AS x`), where
+-- Postgres inlines only a function declared to return a set (`inline_set_returning_function`:
+-- a non-SETOF one stays a Function Scan, each call run apart; EXPLAIN VERBOSE shows which). So
+-- the functions are `RETURNS SETOF ... ROWS 1` (an aggregate without GROUP BY gives exactly one
+-- row), and the `@singleRow` smart tag has PostGraphile expose them as one object, as before:
+-- bench/peers/postgraphile/single-row-plugin.js (v4) and the plugin in
+-- bench/peers/postgraphile5/graphile.config.mjs (v5). An earlier version wrapped the counts in
+-- a second function (`bench_progress_of`, not inlinable either: it returns three columns), so
+-- every progress value cost two nested function calls.
+--
+-- Rounding: Quintet rounds the percent half to even at one decimal, exactly, in integers
+-- (services/aurum/progress.py `Progress.percent`, core/sqljson.py `one_decimal`); numeric
+-- round() would round half away from zero (31.25 -> 31.3 where Quintet gives 31.2). The same
+-- integer arithmetic here gives the same value for every count: tenths = 1000 * done / total
+-- (integer division), rounded up when the remainder is more than half the total, or exactly half
+-- and the tenths are odd; percent = tenths / 10 as float8 (Python's `tenths / 10`, the same IEEE
+-- division). bench/dataset.py checks it on every run (`check_progress_rounding`), and
+-- bench/checks.py compares every percent the peers answer exactly.
 
 DO $$
 BEGIN
@@ -17,39 +40,62 @@ $$;
 
 COMMENT ON TYPE public.bench_progress IS 'Task completion beneath a pillar, area or project (cancelled tasks excluded).';
 
-CREATE OR REPLACE FUNCTION public.bench_progress_of(total bigint, completed bigint)
-RETURNS public.bench_progress LANGUAGE sql IMMUTABLE AS $$
-  SELECT total::int, completed::int,
-         CASE WHEN total = 0 THEN 0::float8 ELSE round(100.0 * completed / total, 1)::float8 END
-$$;
-COMMENT ON FUNCTION public.bench_progress_of(bigint, bigint) IS E'@omit';
+-- The second function of earlier versions, and the functions whose return type changed.
+DROP FUNCTION IF EXISTS public.bench_progress_of(bigint, bigint);
+DROP FUNCTION IF EXISTS public.projects_progress(public.projects);
+DROP FUNCTION IF EXISTS public.areas_progress(public.areas);
+DROP FUNCTION IF EXISTS public.pillars_progress(public.pillars);
 
-CREATE OR REPLACE FUNCTION public.projects_progress(p public.projects)
-RETURNS public.bench_progress LANGUAGE sql STABLE AS $$
-  SELECT public.bench_progress_of(count(*) FILTER (WHERE t.status <> 'cancelled'),
-                                  count(*) FILTER (WHERE t.status = 'done'))
-  FROM public.tasks t
-  WHERE t.project_id = p.id AND t.user_id = p.user_id
+CREATE FUNCTION public.projects_progress(p public.projects)
+RETURNS SETOF public.bench_progress LANGUAGE sql STABLE ROWS 1 AS $$
+  SELECT c.total::int, c.done::int,
+         CASE WHEN c.total = 0 THEN 0::float8
+         ELSE (1000 * c.done / c.total
+               + CASE WHEN 2 * (1000 * c.done % c.total) > c.total
+                        OR (2 * (1000 * c.done % c.total) = c.total AND 1000 * c.done / c.total % 2 = 1)
+                      THEN 1 ELSE 0 END)::float8 / 10
+         END
+  FROM (SELECT count(*) FILTER (WHERE t.status <> 'cancelled') AS total,
+               count(*) FILTER (WHERE t.status = 'done') AS done
+        FROM public.tasks t
+        WHERE t.project_id = p.id AND t.user_id = p.user_id) c
 $$;
+COMMENT ON FUNCTION public.projects_progress(public.projects) IS E'@singleRow\nCompletion of the tasks of the project.';
 
-CREATE OR REPLACE FUNCTION public.areas_progress(a public.areas)
-RETURNS public.bench_progress LANGUAGE sql STABLE AS $$
-  SELECT public.bench_progress_of(count(*) FILTER (WHERE t.status <> 'cancelled'),
-                                  count(*) FILTER (WHERE t.status = 'done'))
-  FROM public.projects pr
-  JOIN public.tasks t ON t.project_id = pr.id AND t.user_id = pr.user_id
-  WHERE pr.area_id = a.id AND pr.user_id = a.user_id
+CREATE FUNCTION public.areas_progress(a public.areas)
+RETURNS SETOF public.bench_progress LANGUAGE sql STABLE ROWS 1 AS $$
+  SELECT c.total::int, c.done::int,
+         CASE WHEN c.total = 0 THEN 0::float8
+         ELSE (1000 * c.done / c.total
+               + CASE WHEN 2 * (1000 * c.done % c.total) > c.total
+                        OR (2 * (1000 * c.done % c.total) = c.total AND 1000 * c.done / c.total % 2 = 1)
+                      THEN 1 ELSE 0 END)::float8 / 10
+         END
+  FROM (SELECT count(*) FILTER (WHERE t.status <> 'cancelled') AS total,
+               count(*) FILTER (WHERE t.status = 'done') AS done
+        FROM public.projects pr
+        JOIN public.tasks t ON t.project_id = pr.id AND t.user_id = pr.user_id
+        WHERE pr.area_id = a.id AND pr.user_id = a.user_id) c
 $$;
+COMMENT ON FUNCTION public.areas_progress(public.areas) IS E'@singleRow\nCompletion of the tasks of the projects of the area.';
 
-CREATE OR REPLACE FUNCTION public.pillars_progress(p public.pillars)
-RETURNS public.bench_progress LANGUAGE sql STABLE AS $$
-  SELECT public.bench_progress_of(count(*) FILTER (WHERE t.status <> 'cancelled'),
-                                  count(*) FILTER (WHERE t.status = 'done'))
-  FROM public.areas a
-  JOIN public.projects pr ON pr.area_id = a.id AND pr.user_id = a.user_id
-  JOIN public.tasks t ON t.project_id = pr.id AND t.user_id = pr.user_id
-  WHERE a.pillar_id = p.id AND a.user_id = p.user_id
+CREATE FUNCTION public.pillars_progress(p public.pillars)
+RETURNS SETOF public.bench_progress LANGUAGE sql STABLE ROWS 1 AS $$
+  SELECT c.total::int, c.done::int,
+         CASE WHEN c.total = 0 THEN 0::float8
+         ELSE (1000 * c.done / c.total
+               + CASE WHEN 2 * (1000 * c.done % c.total) > c.total
+                        OR (2 * (1000 * c.done % c.total) = c.total AND 1000 * c.done / c.total % 2 = 1)
+                      THEN 1 ELSE 0 END)::float8 / 10
+         END
+  FROM (SELECT count(*) FILTER (WHERE t.status <> 'cancelled') AS total,
+               count(*) FILTER (WHERE t.status = 'done') AS done
+        FROM public.areas a
+        JOIN public.projects pr ON pr.area_id = a.id AND pr.user_id = a.user_id
+        JOIN public.tasks t ON t.project_id = pr.id AND t.user_id = pr.user_id
+        WHERE a.pillar_id = p.id AND a.user_id = p.user_id) c
 $$;
+COMMENT ON FUNCTION public.pillars_progress(public.pillars) IS E'@singleRow\nCompletion of the tasks beneath the pillar.';
 
 CREATE OR REPLACE FUNCTION public.tasks_is_overdue(t public.tasks)
 RETURNS boolean LANGUAGE sql STABLE AS $$
