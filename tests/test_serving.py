@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 from core.serving import BALANCES, ReusePortListener
 from tests.conftest import create_database, drop_database
 from tests.support import free_port
-from tests.test_cli_serve import ROOT, _read_until, _stop
+from tests.test_cli_serve import ROOT
 
 CONNECTIONS = 128
 
@@ -40,6 +41,15 @@ def test_a_listener_becomes_a_socket_of_its_own_in_each_process() -> None:
     finally:
         first.close()
         second.close()
+
+
+def _wait_for_startups(server: subprocess.Popen[str], log: Path, count: int, timeout: float = 180) -> None:
+    """Until the server's log shows `count` worker start-ups (or fail, showing the log)."""
+    deadline = time.monotonic() + timeout
+    while log.read_text().count("Application startup complete") < count:
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"{count} worker start-ups not logged:\n{log.read_text()[-4000:]}")
+        time.sleep(0.2)
 
 
 def _listening_workers(pid: int, port: int) -> list[psutil.Process]:
@@ -75,19 +85,21 @@ def test_keep_alive_connections_are_spread_over_the_workers(server_url: str, tmp
     env = {k: v for k, v in os.environ.items() if k not in {"TEST_DATABASE_URL", "MODE"}}
     env.update(DATABASE_URL=url, DATA_DIR=str(tmp_path), JOBS_IN_PROCESS="false")
     port = free_port()
+    log_path = tmp_path / "serve.log"
+    log = log_path.open("w")
     server = subprocess.Popen(
         [sys.executable, "app.py", "serve", "--port", str(port), "--workers", "2"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        # A file, not a pipe: nothing reads a pipe once the markers are seen, and a full pipe
+        # would block the server's writes (and its exit).
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
     clients: list[socket.socket] = []
     try:
-        output = _read_until(server, "Application startup complete", timeout=180)
-        if output.count("Application startup complete") < 2:
-            _read_until(server, "Application startup complete", timeout=180)
+        _wait_for_startups(server, log_path, 2)
         workers = _listening_workers(server.pid, port)
         # Two workers, each listening on a socket of its own (uvicorn's own mode shares one)
         assert len(workers) == 2
@@ -116,7 +128,7 @@ def test_keep_alive_connections_are_spread_over_the_workers(server_url: str, tmp
                 assert _get(late, port).startswith(b"HTTP/1.1 200")
         # And its replacement binds a socket of its own (waited for before stopping: until the
         # new worker answers the supervisor's health check, the supervisor handles no signal)
-        _read_until(server, "Application startup complete", timeout=180)
+        _wait_for_startups(server, log_path, 3)
         replaced = _listening_workers(server.pid, port)
         assert len(replaced) == 2
         assert workers[0].pid not in {worker.pid for worker in replaced}
@@ -125,5 +137,14 @@ def test_keep_alive_connections_are_spread_over_the_workers(server_url: str, tmp
         for client in clients:
             client.close()
         if server.poll() is None:
-            _stop(server, signal.SIGINT)
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+                raise AssertionError(
+                    f"serve did not exit within 120 s of SIGINT:\n{log_path.read_text()[-4000:]}"
+                ) from None
+        log.close()
         asyncio.run(drop_database(server_url, url))
