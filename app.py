@@ -18,6 +18,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -33,14 +34,21 @@ if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the a
 from core.db import check_database, create_engine, resolve_database_url, session_factory  # noqa: E402
 from core.events import create_bus, register_process_bus, unregister_process_bus  # noqa: E402
 from core.http import graphql_endpoint, healthz, jwks_endpoint, readyz  # noqa: E402
-from core.jobs import QueueWatch, watch_queue  # noqa: E402
+from core.jobs import QueueWatch, queue_families, watch_queue  # noqa: E402
 from core.live_slots import LiveSlots  # noqa: E402
+from core.logs import configure_logging, uvicorn_log_config  # noqa: E402
+from core.metrics import prepare_multiprocess_dir, process_stopping, remove_multiprocess_dir  # noqa: E402
+from core.observability import ObservabilityMiddleware, metrics_endpoint  # noqa: E402
 from core.products import Product, Registry  # noqa: E402
 from core.ratelimit import Counters, RateLimiter, SignInLimits, storage_uri  # noqa: E402
 from core.runtime import Runtime  # noqa: E402
 from core.security import TokenService  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
+from core.tracing import build_tracing  # noqa: E402
 from core.ws import graphql_websocket  # noqa: E402
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 logger = logging.getLogger("quintet")
 
@@ -70,25 +78,35 @@ def _tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, GC_MIDDLE_THRESHOLD, oldest)
 
 
-def create_app(settings: Settings | None = None, products: Sequence[Product] | None = None) -> Starlette:
-    """The application serving `products` (the registrations, `products.PRODUCTS` unless given)."""
+def create_app(
+    settings: Settings | None = None,
+    products: Sequence[Product] | None = None,
+    *,
+    span_exporter: SpanExporter | None = None,
+) -> Starlette:
+    """The application serving `products` (the registrations, `products.PRODUCTS` unless given);
+    traces go to the configured OTLP endpoint, or to `span_exporter` when given."""
     from loaders import Loaders
     from products import PRODUCTS
-    from services.jobs import register_handlers
+    from services.jobs import job_families, register_handlers
 
     settings = settings or get_settings()
     products = PRODUCTS if products is None else tuple(products)
     registry = Registry(products)
     register_handlers(registry.job_handlers)  # mutations enqueue only kinds that have a handler
+    tracing = build_tracing(settings, span_exporter)
+    tracer = tracing.tracer if tracing is not None else None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         from core.ws import GraphQLWebSocketView
         from schema import build_schema
 
+        if tracing is not None:
+            tracing.start()
         database_url = resolve_database_url(settings)
         engine = create_engine(database_url, settings)
-        schema = build_schema(settings, products)
+        schema = build_schema(settings, products, tracer=tracer)
         bus = create_bus(settings)
         await bus.start()
         register_process_bus(bus)
@@ -107,8 +125,11 @@ def create_app(settings: Settings | None = None, products: Sequence[Product] | N
             bus=bus,
             live_slots=live_slots,
             loaders=Loaders.factory(registry),
+            tracer=tracer,
         )
         app.state.runtime = runtime
+        # What /metrics reads from the database at each scrape (the same in every process).
+        app.state.scrape_sources = [queue_families(settings.job_stalled_after_seconds), job_families]
         app.state.graphql_websocket = GraphQLWebSocketView(runtime)
         app.state.queue_watch = watch = QueueWatch()
         _tune_gc()
@@ -135,15 +156,23 @@ def create_app(settings: Settings | None = None, products: Sequence[Product] | N
             unregister_process_bus(bus)
             await bus.close()
             await engine.dispose()
+            if tracing is not None:
+                tracing.stop()
+            process_stopping()
 
     middleware = []
+    if tracing is not None:  # outermost: the server span is current for everything inside
+        tracing_middleware, options = tracing.asgi_middleware()
+        middleware.append(Middleware(tracing_middleware, **options))
+    middleware.append(Middleware(ObservabilityMiddleware, settings=settings, tracing=tracing is not None))
     if settings.cors_origins:
         middleware.append(
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST"],
-                allow_headers=["Authorization", "Content-Type"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                expose_headers=["X-Request-ID"],
             )
         )
     routes = [
@@ -152,6 +181,7 @@ def create_app(settings: Settings | None = None, products: Sequence[Product] | N
         Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
@@ -215,9 +245,8 @@ def _check_port(host: str, port: int) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
     settings = get_settings()
+    configure_logging(settings)
     host, port, workers = args.host or settings.host, args.port or settings.port, args.workers or settings.workers
     # Before anything starts: uvicorn finds a taken port only after the app (and its worker) started.
     _check_port(host, port)
@@ -241,6 +270,17 @@ def cmd_serve(args: argparse.Namespace) -> None:
     print(f"Quintet ({settings.mode.value} mode) on http://{shown_host}:{port}/graphql", flush=True)
     if settings.graphiql_enabled:
         print(f"GraphiQL: open http://{shown_host}:{port}/graphql in a browser", flush=True)
+    # Before the workers start: they write their metrics there (core/metrics.py).
+    metrics_dir = prepare_multiprocess_dir(workers)
+    try:
+        _run_uvicorn(settings, host, port, workers)
+    finally:
+        remove_multiprocess_dir(metrics_dir)
+
+
+def _run_uvicorn(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
     uvicorn.run(
         "app:create_app",
         factory=True,
@@ -248,6 +288,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
         port=port,
         workers=workers,
         log_level=settings.log_level,
+        # JSON in production, readable in dev, in every worker (core/logs.py); one line per request
+        # comes from core/observability.py, which replaces uvicorn's access log.
+        log_config=uvicorn_log_config(settings),
+        access_log=False,
         loop="uvloop",
         http="httptools",
         ws=WS_IMPLEMENTATION,
@@ -267,6 +311,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     from services.worker import run_worker
 
     settings = get_settings()
+    configure_logging(settings)
     if args.concurrency:
         settings = settings.model_copy(update={"job_concurrency": args.concurrency})
     url = resolve_database_url(settings)

@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from core.context import Actor, Context
@@ -31,10 +32,12 @@ from core.errors import shape_error
 from core.fastpath import Plan, PlanCache, run_plan
 from core.jobs import QueueWatch, queue_health
 from core.limits import requested_nodes
+from core.observability import COMPILED, GRAPHQL_CORE, ONE_STATEMENT, note_refusal, request_record
 from core.runtime import Runtime
 from core.security import InvalidAccessToken, TokenService
 from core.settings import Settings
 from core.sqljson import NO_VIEWER, REFUSED, Fallback, SqlPlan, SqlUnsupported, compile_sql
+from core.tracing import compiled_span
 
 logger = logging.getLogger("quintet.http")
 
@@ -53,6 +56,7 @@ class RequestRefused(Exception):
         self.details = details
 
     def response(self) -> Response:
+        note_refusal(self.code, self.details.get("limit"))  # for the request's log line and metrics
         body = {"errors": [{"message": self.message, "extensions": {"code": self.code, **self.details}}]}
         return Response(orjson.dumps(body), status_code=self.status, media_type=JSON, headers=self.headers)
 
@@ -120,6 +124,7 @@ def _has_nul(value: Any) -> bool:
 async def _operation_from(
     request: Request, settings: Settings
 ) -> tuple[str, dict[str, Any] | None, str | None, frozenset[OperationType]]:
+    record = request_record()  # the request's log line and metrics name its operation
     if request.method == "GET":
         params = request.query_params
         variables: Any = None
@@ -131,6 +136,7 @@ async def _operation_from(
         query, variables, operation_name = _parse_params(
             {"query": params.get("query"), "variables": variables, "operationName": params.get("operationName")}
         )
+        record.query, record.operation_name = query, operation_name
         return query, variables, operation_name, QUERY_ONLY
     if request.method != "POST":
         raise RequestRefused(
@@ -151,6 +157,7 @@ async def _operation_from(
     except orjson.JSONDecodeError as exc:
         raise _bad_request("The body is not valid JSON") from exc
     query, variables, operation_name = _parse_params(data)
+    record.query, record.operation_name = query, operation_name
     return query, variables, operation_name, ANY_OPERATION
 
 
@@ -231,12 +238,16 @@ async def _graphql_endpoint(request: Request) -> Response:
     token = current_sql_stats.set(stats)
     contexts: list[Context[Any]] = []
     outcome = SqlOutcome()
+    record = request_record()
+    record.sql = stats
 
     async def execute() -> tuple[Context[Any], ExecutionResult]:
         context = runtime.context(request, actor, stats)
         contexts.append(context)
         outcome.one_statement, outcome.fallback = False, None
-        result, attempted = await _compiled(runtime, context, query, variables, operation_name, outcome)
+        with compiled_span(runtime.tracer, runtime.plans, query, operation_name, outcome):
+            result, attempted = await _compiled(runtime, context, query, variables, operation_name, outcome)
+        record.path = GRAPHQL_CORE if result is None else ONE_STATEMENT if outcome.one_statement else COMPILED
         if result is None:
             if attempted:  # an abandoned plan may have filled the loaders: graphql-core starts afresh
                 context = runtime.context(request, actor, stats)
@@ -288,6 +299,7 @@ async def _graphql_endpoint(request: Request) -> Response:
             extensions["sql"].update(outcome.as_extension())
     if extensions:
         body["extensions"] = extensions
+    record.pre_execution, record.errors = isinstance(result, PreExecutionError), body.get("errors")
     return Response(orjson.dumps(body), status_code=status, media_type=JSON)
 
 
@@ -464,7 +476,7 @@ async def readyz(request: Request) -> Response:
             jobs = await queue_health(conn, stalled_after=runtime.settings.job_stalled_after_seconds)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         error_id = uuid.uuid4().hex[:16]
-        logger.warning("readiness check %s failed: %s", error_id, exc)
+        logger.warning("readiness check %s failed: %s", error_id, exc, extra={"error_id": error_id})
         return Response(
             orjson.dumps({"status": "unavailable", "database": "unreachable", "errorId": error_id}),
             status_code=503,
