@@ -249,9 +249,13 @@ class ObservabilityMiddleware:
         record = RequestRecord(_request_id(scope), time.perf_counter())
         request_id = record.request_id.encode()
         streaming = False
+        tracing = self.tracing
 
         async def send_with_id(message: Message) -> None:
             nonlocal streaming
+            if tracing and message["type"] == "http.response.body" and not message.get("more_body"):
+                # The server span ends with the last body sent: what it should say, now.
+                self._annotate_span(scope, record)
             if message["type"] == "http.response.start":
                 record.status = message["status"]
                 headers = list(message.get("headers") or ())
@@ -291,8 +295,7 @@ class ObservabilityMiddleware:
             label = self.labels.label(record, executed=outcome != "refused")
             self._count(label, outcome, execution, seconds, record)
         level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
-        tracing = self.tracing
-        if not (logger.isEnabledFor(level) or tracing):
+        if not logger.isEnabledFor(level):
             return
         fields = {
             "request_id": record.request_id,
@@ -317,12 +320,13 @@ class ObservabilityMiddleware:
                 fields["refusal"] = record.refusal[0]
         if record.error_ids:
             fields["error_ids"] = record.error_ids
-        if tracing:
-            _annotate_span(fields)
-        if logger.isEnabledFor(level):
-            shown = f" {fields['operation']}" if fields.get("operation") else ""
-            message = f"{scope['method']} {path} {record.status}{shown} in {fields['duration_ms']} ms"
-            logger.log(level, message, extra=fields)
+        if self.tracing:
+            trace_id = _trace_id()
+            if trace_id is not None:
+                fields["trace_id"] = trace_id
+        shown = f" {fields['operation']}" if fields.get("operation") else ""
+        message = f"{scope['method']} {path} {record.status}{shown} in {fields['duration_ms']} ms"
+        logger.log(level, message, extra=fields)
 
     def _count(self, label: str, outcome: str, execution: str, seconds: float, record: RequestRecord) -> None:
         key = (label, outcome, execution)
@@ -387,24 +391,30 @@ class ObservabilityMiddleware:
                     "WebSocket %s closed (%s) after %.1f s", scope["path"], record.close_code, seconds, extra=fields
                 )
 
+    def _annotate_span(self, scope: Scope, record: RequestRecord) -> None:
+        """The request's server span (opentelemetry-instrumentation-asgi's) gets the GraphQL facts."""
+        from opentelemetry import trace
 
-def _annotate_span(fields: dict[str, Any]) -> None:
-    """The request's server span (opentelemetry-instrumentation-asgi's) gets the GraphQL facts,
-    and the log line gets the trace's id."""
+        span = trace.get_current_span()
+        if not span.is_recording():
+            return
+        span.set_attribute("quintet.request_id", record.request_id)
+        if scope["path"] != self.graphql_path or record.query is None:
+            return
+        operation = operation_of(record)
+        if operation is not None:
+            span.set_attribute("graphql.operation.name", operation)
+        span.set_attribute("quintet.outcome", outcome_of(record))
+        span.set_attribute("quintet.execution", record.path or NOT_EXECUTED)
+        if record.sql is not None:
+            span.set_attribute("quintet.sql_statements", record.sql.statements)
+
+
+def _trace_id() -> str | None:
     from opentelemetry import trace
 
-    span = trace.get_current_span()
-    context = span.get_span_context()
-    if not context.is_valid:
-        return
-    fields["trace_id"] = format(context.trace_id, "032x")
-    if span.is_recording():
-        span.set_attribute("quintet.request_id", fields["request_id"])
-        for key in ("operation", "outcome", "execution", "sql_statements"):
-            value = fields.get(key)
-            if value is not None:
-                name = "graphql.operation.name" if key == "operation" else f"quintet.{key}"
-                span.set_attribute(name, value)
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
 
 
 # ---------------------------------------------------------------------------- /metrics
