@@ -22,7 +22,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from core.observability import current_request_id
-from core.settings import Settings
+from core.settings import LOG_LEVELS, Settings
 
 #: The `extra=` fields a log line may carry (see core/observability.py and core/errors.py).
 FIELDS = (
@@ -86,8 +86,8 @@ def formatter(json: bool) -> logging.Formatter:
     )
 
 
-def level_of(settings: Settings) -> str:
-    return settings.log_level.upper()
+def level_of(settings: Settings) -> int:
+    return LOG_LEVELS[settings.log_level]
 
 
 def configure_logging(settings: Settings) -> None:

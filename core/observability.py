@@ -27,7 +27,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -86,6 +85,8 @@ class RequestRecord:
     status: int = 0
     content_type: bytes = b""
     close_code: int | None = None
+    #: `operation_of`'s answer once worked out ("" for none).
+    operation: str | None = None
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("quintet_request", default=None)
@@ -126,33 +127,38 @@ def _request_id(scope: Scope) -> str:
 # ------------------------------------------------------------------- operation names
 
 _GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,127}")
-_IGNORED = r"(?:[\s,\ufeff]|#[^\n\r]*)*"
-_FIRST_DEFINITION = re.compile(_IGNORED + r"(query|mutation|subscription)\b" + _IGNORED + r"([_A-Za-z][_0-9A-Za-z]*)?")
-_ANY_DEFINITION = re.compile(r"(?:^|[\s,}])(query|mutation|subscription)" + _IGNORED + r"([_A-Za-z][_0-9A-Za-z]*)")
+# Possessive: what GraphQL ignores (white space, commas, comments) is never split two ways, so a
+# document of a million `#` can't make the match backtrack.
+_IGNORED = r"(?:[\s,\ufeff]++|#[^\n\r]*+)*+"
+_NAME = r"([_A-Za-z][_0-9A-Za-z]*+)"
+_FIRST_DEFINITION = re.compile(_IGNORED + r"(?:query|mutation|subscription)\b" + _IGNORED + _NAME + "?")
+_ANY_DEFINITION = re.compile(r"(?:^|[\s,}])(?:query|mutation|subscription)" + _IGNORED + _NAME)
 
 
-@lru_cache(maxsize=1024)
 def document_operation_name(query: str) -> str | None:
     """The name of the document's operation when the client gave none (a document of one
-    named operation may be sent without `operationName`); None for an anonymous one."""
+    named operation may be sent without `operationName`); None for an anonymous one. Reads the
+    document's first definition only (a few bytes), unless fragments come first. Not cached:
+    documents can be as long as MAX_BODY_BYTES."""
     match = _FIRST_DEFINITION.match(query)
     if match is not None:
-        return match.group(2)
+        return match.group(1)
     if query.lstrip().startswith("fragment"):
         match = _ANY_DEFINITION.search(query)
         if match is not None:
-            return match.group(2)
+            return match.group(1)
     return None
 
 
 def operation_of(record: RequestRecord) -> str | None:
-    """The operation's name as it may be logged: a GraphQL name, else None."""
-    name = record.operation_name
-    if name is None and record.query is not None:
-        name = document_operation_name(record.query)
-    if name is None or _GRAPHQL_NAME.fullmatch(name) is None:
-        return None
-    return name
+    """The operation's name as it may be logged and labelled: a GraphQL name, else None
+    (worked out once per request, from `operationName` or the document)."""
+    if record.operation is None:
+        name = record.operation_name
+        if name is None and record.query is not None:
+            name = document_operation_name(record.query)
+        record.operation = name if name is not None and _GRAPHQL_NAME.fullmatch(name) is not None else ""
+    return record.operation or None
 
 
 class OperationLabels:
@@ -172,14 +178,13 @@ class OperationLabels:
     def label(self, record: RequestRecord, *, executed: bool) -> str:
         if record.query is None:
             return NO_OPERATION
-        name = record.operation_name
+        name = operation_of(record)
         if name is None:
-            name = document_operation_name(record.query)
-            if name is None:
-                return ANONYMOUS
+            # No name at all, or one that is no GraphQL name.
+            return ANONYMOUS if record.operation_name is None else OTHER
         if name in self.known:
             return name
-        if not executed or len(self.known) >= self.cap or _GRAPHQL_NAME.fullmatch(name) is None:
+        if not executed or len(self.known) >= self.cap:
             return OTHER
         self.known.add(name)
         return name
@@ -285,8 +290,7 @@ class ObservabilityMiddleware:
     def _finish(self, scope: Scope, record: RequestRecord, seconds: float) -> None:
         path = scope["path"]
         graphql = path == self.graphql_path and not record.content_type.startswith(b"text/html")
-        fields: dict[str, Any] | None = None
-        outcome = execution = label = None
+        outcome = execution = None
         if graphql:
             outcome = outcome_of(record)
             execution = record.path

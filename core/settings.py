@@ -26,6 +26,10 @@ class Mode(StrEnum):
     PRODUCTION = "production"
 
 
+#: LOG_LEVEL's values and their numbers (uvicorn's "trace" is below DEBUG).
+LOG_LEVELS = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 10, "trace": 5}
+
+
 class LogFormat(StrEnum):
     CONSOLE = "console"
     JSON = "json"
@@ -122,7 +126,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1)
-    log_level: str = "info"
+    log_level: str = Field("info", description="critical, error, warning, info, debug or trace")
     log_format: LogFormat | None = Field(None, description="console or json; default: console in dev, json otherwise")
 
     # Operating (README, "Operating"): /metrics, traces.
@@ -139,6 +143,14 @@ class Settings(BaseSettings):
     otel_exporter_otlp_traces_endpoint: str | None = Field(
         None, description="the full URL for traces (e.g. http://collector:4318/v1/traces), if not the above"
     )
+
+    @field_validator("log_level")
+    @classmethod
+    def _a_log_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @field_validator("database_url")
     @classmethod
