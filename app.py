@@ -18,7 +18,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -43,6 +43,7 @@ from core.products import Product, Registry  # noqa: E402
 from core.ratelimit import Counters, RateLimiter, SignInLimits, storage_uri  # noqa: E402
 from core.runtime import Runtime  # noqa: E402
 from core.security import TokenService  # noqa: E402
+from core.serving import BALANCES, run_workers  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
 from core.tracing import build_tracing  # noqa: E402
 from core.ws import graphql_websocket  # noqa: E402
@@ -281,30 +282,38 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def _run_uvicorn(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    uvicorn.run(
-        "app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
+    options: dict[str, Any] = {
+        "app": "app:create_app",
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "log_level": settings.log_level,
         # JSON in production, readable in dev, in every worker (core/logs.py); one line per request
         # comes from core/observability.py, which replaces uvicorn's access log.
-        log_config=uvicorn_log_config(settings),
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-        ws=WS_IMPLEMENTATION,
+        "log_config": uvicorn_log_config(settings),
+        "access_log": False,
+        "loop": "uvloop",
+        "http": "httptools",
+        "ws": WS_IMPLEMENTATION,
         # A WebSocket message is refused at the same size as a POST body. No permessage-deflate:
         # its zlib state costs ~300 KB per connection, and live events are small.
-        ws_max_size=settings.max_body_bytes,
-        ws_per_message_deflate=False,
-        app_dir=str(ROOT),
+        "ws_max_size": settings.max_body_bytes,
+        "ws_per_message_deflate": False,
+        "app_dir": str(ROOT),
         # A worker process imports the app before it answers the supervisor's health check: under
         # load that takes more than uvicorn's 5 s default, and the supervisor then killed and
         # restarted workers forever.
-        timeout_worker_healthcheck=WORKER_START_SECONDS,
-    )
+        "timeout_worker_healthcheck": WORKER_START_SECONDS,
+    }
+    if workers > 1 and BALANCES:
+        # Each worker accepts on a socket of its own (core.serving): the kernel balances them.
+        # (uvicorn.run's app_dir is not a Config option: the workers import `app` from the root.)
+        sys.path.insert(0, options.pop("app_dir"))
+        with contextlib.suppress(KeyboardInterrupt):
+            run_workers(uvicorn.Config(**options))
+    else:
+        uvicorn.run(**options)
 
 
 def cmd_worker(args: argparse.Namespace) -> None:

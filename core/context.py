@@ -6,6 +6,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 import asyncpg
@@ -48,15 +49,61 @@ def _references_users(error: IntegrityError) -> bool:
     )
 
 
+class ActorKind(StrEnum):
+    """Who can be asking (`core.access` says what each may read)."""
+
+    #: A signed-in user, behind an access token.
+    USER = "user"
+    #: A partner's API client, acting for its organization and for no user.
+    API_CLIENT = "api_client"
+    #: A sender whose webhook signature verified (Stripe, Twilio...): reads nothing by policy.
+    WEBHOOK = "webhook"
+    #: The service itself (jobs, cron): its statements name the rows they work on.
+    SYSTEM = "system"
+
+
+#: The user id of actors that are not a user (never a row of `users`).
+NO_USER = uuid.UUID(int=0)
+
+
 @dataclass(frozen=True)
 class Actor:
-    """Who is asking: the signed-in user behind the access token."""
+    """Who is asking: the signed-in user behind the access token, by default; `api_client`,
+    `webhook` and `system` make the other kinds."""
 
     user_id: uuid.UUID
+    #: The user's global role ("user", "admin"); honoured only where the README says.
     role: str
     #: When the access token that authenticated this actor expires (Unix time); live
     #: subscriptions end then.
     expires_at: int | None = None
+    kind: ActorKind = ActorKind.USER
+    #: An API client's organization.
+    organization_id: uuid.UUID | None = None
+    #: What the actor is, for the audit trail: the client's id, the webhook's provider, the job.
+    label: str | None = None
+
+    @classmethod
+    def system(cls, label: str) -> Actor:
+        return cls(user_id=NO_USER, role="system", kind=ActorKind.SYSTEM, label=label)
+
+    @classmethod
+    def api_client(cls, client_id: str, organization_id: uuid.UUID) -> Actor:
+        return cls(
+            user_id=NO_USER,
+            role="api_client",
+            kind=ActorKind.API_CLIENT,
+            organization_id=organization_id,
+            label=client_id,
+        )
+
+    @classmethod
+    def webhook(cls, provider: str) -> Actor:
+        return cls(user_id=NO_USER, role="webhook", kind=ActorKind.WEBHOOK, label=provider)
+
+    @property
+    def is_user(self) -> bool:
+        return self.kind is ActorKind.USER
 
 
 @dataclass

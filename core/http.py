@@ -443,7 +443,7 @@ async def _run_sql(runtime: Runtime, plan: Plan, actor: Actor | None, variables:
     return await sql_plan.run(
         reader(runtime.engine),
         runtime.schema._schema,
-        actor.user_id,
+        actor,
         variables,
         max_size=settings.max_page_size,
         default_size=settings.default_page_size,

@@ -5,8 +5,8 @@ execution cost on the read path, which profiles of large results showed to be mo
 of the database layer's CPU: building the statement objects again for every batch, the
 compiled-cache lookup, the greenlet hop and a `Row` per record.
 
-A `Shape` is a SELECT whose only per-request values are *named* bind parameters (the viewer
-as `viewer_id`, the ids of a batch...). It is rendered to SQL once per process; each run binds
+A `Shape` is a SELECT whose only per-request values are *named* bind parameters (the actor's
+`core.access.access_params`, the ids of a batch...). It is rendered to SQL once per process; each run binds
 the values by name and calls asyncpg's `fetch` on the loader's pooled connection (asyncpg
 prepares each text once per connection); a connection that turns out to be dead is discarded
 (`core.db.discard_if_lost`), as SQLAlchemy would. Records come back as `Row`s, which also read as
@@ -23,7 +23,6 @@ request, so that a rendered text can never carry one request's values into anoth
 
 from __future__ import annotations
 
-import functools
 import operator
 import time
 from collections import OrderedDict
@@ -38,37 +37,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 
 from core.db import DatabaseUnavailable, current_sql_stats, discard_if_lost
-
-#: The bind parameter that carries the viewer's id in every read scoped to a user.
-VIEWER = "viewer_id"
-
-
-def viewer_param() -> sa.BindParameter[Any]:
-    """The viewer's id as a bind parameter (`VIEWER`), given with each run."""
-    return sa.bindparam(VIEWER, type_=sa.Uuid())
-
-
-@dataclass(frozen=True)
-class Owned:
-    """The read policy of a user's own data: the rows whose `column` is the viewer's id. Loaders
-    read through `shape(table)` with `params(user_id)`; the SQL form adds `condition(rows)`."""
-
-    column: str = "user_id"
-
-    def shape(self, table: sa.Table) -> Shape:
-        return _owned_shape(table, self.column)
-
-    def params(self, user_id: Any) -> dict[str, Any]:
-        return {VIEWER: user_id}
-
-    def condition(self, rows: Any) -> sa.ColumnElement[bool]:
-        return rows.c[self.column] == viewer_param()
-
-
-@functools.cache
-def _owned_shape(table: sa.Table, column: str) -> Shape:
-    """Every column of the table's rows that are the viewer's, built once per table."""
-    return Shape(sa.select(table).where(table.c[column] == viewer_param()))
 
 
 class Row(asyncpg.Record):

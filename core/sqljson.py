@@ -74,6 +74,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.util import ClauseAdapter
 from strawberry.types.arguments import convert_arguments
 
+from core.access import access_params, readable
+from core.context import Actor
 from core.errors import ClientError
 from core.fastpath import (
     AbstractCompleter,
@@ -87,7 +89,7 @@ from core.fastpath import (
 )
 from core.filters import Filter
 from core.pagination import Sort, cursor_key
-from core.reads import VIEWER, Shape, viewer_param
+from core.reads import Shape
 from core.relay import InvalidGlobalId, cursor_sql, from_global_id, page_args
 
 logger = logging.getLogger("quintet.sqljson")
@@ -205,12 +207,10 @@ class SqlType:
     table: sa.Table | None = None
     #: The type key in the type's global ids; None: the GraphQL type's name.
     type_key: str | None = None
-    #: Which of `table`'s rows the viewer reads (the loaders' scope), as a condition on a row;
-    #: None: the rows whose `user_id` is the viewer.
-    scope: Callable[[Row], sa.ColumnElement[bool]] | None = None
 
     def readable(self, row: Row) -> sa.ColumnElement[bool]:
-        return self.scope(row) if self.scope is not None else row.c.user_id == viewer_param()
+        """Which of `table`'s rows the actor reads: the table's read policy (`core.access`)."""
+        return readable(row, table=self.table)
 
 
 # ----------------------------------------------------------------------------- JSON values
@@ -386,7 +386,7 @@ class SqlPlan:
         self,
         engine: AsyncEngine,
         schema: GraphQLSchema,
-        viewer_id: Any,
+        actor: Actor,
         variables: dict[str, Any] | None,
         *,
         max_size: int,
@@ -399,7 +399,7 @@ class SqlPlan:
             if isinstance(values, list):
                 raise Fallback(VARIABLES)  # graphql-core reports them
             variable_values = values
-        params: dict[str, Any] = {VIEWER: viewer_id}
+        params: dict[str, Any] = access_params(actor)
         shapes: list[ConnectionShape] = []
         for site in self.sites:
             # Checked on every request, as the resolver checks them, even when no page is read.
@@ -582,7 +582,7 @@ class SqlCompiler:
             raise SqlUnsupported(f"a nullable parent for the non-null {field_plan.parent.name}.{field_plan.name}")
         parent = rule.table.alias(self.name("o"))
         node = self.object(_object_plan(field_plan.completer), parent)
-        found = sa.select(node).where(parent.c.id == row.c[rule.key_column], parent.c.user_id == viewer_param())
+        found = sa.select(node).where(parent.c.id == row.c[rule.key_column], readable(parent, table=rule.table))
         return found.correlate(row).scalar_subquery()
 
     def leaves(self, plan: SelectionPlan, values: Mapping[str, sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
@@ -672,7 +672,7 @@ class ConnectionSql:
         filtered = rule.filter.conditions(alias.c, self.shape.filter, self.prefix + FILTER) if rule.filter else []
         return [
             alias.c[rule.parent_column] == rule.parent_key(self.parent),
-            *([] if rule.owner_via_parent else [alias.c.user_id == viewer_param()]),
+            *([] if rule.owner_via_parent else [readable(alias, table=rule.table)]),
             *filtered,
         ]
 

@@ -13,6 +13,7 @@ from functools import cached_property
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
+from core.access import access_params
 from core.context import Actor
 from loaders.base import SharedLoader
 from services import aurum
@@ -25,11 +26,11 @@ class AurumLoaders:
         self.actor = actor
 
     def _progress(self, level: str) -> DataLoader[uuid.UUID, Progress]:
-        engine, shape, viewer = self.engine, aurum.progress_shape(level), self.actor.user_id
+        engine, shape, viewer = self.engine, aurum.progress_shape(level), access_params(self.actor)
 
         async def load(ids: Sequence[uuid.UUID]) -> list[Progress]:
             async with engine.connect() as conn:
-                rows = await shape.fetch(conn, {aurum.VIEWER: viewer, "ids": list(ids)})
+                rows = await shape.fetch(conn, {**viewer, "ids": list(ids)})
             by_id = {row.key: Progress(total_tasks=row.total, completed_tasks=row.completed) for row in rows}
             return [by_id.get(pk, Progress()) for pk in ids]
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
+from core.access import access_params, readable_rows
 from core.context import Actor
 from core.pagination import Page
 from loaders.base import PageKey, pages_by_parent, rows_by_id
@@ -26,23 +27,21 @@ class KitLoaders:
     def rows(self, spec: TypeSpec) -> DataLoader[uuid.UUID, Any]:
         loader = self.built.get(spec)
         if loader is None:
-            policy = spec.read
-            loader = rows_by_id(self.engine, policy.shape(spec.table), policy.params(self.actor.user_id))
+            loader = rows_by_id(self.engine, readable_rows(spec.table), access_params(self.actor))
             self.built[spec] = loader
         return loader
 
     def pages(self, relation: Relation) -> DataLoader[PageKey, Page]:
         loader = self.built.get(relation)
         if loader is None:
-            policy = relation.child.read
             flt = relation.filter
             loader = pages_by_parent(
                 self.engine,
-                policy.shape(relation.child.table),
+                readable_rows(relation.child.table),
                 parent_column=relation.key,
                 sorts=dict(relation.sorts),
                 filter=flt,
-                params=policy.params(self.actor.user_id),
+                params=access_params(self.actor),
             )
             self.built[relation] = loader
         return loader

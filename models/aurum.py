@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
+from core.access import OWNED, declare
 from models.base import created_at_field, id_field, one_of, timestamp_field
 
 
@@ -216,3 +217,8 @@ class Resource(SQLModel, table=True):
     size_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
+
+
+# Read policies (core.access): every Aurum row is its user's.
+for _model in (Pillar, Area, Project, Task, JournalTemplate, JournalEntry, Resource):
+    declare(_model, OWNED)

@@ -9,6 +9,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from core.access import OWNED, Owned, declare
 from models.base import created_at_field, id_field, one_of, timestamp_field
 
 
@@ -52,3 +53,8 @@ class RefreshToken(SQLModel, table=True):
     expires_at: datetime = timestamp_field(nullable=False)  # type: ignore[assignment]
     used_at: datetime | None = timestamp_field()
     revoked_at: datetime | None = timestamp_field()
+
+
+# Read policies (core.access): a user reads their own row and their own refresh tokens.
+declare(User, Owned("id"))
+declare(RefreshToken, OWNED)

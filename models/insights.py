@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
+from core.access import OWNED, declare
 from models.aurum import owner_column
 from models.base import created_at_field, id_field, one_of, timestamp_field
 
@@ -178,3 +179,9 @@ class HrmFeedback(SQLModel, table=True):
     kind: str = Field(max_length=16, nullable=False)
     comment: str | None = Field(default=None, max_length=1000)
     created_at: datetime = created_at_field()
+
+
+# Read policies (core.access): insights, preferences and feedback are their user's; the rules
+# (HrmRule) are a catalogue every user reads and have no owner.
+for _model in (Insight, HrmUserPreferences, HrmFeedback):
+    declare(_model, OWNED)

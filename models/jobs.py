@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
+from core.access import OWNED, declare
 from models.aurum import owner_column
 from models.base import created_at_field, id_field, one_of, timestamp_field
 
@@ -70,3 +71,7 @@ class BackgroundJob(SQLModel, table=True):
     started_at: datetime | None = timestamp_field()
     finished_at: datetime | None = timestamp_field()
     next_attempt_at: datetime | None = timestamp_field()
+
+
+# Read policy (core.access): a job is the user's who asked for it.
+declare(BackgroundJob, OWNED)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
+from core.access import OWNED, declare
 from models.aurum import owner_column
 from models.base import created_at_field, id_field, timestamp_field
 
@@ -34,3 +35,7 @@ class Notification(SQLModel, table=True):
     )
     read_at: datetime | None = timestamp_field()
     created_at: datetime = created_at_field()
+
+
+# Read policy (core.access): a notification is its recipient's.
+declare(Notification, OWNED)

@@ -23,7 +23,7 @@ derived from that one declaration:
   `core/sqljson.py` compiles (`sql_types`).
 - Global IDs encode the type's `key`, declared with the type and independent of its GraphQL name:
   renaming a type keeps every stored or cached ID valid.
-- Every row is read through the type's read policy (`Owned` by default: the viewer's rows).
+- Every row is read through its table's read policy (`core.access.declare`, next to the model).
 
 The SDL a kit type produces is the one its hand-written twin produced (tests/test_schema.py
 compares the committed schema).
@@ -37,7 +37,7 @@ import sys
 import typing
 import uuid
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from types import UnionType
@@ -49,10 +49,10 @@ from strawberry.types import Info
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.utils.str_converters import to_camel_case
 
+from core.access import viewer_param
 from core.filters import Filter
 from core.pagination import Sort
 from core.products import NodeType
-from core.reads import Owned, viewer_param
 from core.relay import to_global_id
 from core.sqljson import (
     PYTHON_ONLY,
@@ -167,7 +167,6 @@ class TypeSpec:
     fields: dict[str, Declaration]  # by Python name, in declaration order
     model: Any = None
     key: str | None = None
-    read: Owned = field(default_factory=Owned)
     #: where the parent id of children comes from: "pk" on a node, "user_pk" on the viewer
     parent_attribute: str = "pk"
     viewer: bool = False
@@ -541,9 +540,7 @@ def sql_types(types: Iterable[type]) -> dict[str, SqlType]:
         if spec.viewer:
             viewer.update(sql_fields(spec))
         elif spec.model is not None:
-            declared[spec.graphql_name] = SqlType(
-                sql_fields(spec), table=spec.table, type_key=spec.key, scope=spec.read.condition
-            )
+            declared[spec.graphql_name] = SqlType(sql_fields(spec), table=spec.table, type_key=spec.key)
         else:
             declared[spec.graphql_name] = SqlType(sql_fields(spec))
     if viewer:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from core import access
 from core.context import ACCOUNT_GONE, Actor
 from core.errors import DomainError, ErrorCode, Unauthenticated, ValidationFailed
 from core.security import (
@@ -216,13 +217,13 @@ async def logout(
     """Revoke the refresh token's family, or every family of the actor; returns how many."""
     condition: sa.ColumnElement[bool]
     if everywhere:
-        condition = col(RefreshToken.user_id) == actor.user_id
+        condition = access.readable(RefreshToken, actor)
     elif refresh_token:
         family = (
             sa.select(col(RefreshToken.family_id))
             .where(
                 col(RefreshToken.token_hash) == hash_refresh_secret(refresh_token),
-                col(RefreshToken.user_id) == actor.user_id,
+                access.readable(RefreshToken, actor),
             )
             .scalar_subquery()
         )
@@ -264,7 +265,8 @@ async def update_profile(
 
 
 def readable_users(actor: Actor | None) -> sa.Select[Any]:
-    """Users an actor may see: for now only themself (social products will widen this)."""
+    """Users an actor may see, by the users' read policy: for now only themself (social
+    products will widen it)."""
     if actor is None:
         return sa.select(User).where(sa.false())
-    return sa.select(User).where(col(User.id) == actor.user_id)
+    return sa.select(User).where(access.readable(User, actor))

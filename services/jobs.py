@@ -31,6 +31,7 @@ from prometheus_client.metrics_core import Metric
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from core import metrics
+from core.access import readable
 from core.ai import AIProvider, AIProviderError
 from core.context import Actor, after_commit
 from core.events import process_bus, user_channel
@@ -142,12 +143,12 @@ async def enqueue(
     return job
 
 
-async def active_job(session: AsyncSession, *, user_id: uuid.UUID, kind: str) -> BackgroundJob | None:
-    """The user's queued, running or retrying job of this kind, if any."""
+async def active_job(session: AsyncSession, *, actor: Actor, kind: str) -> BackgroundJob | None:
+    """The actor's queued, running or retrying job of this kind, if any."""
     statement = (
         sa.select(BackgroundJob)
         .where(
-            BackgroundJob.user_id == user_id,  # type: ignore[arg-type]
+            readable(BackgroundJob, actor),
             BackgroundJob.kind == kind,  # type: ignore[arg-type]
             BackgroundJob.status.in_(ACTIVE_JOB_STATUSES),  # type: ignore[attr-defined]
         )
@@ -174,7 +175,7 @@ class JobFilter:
 
 def owned_jobs(actor: Actor) -> sa.Select[Any]:
     t = table()
-    return sa.select(t).where(t.c.user_id == actor.user_id)
+    return sa.select(t).where(readable(t, actor))
 
 
 def job_conditions(flt: JobFilter) -> list[sa.ColumnElement[bool]]:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from core import access
 from core.context import Actor
 from core.db import any_of
 from core.errors import NotFound, ValidationFailed
@@ -50,7 +51,7 @@ def _publish(
 
 
 def readable(actor: Actor, *, unread_only: bool = False, product: str | None = None) -> sa.Select[Any]:
-    statement = sa.select(notifications).where(notifications.c.user_id == actor.user_id)
+    statement = sa.select(notifications).where(access.readable(notifications, actor))
     if unread_only:
         statement = statement.where(notifications.c.read_at.is_(None))
     if product is not None:
@@ -94,7 +95,7 @@ async def mark_read(session: AsyncSession, *, actor: Actor, ids: Sequence[uuid.U
             await session.execute(
                 sa.select(Notification).where(
                     col(Notification.id).in_(ids),
-                    col(Notification.user_id) == actor.user_id,
+                    access.readable(Notification, actor),
                 )
             )
         )
@@ -119,7 +120,7 @@ async def mark_read(session: AsyncSession, *, actor: Actor, ids: Sequence[uuid.U
 async def mark_all_read(session: AsyncSession, *, actor: Actor, product: str | None) -> int:
     statement = (
         sa.update(Notification)
-        .where(col(Notification.user_id) == actor.user_id, col(Notification.read_at).is_(None))
+        .where(access.readable(Notification, actor), col(Notification.read_at).is_(None))
         .values(read_at=sa.func.now())
     )
     if product is not None:

@@ -1,7 +1,7 @@
 """Rows that belong to one user (a `user_id` column), read and written the same way by every product.
 
-Reads go through the read policy `core.reads.Owned` (the kit's loaders and the SQL form apply
-it); writes look their target up with `get_owned`, which applies the same `user_id` condition.
+Reads go through the tables' read policies (`core.access.readable`: the kit's loaders and the SQL
+form apply it); writes look their target up with `get_owned`, which applies the same condition.
 Another user's row is indistinguishable from a missing one: `NotFound`, never `Forbidden`. A
 product's services keep their business rules and call these for the rest.
 
@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+from core.access import readable
 from core.context import Actor
 from core.errors import NotFound, ValidationFailed
 from core.pagination import NULL_DATE_LAST, Sort
@@ -86,7 +87,7 @@ async def get_owned(
     """
     statement = sa.select(model).where(
         model.id == pk,  # type: ignore[attr-defined]
-        model.user_id == actor.user_id,  # type: ignore[attr-defined]
+        readable(model, actor),
     )
     if lock:
         statement = statement.with_for_update()
@@ -149,11 +150,7 @@ async def reorder_children(
     before the flush (to publish the change after commit, say)."""
     t = table(model)
     current = (
-        (
-            await session.execute(
-                sa.select(model).where(t.c[parent] == parent_id, t.c.user_id == actor.user_id).with_for_update()
-            )
-        )
+        (await session.execute(sa.select(model).where(t.c[parent] == parent_id, readable(t, actor)).with_for_update()))
         .scalars()
         .all()
     )

@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from core.access import VIEWER, readable_rows
 from core.db import SqlStats, current_sql_stats
 from core.pagination import PageShape, page_statement
-from core.reads import NotRenderable, Owned, Row, Shape, ShapeCache, render
+from core.reads import NotRenderable, Row, Shape, ShapeCache, render
 from models.aurum import JournalEntry, Project, Task
 from schema.aurum.filters import TASK_FILTER
 from services import aurum
@@ -23,7 +24,7 @@ from tests.support import GraphQLClient
 from tests.test_jobs import new_user
 
 TASKS = aurum.table(Task)
-OWN_TASKS = Owned().shape(TASKS)
+OWN_TASKS = readable_rows(TASKS)
 
 
 async def both(engine: AsyncEngine, shape: Shape, params: dict[str, object]) -> tuple[list[tuple], list[tuple]]:
@@ -46,13 +47,13 @@ async def test_a_shape_answers_what_sqlalchemy_answers_for_each_viewer(
     shape = OWN_TASKS
     # When each runs it, then each gets their own rows, exactly as SQLAlchemy returns them
     for viewer, count in ((alice, 6), (bob, 2)):
-        raw, expected = await both(engine, shape, {aurum.VIEWER: viewer})
+        raw, expected = await both(engine, shape, {VIEWER: viewer})
         assert sorted(raw) == sorted(expected)
         assert len(raw) == count
         assert {row[1] for row in raw} == {viewer}  # user_id
     # And the rows read as attributes, like SQLAlchemy's
     async with engine.connect() as conn:
-        (row, *_) = await shape.fetch(conn, {aurum.VIEWER: bob})
+        (row, *_) = await shape.fetch(conn, {VIEWER: bob})
     assert isinstance(row, Row)
     assert isinstance(type(row).title, property)  # read by position, no lookup by name
     assert (row.user_id, row.title) == (row["user_id"], row["title"])
@@ -76,7 +77,7 @@ async def test_page_statements_with_filters_cursors_and_constants_match_sqlalche
         query, parent_column="project_id", sort=aurum.TASK_SORTS["DUE_AT_ASC"], shape=PageShape(True, False, False)
     )
     params = {
-        aurum.VIEWER: viewer,
+        VIEWER: viewer,
         "page_parent_ids": project_ids,
         "page_limit": 3,
         "page_after_value": datetime(2000, 1, 1, tzinfo=UTC),
@@ -92,7 +93,7 @@ def test_rendering_keeps_constants_and_names_the_per_run_values() -> None:
     query = OWN_TASKS.statement.where(TASKS.c.status.in_(("todo", "done")))
     rendered = render(query, dialect)
     assert rendered.sql.count("$") == len(rendered.names)
-    assert aurum.VIEWER in rendered.names
+    assert VIEWER in rendered.names
     assert sorted(value for name, value in rendered.constants.items()) == ["done", "todo"]
     with pytest.raises(KeyError, match="viewer_id"):
         rendered.arguments({})
@@ -124,7 +125,7 @@ async def test_columns_that_need_sqlalchemy_are_run_by_sqlalchemy(
     # Journal entries have an array column, converted by SQLAlchemy: the shape is refused and
     # run through SQLAlchemy, with the same result
     _, viewer = await new_user(gql)
-    shape = Owned().shape(aurum.table(JournalEntry))
+    shape = readable_rows(aurum.table(JournalEntry))
     with pytest.raises(NotRenderable, match="tags"):
         shape.rendered(_asyncpg_dialect())
     await session.execute(
@@ -132,7 +133,7 @@ async def test_columns_that_need_sqlalchemy_are_run_by_sqlalchemy(
     )
     await session.commit()
     async with engine.connect() as conn:
-        (row,) = await shape.fetch(conn, {aurum.VIEWER: viewer})
+        (row,) = await shape.fetch(conn, {VIEWER: viewer})
     assert row.tags == ["a", "b"]
 
 
@@ -156,7 +157,7 @@ def test_the_hot_shapes_are_rendered_not_run_by_sqlalchemy() -> None:
     # new column made them fall back, this says so instead of a silent slowdown.
     dialect = _asyncpg_dialect()
     for model in (Task, Project):
-        render(Owned().shape(aurum.table(model)).statement, dialect)
+        render(readable_rows(aurum.table(model)).statement, dialect)
     for level in ("project", "area", "pillar"):
         render(aurum.progress_shape(level).statement, dialect)
     overdue = OWN_TASKS.statement.where(*TASK_FILTER.conditions(TASKS.c, ("overdue",), "f_"))

@@ -18,7 +18,6 @@ Everything that code outside this package uses is re-exported here, as `services
 
 from __future__ import annotations
 
-from core.reads import VIEWER
 from services.aurum.events import HIERARCHY_PARENT, HIERARCHY_TOPIC, publish_hierarchy_change
 from services.aurum.filters import (
     IS_OVERDUE,
@@ -76,7 +75,6 @@ __all__ = [
     "RESOURCE_SORTS",
     "TASK_SORTS",
     "TEMPLATE_SORTS",
-    "VIEWER",
     "Progress",
     "ResourceFields",
     "as_utc",

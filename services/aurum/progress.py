@@ -9,7 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from core.reads import Shape, viewer_param
+from core.access import readable
+from core.reads import Shape
 from models.aurum import Area, Project, Task, TaskStatus
 from services.owned import table
 
@@ -42,7 +43,7 @@ def progress_shape(level: str) -> Shape:
         sa.select(key.label("key"), total.label("total"), completed.label("completed"))
         .select_from(source)
         .where(
-            tasks.c.user_id == viewer_param(),
+            readable(tasks, table=table(Task)),
             key == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.Uuid()))),
         )
         .group_by(key)

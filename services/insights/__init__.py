@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from core import access
 from core.ai import AIProvider
 from core.context import Actor
 from core.errors import NotFound, ValidationFailed
@@ -125,7 +126,7 @@ def _rule_feedback_for(actor: Actor) -> sa.Subquery:
             not_helpful.label("not_helpful"),
             (helpful - not_helpful).label("net"),
         )
-        .where(i.c.user_id == actor.user_id, i.c.feedback.is_not(None))
+        .where(access.readable(i, actor), i.c.feedback.is_not(None))
         .group_by(i.c.rule_id)
         .subquery("rule_feedback")
     )
@@ -149,7 +150,7 @@ def insight_query(actor: Actor) -> InsightQuery:
             .outerjoin(feedback, feedback.c.rule_id == i.c.rule_id)
             .outerjoin(p, p.c.user_id == i.c.user_id)
         )
-        .where(i.c.user_id == actor.user_id)
+        .where(access.readable(i, actor))
     )
     return InsightQuery(select=select, relevance=relevance)
 
@@ -171,11 +172,7 @@ def rule_rows(actor: Actor, *, enabled_only: bool = True) -> sa.Select[Any]:
             sa.func.coalesce(r.c.id == sa.func.any(p.c.muted_rule_ids), False).label("muted"),
             (net <= -SUPPRESS_AFTER).label("suppressed"),
         )
-        .select_from(
-            r.outerjoin(feedback, feedback.c.rule_id == r.c.id).outerjoin(
-                p, p.c.user_id == sa.literal(actor.user_id, sa.Uuid)
-            )
-        )
+        .select_from(r.outerjoin(feedback, feedback.c.rule_id == r.c.id).outerjoin(p, access.readable(p, actor)))
         .where(r.c.enabled if enabled_only else sa.true())
         .order_by(r.c.weight.desc(), r.c.key)
     )
@@ -325,7 +322,7 @@ async def request_analysis(
 
     A new analysis counts against the viewer's AI rate limit; joining the pending one does not.
     """
-    pending = await jobs.active_job(session, user_id=actor.user_id, kind=ANALYSIS_KIND)
+    pending = await jobs.active_job(session, actor=actor, kind=ANALYSIS_KIND)
     if pending is not None:
         return pending
     wanted = list(dict.fromkeys(rule_ids or []))
@@ -335,7 +332,7 @@ async def request_analysis(
         )
         if len(known) != len(wanted):
             raise NotFound("No enabled insight rule with one of these ids", field=["input", "ruleIds"])
-    await limiter.hit(actor.user_id)
+    await limiter.hit(access.quota_key(actor))
     return await jobs.enqueue(
         session,
         user_id=actor.user_id,

@@ -1,0 +1,117 @@
+"""`serve --workers N` spreads keep-alive connections over the workers (core.serving)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import psutil
+import pytest
+
+from core.serving import BALANCES, ReusePortListener
+from tests.conftest import create_database, drop_database
+from tests.support import free_port
+from tests.test_cli_serve import ROOT, _read_until, _stop
+
+CONNECTIONS = 128
+
+
+def test_a_listener_becomes_a_socket_of_its_own_in_each_process() -> None:
+    # Given the listener the parent hands to uvicorn's supervisor
+    port = free_port()
+    listener = ReusePortListener("127.0.0.1", port, 16)
+    # When it is unpickled twice (as in two worker processes)
+    first, second = pickle.loads(pickle.dumps(listener)), pickle.loads(pickle.dumps(listener))
+    try:
+        # Then each is a distinct listening socket on the same address, in one SO_REUSEPORT group
+        assert isinstance(first, socket.socket)
+        assert isinstance(second, socket.socket)
+        assert first.fileno() != second.fileno()
+        assert first.getsockname() == second.getsockname() == ("127.0.0.1", port)
+        assert first.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+        assert first.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
+    finally:
+        first.close()
+        second.close()
+
+
+def _listening_socket(worker: psutil.Process, port: int) -> str:
+    """The kernel's identity (`socket:[inode]`) of the socket `worker` listens on at `port`."""
+    (listening,) = (c for c in worker.net_connections("tcp") if c.laddr.port == port and c.status == psutil.CONN_LISTEN)
+    return os.readlink(f"/proc/{worker.pid}/fd/{listening.fd}")
+
+
+def _get(sock: socket.socket, port: int) -> bytes:
+    sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    return answer
+
+
+@pytest.mark.skipif(not BALANCES, reason="SO_REUSEPORT balancing is Linux's")
+def test_keep_alive_connections_are_spread_over_the_workers(server_url: str, tmp_path: Path) -> None:
+    # Given `serve --workers 2` on a database of its own
+    url = asyncio.run(create_database(server_url))
+    env = {k: v for k, v in os.environ.items() if k not in {"TEST_DATABASE_URL", "MODE"}}
+    env.update(DATABASE_URL=url, DATA_DIR=str(tmp_path), JOBS_IN_PROCESS="false")
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "app.py", "serve", "--port", str(port), "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    clients: list[socket.socket] = []
+    try:
+        output = _read_until(server, "Application startup complete", timeout=180)
+        if output.count("Application startup complete") < 2:
+            _read_until(server, "Application startup complete", timeout=180)
+        workers = [
+            child
+            for child in psutil.Process(server.pid).children()
+            if any(c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in child.net_connections("tcp"))
+        ]
+        # Two workers, each listening on a socket of its own (uvicorn's own mode shares one)
+        assert len(workers) == 2
+        assert len({_listening_socket(worker, port) for worker in workers}) == 2
+        # When a client opens 128 keep-alive connections at once (as a pool or wrk does), then
+        # sends a request on each and keeps them open
+        clients.extend(socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(CONNECTIONS))
+        for client in clients:
+            assert _get(client, port).startswith(b"HTTP/1.1 200")
+        client_ports = {client.getsockname()[1] for client in clients}
+        # Then both workers hold a fair share of them (a shared accept queue gave one worker all)
+        held: Counter[int] = Counter()
+        for worker in workers:
+            for connection in worker.net_connections("tcp"):
+                if connection.status == psutil.CONN_ESTABLISHED and connection.raddr.port in client_ports:
+                    held[worker.pid] += 1
+        assert sum(held.values()) == CONNECTIONS
+        # Binomial(128, 1/2): fewer than 40 on one side is a 4.2-sigma event (about 1 in 40,000)
+        assert min(held.get(worker.pid, 0) for worker in workers) >= 40, held
+        # And a worker that dies takes its socket with it: every new connection is answered by
+        # the other one (none waits in a dead process's queue) until its replacement is up
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait(30)
+        for _ in range(16):
+            with socket.create_connection(("127.0.0.1", port), timeout=60) as late:
+                assert _get(late, port).startswith(b"HTTP/1.1 200")
+    finally:
+        for client in clients:
+            client.close()
+        if server.poll() is None:
+            _stop(server, signal.SIGINT)
+        asyncio.run(drop_database(server_url, url))
