@@ -177,13 +177,19 @@ def process_stopping() -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether the process runs. A killed worker stays a zombie until uvicorn's supervisor reaps
+    it, which can take a while (its health check of that worker waits out a timeout first)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (not Linux): what kill said
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] not in {"Z", "X"}
 
 
 def forget_dead_processes(path: str) -> list[int]:

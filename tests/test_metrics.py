@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 
 from app import create_app
+from core.metrics import forget_dead_processes
 from core.observability import ANONYMOUS, NO_OPERATION, OTHER, OperationLabels, RequestRecord
 from core.relay import from_global_id
 from core.settings import Mode, Settings
@@ -200,3 +206,42 @@ async def test_metrics_need_the_token_in_production(database_url: str, data_dir:
         "open": [200, 200, 200],
         "off": [404, 404, 404],
     }
+
+
+def _gauge_holder(directory: Path) -> subprocess.Popen[str]:
+    """A process in multiprocess mode holding one open WebSocket in its live gauge."""
+    code = (
+        "from core import metrics; metrics.OPEN_CONNECTIONS.labels('websocket').inc(); "
+        "print('ready', flush=True); import time; time.sleep(120)"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "ready"
+    return child
+
+
+def test_the_live_gauges_of_a_killed_process_are_dropped_before_it_is_even_reaped(tmp_path: Path) -> None:
+    # Given two processes that each hold a live gauge, one of which is killed and not yet reaped
+    killed, alive = _gauge_holder(tmp_path), _gauge_holder(tmp_path)
+    try:
+        os.kill(killed.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{killed.pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        # When dead processes are forgotten (each scrape does it first)
+        forgotten = forget_dead_processes(str(tmp_path))
+        # Then the zombie's live gauges are gone, the living one's kept
+        assert forgotten == [killed.pid]
+        assert not (tmp_path / f"gauge_livesum_{killed.pid}.db").exists()
+        assert (tmp_path / f"gauge_livesum_{alive.pid}.db").exists()
+    finally:
+        for child in (killed, alive):
+            child.kill()
+            child.wait()
