@@ -219,9 +219,13 @@ class ErrorPolicy(SchemaExtension):
             result.errors = [shape_error(e, mask=self.mask) for e in errors]
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
-        """Subscriptions (and operations over WebSocket or SSE) yield results one by one."""
+        """Subscriptions (and operations over WebSocket or SSE) yield results one by one; the
+        later payloads of incremental delivery carry their errors in `incremental` and `completed`."""
         self.streamed = True
         errors = getattr(result, "errors", None)
         if errors:
             result.errors = [shape_error(e, mask=self.mask) for e in errors]
+        for entry in [*(getattr(result, "incremental", None) or ()), *(getattr(result, "completed", None) or ())]:
+            if entry.errors:
+                entry.errors = [shape_error(e, mask=self.mask) for e in entry.errors]
         yield

@@ -1,8 +1,11 @@
 """The GraphQL HTTP endpoint, JWKS and health checks.
 
 Operations travel as `application/json` POST (so that a browser form can't forge one) or,
-for queries only, as GET. Every refusal is a GraphQL error response whose `extensions`
-name the limit that was hit and its value.
+for queries (and subscriptions over Server-Sent Events) only, as GET. The answer's media type is
+negotiated from `Accept` (core/accept.py): one result as `application/json` or
+`application/graphql-response+json`, a subscription as `text/event-stream` (core/sse.py), a query
+with `@defer`/`@stream` as `multipart/mixed` or `text/event-stream` (core/incremental.py). Every
+refusal is a GraphQL error response whose `extensions` name the limit that was hit and its value.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncpg
 import orjson
 import sqlalchemy as sa
 from graphql import GraphQLError, get_operation_ast, parse, print_ast
+from graphql import OperationType as GraphQLOperationType
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -26,6 +30,16 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from core.accept import (
+    EVENT_STREAM,
+    GRAPHQL_RESPONSE,
+    OFFERS,
+    SINGLE_RESULT_TYPES,
+    Accept,
+    MediaType,
+    inspect_operation,
+    not_acceptable_message,
+)
 from core.context import Actor, Context
 from core.db import DatabaseUnavailable, SqlStats, current_sql_stats, lost_connection, reader
 from core.errors import shape_error
@@ -44,6 +58,12 @@ logger = logging.getLogger("quintet.http")
 JSON = "application/json"
 QUERY_ONLY = frozenset({OperationType.QUERY})
 ANY_OPERATION = frozenset({OperationType.QUERY, OperationType.MUTATION})
+#: What an event stream may run: a GET stream reads (queries, subscriptions), never writes.
+STREAMED_BY_GET = frozenset({OperationType.QUERY, OperationType.SUBSCRIPTION})
+STREAMED_BY_POST = frozenset({OperationType.QUERY, OperationType.MUTATION, OperationType.SUBSCRIPTION})
+INTERNAL_ERROR = "INTERNAL_SERVER_ERROR"
+#: The answer depends on Accept: a cache must not serve one client's media type to another.
+VARY = {"Vary": "Accept"}
 
 
 class RequestRefused(Exception):
@@ -55,10 +75,16 @@ class RequestRefused(Exception):
         self.headers = headers or {}
         self.details = details
 
-    def response(self) -> Response:
+    def response(self, media_type: MediaType | None = None) -> Response:
+        """The refusal as a GraphQL response, in the negotiated single-result media type."""
         note_refusal(self.code, self.details.get("limit"))  # for the request's log line and metrics
         body = {"errors": [{"message": self.message, "extensions": {"code": self.code, **self.details}}]}
-        return Response(orjson.dumps(body), status_code=self.status, media_type=JSON, headers=self.headers)
+        return Response(
+            orjson.dumps(body),
+            status_code=self.status,
+            media_type=media_type.essence if media_type is not None else JSON,
+            headers=self.headers,
+        )
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -102,6 +128,9 @@ def _parse_params(data: Any) -> tuple[str, dict[str, Any] | None, str | None]:
     operation_name = data.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
         raise _bad_request("`operationName` must be a string")
+    extensions = data.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise _bad_request("`extensions` must be a JSON object")
     if "\x00" in query or "\\u0000" in query or _has_nul(variables):
         raise RequestRefused(
             400,
@@ -127,15 +156,14 @@ async def _operation_from(
     record = request_record()  # the request's log line and metrics name its operation
     if request.method == "GET":
         params = request.query_params
-        variables: Any = None
-        if params.get("variables"):
-            try:
-                variables = orjson.loads(params["variables"])
-            except orjson.JSONDecodeError as exc:
-                raise _bad_request("`variables` is not valid JSON") from exc
-        query, variables, operation_name = _parse_params(
-            {"query": params.get("query"), "variables": variables, "operationName": params.get("operationName")}
-        )
+        decoded: dict[str, Any] = {"query": params.get("query"), "operationName": params.get("operationName")}
+        for name in ("variables", "extensions"):
+            if params.get(name):
+                try:
+                    decoded[name] = orjson.loads(params[name])
+                except orjson.JSONDecodeError as exc:
+                    raise _bad_request(f"`{name}` is not valid JSON") from exc
+        query, variables, operation_name = _parse_params(decoded)
         record.query, record.operation_name = query, operation_name
         return query, variables, operation_name, QUERY_ONLY
     if request.method != "POST":
@@ -195,9 +223,15 @@ def _wants_ide(request: Request) -> bool:
     )
 
 
-def wants_event_stream(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return any(part.split(";", 1)[0].strip().lower() == "text/event-stream" for part in accept.split(","))
+def _mutation_by_get() -> RequestRefused:
+    return RequestRefused(
+        405,
+        "Only queries may be sent with GET; send mutations with POST",
+        "METHOD_NOT_ALLOWED",
+        {"Allow": "POST"},
+        limit="getOperations",
+        value="query",
+    )
 
 
 async def graphql_endpoint(request: Request) -> Response:
@@ -218,21 +252,40 @@ def last_resort(error: Exception, *, mask: bool) -> Response:
 
 
 async def _graphql_endpoint(request: Request) -> Response:
-    if wants_event_stream(request):
-        from core.sse import graphql_event_stream
-
-        return await graphql_event_stream(request)
     runtime = runtime_of(request)
     settings = runtime.settings
     if _wants_ide(request):
         if settings.graphiql_enabled:
             return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
         return RequestRefused(404, "GraphiQL is disabled on this server", "GRAPHIQL_DISABLED").response()
+    accept = Accept.of(request.headers.get("accept"))
+    single = accept.single_result
     try:
         query, variables, operation_name, allowed = await _operation_from(request, settings)
+        delivery, kind = inspect_operation(query, operation_name, variables, settings.max_tokens, always=False)
+        media = accept.choose(delivery)
+        if media is None:
+            offered = [str(offer) for group in OFFERS[delivery] for offer in group]
+            raise RequestRefused(406, not_acceptable_message(delivery), "NOT_ACCEPTABLE", accepted=offered)
+        if media not in SINGLE_RESULT_TYPES and request.method == "GET":
+            # A stream runs what GET may not: know the operation's type (graphql-core's check
+            # answers a single result's GET mutation).
+            if kind is None:
+                _, kind = inspect_operation(query, operation_name, variables, settings.max_tokens, always=True)
+            if kind is GraphQLOperationType.MUTATION:
+                raise _mutation_by_get()
         actor = authenticate(runtime.tokens, request.headers.get("authorization"))
     except RequestRefused as refused:
-        return refused.response()
+        return refused.response(single)
+    if media == EVENT_STREAM:
+        from core.sse import graphql_event_stream
+
+        streamed = STREAMED_BY_GET if request.method == "GET" else STREAMED_BY_POST
+        return await graphql_event_stream(request, query, variables, operation_name, streamed, actor, single)
+    if media not in SINGLE_RESULT_TYPES:
+        from core.incremental import graphql_multipart
+
+        return await graphql_multipart(request, query, variables, operation_name, allowed, actor, single)
 
     stats = SqlStats()
     token = current_sql_stats.set(stats)
@@ -269,16 +322,9 @@ async def _graphql_endpoint(request: Request) -> Response:
             if operation_name
             else "The document contains no operation to run"
         )
-        return RequestRefused(400, message, "OPERATION_NOT_FOUND").response()
+        return RequestRefused(400, message, "OPERATION_NOT_FOUND").response(single)
     except InvalidOperationTypeError:
-        return RequestRefused(
-            405,
-            "Only queries may be sent with GET; send mutations with POST",
-            "METHOD_NOT_ALLOWED",
-            {"Allow": "POST"},
-            limit="getOperations",
-            value="query",
-        ).response()
+        return _mutation_by_get().response(single)
     finally:
         current_sql_stats.reset(token)
         for used in contexts:
@@ -286,11 +332,14 @@ async def _graphql_endpoint(request: Request) -> Response:
 
     body: dict[str, Any] = {}
     status = 200
+    # Execution started unless the errors are request errors (parse, validation, variables, a
+    # limit), which have no path: then there is no `data` at all (a field error that nulled the
+    # whole result leaves `"data": null`).
+    executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
     if result.errors:
         body["errors"] = [_format_error(e, mask=not settings.is_dev) for e in result.errors]
-        if any(e.get("extensions", {}).get("code") == DatabaseUnavailable.code for e in body["errors"]):
-            status = 503  # nothing was changed: try again later
-    if result.data is not None or not result.errors:
+        status = result_status(body["errors"], executed=executed, media=media)
+    if executed:
         body["data"] = result.data
     extensions = {**(result.extensions or {}), **context.extensions}
     if settings.is_dev:
@@ -300,7 +349,19 @@ async def _graphql_endpoint(request: Request) -> Response:
     if extensions:
         body["extensions"] = extensions
     record.pre_execution, record.errors = isinstance(result, PreExecutionError), body.get("errors")
-    return Response(orjson.dumps(body), status_code=status, media_type=JSON)
+    return Response(orjson.dumps(body), status_code=status, media_type=media.essence, headers=VARY)
+
+
+def result_status(errors: list[dict[str, Any]], *, executed: bool, media: MediaType) -> int:
+    """The HTTP status of a single result with these (formatted) errors."""
+    codes = {e.get("extensions", {}).get("code") for e in errors}
+    if DatabaseUnavailable.code in codes:
+        return 503  # nothing was changed: try again later
+    if not executed and media == GRAPHQL_RESPONSE:
+        # application/json answers 200 whatever the errors (legacy clients read the body);
+        # application/graphql-response+json says "not executed" with the status as well.
+        return 500 if INTERNAL_ERROR in codes else 400
+    return 200
 
 
 async def _once_more_if_lost(

@@ -47,7 +47,8 @@ STATEMENT_BUCKETS = (0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89)
 REQUESTS = Counter(
     "quintet_graphql_requests",
     "GraphQL requests over HTTP (POST, GET and Server-Sent Event streams) by operation name, outcome "
-    "(ok, error, refused) and execution path (one_statement, compiled, graphql_core, event_stream, none)",
+    "(ok, error, refused) and execution path (one_statement, compiled, graphql_core, event_stream, "
+    "incremental: @defer/@stream over multipart/mixed, none: refused before it ran)",
     ["operation", "outcome", "path"],
 )
 REQUEST_SECONDS = Histogram(

@@ -54,6 +54,7 @@ ONE_STATEMENT = "one_statement"
 COMPILED = "compiled"
 GRAPHQL_CORE = "graphql_core"
 EVENT_STREAM = "event_stream"
+INCREMENTAL = "incremental"
 NOT_EXECUTED = "none"
 
 #: Operation labels that are no operation's name (parentheses: no GraphQL name has them).
@@ -203,6 +204,15 @@ def outcome_of(record: RequestRecord) -> str:
     return "ok"
 
 
+def _streamed(content_type: bytes) -> str:
+    """The path of a response the endpoint did not answer itself: a stream, or none (refused)."""
+    if content_type.startswith(b"text/event-stream"):
+        return EVENT_STREAM
+    if content_type.startswith(b"multipart/mixed"):
+        return INCREMENTAL
+    return NOT_EXECUTED
+
+
 def _error_codes(errors: Sequence[dict[str, Any]]) -> list[str]:
     codes: list[str] = []
     for error in errors:
@@ -293,9 +303,7 @@ class ObservabilityMiddleware:
         outcome = execution = None
         if graphql:
             outcome = outcome_of(record)
-            execution = record.path
-            if execution is None:
-                execution = EVENT_STREAM if record.content_type.startswith(b"text/event-stream") else NOT_EXECUTED
+            execution = record.path or _streamed(record.content_type)
             label = self.labels.label(record, executed=outcome != "refused")
             self._count(label, outcome, execution, seconds, record)
         level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
@@ -409,7 +417,7 @@ class ObservabilityMiddleware:
         if operation is not None:
             span.set_attribute("graphql.operation.name", operation)
         span.set_attribute("quintet.outcome", outcome_of(record))
-        span.set_attribute("quintet.execution", record.path or NOT_EXECUTED)
+        span.set_attribute("quintet.execution", record.path or _streamed(record.content_type))
         if record.sql is not None:
             span.set_attribute("quintet.sql_statements", record.sql.statements)
 

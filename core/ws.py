@@ -36,7 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     CompleteMessage,
     ConnectionInitMessage,
@@ -326,6 +326,18 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 return
             self.context.start_operation()
         await super().handle_subscribe(message)
+
+    async def _reject_incremental_delivery(self, operation: Operation[Context, None]) -> None:
+        """graphql-transport-ws has no message for @defer/@stream payloads: strawberry refuses such an
+        operation with an error that has no code; this one has it, and says where they work."""
+        message = (
+            "@defer and @stream are not delivered over graphql-transport-ws: send the query over HTTP "
+            "(Accept: multipart/mixed or text/event-stream)"
+        )
+        await operation.send_initial_errors([GraphQLError(message, extensions={"code": INCREMENTAL_OVER_WS})])
+
+
+INCREMENTAL_OVER_WS = "INCREMENTAL_DELIVERY_UNSUPPORTED"
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):

@@ -37,7 +37,8 @@ from schema.viewer import viewer_root
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
-CONFIG = StrawberryConfig(scalar_map=SCALARS)
+# @defer and @stream: graphql-core 3.3 runs them, core/incremental.py delivers the payloads.
+CONFIG = StrawberryConfig(scalar_map=SCALARS, enable_experimental_incremental_execution=True)
 
 #: The order of the `Viewer`'s fields in the committed SDL, older than the registrations (whose
 #: list order the other root types follow): products named here come first, in this order.

@@ -282,6 +282,7 @@ async def test_the_system_reads_everything_and_a_webhook_nothing(
 
 def test_the_loaders_shape_is_the_policy() -> None:
     from models.aurum import Task
+    from services.owned import table
 
-    rendered = str(readable_rows(Task.__table__).statement)
+    rendered = str(readable_rows(table(Task)).statement)
     assert "tasks.user_id = :viewer_id" in rendered

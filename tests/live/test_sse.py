@@ -116,8 +116,9 @@ async def test_the_post_endpoints_protections_apply(live_server: LiveServer, gql
         assert (form.status_code, form.json()["errors"][0]["extensions"]["code"]) == (415, "UNSUPPORTED_CONTENT_TYPE")
         big = await client.post("/graphql", json={"query": CHANGES + " " * settings.max_body_bytes}, headers=stream)
         assert (big.status_code, big.json()["errors"][0]["extensions"]["limit"]) == (413, "maxBodyBytes")
-        get = await client.get("/graphql", params={"query": CHANGES}, headers=stream)
+        get = await client.get("/graphql", params={"query": "mutation { __typename }"}, headers=stream)
         assert (get.status_code, get.headers["allow"]) == (405, "POST")
+        assert get.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
     aliases = " ".join(f"a{i}: aurumHierarchyChanges {{ __typename }}" for i in range(settings.max_aliases + 1))
     async with event_stream(live_server.http, f"subscription {{ {aliases} }}", token=user.token) as (_, source):
         [(kind, data), end] = await collect(source)
@@ -169,3 +170,30 @@ async def test_the_stream_ends_when_the_token_expires(
     assert seen[0][1]["data"]["aurumHierarchyChanges"]["state"] == "STARTED"
     assert seen[1][1]["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED", "reason": "TOKEN_EXPIRED"}
     assert seen[2] == ("complete", None)
+
+
+async def test_events_end_their_lines_with_a_newline_only(live_server: LiveServer, gql: GraphQLClient) -> None:
+    # urql splits events on "\n\n": a "\r\n" line ending would leave its events unsplit.
+    user = await gql.sign_up(display_name="Lines")
+    headers = {"Accept": "text/event-stream", "Authorization": f"Bearer {user.token}"}
+    async with httpx.AsyncClient(base_url=live_server.http, timeout=10) as client:
+        response = await client.post("/graphql", json={"query": "{ viewer { user { displayName } } }"}, headers=headers)
+    assert response.status_code == 200
+    assert response.content == (
+        b'event: next\ndata: {"data":{"viewer":{"user":{"displayName":"Lines"}}}}\n\nevent: complete\ndata: \n\n'
+    )
+
+
+async def test_a_subscription_streams_over_get(live_server: LiveServer, gql: GraphQLClient) -> None:
+    user = await gql.sign_up()
+    headers = {"Accept": "text/event-stream", "Authorization": f"Bearer {user.token}"}
+    async with (
+        httpx.AsyncClient(base_url=live_server.http, timeout=10) as client,
+        aconnect_sse(client, "GET", "/graphql", params={"query": CHANGES}, headers=headers) as source,
+    ):
+        assert source.response.status_code == 200
+        [(kind, data)] = await collect(source.aiter_sse(), 1)
+    assert (kind, data) == (
+        "next",
+        {"data": {"aurumHierarchyChanges": {"__typename": "LiveUpdatesStatus", "state": "STARTED"}}},
+    )
