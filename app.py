@@ -103,8 +103,6 @@ def create_app(
         from core.ws import GraphQLWebSocketView
         from schema import build_schema
 
-        if tracing is not None:
-            tracing.start()
         database_url = resolve_database_url(settings)
         engine = create_engine(database_url, settings)
         schema = build_schema(settings, products, tracer=tracer)
@@ -145,6 +143,8 @@ def create_app(
                 run_worker(settings, database_url, install_signal_handlers=False, products=products)
             )
             worker.add_done_callback(_report_worker_end)
+        if tracing is not None:
+            tracing.start()  # the asyncpg instrumentation is the process's: only while the app runs
         try:
             yield
         finally:

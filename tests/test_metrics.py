@@ -83,6 +83,22 @@ async def test_a_query_counts_by_operation_outcome_and_path(metered: tuple[Starl
     assert after.has("process_cpu_seconds_total")
 
 
+async def test_a_deferred_query_counts_as_incremental(metered: tuple[Starlette, httpx.AsyncClient]) -> None:
+    _, http = metered
+    client = GraphQLClient(http)
+    viewer = await client.sign_up()
+    name = unique("Deferred")
+    query = f"query {name} {{ viewer {{ ... @defer {{ pillars(first: 1) {{ totalCount }} }} }} }}"
+    headers = {"Authorization": f"Bearer {viewer.token}", "Accept": "multipart/mixed"}
+    # When a query with @defer is answered in parts
+    response = await http.post("/graphql", json={"query": query}, headers=headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("multipart/mixed")
+    # Then it is counted under the incremental path
+    samples = await scrape(http)
+    assert samples.get(REQUESTS, operation=name, outcome="ok", path="incremental") == 1
+
+
 async def test_refused_requests_count_by_the_limit_that_refused_them(
     metered: tuple[Starlette, httpx.AsyncClient],
 ) -> None:

@@ -57,11 +57,16 @@ class Served:
                 raise AssertionError(f"{marker!r} not printed {count} times; output:\n{''.join(self.lines)}")
             time.sleep(0.1)
 
+    def tail(self, lines: int = 40) -> str:
+        return "".join(self.lines[-lines:])
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
         try:
-            code = self.process.wait(timeout=60)
+            # uvicorn's supervisor handles a signal between its health checks, and one check of a
+            # worker that is still starting may take a while.
+            code = self.process.wait(timeout=180)
         except subprocess.TimeoutExpired:
             self.process.kill()
             code = self.process.wait()
@@ -130,7 +135,7 @@ async def test_two_workers_answer_one_scrape_with_both_counts(served: tuple[Serv
         if len([pid for pid, count in counts.items() if count > 0]) == 2:
             break
     counts = per_process(metrics_dir, "quintet_graphql_requests_total", operation="MultiProbe")
-    assert sorted(count > 0 for count in counts.values()) == [True, True], counts
+    assert sorted(count > 0 for count in counts.values()) == [True, True], (counts, server.tail())
     # Then every scrape, whichever worker answers it, counts all of them
     for _ in range(6):
         samples = await scrape()
@@ -146,7 +151,7 @@ async def test_two_workers_answer_one_scrape_with_both_counts(served: tuple[Serv
             not (holders := per_process(metrics_dir, "quintet_open_connections", transport="websocket"))
             or max(holders.values()) < 1
         ):
-            assert time.monotonic() < deadline, holders
+            assert time.monotonic() < deadline, (holders, server.tail())
             await asyncio.sleep(0.05)
         assert (await scrape()).get("quintet_open_connections", transport="websocket") == 1
         [holder] = [pid for pid, value in holders.items() if value == 1]
@@ -162,14 +167,17 @@ async def test_two_workers_answer_one_scrape_with_both_counts(served: tuple[Serv
             if scraped is not None and scraped.get("quintet_open_connections", transport="websocket") == 0:
                 samples = scraped
                 break
-            assert time.monotonic() < deadline
+            left = glob.glob(str(metrics_dir / "gauge_livesum_*.db"))
+            assert time.monotonic() < deadline, (holder, left, scraped and scraped.values, server.tail())
             await asyncio.sleep(0.1)
         assert not glob.glob(str(metrics_dir / f"gauge_livesum_{holder}.db"))
         # And the counts of the killed worker still add up
         assert samples.total("quintet_graphql_requests_total", operation="MultiProbe") == sent
+    # (uvicorn's supervisor has started a worker in the killed one's place)
+    server.wait_for("Application startup complete", 3, timeout=180)
 
     # When serve stops, then the workers drop their live gauges, and wrote JSON only
-    assert server.stop() == 0
+    assert server.stop() == 0, server.tail()
     assert not glob.glob(str(metrics_dir / "gauge_live*.db"))
     logged = [orjson.loads(line) for line in server.lines if line.startswith("{")]
     requests = [line for line in logged if line.get("operation") == "MultiProbe"]
