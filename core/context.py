@@ -106,6 +106,31 @@ class Actor:
         return self.kind is ActorKind.USER
 
 
+@dataclass(frozen=True)
+class AuditScope:
+    """Whom a unit of work's changes are recorded as in the audit trail (`services/audit.py`
+    reads it from `session.info[AUDIT_SCOPE]`): the actor (None: nobody signed in), the
+    request's id and the GraphQL mutation field being run. A unit of work without one records
+    nothing."""
+
+    actor: Actor | None
+    request_id: str | None = None
+    operation: str | None = None
+
+
+#: The `session.info` key of the unit of work's `AuditScope`.
+AUDIT_SCOPE = "audit_scope"
+#: The longest `X-Request-ID` kept (a longer one is cut).
+MAX_REQUEST_ID = 200
+
+
+def request_id_of(request: HTTPConnection) -> str | None:
+    """The request's id: the one the HTTP layer gave it (`request.state.request_id`), else the
+    client's `X-Request-ID` header, else None."""
+    given = getattr(request.state, "request_id", None) or request.headers.get("x-request-id")
+    return str(given)[:MAX_REQUEST_ID] if given else None
+
+
 @dataclass
 class Outcome(Generic[T]):
     """What a unit of work produced: a value, or the expected errors that stopped it."""
@@ -140,10 +165,16 @@ class Context(Generic[L]):
     new_loaders: Callable[[Actor | None], L]
     #: merged into the response's `extensions` (e.g. when to retry a rate-limited request)
     extensions: dict[str, Any] = field(default_factory=dict)
+    #: The root mutation field being resolved (set around each by the schema), for the audit trail.
+    mutation_field: str | None = None
+
+    def audit_scope(self) -> AuditScope:
+        return AuditScope(self.actor, request_id_of(self.request), self.mutation_field)
 
     async def unit_of_work(self, work: Callable[[AsyncSession], Awaitable[T]]) -> Outcome[T]:
-        """Run one mutation's work in one transaction (see `run_unit_of_work`)."""
-        return await run_unit_of_work(self.sessions, self.bus, work)
+        """Run one mutation's work in one transaction (see `run_unit_of_work`), its changes
+        recorded in the audit trail as the request's actor's."""
+        return await run_unit_of_work(self.sessions, self.bus, work, audit=self.audit_scope())
 
     async def actor_unit_of_work(self, work: Callable[[AsyncSession, Actor], Awaitable[T]]) -> Outcome[T]:
         """`unit_of_work` for a signed-in user; without one, the UNAUTHENTICATED error."""
@@ -161,9 +192,16 @@ class Context(Generic[L]):
 
 
 async def run_unit_of_work(
-    sessions: async_sessionmaker[AsyncSession], bus: EventBus, work: Callable[[AsyncSession], Awaitable[T]]
+    sessions: async_sessionmaker[AsyncSession],
+    bus: EventBus,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    audit: AuditScope | None = None,
 ) -> Outcome[T]:
     """Run `work` in one transaction: a mutation, or a background job outside any request.
+
+    With `audit`, its changes are recorded in the audit trail as that scope's, in the same
+    transaction (the `before_commit` callbacks write them); without, nothing is recorded.
 
     The service flushes; this commits. A `DomainError` rolls everything back (unless it asks
     to keep its changes) and is returned as the outcome's errors. A lost connection raises
@@ -176,6 +214,8 @@ async def run_unit_of_work(
     committing = False
     async with sessions() as session:
         session.info[SESSION_BUS_KEY] = bus
+        if audit is not None:
+            session.info[AUDIT_SCOPE] = audit
         try:
             async with session.begin():
                 try:
@@ -185,7 +225,7 @@ async def run_unit_of_work(
                         raise
                     kept = error
                 # Flushed now (the commit would), so that what fails past here is the COMMIT itself.
-                await session.flush()
+                await _before_commit(session)
                 committing = True
         except DomainError as error:
             return Outcome(errors=[error])
@@ -220,14 +260,36 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     session.info.setdefault("after_commit", []).append(callback)
 
 
+BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
+
+
+def before_commit(session: AsyncSession, callback: BeforeCommit) -> None:
+    """Run `callback(session)` at the end of the surrounding unit of work, in its transaction,
+    after its last flush and before its COMMIT (the audit trail writes its rows so)."""
+    session.info.setdefault("before_commit", []).append(callback)
+
+
+async def _before_commit(session: AsyncSession) -> None:
+    await session.flush()
+    for callback in session.info.pop("before_commit", []):
+        await callback(session)
+
+
 async def run_in_transaction(
-    sessions: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]]
+    sessions: async_sessionmaker[AsyncSession],
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    audit: AuditScope | None = None,
 ) -> T:
     """Outside a request (workers, periodic jobs): one transaction, then its `after_commit`
-    callbacks, as `Context.unit_of_work` does for mutations."""
+    callbacks, as `Context.unit_of_work` does for mutations; with `audit` (the system actor,
+    say), its changes are recorded in the audit trail."""
     async with sessions() as session:
+        if audit is not None:
+            session.info[AUDIT_SCOPE] = audit
         async with session.begin():
             value = await work(session)
+            await _before_commit(session)
         callbacks: list[AfterCommit] = session.info.get("after_commit", [])
     await _run_after_commit(callbacks)
     return value

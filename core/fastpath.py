@@ -542,18 +542,42 @@ class Run:
         except BaseException:
             _discard(awaitable for _, _, awaitable in pending)
             raise
+        done: set[int] = set()
         if pending:
-            settled = await settle([awaitable for _, _, awaitable in pending])
-            for (column, index, _), value in zip(pending, settled, strict=True):
+            # Objects and lists that no resolver has to await are completed meanwhile, as
+            # graphql-core completes a value as soon as it has one: their loads then batch with
+            # those of the resolvers still awaited (a `viewer { user }` beside `node(id:)` reads
+            # both users in one statement, as graphql-core does).
+            awaited = {id(column) for column, _, _ in pending}
+            early: list[tuple[int, Awaitable[list[Any]]]] = []
+            try:
+                for position, field in enumerate(plan.fields):
+                    if not field.completer.is_leaf and id(columns[position]) not in awaited:
+                        early.append(
+                            (position, field.completer.complete(self, columns[position], field_paths[position]))
+                        )
+            except BaseException:
+                _discard(awaitable for _, _, awaitable in pending)
+                _discard(awaitable for _, awaitable in early)
+                raise
+            settled = await settle([awaitable for _, _, awaitable in pending] + [awaitable for _, awaitable in early])
+            for (column, index, _), value in zip(pending, settled, strict=False):
                 if isinstance(value, BaseException):
                     raise Abandon from value
                 column[index] = value
+            for (position, _), value in zip(early, settled[len(pending) :], strict=True):
+                if isinstance(value, BaseException):
+                    raise Abandon from value
+                columns[position] = value
+                done.add(position)
 
         # Complete: leaves at once, objects and lists of all fields together (the next
         # level's loaders batch across sibling fields too).
         later: list[tuple[int, Awaitable[list[Any]]]] = []
         try:
             for position, field in enumerate(plan.fields):
+                if position in done:
+                    continue
                 completer = field.completer
                 completed = completer.complete(self, columns[position], field_paths[position])
                 if completer.is_leaf:

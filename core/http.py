@@ -23,8 +23,7 @@ from graphql import GraphQLError, get_operation_ast, parse, print_ast
 from graphql import OperationType as GraphQLOperationType
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from strawberry.http.ides import get_graphql_ide_html
+from starlette.responses import Response
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
@@ -44,6 +43,7 @@ from core.context import Actor, Context
 from core.db import DatabaseUnavailable, SqlStats, current_sql_stats, lost_connection, reader
 from core.errors import shape_error
 from core.fastpath import Plan, PlanCache, run_plan
+from core.graphiql import graphiql_page
 from core.jobs import QueueWatch, queue_health
 from core.limits import requested_nodes
 from core.observability import COMPILED, GRAPHQL_CORE, ONE_STATEMENT, note_refusal, request_record
@@ -256,7 +256,7 @@ async def _graphql_endpoint(request: Request) -> Response:
     settings = runtime.settings
     if _wants_ide(request):
         if settings.graphiql_enabled:
-            return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+            return graphiql_page()
         return RequestRefused(404, "GraphiQL is disabled on this server", "GRAPHIQL_DISABLED").response()
     accept = Accept.of(request.headers.get("accept"))
     single = accept.single_result

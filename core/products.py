@@ -48,6 +48,8 @@ class NodeType(Generic[L]):
 
     loader: Callable[[L], DataLoader[Any, Any]]
     to_node: Callable[[Any], Any]
+    #: The table its rows are read from (the audit trail gives a changed row of it this type's id).
+    table: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,9 @@ class Registry:
         _unique("periodic task", ((task.name, p.name) for p in self.products for task in p.periodic))
         _unique("live topic", ((topic, p.name) for p in self.products for topic in p.topics))
         self.node_types: dict[str, NodeType[Any]] = {k: v for p in self.products for k, v in p.node_types.items()}
+        _unique("node table", ((t.table, key) for key, t in self.node_types.items() if t.table is not None))
+        #: The node type key of each table that is a node type's (table name -> key).
+        self.node_tables: dict[str, str] = {t.table: k for k, t in self.node_types.items() if t.table is not None}
         self.loader_factories: dict[str, LoaderFactory] = {k: v for p in self.products for k, v in p.loaders.items()}
         self.job_handlers: dict[str, JobHandler] = {k: v for p in self.products for k, v in p.jobs.items()}
         self.periodic: list[PeriodicTask] = [task for p in self.products for task in p.periodic]

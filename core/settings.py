@@ -190,6 +190,15 @@ class Settings(BaseSettings):
             return self.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
         return None
 
+    @property
+    def cors_origin_regex(self) -> str | None:
+        """Browser origins allowed besides `cors_origins` (matched whole): in dev mode without
+        CORS_ORIGINS, a frontend's dev server on any port of http://localhost or 127.0.0.1."""
+        return DEV_ORIGINS if self.is_dev and not self.cors_origins else None
+
+
+#: The origins dev mode allows by default (CORS and WebSocket handshakes).
+DEV_ORIGINS = r"http://(localhost|127\.0\.0\.1)(:[0-9]{1,5})?"
 
 #: Settings whose value an error message leaves out (keys, passwords in URLs).
 _UNSHOWN = ("KEY", "URL", "SECRET", "PASSWORD", "TOKEN")

@@ -9,7 +9,7 @@ same variables). Members of other users never share a stream.
 Each member has its own bounded queue: one that does not read is ended with SUBSCRIBER_TOO_SLOW
 (its queue dropped) without slowing the others. A member that joins a running stream gets the
 stream's latest status message (STARTED, or INTERRUPTED while the bus is down) first. Token expiry
-is each connection's business (it closes with 4401), so the shared stream itself has no deadline.
+is each connection's business (it closes with 4403), so the shared stream itself has no deadline.
 """
 
 from __future__ import annotations

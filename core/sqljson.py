@@ -33,7 +33,8 @@ What the declarations say, and what keeps this exact:
   (tests/test_sqljson.py) run generated documents through this path and through graphql-core
   and compare the answers.
 - `node(id:)` and `nodes(ids:)` (`NodeLookup`) read the objects of every type declared with its
-  table, scoped as its loader scopes it (`SqlType.readable`). The ids are decoded at each
+  table, scoped as its loader scopes it (`SqlType.readable`), and the viewer by its own id only
+  (`SqlType.identifies`). The ids are decoded at each
   request into parameters (type keys and primary keys, arrays in the ids' order for `nodes`),
   so the statement is made once per document: per id, a CASE on its type key runs only that
   type's subquery, and an unknown type, another viewer's object or a missing one is null. What
@@ -207,6 +208,9 @@ class SqlType:
     table: sa.Table | None = None
     #: The type key in the type's global ids; None: the GraphQL type's name.
     type_key: str | None = None
+    #: For a type without a table whose one object is the viewer's own (`Viewer`): whether an id's
+    #: primary key (a SQL expression) names it; with it, `node` and `nodes` read it too.
+    identifies: Callable[[sa.ColumnElement[Any]], sa.ColumnElement[bool]] | None = None
 
     def readable(self, row: Row) -> sa.ColumnElement[bool]:
         """Which of `table`'s rows the actor reads: the table's read policy (`core.access`)."""
@@ -288,6 +292,7 @@ NO_VIEWER = "no viewer"
 VARIABLES = "variables that do not coerce"
 PAGE_ARGUMENTS = "page arguments refused"
 INVALID_CURSOR = "invalid cursor"
+FILTER_REFUSED = "filter value refused"
 REFUSED = "statement refused by Postgres"
 
 #: Statements kept per document, one per shape of its arguments (most recently used).
@@ -477,7 +482,10 @@ class SqlPlan:
             except ClientError as error:
                 raise Fallback(INVALID_CURSOR) from error
             params[f"{prefix}{name}_value"], params[f"{prefix}{name}_id"] = value, pk
-        given = site.rule.filter.values(converted.get("filter")) if site.rule.filter is not None else None
+        try:
+            given = site.rule.filter.values(converted.get("filter")) if site.rule.filter is not None else None
+        except ClientError as error:  # a value the filter refuses (an invalid ID): the resolvers word it
+            raise Fallback(FILTER_REFUSED) from error
         if given is not None and site.rule.filter is not None:
             params.update(site.rule.filter.params(given, prefix + FILTER))
         shape = ConnectionShape(
@@ -944,15 +952,16 @@ def node_lookup(compiler: SqlCompiler, rule: NodeLookup, field_plan: FieldPlan) 
     else:
         type_key, pk = sa.bindparam(lookup.types, type_=sa.Text()), sa.bindparam(lookup.pks, type_=sa.Uuid())
 
+    null = sa.cast(sa.null(), JSON)
     whens: list[tuple[sa.ColumnElement[bool], sa.ColumnElement[Any]]] = []
     for type_name, plan in abstract.plans.items():
         declared = compiler.types.get(type_name)
         key = (declared.type_key or type_name) if declared is not None else type_name
-        if declared is None or declared.table is None:
+        if declared is None or (declared.table is None and declared.identifies is None):
             lookup.declined[key] = f"an id of type {type_name} in `{field_plan.name}`: {type_name} has no SQL form"
             continue
         sites, connections, lookups = len(compiler.sites), compiler._connections, len(compiler.lookups)
-        row = declared.table.alias(compiler.name("o"))
+        row = declared.table.alias(compiler.name("o")) if declared.table is not None else None
         try:
             value = compiler.object(plan, row)
         except SqlUnsupported as reason:
@@ -961,6 +970,11 @@ def node_lookup(compiler: SqlCompiler, rule: NodeLookup, field_plan: FieldPlan) 
             compiler._connections = connections
             lookup.declined[key] = f"an id of type {type_name} in `{field_plan.name}`: {reason}"
             continue
+        if row is None:
+            assert declared.identifies is not None
+            whens.append((sa.and_(type_key == key, declared.identifies(pk)), value))
+            lookup.compiled[key] = type_name
+            continue
         found = sa.select(value).where(row.c.id == pk, declared.readable(row))
         if ids is not None:
             found = found.correlate(ids)
@@ -968,7 +982,6 @@ def node_lookup(compiler: SqlCompiler, rule: NodeLookup, field_plan: FieldPlan) 
         lookup.compiled[key] = type_name
     compiler.lookups.append(lookup)
 
-    null = sa.cast(sa.null(), JSON)
     one = sa.case(*whens, else_=null) if whens else null
     if ids is None:
         return one

@@ -3,9 +3,11 @@
 WS_LEGACY_PROTOCOL is on. Strawberry's protocol handlers do the protocol; this adds:
 
 * authentication from the `connection_init` payload (`{"authorization": "Bearer <token>"}` or
-  `{"token": "<token>"}`), once per connection: no token closes with 4401, an expired one with
-  4401 and the reason `TOKEN_EXPIRED`, any other bad token with 4403 and its reason; the
-  connection also closes with 4401 when its token expires later;
+  `{"token": "<token>"}`), once per connection: an expired token closes with 4403 and the reason
+  `TOKEN_EXPIRED`, and so does the connection when its token expires later; no token or any other
+  bad one (forged, malformed, another audience) closes with 4401 and its reason. The codes follow
+  the stock `graphql-ws` client: it never retries 4401 (a forged token stays forged) and retries
+  4403 with backoff, calling an async `connectionParams` again for a fresh token;
 * the limits: a connection_init timeout (4408), keep-alive `ping`s from the server, at most
   WS_MAX_CONNECTIONS_PER_USER live connections per user (4430, see `core.live_slots`), at most
   WS_MAX_SUBSCRIPTIONS operations at once (the refusal names the limit), messages no larger
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncGenerator, Coroutine, Mapping
 from contextlib import suppress
@@ -66,6 +69,13 @@ _operation_loaders: ContextVar[LoaderContainer | None] = ContextVar("quintet_ope
 #: Close code for a user over WS_MAX_CONNECTIONS_PER_USER: graphql-ws uses 4400-4409, 4429 (too many
 #: connection_init messages) and 4499; its client retries this one with backoff, like 4403.
 TOO_MANY_CONNECTIONS_CODE = 4430
+#: Close code for a token that will never be accepted (none, forged, malformed, another audience):
+#: graphql-ws's client treats 4401 ("Unauthorized") as fatal and does not retry.
+TOKEN_REFUSED_CODE = 4401
+#: Close code for an expired token, at connection_init or later: graphql-ws's client retries 4403
+#: ("Forbidden", which its protocol recommends for a refused connection_init) with backoff, and an
+#: async `connectionParams` gives the retry a fresh token.
+TOKEN_EXPIRED_CODE = 4403
 MISSING_TOKEN = "UNAUTHENTICATED: send {authorization: 'Bearer <access token>'} in connection_init"
 TOKEN_EXPIRED = "TOKEN_EXPIRED: Access token has expired; reconnect with a fresh one"
 
@@ -116,12 +126,14 @@ def token_from(params: Mapping[str, Any]) -> str:
     if isinstance(authorization, str) and authorization.strip():
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise ConnectionRefused(4403, "AUTHORIZATION_MALFORMED: authorization must be `Bearer <access token>`")
+            raise ConnectionRefused(
+                TOKEN_REFUSED_CODE, "AUTHORIZATION_MALFORMED: authorization must be `Bearer <access token>`"
+            )
         return token.strip()
     raw: Any = params.get("token")
     if isinstance(raw, str) and raw.strip():
         return raw.strip()
-    raise ConnectionRefused(4401, MISSING_TOKEN)
+    raise ConnectionRefused(TOKEN_REFUSED_CODE, MISSING_TOKEN)
 
 
 INVALID = "Invalid message received"
@@ -245,7 +257,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         if self.context.token_expired():
             self.closing = True
-            self._spawn(self.websocket.close(code=4401, reason=TOKEN_EXPIRED))
+            self._spawn(self.websocket.close(code=TOKEN_EXPIRED_CODE, reason=TOKEN_EXPIRED))
         elif self.keepalive > 0 and now - self.last_ping >= self.keepalive:
             self.last_ping = now
             self._spawn(self.send_message({"type": "ping"}))
@@ -296,7 +308,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if self.connection_acknowledged:
             if self.context.token_expired():
-                await self.websocket.close(code=4401, reason=TOKEN_EXPIRED)
+                await self.websocket.close(code=TOKEN_EXPIRED_CODE, reason=TOKEN_EXPIRED)
                 return
             payload: Any = message["payload"]
             try:
@@ -368,7 +380,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     async def handle_start(self, message: StartMessage) -> None:
         if self.connection_acknowledged:
             if self.context.token_expired():
-                await self.websocket.close(code=4401, reason=TOKEN_EXPIRED)
+                await self.websocket.close(code=TOKEN_EXPIRED_CODE, reason=TOKEN_EXPIRED)
                 return
             try:
                 _parse_params(message.get("payload"))
@@ -438,6 +450,13 @@ class GraphQLWebSocketView(GraphQL[Context, None]):
         )
         self.runtime = runtime
 
+    def is_websocket_origin_allowed(self, request: Any, origin: str) -> bool:
+        """CORS_ORIGINS, and in dev mode without them any port of localhost (`cors_origin_regex`)."""
+        if super().is_websocket_origin_allowed(request, origin):
+            return True
+        pattern = self.runtime.settings.cors_origin_regex
+        return pattern is not None and re.fullmatch(pattern, origin) is not None
+
     async def get_context(self, request: Any, response: Any) -> ConnectionContext:
         return self.runtime.context(request, None, None, ConnectionContext)
 
@@ -447,7 +466,7 @@ class GraphQLWebSocketView(GraphQL[Context, None]):
         try:
             claims = self.runtime.tokens.verify(token)
         except InvalidAccessToken as exc:
-            code = 4401 if exc.problem is TokenProblem.EXPIRED else 4403
+            code = TOKEN_EXPIRED_CODE if exc.problem is TokenProblem.EXPIRED else TOKEN_REFUSED_CODE
             raise ConnectionRefused(code, f"{exc.problem.value}: {exc.message}") from exc
         slots = self.runtime.live_slots
         await context.release_slot(slots)  # a second connection_init (legacy protocol) replaces the first

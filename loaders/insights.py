@@ -12,7 +12,7 @@ from strawberry.dataloader import DataLoader
 
 from core.context import Actor
 from core.pagination import Page
-from loaders.base import PageKey, pages_by_parent, rows_by_id
+from loaders.base import PageKey, SharedLoader, pages_by_parent, rows_by_id
 from services import insights
 
 
@@ -52,7 +52,7 @@ class InsightLoaders:
             # Rules are shared; the verdicts in them are the actor's, the only user a viewer is.
             return [rows if pk == actor.user_id else [] for pk in user_ids]
 
-        return DataLoader(load_fn=load)
+        return SharedLoader(load_fn=load)
 
     @cached_property
     def insight_preferences_by_user(self) -> DataLoader[uuid.UUID, insights.Preferences]:
@@ -64,4 +64,4 @@ class InsightLoaders:
                 found = await insights.preferences_by_user(conn, mine) if mine else {}
             return [found.get(pk, insights.DEFAULT_PREFERENCES) for pk in user_ids]
 
-        return DataLoader(load_fn=load)
+        return SharedLoader(load_fn=load)

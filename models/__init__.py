@@ -1,5 +1,6 @@
 """All tables, imported so that `metadata` knows every one of them."""
 
+from models.audit import AuditEvent
 from models.aurum import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
 from models.base import metadata
 from models.identity import RefreshToken, User
@@ -9,6 +10,7 @@ from models.notifications import Notification
 
 __all__ = [
     "Area",
+    "AuditEvent",
     "BackgroundJob",
     "HrmFeedback",
     "HrmRule",

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from core.access import OWNED, Owned, declare
+from models.audit import redact
 from models.base import created_at_field, id_field, one_of, timestamp_field
 
 
@@ -58,3 +59,6 @@ class RefreshToken(SQLModel, table=True):
 # Read policies (core.access): a user reads their own row and their own refresh tokens.
 declare(User, Owned("id"))
 declare(RefreshToken, OWNED)
+# The audit trail never shows a password's hash or a refresh token's.
+redact(User, "password_hash")
+redact(RefreshToken, "token_hash")

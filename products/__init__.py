@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from core.products import Product, Registry
 from loaders.kit import KitLoaders
+from products.audit import AUDIT
 from products.aurum import AURUM
 from products.identity import IDENTITY
 from products.insights import INSIGHTS
@@ -19,6 +20,6 @@ from products.notifications import NOTIFICATIONS
 #: The kit's loaders (rows by id and pages of children of every kit type, schema/kit.py).
 KIT = Product(name="kit", loaders={"kit": KitLoaders})
 
-PRODUCTS: tuple[Product, ...] = (KIT, IDENTITY, AURUM, INSIGHTS, NOTIFICATIONS, JOBS)
+PRODUCTS: tuple[Product, ...] = (KIT, IDENTITY, AURUM, INSIGHTS, NOTIFICATIONS, JOBS, AUDIT)
 
 REGISTRY = Registry(PRODUCTS)

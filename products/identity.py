@@ -14,6 +14,6 @@ IDENTITY = Product(
     mutation=IdentityMutation,
     viewer=IdentityViewerFields,
     types=(User,),
-    node_types={"User": NodeType[Loaders](lambda loaders: loaders.identity.user_by_id, User.from_row)},
+    node_types={"User": NodeType[Loaders](lambda loaders: loaders.identity.user_by_id, User.from_row, table="users")},
     loaders={"identity": IdentityLoaders},
 )

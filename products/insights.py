@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.context import run_in_transaction
+from core.context import Actor, AuditScope, run_in_transaction
 from core.products import NodeType, PeriodicTask, Product
 from loaders import Loaders
 from loaders.insights import InsightLoaders
@@ -25,7 +25,8 @@ async def sweep(runtime: JobRuntime, at: datetime) -> int:
     async def work(session: AsyncSession) -> int:
         return len(await insights.schedule_due_analyses(session, now=at, settings=runtime.settings))
 
-    return await run_in_transaction(runtime.sessions, work)
+    # The jobs it enqueues are the system's changes to each user's data: in the audit trail.
+    return await run_in_transaction(runtime.sessions, work, audit=AuditScope(Actor.system(SWEEP_TASK)))
 
 
 INSIGHTS = Product(
@@ -34,8 +35,12 @@ INSIGHTS = Product(
     viewer=InsightViewerFields,
     types=(Insight, InsightRule),
     node_types={
-        "Insight": NodeType[Loaders](lambda loaders: loaders.insights.insight_by_id, Insight.from_row),
-        "InsightRule": NodeType[Loaders](lambda loaders: loaders.insights.insight_rule_by_id, InsightRule.from_row),
+        "Insight": NodeType[Loaders](
+            lambda loaders: loaders.insights.insight_by_id, Insight.from_row, table="insights"
+        ),
+        "InsightRule": NodeType[Loaders](
+            lambda loaders: loaders.insights.insight_rule_by_id, InsightRule.from_row, table="hrm_rules"
+        ),
     },
     loaders={"insights": InsightLoaders},
     jobs={insights.ANALYSIS_KIND: insights.run_analysis},

@@ -18,7 +18,9 @@ JOBS = Product(
     viewer=JobViewerFields,
     types=(BackgroundJob,),
     node_types={
-        "BackgroundJob": NodeType[Loaders](lambda loaders: loaders.jobs.background_job_by_id, BackgroundJob.from_row)
+        "BackgroundJob": NodeType[Loaders](
+            lambda loaders: loaders.jobs.background_job_by_id, BackgroundJob.from_row, table="background_jobs"
+        )
     },
     loaders={"jobs": JobLoaders},
     topics=(JOBS_TOPIC,),

@@ -18,7 +18,9 @@ NOTIFICATIONS = Product(
     subscription=NotificationSubscription,
     types=(Notification,),
     node_types={
-        "Notification": NodeType[Loaders](lambda loaders: loaders.identity.notification_by_id, Notification.from_row)
+        "Notification": NodeType[Loaders](
+            lambda loaders: loaders.identity.notification_by_id, Notification.from_row, table="notifications"
+        )
     },
     topics=(notifications.TOPIC,),
 )

@@ -1,14 +1,16 @@
 """`node` and `nodes`: fetch any object by global ID, authorized object by object.
 
 The types they answer are the registered products' node types (`Product.node_types`, assembled by
-`core.products.Registry`). Every loader is scoped to the viewer, so another user's object is
-simply absent: it answers `null`, exactly like an ID that never existed.
+`core.products.Registry`), and the ones answered without a load (`unloaded`: the `Viewer`, which is
+only ever the signed-in user's own). Every loader is scoped to the viewer, so another user's object
+is simply absent: it answers `null`, exactly like an ID that never existed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import strawberry
@@ -21,8 +23,17 @@ from schema.common import Ctx, Node
 MAX_NODES = 100
 
 
-def node_query(node_types: Mapping[str, NodeType[Any]]) -> type:
-    """The root part holding `node` and `nodes`, answering the types of `node_types`."""
+#: An object read without a load: (its primary key, the signed-in user's id) -> it, or None.
+Unloaded = Callable[[uuid.UUID, uuid.UUID], Any]
+
+
+def node_query(node_types: Mapping[str, NodeType[Any]], unloaded: Mapping[str, Unloaded] | None = None) -> type:
+    """The root part holding `node` and `nodes`, answering the types of `node_types` and `unloaded`
+    (by global-id key)."""
+    unloaded = dict(unloaded or {})
+    claimed = sorted(unloaded.keys() & node_types.keys())
+    if claimed:
+        raise TypeError(f"global-id keys claimed by a product and by the platform: {claimed}")
 
     async def load(info: Ctx, value: str, argument: str) -> Node | None:
         try:
@@ -31,8 +42,14 @@ def node_query(node_types: Mapping[str, NodeType[Any]]) -> type:
             raise ClientError(
                 f"`{argument}` holds a value that is not a global ID", "INVALID_ID", argument=argument
             ) from exc
+        actor = info.context.actor
+        if actor is None:
+            return None
+        make = unloaded.get(type_name)
+        if make is not None:
+            return make(pk, actor.user_id)
         source = node_types.get(type_name)
-        if source is None or info.context.actor is None:
+        if source is None:
             return None
         row = await source.loader(info.context.loaders).load(pk)
         return source.to_node(row) if row is not None else None

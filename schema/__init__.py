@@ -8,6 +8,7 @@ products' types reachable only through an interface, then the mutation errors.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,13 +17,14 @@ from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
+    FieldExtension,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, Info
 
 from core.errors import ErrorPolicy
 from core.fastpath import PlanCache, plan_recorder
@@ -32,7 +34,7 @@ from core.settings import Settings
 from core.tracing import GraphQLSpans
 from resolvers.node import node_query
 from schema.common import ERROR_TYPES, SCALARS
-from schema.viewer import viewer_root
+from schema.viewer import VIEWER_KEY, viewer_of, viewer_root
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
@@ -51,6 +53,29 @@ def _root(name: str, description: str, parts: Sequence[type]) -> type | None:
     return strawberry.type(type(name, tuple(parts), {}), description=description)
 
 
+class MutationField(FieldExtension):
+    """Names the root mutation field being resolved in the request's context
+    (`Context.mutation_field`), which the audit trail records with the changes it makes.
+    Root mutation fields run one after the other, so the name is set and restored around each."""
+
+    async def resolve_async(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        context = info.context
+        previous, context.mutation_field = context.mutation_field, info.field_name
+        try:
+            return await next_(source, info, **kwargs)
+        finally:
+            context.mutation_field = previous
+
+
+def _named_mutations(root: type | None) -> type | None:
+    """`root` with `MutationField` on each of its fields (once, however often it is assembled)."""
+    if root is not None:
+        for field in root.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+            if not any(isinstance(extension, MutationField) for extension in field.extensions):
+                field.extensions.append(MutationField())
+    return root
+
+
 def schema_parts(products: Sequence[Product] | None = None) -> dict[str, Any]:
     """The keyword arguments of `strawberry.Schema` for these registrations (the roots and types)."""
     if products is None:
@@ -58,13 +83,22 @@ def schema_parts(products: Sequence[Product] | None = None) -> dict[str, Any]:
 
         products = PRODUCTS
     registry = Registry(products)
-    query = [viewer_root(registry.parts("viewer", VIEWER_ORDER)), *registry.parts("query")]
+    viewer_part, viewer_type = viewer_root(registry.parts("viewer", VIEWER_ORDER))
+
+    def viewer_node(pk: uuid.UUID, user_pk: uuid.UUID) -> Any:
+        """`node(id:)` of a viewer id: the signed-in user's own viewer; anyone else's is null."""
+        return viewer_of(viewer_type, pk) if pk == user_pk else None
+
+    nodes = node_query(registry.node_types, {VIEWER_KEY: viewer_node})
+    query = [viewer_part, *registry.parts("query"), nodes]
     return {
-        "query": _root("Query", "Everything a client can read.", [*query, node_query(registry.node_types)]),
-        "mutation": _root(
-            "Mutation",
-            "Everything a client can change; each mutation is one transaction.",
-            registry.parts("mutation"),
+        "query": _root("Query", "Everything a client can read.", query),
+        "mutation": _named_mutations(
+            _root(
+                "Mutation",
+                "Everything a client can change; each mutation is one transaction.",
+                registry.parts("mutation"),
+            )
         ),
         "subscription": _root(
             "Subscription",

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from core.access import viewer_param
 from core.products import Product
-from core.sqljson import Computed, NodeLookup, SqlType
+from core.sqljson import Computed, Leaf, NodeLookup, SqlType, global_id
 from resolvers.node import MAX_NODES
 from schema import kit
+from schema.viewer import VIEWER_KEY
 
 
 def kit_types(products: Sequence[Product]) -> list[type]:
@@ -23,6 +25,8 @@ def kit_types(products: Sequence[Product]) -> list[type]:
 
 
 def sql_types(products: Sequence[Product]) -> dict[str, SqlType]:
+    types = kit.sql_types(kit_types(products))
+    viewer = types.pop("Viewer", SqlType({}))
     return {
         # Query.viewer (schema/viewer.py) is the signed-in user; the SQL form runs only with one.
         # Query.node and Query.nodes (resolvers/node.py) read each type as its loader reads it
@@ -34,7 +38,14 @@ def sql_types(products: Sequence[Product]) -> dict[str, SqlType]:
                 "nodes": NodeLookup("ids", many=True, max_ids=MAX_NODES),
             }
         ),
-        **kit.sql_types(kit_types(products)),
+        **types,
+        # `Viewer.id` is the viewer's own (schema/viewer.py), the other fields its products'. It has
+        # no table: `node(id:)` reads it for the viewer's own id only, as resolvers/node.py does.
+        "Viewer": SqlType(
+            {"id": Leaf(lambda row: global_id(VIEWER_KEY, viewer_param())), **viewer.fields},
+            type_key=VIEWER_KEY,
+            identifies=lambda pk: pk == viewer_param(),
+        ),
     }
 
 

@@ -566,7 +566,11 @@ def node_types(types: Iterable[type]) -> dict[str, NodeType[Any]]:
             continue
         if spec.key in found:
             raise TypeError(f"two node types declare the global-id key {spec.key!r}")
-        found[spec.key] = NodeType(functools.partial(rows_of, cls=cls), cls.from_row)  # type: ignore[attr-defined]
+        found[spec.key] = NodeType(
+            functools.partial(rows_of, cls=cls),
+            cls.from_row,  # type: ignore[attr-defined]
+            table=spec.table.name,
+        )
     return found
 
 

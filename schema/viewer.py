@@ -7,15 +7,17 @@ The identity's own viewer fields are here too (`IdentityViewerFields`, registere
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any
 
 import strawberry
 
 from core.context import account_gone
+from core.relay import to_global_id
 from core.sqljson import python_only_type
 from loaders.base import PageKey
-from schema.common import After, Before, Connection, Ctx, First, Last, connection, read_page_args
+from schema.common import After, Before, Connection, Ctx, First, Last, Node, connection, read_page_args
 from schema.identity import User
 from schema.notifications import Notification, NotificationOrderBy
 from schema.viewer_base import ViewerBase
@@ -57,16 +59,23 @@ class IdentityViewerFields(ViewerBase):
         return await info.context.loaders.identity.unread_notifications_by_user.load(self.user_pk)
 
 
-def viewer_root(parts: Sequence[type[ViewerBase]]) -> type:
-    """The root part holding `viewer`, whose type `Viewer` has the fields of `parts` in order."""
+#: The type key of the viewer's global id, "Viewer:<user id>": its own, not the `User`'s, so that a
+#: client cache that normalizes by type and id (Apollo's `Viewer:<id>`) merges every query of the
+#: viewer into one object, and keeps it apart from the `User` object of the same account.
+VIEWER_KEY = "Viewer"
+
+
+def viewer_root(parts: Sequence[type[ViewerBase]]) -> tuple[type, type]:
+    """The root part holding `viewer`, and its type `Viewer`: a `Node` with the fields of `parts`
+    in order."""
     viewer_type: Any = strawberry.type(
-        type("Viewer", tuple(parts) or (ViewerBase,), {}),
+        type("Viewer", (*(tuple(parts) or (ViewerBase,)), Node), {}),
         description="The signed-in user's entry point to their own data in every product.",
     )
 
     def viewer(info: Ctx) -> ViewerBase | None:
         actor = info.context.actor
-        return viewer_type(user_pk=actor.user_id) if actor else None
+        return viewer_of(viewer_type, actor.user_id) if actor else None
 
     namespace = {
         "__annotations__": {"viewer": viewer_type | None},
@@ -74,4 +83,9 @@ def viewer_root(parts: Sequence[type[ViewerBase]]) -> type:
             resolver=viewer, description="The signed-in user's data; null when no access token was sent."
         ),
     }
-    return strawberry.type(type("ViewerQuery", (), namespace), description="The viewer.")
+    return strawberry.type(type("ViewerQuery", (), namespace), description="The viewer."), viewer_type
+
+
+def viewer_of(viewer_type: Any, user_pk: uuid.UUID) -> Any:
+    """The `Viewer` of the signed-in user `user_pk`."""
+    return viewer_type(user_pk=user_pk, id=to_global_id(VIEWER_KEY, user_pk))

@@ -23,7 +23,9 @@ from core.security import (
     password_needs_rehash,
     verify_password,
 )
+from models.audit import AuditOperation
 from models.identity import RefreshToken, Role, User
+from services import audit
 from services.inputs import clean_text
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -136,7 +138,13 @@ async def register(
     if inserted.scalar_one_or_none() is None:
         raise EmailTaken("An account with this email cannot be created", field=["input", "email"])
     stored = await session.get_one(User, user.id)
+    audit.act_as(session, audit.signed_in(stored.id, stored.role, "password"))
+    audit.record(session, User, AuditOperation.CREATE, row=_columns(stored))
     return await _issue_session(session, tokens, stored, refresh_ttl=refresh_ttl)
+
+
+def _columns(row: User) -> dict[str, Any]:
+    return {column.name: getattr(row, column.name) for column in User.__table__.columns}  # type: ignore[attr-defined]
 
 
 def _insert_user_statement(user: User) -> sa.Insert:
@@ -155,6 +163,7 @@ def _insert_user_statement(user: User) -> sa.Insert:
         )
         .on_conflict_do_nothing()
         .returning(col(User.id))
+        .execution_options(**audit.RECORDED)
     )
 
 
@@ -170,17 +179,36 @@ async def login(
     # verify_password runs argon2 even for an unknown email, so timing does not tell.
     if not await verify_password(user.password_hash if user else None, password) or user is None:
         raise InvalidCredentials("Email or password is incorrect")
+    audit.act_as(session, audit.signed_in(user.id, user.role, "password"))
     if password_needs_rehash(user.password_hash):
         user.password_hash = await hash_password(password)
     return await _issue_session(session, tokens, user, refresh_ttl=refresh_ttl)
 
 
-async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
-    await session.execute(
+async def _revoke(session: AsyncSession, condition: sa.ColumnElement[bool]) -> int:
+    """Revoke the live refresh tokens that `condition` names (recorded in the audit trail); how many."""
+    revoked = await session.execute(
         sa.update(RefreshToken)
-        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
+        .where(condition, col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=sa.func.now())
+        .returning(col(RefreshToken.id), col(RefreshToken.user_id), col(RefreshToken.revoked_at))
+        .execution_options(**audit.RECORDED)
     )
+    rows = revoked.mappings().all()
+    for row in rows:
+        audit.record(
+            session,
+            RefreshToken,
+            AuditOperation.UPDATE,
+            row=row,
+            before={"revoked_at": None},
+            after={"revoked_at": row["revoked_at"]},
+        )
+    return len(rows)
+
+
+async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+    await _revoke(session, col(RefreshToken.family_id) == family_id)
 
 
 async def refresh(
@@ -199,11 +227,12 @@ async def refresh(
     now = datetime.now(UTC)
     if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
         raise RefreshTokenInvalid("Refresh token is not valid; sign in again")
+    user = await session.get_one(User, stored.user_id)
+    audit.act_as(session, audit.signed_in(user.id, user.role, "refresh_token"))
     if stored.used_at is not None:
         await _revoke_family(session, stored.family_id)
         raise RefreshTokenReused("Refresh token was already used; all sessions of this sign-in are revoked")
     stored.used_at = now
-    user = await session.get_one(User, stored.user_id)
     return await _issue_session(session, tokens, user, refresh_ttl=refresh_ttl, family_id=stored.family_id)
 
 
@@ -230,12 +259,7 @@ async def logout(
         condition = col(RefreshToken.family_id) == family
     else:
         raise ValidationFailed("Pass the refresh token to end, or `everywhere: true`", field=["input", "refreshToken"])
-    result = await session.execute(
-        sa.update(RefreshToken)
-        .where(condition, col(RefreshToken.revoked_at).is_(None))
-        .values(revoked_at=sa.func.now())
-    )
-    revoked = int(result.rowcount)  # type: ignore[attr-defined]
+    revoked = await _revoke(session, condition)
     if revoked == 0 and await session.get(User, actor.user_id) is None:
         raise Unauthenticated(ACCOUNT_GONE)
     return revoked

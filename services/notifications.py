@@ -17,7 +17,9 @@ from core.db import any_of
 from core.errors import NotFound, ValidationFailed
 from core.events import publish_after_commit, user_channel
 from core.pagination import Sort
+from models.audit import AuditOperation
 from models.notifications import Notification
+from services import audit
 from services.owned import table
 
 notifications = table(Notification)
@@ -122,10 +124,22 @@ async def mark_all_read(session: AsyncSession, *, actor: Actor, product: str | N
         sa.update(Notification)
         .where(access.readable(Notification, actor), col(Notification.read_at).is_(None))
         .values(read_at=sa.func.now())
+        .returning(col(Notification.id), col(Notification.user_id), col(Notification.read_at))
+        .execution_options(**audit.RECORDED)
     )
     if product is not None:
         statement = statement.where(col(Notification.product) == product)
-    marked = int((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
+    rows = (await session.execute(statement)).mappings().all()
+    for row in rows:
+        audit.record(
+            session,
+            Notification,
+            AuditOperation.UPDATE,
+            row=row,
+            before={"read_at": None},
+            after={"read_at": row["read_at"]},
+        )
+    marked = len(rows)
     if marked:
         _publish(session, actor.user_id, "ALL_READ", [], product)
     return marked

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+from models.audit import AuditActorKind, AuditEvent
 from models.aurum import (
     Area,
     JournalEntry,
@@ -308,4 +309,75 @@ async def create_notifications(
             }
         )
     await insert_rows(session, Notification, rows)
+    return ids
+
+
+#: Targets shared by every user's made-up audit events (an event outlives the row it names).
+AUDIT_NAMESPACE = uuid.UUID("0b7f2a1e-53c4-4d8e-9f60-1a2b3c4d5e6f")
+AUDIT_TARGETS: tuple[tuple[str, str], ...] = (
+    ("tasks", "Task"),
+    ("pillars", "Pillar"),
+    ("journal_entries", "JournalEntry"),
+    ("users", "User"),
+    ("notifications", "Notification"),
+    ("hrm_user_preferences", ""),  # not a node type: no global id
+)
+AUDIT_ACTIONS = ("create", "update", "delete")
+#: Another user acting on the user's data (an organization admin, one day).
+AUDIT_OTHER_ACTOR = uuid.uuid5(AUDIT_NAMESPACE, "other actor")
+AUDIT_START = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def audit_target(index: int) -> uuid.UUID:
+    return uuid.uuid5(AUDIT_NAMESPACE, f"target {index}")
+
+
+async def create_audit_events(
+    session: AsyncSession, *, user_id: uuid.UUID, count: int, awkward: str = "awkward"
+) -> list[uuid.UUID]:
+    """`count` made-up events about the user's rows: every actor kind, targets of node types and
+    not, changes of every JSON kind (`awkward` text among them), times with and without
+    microseconds, a day apart (some events share a time, as those of one transaction do)."""
+    ids: list[uuid.UUID] = []
+    rows: list[dict[str, Any]] = []
+    kinds = list(AuditActorKind)
+    for i in range(count):
+        event_id = uuid.uuid4()
+        ids.append(event_id)
+        table_name, _ = AUDIT_TARGETS[i % len(AUDIT_TARGETS)]
+        kind = kinds[i % len(kinds)]
+        actor_user = AUDIT_OTHER_ACTOR if i % 5 == 0 else user_id
+        model = "".join(part.title() for part in table_name.split("_")).removesuffix("s")
+        changes: dict[str, Any] = {
+            "title": {"before": f"Old {i}", "after": awkward},
+            "position": {"before": i, "after": i + 1},
+            "progress": {"before": 0.25, "after": 1.0},
+            "done": {"before": False, "after": True},
+            "tags": {"before": [], "after": ["a", awkward, None]},
+            "data": {"before": None, "after": {"nested": {"n": i, "list": [1, "two"]}}},
+            "password_hash": {"before": "[redacted]", "after": "[redacted]"},
+        }
+        if i % 4 == 3:
+            changes = {}
+        rows.append(
+            {
+                "id": event_id,
+                "at": AUDIT_START + timedelta(days=i // 2, microseconds=123457 if i % 3 == 0 else 0),
+                "actor_kind": kind.value,
+                "actor_user_id": actor_user if kind is AuditActorKind.USER else None,
+                "actor_organization_id": uuid.uuid5(AUDIT_NAMESPACE, "client org")
+                if kind is AuditActorKind.API_CLIENT
+                else None,
+                "actor_label": (awkward if i % 2 else "password") if kind is not AuditActorKind.ANONYMOUS else None,
+                "user_id": user_id,
+                "organization_id": None,
+                "action": f"{model}.{AUDIT_ACTIONS[i % len(AUDIT_ACTIONS)]}",
+                "operation": None if i % 6 == 5 else f"mutation{i % 4}",
+                "target_table": table_name,
+                "target_id": str(user_id if table_name in ("users", "hrm_user_preferences") else audit_target(i % 7)),
+                "changes": changes,
+                "request_id": None if i % 2 else f"request-{i}",
+            }
+        )
+    await insert_rows(session, AuditEvent, rows)
     return ids

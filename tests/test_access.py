@@ -17,7 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 from core import access
-from core.access import OWNED, Inherited, Members, Owned, Published, access_params, readable, readable_rows
+from core.access import (
+    OWNED,
+    AnyOf,
+    Inherited,
+    Members,
+    Owned,
+    Published,
+    access_params,
+    readable,
+    readable_rows,
+)
 from core.context import Actor
 from core.reads import Shape
 
@@ -166,7 +176,16 @@ LINES = sa.Table(
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("campaign_id", sa.Uuid, nullable=False),
 )
+#: Like the audit trail: a user's own rows, and their organization's for its owners.
+TRAILS = sa.Table(
+    "access_trails",
+    META,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("user_id", sa.Uuid),
+    sa.Column("organization_id", sa.Uuid),
+)
 access.declare(NOTES, Published(otherwise=OWNED))
+access.declare(TRAILS, AnyOf(Owned(), Members(MEMBERSHIPS, roles=frozenset({"owner"}))))
 access.declare(CAMPAIGNS, Members(MEMBERSHIPS))
 access.declare(BUDGETS, Members(MEMBERSHIPS, roles=frozenset({"owner", "treasurer"})))
 access.declare(LINES, Inherited(CAMPAIGNS, "campaign_id"))
@@ -185,6 +204,7 @@ async def world(engine: AsyncEngine) -> AsyncIterator[dict[str, uuid.UUID]]:
         name: uuid.uuid4() for name in ("alice_note", "bob_note", "bob_public", "camp_a", "camp_b", "line_a", "line_b")
     }
     ids |= {"budget_a": uuid.uuid4(), "budget_b": uuid.uuid4()}
+    ids |= {"trail_alice": uuid.uuid4(), "trail_bob_in_a": uuid.uuid4(), "trail_carol_in_b": uuid.uuid4()}
     async with engine.begin() as conn:
         await conn.run_sync(META.create_all)
         await conn.execute(
@@ -210,6 +230,14 @@ async def world(engine: AsyncEngine) -> AsyncIterator[dict[str, uuid.UUID]]:
         await conn.execute(
             BUDGETS.insert(),
             [{"id": ids["budget_a"], "organization_id": ORG_A}, {"id": ids["budget_b"], "organization_id": ORG_B}],
+        )
+        await conn.execute(
+            TRAILS.insert(),
+            [
+                {"id": ids["trail_alice"], "user_id": ALICE, "organization_id": None},
+                {"id": ids["trail_bob_in_a"], "user_id": BOB, "organization_id": ORG_A},
+                {"id": ids["trail_carol_in_b"], "user_id": CAROL, "organization_id": ORG_B},
+            ],
         )
         await conn.execute(
             LINES.insert(),
@@ -256,6 +284,20 @@ async def test_a_removed_member_loses_access_at_once(engine: AsyncEngine, world:
     async with engine.begin() as conn:
         await conn.execute(MEMBERSHIPS.delete().where(MEMBERSHIPS.c.user_id == BOB))
     assert await _visible(engine, CAMPAIGNS, user(BOB)) == set()
+
+
+async def test_any_of_several_policies(engine: AsyncEngine, world: dict[str, uuid.UUID]) -> None:
+    # An owner of organization A reads their own rows and A's; a volunteer of A only their own
+    assert await _visible(engine, TRAILS, user(ALICE)) == {world["trail_alice"], world["trail_bob_in_a"]}
+    assert await _visible(engine, TRAILS, user(BOB)) == {world["trail_bob_in_a"]}
+    assert await _visible(engine, TRAILS, user(CAROL)) == {world["trail_carol_in_b"]}
+    # A stranger reads nothing, an API client its organization's rows
+    assert await _visible(engine, TRAILS, user(uuid.uuid4())) == set()
+    assert await _visible(engine, TRAILS, Actor.api_client("partner", ORG_A)) == {world["trail_bob_in_a"]}
+    # Equal declarations are one policy; an empty one is refused
+    assert AnyOf(Owned(), OWNED) == AnyOf(Owned(), Owned())
+    with pytest.raises(ValueError, match="at least one policy"):
+        AnyOf()
 
 
 async def test_inherited_from_the_parent(engine: AsyncEngine, world: dict[str, uuid.UUID]) -> None:

@@ -67,6 +67,15 @@ def test_serve_without_configuration_serves_the_demo(tmp_path: Path) -> None:
         # Then it printed the demo login and the GraphiQL address, and serves both
         assert f"Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}" in output
         assert f"GraphiQL: open http://localhost:{port}/graphql" in output
+        # and nothing else but uvicorn's lines and the migrations it ran: no alembic plugin lines,
+        # no alembic context lines, no platformdirs warning, no procrastinate registrations
+        ours = ("Demo login: ", "Quintet (dev mode) on ", "GraphiQL: open ", "INFO:     ")
+        lines = [line for line in output.splitlines() if line.strip()]
+        migrations = [line for line in lines if "alembic.runtime.migration: Running upgrade" in line]
+        assert len(migrations) >= 3, output  # a fresh database: every migration, each said once
+        others = [line for line in lines if not line.startswith(ours) and line not in migrations]
+        assert others == [], output
+        assert not any("plugin" in line for line in lines), output
         base = f"http://127.0.0.1:{port}"
         ready = httpx.get(f"{base}/readyz").json()
         assert (ready["status"], ready["database"], ready["jobs"]["queued"]) == ("ready", "ok", 0)

@@ -46,6 +46,7 @@ class World:
     token_a: str
     token_b: str
     ids: list[str]  # global ids of A's objects, of B's, and ids of nothing
+    viewers: tuple[str, str]  # the global ids of A's viewer and B's
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,8 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
             ids.append(viewer.user_id)
         await session.commit()
     ids += [to_global_id("Task", uuid.uuid4()), "not-an-id", to_global_id("Nothing", uuid.uuid4())]
-    return World(a.token, b.token, ids)
+    viewer_a, viewer_b = (to_global_id("Viewer", from_global_id(viewer.user_id)[1]) for viewer in (a, b))
+    return World(a.token, b.token, ids, (viewer_a, viewer_b))
 
 
 async def compare(pair: Pair, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> str:
@@ -132,16 +134,23 @@ async def test_errors_and_null_bubbling_are_graphql_cores(pair: Pair, world: Wor
     await compare(pair, "{ viewer { pillars { totalCount } } }", None, None)
 
 
-async def test_a_failed_field_does_not_cancel_a_load_another_field_shares(pair: Pair, world: World) -> None:
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("unreadNotificationCount", 0),
+        # The insights' own loaders were plain DataLoaders (found by the generated documents too)
+        ("insightPreferences { tone }", {"tone": "ENCOURAGING"}),
+    ],
+)
+async def test_a_failed_field_does_not_cancel_a_load_another_field_shares(
+    pair: Pair, world: World, field: str, value: Any
+) -> None:
     # Found by the generated documents: graphql-core cancels the siblings of a failed non-null
     # field; the cancelled sibling used to cancel the DataLoader future it shared with the
     # second `viewer`, whose field then raised CancelledError and the request ended in a 500.
-    query = (
-        "{ viewer { count: unreadNotificationCount pillars(last: 101) { totalCount } } "
-        "other: viewer { unreadNotificationCount } }"
-    )
+    query = f"{{ viewer {{ count: {field} pillars(last: 101) {{ totalCount }} }} other: viewer {{ {field} }} }}"
     answer = await post(pair.slow, {"query": query}, world.token_a)
-    assert answer["data"] == {"viewer": None, "other": {"unreadNotificationCount": 0}}
+    assert answer["data"] == {"viewer": None, "other": {field.split()[0]: value}}
     assert answer["errors"][0]["path"] == ["viewer", "pillars"]
     assert await compare(pair, query, None, world.token_a) == "abandoned"
 
@@ -152,6 +161,23 @@ async def test_other_users_objects_answer_like_missing_ones(pair: Pair, world: W
     assert await compare(pair, query, {"ids": world.ids[5:9]}, world.token_a) == "compiled"
     answer = await post(pair.fast, {"query": query, "variables": {"ids": world.ids[5:9]}}, world.token_a)
     assert answer["data"]["nodes"] == [None, None, None, None]
+
+
+async def test_the_viewer_has_its_own_id_and_node_finds_it_for_its_viewer_only(pair: Pair, world: World) -> None:
+    own, other = world.viewers
+    query = "{ viewer { __typename id unreadNotificationCount pillars(first: 1) { nodes { id } } } }"
+    assert await compare(pair, query, None, world.token_a) == "compiled"
+    answer = await post(pair.fast, {"query": query}, world.token_a)
+    assert answer["data"]["viewer"]["id"] == own
+    lookup = "query Q($id: ID!) { node(id: $id) { __typename id ... on Viewer { pillars { totalCount } } } }"
+    assert await compare(pair, lookup, {"id": own}, world.token_a) == "compiled"
+    answer = await post(pair.fast, {"query": lookup, "variables": {"id": own}}, world.token_a)
+    assert answer["data"]["node"] == {"__typename": "Viewer", "id": own, "pillars": {"totalCount": 2}}
+    # Another user's viewer id is null, like any object of theirs; signed out, every id is
+    for variables, token in (({"id": other}, world.token_a), ({"id": own}, None)):
+        await compare(pair, lookup, variables, token)
+        answer = await post(pair.fast, {"query": lookup, "variables": variables}, token)
+        assert answer["data"] == {"node": None}
 
 
 async def test_what_the_plan_does_not_model_stays_with_graphql_core(pair: Pair, world: World) -> None:

@@ -93,6 +93,18 @@ def test_the_registry_refuses_what_two_registrations_claim() -> None:
         Registry([first, Product(name="first")])
     with pytest.raises(RegistrationError, match="loader group 'aurum'"):
         Registry([*PRODUCTS, Product(name="copy", loaders={"aurum": StickerLoaders})])
+    # Two node types may not read one table (the audit trail names a changed row by its type)
+    on = Product(
+        name="on", node_types={"Note": NodeType[Any](lambda loaders: loaders.a, lambda row: row, table="notes")}
+    )
+    again = Product(
+        name="again", node_types={"Memo": NodeType[Any](lambda loaders: loaders.a, lambda row: row, table="notes")}
+    )
+    with pytest.raises(RegistrationError, match="node table 'notes' is registered by both 'Note' and 'Memo'"):
+        Registry([on, again])
+    assert Registry([on]).node_tables == {"notes": "Note"}
+    assert Registry(PRODUCTS).node_tables["tasks"] == "Task"
+    assert Registry(PRODUCTS).node_tables["users"] == "User"
 
 
 # ----------------------------------------------------------- a throwaway product, end to end

@@ -42,6 +42,15 @@ def test_a_listener_becomes_a_socket_of_its_own_in_each_process() -> None:
         second.close()
 
 
+def _listening_workers(pid: int, port: int) -> list[psutil.Process]:
+    """The child processes of `pid` that listen on `port`."""
+    return [
+        child
+        for child in psutil.Process(pid).children()
+        if any(c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in child.net_connections("tcp"))
+    ]
+
+
 def _listening_socket(worker: psutil.Process, port: int) -> str:
     """The kernel's identity (`socket:[inode]`) of the socket `worker` listens on at `port`."""
     (listening,) = (c for c in worker.net_connections("tcp") if c.laddr.port == port and c.status == psutil.CONN_LISTEN)
@@ -79,11 +88,7 @@ def test_keep_alive_connections_are_spread_over_the_workers(server_url: str, tmp
         output = _read_until(server, "Application startup complete", timeout=180)
         if output.count("Application startup complete") < 2:
             _read_until(server, "Application startup complete", timeout=180)
-        workers = [
-            child
-            for child in psutil.Process(server.pid).children()
-            if any(c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in child.net_connections("tcp"))
-        ]
+        workers = _listening_workers(server.pid, port)
         # Two workers, each listening on a socket of its own (uvicorn's own mode shares one)
         assert len(workers) == 2
         assert len({_listening_socket(worker, port) for worker in workers}) == 2
@@ -109,6 +114,13 @@ def test_keep_alive_connections_are_spread_over_the_workers(server_url: str, tmp
         for _ in range(16):
             with socket.create_connection(("127.0.0.1", port), timeout=60) as late:
                 assert _get(late, port).startswith(b"HTTP/1.1 200")
+        # And its replacement binds a socket of its own (waited for before stopping: until the
+        # new worker answers the supervisor's health check, the supervisor handles no signal)
+        _read_until(server, "Application startup complete", timeout=180)
+        replaced = _listening_workers(server.pid, port)
+        assert len(replaced) == 2
+        assert workers[0].pid not in {worker.pid for worker in replaced}
+        assert len({_listening_socket(worker, port) for worker in replaced}) == 2
     finally:
         for client in clients:
             client.close()

@@ -245,6 +245,21 @@ async def test_each_viewer_sees_only_their_own_rows(pair: Pair, world: World) ->
     assert await compare(pair, query, None, None) == "resolvers"
 
 
+async def test_the_viewers_id_is_written_in_one_statement(pair: Pair, world: World) -> None:
+    for token in (world.token_a, world.token_b):
+        user = await post(pair.slow, {"query": "{ viewer { user { id } } }"}, token)
+        expected = to_global_id("Viewer", from_global_id(user["data"]["viewer"]["user"]["id"])[1])
+        for query in ("{ viewer { id } }", "{ viewer { __typename id pillars(first: 1) { totalCount } } }"):
+            assert await compare(pair, query, None, token) == "sql"
+            answer = await post(pair.fast, {"query": query}, token)
+            assert answer["data"]["viewer"]["id"] == expected
+        # and `node` of it: the same object, in one statement as well
+        lookup = "query Q($id: ID!) { node(id: $id) { __typename id ... on Viewer { pillars { totalCount } } } }"
+        assert await compare(pair, lookup, {"id": expected}, token) == "sql"
+        answer = await post(pair.fast, {"query": lookup, "variables": {"id": expected}}, token)
+        assert answer["data"]["node"]["id"] == expected
+
+
 ALL_FIELDS = """
 fragment T on Task { __typename id title description status priority dueAt completedAt position createdAt
   updatedAt isOverdue }
@@ -667,7 +682,9 @@ async def cursor_pool(pair: Pair, world: World) -> dict[tuple[str, str], list[st
     viewer = pair.schema.get_type("Viewer")
     assert isinstance(viewer, GraphQLObjectType)
     pool: dict[tuple[str, str], list[str]] = {}
-    for name in SQL_TYPES["Viewer"].fields:
+    for name, rule in SQL_TYPES["Viewer"].fields.items():
+        if not isinstance(rule, Children):
+            continue  # `id`
         definition = viewer.fields[name]
         node_type = get_named_type(get_named_type(definition.type).fields["nodes"].type)
         for order in get_named_type(definition.args["orderBy"].type).values:

@@ -29,15 +29,27 @@ from core.sqljson import Children, Parent, SqlType, compile_sql
 from models.aurum import Project
 from schema.compiled import SQL_TYPES
 from services.aurum import table
-from tests.factories import create_journal, create_notifications, create_resources, create_tree
+from tests.factories import (
+    create_audit_events,
+    create_journal,
+    create_notifications,
+    create_resources,
+    create_tree,
+)
 from tests.pairs import Pair, app_pair, post
 from tests.support import GraphQLClient
 from tests.test_sqljson import compare
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-#: The types `node` reads in one statement: those declared with their table.
-READ_BY_ID = sorted(name for name, declared in SQL_TYPES.items() if declared.table is not None)
+#: The types `node` reads in one statement: those declared with their table, and the `Viewer`.
+READ_BY_ID = sorted(
+    name for name, declared in SQL_TYPES.items() if declared.table is not None or declared.identifies is not None
+)
+
+
+#: Text that JSON must escape.
+AWKWARD = 'Quote " backslash \\ tab \t newline \n emoji \U0001f600 accents éà <tag> & \u2028'
 
 
 @dataclass
@@ -84,6 +96,7 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
                 session, user_id=user_id, project_ids=tree.projects[:1], task_ids=tree.tasks[:1], unattached=1
             )
             notifications = await create_notifications(session, user_id=user_id, count=1)
+            events = await create_audit_events(session, user_id=user_id, count=6, awkward=AWKWARD)
             owner = Owner(viewer.token, viewer.user_id)
             for type_name, pks in (
                 ("Pillar", tree.pillars),
@@ -93,8 +106,10 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
                 ("JournalTemplate", journal.templates),
                 ("JournalEntry", journal.entries),
                 ("Resource", resources),
+                ("AuditEvent", events),
             ):
                 owner.ids[type_name] = [to_global_id(type_name, pk) for pk in pks]
+            owner.ids["Viewer"] = [to_global_id("Viewer", user_id)]  # its own viewer
             owner.ids["Notification"] = [to_global_id("Notification", pk) for pk in notifications]
             owners.append(owner)
         await session.commit()
@@ -176,6 +191,9 @@ fragment Every on Node { __typename id
   ... on JournalEntry { title body mood tags createdAt updatedAt template { __typename id name prompts } }
   ... on Resource { kind title url fileName contentType sizeBytes createdAt updatedAt
     resourceProject: project { name status } task { title project { name } } }
+  ... on AuditEvent { at actorKind actorUserId actorLabel action operation targetTable targetKey targetId
+    changes requestId }
+  ... on Viewer { pillars(first: 2) { totalCount nodes { id name } } }
 }
 """
 NODE = EVERY_FIELD + "query One($id: ID!) { node(id: $id) { ...Every } }"

@@ -39,9 +39,10 @@ from core.pagination import Sort
 from core.ratelimit import RateLimiter
 from core.relay import to_global_id
 from core.settings import Settings
-from models.insights import FeedbackKind, Frequency, HrmFeedback, Insight, Tone
+from models.audit import AuditOperation
+from models.insights import FeedbackKind, Frequency, HrmFeedback, HrmUserPreferences, Insight, Tone
 from models.jobs import ACTIVE_JOB_STATUSES, BackgroundJob
-from services import jobs
+from services import audit, jobs
 from services.inputs import clean_text, kept_values
 from services.insights.rules import (
     INSIGHTS,
@@ -388,13 +389,24 @@ async def update_preferences(session: AsyncSession, *, actor: Actor, changes: di
         if len(known) != len(muted):
             raise NotFound("No insight rule with one of these ids", field=["input", "mutedRuleIds"])
         values["muted_rule_ids"] = muted
+    # The values before, for the audit trail (locked: the upsert below changes what was read).
+    earlier = (
+        await session.execute(sa.select(PREFERENCES).where(access.readable(PREFERENCES, actor)).with_for_update())
+    ).one_or_none()
     statement = (
         postgresql.insert(PREFERENCES)
         .values(user_id=actor.user_id, **values)
         .on_conflict_do_update(index_elements=["user_id"], set_={**values, "updated_at": _now()})
         .returning(*PREFERENCES.c)
+        .execution_options(**audit.RECORDED)
     )
-    return preferences_of((await session.execute(statement)).one())
+    stored = (await session.execute(statement)).one()
+    row = dict(stored._mapping)
+    if earlier is None:
+        audit.record(session, HrmUserPreferences, AuditOperation.CREATE, row=row)
+    else:
+        audit.record(session, HrmUserPreferences, AuditOperation.UPDATE, row=row, before=earlier._mapping, after=row)
+    return preferences_of(stored)
 
 
 async def give_feedback(
@@ -409,19 +421,16 @@ async def give_feedback(
     insight and weakens its rule, dismiss hides it without judging."""
     comment = clean_text(comment, field="comment", max_length=1000, required=False)
     row = await get_owned(session, Insight, actor, insight_id, field="insightId", lock=True)
-    i = INSIGHTS
     now = _now()
     session.add(
         HrmFeedback(user_id=actor.user_id, insight_id=row.id, rule_id=row.rule_id, kind=kind.value, comment=comment)
     )
-    values: dict[str, Any] = {}
     if kind is FeedbackKind.HELPFUL:
-        values.update(feedback=kind.value, feedback_at=now)
+        row.feedback, row.feedback_at = kind.value, now
     elif kind is FeedbackKind.NOT_HELPFUL:
-        values.update(feedback=kind.value, feedback_at=now, dismissed_at=row.dismissed_at or now)
+        row.feedback, row.feedback_at, row.dismissed_at = kind.value, now, row.dismissed_at or now
     else:
-        values.update(dismissed_at=row.dismissed_at or now)
-    await session.execute(sa.update(i).where(i.c.id == row.id).values(**values))
+        row.dismissed_at = row.dismissed_at or now
     await session.flush()
     return row.id
 

@@ -20,11 +20,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from app import create_app
+from core.ai import build_provider
 from core.errors import RateLimited
 from core.migrations import upgrade
 from core.ratelimit import RateLimiter, storage_uri
 from core.settings import Settings
+from products.insights import SWEEP_TASK, sweep
 from services import insights
+from services.jobs import JobRuntime
+from services.worker import retry_policy
 from tests.aurum.insight_data import create_scenario
 from tests.aurum.test_insights import REQUEST, analyse, listed, rule_gid, user_with_scenario
 from tests.conftest import create_database, drop_database, make_settings
@@ -215,12 +219,25 @@ async def test_the_periodic_sweep_enqueues_the_analyses_that_are_due(server_url:
                 session, user_id=users["pending"], kind=insights.ANALYSIS_KIND, params={}, max_retries=0
             )
             await session.commit()
-        # When the sweep runs
-        async with sessions() as session, session.begin():
-            scheduled = await insights.schedule_due_analyses(session, now=now, settings=settings)
+        # When the sweep runs (the registered periodic task, as the worker runs it)
+        runtime = JobRuntime(settings, sessions, build_provider(settings), retry_policy(settings))
+        assert await sweep(runtime, now) == 2
+        async with sessions() as session:
+            scheduled = (
+                await session.execute(
+                    sa.text("SELECT user_id, params FROM background_jobs WHERE user_id <> :p"), {"p": users["pending"]}
+                )
+            ).all()
+            recorded = (
+                await session.execute(sa.text("SELECT user_id, action, actor_kind, actor_label FROM audit_events"))
+            ).all()
         # Then it enqueued the analyses due: daily never evaluated, weekly evaluated 8 days ago
         assert {job.user_id for job in scheduled} == {users["daily"], users["weekly_old"]}
         assert {job.params["trigger"] for job in scheduled} == {"schedule"}
+        # And each is in its user's audit trail, as the system's doing
+        assert sorted(recorded) == sorted(
+            (users[name], "BackgroundJob.create", "system", SWEEP_TASK) for name in ("daily", "weekly_old")
+        )
         # When they ran, the next sweep finds nothing due
         await drain(settings)
         async with sessions() as session, session.begin():

@@ -163,7 +163,7 @@ async def test_every_way_a_connection_ends_frees_its_slot(
     short, _ = runtime.tokens.issue(user_id=pk(user), role="user", now=int(time.time()) - ttl + 1)
     ws = await accepted(cap_server, short)
     code, reason = await closed_with(ws)
-    assert (code, (reason or "").split(":")[0]) == (4401, "TOKEN_EXPIRED")
+    assert (code, (reason or "").split(":")[0]) == (4403, "TOKEN_EXPIRED")
     await eventually(free)
     # an SSE stream the client abandoned
     async with sse(cap_server, user.token) as response:

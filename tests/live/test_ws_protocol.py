@@ -78,17 +78,18 @@ async def test_connection_init_without_a_token_closes_4401(live_server: LiveServ
     assert (reason or "").startswith("UNAUTHENTICATED")
 
 
-async def test_an_expired_token_closes_4401_with_the_reason(
+async def test_an_expired_token_closes_4403_with_the_reason(
     app: Starlette, live_server: LiveServer, gql: GraphQLClient
 ) -> None:
     user = await gql.sign_up()
     tokens = tokens_of(app)
     expired, _ = tokens.issue(user_id=user_pk(user), role="user", now=int(time.time()) - tokens.access_token_ttl - 60)
     ws = await initialised(live_server.ws, {"authorization": f"Bearer {expired}"})
-    assert await closed_with(ws) == (4401, "TOKEN_EXPIRED: Access token has expired")
+    # 4403: graphql-ws's client retries it, asking `connectionParams` again for a fresh token
+    assert await closed_with(ws) == (4403, "TOKEN_EXPIRED: Access token has expired")
 
 
-async def test_a_forged_or_malformed_token_closes_4403_with_the_reason(
+async def test_a_forged_or_malformed_token_closes_4401_with_the_reason(
     live_server: LiveServer, gql: GraphQLClient, data_dir: Path, database_url: str
 ) -> None:
     user = await gql.sign_up()
@@ -96,12 +97,13 @@ async def test_a_forged_or_malformed_token_closes_4403_with_the_reason(
     forger = TokenService(make_settings(database_url, data_dir, jwt_private_key=other_key))
     forged, _ = forger.issue(user_id=user_pk(user), role="user")
     ws = await initialised(live_server.ws, {"authorization": f"Bearer {forged}"})
-    assert await closed_with(ws) == (4403, "TOKEN_BAD_SIGNATURE: Access token signature is invalid")
+    # 4401: graphql-ws's client never retries it (a forged token stays forged)
+    assert await closed_with(ws) == (4401, "TOKEN_BAD_SIGNATURE: Access token signature is invalid")
     ws = await initialised(live_server.ws, {"token": "not-a-jwt"})
-    assert await closed_with(ws) == (4403, "TOKEN_MALFORMED: Access token is malformed")
+    assert await closed_with(ws) == (4401, "TOKEN_MALFORMED: Access token is malformed")
     ws = await initialised(live_server.ws, {"authorization": f"Basic {user.token}"})
     code, reason = await closed_with(ws)
-    assert (code, (reason or "").split(":")[0]) == (4403, "AUTHORIZATION_MALFORMED")
+    assert (code, (reason or "").split(":")[0]) == (4401, "AUTHORIZATION_MALFORMED")
 
 
 async def test_a_token_field_is_accepted_and_the_ack_says_when_it_expires(
@@ -135,8 +137,23 @@ async def test_the_connection_closes_when_its_token_expires(
     assert (await receive(ws))["type"] == "connection_ack"
     # Then the server closes the connection when it expires, saying why
     code, reason = await closed_with(ws, wait=5)
-    assert (code, (reason or "").split(":")[0]) == (4401, "TOKEN_EXPIRED")
+    assert (code, (reason or "").split(":")[0]) == (4403, "TOKEN_EXPIRED")
     assert time.time() >= expires_at
+
+
+# ------------------------------------------------------------------------ origins
+async def test_dev_mode_accepts_websockets_from_localhost_origins_only(live_server: LiveServer) -> None:
+    for origin in ("http://localhost:5173", "http://127.0.0.1:3000"):
+        async with websockets.connect(
+            live_server.ws,
+            subprotocols=[TRANSPORT_WS],  # type: ignore[list-item]
+            origin=origin,  # type: ignore[arg-type]
+        ) as ws:
+            assert ws.subprotocol == TRANSPORT_WS
+    for origin in ("http://evil.example", "http://localhost.evil.example:5173"):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(live_server.ws, subprotocols=[TRANSPORT_WS], origin=origin)  # type: ignore[list-item,arg-type]
+        assert refused.value.response.status_code == 403, origin
 
 
 # ------------------------------------------------------------------------- limits
@@ -257,7 +274,7 @@ async def test_the_legacy_protocol_is_off_by_default(live_server: LiveServer) ->
 
 
 async def test_the_legacy_protocol_when_enabled_authenticates_the_same_way(
-    live_tight: LiveServer, live_tight_gql: GraphQLClient
+    live_tight_app: Starlette, live_tight: LiveServer, live_tight_gql: GraphQLClient
 ) -> None:
     user = await live_tight_gql.sign_up()
     ws = await initialised(live_tight.ws, {"authorization": f"Bearer {user.token}"}, "graphql-ws")
@@ -273,9 +290,20 @@ async def test_the_legacy_protocol_when_enabled_authenticates_the_same_way(
     refusal = await receive(ws)
     assert refusal == {
         "type": "connection_error",
-        "payload": {"message": "TOKEN_MALFORMED: Access token is malformed", "code": 4403},
+        "payload": {"message": "TOKEN_MALFORMED: Access token is malformed", "code": 4401},
     }
-    assert await closed_with(ws) == (4403, "TOKEN_MALFORMED: Access token is malformed")
+    assert await closed_with(ws) == (4401, "TOKEN_MALFORMED: Access token is malformed")
+
+    # with the same codes as graphql-transport-ws: an expired token is 4403 (a client may retry)
+    tokens = tokens_of(live_tight_app)
+    expired, _ = tokens.issue(user_id=user_pk(user), role="user", now=int(time.time()) - tokens.access_token_ttl - 60)
+    ws = await initialised(live_tight.ws, {"authorization": f"Bearer {expired}"}, "graphql-ws")
+    refusal = await receive(ws)
+    assert refusal == {
+        "type": "connection_error",
+        "payload": {"message": "TOKEN_EXPIRED: Access token has expired", "code": 4403},
+    }
+    assert await closed_with(ws) == (4403, "TOKEN_EXPIRED: Access token has expired")
 
 
 # -------------------------------------------------------------------- slow consumer
