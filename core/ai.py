@@ -20,7 +20,8 @@ import hashlib
 import itertools
 import math
 import re
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
@@ -30,9 +31,11 @@ import openai
 import pydantic
 from openai import AsyncOpenAI
 
+from core import metrics
 from core.settings import Settings
 
 T = TypeVar("T", bound=pydantic.BaseModel)
+R = TypeVar("R")
 
 OFFLINE_PROVIDER = "offline"
 OFFLINE_CHAT_MODEL = "templates-v1"
@@ -265,14 +268,52 @@ class OfflineProvider:
         return None
 
 
+class MeteredProvider:
+    """A provider whose calls are counted by provider, call and outcome, and timed
+    (`quintet_ai_calls_total`, `quintet_ai_call_duration_seconds`)."""
+
+    def __init__(self, provider: AIProvider) -> None:
+        self.provider = provider
+        self.name = provider.name
+        self.chat_model = provider.chat_model
+        self.embedding_model = provider.embedding_model
+
+    async def _metered(self, call: str, work: Awaitable[R]) -> R:
+        began = time.perf_counter()
+        outcome = "error"
+        try:
+            value = await work
+        except AIProviderError as error:
+            outcome = error.reason.value
+            raise
+        else:
+            outcome = "ok"
+            return value
+        finally:
+            metrics.AI_CALLS.labels(self.name, call, outcome).inc()
+            metrics.AI_SECONDS.labels(self.name, call).observe(time.perf_counter() - began)
+
+    async def complete(self, prompt: StructuredPrompt[T]) -> Completion[T]:
+        return await self._metered("complete", self.provider.complete(prompt))
+
+    async def embed(self, texts: Sequence[str]) -> Embeddings:
+        return await self._metered("embed", self.provider.embed(texts))
+
+    async def close(self) -> None:
+        await self.provider.close()
+
+
 def build_provider(settings: Settings) -> AIProvider:
+    """The configured provider (OpenAI with a key, else offline), its calls counted."""
     if settings.openai_api_key is None or not settings.openai_api_key.get_secret_value():
-        return OfflineProvider()
-    return OpenAIProvider(
-        api_key=settings.openai_api_key.get_secret_value(),
-        base_url=settings.openai_base_url,
-        chat_model=settings.ai_chat_model,
-        embedding_model=settings.ai_embedding_model,
-        timeout=settings.ai_timeout_seconds,
-        max_retries=settings.ai_max_retries,
+        return MeteredProvider(OfflineProvider())
+    return MeteredProvider(
+        OpenAIProvider(
+            api_key=settings.openai_api_key.get_secret_value(),
+            base_url=settings.openai_base_url,
+            chat_model=settings.ai_chat_model,
+            embedding_model=settings.ai_embedding_model,
+            timeout=settings.ai_timeout_seconds,
+            max_retries=settings.ai_max_retries,
+        )
     )

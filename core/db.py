@@ -146,6 +146,9 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=False,
+        # Outside dev mode an error's text never holds the statement's values (emails, password
+        # hashes, tokens' digests): errors are logged.
+        hide_parameters=not settings.is_dev,
         connect_args={"server_settings": {"application_name": "quintet"}},
     )
     _instrument(engine)

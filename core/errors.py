@@ -32,6 +32,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from core.db import CommitOutcomeUnknown, DatabaseUnavailable, lost_connection
+from core.observability import note_error_id
 
 logger = logging.getLogger("quintet.errors")
 
@@ -191,6 +192,7 @@ def shape_error(error: GraphQLError, *, mask: bool) -> GraphQLError:
             return error
         return _rebuild(error, error.message, classify(error))
     error_id = uuid.uuid4().hex[:16]
+    note_error_id(error_id)  # the request's log line lists it too
     if lost_connection(original):
         logger.warning(
             "database connection lost %s at %s: %r (cause: %r)",
@@ -198,6 +200,7 @@ def shape_error(error: GraphQLError, *, mask: bool) -> GraphQLError:
             ".".join(str(p) for p in error.path or []),
             original,
             original.__cause__,
+            extra={"error_id": error_id},
         )
         lost = CommitOutcomeUnknown if isinstance(original, CommitOutcomeUnknown) else DatabaseUnavailable
         return _rebuild(error, lost.message, {"code": lost.code, "errorId": error_id})
@@ -207,6 +210,7 @@ def shape_error(error: GraphQLError, *, mask: bool) -> GraphQLError:
         ".".join(str(p) for p in error.path or []),
         error.message,
         exc_info=original,
+        extra={"error_id": error_id},
     )
     message = "Internal server error" if mask else error.message
     return _rebuild(error, message, {"code": "INTERNAL_SERVER_ERROR", "errorId": error_id})

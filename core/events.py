@@ -47,6 +47,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from core import metrics
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
@@ -131,6 +133,7 @@ class Subscription:
         if len(self._items) >= self.limit:
             self._items.clear()
             self._error = SubscriberTooSlow(self.limit)
+            metrics.refused("SUBSCRIBER_TOO_SLOW", "subscriptionQueueSize")
             self._wake()
             return False
         if isinstance(item, BusNotice):
@@ -210,8 +213,11 @@ class Fanout:
         return list(self._channels)
 
     def deliver(self, channel: str, item: Delivery) -> None:
+        delivered = 0
         for subscriber in self._channels.get(channel, ()):
-            subscriber.offer(item)
+            delivered += subscriber.offer(item)
+        if delivered and isinstance(item, Envelope):
+            metrics.EVENTS_DELIVERED.labels(_topic(item.event)).inc(delivered)
 
     def broadcast(self, item: Delivery) -> None:
         for subscribers in self._channels.values():
@@ -225,6 +231,11 @@ class Fanout:
 
     def __len__(self) -> int:
         return sum(len(s) for s in self._channels.values())
+
+
+def _topic(event: Event) -> str:
+    topic = event.get("topic")
+    return topic if isinstance(topic, str) else "unknown"
 
 
 def _encode(event: Event) -> bytes | None:
@@ -259,6 +270,7 @@ class InProcessBus:
         # could not cross Redis fails here too, in development.
         encoded = _encode(event)
         if encoded is not None:
+            metrics.EVENTS_PUBLISHED.labels(_topic(event), "ok").inc()
             self._fanout.deliver(channel, Envelope(orjson.loads(encoded)))
 
     @asynccontextmanager
@@ -364,12 +376,14 @@ class RedisBus:
         if encoded is None:
             return
         if await self._send(channel, encoded):
+            metrics.EVENTS_PUBLISHED.labels(_topic(event), "ok").inc()
             if self._lost or self._lost_everything:
                 await self._announce_lost()
             if not self.live:
                 self._retry_now.set()  # Redis answers again: reconnect now, not after the backoff
             return
         self._remember_lost(channel)
+        metrics.EVENTS_PUBLISHED.labels(_topic(event), "lost").inc()
         logger.error(
             "event lost: Redis unreachable, %s for %s was not published (its subscribers will be told to refetch)",
             event.get("topic"),

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from core.accept import (
@@ -45,10 +46,12 @@ from core.fastpath import Plan, PlanCache, run_plan
 from core.graphiql import graphiql_page
 from core.jobs import QueueWatch, queue_health
 from core.limits import requested_nodes
+from core.observability import COMPILED, GRAPHQL_CORE, ONE_STATEMENT, note_refusal, request_record
 from core.runtime import Runtime
 from core.security import InvalidAccessToken, TokenService
 from core.settings import Settings
 from core.sqljson import NO_VIEWER, REFUSED, Fallback, SqlPlan, SqlUnsupported, compile_sql
+from core.tracing import compiled_span
 
 logger = logging.getLogger("quintet.http")
 
@@ -74,6 +77,7 @@ class RequestRefused(Exception):
 
     def response(self, media_type: MediaType | None = None) -> Response:
         """The refusal as a GraphQL response, in the negotiated single-result media type."""
+        note_refusal(self.code, self.details.get("limit"))  # for the request's log line and metrics
         body = {"errors": [{"message": self.message, "extensions": {"code": self.code, **self.details}}]}
         return Response(
             orjson.dumps(body),
@@ -149,6 +153,7 @@ def _has_nul(value: Any) -> bool:
 async def _operation_from(
     request: Request, settings: Settings
 ) -> tuple[str, dict[str, Any] | None, str | None, frozenset[OperationType]]:
+    record = request_record()  # the request's log line and metrics name its operation
     if request.method == "GET":
         params = request.query_params
         decoded: dict[str, Any] = {"query": params.get("query"), "operationName": params.get("operationName")}
@@ -159,6 +164,7 @@ async def _operation_from(
                 except orjson.JSONDecodeError as exc:
                     raise _bad_request(f"`{name}` is not valid JSON") from exc
         query, variables, operation_name = _parse_params(decoded)
+        record.query, record.operation_name = query, operation_name
         return query, variables, operation_name, QUERY_ONLY
     if request.method != "POST":
         raise RequestRefused(
@@ -179,6 +185,7 @@ async def _operation_from(
     except orjson.JSONDecodeError as exc:
         raise _bad_request("The body is not valid JSON") from exc
     query, variables, operation_name = _parse_params(data)
+    record.query, record.operation_name = query, operation_name
     return query, variables, operation_name, ANY_OPERATION
 
 
@@ -284,12 +291,16 @@ async def _graphql_endpoint(request: Request) -> Response:
     token = current_sql_stats.set(stats)
     contexts: list[Context[Any]] = []
     outcome = SqlOutcome()
+    record = request_record()
+    record.sql = stats
 
     async def execute() -> tuple[Context[Any], ExecutionResult]:
         context = runtime.context(request, actor, stats)
         contexts.append(context)
         outcome.one_statement, outcome.fallback = False, None
-        result, attempted = await _compiled(runtime, context, query, variables, operation_name, outcome)
+        with compiled_span(runtime.tracer, runtime.plans, query, operation_name, outcome):
+            result, attempted = await _compiled(runtime, context, query, variables, operation_name, outcome)
+        record.path = GRAPHQL_CORE if result is None else ONE_STATEMENT if outcome.one_statement else COMPILED
         if result is None:
             if attempted:  # an abandoned plan may have filled the loaders: graphql-core starts afresh
                 context = runtime.context(request, actor, stats)
@@ -337,6 +348,7 @@ async def _graphql_endpoint(request: Request) -> Response:
             extensions["sql"].update(outcome.as_extension())
     if extensions:
         body["extensions"] = extensions
+    record.pre_execution, record.errors = isinstance(result, PreExecutionError), body.get("errors")
     return Response(orjson.dumps(body), status_code=status, media_type=media.essence, headers=VARY)
 
 
@@ -525,7 +537,7 @@ async def readyz(request: Request) -> Response:
             jobs = await queue_health(conn, stalled_after=runtime.settings.job_stalled_after_seconds)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         error_id = uuid.uuid4().hex[:16]
-        logger.warning("readiness check %s failed: %s", error_id, exc)
+        logger.warning("readiness check %s failed: %s", error_id, exc, extra={"error_id": error_id})
         return Response(
             orjson.dumps({"status": "unavailable", "database": "unreachable", "errorId": error_id}),
             status_code=503,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,8 @@ from procrastinate import App, PsycopgConnector
 from procrastinate.exceptions import ConnectorException
 from procrastinate.jobs import Job, Status
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -229,3 +231,20 @@ async def watch_queue(engine: AsyncEngine, watch: QueueWatch, *, stalled_after: 
                 watch.check(await queue_health(conn, stalled_after=stalled_after))
         except Exception as exc:  # noqa: BLE001 - the next round tries again; /readyz reports the database
             logger.warning("checking the job queue failed: %s", exc)
+
+
+def queue_families(stalled_after: float) -> Callable[[AsyncConnection], Awaitable[list[Metric]]]:
+    """What /metrics reads of the queue at each scrape (the same as /readyz)."""
+
+    async def families(conn: AsyncConnection) -> list[Metric]:
+        health = await queue_health(conn, stalled_after=stalled_after)
+        oldest = max(health.oldest_queued_seconds or 0.0, 0.0)
+        return [
+            GaugeMetricFamily("quintet_job_workers_alive", "Job workers whose heartbeat is recent", health.workers),
+            GaugeMetricFamily("quintet_jobs_waiting", "Jobs due and waiting for a worker", health.queued),
+            GaugeMetricFamily(
+                "quintet_job_oldest_waiting_seconds", "How long the job waiting longest has waited (0: none)", oldest
+            ),
+        ]
+
+    return families

@@ -28,6 +28,7 @@ from limits.storage import storage_from_string
 from limits.util import WindowStats
 from starlette.requests import HTTPConnection
 
+from core import metrics
 from core.errors import RateLimited
 from core.settings import ConfigurationError, Settings
 
@@ -159,6 +160,7 @@ class RateLimiter:
         return [(await self.counters.stats(item, self.namespace, *names)).remaining for item in self.items]
 
     async def _refuse(self, item: RateLimitItem, names: list[str]) -> None:
+        metrics.refused("RATE_LIMITED", self.namespace)
         stats = await self.counters.stats(item, self.namespace, *names)
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         raise RateLimited(

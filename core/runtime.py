@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -25,6 +25,9 @@ from core.products import LoaderContainer
 from core.ratelimit import RateLimiter, SignInLimits
 from core.security import TokenService
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 C = TypeVar("C", bound=Context[Any])
 
@@ -45,6 +48,8 @@ class Runtime:
     #: The application's loader container for one request (or operation, or event) of an actor.
     loaders: Callable[[AsyncEngine, Actor | None], LoaderContainer]
     plans: PlanCache | None = None
+    #: Set when traces are exported (core/tracing.py).
+    tracer: Tracer | None = None
 
     def new_loaders(self, actor: Actor | None) -> LoaderContainer:
         return self.loaders(self.engine, actor)

@@ -26,6 +26,15 @@ class Mode(StrEnum):
     PRODUCTION = "production"
 
 
+#: LOG_LEVEL's values and their numbers (uvicorn's "trace" is below DEBUG).
+LOG_LEVELS = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 10, "trace": 5}
+
+
+class LogFormat(StrEnum):
+    CONSOLE = "console"
+    JSON = "json"
+
+
 class Settings(BaseSettings):
     # A variable set to "" (`DATABASE_URL=` in a .env or compose file) counts as unset.
     model_config = SettingsConfigDict(env_file=ROOT / ".env", extra="ignore", env_ignore_empty=True)
@@ -120,7 +129,31 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1)
-    log_level: str = "info"
+    log_level: str = Field("info", description="critical, error, warning, info, debug or trace")
+    log_format: LogFormat | None = Field(None, description="console or json; default: console in dev, json otherwise")
+
+    # Operating (README, "Operating"): /metrics, traces.
+    metrics_enabled: bool | None = Field(
+        None, description="/metrics: default on in dev, and in production when METRICS_TOKEN is set"
+    )
+    metrics_token: SecretStr | None = Field(None, description="bearer token that /metrics requires when set")
+    metrics_max_operations: int = Field(
+        100, ge=1, description="distinct operation names per process with a metrics label of their own"
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP collector (e.g. http://collector:4318): traces are exported there"
+    )
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        None, description="the full URL for traces (e.g. http://collector:4318/v1/traces), if not the above"
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _a_log_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @field_validator("database_url")
     @classmethod
@@ -146,6 +179,19 @@ class Settings(BaseSettings):
     @property
     def graphiql_enabled(self) -> bool:
         return self.is_dev if self.graphiql is None else self.graphiql
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_format is LogFormat.JSON if self.log_format is not None else not self.is_dev
+
+    @property
+    def otlp_traces_endpoint(self) -> str | None:
+        """Where traces go (OTLP over HTTP), or None: no tracing."""
+        if self.otel_exporter_otlp_traces_endpoint:
+            return self.otel_exporter_otlp_traces_endpoint
+        if self.otel_exporter_otlp_endpoint:
+            return self.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        return None
 
     @property
     def cors_origin_regex(self) -> str | None:

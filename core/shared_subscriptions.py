@@ -27,6 +27,7 @@ import orjson
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from core import metrics
 from core.context import Actor
 from core.errors import result_payload
 
@@ -79,12 +80,20 @@ class Member:
         self.ended = False
         self._queue: deque[str] = deque()
         self._sender: asyncio.Task[None] | None = None
+        metrics.SUBSCRIPTIONS_STARTED.inc()
+        metrics.SUBSCRIPTIONS_ACTIVE.inc()
+
+    def _end(self) -> None:
+        """No more messages for this subscriber (whichever way it ended, once)."""
+        if not self.ended:
+            self.ended = True
+            metrics.SUBSCRIPTIONS_ACTIVE.dec()
 
     def send(self, kind: str, payload: str | None = None, *, final: bool = False) -> None:
         if self.ended:
             return
         if final:
-            self.ended = True
+            self._end()
         elif len(self._queue) >= self.limit:
             self._too_slow()
             return
@@ -140,13 +149,14 @@ class Member:
         }
         self._queue.append(_text(self.operation_id, "next", orjson.dumps({"data": None, "errors": [error]}).decode()))
         self._queue.append(_text(self.operation_id, "complete"))
-        self.ended = True
+        self._end()
+        metrics.refused("SUBSCRIBER_TOO_SLOW", "subscriptionQueueSize")
         self._flush()
         if self.stream is not None:
             self.stream.leave(self)
 
     def cancel(self) -> None:
-        self.ended = True
+        self._end()
         self._queue.clear()
         if self._sender is not None:
             self._sender.cancel()
@@ -241,8 +251,10 @@ class SharedStreams:
         stream = self.streams.get(key)
         if stream is None:
             stream = self.streams[key] = SharedStream(self, key, variables)
+            metrics.SHARED_STREAMS_ACTIVE.inc()
         stream.join(member)
 
     def forget(self, stream: SharedStream) -> None:
         if self.streams.get(stream.key) is stream:
             del self.streams[stream.key]
+            metrics.SHARED_STREAMS_ACTIVE.dec()

@@ -51,10 +51,11 @@ from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMe
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 from strawberry.types.unset import UnsetType
 
+from core import metrics
 from core.context import Actor, Context
 from core.http import RequestRefused, _parse_params
 from core.limits import cacheable
-from core.live_slots import CODE, LiveSlots, Slot, too_many_connections
+from core.live_slots import CODE, LIMIT_NAME, LiveSlots, Slot, too_many_connections
 from core.products import LoaderContainer
 from core.runtime import Runtime
 from core.security import InvalidAccessToken, TokenProblem
@@ -172,11 +173,13 @@ def _invalid(message: object, operations: frozenset[str], init: str = "connectio
 
 
 def _refusal(refused: RequestRefused, operation_id: str) -> dict[str, Any]:
+    metrics.refused(refused.code, refused.details.get("limit"))
     error = {"message": refused.message, "extensions": {"code": refused.code, **refused.details}}
     return {"id": operation_id, "type": "error", "payload": [error]}
 
 
 def _too_many(limit: int) -> dict[str, Any]:
+    metrics.refused("TOO_MANY_SUBSCRIPTIONS", "maxSubscriptionsPerConnection")
     return {
         "message": f"At most {limit} operations may run at once on one connection (maxSubscriptionsPerConnection)",
         "extensions": {"code": "TOO_MANY_SUBSCRIPTIONS", "limit": "maxSubscriptionsPerConnection", "value": limit},
@@ -197,6 +200,7 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
                     text = await self.ws.receive_text()
                     if len(text.encode()) > self.limit:
                         reason = f"Message larger than the limit of {self.limit} bytes (maxBodyBytes)"
+                        metrics.refused("REQUEST_TOO_LARGE", "maxBodyBytes")
                         await self.ws.close(code=1009, reason=reason)  # 1009: message too big
                         return
                     yield self.view.decode_json(text)
@@ -468,6 +472,7 @@ class GraphQLWebSocketView(GraphQL[Context, None]):
         await context.release_slot(slots)  # a second connection_init (legacy protocol) replaces the first
         context.slot = await slots.acquire(claims.user_id)
         if context.slot is None:
+            metrics.refused(CODE, LIMIT_NAME)
             raise ConnectionRefused(TOO_MANY_CONNECTIONS_CODE, f"{CODE}: {too_many_connections(slots.limit)}")
         context.actor = Actor(user_id=claims.user_id, role=claims.role, expires_at=claims.expires_at)
         context.connection_params = None  # the token is no longer needed: don't keep it per connection

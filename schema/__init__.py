@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -31,9 +31,13 @@ from core.fastpath import PlanCache, plan_recorder
 from core.limits import MaxNodesLimiter, RequireOperationName, SelectionLimits, StreamSafeParserCache, Validation
 from core.products import Product, Registry
 from core.settings import Settings
+from core.tracing import GraphQLSpans
 from resolvers.node import node_query
 from schema.common import ERROR_TYPES, SCALARS
 from schema.viewer import VIEWER_KEY, viewer_of, viewer_root
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 # @defer and @stream: graphql-core 3.3 runs them, core/incremental.py delivers the payloads.
 CONFIG = StrawberryConfig(scalar_map=SCALARS, enable_experimental_incremental_execution=True)
@@ -125,7 +129,10 @@ class QuintetSchema(strawberry.Schema):
         return {**kwargs, "hide_suggestions": self.hide_suggestions}
 
 
-def build_schema(settings: Settings, products: Sequence[Product] | None = None) -> QuintetSchema:
+def build_schema(
+    settings: Settings, products: Sequence[Product] | None = None, *, tracer: Tracer | None = None
+) -> QuintetSchema:
+    """The schema of `products`; with `tracer`, strawberry's steps are traced (core/tracing.py)."""
     # Factories, not instances: each operation gets its own extension objects, so that
     # concurrent requests never share an execution context.
     mask = not settings.is_dev
@@ -156,6 +163,8 @@ def build_schema(settings: Settings, products: Sequence[Product] | None = None) 
         lambda: MaxNodesLimiter(max_nodes=settings.max_nodes, default_page_size=settings.default_page_size),
         RequireOperationName,
     ]
+    if tracer is not None:
+        extensions.insert(0, lambda: GraphQLSpans(tracer=tracer))
     if not settings.introspection_enabled:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     plans = PlanCache(max_document_bytes=settings.max_cached_document_bytes) if settings.fast_path else None

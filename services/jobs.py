@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,8 +26,11 @@ from typing import Any
 import sqlalchemy as sa
 from procrastinate.jobs import Job as QueueJob
 from procrastinate.retry import BaseRetryStrategy
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from core import metrics
 from core.access import readable
 from core.ai import AIProvider, AIProviderError
 from core.context import Actor, after_commit
@@ -130,7 +134,12 @@ async def enqueue(
     job.queue_job_id = await defer(session, task=RUN_TASK, args={"job_id": str(job.id)})
     await session.flush()
     state = JobState.of(job)
-    after_commit(session, lambda: job_changed(state))
+
+    async def committed() -> None:
+        metrics.JOBS_ENQUEUED.labels(kind).inc()
+        await job_changed(state)
+
+    after_commit(session, committed)
     return job
 
 
@@ -328,6 +337,7 @@ async def execute(runtime: JobRuntime, *, job_id: uuid.UUID, queue_job: QueueJob
         params=dict(started.params),
         attempt=started.attempts,
     )
+    began = time.perf_counter()
     try:
         function = HANDLERS.get(started.kind)
         if function is None:
@@ -343,6 +353,7 @@ async def execute(runtime: JobRuntime, *, job_id: uuid.UUID, queue_job: QueueJob
             values.update(status=JobStatus.RETRYING.value, next_attempt_at=decision.retry_at or _now())
         else:
             values.update(status=JobStatus.FAILED.value, finished_at=_now())
+        _count_attempt(started.kind, values["status"], began)
         # Recorded even while the task is being cancelled (worker shutting down).
         await asyncio.shield(_update(runtime.sessions, job_id, values, only_if_status=(JobStatus.RUNNING.value,)))
         raise
@@ -360,7 +371,37 @@ async def execute(runtime: JobRuntime, *, job_id: uuid.UUID, queue_job: QueueJob
         },
         only_if_status=(JobStatus.RUNNING.value,),
     )
+    _count_attempt(started.kind, JobStatus.SUCCEEDED.value, began)
     return result
+
+
+def _count_attempt(kind: str, outcome: str, began: float) -> None:
+    metrics.JOB_ATTEMPTS.labels(kind, outcome).inc()
+    metrics.JOB_SECONDS.labels(kind).observe(time.perf_counter() - began)
+
+
+def _active_by_kind() -> sa.Select[Any]:
+    t = table()
+    return (
+        sa.select(t.c.kind, t.c.status, sa.func.count().label("jobs"))
+        .where(t.c.status.in_(ACTIVE_JOB_STATUSES))
+        .group_by(t.c.kind, t.c.status)
+    )
+
+
+async def job_families(conn: AsyncConnection) -> list[Metric]:
+    """What /metrics reads of the jobs at each scrape: the unfinished ones by kind and status
+    (the partial index on active statuses answers it). Every kind and active status is listed,
+    with 0 where none is."""
+    gauge = GaugeMetricFamily(
+        "quintet_jobs", "Unfinished background jobs by kind and status (from the database)", labels=["kind", "status"]
+    )
+    counts = {(row.kind, row.status): int(row.jobs) for row in await conn.execute(_active_by_kind())}
+    kinds = sorted({*HANDLERS, *(kind for kind, _ in counts)})
+    for kind in kinds:
+        for status in ACTIVE_JOB_STATUSES:
+            gauge.add_metric([kind, status], counts.get((kind, status), 0))
+    return [gauge]
 
 
 async def mark_interrupted(

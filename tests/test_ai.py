@@ -13,6 +13,7 @@ from core.ai import (
     OFFLINE_EMBEDDING_DIMENSIONS,
     AIFailure,
     AIProviderError,
+    MeteredProvider,
     OfflineProvider,
     OpenAIProvider,
     StructuredPrompt,
@@ -237,9 +238,11 @@ async def test_offline_embeddings_are_deterministic_normalised_and_meaningful() 
 
 def test_the_key_switches_the_provider() -> None:
     offline = build_provider(Settings(_env_file=None, openai_api_key=None))
-    assert isinstance(offline, OfflineProvider)
+    assert isinstance(offline, MeteredProvider)
+    assert isinstance(offline.provider, OfflineProvider)
     online = build_provider(
         Settings(_env_file=None, openai_api_key="sk-test", openai_base_url=None, ai_chat_model="gpt-x")
     )
-    assert isinstance(online, OpenAIProvider)
+    assert isinstance(online, MeteredProvider)
+    assert isinstance(online.provider, OpenAIProvider)
     assert (online.name, online.chat_model) == ("openai", "gpt-x")
