@@ -69,3 +69,23 @@ async def test_graphql_http_audit_finds_every_must_and_should_met(live_server: L
     # error: a MUST unmet; warn: a SHOULD unmet; notice: a MAY unmet.
     assert [a for a in audits if a["status"] in ("error", "warn")] == [], listing
     assert unmet.keys() == MAYS_LEFT.keys(), listing
+
+
+async def test_the_graphql_sse_client_with_its_defaults_subscribes_and_mutates(
+    live_server: LiveServer, gql: GraphQLClient
+) -> None:
+    user = await gql.sign_up(display_name="SSE User")
+    result = await run_script(
+        "graphql_sse_defaults.mjs", env={"QUINTET_URL": f"{live_server.http}/graphql", "QUINTET_TOKEN": user.token}
+    )
+    pillar = result["mutation"]["data"]["createPillar"]
+    assert pillar["errors"] == []
+    assert pillar["pillar"]["name"] == "From graphql-sse"
+    started, change = result["events"]
+    assert started["data"] == {"aurumHierarchyChanges": {"__typename": "LiveUpdatesStatus", "state": "STARTED"}}
+    assert change["data"]["aurumHierarchyChanges"] == {
+        "__typename": "AurumHierarchyChange",
+        "change": "CREATED",
+        "nodeId": pillar["pillar"]["id"],
+        "node": {"name": "From graphql-sse"},
+    }
