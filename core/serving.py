@@ -17,6 +17,7 @@ shutdown) is uvicorn's, unchanged.
 from __future__ import annotations
 
 import socket
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 #: Whether this platform balances connections over sockets bound with SO_REUSEPORT (Linux does;
 #: macOS and the BSDs accept the option but give every connection to one socket).
-BALANCES = hasattr(socket, "SO_REUSEPORT") and __import__("sys").platform.startswith("linux")
+BALANCES = hasattr(socket, "SO_REUSEPORT") and sys.platform.startswith("linux")
 
 
 def bind_reuseport(host: str, port: int, backlog: int) -> socket.socket:
