@@ -17,7 +17,6 @@ from core.context import Actor
 from core.errors import ClientError
 from core.events import Event, organization_channel
 from core.relay import InvalidGlobalId, parse_global_id, to_global_id
-from core.sqljson import python_only_type
 from resolvers.live import channel_events, subscriber
 from resolvers.support import input_id, output_id
 from schema import kit
@@ -221,20 +220,19 @@ class OrganizationMutation:
 # --------------------------------------------------------------------------------- query
 
 
-@python_only_type(why="A lookup by slug (loaders/organizations.py), read through the organizations' policy.")
-@strawberry.type(description="Organizations by slug.")
+def _slug(slug: str) -> str:
+    return slug.strip().lower()
+
+
+@kit.query_fields(description="Organizations by slug.")
 class OrganizationQuery:
-    @strawberry.field(
-        description="The organization with this slug if the viewer is a member; null otherwise, exactly as for "
-        "one that does not exist."
+    organization: Organization | None = kit.lookup(
+        "slug",
+        normalize=_slug,
+        description="The organization with this slug (in any case) if the viewer is a member; null otherwise, "
+        "exactly as for one that does not exist.",
+        argument_description="The organization's slug.",
     )
-    async def organization(
-        self, info: Ctx, slug: Annotated[str, strawberry.argument(description="The organization's slug.")]
-    ) -> Organization | None:
-        if info.context.actor is None:
-            return None
-        row = await info.context.loaders.organizations.organization_by_slug.load(slug.strip().lower())
-        return None if row is None else Organization.from_row(row)
 
 
 # -------------------------------------------------------------------------- subscriptions

@@ -25,7 +25,6 @@ from core.security import (
 )
 from models.audit import AuditOperation
 from models.identity import RefreshToken, Role, User
-from models.organizations import Membership
 from services import audit
 from services.inputs import clean_text
 
@@ -287,13 +286,3 @@ async def update_profile(
     user.updated_at = datetime.now(UTC)
     await session.flush()
     return user
-
-
-def readable_users(actor: Actor | None) -> sa.Select[Any]:
-    """Users an actor may see: by the users' read policy (themself), and the members of the
-    organizations they read (a membership the actor may read, by its policy, shows its user)."""
-    if actor is None:
-        return sa.select(User).where(sa.false())
-    memberships = Membership.__table__.alias("shown_memberships")  # type: ignore[attr-defined]
-    members = sa.select(memberships.c.user_id).where(access.readable(memberships, actor))
-    return sa.select(User).where(sa.or_(access.readable(User, actor), col(User.id).in_(members)))

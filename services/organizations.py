@@ -42,7 +42,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from core import access
-from core.access import AUDIT_READ, CHANGE_ROLE, INVITE, REMOVE, Authorized, OrganizationKind, granted, requires
+from core.access import (
+    AUDIT_READ,
+    CHANGE_ROLE,
+    DELETE,
+    INVITE,
+    READ_EMAIL,
+    REMOVE,
+    Authorized,
+    OrganizationKind,
+    granted,
+    requires,
+)
 from core.context import Actor
 from core.errors import Conflict, ErrorCode, Forbidden, NotFound, ValidationFailed
 from core.events import organization_channel, publish_after_commit
@@ -65,7 +76,9 @@ TEAM = OrganizationKind(
         INVITE: ("owner", "admin"),
         REMOVE: ("owner", "admin"),
         CHANGE_ROLE: ("owner", "admin"),
+        READ_EMAIL: ("owner", "admin"),
         AUDIT_READ: ("owner", "admin"),
+        DELETE: ("owner",),
     },
     description="A team: the platform's default kind of organization.",
 )

@@ -24,7 +24,8 @@ from services.organizations import TEAM, permission_matrix
 README = Path(__file__).resolve().parents[2] / "README.md"
 BEGIN, END = "<!-- permission matrix: begin -->\n", "<!-- permission matrix: end -->"
 
-PLATFORM = {INVITE: ("owner",), REMOVE: ("owner",), CHANGE_ROLE: ("owner",), AUDIT_READ: ("owner",)}
+#: Every platform permission, held by the owner alone.
+PLATFORM = {permission: ("owner",) for permission in access.MEMBERSHIP_PERMISSIONS}
 
 
 def test_the_readme_matrix_is_the_declarations() -> None:
