@@ -41,7 +41,8 @@ ORGANIZATION = f"""query Org($slug: String!) {{ organization(slug: $slug) {{
     edges {{ cursor node {{ id role joinedAt user {{ {USER} }} invitedBy {{ id displayName email }}
       organization {{ slug }} }} }}
     pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }} }}
-  invitations {{ totalCount nodes {{ id email role status invitedBy {{ displayName email }} organization {{ slug }} }} }}
+  invitations {{ totalCount
+    nodes {{ id email role status invitedBy {{ displayName email }} organization {{ slug }} }} }}
 }} }}"""
 
 NODES = f"""query Nodes($ids: [ID!]!) {{ nodes(ids: $ids) {{ __typename id

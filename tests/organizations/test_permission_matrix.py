@@ -25,7 +25,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 BEGIN, END = "<!-- permission matrix: begin -->\n", "<!-- permission matrix: end -->"
 
 #: Every platform permission, held by the owner alone.
-PLATFORM = {permission: ("owner",) for permission in access.MEMBERSHIP_PERMISSIONS}
+PLATFORM = dict.fromkeys(access.MEMBERSHIP_PERMISSIONS, ("owner",))
 
 
 def test_the_readme_matrix_is_the_declarations() -> None:
