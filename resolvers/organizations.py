@@ -29,6 +29,8 @@ from schema.organizations import (
     CreateOrganizationInput,
     CreateOrganizationPayload,
     DeclineInvitationPayload,
+    DeleteOrganizationInput,
+    DeleteOrganizationPayload,
     Invitation,
     InvitationTokenInput,
     InviteMemberInput,
@@ -127,6 +129,17 @@ async def leave_organization(info: Ctx, input: Annotated[LeaveOrganizationInput,
     return LeaveOrganizationPayload(left_membership_id=_id(Membership, left), errors=errors)
 
 
+async def delete_organization(
+    info: Ctx, input: Annotated[DeleteOrganizationInput, InputArg]
+) -> DeleteOrganizationPayload:
+    async def work(session: AsyncSession, actor: Actor) -> uuid.UUID:
+        pk = input_id(input.organization_id, Organization, "organizationId")
+        return await organizations.delete_organization(session, actor=actor, organization_id=pk)
+
+    deleted, errors = await _run(info, work)
+    return DeleteOrganizationPayload(deleted_organization_id=_id(Organization, deleted), errors=errors)
+
+
 async def remove_member(info: Ctx, input: Annotated[RemoveMemberInput, InputArg]) -> RemoveMemberPayload:
     async def work(session: AsyncSession, actor: Actor) -> uuid.UUID:
         pk = input_id(input.id, Membership, "id")
@@ -157,6 +170,7 @@ SERVICES: dict[str, Callable[..., Awaitable[Any]]] = {
     "leaveOrganization": organizations.leave_organization,
     "removeMember": organizations.remove_member,
     "changeMemberRole": organizations.change_member_role,
+    "deleteOrganization": organizations.delete_organization,
 }
 
 
@@ -212,7 +226,16 @@ class OrganizationMutation:
         resolver=change_member_role,
         description=_described(
             "changeMemberRole",
-            "Give a member another role, both no stronger than the viewer's; the last owner keeps theirs.",
+            "Give a member another role, both no stronger than the viewer's; the last owner keeps theirs. An owner "
+            "hands ownership over by making another member an owner (then may leave).",
+        ),
+    )
+    delete_organization: DeleteOrganizationPayload = strawberry.mutation(
+        resolver=delete_organization,
+        description=_described(
+            "deleteOrganization",
+            "Delete an organization with its memberships and invitations (recorded in the audit trail); its live "
+            "changes end with NOT_FOUND.",
         ),
     )
 

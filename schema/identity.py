@@ -100,3 +100,17 @@ class UpdateProfileInput:
 class UpdateProfilePayload:
     user: User | None = strawberry.field(description="The updated user.")
     errors: list[MutationError] = strawberry.field(description="Why nothing changed, if so.")
+
+
+@strawberry.input(description="Delete the viewer's account.")
+class DeleteAccountInput:
+    password: str = strawberry.field(description="The account's password, asked again.")
+
+
+@strawberry.type(description="Result of `deleteAccount`.")
+class DeleteAccountPayload:
+    deleted_user_id: strawberry.ID | None = strawberry.field(description="The account deleted.")
+    errors: list[MutationError] = strawberry.field(
+        description="Why nothing changed, if so: a wrong password (INVALID_CREDENTIALS), or a LastOwnerError "
+        "naming the organizations that would be left without an owner."
+    )

@@ -18,7 +18,7 @@ from core.sqljson import Derived, enum_name
 from models import organizations as m
 from schema import kit
 from schema.audit import AUDIT_FILTER, AuditEvent, AuditEventOrderBy
-from schema.common import Connection, MutationError, Node, by_value, order_enum
+from schema.common import ORGANIZATION_KEY, Connection, MutationError, Node, by_value, order_enum
 from schema.identity import User
 from schema.live import LiveUpdatesStatus
 from schema.viewer_base import ViewerBase
@@ -73,7 +73,7 @@ INVITATION_FILTER = Filter(
 
 @kit.node(
     model=m.Organization,
-    key="Organization",
+    key=ORGANIZATION_KEY,
     description="A group of people with roles (a team, or a product's own kind: an Akashic campaign); "
     "readable by its members only.",
 )
@@ -181,6 +181,11 @@ class LeaveOrganizationInput:
     organization_id: strawberry.ID = strawberry.field(description="The organization.")
 
 
+@strawberry.input(description="An organization to delete.")
+class DeleteOrganizationInput:
+    organization_id: strawberry.ID = strawberry.field(description="The organization.")
+
+
 @strawberry.input(description="A member to remove.")
 class RemoveMemberInput:
     id: strawberry.ID = strawberry.field(description="The membership.")
@@ -232,6 +237,12 @@ class RevokeInvitationPayload:
 @strawberry.type(description="Result of `leaveOrganization`.")
 class LeaveOrganizationPayload:
     left_membership_id: strawberry.ID | None = strawberry.field(description="The viewer's membership, now gone.")
+    errors: list[MutationError] = strawberry.field(description=ERRORS)
+
+
+@strawberry.type(description="Result of `deleteOrganization`.")
+class DeleteOrganizationPayload:
+    deleted_organization_id: strawberry.ID | None = strawberry.field(description="The organization, now gone.")
     errors: list[MutationError] = strawberry.field(description=ERRORS)
 
 

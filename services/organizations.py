@@ -55,7 +55,7 @@ from core.access import (
     requires,
 )
 from core.context import Actor
-from core.errors import Conflict, ErrorCode, Forbidden, NotFound, ValidationFailed
+from core.errors import Conflict, ErrorCode, Forbidden, LastOwner, NotFound, ValidationFailed
 from core.events import organization_channel, publish_after_commit
 from core.pagination import Sort
 from models.audit import AuditOperation
@@ -109,10 +109,6 @@ INVITATION_SORTS = _sorts(
 )
 
 
-class LastOwner(Conflict):
-    code = ErrorCode.LAST_OWNER
-
-
 class InvitationExpired(Conflict):
     code = ErrorCode.INVITATION_EXPIRED
 
@@ -135,6 +131,9 @@ class MemberChange(StrEnum):
     INVITATION_CREATED = "INVITATION_CREATED"
     INVITATION_DECLINED = "INVITATION_DECLINED"
     INVITATION_REVOKED = "INVITATION_REVOKED"
+    #: Never delivered: a subscriber re-reads the organization, finds it gone, and its stream
+    #: ends with NOT_FOUND (as for a member who left).
+    ORGANIZATION_DELETED = "ORGANIZATION_DELETED"
 
 
 class InvitationStatus(StrEnum):
@@ -247,9 +246,33 @@ async def _owners(session: AsyncSession, organization_id: uuid.UUID, owner_role:
 async def _keep_an_owner(session: AsyncSession, membership: Membership, kind: OrganizationKind, doing: str) -> None:
     """The last owner of an organization stays one (`LAST_OWNER`)."""
     if membership.role == kind.owner and await _owners(session, membership.organization_id, kind.owner) <= 1:
+        organization = await session.get_one(Organization, membership.organization_id)
         raise LastOwner(
             f"The last {kind.owner} can't {doing}: make another member {kind.owner} first",
+            organizations=[(organization.id, organization.slug)],
         )
+
+
+async def solely_owned(session: AsyncSession, *, actor: Actor) -> list[Organization]:
+    """The organizations whose one owner is the actor (by the owner role of each one's kind),
+    locked until the transaction ends, as membership changes lock them: so that two owners who
+    delete their accounts at once can't leave their organization without one."""
+    mine = _memberships.alias("own_membership")
+    owner_role = sa.or_(
+        *(
+            sa.and_(col(Organization.kind) == kind.name, mine.c.role == kind.owner)
+            for kind in access.organization_kinds().values()
+        )
+    )
+    statement = (
+        sa.select(Organization)
+        .join(mine, mine.c.organization_id == col(Organization.id))
+        .where(access.own_memberships(mine, actor), owner_role, access.readable(Organization, actor))
+        .order_by(col(Organization.slug))
+        .with_for_update(of=Organization)
+    )
+    owned = list((await session.execute(statement)).scalars())
+    return [o for o in owned if await _owners(session, o.id, _kind(o.kind).owner) <= 1]
 
 
 # ------------------------------------------------------------------------ organizations
@@ -455,21 +478,39 @@ async def revoke_invitation(
 # -------------------------------------------------------------------------- memberships
 
 
+async def _membership(session: AsyncSession, membership_id: uuid.UUID | None, field: str) -> Membership:
+    """The membership a guard found (its organization locked); the system passes the guard of
+    `leaveOrganization` without being a member (`membership_id` None)."""
+    membership = None if membership_id is None else await session.get(Membership, membership_id)
+    if membership is None:
+        raise NotFound("No organization with this `organizationId`", field=["input", field])
+    return membership
+
+
+def _membership_changed(session: AsyncSession, membership: Membership, change: MemberChange) -> None:
+    _publish(session, membership.organization_id, change, membership_id=membership.id, user_id=membership.user_id)
+
+
 @requires(None, organization="organization_id", field="organizationId", lock=True)
 async def leave_organization(
     session: AsyncSession, *, actor: Actor, organization_id: uuid.UUID, authorized: Authorized | None = None
 ) -> uuid.UUID:
     """Leave an organization (not as its last owner); returns the membership's id."""
     authorized = granted(authorized)
-    if authorized.membership_id is None:  # the system passes the guard without being a member
-        raise NotFound("No organization with this `organizationId`", field=["input", "organizationId"])
-    membership = await session.get(Membership, authorized.membership_id)
-    assert membership is not None  # the guard found it, and the organization is locked
+    membership = await _membership(session, authorized.membership_id, "organizationId")
     await _keep_an_owner(session, membership, authorized.kind, "leave")
     await session.delete(membership)
     await session.flush()
-    _publish(session, organization_id, MemberChange.MEMBER_LEFT, membership_id=membership.id, user_id=actor.user_id)
+    _membership_changed(session, membership, MemberChange.MEMBER_LEFT)
     return membership.id
+
+
+async def left_everywhere(session: AsyncSession, *, actor: Actor) -> None:
+    """Announce that the actor leaves every organization they are in (their account is being
+    deleted: the memberships go with it, by their foreign key)."""
+    mine = sa.select(Membership).where(access.own_memberships(_memberships, actor), access.readable(Membership, actor))
+    for membership in (await session.execute(mine)).scalars():
+        _membership_changed(session, membership, MemberChange.MEMBER_LEFT)
 
 
 @requires(REMOVE, organization="membership_id", via=Membership, field="id", lock=True, noun="membership")
@@ -478,19 +519,12 @@ async def remove_member(
 ) -> Membership:
     """Remove a member (of a role no stronger than the remover's; never the last owner)."""
     authorized = granted(authorized)
-    membership = await session.get(Membership, membership_id)
-    assert membership is not None  # the guard found it, and the organization is locked
+    membership = await _membership(session, membership_id, "id")
     _may_act_on(authorized, REMOVE, membership.role, "remove a member of")
     await _keep_an_owner(session, membership, authorized.kind, "be removed")
     await session.delete(membership)
     await session.flush()
-    _publish(
-        session,
-        membership.organization_id,
-        MemberChange.MEMBER_REMOVED,
-        membership_id=membership.id,
-        user_id=membership.user_id,
-    )
+    _membership_changed(session, membership, MemberChange.MEMBER_REMOVED)
     return membership
 
 
@@ -503,10 +537,10 @@ async def change_member_role(
     role: str,
     authorized: Authorized | None = None,
 ) -> Membership:
-    """Give a member another role of the organization's kind; the last owner keeps theirs."""
+    """Give a member another role of the organization's kind; the last owner keeps theirs. An
+    owner hands ownership over so (then leaves, or deletes their account)."""
     authorized = granted(authorized)
-    membership = await session.get(Membership, membership_id)
-    assert membership is not None  # the guard found it, and the organization is locked
+    membership = await _membership(session, membership_id, "id")
     new_role = _role(authorized.kind, role)
     if new_role == membership.role:
         return membership
@@ -515,14 +549,19 @@ async def change_member_role(
     await _keep_an_owner(session, membership, authorized.kind, "be given another role")
     membership.role = new_role
     await session.flush()
-    _publish(
-        session,
-        membership.organization_id,
-        MemberChange.MEMBER_ROLE_CHANGED,
-        membership_id=membership.id,
-        user_id=membership.user_id,
-    )
+    _membership_changed(session, membership, MemberChange.MEMBER_ROLE_CHANGED)
     return membership
+
+
+@requires(DELETE, organization="organization_id", field="organizationId", lock=True)
+async def delete_organization(session: AsyncSession, *, actor: Actor, organization_id: uuid.UUID) -> uuid.UUID:
+    """Delete an organization; its memberships and invitations go with it (their foreign keys
+    cascade), and the audit trail records the organization's deletion (its events stay)."""
+    organization = await session.get_one(Organization, organization_id)
+    await session.delete(organization)
+    await session.flush()
+    _publish(session, organization_id, MemberChange.ORGANIZATION_DELETED)
+    return organization_id
 
 
 # ------------------------------------------------------------------------------ the matrix
@@ -545,8 +584,9 @@ def permission_matrix(kinds: Iterable[OrganizationKind], mutations: Mapping[str,
             "| permission | allows | mutations | " + " | ".join(f"`{role}`" for role in kind.roles) + " |",
             "|---|---|---|" + "---|" * len(kind.roles),
         ]
-        member = "read the organization and its members (`organization`, `node`, `viewer.organizations`), "
-        member += "follow `organizationChanges`, leave"
+        member = "read the organization and its members (`organization`, `node`, `viewer.organizations`; of "
+        member += "another member's account its id, display name, profile and creation time), follow "
+        member += "`organizationChanges`, leave"
         rows = [("membership (any role)", member, required.get(None, []), kind.roles)]
         for permission in kind.permissions:
             what = access.MEMBERSHIP_PERMISSIONS.get(permission, "")
