@@ -13,7 +13,7 @@ from strawberry.types.base import get_object_definition
 from strawberry.utils.str_converters import to_camel_case
 
 from core import access
-from core.access import AUDIT_READ, CHANGE_ROLE, INVITE, REMOVE, OrganizationKind
+from core.access import AUDIT_READ, CHANGE_ROLE, DELETE, INVITE, REMOVE, OrganizationKind
 from core.context import Actor
 from core.products import Product, RegistrationError, Registry
 from products import PRODUCTS, REGISTRY
@@ -51,6 +51,7 @@ def test_each_mutation_declares_its_permission_on_its_service() -> None:
         "leaveOrganization": None,  # membership alone
         "removeMember": REMOVE,
         "changeMemberRole": CHANGE_ROLE,
+        "deleteOrganization": DELETE,  # the owner role
     }
     # Membership changes lock the organization's row (the last-owner rule under concurrency)
     assert {name for name, r in required.items() if r and r.lock} == {
