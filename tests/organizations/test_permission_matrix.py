@@ -59,6 +59,7 @@ def test_each_mutation_declares_its_permission_on_its_service() -> None:
         "leaveOrganization",
         "removeMember",
         "changeMemberRole",
+        "deleteOrganization",
     }
 
 
