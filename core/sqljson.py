@@ -41,6 +41,9 @@ What the declarations say, and what keeps this exact:
   has to be the resolvers' (an invalid id, too many, an id of a type without a SQL form or
   whose selection here has none) is found per request and sent to them (`NodeIds.bind`);
   tests/test_sqljson_nodes.py compares both paths.
+- A root field that reads one row by a unique column (`RowLookup`: `organization(slug:)`) binds
+  its argument per request (`ArgumentValue`), normalized in Python as its resolver normalizes it;
+  the row is read through its table's policy, so a row the viewer may not read is null.
 
 The JSON that Postgres writes differs from orjson's only in insignificant whitespace.
 """

@@ -16,14 +16,17 @@ derived from that one declaration:
   field through a foreign key of the row), `children` (a connection of another type's rows whose
   `key` column is this row's id, with the orderings of its `order` enum and an optional filter),
   `computed` (an object computed on both sides, e.g. progress: a resolver and a SQL builder
-  declared together) and `python_only` (a resolver with no SQL form, with the reason).
+  declared together), `lookup` (a root field of `@kit.query_fields`: the row of a unique column
+  named by a string argument, `organization(slug:)`) and `python_only` (a resolver with no SQL
+  form, with the reason).
 - From them: the strawberry fields (plain data fields, or generated resolvers with the Relay
   arguments), `from_row` (generated code, one call per row), the loaders the resolvers use
   (`loaders/kit.py`, one per table and relation, built per request) and the SQL form that
   `core/sqljson.py` compiles (`sql_types`).
 - Global IDs encode the type's `key`, declared with the type and independent of its GraphQL name:
   renaming a type keeps every stored or cached ID valid.
-- Every row is read through its table's read policy (`core.access.declare`, next to the model).
+- Every row is read through its table's read policy (`core.access.declare`, next to the model),
+  and every column as the actor may see it (`core.access.shown`: a hidden column reads NULL).
 
 The SDL a kit type produces is the one its hand-written twin produced (tests/test_schema.py
 compares the committed schema).
