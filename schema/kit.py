@@ -605,7 +605,8 @@ def sql_fields(spec: TypeSpec) -> dict[str, Any]:
             rules[name] = declaration.sql
         elif isinstance(declaration, LookupField):
             target, _ = _target(spec, attr)
-            rules[name] = RowLookup(target.table, declaration.column, declaration.argument, declaration.normalize)
+            argument = graphql_name(declaration.argument)  # as graphql-core names the argument
+            rules[name] = RowLookup(target.table, declaration.column, argument, declaration.normalize)
     return rules
 
 
