@@ -13,12 +13,11 @@ from core.context import Actor
 from core.errors import RateLimited
 from core.ratelimit import client_address
 from resolvers.support import output_id
-from schema.common import Ctx, InputArg, changes_of, mutation_errors, report_rate_limits
+from schema.common import Ctx, DeletePayload, InputArg, changes_of, mutation_errors, report_rate_limits
 from schema.identity import (
     AuthPayload,
     AuthSession,
     DeleteAccountInput,
-    DeleteAccountPayload,
     LoginInput,
     LogoutInput,
     LogoutPayload,
@@ -132,12 +131,12 @@ async def update_profile(info: Ctx, input: Annotated[UpdateProfileInput, InputAr
     return UpdateProfilePayload(user=outcome.value, errors=mutation_errors(outcome.errors))
 
 
-async def delete_account(info: Ctx, input: Annotated[DeleteAccountInput, InputArg]) -> DeleteAccountPayload:
+async def delete_account(info: Ctx, input: Annotated[DeleteAccountInput, InputArg]) -> DeletePayload:
     ctx = info.context
     # The password is asked again: its guesses count as sign-in attempts of this account.
     account = None if ctx.actor is None else f"user:{ctx.actor.user_id}"
     if account is not None and (refused := await _refused(info, account=account)):
-        return DeleteAccountPayload(deleted_user_id=None, errors=refused.errors)
+        return DeletePayload(deleted_id=None, errors=refused.errors)
 
     async def work(session: AsyncSession, actor: Actor) -> strawberry.ID:
         deleted = await identity.delete_account(session, actor=actor, password=input.password)
@@ -146,7 +145,7 @@ async def delete_account(info: Ctx, input: Annotated[DeleteAccountInput, InputAr
     outcome = await ctx.actor_unit_of_work(work)
     if account is not None and any(isinstance(error, identity.InvalidCredentials) for error in outcome.errors):
         await ctx.auth_limits.failed(address=client_address(ctx.request), account=account)
-    return DeleteAccountPayload(deleted_user_id=outcome.value, errors=mutation_errors(outcome.errors))
+    return DeletePayload(deleted_id=outcome.value, errors=mutation_errors(outcome.errors))
 
 
 @strawberry.type(description="Identity mutations.")
@@ -174,7 +173,7 @@ class IdentityMutation:
     update_profile: UpdateProfilePayload = strawberry.mutation(
         resolver=update_profile, description="Change the viewer's profile."
     )
-    delete_account: DeleteAccountPayload = strawberry.mutation(
+    delete_account: DeletePayload = strawberry.mutation(
         resolver=delete_account,
         description="Delete the viewer's account and everything that is theirs, after asking the password again "
         "(its failures count as failed sign-ins). Refused with LAST_OWNER while the viewer is the last owner of an "

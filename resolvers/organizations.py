@@ -20,7 +20,7 @@ from core.relay import InvalidGlobalId, parse_global_id, to_global_id
 from resolvers.live import channel_events, subscriber
 from resolvers.support import input_id, output_id
 from schema import kit
-from schema.common import Ctx, InputArg, MutationError, mutation_errors
+from schema.common import Ctx, DeletePayload, InputArg, MutationError, mutation_errors
 from schema.live import LiveUpdatesStatus
 from schema.organizations import (
     AcceptInvitationPayload,
@@ -30,7 +30,6 @@ from schema.organizations import (
     CreateOrganizationPayload,
     DeclineInvitationPayload,
     DeleteOrganizationInput,
-    DeleteOrganizationPayload,
     Invitation,
     InvitationTokenInput,
     InviteMemberInput,
@@ -129,15 +128,13 @@ async def leave_organization(info: Ctx, input: Annotated[LeaveOrganizationInput,
     return LeaveOrganizationPayload(left_membership_id=_id(Membership, left), errors=errors)
 
 
-async def delete_organization(
-    info: Ctx, input: Annotated[DeleteOrganizationInput, InputArg]
-) -> DeleteOrganizationPayload:
+async def delete_organization(info: Ctx, input: Annotated[DeleteOrganizationInput, InputArg]) -> DeletePayload:
     async def work(session: AsyncSession, actor: Actor) -> uuid.UUID:
         pk = input_id(input.organization_id, Organization, "organizationId")
         return await organizations.delete_organization(session, actor=actor, organization_id=pk)
 
     deleted, errors = await _run(info, work)
-    return DeleteOrganizationPayload(deleted_organization_id=_id(Organization, deleted), errors=errors)
+    return DeletePayload(deleted_id=_id(Organization, deleted), errors=errors)
 
 
 async def remove_member(info: Ctx, input: Annotated[RemoveMemberInput, InputArg]) -> RemoveMemberPayload:
@@ -230,7 +227,7 @@ class OrganizationMutation:
             "hands ownership over by making another member an owner (then may leave).",
         ),
     )
-    delete_organization: DeleteOrganizationPayload = strawberry.mutation(
+    delete_organization: DeletePayload = strawberry.mutation(
         resolver=delete_organization,
         description=_described(
             "deleteOrganization",

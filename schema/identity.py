@@ -105,12 +105,3 @@ class UpdateProfilePayload:
 @strawberry.input(description="Delete the viewer's account.")
 class DeleteAccountInput:
     password: str = strawberry.field(description="The account's password, asked again.")
-
-
-@strawberry.type(description="Result of `deleteAccount`.")
-class DeleteAccountPayload:
-    deleted_user_id: strawberry.ID | None = strawberry.field(description="The account deleted.")
-    errors: list[MutationError] = strawberry.field(
-        description="Why nothing changed, if so: a wrong password (INVALID_CREDENTIALS), or a LastOwnerError "
-        "naming the organizations that would be left without an owner."
-    )

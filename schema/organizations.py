@@ -240,12 +240,6 @@ class LeaveOrganizationPayload:
     errors: list[MutationError] = strawberry.field(description=ERRORS)
 
 
-@strawberry.type(description="Result of `deleteOrganization`.")
-class DeleteOrganizationPayload:
-    deleted_organization_id: strawberry.ID | None = strawberry.field(description="The organization, now gone.")
-    errors: list[MutationError] = strawberry.field(description=ERRORS)
-
-
 @strawberry.type(description="Result of `removeMember`.")
 class RemoveMemberPayload:
     removed_membership_id: strawberry.ID | None = strawberry.field(description="The membership removed.")

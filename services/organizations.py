@@ -275,6 +275,19 @@ async def solely_owned(session: AsyncSession, *, actor: Actor) -> list[Organizat
     return [o for o in owned if await _owners(session, o.id, _kind(o.kind).owner) <= 1]
 
 
+async def _insert_unique(session: AsyncSession, row: Any, constraint: str, taken: Conflict) -> None:
+    """Insert `row`, or raise `taken` when it violates the unique `constraint`: in a savepoint, so
+    that the violation fails the savepoint and not the mutation's transaction."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError as error:
+        if constraint not in str(error.orig):
+            raise
+        raise taken from None
+
+
 # ------------------------------------------------------------------------ organizations
 
 
@@ -304,14 +317,9 @@ async def create_organization(
         kind=found.name,
         created_by=actor.user_id,
     )
-    try:
-        async with session.begin_nested():  # a taken slug fails this savepoint, not the transaction
-            session.add(organization)
-            await session.flush()
-    except IntegrityError as error:
-        if "uq_organizations_slug" not in str(error.orig):
-            raise
-        raise Conflict("This slug is taken", field=["input", "slug"]) from None
+    await _insert_unique(
+        session, organization, "uq_organizations_slug", Conflict("This slug is taken", field=["input", "slug"])
+    )
     membership = Membership(organization_id=organization.id, user_id=actor.user_id, role=found.owner)
     session.add(membership)
     await session.flush()
@@ -429,14 +437,8 @@ async def accept_invitation(session: AsyncSession, *, actor: Actor, token: str) 
         role=invitation.role,
         invited_by=invitation.invited_by,
     )
-    try:
-        async with session.begin_nested():  # one membership per user and organization
-            session.add(membership)
-            await session.flush()
-    except IntegrityError as error:
-        if "uq_memberships_organization_id_user_id" not in str(error.orig):
-            raise
-        raise Conflict("You are already a member of this organization", field=["input", "token"]) from None
+    taken = Conflict("You are already a member of this organization", field=["input", "token"])
+    await _insert_unique(session, membership, "uq_memberships_organization_id_user_id", taken)
     invitation.accepted_at = utcnow()
     await session.flush()
     _publish(

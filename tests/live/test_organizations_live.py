@@ -128,7 +128,7 @@ async def test_a_deleted_account_leaves_and_a_deleted_organization_ends_every_st
         for feed in (alice_feed, bob_feed):
             assert change(await feed.next())["state"] == "STARTED"
         # When Bob deletes his account, Alice hears that he left
-        deleted = await gql.call("deleteAccount", {"password": PASSWORD}, "deletedUserId", token=bob.token)
+        deleted = await gql.call("deleteAccount", {"password": PASSWORD}, "deletedId", token=bob.token)
         assert deleted["errors"] == []
         left = change(await alice_feed.next())
         assert (left["change"], left["membershipId"], left["membership"], left["userId"]) == (
@@ -139,7 +139,7 @@ async def test_a_deleted_account_leaves_and_a_deleted_organization_ends_every_st
         )
         await bob_feed.end()  # his account is gone: his stream ends too
         # When Alice deletes the team, her stream ends as for a missing organization
-        await factory.ok("deleteOrganization", {"organizationId": team.id}, "deletedOrganizationId", alice.token)
+        await factory.ok("deleteOrganization", {"organizationId": team.id}, "deletedId", alice.token)
         error = await alice_feed.end()
         assert error is not None
         assert error.errors[0]["extensions"] == {"code": "NOT_FOUND", "argument": "organizationId"}  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from models.organizations import Invitation, Membership
 from tests.organizations.conftest import OrganizationFactory
 from tests.support import PASSWORD, GraphQLClient, Viewer
 
-DELETE_ACCOUNT = """mutation Delete($input: DeleteAccountInput!) { deleteAccount(input: $input) { deletedUserId
+DELETE_ACCOUNT = """mutation Delete($input: DeleteAccountInput!) { deleteAccount(input: $input) { deletedId
   errors { __typename code message field ... on LastOwnerError { organizationIds organizationSlugs } } } }"""
 
 ORGANIZATION = """query Org($slug: String!) { organization(slug: $slug) { id
@@ -53,7 +53,7 @@ async def test_the_last_owner_cannot_delete_their_account_until_ownership_is_han
     assert [(e["code"], e["field"]) for e in refused["errors"]] == [("INVALID_CREDENTIALS", ["input", "password"])]
     # When she deletes her account: refused, naming the two teams she alone owns (by slug order)
     refused = await _delete_account(gql, olive)
-    assert refused["deletedUserId"] is None
+    assert refused["deletedId"] is None
     (error,) = refused["errors"]
     assert (error["__typename"], error["code"]) == ("LastOwnerError", "LAST_OWNER")
     expected = sorted([(first.slug, first.id), (second.slug, second.id)])
@@ -71,11 +71,9 @@ async def test_the_last_owner_cannot_delete_their_account_until_ownership_is_han
     assert made["membership"]["role"] == "owner"
     again = await _delete_account(gql, olive)
     assert [e["organizationSlugs"] for e in again["errors"]] == [[second.slug]]
-    await organizations_factory.ok(
-        "deleteOrganization", {"organizationId": second.id}, "deletedOrganizationId", olive.token
-    )
+    await organizations_factory.ok("deleteOrganization", {"organizationId": second.id}, "deletedId", olive.token)
     deleted = await _delete_account(gql, olive)
-    assert deleted == {"deletedUserId": olive.user_id, "errors": []}
+    assert deleted == {"deletedId": olive.user_id, "errors": []}
     # Then the first team is Adam's, without her; the shared one keeps its other owner
     found = (await gql(ORGANIZATION, {"slug": first.slug}, token=adam.token)).data["organization"]
     assert [(m["role"], m["user"]["displayName"]) for m in found["members"]["nodes"]] == [("owner", "Tester")]
@@ -119,16 +117,16 @@ async def test_only_the_owner_role_deletes_an_organization_and_it_is_audited(
     invitation, _ = await organizations_factory.invite(owner, team, "later@example.com")
     delete = {"organizationId": team.id}
     # A non-member: as for a missing organization; an admin, a member: forbidden, naming who may
-    refused = await organizations_factory.call("deleteOrganization", delete, "deletedOrganizationId", outsider.token)
+    refused = await organizations_factory.call("deleteOrganization", delete, "deletedId", outsider.token)
     assert [(e["code"], e["field"]) for e in refused["errors"]] == [("NOT_FOUND", ["input", "organizationId"])]
     for viewer in (admin, member):
-        refused = await organizations_factory.call("deleteOrganization", delete, "deletedOrganizationId", viewer.token)
+        refused = await organizations_factory.call("deleteOrganization", delete, "deletedId", viewer.token)
         assert [(e["code"], e["permission"], e["roles"]) for e in refused["errors"]] == [
             ("FORBIDDEN", "organization.delete", ["owner"])
         ]
     # The owner deletes it: gone for everyone, by slug and by id, with its memberships and invitations
-    done = await organizations_factory.ok("deleteOrganization", delete, "deletedOrganizationId", owner.token)
-    assert done["deletedOrganizationId"] == team.id
+    done = await organizations_factory.ok("deleteOrganization", delete, "deletedId", owner.token)
+    assert done["deletedId"] == team.id
     for viewer in (owner, admin, member):
         assert (await gql(ORGANIZATION, {"slug": team.slug}, token=viewer.token)).data["organization"] is None
         assert (await gql("query($id: ID!) { node(id: $id) { id } }", {"id": team.id}, token=viewer.token)).data == {
@@ -146,5 +144,5 @@ async def test_only_the_owner_role_deletes_an_organization_and_it_is_audited(
         "deleteOrganization",
     )
     # Again: as for any missing organization
-    again = await organizations_factory.call("deleteOrganization", delete, "deletedOrganizationId", owner.token)
+    again = await organizations_factory.call("deleteOrganization", delete, "deletedId", owner.token)
     assert [e["code"] for e in again["errors"]] == ["NOT_FOUND"]
