@@ -133,7 +133,8 @@ async def update_profile(info: Ctx, input: Annotated[UpdateProfileInput, InputAr
 
 async def delete_account(info: Ctx, input: Annotated[DeleteAccountInput, InputArg]) -> DeletePayload:
     ctx = info.context
-    # The password is asked again: its guesses count as sign-in attempts of this account.
+    # The password is asked again: under the sign-in limits, per address and per account (by id:
+    # the viewer's email is not read before the unit of work).
     account = None if ctx.actor is None else f"user:{ctx.actor.user_id}"
     if account is not None and (refused := await _refused(info, account=account)):
         return DeletePayload(deleted_id=None, errors=refused.errors)
@@ -176,6 +177,7 @@ class IdentityMutation:
     delete_account: DeletePayload = strawberry.mutation(
         resolver=delete_account,
         description="Delete the viewer's account and everything that is theirs, after asking the password again "
-        "(its failures count as failed sign-ins). Refused with LAST_OWNER while the viewer is the last owner of an "
-        "organization: hand ownership over (`changeMemberRole`) or delete it (`deleteOrganization`) first.",
+        "(under the sign-in limits, RATE_LIMITED says when to retry). Refused with LAST_OWNER while the viewer is "
+        "the last owner of an organization: hand ownership over (`changeMemberRole`) or delete it "
+        "(`deleteOrganization`) first.",
     )
