@@ -15,7 +15,14 @@ Policies:
 - `Published(column, otherwise)`: published rows (the column is not null) for everyone, the rest
   by `otherwise`.
 - `Inherited(parent, key)`: a row is readable when its parent row (by `key`) is.
+- `Referenced(table, key, policy)`: a row is readable when a row of `table` naming it by `key`
+  is readable (by `policy`, else by `table`'s own): a co-member's account, by the memberships.
 - `AnyOf(*policies)`: a row is readable when any of the policies allows it.
+
+A table may also hide some columns from some of the actors who read its rows
+(`declare(User, policy, columns={"email": ...})`): each such column has a policy of its own, and
+reads NULL to the others. `shown(rows, column)` is its value for the actor (the SQL form, a
+loader's columns) and `readable_rows(table)` reads every column so.
 
 Actors (`core.context.Actor.kind`): a signed-in user reads by the policies; an API client reads
 its organization's rows (`Members`) and no user's (`Owned`); a verified webhook sender reads
@@ -183,47 +190,94 @@ class AnyOf:
         return sa.or_(*(policy.condition(rows, who) for policy in self.policies))
 
 
+@dataclass(frozen=True)
+class Referenced:
+    """Readable when a row of `table` that names it (by its column `key`) is readable, by
+    `policy` or else by `table`'s own policy: a member's account, through the memberships the
+    viewer reads (its co-members'), and with `Members(..., permission=...)` only where the
+    viewer's role holds a permission."""
+
+    table: sa.Table
+    key: str
+    policy: Policy | None = None
+    column: str = "id"
+
+    def condition(self, rows: Any, who: Who) -> sa.ColumnElement[bool]:
+        naming = self.table.alias()
+        policy = self.policy if self.policy is not None else policy_of(self.table)
+        found = sa.select(naming.c[self.key]).where(policy.condition(naming, who)).correlate(None)
+        return rows.c[self.column].in_(found)
+
+
 #: The policies of the tables, by table (declared once, next to each model).
 _POLICIES: dict[sa.Table, Policy] = {}
 
 
-def _table(model_or_table: Any) -> sa.Table:
-    table = getattr(model_or_table, "__table__", model_or_table)
-    if not isinstance(table, sa.Table):
-        raise TypeError(f"{model_or_table!r} is not a table or a table model")
-    return table
+def table_of(rows: Any) -> sa.Table:
+    """The table behind `rows`: a table, a table model, or an alias of either."""
+    if isinstance(rows, sa.Table):
+        return rows
+    for behind in (getattr(rows, "element", None), getattr(rows, "__table__", None)):  # an alias; a model
+        if isinstance(behind, sa.Table):
+            return behind
+    raise TypeError(f"{rows!r} is not a table, a table model or an alias of one")
 
 
-def declare(model_or_table: Any, policy: Policy) -> Policy:
-    """Declare the read policy of a table (once); returns it."""
-    table = _table(model_or_table)
+#: Per table, the columns that some actors who read the row may not see, and who may (`declare`).
+_COLUMN_POLICIES: dict[sa.Table, Mapping[str, Policy]] = {}
+
+
+def declare(model_or_table: Any, policy: Policy, *, columns: Mapping[str, Policy] | None = None) -> Policy:
+    """Declare the read policy of a table (once); returns it.
+
+    `columns`: the columns that not every reader of a row may see, each with the policy of the
+    rows whose value it shows (a member's email: to themself and the roles that may read it);
+    to anyone else the column reads NULL, in every read (`shown`, `readable_rows`)."""
+    table = table_of(model_or_table)
     known = _POLICIES.get(table)
     if known is not None and known != policy:
         raise ValueError(f"the table {table.name} already has the read policy {known!r}")
+    hidden = MappingProxyType(dict(columns or {}))
+    unknown = sorted(set(hidden) - set(table.c.keys()))
+    if unknown:
+        raise ValueError(f"the table {table.name} has no column {', '.join(unknown)}")
+    if set(hidden) & {column.name for column in table.primary_key}:
+        raise ValueError(f"the primary key of {table.name} can't be hidden: it identifies the readable rows")
+    known_columns = _COLUMN_POLICIES.get(table)
+    if known_columns is not None and dict(known_columns) != dict(hidden):
+        raise ValueError(f"the table {table.name} already declares the policies of its columns")
     _POLICIES[table] = policy
+    if hidden:
+        _COLUMN_POLICIES[table] = hidden
     return policy
 
 
 def policy_of(model_or_table: Any) -> Policy:
-    table = _table(model_or_table)
+    table = table_of(model_or_table)
     try:
         return _POLICIES[table]
     except KeyError:
         raise LookupError(f"the table {table.name} declares no read policy (core.access.declare)") from None
 
 
+def column_policies(model_or_table: Any) -> Mapping[str, Policy]:
+    """The policies of a table's hidden columns, by column (none: every reader sees every column)."""
+    return _COLUMN_POLICIES.get(table_of(model_or_table), MappingProxyType({}))
+
+
 def declared() -> Mapping[sa.Table, Policy]:
     return dict(_POLICIES)
 
 
-def _table_of(rows: Any) -> sa.Table:
-    """The table behind `rows`: a table, a model, or an alias of either."""
-    if isinstance(rows, sa.Table):
-        return rows
-    element = getattr(rows, "element", None)  # sa.Alias
-    if isinstance(element, sa.Table):
-        return element
-    return _table(rows)
+def _condition(policy: Policy, rows: Any, actor: Actor | None) -> sa.ColumnElement[bool]:
+    """`policy` on `rows` for `actor`; with no actor, the form with bind parameters."""
+    if actor is None:
+        return policy.condition(rows, _bound())
+    if actor.kind is ActorKind.SYSTEM:
+        return sa.true()
+    if actor.kind is ActorKind.WEBHOOK:
+        return sa.false()
+    return policy.condition(rows, _of(actor))
 
 
 def readable(rows: Any, actor: Actor | None = None, *, table: Any = None) -> sa.ColumnElement[bool]:
@@ -231,21 +285,29 @@ def readable(rows: Any, actor: Actor | None = None, *, table: Any = None) -> sa.
     read, by the table's declared policy. With no actor: the form with bind parameters
     (`access_params`), for shapes rendered once. `table` names the table when `rows` is a
     derived selectable."""
-    policy = policy_of(table if table is not None else _table_of(rows))
-    columns = rows if hasattr(rows, "c") else _table(rows)
-    if actor is None:
-        return policy.condition(columns, _bound())
-    if actor.kind is ActorKind.SYSTEM:
-        return sa.true()
-    if actor.kind is ActorKind.WEBHOOK:
-        return sa.false()
-    return policy.condition(columns, _of(actor))
+    policy = policy_of(table if table is not None else table_of(rows))
+    return _condition(policy, rows if hasattr(rows, "c") else table_of(rows), actor)
+
+
+def shown(rows: Any, column: str, actor: Actor | None = None, *, table: Any = None) -> sa.ColumnElement[Any]:
+    """The value of `column` of a readable row of `rows` as the actor may see it: the column, or
+    NULL where its declared column policy (`declare(..., columns=...)`) hides it from the actor."""
+    source = table_of(table if table is not None else rows)
+    columns = rows if hasattr(rows, "c") else source
+    policy = column_policies(source).get(column)
+    if policy is None:
+        return cast(sa.ColumnElement[Any], columns.c[column])
+    value = columns.c[column]
+    return sa.case((_condition(policy, columns, actor), value), else_=sa.null())
 
 
 @functools.cache
 def readable_rows(table: sa.Table) -> Shape:
-    """Every column of the table's rows that the actor of a run may read (built once per table)."""
-    return Shape(sa.select(table).where(readable(table)))
+    """The rows of the table that the actor of a run may read, each column as the actor may see
+    it (`shown`), built once per table."""
+    hidden = column_policies(table)
+    columns = [shown(table, column.name).label(column.name) if column.name in hidden else column for column in table.c]
+    return Shape(sa.select(*columns).where(readable(table)))
 
 
 def access_params(actor: Actor) -> dict[str, Any]:
@@ -282,7 +344,9 @@ def quota_key(actor: Actor) -> str:
 INVITE = "members.invite"
 REMOVE = "members.remove"
 CHANGE_ROLE = "members.change_role"
+READ_EMAIL = "members.read_email"
 AUDIT_READ = "audit.read"
+DELETE = "organization.delete"
 #: What each platform permission allows (the README's permission matrix shows them).
 MEMBERSHIP_PERMISSIONS: Mapping[str, str] = MappingProxyType(
     {
@@ -290,7 +354,9 @@ MEMBERSHIP_PERMISSIONS: Mapping[str, str] = MappingProxyType(
         "`node`), revoke them",
         REMOVE: "remove a member",
         CHANGE_ROLE: "change a member's role",
+        READ_EMAIL: "see the members' email addresses (`User.email`; others see null, and each member their own)",
         AUDIT_READ: "read the organization's audit trail (`Organization.auditTrail`)",
+        DELETE: "delete the organization, its memberships and invitations (`deleteOrganization`)",
     }
 )
 
@@ -432,7 +498,7 @@ _MEMBERSHIP_TABLES: list[MembershipTables] = []
 
 def declare_memberships(organizations: Any, memberships: Any) -> None:
     """Name the organizations and memberships tables (once, next to their models)."""
-    tables = MembershipTables(_table(organizations), _table(memberships))
+    tables = MembershipTables(table_of(organizations), table_of(memberships))
     if _MEMBERSHIP_TABLES and _MEMBERSHIP_TABLES[0] != tables:
         raise ValueError("the membership tables are already declared")
     _MEMBERSHIP_TABLES[:] = [tables]
@@ -442,6 +508,12 @@ def membership_tables() -> MembershipTables:
     if not _MEMBERSHIP_TABLES:
         raise LookupError("no membership tables are declared (core.access.declare_memberships)")
     return _MEMBERSHIP_TABLES[0]
+
+
+def own_memberships(rows: Any, actor: Actor) -> sa.ColumnElement[bool]:
+    """The condition on memberships `rows` of the actor's own (not every membership it reads:
+    those of its co-members too); none for an actor that is no signed-in user."""
+    return rows.c.user_id == _of(actor).user_id
 
 
 @dataclass(frozen=True)
@@ -495,7 +567,7 @@ async def authorize(
         source: Any = o
         key = o.c.id
     else:
-        target = _table(via)
+        target = table_of(via)
         source = target.join(o, o.c.id == target.c.organization_id)
         key = target.c.id
     statement = (
@@ -564,7 +636,7 @@ def requires(
     The service then gets what the check found as its keyword argument `authorized`, if it has
     one (give it the default None, for the type checker's sake; `granted` reads it).
     """
-    requirement = Requirement(permission, organization, field, None if via is None else _table(via), lock)
+    requirement = Requirement(permission, organization, field, None if via is None else table_of(via), lock)
 
     def decorate(function: F) -> F:
         parameters = inspect.signature(function).parameters

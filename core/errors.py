@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from enum import Enum
 from typing import Any
 
@@ -62,8 +62,8 @@ class ErrorCode(Enum):
     )
     LAST_OWNER = strawberry.enum_value(
         "LAST_OWNER",
-        description="The organization's last owner can't leave, be removed or be given another role: make "
-        "another member an owner first.",
+        description="The organization's last owner can't leave, be removed, be given another role or delete "
+        "their account: make another member an owner first (`changeMemberRole`), or delete the organization.",
     )
     INVITATION_EXPIRED = strawberry.enum_value(
         "INVITATION_EXPIRED", description="The invitation has expired: ask for a new one."
@@ -125,6 +125,19 @@ class Unauthenticated(DomainError):
 
 class Conflict(DomainError):
     code = ErrorCode.CONFLICT
+
+
+class LastOwner(Conflict):
+    """The actor (or the member acted on) is the last owner of these organizations: `(id, slug)`
+    of each, which the payload's `LastOwnerError` names."""
+
+    code = ErrorCode.LAST_OWNER
+
+    def __init__(
+        self, message: str, *, organizations: Sequence[tuple[uuid.UUID, str]], field: list[str] | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        self.organizations = tuple(organizations)
 
 
 class RateLimited(DomainError):

@@ -41,6 +41,9 @@ What the declarations say, and what keeps this exact:
   has to be the resolvers' (an invalid id, too many, an id of a type without a SQL form or
   whose selection here has none) is found per request and sent to them (`NodeIds.bind`);
   tests/test_sqljson_nodes.py compares both paths.
+- A root field that reads one row by a unique column (`RowLookup`: `organization(slug:)`) binds
+  its argument per request (`ArgumentValue`), normalized in Python as its resolver normalizes it;
+  the row is read through its table's policy, so a row the viewer may not read is null.
 
 The JSON that Postgres writes differs from orjson's only in insignificant whitespace.
 """
@@ -198,7 +201,19 @@ class NodeLookup:
     max_ids: int = 100
 
 
-Rule = Leaf | Computed | Children | Parent | NodeLookup
+@dataclass(frozen=True)
+class RowLookup:
+    """A root field: the row of `table` whose unique `column` is the string argument `argument`
+    (after `normalize`, in Python, as the resolver does), read through the table's policy; null
+    when there is none the actor may read. The value is bound per request (`ArgumentValue`)."""
+
+    table: sa.Table
+    column: str
+    argument: str
+    normalize: Callable[[str], str] | None = None
+
+
+Rule = Leaf | Computed | Children | Parent | NodeLookup | RowLookup
 
 
 @dataclass(frozen=True)
@@ -384,7 +399,7 @@ class SqlPlan:
     types: Mapping[str, SqlType]
     sites: list[Site]
     operation: Any
-    lookups: list[NodeIds] = field(default_factory=list)
+    lookups: list[NodeIds | ArgumentValue] = field(default_factory=list)
     statements: OrderedDict[tuple[ConnectionShape, ...], Shape] = field(default_factory=OrderedDict)
 
     async def run(
@@ -546,7 +561,7 @@ class SqlCompiler:
         self.shapes = shapes
         self.sites: list[Site] = []
         self._connections = 0
-        self.lookups: list[NodeIds] = []
+        self.lookups: list[NodeIds | ArgumentValue] = []
         self._lookups_made = 0
         self._names = itertools.count()
 
@@ -574,6 +589,9 @@ class SqlCompiler:
                 continue
             if isinstance(rule, NodeLookup):
                 pairs.append((field_plan.key, node_lookup(self, rule, field_plan)))
+                continue
+            if isinstance(rule, RowLookup):
+                pairs.append((field_plan.key, row_lookup(self, rule, field_plan)))
                 continue
             if field_plan.takes_arguments:
                 raise SqlUnsupported(f"arguments of {plan.type.name}.{field_plan.name}")
@@ -988,3 +1006,47 @@ def node_lookup(compiler: SqlCompiler, rule: NodeLookup, field_plan: FieldPlan) 
     ordered = aggregate_order_by(one, ids.c.position)
     listed = sa.func.coalesce(sa.func.json_agg(ordered, type_=JSON), sa.cast(sa.literal("[]"), JSON))
     return sa.select(listed).select_from(ids).scalar_subquery()
+
+
+# ----------------------------------------------------------------------------- lookups by a column
+
+
+@dataclass(eq=False)
+class ArgumentValue:
+    """The string argument of one `RowLookup` field, bound at each request as `param`."""
+
+    rule: RowLookup
+    definition: GraphQLField
+    node: FieldNode
+    param: str
+
+    def bind(self, variables: VariableValues, params: dict[str, Any]) -> str | None:
+        """Put the argument's value in `params`; or say why the resolvers must answer."""
+        try:
+            value = get_argument_values(self.definition, self.node, variables).get(self.rule.argument)
+        except GraphQLError:
+            return f"`{self.rule.argument}` does not coerce (the resolvers report it)"
+        if not isinstance(value, str):
+            return f"`{self.rule.argument}` is not a string"
+        normalize = self.rule.normalize
+        params[self.param] = normalize(value) if normalize is not None else value
+        return None
+
+
+def row_lookup(compiler: SqlCompiler, rule: RowLookup, field_plan: FieldPlan) -> sa.ColumnElement[Any]:
+    """The JSON of a `RowLookup` field: the object of the readable row whose column is the
+    argument's value, or null."""
+    if isinstance(field_plan.completer, NonNullCompleter):
+        raise SqlUnsupported(f"a lookup for the non-null {field_plan.parent.name}.{field_plan.name}")
+    node = field_plan.nodes[0]
+    if any(argument.name.value != rule.argument for argument in node.arguments or ()):
+        raise SqlUnsupported(f"arguments of {field_plan.parent.name}.{field_plan.name}")
+    # Numbered in the order met, as `node_lookup`'s, so that every statement names them alike.
+    param = f"lookup_{compiler._lookups_made}"
+    compiler._lookups_made += 1
+    compiler.lookups.append(ArgumentValue(rule, field_plan.definition, node, param))
+    row = rule.table.alias(compiler.name("o"))
+    value = compiler.object(_object_plan(field_plan.completer), row)
+    column = row.c[rule.column]
+    found = sa.select(value).where(column == sa.bindparam(param, type_=column.type), readable(row, table=rule.table))
+    return found.scalar_subquery()

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from loaders.insights import InsightLoaders
     from loaders.jobs import JobLoaders
     from loaders.kit import KitLoaders
-    from loaders.organizations import OrganizationLoaders
 
 
 class Loaders(LoaderContainer):
@@ -32,7 +31,6 @@ class Loaders(LoaderContainer):
     jobs: JobLoaders
     insights: InsightLoaders
     kit: KitLoaders
-    organizations: OrganizationLoaders
 
     @classmethod
     def factory(cls, registry: Registry) -> Callable[[AsyncEngine, Actor | None], Loaders]:

@@ -83,25 +83,27 @@ async def _derived_rows(
 
 
 def rows_by_id(
-    engine: AsyncEngine, scoped: Source, params: Mapping[str, Any] | None = None
-) -> DataLoader[uuid.UUID, Any]:
-    """Rows of `scoped` (already limited to what the actor may see) by primary key.
+    engine: AsyncEngine, scoped: Source, params: Mapping[str, Any] | None = None, *, column: str = "id"
+) -> DataLoader[Any, Any]:
+    """Rows of `scoped` (already limited to what the actor may see) by primary key, or by another
+    unique `column` (an organization's slug).
 
     `scoped` is a statement with the actor's values in it, or a `Shape` (built once) with
     `params` giving them: then the statement is rendered once per process and run on asyncpg.
     """
     values = dict(params or {})
 
-    def by_id() -> sa.Select[Any]:
+    def by_key() -> sa.Select[Any]:
         statement = _statement(scoped)
-        ids = sa.bindparam("ids", type_=ARRAY(sa.Uuid()))
-        return statement.where(statement.selected_columns.id == sa.any_(ids))
+        selected = statement.selected_columns[column]
+        keys = sa.bindparam("keys", type_=ARRAY(selected.type))
+        return statement.where(selected == sa.any_(keys))
 
-    async def load(ids: Sequence[uuid.UUID]) -> list[Any]:
+    async def load(keys: Sequence[Any]) -> list[Any]:
         async with engine.connect() as conn:
-            rows = await _derived_rows(conn, scoped, "by_id", by_id, {**values, "ids": list(ids)})
-        by_pk = {row.id: row for row in rows}
-        return [by_pk.get(pk) for pk in ids]
+            rows = await _derived_rows(conn, scoped, f"by_{column}", by_key, {**values, "keys": list(keys)})
+        by_key_value = {getattr(row, column): row for row in rows}
+        return [by_key_value.get(key) for key in keys]
 
     return SharedLoader(load_fn=load)
 

@@ -1,4 +1,4 @@
-"""Identity and notification loaders, each built on first use."""
+"""Notification loaders, each built on first use (users are a kit type: `loaders/kit.py`)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from strawberry.dataloader import DataLoader
 from core.context import Actor
 from core.pagination import Page
 from loaders.base import PageKey, SharedLoader, pages_by_parent, rows_by_id
-from models.identity import User
-from services import identity, notifications
+from services import notifications
 
 
 def _notification_conditions(flt: tuple[bool, str | None]) -> list[sa.ColumnElement[bool]]:
@@ -33,11 +32,6 @@ class IdentityLoaders:
     def __init__(self, engine: AsyncEngine, actor: Actor) -> None:
         self.engine = engine
         self.actor = actor
-
-    @cached_property
-    def user_by_id(self) -> DataLoader[uuid.UUID, Any]:
-        users = identity.readable_users(self.actor).with_only_columns(*User.__table__.c)  # type: ignore[attr-defined]
-        return rows_by_id(self.engine, users)
 
     @cached_property
     def notification_by_id(self) -> DataLoader[uuid.UUID, Any]:

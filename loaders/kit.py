@@ -3,7 +3,6 @@ read through the type's read policy and built on first use in a request."""
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,11 +23,13 @@ class KitLoaders:
         self.actor = actor
         self.built: dict[Any, DataLoader[Any, Any]] = {}
 
-    def rows(self, spec: TypeSpec) -> DataLoader[uuid.UUID, Any]:
-        loader = self.built.get(spec)
+    def rows(self, spec: TypeSpec, column: str = "id") -> DataLoader[Any, Any]:
+        """The type's readable rows by primary key, or by another unique `column` (`kit.lookup`)."""
+        key = spec if column == "id" else (spec, column)
+        loader = self.built.get(key)
         if loader is None:
-            loader = rows_by_id(self.engine, readable_rows(spec.table), access_params(self.actor))
-            self.built[spec] = loader
+            loader = rows_by_id(self.engine, readable_rows(spec.table), access_params(self.actor), column=column)
+            self.built[key] = loader
         return loader
 
     def pages(self, relation: Relation) -> DataLoader[PageKey, Page]:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from core.access import AUDIT_READ, OWNED, AnyOf, Members, declare
+from core.access import AUDIT_READ, OWNED, AnyOf, Members, declare, table_of
 from core.context import ActorKind
 from models.base import one_of
 from models.organizations import Membership
@@ -110,16 +110,9 @@ SECRET_NAME = re.compile(r"password|secret|token|hash", re.IGNORECASE)
 _REDACTED_COLUMNS: dict[str, frozenset[str]] = {}
 
 
-def _table_of(model: Any) -> sa.Table:
-    table = getattr(model, "__table__", model)
-    if not isinstance(table, sa.Table):
-        raise TypeError(f"{model!r} is not a table or a table model")
-    return table
-
-
 def redact(model: Any, *columns: str) -> None:
     """Declare that the audit trail never shows the values of these columns of `model`."""
-    table = _table_of(model)
+    table = table_of(model)
     unknown = sorted(set(columns) - set(table.c.keys()))
     if unknown:
         raise ValueError(f"{table.name} has no column {', '.join(unknown)} to redact")

@@ -9,9 +9,10 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from core.access import OWNED, Owned, declare
+from core.access import OWNED, READ_EMAIL, AnyOf, Members, Owned, Referenced, declare
 from models.audit import redact
 from models.base import created_at_field, id_field, one_of, timestamp_field
+from models.organizations import Membership
 
 
 class Role(StrEnum):
@@ -56,8 +57,24 @@ class RefreshToken(SQLModel, table=True):
     revoked_at: datetime | None = timestamp_field()
 
 
-# Read policies (core.access): a user reads their own row and their own refresh tokens.
-declare(User, Owned("id"))
+_memberships = Membership.__table__  # type: ignore[attr-defined]
+#: Whose rows show a user's account: their own, and their co-members' (a membership they read
+#: names them): their id, display name, profile and when they joined.
+_SELF = Owned("id")
+_CO_MEMBERS = Referenced(_memberships, "user_id")
+# Read policies (core.access): a user reads their own row and those of the members of the
+# organizations they are in; a member's email is shown to themself and to the members whose role
+# holds `members.read_email` in an organization they share, their global role to themself only.
+declare(
+    User,
+    AnyOf(_SELF, _CO_MEMBERS),
+    columns={
+        "email": AnyOf(_SELF, Referenced(_memberships, "user_id", Members(_memberships, permission=READ_EMAIL))),
+        "role": _SELF,
+        "password_hash": _SELF,
+    },
+)
+# and their own refresh tokens.
 declare(RefreshToken, OWNED)
 # The audit trail never shows a password's hash or a refresh token's.
 redact(User, "password_hash")

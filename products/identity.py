@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core.products import NodeType, Product
-from loaders import Loaders
+from core.products import Product
 from loaders.identity import IdentityLoaders
 from resolvers.identity import IdentityMutation
+from schema import kit
 from schema.identity import User
 from schema.viewer import IdentityViewerFields
 
@@ -14,6 +14,6 @@ IDENTITY = Product(
     mutation=IdentityMutation,
     viewer=IdentityViewerFields,
     types=(User,),
-    node_types={"User": NodeType[Loaders](lambda loaders: loaders.identity.user_by_id, User.from_row, table="users")},
+    node_types=kit.node_types((User,)),
     loaders={"identity": IdentityLoaders},
 )

@@ -8,7 +8,6 @@ Products that own a kind of organization declare it in their own registration
 from __future__ import annotations
 
 from core.products import Product
-from loaders.organizations import OrganizationLoaders
 from resolvers.organizations import OrganizationMutation, OrganizationQuery, OrganizationSubscription
 from schema import kit
 from schema.organizations import Invitation, Membership, Organization, OrganizationViewerFields
@@ -24,7 +23,6 @@ ORGANIZATIONS = Product(
     viewer=OrganizationViewerFields,
     types=TYPES,
     node_types=kit.node_types(TYPES),
-    loaders={"organizations": OrganizationLoaders},
     topics=(organizations.MEMBERS_TOPIC,),
     organization_kinds=(organizations.TEAM,),
     test_world="tests.organizations.world:ORGANIZATIONS_WORLD",

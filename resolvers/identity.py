@@ -12,10 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.context import Actor
 from core.errors import RateLimited
 from core.ratelimit import client_address
-from schema.common import Ctx, InputArg, changes_of, mutation_errors, report_rate_limits
+from resolvers.support import output_id
+from schema.common import Ctx, DeletePayload, InputArg, changes_of, mutation_errors, report_rate_limits
 from schema.identity import (
     AuthPayload,
     AuthSession,
+    DeleteAccountInput,
     LoginInput,
     LogoutInput,
     LogoutPayload,
@@ -129,6 +131,24 @@ async def update_profile(info: Ctx, input: Annotated[UpdateProfileInput, InputAr
     return UpdateProfilePayload(user=outcome.value, errors=mutation_errors(outcome.errors))
 
 
+async def delete_account(info: Ctx, input: Annotated[DeleteAccountInput, InputArg]) -> DeletePayload:
+    ctx = info.context
+    # The password is asked again: under the sign-in limits, per address and per account (by id:
+    # the viewer's email is not read before the unit of work).
+    account = None if ctx.actor is None else f"user:{ctx.actor.user_id}"
+    if account is not None and (refused := await _refused(info, account=account)):
+        return DeletePayload(deleted_id=None, errors=refused.errors)
+
+    async def work(session: AsyncSession, actor: Actor) -> strawberry.ID:
+        deleted = await identity.delete_account(session, actor=actor, password=input.password)
+        return strawberry.ID(output_id(User, deleted))
+
+    outcome = await ctx.actor_unit_of_work(work)
+    if account is not None and any(isinstance(error, identity.InvalidCredentials) for error in outcome.errors):
+        await ctx.auth_limits.failed(address=client_address(ctx.request), account=account)
+    return DeletePayload(deleted_id=outcome.value, errors=mutation_errors(outcome.errors))
+
+
 @strawberry.type(description="Identity mutations.")
 class IdentityMutation:
     register: AuthPayload = strawberry.mutation(
@@ -153,4 +173,11 @@ class IdentityMutation:
     )
     update_profile: UpdateProfilePayload = strawberry.mutation(
         resolver=update_profile, description="Change the viewer's profile."
+    )
+    delete_account: DeletePayload = strawberry.mutation(
+        resolver=delete_account,
+        description="Delete the viewer's account and everything that is theirs, after asking the password again "
+        "(under the sign-in limits, RATE_LIMITED says when to retry). Refused with LAST_OWNER while the viewer is "
+        "the last owner of an organization: hand ownership over (`changeMemberRole`) or delete it "
+        "(`deleteOrganization`) first.",
     )

@@ -20,7 +20,9 @@ from core.errors import ClientError
 from core.events import BusNotice, Envelope, Event, SubscriberTooSlow, user_channel
 from core.shared_subscriptions import yielded_status
 from loaders import Loaders
+from schema import kit
 from schema.common import Ctx
+from schema.identity import User
 from schema.live import LiveUpdatesStatus
 
 
@@ -59,7 +61,7 @@ async def viewer_events(info: Ctx, topic: str) -> AsyncGenerator[LiveUpdatesStat
 async def subscriber(info: Ctx) -> Actor:
     """The signed-in viewer, whose account still exists: what every subscription checks first."""
     actor = require_actor(info)
-    if await info.context.loaders.identity.user_by_id.load(actor.user_id) is None:
+    if await kit.rows_of(info.context.loaders, User).load(actor.user_id) is None:
         raise account_gone()
     return actor
 

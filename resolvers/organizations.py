@@ -17,11 +17,10 @@ from core.context import Actor
 from core.errors import ClientError
 from core.events import Event, organization_channel
 from core.relay import InvalidGlobalId, parse_global_id, to_global_id
-from core.sqljson import python_only_type
 from resolvers.live import channel_events, subscriber
 from resolvers.support import input_id, output_id
 from schema import kit
-from schema.common import Ctx, InputArg, MutationError, mutation_errors
+from schema.common import Ctx, DeletePayload, InputArg, MutationError, mutation_errors
 from schema.live import LiveUpdatesStatus
 from schema.organizations import (
     AcceptInvitationPayload,
@@ -30,6 +29,7 @@ from schema.organizations import (
     CreateOrganizationInput,
     CreateOrganizationPayload,
     DeclineInvitationPayload,
+    DeleteOrganizationInput,
     Invitation,
     InvitationTokenInput,
     InviteMemberInput,
@@ -128,6 +128,15 @@ async def leave_organization(info: Ctx, input: Annotated[LeaveOrganizationInput,
     return LeaveOrganizationPayload(left_membership_id=_id(Membership, left), errors=errors)
 
 
+async def delete_organization(info: Ctx, input: Annotated[DeleteOrganizationInput, InputArg]) -> DeletePayload:
+    async def work(session: AsyncSession, actor: Actor) -> uuid.UUID:
+        pk = input_id(input.organization_id, Organization, "organizationId")
+        return await organizations.delete_organization(session, actor=actor, organization_id=pk)
+
+    deleted, errors = await _run(info, work)
+    return DeletePayload(deleted_id=_id(Organization, deleted), errors=errors)
+
+
 async def remove_member(info: Ctx, input: Annotated[RemoveMemberInput, InputArg]) -> RemoveMemberPayload:
     async def work(session: AsyncSession, actor: Actor) -> uuid.UUID:
         pk = input_id(input.id, Membership, "id")
@@ -158,6 +167,7 @@ SERVICES: dict[str, Callable[..., Awaitable[Any]]] = {
     "leaveOrganization": organizations.leave_organization,
     "removeMember": organizations.remove_member,
     "changeMemberRole": organizations.change_member_role,
+    "deleteOrganization": organizations.delete_organization,
 }
 
 
@@ -213,7 +223,16 @@ class OrganizationMutation:
         resolver=change_member_role,
         description=_described(
             "changeMemberRole",
-            "Give a member another role, both no stronger than the viewer's; the last owner keeps theirs.",
+            "Give a member another role, both no stronger than the viewer's; the last owner keeps theirs. An owner "
+            "hands ownership over by making another member an owner (then may leave).",
+        ),
+    )
+    delete_organization: DeletePayload = strawberry.mutation(
+        resolver=delete_organization,
+        description=_described(
+            "deleteOrganization",
+            "Delete an organization with its memberships and invitations (recorded in the audit trail); its live "
+            "changes end with NOT_FOUND.",
         ),
     )
 
@@ -221,20 +240,19 @@ class OrganizationMutation:
 # --------------------------------------------------------------------------------- query
 
 
-@python_only_type(why="A lookup by slug (loaders/organizations.py), read through the organizations' policy.")
-@strawberry.type(description="Organizations by slug.")
+def _slug(slug: str) -> str:
+    return slug.strip().lower()
+
+
+@kit.query_fields(description="Organizations by slug.")
 class OrganizationQuery:
-    @strawberry.field(
-        description="The organization with this slug if the viewer is a member; null otherwise, exactly as for "
-        "one that does not exist."
+    organization: Organization | None = kit.lookup(
+        "slug",
+        normalize=_slug,
+        description="The organization with this slug (in any case) if the viewer is a member; null otherwise, "
+        "exactly as for one that does not exist.",
+        argument_description="The organization's slug.",
     )
-    async def organization(
-        self, info: Ctx, slug: Annotated[str, strawberry.argument(description="The organization's slug.")]
-    ) -> Organization | None:
-        if info.context.actor is None:
-            return None
-        row = await info.context.loaders.organizations.organization_by_slug.load(slug.strip().lower())
-        return None if row is None else Organization.from_row(row)
 
 
 # -------------------------------------------------------------------------- subscriptions

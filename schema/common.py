@@ -12,9 +12,9 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from core.context import Context
-from core.errors import DomainError, ErrorCode, Forbidden, RateLimited
+from core.errors import DomainError, ErrorCode, Forbidden, LastOwner, RateLimited
 from core.pagination import Page, Sort
-from core.relay import PageArgs, page_args
+from core.relay import PageArgs, page_args, to_global_id
 from loaders import Loaders
 
 E = TypeVar("E", bound=Enum)
@@ -211,11 +211,23 @@ class ConflictError(MutationError):
     pass
 
 
+@strawberry.type(
+    description="The last owner can't do this (`LAST_OWNER`): it names the organizations that would be left "
+    "without one, until another member is made an owner or the organization is deleted."
+)
+class LastOwnerError(MutationError):
+    organization_ids: list[strawberry.ID] = strawberry.field(description="The organizations (global IDs).")
+    organization_slugs: list[str] = strawberry.field(description="Their slugs, in the same order.")
+
+
 @strawberry.type(description="Too many requests of this kind; try again after `retryAfterSeconds`.")
 class RateLimitedError(MutationError):
     retry_after_seconds: int = strawberry.field(description="Seconds to wait before the next request can succeed.")
     limit: str = strawberry.field(description="The limit that was reached, e.g. `10 per 1 minute`.")
 
+
+#: The global-id key of `Organization` (schema/organizations.py), which `LastOwnerError` names.
+ORGANIZATION_KEY = "Organization"
 
 _ERROR_TYPES: dict[ErrorCode, type[MutationError]] = {
     ErrorCode.VALIDATION: ValidationError,
@@ -227,7 +239,7 @@ _ERROR_TYPES: dict[ErrorCode, type[MutationError]] = {
     ErrorCode.REFRESH_TOKEN_REUSED: AuthenticationError,
     ErrorCode.EMAIL_TAKEN: ConflictError,
     ErrorCode.CONFLICT: ConflictError,
-    ErrorCode.LAST_OWNER: ConflictError,
+    ErrorCode.LAST_OWNER: LastOwnerError,
     ErrorCode.INVITATION_EXPIRED: ConflictError,
     ErrorCode.INVITATION_USED: ConflictError,
     ErrorCode.INVITATION_EMAIL_MISMATCH: ForbiddenError,
@@ -244,6 +256,14 @@ def _mutation_error(error: DomainError) -> MutationError:
             field=error.field,
             retry_after_seconds=error.retry_after_seconds,
             limit=error.limit,
+        )
+    if isinstance(error, LastOwner):
+        return LastOwnerError(
+            code=error.code,
+            message=error.message,
+            field=error.field,
+            organization_ids=[strawberry.ID(to_global_id(ORGANIZATION_KEY, pk)) for pk, _ in error.organizations],
+            organization_slugs=[slug for _, slug in error.organizations],
         )
     if isinstance(error, Forbidden):
         return ForbiddenError(

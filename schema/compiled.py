@@ -18,7 +18,7 @@ def kit_types(products: Sequence[Product]) -> list[type]:
     """The kit types of the products: their types and their viewer fields."""
     found: list[type] = []
     for product in products:
-        for cls in (*product.types, product.viewer):
+        for cls in (*product.types, product.viewer, product.query):
             if cls is not None and kit.is_kit_type(cls) and cls not in found:
                 found.append(cls)
     return found
@@ -27,12 +27,15 @@ def kit_types(products: Sequence[Product]) -> list[type]:
 def sql_types(products: Sequence[Product]) -> dict[str, SqlType]:
     types = kit.sql_types(kit_types(products))
     viewer = types.pop("Viewer", SqlType({}))
+    root = types.pop("Query", SqlType({}))
     return {
         # Query.viewer (schema/viewer.py) is the signed-in user; the SQL form runs only with one.
         # Query.node and Query.nodes (resolvers/node.py) read each type as its loader reads it
         # (`SqlType.readable`, from the type's read policy).
+        # The products' root fields (`kit.lookup`: `organization(slug:)`) read through their policies.
         "Query": SqlType(
             {
+                **root.fields,
                 "viewer": Computed(lambda row, compiler, selection: compiler.object(selection, None)),
                 "node": NodeLookup("id"),
                 "nodes": NodeLookup("ids", many=True, max_ids=MAX_NODES),

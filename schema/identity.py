@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from enum import Enum
-from typing import Any
 
 import strawberry
 
-from core.relay import to_global_id
-from core.sqljson import python_only_type
+from models import identity as models
 from models.identity import Role
+from schema import kit
 from schema.common import MutationError, Node
 
 
@@ -22,29 +20,22 @@ class UserRole(Enum):
     ADMIN = strawberry.enum_value(Role.ADMIN.value, description="Operates the platform.")
 
 
-@python_only_type(why="Its rows are read through `services.identity.readable_users`, not yet a kit read policy.")
-@strawberry.type(description="A person with an account; the same account serves every product.")
-class User(Node):
-    pk: strawberry.Private[uuid.UUID]
-    email: str = strawberry.field(description="Sign-in email, as the user typed it.")
-    display_name: str = strawberry.field(description="Name shown to others.")
-    purpose: str | None = strawberry.field(description="What the user is here for (Aletheia profile).")
-    offering: str | None = strawberry.field(description="What the user offers others (Aletheia profile).")
-    role: UserRole = strawberry.field(description="Global role.")
-    created_at: datetime = strawberry.field(description="When the account was created.")
-
-    @classmethod
-    def from_row(cls, row: Any) -> User:
-        return cls(
-            id=strawberry.ID(to_global_id("User", row.id)),
-            pk=row.id,
-            email=row.email,
-            display_name=row.display_name,
-            purpose=row.purpose,
-            offering=row.offering,
-            role=UserRole(row.role),
-            created_at=row.created_at,
-        )
+@kit.node(
+    model=models.User,
+    key="User",
+    description="A person with an account; the same account serves every product. Readable by themself and by "
+    "the members of the organizations they are in, who see what the fields say.",
+)
+class User(Node, kit.FromRow):
+    email: str | None = kit.column(
+        description="Sign-in email, as the user typed it: shown to the user and to the members whose role holds "
+        "`members.read_email` in an organization they share; null to anyone else."
+    )
+    display_name: str = kit.column(description="Name shown to others.")
+    purpose: str | None = kit.column(description="What the user is here for (Aletheia profile).")
+    offering: str | None = kit.column(description="What the user offers others (Aletheia profile).")
+    role: UserRole | None = kit.column(description="Global role: shown to the user only, null to anyone else.")
+    created_at: datetime = kit.column(description="When the account was created.")
 
 
 @strawberry.type(description="Tokens for a signed-in session.")
@@ -109,3 +100,8 @@ class UpdateProfileInput:
 class UpdateProfilePayload:
     user: User | None = strawberry.field(description="The updated user.")
     errors: list[MutationError] = strawberry.field(description="Why nothing changed, if so.")
+
+
+@strawberry.input(description="Delete the viewer's account.")
+class DeleteAccountInput:
+    password: str = strawberry.field(description="The account's password, asked again.")

@@ -206,7 +206,7 @@ class Insight(Node):
         if self.subject_type == m.SubjectType.TASK.value:
             row = await kit.rows_of(loaders, Task).load(self.subject_pk)
             return Task.from_row(row) if row else None
-        row = await loaders.identity.user_by_id.load(self.subject_pk)
+        row = await kit.rows_of(loaders, User).load(self.subject_pk)
         return User.from_row(row) if row else None
 
     @strawberry.field(description="The analysis job that posted it.")

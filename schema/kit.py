@@ -16,14 +16,17 @@ derived from that one declaration:
   field through a foreign key of the row), `children` (a connection of another type's rows whose
   `key` column is this row's id, with the orderings of its `order` enum and an optional filter),
   `computed` (an object computed on both sides, e.g. progress: a resolver and a SQL builder
-  declared together) and `python_only` (a resolver with no SQL form, with the reason).
+  declared together), `lookup` (a root field of `@kit.query_fields`: the row of a unique column
+  named by a string argument, `organization(slug:)`) and `python_only` (a resolver with no SQL
+  form, with the reason).
 - From them: the strawberry fields (plain data fields, or generated resolvers with the Relay
   arguments), `from_row` (generated code, one call per row), the loaders the resolvers use
   (`loaders/kit.py`, one per table and relation, built per request) and the SQL form that
   `core/sqljson.py` compiles (`sql_types`).
 - Global IDs encode the type's `key`, declared with the type and independent of its GraphQL name:
   renaming a type keeps every stored or cached ID valid.
-- Every row is read through its table's read policy (`core.access.declare`, next to the model).
+- Every row is read through its table's read policy (`core.access.declare`, next to the model),
+  and every column as the actor may see it (`core.access.shown`: a hidden column reads NULL).
 
 The SDL a kit type produces is the one its hand-written twin produced (tests/test_schema.py
 compares the committed schema).
@@ -49,7 +52,7 @@ from strawberry.types import Info
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.utils.str_converters import to_camel_case
 
-from core.access import viewer_param
+from core.access import shown, viewer_param
 from core.filters import Filter
 from core.pagination import Sort
 from core.products import NodeType
@@ -62,6 +65,7 @@ from core.sqljson import (
     Leaf,
     Parent,
     Row,
+    RowLookup,
     SqlType,
     enum_name,
     global_id,
@@ -113,6 +117,14 @@ class ComputedField(Declaration):
 
 
 @dataclass
+class LookupField(Declaration):
+    column: str = ""
+    argument: str = ""
+    argument_description: str = ""
+    normalize: Callable[[str], str] | None = None
+
+
+@dataclass
 class PythonOnlyField(Declaration):
     resolver: Callable[..., Any] | None = None
     why: str = ""
@@ -159,6 +171,20 @@ def computed(resolver: Callable[..., Any], sql: Computed, *, description: str) -
     return ComputedField(description, resolver, sql)
 
 
+def lookup(
+    column: str,
+    *,
+    description: str,
+    argument_description: str,
+    argument: str | None = None,
+    normalize: Callable[[str], str] | None = None,
+) -> Any:
+    """A root field (on `@kit.query_fields`): the object of the field's type whose unique `column`
+    equals the string argument `argument` (named as the column unless given), after `normalize`;
+    null without a signed-in viewer, and for a missing row or one the viewer may not read, alike."""
+    return LookupField(description, column, argument or column, argument_description, normalize)
+
+
 def python_only(resolver: Callable[..., Any], *, why: str, description: str) -> Any:
     """A field that has no SQL form (an AI call, an outside service...): a query that selects it
     is answered by the resolvers. `why` says so in the code and in the coverage test."""
@@ -180,6 +206,8 @@ class TypeSpec:
     #: where the parent id of children comes from: "pk" on a node, "user_pk" on the viewer
     parent_attribute: str = "pk"
     viewer: bool = False
+    #: fields of the `Query` root (`query_fields`)
+    root: bool = False
 
     @property
     def table(self) -> sa.Table:
@@ -231,6 +259,15 @@ def viewer_fields(*, description: str) -> Callable[[type[T]], type[T]]:
     return decorate
 
 
+def query_fields(*, description: str) -> Callable[[type[T]], type[T]]:
+    """A product's fields of the `Query` root (its `Product.query`): `lookup`s."""
+
+    def decorate(cls: type[T]) -> type[T]:
+        return _build(cls, description=description, name=None, root=True)
+
+    return decorate
+
+
 def _build(
     cls: type[T],
     *,
@@ -239,6 +276,7 @@ def _build(
     model: Any = None,
     key: str | None = None,
     viewer: bool = False,
+    root: bool = False,
 ) -> type[T]:
     declared = {attr: value for attr, value in vars(cls).items() if isinstance(value, Declaration)}
     spec = TypeSpec(
@@ -249,6 +287,7 @@ def _build(
         key=key,
         parent_attribute="user_pk" if viewer else "pk",
         viewer=viewer,
+        root=root,
     )
     annotations = inspect.get_annotations(cls)
     for attr, declaration in declared.items():
@@ -278,6 +317,8 @@ def _strawberry_field(spec: TypeSpec, attr: str, declaration: Declaration) -> An
         return strawberry.field(
             resolver=_children_resolver(spec, attr, declaration), description=declaration.description
         )
+    if isinstance(declaration, LookupField):
+        return strawberry.field(resolver=_lookup_resolver(spec, attr, declaration), description=declaration.description)
     if isinstance(declaration, ComputedField | PythonOnlyField):
         assert declaration.resolver is not None
         return strawberry.field(resolver=declaration.resolver, description=declaration.description)
@@ -410,6 +451,29 @@ def _parent_resolver(spec: TypeSpec, attr: str, declaration: ParentField) -> Cal
     return resolve
 
 
+def _lookup_resolver(spec: TypeSpec, attr: str, declaration: LookupField) -> Callable[..., Any]:
+    column, argument, normalize = declaration.column, declaration.argument, declaration.normalize
+    target: list[TypeSpec] = []
+
+    async def resolve(self: Any, info: Info, **arguments: Any) -> Any:
+        if not target:
+            target.append(_target(spec, attr)[0])
+        if info.context.actor is None:
+            return None
+        value = arguments[argument]
+        found = target[0]
+        row = await info.context.loaders.kit.rows(found, column).load(normalize(value) if normalize else value)
+        return None if row is None else found.cls.from_row(row)  # type: ignore[attr-defined]
+
+    given = strawberry.argument(description=declaration.argument_description)
+    resolve.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [_SELF, _INFO, _keyword(argument, Annotated[str, given], inspect.Parameter.empty)]
+    )
+    resolve.__annotations__ = {}
+    resolve.__name__ = attr
+    return resolve
+
+
 @dataclass(frozen=True, eq=False)
 class Relation:
     """The children of a `children` field: the child type, the column that points at the parent
@@ -492,14 +556,15 @@ def relation_of(spec: TypeSpec, attr: str) -> Relation:
 
 
 def _leaf(spec: TypeSpec, attr: str, declaration: ColumnField) -> Leaf:
-    name = declaration.column or attr
+    """The column as the actor may see it (`core.access.shown`: NULL where a column policy hides it)."""
+    name, table = declaration.column or attr, spec.table
     annotation, _ = _field_type(spec, attr)
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         enum = annotation
-        return Leaf(lambda row: enum_name(row.c[name], enum))
+        return Leaf(lambda row: enum_name(shown(row, name, table=table), enum))
     if annotation is datetime:
-        return Leaf(lambda row: iso_datetime(row.c[name]))
-    return Leaf(lambda row: row.c[name])
+        return Leaf(lambda row: iso_datetime(shown(row, name, table=table)))
+    return Leaf(lambda row: shown(row, name, table=table))
 
 
 def _viewer_key(row: Row) -> sa.ColumnElement[Any]:
@@ -538,23 +603,33 @@ def sql_fields(spec: TypeSpec) -> dict[str, Any]:
             )
         elif isinstance(declaration, ComputedField):
             rules[name] = declaration.sql
+        elif isinstance(declaration, LookupField):
+            target, _ = _target(spec, attr)
+            argument = graphql_name(declaration.argument)  # as graphql-core names the argument
+            rules[name] = RowLookup(target.table, declaration.column, argument, declaration.normalize)
     return rules
 
 
 def sql_types(types: Iterable[type]) -> dict[str, SqlType]:
-    """The SQL form of kit types; the viewer's fields of every product merge into `Viewer`."""
+    """The SQL form of kit types; the viewer's fields of every product merge into `Viewer`, their
+    root fields into `Query`."""
     declared: dict[str, SqlType] = {}
     viewer: dict[str, Any] = {}
+    root: dict[str, Any] = {}
     for cls in types:
         spec = spec_of(cls)
         if spec.viewer:
             viewer.update(sql_fields(spec))
+        elif spec.root:
+            root.update(sql_fields(spec))
         elif spec.model is not None:
             declared[spec.graphql_name] = SqlType(sql_fields(spec), table=spec.table, type_key=spec.key)
         else:
             declared[spec.graphql_name] = SqlType(sql_fields(spec))
     if viewer:
         declared["Viewer"] = SqlType(viewer)
+    if root:
+        declared["Query"] = SqlType(root)
     return declared
 
 

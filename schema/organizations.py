@@ -18,7 +18,7 @@ from core.sqljson import Derived, enum_name
 from models import organizations as m
 from schema import kit
 from schema.audit import AUDIT_FILTER, AuditEvent, AuditEventOrderBy
-from schema.common import Connection, Ctx, MutationError, Node, by_value, order_enum
+from schema.common import ORGANIZATION_KEY, Connection, MutationError, Node, by_value, order_enum
 from schema.identity import User
 from schema.live import LiveUpdatesStatus
 from schema.viewer_base import ViewerBase
@@ -26,7 +26,6 @@ from services import organizations as svc
 from services.inputs import utcnow
 
 ERRORS = "Why nothing changed, if so."
-USERS_WHY = "Users are read through `services.identity.readable_users`, not yet a kit read policy."
 
 
 @strawberry.enum(description="Where an invitation stands.")
@@ -72,23 +71,9 @@ INVITATION_FILTER = Filter(
 )
 
 
-def _user(column: str, description: str) -> Any:
-    """A user the row names (null when the account is gone or not one the viewer may see)."""
-
-    async def user(self: Any, info: Ctx) -> User | None:
-        pk = getattr(self.row, column)
-        if pk is None:
-            return None
-        row = await info.context.loaders.identity.user_by_id.load(pk)
-        return None if row is None else User.from_row(row)
-
-    user.__name__ = column
-    return kit.python_only(user, why=USERS_WHY, description=description)
-
-
 @kit.node(
     model=m.Organization,
-    key="Organization",
+    key=ORGANIZATION_KEY,
     description="A group of people with roles (a team, or a product's own kind: an Akashic campaign); "
     "readable by its members only.",
 )
@@ -99,7 +84,9 @@ class Organization(Node, kit.FromRow):
         description="Its kind (`team`...), declared by the product that owns it with its roles and permissions."
     )
     created_at: datetime = kit.column(description="When it was created.")
-    created_by: User | None = _user("created_by", "Who created it, while their account exists and is a member.")
+    created_by: User | None = kit.parent(
+        "created_by", description="Who created it, while their account exists and is a member."
+    )
     members: Connection[Membership] = kit.children(
         "organization_id", order=MembershipOrderBy.JOINED_AT_ASC, description="Its members, with their roles."
     )
@@ -125,8 +112,10 @@ class Membership(Node, kit.FromRow):
     role: str = kit.column(description="The role, one of the organization's kind's (`owner` first).")
     joined_at: datetime = kit.column(description="When the user joined.")
     organization: Organization = kit.parent("organization_id", description="The organization.")
-    user: User | None = _user("user_id", "The member.")
-    invited_by: User | None = _user("invited_by", "Who invited them, if someone did and is still a member.")
+    user: User | None = kit.parent("user_id", description="The member (as the viewer may see them: `User.email`).")
+    invited_by: User | None = kit.parent(
+        "invited_by", description="Who invited them, if someone did and is still a member."
+    )
 
 
 @kit.node(
@@ -145,7 +134,7 @@ class Invitation(Node, kit.FromRow):
     declined_at: datetime | None = kit.column(description="When it was declined.")
     revoked_at: datetime | None = kit.column(description="When it was revoked (or replaced by a newer one).")
     organization: Organization = kit.parent("organization_id", description="The organization it invites to.")
-    invited_by: User | None = _user("invited_by", "Who sent it, while they are a member.")
+    invited_by: User | None = kit.parent("invited_by", description="Who sent it, while they are a member.")
 
 
 @kit.viewer_fields(description="The signed-in user's organizations.")
@@ -189,6 +178,11 @@ class RevokeInvitationInput:
 
 @strawberry.input(description="An organization to leave.")
 class LeaveOrganizationInput:
+    organization_id: strawberry.ID = strawberry.field(description="The organization.")
+
+
+@strawberry.input(description="An organization to delete.")
+class DeleteOrganizationInput:
     organization_id: strawberry.ID = strawberry.field(description="The organization.")
 
 

@@ -17,6 +17,7 @@ from core.context import account_gone
 from core.relay import to_global_id
 from core.sqljson import python_only_type
 from loaders.base import PageKey
+from schema import kit
 from schema.common import After, Before, Connection, Ctx, First, Last, Node, connection, read_page_args
 from schema.identity import User
 from schema.notifications import Notification, NotificationOrderBy
@@ -24,13 +25,14 @@ from schema.viewer_base import ViewerBase
 
 
 @python_only_type(
-    why="The account and its notifications, read through services/identity.py and services/notifications.py."
+    why="The account (non-null: an account that is gone is an error, which SQL can't raise) and its "
+    "notifications, read through services/notifications.py."
 )
 @strawberry.type(description="The viewer's account and notifications.")
 class IdentityViewerFields(ViewerBase):
     @strawberry.field(description="The signed-in user's profile.")
     async def user(self, info: Ctx) -> User:
-        row = await info.context.loaders.identity.user_by_id.load(self.user_pk)
+        row = await kit.rows_of(info.context.loaders, User).load(self.user_pk)
         if row is None:
             raise account_gone()
         return User.from_row(row)

@@ -14,7 +14,7 @@ from sqlmodel import col
 
 from core import access
 from core.context import ACCOUNT_GONE, Actor
-from core.errors import DomainError, ErrorCode, Unauthenticated, ValidationFailed
+from core.errors import DomainError, ErrorCode, LastOwner, Unauthenticated, ValidationFailed
 from core.security import (
     TokenService,
     hash_password,
@@ -25,7 +25,6 @@ from core.security import (
 )
 from models.audit import AuditOperation
 from models.identity import RefreshToken, Role, User
-from models.organizations import Membership
 from services import audit
 from services.inputs import clean_text
 
@@ -289,11 +288,29 @@ async def update_profile(
     return user
 
 
-def readable_users(actor: Actor | None) -> sa.Select[Any]:
-    """Users an actor may see: by the users' read policy (themself), and the members of the
-    organizations they read (a membership the actor may read, by its policy, shows its user)."""
-    if actor is None:
-        return sa.select(User).where(sa.false())
-    memberships = Membership.__table__.alias("shown_memberships")  # type: ignore[attr-defined]
-    members = sa.select(memberships.c.user_id).where(access.readable(memberships, actor))
-    return sa.select(User).where(sa.or_(access.readable(User, actor), col(User.id).in_(members)))
+async def delete_account(session: AsyncSession, *, actor: Actor, password: str) -> uuid.UUID:
+    """Delete the actor's account, with everything that is theirs (the foreign keys to `users`
+    cascade: memberships, sessions, every product's rows; who invited or created keeps NULL).
+
+    The password is asked again. The last owner of an organization may not leave it ownerless:
+    `LAST_OWNER` names every such organization, until ownership is handed over
+    (`changeMemberRole` to the owner role) or the organization is deleted (`deleteOrganization`).
+    The audit trail records the deletion (its events stay: they have no foreign key)."""
+    from services import organizations  # it imports this module (emails, account keys)
+
+    user = await session.get(User, actor.user_id)
+    if user is None:
+        raise Unauthenticated(ACCOUNT_GONE)
+    if not await verify_password(user.password_hash, password):
+        raise InvalidCredentials("The password is incorrect", field=["input", "password"])
+    owned = await organizations.solely_owned(session, actor=actor)
+    if owned:
+        slugs = ", ".join(o.slug for o in owned)
+        raise LastOwner(
+            f"You are the last owner of {slugs}: make another member an owner, or delete the organization, first",
+            organizations=[(o.id, o.slug) for o in owned],
+        )
+    await organizations.left_everywhere(session, actor=actor)
+    await session.delete(user)
+    await session.flush()
+    return user.id

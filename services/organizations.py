@@ -42,9 +42,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from core import access
-from core.access import AUDIT_READ, CHANGE_ROLE, INVITE, REMOVE, Authorized, OrganizationKind, granted, requires
+from core.access import (
+    AUDIT_READ,
+    CHANGE_ROLE,
+    DELETE,
+    INVITE,
+    READ_EMAIL,
+    REMOVE,
+    Authorized,
+    OrganizationKind,
+    granted,
+    requires,
+)
 from core.context import Actor
-from core.errors import Conflict, ErrorCode, Forbidden, NotFound, ValidationFailed
+from core.errors import Conflict, ErrorCode, Forbidden, LastOwner, NotFound, ValidationFailed
 from core.events import organization_channel, publish_after_commit
 from core.pagination import Sort
 from models.audit import AuditOperation
@@ -65,7 +76,9 @@ TEAM = OrganizationKind(
         INVITE: ("owner", "admin"),
         REMOVE: ("owner", "admin"),
         CHANGE_ROLE: ("owner", "admin"),
+        READ_EMAIL: ("owner", "admin"),
         AUDIT_READ: ("owner", "admin"),
+        DELETE: ("owner",),
     },
     description="A team: the platform's default kind of organization.",
 )
@@ -96,10 +109,6 @@ INVITATION_SORTS = _sorts(
 )
 
 
-class LastOwner(Conflict):
-    code = ErrorCode.LAST_OWNER
-
-
 class InvitationExpired(Conflict):
     code = ErrorCode.INVITATION_EXPIRED
 
@@ -122,6 +131,9 @@ class MemberChange(StrEnum):
     INVITATION_CREATED = "INVITATION_CREATED"
     INVITATION_DECLINED = "INVITATION_DECLINED"
     INVITATION_REVOKED = "INVITATION_REVOKED"
+    #: Never delivered: a subscriber re-reads the organization, finds it gone, and its stream
+    #: ends with NOT_FOUND (as for a member who left).
+    ORGANIZATION_DELETED = "ORGANIZATION_DELETED"
 
 
 class InvitationStatus(StrEnum):
@@ -234,9 +246,46 @@ async def _owners(session: AsyncSession, organization_id: uuid.UUID, owner_role:
 async def _keep_an_owner(session: AsyncSession, membership: Membership, kind: OrganizationKind, doing: str) -> None:
     """The last owner of an organization stays one (`LAST_OWNER`)."""
     if membership.role == kind.owner and await _owners(session, membership.organization_id, kind.owner) <= 1:
+        organization = await session.get_one(Organization, membership.organization_id)
         raise LastOwner(
             f"The last {kind.owner} can't {doing}: make another member {kind.owner} first",
+            organizations=[(organization.id, organization.slug)],
         )
+
+
+async def solely_owned(session: AsyncSession, *, actor: Actor) -> list[Organization]:
+    """The organizations whose one owner is the actor (by the owner role of each one's kind),
+    locked until the transaction ends, as membership changes lock them: so that two owners who
+    delete their accounts at once can't leave their organization without one."""
+    mine = _memberships.alias("own_membership")
+    owner_role = sa.or_(
+        *(
+            sa.and_(col(Organization.kind) == kind.name, mine.c.role == kind.owner)
+            for kind in access.organization_kinds().values()
+        )
+    )
+    statement = (
+        sa.select(Organization)
+        .join(mine, mine.c.organization_id == col(Organization.id))
+        .where(access.own_memberships(mine, actor), owner_role, access.readable(Organization, actor))
+        .order_by(col(Organization.slug))
+        .with_for_update(of=Organization)
+    )
+    owned = list((await session.execute(statement)).scalars())
+    return [o for o in owned if await _owners(session, o.id, _kind(o.kind).owner) <= 1]
+
+
+async def _insert_unique(session: AsyncSession, row: Any, constraint: str, taken: Conflict) -> None:
+    """Insert `row`, or raise `taken` when it violates the unique `constraint`: in a savepoint, so
+    that the violation fails the savepoint and not the mutation's transaction."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError as error:
+        if constraint not in str(error.orig):
+            raise
+        raise taken from None
 
 
 # ------------------------------------------------------------------------ organizations
@@ -268,14 +317,9 @@ async def create_organization(
         kind=found.name,
         created_by=actor.user_id,
     )
-    try:
-        async with session.begin_nested():  # a taken slug fails this savepoint, not the transaction
-            session.add(organization)
-            await session.flush()
-    except IntegrityError as error:
-        if "uq_organizations_slug" not in str(error.orig):
-            raise
-        raise Conflict("This slug is taken", field=["input", "slug"]) from None
+    await _insert_unique(
+        session, organization, "uq_organizations_slug", Conflict("This slug is taken", field=["input", "slug"])
+    )
     membership = Membership(organization_id=organization.id, user_id=actor.user_id, role=found.owner)
     session.add(membership)
     await session.flush()
@@ -393,14 +437,8 @@ async def accept_invitation(session: AsyncSession, *, actor: Actor, token: str) 
         role=invitation.role,
         invited_by=invitation.invited_by,
     )
-    try:
-        async with session.begin_nested():  # one membership per user and organization
-            session.add(membership)
-            await session.flush()
-    except IntegrityError as error:
-        if "uq_memberships_organization_id_user_id" not in str(error.orig):
-            raise
-        raise Conflict("You are already a member of this organization", field=["input", "token"]) from None
+    taken = Conflict("You are already a member of this organization", field=["input", "token"])
+    await _insert_unique(session, membership, "uq_memberships_organization_id_user_id", taken)
     invitation.accepted_at = utcnow()
     await session.flush()
     _publish(
@@ -442,21 +480,39 @@ async def revoke_invitation(
 # -------------------------------------------------------------------------- memberships
 
 
+async def _membership(session: AsyncSession, membership_id: uuid.UUID | None, field: str) -> Membership:
+    """The membership a guard found (its organization locked); the system passes the guard of
+    `leaveOrganization` without being a member (`membership_id` None)."""
+    membership = None if membership_id is None else await session.get(Membership, membership_id)
+    if membership is None:
+        raise NotFound("No organization with this `organizationId`", field=["input", field])
+    return membership
+
+
+def _membership_changed(session: AsyncSession, membership: Membership, change: MemberChange) -> None:
+    _publish(session, membership.organization_id, change, membership_id=membership.id, user_id=membership.user_id)
+
+
 @requires(None, organization="organization_id", field="organizationId", lock=True)
 async def leave_organization(
     session: AsyncSession, *, actor: Actor, organization_id: uuid.UUID, authorized: Authorized | None = None
 ) -> uuid.UUID:
     """Leave an organization (not as its last owner); returns the membership's id."""
     authorized = granted(authorized)
-    if authorized.membership_id is None:  # the system passes the guard without being a member
-        raise NotFound("No organization with this `organizationId`", field=["input", "organizationId"])
-    membership = await session.get(Membership, authorized.membership_id)
-    assert membership is not None  # the guard found it, and the organization is locked
+    membership = await _membership(session, authorized.membership_id, "organizationId")
     await _keep_an_owner(session, membership, authorized.kind, "leave")
     await session.delete(membership)
     await session.flush()
-    _publish(session, organization_id, MemberChange.MEMBER_LEFT, membership_id=membership.id, user_id=actor.user_id)
+    _membership_changed(session, membership, MemberChange.MEMBER_LEFT)
     return membership.id
+
+
+async def left_everywhere(session: AsyncSession, *, actor: Actor) -> None:
+    """Announce that the actor leaves every organization they are in (their account is being
+    deleted: the memberships go with it, by their foreign key)."""
+    mine = sa.select(Membership).where(access.own_memberships(_memberships, actor), access.readable(Membership, actor))
+    for membership in (await session.execute(mine)).scalars():
+        _membership_changed(session, membership, MemberChange.MEMBER_LEFT)
 
 
 @requires(REMOVE, organization="membership_id", via=Membership, field="id", lock=True, noun="membership")
@@ -465,19 +521,12 @@ async def remove_member(
 ) -> Membership:
     """Remove a member (of a role no stronger than the remover's; never the last owner)."""
     authorized = granted(authorized)
-    membership = await session.get(Membership, membership_id)
-    assert membership is not None  # the guard found it, and the organization is locked
+    membership = await _membership(session, membership_id, "id")
     _may_act_on(authorized, REMOVE, membership.role, "remove a member of")
     await _keep_an_owner(session, membership, authorized.kind, "be removed")
     await session.delete(membership)
     await session.flush()
-    _publish(
-        session,
-        membership.organization_id,
-        MemberChange.MEMBER_REMOVED,
-        membership_id=membership.id,
-        user_id=membership.user_id,
-    )
+    _membership_changed(session, membership, MemberChange.MEMBER_REMOVED)
     return membership
 
 
@@ -490,10 +539,10 @@ async def change_member_role(
     role: str,
     authorized: Authorized | None = None,
 ) -> Membership:
-    """Give a member another role of the organization's kind; the last owner keeps theirs."""
+    """Give a member another role of the organization's kind; the last owner keeps theirs. An
+    owner hands ownership over so (then leaves, or deletes their account)."""
     authorized = granted(authorized)
-    membership = await session.get(Membership, membership_id)
-    assert membership is not None  # the guard found it, and the organization is locked
+    membership = await _membership(session, membership_id, "id")
     new_role = _role(authorized.kind, role)
     if new_role == membership.role:
         return membership
@@ -502,14 +551,19 @@ async def change_member_role(
     await _keep_an_owner(session, membership, authorized.kind, "be given another role")
     membership.role = new_role
     await session.flush()
-    _publish(
-        session,
-        membership.organization_id,
-        MemberChange.MEMBER_ROLE_CHANGED,
-        membership_id=membership.id,
-        user_id=membership.user_id,
-    )
+    _membership_changed(session, membership, MemberChange.MEMBER_ROLE_CHANGED)
     return membership
+
+
+@requires(DELETE, organization="organization_id", field="organizationId", lock=True)
+async def delete_organization(session: AsyncSession, *, actor: Actor, organization_id: uuid.UUID) -> uuid.UUID:
+    """Delete an organization; its memberships and invitations go with it (their foreign keys
+    cascade), and the audit trail records the organization's deletion (its events stay)."""
+    organization = await session.get_one(Organization, organization_id)
+    await session.delete(organization)
+    await session.flush()
+    _publish(session, organization_id, MemberChange.ORGANIZATION_DELETED)
+    return organization_id
 
 
 # ------------------------------------------------------------------------------ the matrix
@@ -532,8 +586,9 @@ def permission_matrix(kinds: Iterable[OrganizationKind], mutations: Mapping[str,
             "| permission | allows | mutations | " + " | ".join(f"`{role}`" for role in kind.roles) + " |",
             "|---|---|---|" + "---|" * len(kind.roles),
         ]
-        member = "read the organization and its members (`organization`, `node`, `viewer.organizations`), "
-        member += "follow `organizationChanges`, leave"
+        member = "read the organization and its members (`organization`, `node`, `viewer.organizations`; of "
+        member += "another member's account its id, display name, profile and creation time), follow "
+        member += "`organizationChanges`, leave"
         rows = [("membership (any role)", member, required.get(None, []), kind.roles)]
         for permission in kind.permissions:
             what = access.MEMBERSHIP_PERMISSIONS.get(permission, "")

@@ -24,6 +24,7 @@ from core.access import (
     Members,
     Owned,
     Published,
+    Referenced,
     access_params,
     readable,
     readable_rows,
@@ -184,6 +185,24 @@ TRAILS = sa.Table(
     sa.Column("user_id", sa.Uuid),
     sa.Column("organization_id", sa.Uuid),
 )
+#: Like the users: read by themselves and their co-members; the email only by themselves and the
+#: owners of an organization they are in.
+PEOPLE = sa.Table(
+    "access_people",
+    META,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("email", sa.Text, nullable=False),
+)
+access.declare(
+    PEOPLE,
+    AnyOf(Owned("id"), Referenced(MEMBERSHIPS, "user_id", Members(MEMBERSHIPS))),
+    columns={
+        "email": AnyOf(
+            Owned("id"), Referenced(MEMBERSHIPS, "user_id", Members(MEMBERSHIPS, roles=frozenset({"owner"})))
+        )
+    },
+)
 access.declare(NOTES, Published(otherwise=OWNED))
 access.declare(TRAILS, AnyOf(Owned(), Members(MEMBERSHIPS, roles=frozenset({"owner"}))))
 access.declare(CAMPAIGNS, Members(MEMBERSHIPS))
@@ -192,6 +211,7 @@ access.declare(LINES, Inherited(CAMPAIGNS, "campaign_id"))
 
 ALICE, BOB, CAROL = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 ORG_A, ORG_B = uuid.uuid4(), uuid.uuid4()
+PEOPLE_NAMES = {ALICE: "alice", BOB: "bob", CAROL: "carol"}
 
 
 def user(pk: uuid.UUID) -> Actor:
@@ -238,6 +258,10 @@ async def world(engine: AsyncEngine) -> AsyncIterator[dict[str, uuid.UUID]]:
                 {"id": ids["trail_bob_in_a"], "user_id": BOB, "organization_id": ORG_A},
                 {"id": ids["trail_carol_in_b"], "user_id": CAROL, "organization_id": ORG_B},
             ],
+        )
+        await conn.execute(
+            PEOPLE.insert(),
+            [{"id": pk, "name": name, "email": f"{name}@example.com"} for pk, name in PEOPLE_NAMES.items()],
         )
         await conn.execute(
             LINES.insert(),
@@ -320,6 +344,70 @@ async def test_the_system_reads_everything_and_a_webhook_nothing(
         )
     assert system == every == {world["camp_a"], world["camp_b"]}
     assert hook == set()
+
+
+async def _people(engine: AsyncEngine, actor: Actor) -> dict[str, str | None]:
+    """Each person `actor` reads, with their email as `actor` sees it, by both forms (which agree)."""
+    async with engine.connect() as conn:
+        statement = sa.select(PEOPLE.c.name, access.shown(PEOPLE, "email", actor).label("email")).where(
+            readable(PEOPLE, actor)
+        )
+        bound = {row.name: row.email for row in (await conn.execute(statement)).all()}
+        shaped = {row.name: row.email for row in await readable_rows(PEOPLE).fetch(conn, access_params(actor))}
+    assert bound == shaped
+    return bound
+
+
+async def test_referenced_rows_and_hidden_columns(engine: AsyncEngine, world: dict[str, uuid.UUID]) -> None:
+    # Alice owns A, where Bob volunteers; Carol owns B alone
+    assert await _people(engine, user(ALICE)) == {"alice": "alice@example.com", "bob": "bob@example.com"}
+    assert await _people(engine, user(BOB)) == {"alice": None, "bob": "bob@example.com"}
+    assert await _people(engine, user(CAROL)) == {"carol": "carol@example.com"}
+    assert await _people(engine, user(uuid.uuid4())) == {}
+    # An API client reads its organization's rows (memberships) and so its members, with their
+    # emails (`Members` gives a client its organization whatever the roles); the system everything;
+    # a webhook nothing
+    assert await _people(engine, Actor.api_client("partner", ORG_B)) == {"carol": "carol@example.com"}
+    everyone = {name: f"{name}@example.com" for name in PEOPLE_NAMES.values()}
+    async with engine.connect() as conn:
+        system = Actor.system("test")
+        statement = sa.select(PEOPLE.c.name, access.shown(PEOPLE, "email", system).label("email"))
+        assert {r.name: r.email for r in (await conn.execute(statement.where(readable(PEOPLE, system))))} == everyone
+        hook = Actor.webhook("stripe")
+        assert (await conn.execute(statement.where(readable(PEOPLE, hook)))).all() == []
+    # A column without a policy is the column itself
+    assert access.shown(PEOPLE, "name") is PEOPLE.c.name
+    # Bob leaves A: Alice no longer reads him, he reads only himself
+    async with engine.begin() as conn:
+        await conn.execute(MEMBERSHIPS.delete().where(MEMBERSHIPS.c.user_id == BOB))
+    assert await _people(engine, user(ALICE)) == {"alice": "alice@example.com"}
+    assert await _people(engine, user(BOB)) == {"bob": "bob@example.com"}
+
+
+def test_hidden_columns_are_declared_once_and_never_the_key() -> None:
+    table = sa.Table(
+        "access_hidden", sa.MetaData(), sa.Column("id", sa.Uuid, primary_key=True), sa.Column("secret", sa.Text)
+    )
+    with pytest.raises(ValueError, match="has no column nope"):
+        access.declare(table, Owned("id"), columns={"nope": Owned("id")})
+    with pytest.raises(ValueError, match="primary key"):
+        access.declare(table, Owned("id"), columns={"id": Owned("id")})
+    access.declare(table, Owned("id"), columns={"secret": Owned("id")})
+    access.declare(table, Owned("id"), columns={"secret": Owned("id")})  # the same again: fine
+    with pytest.raises(ValueError, match="already declares the policies of its columns"):
+        access.declare(table, Owned("id"), columns={"secret": OWNED})
+    assert dict(access.column_policies(table)) == {"secret": Owned("id")}
+
+
+def test_the_table_behind_rows() -> None:
+    from models.identity import User
+
+    users = User.__table__  # type: ignore[attr-defined]
+    assert access.table_of(User) is users
+    assert access.table_of(users) is users
+    assert access.table_of(users.alias("u")) is users
+    with pytest.raises(TypeError, match="is not a table"):
+        access.table_of(users.select().subquery())
 
 
 def test_the_loaders_shape_is_the_policy() -> None:

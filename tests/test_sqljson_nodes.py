@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from bench.lineup import QUINTET_NODE
 from core.fastpath import compile_plan
 from core.relay import from_global_id, to_global_id
-from core.sqljson import Children, Parent, SqlType, compile_sql
+from core.sqljson import Children, NodeIds, Parent, SqlType, compile_sql
 from models.aurum import Project
 from schema.compiled import SQL_TYPES
 from services.aurum import table
@@ -73,7 +73,7 @@ class World:
     #: ids of types that exist nowhere (`Bogus`), of types that are not nodes, and of
     #: declared types that never existed
     absent: list[str]
-    #: ids of node types without a SQL form (the viewer's own user, a notification)
+    #: ids of node types without a SQL form (a notification)
     without_sql: list[str]
 
 
@@ -119,6 +119,7 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
             ):
                 owner.ids[type_name] = [to_global_id(type_name, pk) for pk in pks]
             owner.ids["Viewer"] = [to_global_id("Viewer", user_id)]  # its own viewer
+            owner.ids["User"] = [viewer.user_id]  # its own account
             owner.ids["Notification"] = [to_global_id("Notification", pk) for pk in notifications]
             owner.hidden = [to_global_id("Invitation", pk) for pk in teams.hidden_invitations]
             owners.append(owner)
@@ -161,7 +162,7 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
         to_global_id("Progress", uuid.uuid4()),
         *(to_global_id(type_name, uuid.uuid4()) for type_name in READ_BY_ID),
     ]
-    without_sql = [a.user_id, a.ids.pop("Notification")[0]]
+    without_sql = [a.ids.pop("Notification")[0]]
     b.ids.pop("Notification")
     return World(a, b, absent, without_sql)
 
@@ -372,7 +373,7 @@ async def test_what_the_statement_cannot_answer_goes_to_the_resolvers(pair: Pair
     # A variable that does not coerce: graphql-core says so.
     assert await compare(pair, NODES, {"ids": None}, token) == "resolvers"
     assert await compare(pair, NODES, {"ids": [task, None]}, token) == "resolvers"
-    # Node types without a SQL form (the viewer's own user, a notification), alone or among others.
+    # Node types without a SQL form (a notification), alone or among others.
     for value in world.without_sql:
         assert await compare(pair, NODE, {"id": value}, token) == "resolvers"
         assert await compare(pair, NODES, {"ids": [task, value]}, token) == "resolvers"
@@ -386,7 +387,7 @@ async def test_a_selection_without_sql_form_sends_only_that_types_ids_to_the_res
 ) -> None:
     token = world.a.token
     query = """query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Notification { title } ... on Task { title } } }"""
-    notification, project = world.without_sql[1], world.a.ids["Project"][0]
+    notification, project = world.without_sql[0], world.a.ids["Project"][0]
     # A notification has no SQL form; a project, a task or an absent id needs nothing of the sort.
     assert await compare(pair, query, {"ids": [notification]}, token) == "resolvers"
     assert await compare(pair, query, {"ids": [project, notification]}, token) == "resolvers"
@@ -405,8 +406,9 @@ async def test_each_type_without_a_sql_form_for_the_selection_is_declined_alone(
     statement = compile_sql(plan, None, SQL_TYPES)
     assert statement is not None
     (lookup,) = statement.lookups
+    assert isinstance(lookup, NodeIds)
     assert set(lookup.compiled) == set(READ_BY_ID)
-    assert set(lookup.declined) == {"User", "Notification", "BackgroundJob", "Insight", "InsightRule"}
+    assert set(lookup.declined) == {"Notification", "BackgroundJob", "Insight", "InsightRule"}
     # A nullable parent cannot give the non-null `Task.project`: only tasks need the resolvers.
     task = SQL_TYPES["Task"]
     loose = Parent(table(Project), "project_id", nullable=True)
@@ -414,6 +416,7 @@ async def test_each_type_without_a_sql_form_for_the_selection_is_declined_alone(
     statement = compile_sql(plan, None, types)
     assert statement is not None
     (lookup,) = statement.lookups
+    assert isinstance(lookup, NodeIds)
     assert set(lookup.compiled) == set(READ_BY_ID) - {"Task"}
     assert "nullable parent" in lookup.declined["Task"]
 

@@ -100,8 +100,8 @@ async def register(gql: GraphQLClient, email: str) -> dict[str, Any]:
     return payload
 
 
-def assert_rate_limited(payload: dict[str, Any], limit: str) -> None:
-    assert payload["session"] is None
+def assert_rate_limited(payload: dict[str, Any], limit: str, *, result: str = "session") -> None:
+    assert payload[result] is None
     [error] = payload["errors"]
     assert (error["__typename"], error["code"], error["limit"]) == ("RateLimitedError", "RATE_LIMITED", limit)
     assert 1 <= error["retryAfterSeconds"] <= 60
@@ -216,3 +216,25 @@ async def test_two_apps_on_one_redis_share_the_counts(database_url: str, data_di
         # Then the next one, on either, is refused
         payload, _ = await login(one.at(address), email, PASSWORD)
         assert_rate_limited(payload, "2 per 1 minute")
+
+
+async def test_delete_account_password_guesses_are_limited_per_account(
+    database_url: str, data_dir: Path, argon2: CountingHasher
+) -> None:
+    # A stolen access token can't be used to guess the password through deleteAccount either
+    async with limited_app(database_url, data_dir, auth_rate_limit_per_account="3/minute") as clients:
+        thief = clients.at(new_address())
+        owner = await thief.sign_up(display_name="Victim")
+        delete = f"mutation($i: DeleteAccountInput!) {{ deleteAccount(input: $i) {{ deletedId {ERRORS} }} }}"
+        for _ in range(3):
+            payload = (await thief(delete, {"i": {"password": "wrong password!"}}, token=owner.token)).data
+            assert [e["code"] for e in payload["deleteAccount"]["errors"]] == ["INVALID_CREDENTIALS"]
+        runs = argon2.runs
+        for password in ("wrong password!", PASSWORD):
+            payload = (await thief(delete, {"i": {"password": password}}, token=owner.token)).data["deleteAccount"]
+            assert_rate_limited(payload, "3 per 1 minute", result="deletedId")
+        assert argon2.runs == runs
+        # The account is still there
+        assert (await thief("{ viewer { user { displayName } } }", token=owner.token)).data["viewer"]["user"] == {
+            "displayName": "Victim"
+        }

@@ -9,7 +9,7 @@ from typing import Any
 from core.relay import to_global_id
 from tests.live.conftest import Feed, LiveServer, ws_session
 from tests.organizations.conftest import OrganizationFactory
-from tests.support import GraphQLClient
+from tests.support import PASSWORD, GraphQLClient
 
 CHANGES = """subscription Changes($id: ID!) { organizationChanges(organizationId: $id) { __typename
   ... on LiveUpdatesStatus { state }
@@ -111,3 +111,35 @@ async def test_only_members_may_subscribe(live_server: LiveServer, gql: GraphQLC
         error = await Feed(session, CHANGES, {"id": team.membership}).end()
         assert error is not None
         assert error.errors[0]["extensions"] == {"code": "INVALID_ID", "argument": "organizationId"}  # type: ignore[attr-defined]
+
+
+async def test_a_deleted_account_leaves_and_a_deleted_organization_ends_every_stream(
+    live_server: LiveServer, gql: GraphQLClient
+) -> None:
+    factory = OrganizationFactory(gql)
+    alice, bob = await gql.sign_up(), await gql.sign_up()
+    team = await factory.team(alice)
+    bobs = await factory.join(team, bob, "admin")
+    async with (
+        ws_session(live_server.ws, alice.token) as alice_ws,
+        ws_session(live_server.ws, bob.token) as bob_ws,
+    ):
+        alice_feed, bob_feed = Feed(alice_ws, CHANGES, {"id": team.id}), Feed(bob_ws, CHANGES, {"id": team.id})
+        for feed in (alice_feed, bob_feed):
+            assert change(await feed.next())["state"] == "STARTED"
+        # When Bob deletes his account, Alice hears that he left
+        deleted = await gql.call("deleteAccount", {"password": PASSWORD}, "deletedId", token=bob.token)
+        assert deleted["errors"] == []
+        left = change(await alice_feed.next())
+        assert (left["change"], left["membershipId"], left["membership"], left["userId"]) == (
+            "MEMBER_LEFT",
+            bobs,
+            None,
+            bob.user_id,
+        )
+        await bob_feed.end()  # his account is gone: his stream ends too
+        # When Alice deletes the team, her stream ends as for a missing organization
+        await factory.ok("deleteOrganization", {"organizationId": team.id}, "deletedId", alice.token)
+        error = await alice_feed.end()
+        assert error is not None
+        assert error.errors[0]["extensions"] == {"code": "NOT_FOUND", "argument": "organizationId"}  # type: ignore[attr-defined]

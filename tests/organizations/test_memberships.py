@@ -113,7 +113,7 @@ async def test_members_leave_except_the_last_owner(
     payload = await organizations_factory.call(
         "leaveOrganization", {"organizationId": team.id}, "leftMembershipId", alice.token
     )
-    assert [(e["__typename"], e["code"]) for e in payload["errors"]] == [("ConflictError", "LAST_OWNER")]
+    assert [(e["__typename"], e["code"]) for e in payload["errors"]] == [("LastOwnerError", "LAST_OWNER")]
     assert payload["leftMembershipId"] is None
     # A member can
     payload = await organizations_factory.ok(

@@ -13,7 +13,7 @@ from strawberry.types.base import get_object_definition
 from strawberry.utils.str_converters import to_camel_case
 
 from core import access
-from core.access import AUDIT_READ, CHANGE_ROLE, INVITE, REMOVE, OrganizationKind
+from core.access import AUDIT_READ, CHANGE_ROLE, DELETE, INVITE, REMOVE, OrganizationKind
 from core.context import Actor
 from core.products import Product, RegistrationError, Registry
 from products import PRODUCTS, REGISTRY
@@ -24,7 +24,8 @@ from services.organizations import TEAM, permission_matrix
 README = Path(__file__).resolve().parents[2] / "README.md"
 BEGIN, END = "<!-- permission matrix: begin -->\n", "<!-- permission matrix: end -->"
 
-PLATFORM = {INVITE: ("owner",), REMOVE: ("owner",), CHANGE_ROLE: ("owner",), AUDIT_READ: ("owner",)}
+#: Every platform permission, held by the owner alone.
+PLATFORM = dict.fromkeys(access.MEMBERSHIP_PERMISSIONS, ("owner",))
 
 
 def test_the_readme_matrix_is_the_declarations() -> None:
@@ -50,6 +51,7 @@ def test_each_mutation_declares_its_permission_on_its_service() -> None:
         "leaveOrganization": None,  # membership alone
         "removeMember": REMOVE,
         "changeMemberRole": CHANGE_ROLE,
+        "deleteOrganization": DELETE,  # the owner role
     }
     # Membership changes lock the organization's row (the last-owner rule under concurrency)
     assert {name for name, r in required.items() if r and r.lock} == {
@@ -57,6 +59,7 @@ def test_each_mutation_declares_its_permission_on_its_service() -> None:
         "leaveOrganization",
         "removeMember",
         "changeMemberRole",
+        "deleteOrganization",
     }
 
 
