@@ -32,7 +32,13 @@ WORKER_START_SECONDS = 120
 if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the application
     sys.path.insert(0, str(ROOT))
 
-from core.db import check_database, create_engine, resolve_database_url, session_factory  # noqa: E402
+from core.db import (  # noqa: E402
+    check_database,
+    create_engine,
+    create_replica_engine,
+    resolve_database_url,
+    session_factory,
+)
 from core.events import create_bus, register_process_bus, unregister_process_bus  # noqa: E402
 from core.graphiql import PREFIX as GRAPHIQL_PREFIX  # noqa: E402
 from core.graphiql import graphiql_asset  # noqa: E402
@@ -44,6 +50,7 @@ from core.metrics import prepare_multiprocess_dir, process_stopping, remove_mult
 from core.observability import ObservabilityMiddleware, metrics_endpoint  # noqa: E402
 from core.products import Product, Registry  # noqa: E402
 from core.ratelimit import Counters, RateLimiter, SignInLimits, storage_uri  # noqa: E402
+from core.replicas import ReadRouting, marks_for  # noqa: E402
 from core.runtime import Runtime  # noqa: E402
 from core.security import TokenService  # noqa: E402
 from core.serving import BALANCES, run_workers  # noqa: E402
@@ -108,6 +115,10 @@ def create_app(
 
         database_url = resolve_database_url(settings)
         engine = create_engine(database_url, settings)
+        replica = create_replica_engine(settings)
+        routing = ReadRouting(
+            engine, replica, marks_for(settings), retry_seconds=settings.database_replica_retry_seconds
+        )
         schema = build_schema(settings, products, tracer=tracer)
         bus = create_bus(settings)
         await bus.start()
@@ -128,6 +139,7 @@ def create_app(
             live_slots=live_slots,
             loaders=Loaders.factory(registry),
             tracer=tracer,
+            routing=routing if replica is not None else None,
         )
         app.state.runtime = runtime
         # What /metrics reads from the database at each scrape (the same in every process).
@@ -159,6 +171,9 @@ def create_app(
             await live_slots.close()
             unregister_process_bus(bus)
             await bus.close()
+            await routing.close()
+            if replica is not None:
+                await replica.dispose()
             await engine.dispose()
             if tracing is not None:
                 tracing.stop()

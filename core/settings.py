@@ -30,6 +30,11 @@ class Mode(StrEnum):
 LOG_LEVELS = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 10, "trace": 5}
 
 
+class Pooler(StrEnum):
+    NONE = "none"
+    PGBOUNCER = "pgbouncer"
+
+
 class LogFormat(StrEnum):
     CONSOLE = "console"
     JSON = "json"
@@ -44,6 +49,18 @@ class Settings(BaseSettings):
     data_dir: Path = Field(ROOT / ".data", description="where dev mode keeps its state")
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(10, ge=0)
+    database_replica_url: str | None = Field(
+        None, description="a streaming replica (hot standby) that queries read from; unset: all reads on the primary"
+    )
+    database_replica_retry_seconds: float = Field(
+        5.0, gt=0, description="how long a replica that failed is left alone (reads go to the primary meanwhile)"
+    )
+    read_your_writes_seconds: float = Field(
+        300.0, gt=0, description="how long an actor's last commit position is kept for routing its reads"
+    )
+    database_pooler: Pooler = Field(
+        Pooler.NONE, description="pgbouncer: the URLs lead to PgBouncer in transaction pooling (no prepared statements)"
+    )
 
     jwt_issuer: str = "quintet"
     jwt_audience: str = "quintet-api"
@@ -155,7 +172,7 @@ class Settings(BaseSettings):
             raise ValueError(f"one of {', '.join(LOG_LEVELS)}")
         return level
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_replica_url")
     @classmethod
     def _a_postgres_url(cls, value: str | None) -> str | None:
         # Said here, in one line, rather than by the driver in a long traceback (never echoing the URL).
