@@ -140,6 +140,12 @@ def resolve_database_url(settings: Settings) -> str:
     return start_embedded_postgres(settings.data_dir / "postgres")
 
 
+def resolve_direct_url(settings: Settings, url: str) -> str:
+    """Postgres itself, for what a transaction pooler can't carry (migrations' session lock, the job
+    worker's LISTEN and its psycopg pool): DATABASE_DIRECT_URL, else `url` (DATABASE_URL's)."""
+    return to_async_url(settings.database_direct_url) if settings.database_direct_url else url
+
+
 def create_engine(url: str, settings: Settings, *, connect_timeout: float | None = None) -> AsyncEngine:
     connect_args: dict[str, Any] = {"server_settings": {"application_name": "quintet"}}
     if connect_timeout is not None:

@@ -9,7 +9,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     )
     database_pooler: Pooler = Field(
         Pooler.NONE, description="pgbouncer: the URLs lead to PgBouncer in transaction pooling (no prepared statements)"
+    )
+    database_direct_url: str | None = Field(
+        None, description="Postgres itself, for migrations and the job worker (session state); default DATABASE_URL"
     )
 
     jwt_issuer: str = "quintet"
@@ -172,7 +175,16 @@ class Settings(BaseSettings):
             raise ValueError(f"one of {', '.join(LOG_LEVELS)}")
         return level
 
-    @field_validator("database_url", "database_replica_url")
+    @model_validator(mode="after")
+    def _a_direct_url_behind_a_pooler(self) -> Settings:
+        if self.database_pooler is Pooler.PGBOUNCER and not self.database_direct_url:
+            raise ValueError(
+                "DATABASE_POOLER=pgbouncer needs DATABASE_DIRECT_URL, Postgres itself: migrations hold a session "
+                "lock and the job worker listens for new jobs, which transaction pooling can't carry"
+            )
+        return self
+
+    @field_validator("database_url", "database_replica_url", "database_direct_url")
     @classmethod
     def _a_postgres_url(cls, value: str | None) -> str | None:
         # Said here, in one line, rather than by the driver in a long traceback (never echoing the URL).

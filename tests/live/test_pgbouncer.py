@@ -23,11 +23,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
-from core.db import TRANSACTION_POOLING
+from core.db import TRANSACTION_POOLING, resolve_direct_url, to_async_url
 from core.runtime import Runtime
+from core.settings import describe_invalid
 from tests.aurum.conftest import AurumFactory
 from tests.conftest import RunDatabases, create_database, drop_database, make_settings
 from tests.live.conftest import Feed, running_app, serve, ws_session
@@ -195,7 +197,14 @@ async def test_unnamed_statements_never_cross_backends(bouncer: PgBouncer) -> No
 
 @pytest.fixture(scope="module")
 async def pooled_app(bouncer: PgBouncer, data_dir: Path) -> AsyncIterator[Starlette]:
-    settings = make_settings(bouncer.url(), data_dir, database_pooler="pgbouncer", db_pool_size=10, db_max_overflow=10)
+    settings = make_settings(
+        bouncer.url(),
+        data_dir,
+        database_pooler="pgbouncer",
+        database_direct_url=bouncer.direct,
+        db_pool_size=10,
+        db_max_overflow=10,
+    )
     async with running_app(settings) as application:
         yield application
 
@@ -245,3 +254,14 @@ async def test_the_app_runs_its_flows_behind_pgbouncer(pooled_app: Starlette, bo
         assert created["nodeId"] == task
         assert created["node"]["title"] == "Seen live"
         assert created["ancestors"][0]["progress"]["totalTasks"] == 6
+
+
+def test_pgbouncer_needs_a_direct_url_for_migrations_and_jobs(data_dir: Path) -> None:
+    with pytest.raises(ValidationError) as refused:
+        make_settings("postgresql://app@pgbouncer:6432/app", data_dir, database_pooler="pgbouncer")
+    assert describe_invalid(refused.value).startswith("settings: DATABASE_POOLER=pgbouncer needs DATABASE_DIRECT_URL")
+    direct = "postgresql://app@db:5432/app"
+    settings = make_settings(
+        "postgresql://app@pgbouncer:6432/app", data_dir, database_pooler="pgbouncer", database_direct_url=direct
+    )
+    assert resolve_direct_url(settings, "postgresql+asyncpg://app@pgbouncer:6432/app") == to_async_url(direct)
