@@ -91,7 +91,7 @@ class Runtime:
         """The context of one request of `actor` (None: anonymous), with fresh loaders; `sql`
         counts its statements (a new count unless given), `kind` is a subclass to build. Its
         reads go to `reads` (the replica, from `routing`), else to the primary."""
-        engine = reads or self.engine
+        engine = reads if reads is not None else self.engine
         return kind(
             request=request,
             settings=self.settings,
