@@ -25,7 +25,10 @@ from app import create_app
 from core.migrations import upgrade
 from core.replicas import LocalMarks, ReadRouting, RedisMarks, parse_lsn, user_mark
 from core.runtime import Runtime
+from tests.aurum.conftest import AurumFactory
 from tests.conftest import make_settings
+from tests.live.conftest import Feed, serve, ws_session
+from tests.live.test_websocket import CHANGES, event, started
 from tests.replication import StreamingPair
 from tests.support import GraphQLClient, Viewer
 
@@ -187,6 +190,32 @@ async def test_across_processes_the_marks_are_shared_through_redis(pair: Streami
             assert await _name(second, other) == "Other"
         finally:
             await _caught_up(pair)
+
+
+async def test_a_subscriber_reads_the_change_its_event_announces(pair: StreamingPair, data_dir: Path) -> None:
+    # Subscriptions read from the primary: an event follows its commit at once, which a replica
+    # (here paused) may not have replayed.
+    async with _app(pair, data_dir) as gql:
+        application: Starlette = gql.app  # type: ignore[attr-defined]
+        viewer = await gql.sign_up(display_name="Watcher")
+        aurum = AurumFactory(gql)
+        tree = await aurum.tree(viewer.token)
+        await _caught_up(pair)
+        async with serve(application) as server, ws_session(server.ws, viewer.token) as session:
+            feed = Feed(session, CHANGES)
+            try:
+                await started(feed)
+                await _pause(pair)
+                try:
+                    task = await aurum.task(viewer.token, tree.project, "Seen at once")
+                    created = event(await feed.next())
+                finally:
+                    await _caught_up(pair)
+            finally:
+                await feed.close()
+        assert created["nodeId"] == task
+        assert created["node"]["title"] == "Seen at once"
+        assert created["ancestors"][0]["progress"]["totalTasks"] == 1
 
 
 async def test_a_replica_that_is_down_sends_reads_to_the_primary(pair: StreamingPair, data_dir: Path) -> None:
