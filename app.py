@@ -118,10 +118,18 @@ def create_app(
         engine = create_engine(database_url, settings)
         replica = create_replica_engine(settings)
         routing = (
-            ReadRouting(engine, replica, marks_for(settings), retry_seconds=settings.database_replica_retry_seconds)
+            ReadRouting(
+                engine,
+                replica,
+                marks_for(settings),
+                retry_seconds=settings.database_replica_retry_seconds,
+                max_lag_seconds=settings.database_replica_max_lag_seconds,
+            )
             if replica is not None
             else None
         )
+        if routing is not None:
+            routing.start()
         schema = build_schema(settings, products, tracer=tracer)
         bus = create_bus(settings)
         await bus.start()

@@ -27,6 +27,13 @@ loads the primary for seconds after every write) or wrong (a replica that lags l
 vacuum or a long query, serves the writer stale rows). The position is exact and costs one
 `SELECT` on the primary per mutation.
 
+**A replica that falls behind** by more than DATABASE_REPLICA_MAX_LAG_SECONDS serves nobody until
+it has caught up: every process samples the primary's WAL position a few times per that period
+and compares the replica's replay position with the sample taken that long ago (an idle primary
+writes nothing, so a replica with nothing to replay is never "behind"). This bounds how stale
+anyone's reads can be, writers' or not, and catches a replica that stopped replaying while it
+still accepts connections.
+
 **A replica that fails** (refused, lost, unanswered) is left alone for
 DATABASE_REPLICA_RETRY_SECONDS: the request that met the failure runs again on the primary
 (core/http.py runs a query that lost its connection once more) and others go there meanwhile.
@@ -39,8 +46,9 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable
+from contextlib import suppress
 from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
@@ -172,20 +180,69 @@ class ReadRouting:
     """Which engine a request reads from (see the module). Without a replica, always the primary."""
 
     def __init__(
-        self, primary: AsyncEngine, replica: AsyncEngine | None, marks: Marks, *, retry_seconds: float = 5.0
+        self,
+        primary: AsyncEngine,
+        replica: AsyncEngine | None,
+        marks: Marks,
+        *,
+        retry_seconds: float = 5.0,
+        max_lag_seconds: float = 10.0,
     ) -> None:
         self.primary = primary
         self.replica = replica
         self.marks = marks
         self.retry_seconds = retry_seconds
+        self.max_lag_seconds = max_lag_seconds
         #: the replica's replay position when last asked (it only grows)
         self.replayed = 0
+        #: the replica is further behind than `max_lag_seconds`
+        self.lagging = False
         self._asking: asyncio.Task[int] | None = None
         self._down_until = 0.0
+        #: (when, the primary's position then), oldest first
+        self._samples: deque[tuple[float, int]] = deque()
+        self._watch: asyncio.Task[None] | None = None
 
     @property
     def replica_usable(self) -> bool:
-        return self.replica is not None and time.monotonic() >= self._down_until
+        return self.replica is not None and not self.lagging and time.monotonic() >= self._down_until
+
+    def start(self) -> None:
+        """Watch the replica's lag in the background (the app's lifespan; `close` stops it)."""
+        if self.replica is not None and self._watch is None:
+            self._watch = asyncio.create_task(self._watch_lag(), name="watch the read replica's lag")
+
+    async def _watch_lag(self) -> None:
+        while True:
+            try:
+                await self.check_lag()
+            except Exception as error:  # noqa: BLE001 - the watch goes on; a lost replica is left alone
+                if not (self.replica is not None and self.failed(self.replica, error)):
+                    logger.warning("could not compare the replica's position with the primary's: %r", error)
+            await asyncio.sleep(self.max_lag_seconds / 4)
+
+    async def check_lag(self) -> bool:
+        """Sample the primary's position, ask the replica's, and say whether the replica is further
+        behind than `max_lag_seconds` (then reads go to the primary until it has caught up)."""
+        now = time.monotonic()
+        self._samples.append((now, await self._primary_position()))
+        replayed = await self._replay_position()
+        due: tuple[float, int] | None = None
+        while self._samples and now - self._samples[0][0] >= self.max_lag_seconds:
+            due = self._samples.popleft()
+        if due is not None:
+            self._samples.appendleft(due)  # the reference until a newer sample is as old
+        lagging = due is not None and replayed < due[1]
+        if lagging != self.lagging:
+            if lagging:
+                logger.warning(
+                    "the read replica is more than %gs behind the primary: reading from the primary",
+                    self.max_lag_seconds,
+                )
+            else:
+                logger.info("the read replica has caught up: queries read from it again")
+        self.lagging = lagging
+        return lagging
 
     async def engine_for(self, actor: Actor | None) -> AsyncEngine:
         """The replica when it is up and has replayed the actor's last write; else the primary."""
@@ -239,11 +296,14 @@ class ReadRouting:
         if self.replica is None or not keys:
             return
         try:
-            async with reader(self.primary).connect() as conn:
-                text = (await conn.execute(sa.text("SELECT pg_current_wal_insert_lsn()::text"))).scalar_one()
-            await self.marks.raise_to(keys, parse_lsn(text))
+            await self.marks.raise_to(keys, await self._primary_position())
         except Exception:
             logger.exception("could not keep the position of a commit: the writer may read a stale replica")
+
+    async def _primary_position(self) -> int:
+        async with reader(self.primary).connect() as conn:
+            text = (await conn.execute(sa.text("SELECT pg_current_wal_insert_lsn()::text"))).scalar_one()
+        return parse_lsn(text)
 
     def failed(self, engine: AsyncEngine, error: BaseException) -> bool:
         """After `error` on `engine`: whether it was the replica, lost (then left alone for a while)."""
@@ -255,6 +315,9 @@ class ReadRouting:
         return True
 
     async def close(self) -> None:
-        if self._asking is not None:
-            self._asking.cancel()
+        for task in (self._watch, self._asking):
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
         await self.marks.close()

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     database_replica_retry_seconds: float = Field(
         5.0, gt=0, description="how long a replica that failed is left alone (reads go to the primary meanwhile)"
     )
+    database_replica_max_lag_seconds: float = Field(
+        10.0, gt=0, description="a replica further behind than this serves no reads until it has caught up"
+    )
     read_your_writes_seconds: float = Field(
         300.0, gt=0, description="how long an actor's last commit position is kept for routing its reads"
     )

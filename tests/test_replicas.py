@@ -67,8 +67,7 @@ async def _app(pair: StreamingPair, data_dir: Path, **overrides: object) -> Asyn
         pair.primary.url("quintet"),
         data_dir,
         database_replica_url=pair.replica.url("quintet"),
-        database_replica_retry_seconds=30.0,
-        **overrides,
+        **{"database_replica_retry_seconds": 30.0, "database_replica_max_lag_seconds": 60.0, **overrides},
     )
     application = create_app(settings)
     async with application.router.lifespan_context(application):
@@ -216,6 +215,31 @@ async def test_a_subscriber_reads_the_change_its_event_announces(pair: Streaming
         assert created["nodeId"] == task
         assert created["node"]["title"] == "Seen at once"
         assert created["ancestors"][0]["progress"]["totalTasks"] == 1
+
+
+async def test_a_replica_too_far_behind_serves_nobody_until_it_catches_up(pair: StreamingPair, data_dir: Path) -> None:
+    async with _app(pair, data_dir, database_replica_max_lag_seconds=1.0) as gql:
+        routing = _routing(gql)
+        reader = await gql.sign_up(display_name="Reader")
+        await _caught_up(pair)
+        await _pause(pair)
+        try:
+            await _rename_behind_the_app(pair, reader, "Reader, renamed")
+            assert await _name(gql, reader) == "Reader"  # behind, but by less than a second so far
+            for _ in range(200):
+                if routing.lagging:
+                    break
+                await asyncio.sleep(0.05)
+            assert routing.lagging
+            assert await _name(gql, reader) == "Reader, renamed"  # from the primary
+        finally:
+            await _caught_up(pair)
+        for _ in range(200):
+            if not routing.lagging:
+                break
+            await asyncio.sleep(0.05)
+        assert not routing.lagging
+        assert await routing.engine_for(None) is routing.replica
 
 
 async def test_a_replica_that_is_down_sends_reads_to_the_primary(pair: StreamingPair, data_dir: Path) -> None:
