@@ -318,6 +318,6 @@ class ReadRouting:
         for task in (self._watch, self._asking):
             if task is not None:
                 task.cancel()
-                with suppress(asyncio.CancelledError):
+                with suppress(asyncio.CancelledError, Exception):  # its failure was reported already
                     await task
         await self.marks.close()
