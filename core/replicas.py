@@ -199,6 +199,7 @@ class ReadRouting:
         self.lagging = False
         self._asking: asyncio.Task[int] | None = None
         self._down_until = 0.0
+        self._marks_down_until = 0.0
         #: (when, the primary's position then), oldest first
         self._samples: deque[tuple[float, int]] = deque()
         self._watch: asyncio.Task[None] | None = None
@@ -252,10 +253,17 @@ class ReadRouting:
         key = mark_key(actor) if actor is not None else None
         if key is None:
             return replica
+        if time.monotonic() < self._marks_down_until:
+            return self.primary
         try:
             mark = await self.marks.get(key)
         except Exception as error:  # noqa: BLE001 - no mark readable: the primary is never stale
-            logger.warning("read-your-writes marks unreadable (%r): reading from the primary", error)
+            logger.warning(
+                "read-your-writes marks unreadable (%r): signed-in queries read from the primary for %gs",
+                error,
+                self.retry_seconds,
+            )
+            self._marks_down_until = time.monotonic() + self.retry_seconds
             return self.primary
         if mark is None or mark <= self.replayed:
             return replica

@@ -30,7 +30,7 @@ from tests.conftest import make_settings
 from tests.live.conftest import Feed, serve, ws_session
 from tests.live.test_websocket import CHANGES, event, started
 from tests.replication import StreamingPair
-from tests.support import GraphQLClient, Viewer
+from tests.support import GraphQLClient, Viewer, free_port
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 NAME = "{ viewer { user { displayName } } }"
@@ -240,6 +240,26 @@ async def test_a_replica_too_far_behind_serves_nobody_until_it_catches_up(pair: 
             await asyncio.sleep(0.05)
         assert not routing.lagging
         assert await routing.engine_for(None) is routing.replica
+
+
+async def test_marks_that_cannot_be_read_send_signed_in_reads_to_the_primary(
+    pair: StreamingPair, data_dir: Path
+) -> None:
+    async with _app(pair, data_dir) as gql:
+        viewer = await gql.sign_up(display_name="Reader")
+        routing = _routing(gql)
+        await _caught_up(pair)
+        await routing.marks.close()
+        routing.marks = RedisMarks(f"redis://127.0.0.1:{free_port()}/0", ttl=60)  # nothing listens there
+        await _pause(pair)
+        try:
+            await _rename_behind_the_app(pair, viewer, "Reader, renamed")
+            response = await gql(NAME, token=viewer.token)
+            assert "errors" not in response.body, response.body
+            assert response.data["viewer"]["user"]["displayName"] == "Reader, renamed"  # the primary's
+            assert await routing.engine_for(None) is routing.replica  # anonymous reads need no mark
+        finally:
+            await _caught_up(pair)
 
 
 async def test_a_replica_that_is_down_sends_reads_to_the_primary(pair: StreamingPair, data_dir: Path) -> None:
