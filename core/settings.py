@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         None, description="a streaming replica (hot standby) that queries read from; unset: all reads on the primary"
     )
     database_replica_retry_seconds: float = Field(
-        5.0, gt=0, description="how long a replica that failed is left alone (reads go to the primary meanwhile)"
+        5.0, gt=0, description="how long a failed replica (or unreadable marks) is left alone: reads go to the primary"
     )
     database_replica_max_lag_seconds: float = Field(
         10.0, gt=0, description="a replica further behind than this serves no reads until it has caught up"
