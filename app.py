@@ -32,7 +32,14 @@ WORKER_START_SECONDS = 120
 if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the application
     sys.path.insert(0, str(ROOT))
 
-from core.db import check_database, create_engine, resolve_database_url, session_factory  # noqa: E402
+from core.db import (  # noqa: E402
+    check_database,
+    create_engine,
+    create_replica_engine,
+    resolve_database_url,
+    resolve_direct_url,
+    session_factory,
+)
 from core.events import create_bus, register_process_bus, unregister_process_bus  # noqa: E402
 from core.graphiql import PREFIX as GRAPHIQL_PREFIX  # noqa: E402
 from core.graphiql import graphiql_asset  # noqa: E402
@@ -44,6 +51,7 @@ from core.metrics import prepare_multiprocess_dir, process_stopping, remove_mult
 from core.observability import ObservabilityMiddleware, metrics_endpoint  # noqa: E402
 from core.products import Product, Registry  # noqa: E402
 from core.ratelimit import Counters, RateLimiter, SignInLimits, storage_uri  # noqa: E402
+from core.replicas import ReadRouting, marks_for  # noqa: E402
 from core.runtime import Runtime  # noqa: E402
 from core.security import TokenService  # noqa: E402
 from core.serving import BALANCES, run_workers  # noqa: E402
@@ -108,6 +116,20 @@ def create_app(
 
         database_url = resolve_database_url(settings)
         engine = create_engine(database_url, settings)
+        replica = create_replica_engine(settings)
+        routing = (
+            ReadRouting(
+                engine,
+                replica,
+                marks_for(settings),
+                retry_seconds=settings.database_replica_retry_seconds,
+                max_lag_seconds=settings.database_replica_max_lag_seconds,
+            )
+            if replica is not None
+            else None
+        )
+        if routing is not None:
+            routing.start()
         schema = build_schema(settings, products, tracer=tracer)
         bus = create_bus(settings)
         await bus.start()
@@ -128,6 +150,7 @@ def create_app(
             live_slots=live_slots,
             loaders=Loaders.factory(registry),
             tracer=tracer,
+            routing=routing,
         )
         app.state.runtime = runtime
         # What /metrics reads from the database at each scrape (the same in every process).
@@ -143,7 +166,12 @@ def create_app(
             from services.worker import run_worker
 
             worker = asyncio.create_task(
-                run_worker(settings, database_url, install_signal_handlers=False, products=products)
+                run_worker(
+                    settings,
+                    resolve_direct_url(settings, database_url),
+                    install_signal_handlers=False,
+                    products=products,
+                )
             )
             worker.add_done_callback(_report_worker_end)
         if tracing is not None:
@@ -159,6 +187,10 @@ def create_app(
             await live_slots.close()
             unregister_process_bus(bus)
             await bus.close()
+            if routing is not None:
+                await routing.close()
+            if replica is not None:
+                await replica.dispose()
             await engine.dispose()
             if tracing is not None:
                 tracing.stop()
@@ -231,8 +263,9 @@ def _prepare_database(settings: Settings, *, demo: bool) -> str:
     asyncio.run(check_database(url))
     # Workers (and `uvicorn --reload` children) find the same database through the env.
     os.environ["DATABASE_URL"] = url
-    upgrade(url)
-    asyncio.run(load_demo_if_wanted(url, settings, PRODUCTS, force=demo))
+    direct = resolve_direct_url(settings, url)
+    upgrade(direct)
+    asyncio.run(load_demo_if_wanted(direct, settings, PRODUCTS, force=demo))
     return url
 
 
@@ -328,7 +361,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     configure_logging(settings)
     if args.concurrency:
         settings = settings.model_copy(update={"job_concurrency": args.concurrency})
-    url = resolve_database_url(settings)
+    url = resolve_direct_url(settings, resolve_database_url(settings))
     asyncio.run(check_database(url))
     print(f"Quintet worker ({settings.mode.value} mode), concurrency {settings.job_concurrency}", flush=True)
     asyncio.run(run_worker(settings, url))
@@ -338,7 +371,8 @@ def cmd_worker(args: argparse.Namespace) -> None:
 def cmd_migrate(args: argparse.Namespace) -> None:
     from core.migrations import downgrade, upgrade
 
-    url = resolve_database_url(get_settings())
+    settings = get_settings()
+    url = resolve_direct_url(settings, resolve_database_url(settings))
     asyncio.run(check_database(url))
     if args.downgrade:
         downgrade(url, args.downgrade)

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import asyncpg
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +21,9 @@ from core.events import SESSION_BUS_KEY, EventBus
 from core.ratelimit import RateLimiter, SignInLimits
 from core.security import TokenService
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.replicas import ReadRouting
 
 T = TypeVar("T")
 #: The application's per-request loader container (see `core.products.LoaderContainer`).
@@ -167,6 +170,34 @@ class Context(Generic[L]):
     extensions: dict[str, Any] = field(default_factory=dict)
     #: The root mutation field being resolved (set around each by the schema), for the audit trail.
     mutation_field: str | None = None
+    #: Where reads go with a replica (core/replicas.py); None: everything on `engine`.
+    routing: ReadRouting | None = None
+    #: Marks of actors besides `actor` whose writes this request made (a user who just registered).
+    wrote_for: set[str] = field(default_factory=set)
+
+    def read_primary(self) -> None:
+        """From now on this request reads from the primary (a mutation is about to run): fresh
+        loaders on it, and the ones that read elsewhere dropped."""
+        routing = self.routing
+        if routing is None or self.engine is routing.primary:
+            return
+        self.engine = routing.primary
+        replaced, self.loaders = self.loaders, self.new_loaders(self.actor)
+        release = getattr(replaced, "release", None)
+        if release is not None:
+            release()
+
+    async def record_writes(self) -> None:
+        """After a mutation: the actor (and whoever else it wrote for) reads its own writes next."""
+        if self.routing is None:
+            return
+        from core.replicas import mark_key
+
+        keys = set(self.wrote_for)
+        own = mark_key(self.actor) if self.actor is not None else None
+        if own is not None:
+            keys.add(own)
+        await self.routing.wrote(keys)
 
     def audit_scope(self) -> AuditScope:
         return AuditScope(self.actor, request_id_of(self.request), self.mutation_field)

@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from core.settings import ConfigurationError, Settings
+from core.settings import ConfigurationError, Pooler, Settings
 
 
 @dataclass
@@ -140,7 +140,18 @@ def resolve_database_url(settings: Settings) -> str:
     return start_embedded_postgres(settings.data_dir / "postgres")
 
 
-def create_engine(url: str, settings: Settings) -> AsyncEngine:
+def resolve_direct_url(settings: Settings, url: str) -> str:
+    """Postgres itself, for what a transaction pooler can't carry (migrations' session lock, the job
+    worker's LISTEN and its psycopg pool): DATABASE_DIRECT_URL, else `url` (DATABASE_URL's)."""
+    return to_async_url(settings.database_direct_url) if settings.database_direct_url else url
+
+
+def create_engine(url: str, settings: Settings, *, connect_timeout: float | None = None) -> AsyncEngine:
+    connect_args: dict[str, Any] = {"server_settings": {"application_name": "quintet"}}
+    if connect_timeout is not None:
+        connect_args["timeout"] = connect_timeout
+    if settings.database_pooler is Pooler.PGBOUNCER:
+        connect_args.update(TRANSACTION_POOLING)
     engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,
@@ -149,11 +160,46 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         # Outside dev mode an error's text never holds the statement's values (emails, password
         # hashes, tokens' digests): errors are logged.
         hide_parameters=not settings.is_dev,
-        connect_args={"server_settings": {"application_name": "quintet"}},
+        connect_args=connect_args,
     )
     _instrument(engine)
     _discard_closed_connections(engine)
     return engine
+
+
+#: How long a query waits to connect to the read replica before it reads from the primary instead.
+REPLICA_CONNECT_TIMEOUT_SECONDS = 3.0
+
+
+def create_replica_engine(settings: Settings) -> AsyncEngine | None:
+    """The engine of DATABASE_REPLICA_URL (pooled like the primary's), or None (core/replicas.py)."""
+    if not settings.database_replica_url:
+        return None
+    return create_engine(
+        to_async_url(settings.database_replica_url), settings, connect_timeout=REPLICA_CONNECT_TIMEOUT_SECONDS
+    )
+
+
+def _unnamed() -> str:
+    return ""
+
+
+#: The driver's options behind PgBouncer in transaction pooling (DATABASE_POOLER=pgbouncer). Each
+#: transaction, or statement outside one, may run on another server connection, where a named
+#: prepared statement of this client does not exist, or another client's has the same name. So
+#: no statement is ever named:
+#: - asyncpg keeps no statement cache: `fetch` (core/reads.py, the SQL form) uses the unnamed
+#:   statement and, with no cache, sends its Parse again with the Bind, Execute and Sync of one
+#:   message batch (asyncpg's `mark_unprepared`), which PgBouncer hands to one server; its
+#:   Parse/Describe before that ends with Flush, not Sync, so the server stays the same throughout;
+#: - SQLAlchemy's dialect caches no prepared statement and prepares under the name "" (unnamed).
+#: Startup parameters other than the few PgBouncer knows are refused by it (`application_name` is
+#: one it knows); per-transaction settings must be `set_config(..., true)` inside the transaction.
+TRANSACTION_POOLING: dict[str, Any] = {
+    "statement_cache_size": 0,
+    "prepared_statement_cache_size": 0,
+    "prepared_statement_name_func": _unnamed,
+}
 
 
 class DatabaseUnavailable(Exception):

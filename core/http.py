@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from graphql import GraphQLError, get_operation_ast, parse, print_ast
 from graphql import OperationType as GraphQLOperationType
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -295,7 +296,20 @@ async def _graphql_endpoint(request: Request) -> Response:
     record.sql = stats
 
     async def execute() -> tuple[Context[Any], ExecutionResult]:
-        context = runtime.context(request, actor, stats)
+        routing = runtime.routing
+        reads = await routing.engine_for(actor) if routing is not None else None
+        try:
+            context, result = await run(reads)
+        except Exception as error:
+            if routing is not None and contexts and contexts[-1].engine is not runtime.engine:
+                routing.failed(contexts[-1].engine, error)  # a replica lost: the query runs again on the primary
+            raise
+        if routing is not None and context.engine is not runtime.engine and _unavailable(result):
+            routing.failed(context.engine, DatabaseUnavailable("a read from the replica failed"))
+        return context, result
+
+    async def run(reads: AsyncEngine | None) -> tuple[Context[Any], ExecutionResult]:
+        context = runtime.context(request, actor, stats, reads=reads)
         contexts.append(context)
         outcome.one_statement, outcome.fallback = False, None
         with compiled_span(runtime.tracer, runtime.plans, query, operation_name, outcome):
@@ -303,7 +317,7 @@ async def _graphql_endpoint(request: Request) -> Response:
         record.path = GRAPHQL_CORE if result is None else ONE_STATEMENT if outcome.one_statement else COMPILED
         if result is None:
             if attempted:  # an abandoned plan may have filled the loaders: graphql-core starts afresh
-                context = runtime.context(request, actor, stats)
+                context = runtime.context(request, actor, stats, reads=reads)
                 contexts.append(context)
             result = await runtime.schema.execute(
                 query,
@@ -377,11 +391,15 @@ async def _once_more_if_lost(
             raise
         logger.warning("a query lost its database connection (%r); running it again", error)
     else:
-        codes = {(e.extensions or {}).get("code") for e in result.errors or ()}
-        if DatabaseUnavailable.code not in codes or not _is_query(query, operation_name):
+        if not _unavailable(result) or not _is_query(query, operation_name):
             return context, result
         logger.warning("a query lost its database connection; running it again")
     return await execute()
+
+
+def _unavailable(result: ExecutionResult) -> bool:
+    """Whether a field of the result met a lost database connection."""
+    return any((e.extensions or {}).get("code") == DatabaseUnavailable.code for e in result.errors or ())
 
 
 def _is_query(query: str, operation_name: str | None) -> bool:
@@ -459,7 +477,7 @@ async def _compiled(
         return None, False
     if with_sql:
         try:
-            text = await _run_sql(runtime, plan, context.actor, variables)
+            text = await _run_sql(runtime, plan, context, variables)
         except Fallback as fallback:
             _left_one_statement(plans, plan, outcome, fallback.reason)
         except (SQLAlchemyError, asyncpg.PostgresError) as error:
@@ -483,7 +501,7 @@ async def _compiled(
     return ExecutionResult(data=data, errors=None), True
 
 
-async def _run_sql(runtime: Runtime, plan: Plan, actor: Actor | None, variables: dict[str, Any] | None) -> str:
+async def _run_sql(runtime: Runtime, plan: Plan, context: Context[Any], variables: dict[str, Any] | None) -> str:
     """`data` as JSON text from the plan's one statement; raises `Fallback` when the document
     has none or this request's values (a refused page size, a bad cursor...) need the resolvers."""
     plans = runtime.plans
@@ -497,12 +515,13 @@ async def _run_sql(runtime: Runtime, plan: Plan, actor: Actor | None, variables:
         plan.sql_tried = True
     if plan.sql is None:
         raise Fallback(plan.sql_unsupported or "no SQL form")
+    actor = context.actor
     if actor is None:
         raise Fallback(NO_VIEWER)
     settings = runtime.settings
     sql_plan: SqlPlan = plan.sql
     return await sql_plan.run(
-        reader(runtime.engine),
+        reader(context.engine),
         runtime.schema._schema,
         actor,
         variables,

@@ -29,6 +29,8 @@ from core.settings import Settings
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
+    from core.replicas import ReadRouting
+
 C = TypeVar("C", bound=Context[Any])
 
 
@@ -50,15 +52,32 @@ class Runtime:
     plans: PlanCache | None = None
     #: Set when traces are exported (core/tracing.py).
     tracer: Tracer | None = None
+    #: Set with a read replica (DATABASE_REPLICA_URL): which engine a query reads from.
+    routing: ReadRouting | None = None
 
     def new_loaders(self, actor: Actor | None) -> LoaderContainer:
         return self.loaders(self.engine, actor)
 
     @overload
-    def context(self, request: HTTPConnection, actor: Actor | None, sql: SqlStats | None = None) -> Context[Any]: ...
+    def context(
+        self,
+        request: HTTPConnection,
+        actor: Actor | None,
+        sql: SqlStats | None = None,
+        *,
+        reads: AsyncEngine | None = None,
+    ) -> Context[Any]: ...
 
     @overload
-    def context(self, request: HTTPConnection, actor: Actor | None, sql: SqlStats | None, kind: type[C]) -> C: ...
+    def context(
+        self,
+        request: HTTPConnection,
+        actor: Actor | None,
+        sql: SqlStats | None,
+        kind: type[C],
+        *,
+        reads: AsyncEngine | None = None,
+    ) -> C: ...
 
     def context(
         self,
@@ -66,20 +85,25 @@ class Runtime:
         actor: Actor | None,
         sql: SqlStats | None = None,
         kind: type[Context[Any]] = Context,
+        *,
+        reads: AsyncEngine | None = None,
     ) -> Context[Any]:
         """The context of one request of `actor` (None: anonymous), with fresh loaders; `sql`
-        counts its statements (a new count unless given), `kind` is a subclass to build."""
+        counts its statements (a new count unless given), `kind` is a subclass to build. Its
+        reads go to `reads` (the replica, from `routing`), else to the primary."""
+        engine = reads if reads is not None else self.engine
         return kind(
             request=request,
             settings=self.settings,
-            engine=self.engine,
+            engine=engine,
             sessions=self.sessions,
             tokens=self.tokens,
             actor=actor,
-            loaders=self.new_loaders(actor),
+            loaders=self.loaders(engine, actor),
             sql=sql if sql is not None else SqlStats(),
             ai_limiter=self.ai_limiter,
             auth_limits=self.auth_limits,
             bus=self.bus,
             new_loaders=self.new_loaders,
+            routing=self.routing,
         )

@@ -9,7 +9,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -30,6 +30,11 @@ class Mode(StrEnum):
 LOG_LEVELS = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 10, "trace": 5}
 
 
+class Pooler(StrEnum):
+    NONE = "none"
+    PGBOUNCER = "pgbouncer"
+
+
 class LogFormat(StrEnum):
     CONSOLE = "console"
     JSON = "json"
@@ -44,6 +49,24 @@ class Settings(BaseSettings):
     data_dir: Path = Field(ROOT / ".data", description="where dev mode keeps its state")
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(10, ge=0)
+    database_replica_url: str | None = Field(
+        None, description="a streaming replica (hot standby) that queries read from; unset: all reads on the primary"
+    )
+    database_replica_retry_seconds: float = Field(
+        5.0, gt=0, description="how long a failed replica (or unreadable marks) is left alone: reads go to the primary"
+    )
+    database_replica_max_lag_seconds: float = Field(
+        10.0, gt=0, description="a replica further behind than this serves no reads until it has caught up"
+    )
+    read_your_writes_seconds: float = Field(
+        300.0, gt=0, description="how long an actor's last commit position is kept for routing its reads"
+    )
+    database_pooler: Pooler = Field(
+        Pooler.NONE, description="pgbouncer: the URLs lead to PgBouncer in transaction pooling (no prepared statements)"
+    )
+    database_direct_url: str | None = Field(
+        None, description="Postgres itself, for migrations and the job worker (session state); default DATABASE_URL"
+    )
 
     jwt_issuer: str = "quintet"
     jwt_audience: str = "quintet-api"
@@ -155,7 +178,16 @@ class Settings(BaseSettings):
             raise ValueError(f"one of {', '.join(LOG_LEVELS)}")
         return level
 
-    @field_validator("database_url")
+    @model_validator(mode="after")
+    def _a_direct_url_behind_a_pooler(self) -> Settings:
+        if self.database_pooler is Pooler.PGBOUNCER and not self.database_direct_url:
+            raise ValueError(
+                "DATABASE_POOLER=pgbouncer needs DATABASE_DIRECT_URL, Postgres itself: migrations hold a session "
+                "lock and the job worker listens for new jobs, which transaction pooling can't carry"
+            )
+        return self
+
+    @field_validator("database_url", "database_replica_url", "database_direct_url")
     @classmethod
     def _a_postgres_url(cls, value: str | None) -> str | None:
         # Said here, in one line, rather than by the driver in a long traceback (never echoing the URL).

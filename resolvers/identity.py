@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.context import Actor
 from core.errors import RateLimited
 from core.ratelimit import client_address
+from core.replicas import user_mark
 from resolvers.support import output_id
 from schema.common import Ctx, DeletePayload, InputArg, changes_of, mutation_errors, report_rate_limits
 from schema.identity import (
@@ -79,6 +80,8 @@ async def register(info: Ctx, input: Annotated[RegisterInput, InputArg]) -> Auth
         )
 
     outcome = await ctx.unit_of_work(work)
+    if outcome.value is not None:  # the new user's first reads come right after (a read replica)
+        ctx.wrote_for.add(user_mark(outcome.value.user.id))
     return _auth_payload(outcome.value, outcome.errors)
 
 

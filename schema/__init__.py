@@ -56,15 +56,20 @@ def _root(name: str, description: str, parts: Sequence[type]) -> type | None:
 class MutationField(FieldExtension):
     """Names the root mutation field being resolved in the request's context
     (`Context.mutation_field`), which the audit trail records with the changes it makes.
-    Root mutation fields run one after the other, so the name is set and restored around each."""
+    Root mutation fields run one after the other, so the name is set and restored around each.
+
+    With a read replica, the request reads from the primary from here on, and once the field is
+    done its actor's next reads wait for the replica to have replayed it (core/replicas.py)."""
 
     async def resolve_async(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
         context = info.context
+        context.read_primary()
         previous, context.mutation_field = context.mutation_field, info.field_name
         try:
             return await next_(source, info, **kwargs)
         finally:
             context.mutation_field = previous
+            await context.record_writes()
 
 
 def _named_mutations(root: type | None) -> type | None:
