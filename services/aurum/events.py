@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
@@ -26,10 +27,11 @@ HIERARCHY_PARENT: dict[str, str | None] = {
 def publish_hierarchy_change(
     session: AsyncSession,
     actor: Actor,
-    obj: SQLModel,
+    obj: Any,
     change: str,
     *,
     previous_parent: uuid.UUID | None = None,
+    model: type[SQLModel] | None = None,
 ) -> None:
     """After commit, tell the owner's subscriptions that a pillar, area, project or task changed
     (any other object: nothing).
@@ -49,7 +51,7 @@ def publish_hierarchy_change(
             "topic": HIERARCHY_TOPIC,
             "user": str(actor.user_id),
             "type": node_type,
-            "id": str(obj.id),  # type: ignore[attr-defined]
+            "id": str(obj.id),
             "change": change,
             "parents": [str(p) for p in dict.fromkeys(parents) if p is not None],
             "at": utcnow().isoformat(),
