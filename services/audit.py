@@ -18,6 +18,13 @@ How the changes are seen:
   values before, so it only guards: an INSERT, UPDATE or DELETE on an audited table in an
   audited unit of work that is not so marked is refused with `UnauditedWrite`, and no change
   can silently miss the trail.
+- **One-statement writes** (`services/writes.py`, which run on asyncpg directly, where neither
+  listener sees them): the event is written by the write's own statement, a data-modifying CTE
+  built by `event_in_statement` whose JSON Postgres computes as `json_value` would (`json_sql`),
+  so the mutation costs no statement more. `how_to_record` says when: with an audit scope and
+  nothing pending; with changes pending, the write `record`s its change so that it merges and
+  sorts with them. A row changed again after its statement wrote its event has an event of its
+  own (the trail is append-only), where changes the flush or `record` see merge into one.
 
 The changes of one row within one unit of work merge into one event (created then changed is
 one `create` with the final values; created then deleted is nothing). The events are inserted in
@@ -377,9 +384,6 @@ async def write(session: AsyncSession) -> None:
 
 # ----------------------------------------------------------------------------- in the statement
 
-#: The `session.info` key of the rows whose event a write statement wrote itself.
-WRITTEN = "audit_written"
-
 #: The bind parameters of an event written by its change's own statement (`event_in_statement`).
 EVENT_PARAMS = (
     "audit_id",
@@ -429,13 +433,6 @@ def event_params(session: AsyncSession) -> dict[str, Any]:
         "audit_operation": scope.operation,
         "audit_request_id": scope.request_id,
     }
-
-
-def written_in_statement(session: AsyncSession, rows: sa.Table, target_id: Any) -> None:
-    """Note that a statement wrote the event of this row's change. A later change of the row in
-    the same unit of work is an event of its own (the first one is written already and the
-    trail is append-only), where changes recorded by the flush or `record` merge into one."""
-    session.info.setdefault(WRITTEN, set()).add((rows.name, str(target_id)))
 
 
 def _constant(text: str) -> sa.ColumnElement[Any]:

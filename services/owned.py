@@ -8,7 +8,9 @@ product's services keep their business rules and call these for the rest.
 Writes flush and never commit: the resolver's transaction does (see "One unit of work per
 mutation" in the house style). Children of a parent carry a `position` among their siblings:
 new ones go last (`next_position`), a move puts them last under the new parent
-(`moved_to_parent`), and `reorder_children` renumbers them all.
+(`moved_to_parent`), and `reorder_children` renumbers them all. The hot create and update
+mutations skip the ORM: `services.writes` does what `get_owned`, `next_position` and a flush do
+here, in one statement.
 """
 
 from __future__ import annotations

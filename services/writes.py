@@ -95,6 +95,12 @@ def _defaults(model: type[SQLModel]) -> dict[str, Any]:
     return values
 
 
+def _known_columns(model: type[SQLModel], values: Mapping[str, Any]) -> None:
+    unknown = set(values) - set(table(model).c.keys())
+    if unknown:
+        raise ValueError(f"{table(model).name} has no column {', '.join(sorted(unknown))}")
+
+
 def _insert_statement(child: Child, audited: bool, system: bool) -> sa.Select[Any]:
     rows = table(child.model)
     parents = table(child.parent)
@@ -129,6 +135,7 @@ async def insert_child(
     """Insert a row of `child.model` under the parent `parent_id` if the actor may read it, last
     among its children, with `values` (cleaned; the model's defaults for the rest); the row as
     written, or None when the parent is missing or not the actor's (nothing written)."""
+    _known_columns(child.model, values)
     how = audit.how_to_record(session)
     shape = _SHAPES.get(
         ("insert", child, how is audit.Audit.IN_STATEMENT, _system(actor)),
@@ -141,9 +148,7 @@ async def insert_child(
     if not rows:
         return None
     row = rows[0]
-    if how is audit.Audit.IN_STATEMENT:
-        audit.written_in_statement(session, table(child.model), row.id)
-    elif how is audit.Audit.RECORD:
+    if how is audit.Audit.RECORD:
         audit.record(session, child.model, AuditOperation.CREATE, row=dict(row.items()))
     return row
 
@@ -211,6 +216,7 @@ async def update_owned(
     among its children (unless it is the row's own parent already). The row as written, with
     its values before as `old_<column>` (of the columns set, and the parent's), or None when
     the row or the new parent is missing or not the actor's (nothing written)."""
+    _known_columns(model, values)
     values = {**values, "updated_at": utcnow()}
     columns = tuple(sorted(values))
     computing = tuple(sorted((computed or {}).items()))
@@ -232,9 +238,7 @@ async def update_owned(
         return None
     row = rows[0]
     _forget_loaded(session, model, pk)
-    if inline:
-        audit.written_in_statement(session, table(model), pk)
-    elif how is audit.Audit.RECORD:
+    if how is audit.Audit.RECORD:
         changed = [name[len("old_") :] for name in row.keys() if name.startswith("old_")]  # noqa: SIM118 - a record iterates values
         audit.record(
             session,

@@ -37,9 +37,10 @@ def publish_hierarchy_change(
     (any other object: nothing).
 
     The event carries ids only: the node, its parent (whose chain up to the pillar is what the
-    change moves the progress of) and, after a move, the parent it left.
+    change moves the progress of) and, after a move, the parent it left. `obj` is a model object,
+    or a row that a write statement returned, with its `model`.
     """
-    node_type = type(obj).__name__
+    node_type = (model or type(obj)).__name__
     if node_type not in HIERARCHY_PARENT:
         return
     parent_column = HIERARCHY_PARENT[node_type]

@@ -10,6 +10,7 @@ against the row instead). Then what each mutation costs is pinned, and where its
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.context import Actor, AuditScope, run_unit_of_work
 from core.db import SqlStats, current_sql_stats
 from core.errors import NotFound, ValidationFailed
-from core.events import InProcessBus
+from core.events import BusNotice, Envelope, InProcessBus, user_channel
 from core.relay import from_global_id, to_global_id
 from models.aurum import Priority, Project, Task, TaskStatus
 from schema.aurum.types import Task as TaskNode
@@ -472,3 +473,61 @@ async def test_create_and_update_task_cost_one_statement_each(gql: GraphQLClient
         costs[name] = updated.statements
     assert costs == {"createTask": 1, "rename": 1, "done": 1, "move": 1, "everything": 1}
     assert updated.data["updateTask"]["task"]["position"] == 3  # moved last under the other project
+
+
+async def test_the_changes_are_published_after_commit_as_before(world: World) -> None:
+    bus = InProcessBus()
+    await bus.start()
+    project, other = world.tree.projects[0], world.tree.projects[2]
+
+    async def create(session: AsyncSession) -> Any:
+        return await aurum.create_task(
+            session,
+            actor=world.actor,
+            project_id=project,
+            title="Heard",
+            description=None,
+            status=TaskStatus.TODO,
+            priority=Priority.LOW,
+            due_at=None,
+        )
+
+    async def refused(session: AsyncSession) -> None:
+        await create(session)
+        raise ValidationFailed("refused")
+
+    try:
+        async with bus.subscribe(user_channel(world.actor.user_id), max_queue=10) as subscription:
+            deliveries = aiter(subscription)
+            assert isinstance(await anext(deliveries), BusNotice)  # STARTED
+            sessions = world.sessions
+            # A create: the task and its project
+            task = (await run_unit_of_work(sessions, bus, create, audit=AuditScope(world.actor))).value
+            assert task is not None
+            created = await asyncio.wait_for(anext(deliveries), 5)
+            assert isinstance(created, Envelope)
+            assert {k: created.event[k] for k in ("topic", "type", "id", "change", "parents")} == {
+                "topic": aurum.HIERARCHY_TOPIC,
+                "type": "Task",
+                "id": str(task.id),
+                "change": "CREATED",
+                "parents": [str(project)],
+            }
+
+            # A move: the new parent and the one it left
+            async def move(session: AsyncSession) -> Any:
+                return await aurum.update_task(
+                    session, actor=world.actor, task_id=task.id, changes={"project_id": other}
+                )
+
+            await run_unit_of_work(sessions, bus, move, audit=AuditScope(world.actor))
+            moved = await asyncio.wait_for(anext(deliveries), 5)
+            assert isinstance(moved, Envelope)
+            assert (moved.event["change"], moved.event["parents"]) == ("UPDATED", [str(other), str(project)])
+            # A refused unit of work publishes nothing
+            outcome = await run_unit_of_work(sessions, bus, refused, audit=AuditScope(world.actor))
+            assert outcome.errors
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(anext(deliveries), 0.5)
+    finally:
+        await bus.close()
