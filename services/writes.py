@@ -65,11 +65,13 @@ class Child:
 _SHAPES = WriteShapes(size=256)
 
 
-def _readable(rows: sa.FromClause, actor: Actor, model: type[SQLModel]) -> sa.ColumnElement[bool]:
-    # The system reads every row (no per-actor value); everyone else by bind parameters.
-    if actor.kind is ActorKind.SYSTEM:
-        return readable(rows, actor, table=table(model))
-    return readable(rows, table=table(model))
+_SYSTEM = Actor.system("services.writes")
+
+
+def _readable(rows: sa.FromClause, system: bool, model: type[SQLModel]) -> sa.ColumnElement[bool]:
+    """The read policy's condition: for the system (every row) as a constant, for everyone else
+    by the bind parameters of `access_params`."""
+    return readable(rows, _SYSTEM if system else None, table=table(model))
 
 
 def _system(actor: Actor) -> bool:
@@ -104,10 +106,9 @@ def _known_columns(model: type[SQLModel], values: Mapping[str, Any]) -> None:
 def _insert_statement(child: Child, audited: bool, system: bool) -> sa.Select[Any]:
     rows = table(child.model)
     parents = table(child.parent)
-    actor = Actor.system("writes") if system else Actor(user_id=uuid.UUID(int=0), role="user")
     parent = (
         sa.select(parents.c.id, parents.c[child.owner])
-        .where(parents.c.id == sa.bindparam("parent_id", type_=sa.Uuid()), _readable(parents, actor, child.parent))
+        .where(parents.c.id == sa.bindparam("parent_id", type_=sa.Uuid()), _readable(parents, system, child.parent))
         .cte("parent")
     )
     given = [c.name for c in rows.columns if c.name not in (child.column, child.owner, child.position)]
@@ -162,10 +163,9 @@ def _update_statement(
     system: bool,
 ) -> sa.Select[Any]:
     rows = table(model)
-    actor = Actor.system("writes") if system else Actor(user_id=uuid.UUID(int=0), role="user")
     old = (
         sa.select(rows)
-        .where(rows.c.id == sa.bindparam("id", type_=sa.Uuid()), _readable(rows, actor, model))
+        .where(rows.c.id == sa.bindparam("id", type_=sa.Uuid()), _readable(rows, system, model))
         .with_for_update()
         .cte("old")
     )
@@ -177,7 +177,7 @@ def _update_statement(
         parents = table(move.parent)
         parent = (
             sa.select(parents.c.id)
-            .where(parents.c.id == sa.bindparam("parent_id", type_=sa.Uuid()), _readable(parents, actor, move.parent))
+            .where(parents.c.id == sa.bindparam("parent_id", type_=sa.Uuid()), _readable(parents, system, move.parent))
             .cte("parent")
         )
         sources.append(parent)

@@ -531,3 +531,41 @@ async def test_the_changes_are_published_after_commit_as_before(world: World) ->
                 await asyncio.wait_for(anext(deliveries), 0.5)
     finally:
         await bus.close()
+
+
+async def test_the_system_writes_any_users_rows_and_an_api_client_none(world: World) -> None:
+    system = Actor.system("test.writes")
+    client = Actor.api_client("partner", uuid.uuid4())
+
+    def create_as(actor: Actor) -> Any:
+        async def work(session: AsyncSession) -> Any:
+            return await aurum.create_task(
+                session,
+                actor=actor,
+                project_id=world.fast_project,
+                title=f"By {actor.kind}",
+                description=None,
+                status=TaskStatus.TODO,
+                priority=Priority.LOW,
+                due_at=None,
+            )
+
+        return work
+
+    # The system reads every row: its task is created in the user's project, and recorded as the system's
+    outcome = await run_unit_of_work(world.sessions, InProcessBus(), create_as(system), audit=AuditScope(system))
+    assert outcome.errors == []
+    assert outcome.value is not None
+    row = await world.row(outcome.value.id)
+    assert (row["user_id"], row["project_id"], row["position"]) == (world.actor.user_id, world.fast_project, 3)
+    [event] = await world.event_of(outcome.value.id)
+    assert (event["actor_kind"], event["actor_label"], event["user_id"]) == (
+        "system",
+        "test.writes",
+        world.actor.user_id,
+    )
+    # An API client reads no user's rows: the project is not found, as on the ORM path
+    outcome = await run_unit_of_work(world.sessions, InProcessBus(), create_as(client), audit=AuditScope(client))
+    [error] = outcome.errors
+    assert isinstance(error, NotFound)
+    assert error.field == ["input", "projectId"]
