@@ -62,7 +62,8 @@ class Child:
     owner: str = "user_id"
 
 
-_SHAPES = WriteShapes(size=256)
+#: Per model: one insert; an update per set of columns it sets, moving or not, audited or not.
+_SHAPES = WriteShapes(size=2048)
 
 
 _SYSTEM = Actor.system("services.writes")
