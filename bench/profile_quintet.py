@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import time
 
 import httpx
@@ -21,13 +22,19 @@ from pyinstrument import Profiler
 
 from app import create_app
 from bench.dataset import SCALES, prepare_dataset, resolve_server
-from bench.lineup import Quintet
+from bench.lineup import CREATE, UPDATE, Call, Quintet
 from bench.servers import send
 from bench.side_by_side import KEY_PATH, ROOT, build_calls, mint_tokens
 from core.security import load_or_create_dev_key
 from core.settings import Mode, Settings
 
-PROFILED = ("tree", "dashboard", "node", "mutation", "relay", "filtered", "nodes50")
+PROFILED = ("tree", "dashboard", "node", "mutation", "relay", "filtered", "nodes50", "writes")
+
+
+def _checked(operation: str, response: httpx.Response) -> httpx.Response:
+    if response.status_code != 200 or b'"errors":[{' in response.content:
+        raise RuntimeError(f"{operation}: {response.status_code} {response.text[:300]}")
+    return response
 
 
 def _top(text: str, lines: int) -> str:
@@ -57,20 +64,31 @@ async def profile(options: argparse.Namespace) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://quintet", timeout=120) as client:
             for operation in options.operation_names:
                 sample = calls[operation]
+
+                async def one(index: int, sample: list[Call] = sample, operation: str = operation) -> httpx.Response:
+                    call = sample[index % len(sample)]
+                    if operation != "writes":
+                        return await send(client, peer.request(operation, call))
+                    # The write mix: a new task, then a change to the task the answer names.
+                    created = await send(client, peer.request(CREATE, dataclasses.replace(call, title=f"p{index}")))
+                    _checked(operation, created)
+                    task_id = peer.decode_id(created.json()["data"]["createTask"]["task"]["id"])
+                    return await send(client, peer.request(UPDATE, dataclasses.replace(call, task_id=task_id)))
+
                 for index in range(5):  # warm-up: pool, prepared statements, caches
-                    await send(client, peer.request(operation, sample[index % len(sample)]))
+                    await one(index)
                 profiler = Profiler(interval=options.interval, async_mode="enabled")
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 profiler.start()
                 for index in range(options.requests):
-                    response = await send(client, peer.request(operation, sample[index % len(sample)]))
-                    if response.status_code != 200 or b'"errors":[{' in response.content:
-                        raise RuntimeError(f"{operation}: {response.status_code} {response.text[:300]}")
+                    response = _checked(operation, await one(index))
                 profiler.stop()
-                elapsed = time.perf_counter() - started
+                elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+                sent = options.requests * (2 if operation == "writes" else 1)
                 print(
-                    f"\n=== {operation}: {options.requests} requests, "
-                    f"{elapsed / options.requests * 1000:.1f} ms each (under the profiler), "
+                    f"\n=== {operation}: {sent} requests, "
+                    f"{elapsed / sent * 1000:.1f} ms each (under the profiler), "
+                    f"{cpu / sent * 1000:.2f} ms of this process's CPU each, "
                     f"{len(response.content):,} bytes per response, scale {scale.name}"
                 )
                 print(_top(profiler.output_text(flat=True, flat_time="self"), options.top))

@@ -18,6 +18,13 @@ How the changes are seen:
   values before, so it only guards: an INSERT, UPDATE or DELETE on an audited table in an
   audited unit of work that is not so marked is refused with `UnauditedWrite`, and no change
   can silently miss the trail.
+- **One-statement writes** (`services/writes.py`, which run on asyncpg directly, where neither
+  listener sees them): the event is written by the write's own statement, a data-modifying CTE
+  built by `event_in_statement` whose JSON Postgres computes as `json_value` would (`json_sql`),
+  so the mutation costs no statement more. `how_to_record` says when: with an audit scope and
+  nothing pending; with changes pending, the write `record`s its change so that it merges and
+  sorts with them. A row changed again after its statement wrote its event has an event of its
+  own (the trail is append-only), where changes the flush or `record` see merge into one.
 
 The changes of one row within one unit of work merge into one event (created then changed is
 one `create` with the final values; created then deleted is nothing). The events are inserted in
@@ -32,7 +39,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -42,6 +49,7 @@ from typing import Any
 import sqlalchemy as sa
 import uuid6
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstanceState, Mapper, ORMExecuteState, Session
 from sqlmodel import SQLModel
@@ -49,6 +57,7 @@ from sqlmodel import SQLModel
 from core import access
 from core.context import AUDIT_SCOPE, Actor, ActorKind, AuditScope, before_commit
 from core.pagination import Sort
+from core.sqljson import iso_datetime
 from models.audit import REDACTED, AuditActorKind, AuditEvent, AuditOperation, is_redacted
 from services.owned import table
 
@@ -371,3 +380,201 @@ async def write(session: AsyncSession) -> None:
     ]
     if rows:
         await session.execute(sa.insert(AUDIT_EVENTS), rows)
+
+
+# ----------------------------------------------------------------------------- in the statement
+
+#: The bind parameters of an event written by its change's own statement (`event_in_statement`).
+EVENT_PARAMS = (
+    "audit_id",
+    "audit_actor_kind",
+    "audit_actor_user_id",
+    "audit_actor_organization_id",
+    "audit_actor_label",
+    "audit_operation",
+    "audit_request_id",
+)
+
+
+class Audit(Enum):
+    """How a write records its change (`how_to_record`)."""
+
+    #: no scope: nothing is recorded
+    NOTHING = "nothing"
+    #: by its own statement, a data-modifying CTE beside the write (`event_in_statement`)
+    IN_STATEMENT = "in_statement"
+    #: with `record(...)`, from what the statement returns, written before COMMIT with the rest
+    RECORD = "record"
+
+
+def how_to_record(session: AsyncSession) -> Audit:
+    """In the statement, unless the unit of work has changes pending: their events are written
+    at its end, and an event written now would sort before them (events sort by id, made when
+    written), so this one joins them instead."""
+    if session.info.get(AUDIT_SCOPE) is None:
+        return Audit.NOTHING
+    return Audit.RECORD if session.info.get(PENDING) else Audit.IN_STATEMENT
+
+
+def event_params(session: AsyncSession) -> dict[str, Any]:
+    """The values of `EVENT_PARAMS` for a change of this unit of work (its scope's actor,
+    operation and request id), with the event's id."""
+    scope: AuditScope = session.info[AUDIT_SCOPE]
+    actor = {
+        "actor_kind": AuditActorKind.ANONYMOUS.value,
+        "actor_user_id": None,
+        "actor_organization_id": None,
+        "actor_label": None,
+        **_actor_columns(scope.actor),
+    }
+    return {
+        "audit_id": uuid.UUID(int=uuid6.uuid7().int),
+        **{f"audit_{name}": value for name, value in actor.items()},
+        "audit_operation": scope.operation,
+        "audit_request_id": scope.request_id,
+    }
+
+
+def _constant(text: str) -> sa.ColumnElement[Any]:
+    """A text constant written into the statement (a column's or a table's name, never input)."""
+    return sa.literal_column("'" + text.replace("'", "''") + "'", sa.Text())
+
+
+_BEFORE = _constant("before")
+_AFTER = _constant("after")
+_EMPTY = sa.literal_column("'{}'::jsonb", postgresql.JSONB())
+
+
+def _sql_type(type_: Any) -> Any:
+    """The SQL type under a decorated one (SQLModel's `AutoString` is a `String`)."""
+    return type_.impl_instance if isinstance(type_, sa.types.TypeDecorator) else type_
+
+
+def json_sql(rows: sa.Table, column: str, value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """`value` (of `rows`'s `column`) as the trail stores it, computed by Postgres: the same
+    JSON as `json_value` writes for the value Python reads (times in UTC ISO 8601 as
+    `datetime.isoformat`, uuids as text), "[redacted]" for a redacted column."""
+    jsonb = postgresql.JSONB()
+    if is_redacted(rows.name, column):
+        return sa.case((value.is_(None), sa.null()), else_=sa.cast(sa.literal(f'"{REDACTED}"'), jsonb))
+    type_ = _sql_type(rows.c[column].type)
+    if isinstance(type_, sa.DateTime):
+        return sa.func.to_jsonb(iso_datetime(value), type_=jsonb)
+    if isinstance(type_, sa.ARRAY):
+        type_ = _sql_type(type_.item_type)
+    if isinstance(type_, sa.String | sa.Integer | sa.Boolean | sa.Uuid):
+        return sa.func.to_jsonb(value, type_=jsonb)
+    raise TypeError(f"{rows.name}.{column} ({type_}) has no JSON form in SQL for the audit trail")
+
+
+def event_in_statement(
+    model: type[SQLModel],
+    operation: AuditOperation,
+    *,
+    new: sa.FromClause,
+    old: sa.FromClause | None = None,
+    columns: Sequence[str] | None = None,
+) -> sa.CTE:
+    """The INSERT of the event of a write, as a CTE to add to the write's statement.
+
+    `new` holds the row as the write left it (its `RETURNING`, every column of the table); for
+    an update, `old` the row before (joined on the primary key) and `columns` those the write
+    sets: the event lists those whose value changed, and is not written when none did. Its
+    per-run values are `EVENT_PARAMS` (`event_params`).
+    """
+    rows = table(model)
+    pk = [c.name for c in rows.primary_key.columns]
+    if operation is AuditOperation.CREATE:
+        shown = [(c.name, sa.null(), json_sql(rows, c.name, new.c[c.name])) for c in rows.columns]
+        parts: list[sa.ColumnElement[Any]] = [
+            sa.func.jsonb_build_object(_constant(name), sa.func.jsonb_build_object(_BEFORE, before, _AFTER, after))
+            for name, before, after in shown
+        ]
+    elif operation is AuditOperation.UPDATE:
+        assert old is not None
+        assert columns
+        parts = [
+            sa.case(
+                (
+                    old.c[name].is_distinct_from(new.c[name]),
+                    sa.func.jsonb_build_object(
+                        _constant(name),
+                        sa.func.jsonb_build_object(
+                            _BEFORE, json_sql(rows, name, old.c[name]), _AFTER, json_sql(rows, name, new.c[name])
+                        ),
+                    ),
+                ),
+                else_=_EMPTY,
+            )
+            for name in columns
+        ]
+    else:
+        raise ValueError(f"no in-statement event for {operation}")
+    changes: sa.ColumnElement[Any] = parts[0]
+    for part in parts[1:]:
+        changes = changes.op("||")(part)
+    changes = sa.type_coerce(changes, postgresql.JSONB())
+    users, organizations = _owner_columns(access.policy_of(rows))
+    users += ["user_id"] if "user_id" in rows.c else []
+    organizations += ["organization_id"] if "organization_id" in rows.c else []
+
+    def owner(names: list[str]) -> sa.ColumnElement[Any]:
+        found = [new.c[name] for name in dict.fromkeys(names)]
+        if not found:
+            return sa.cast(sa.null(), sa.Uuid())
+        return found[0] if len(found) == 1 else sa.func.coalesce(*found)
+
+    target: sa.ColumnElement[Any] = (
+        sa.cast(new.c[pk[0]], sa.Text)
+        if len(pk) == 1
+        else sa.func.concat_ws(",", *(sa.cast(new.c[name], sa.Text) for name in pk))
+    )
+    text = sa.String()
+    columns_of_event: tuple[sa.ColumnElement[Any], ...] = (
+        sa.bindparam("audit_id", type_=sa.Uuid()),
+        sa.bindparam("audit_actor_kind", type_=text),
+        sa.bindparam("audit_actor_user_id", type_=sa.Uuid()),
+        sa.bindparam("audit_actor_organization_id", type_=sa.Uuid()),
+        sa.bindparam("audit_actor_label", type_=text),
+        owner(users),
+        owner(organizations),
+        _constant(f"{model.__name__}.{operation.value}"),
+        sa.bindparam("audit_operation", type_=text),
+        _constant(rows.name),
+        target,
+    )
+    source: sa.Select[Any]
+    if old is None:
+        source = sa.select(*columns_of_event, changes, sa.bindparam("audit_request_id", type_=text)).select_from(new)
+    else:
+        # An update that changed nothing (every value as it was) has no event.
+        joined = new.join(old, sa.and_(*(new.c[name] == old.c[name] for name in pk)))
+        event = (
+            sa.select(*(c.label(f"c{i}") for i, c in enumerate(columns_of_event)), changes.label("changes"))
+            .select_from(joined)
+            .subquery("event")
+        )
+        source = sa.select(
+            *(event.c[f"c{i}"] for i in range(len(columns_of_event))),
+            event.c.changes,
+            sa.bindparam("audit_request_id", type_=text),
+        ).where(event.c.changes != _EMPTY)
+    insert = sa.insert(AUDIT_EVENTS).from_select(
+        [
+            "id",
+            "actor_kind",
+            "actor_user_id",
+            "actor_organization_id",
+            "actor_label",
+            "user_id",
+            "organization_id",
+            "action",
+            "operation",
+            "target_table",
+            "target_id",
+            "changes",
+            "request_id",
+        ],
+        source,
+    )
+    return insert.cte(f"audit_{rows.name}")

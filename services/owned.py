@@ -8,7 +8,9 @@ product's services keep their business rules and call these for the rest.
 Writes flush and never commit: the resolver's transaction does (see "One unit of work per
 mutation" in the house style). Children of a parent carry a `position` among their siblings:
 new ones go last (`next_position`), a move puts them last under the new parent
-(`moved_to_parent`), and `reorder_children` renumbers them all.
+(`moved_to_parent`), and `reorder_children` renumbers them all. The hot create and update
+mutations skip the ORM: `services.writes` does what `get_owned`, `next_position` and a flush do
+here, in one statement.
 """
 
 from __future__ import annotations
@@ -125,13 +127,20 @@ async def moved_to_parent(
     input `field`): the parent's id and the position after its children. Nothing when `changes`
     names none or `obj`'s own; `null` is refused, since a child always has a parent, and so is a
     parent that is not the actor's."""
+    parent = new_parent(changes, parent_column, field=field)
+    if parent is None or parent == getattr(obj, parent_column):
+        return {}
+    await get_owned(session, parent_model, actor, parent, field=field)
+    return {parent_column: parent, "position": await next_position(session, type(obj), parent_column, parent)}
+
+
+def new_parent(changes: dict[str, Any], parent_column: str, *, field: str) -> uuid.UUID | None:
+    """The parent that `changes` moves a child to (in `parent_column`, the input `field`), or
+    None; `null` is refused, since a child always has a parent."""
     if parent_column in changes and changes[parent_column] is None:
         raise ValidationFailed(f"{field} can't be null: pass the new parent's ID", field=["input", field])
-    new_parent = changes.get(parent_column)
-    if new_parent is None or new_parent == getattr(obj, parent_column):
-        return {}
-    await get_owned(session, parent_model, actor, new_parent, field=field)
-    return {parent_column: new_parent, "position": await next_position(session, type(obj), parent_column, new_parent)}
+    parent: uuid.UUID | None = changes.get(parent_column)
+    return parent
 
 
 async def reorder_children(

@@ -9,9 +9,11 @@ One module per sub-domain, each importing the others directly:
 - `events`: the live events of hierarchy changes.
 
 Scoping to the caller: every read goes through the read policy `core.reads.Owned` (the kit's
-loaders and the SQL form apply it), and every write looks its target up with `get_owned`, which
-applies the same `user_id` condition. Another user's object is indistinguishable from a missing
-one (NotFound), never Forbidden. The text, enum and time cleaning of inputs is `services.inputs`'.
+loaders and the SQL form apply it), and every write applies it too: areas, projects and tasks
+are created and updated in one statement each (`services.writes`: the parent or the row read
+through the policy in the statement itself, the audit event with it), the other writes look
+their target up with `get_owned`. Another user's object is indistinguishable from a missing one
+(NotFound), never Forbidden. The text, enum and time cleaning of inputs is `services.inputs`'.
 
 Everything that code outside this package uses is re-exported here, as `services.aurum.<name>`.
 """

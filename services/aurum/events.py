@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
@@ -26,18 +27,20 @@ HIERARCHY_PARENT: dict[str, str | None] = {
 def publish_hierarchy_change(
     session: AsyncSession,
     actor: Actor,
-    obj: SQLModel,
+    obj: Any,
     change: str,
     *,
     previous_parent: uuid.UUID | None = None,
+    model: type[SQLModel] | None = None,
 ) -> None:
     """After commit, tell the owner's subscriptions that a pillar, area, project or task changed
     (any other object: nothing).
 
     The event carries ids only: the node, its parent (whose chain up to the pillar is what the
-    change moves the progress of) and, after a move, the parent it left.
+    change moves the progress of) and, after a move, the parent it left. `obj` is a model object,
+    or a row that a write statement returned, with its `model`.
     """
-    node_type = type(obj).__name__
+    node_type = (model or type(obj)).__name__
     if node_type not in HIERARCHY_PARENT:
         return
     parent_column = HIERARCHY_PARENT[node_type]
@@ -49,7 +52,7 @@ def publish_hierarchy_change(
             "topic": HIERARCHY_TOPIC,
             "user": str(actor.user_id),
             "type": node_type,
-            "id": str(obj.id),  # type: ignore[attr-defined]
+            "id": str(obj.id),
             "change": change,
             "parents": [str(p) for p in dict.fromkeys(parents) if p is not None],
             "at": utcnow().isoformat(),

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
@@ -26,10 +27,11 @@ from services.owned import (
     apply_changes,
     delete_owned,
     get_owned,
-    moved_to_parent,
+    new_parent,
     next_position,
     reorder_children,
 )
+from services.writes import Child, Computed, checked_first, insert_child, raise_not_found, update_owned
 
 N = TypeVar("N", Pillar, Area, Project, Task)
 
@@ -58,6 +60,39 @@ async def _reorder(
         ordered_ids=ordered_ids,
         on_moved=lambda row: publish_hierarchy_change(session, actor, row, "UPDATED"),
     )
+
+
+#: Where each level hangs: its parent and the column naming it (`services.writes.Child`).
+AREAS = Child(Area, Pillar, "pillar_id")
+PROJECTS = Child(Project, Area, "area_id")
+TASKS = Child(Task, Project, "project_id")
+
+_TIME = sa.DateTime(timezone=True)
+
+
+async def _update(
+    session: AsyncSession,
+    actor: Actor,
+    level: Child,
+    pk: uuid.UUID,
+    values: dict[str, Any],
+    *,
+    parent_id: uuid.UUID | None,
+    parent_field: str,
+    computed: dict[str, Computed] | None,
+) -> Any:
+    """Update an area, project or task in one statement (moved under `parent_id` if given),
+    then publish the change, with the parent it left."""
+    move_to = (level, parent_id) if parent_id is not None else None
+    row = await update_owned(session, level.model, actor, pk, values=values, computed=computed, move_to=move_to)
+    if row is None:
+        lookups = [(level.model, pk, "id")]
+        if parent_id is not None:
+            lookups.append((level.parent, parent_id, parent_field))
+        await raise_not_found(session, actor, *lookups)
+    previous = getattr(row, f"old_{level.column}", None)
+    publish_hierarchy_change(session, actor, row, "UPDATED", previous_parent=previous, model=level.model)
+    return row
 
 
 # ------------------------------------------------------------------------------ pillars
@@ -119,39 +154,35 @@ async def create_area(
     name: str,
     description: str | None,
     importance: int,
-) -> Area:
-    await get_owned(session, Pillar, actor, pillar_id, field="pillarId")
-    area = Area(
-        user_id=actor.user_id,
-        pillar_id=pillar_id,
-        name=required_text(name, field="name", max_length=120),
-        description=clean_text(description, field="description", max_length=4000, required=False),
-        importance=_importance(importance),
-        position=await next_position(session, Area, "pillar_id", pillar_id),
+) -> Any:
+    values = await checked_first(
+        lambda: get_owned(session, Pillar, actor, pillar_id, field="pillarId"),
+        lambda: {
+            "name": required_text(name, field="name", max_length=120),
+            "description": clean_text(description, field="description", max_length=4000, required=False),
+            "importance": _importance(importance),
+        },
     )
-    session.add(area)
-    await session.flush()
-    publish_hierarchy_change(session, actor, area, "CREATED")
+    area = await insert_child(session, AREAS, actor, parent_id=pillar_id, values=values)
+    if area is None:
+        await raise_not_found(session, actor, (Pillar, pillar_id, "pillarId"))
+    publish_hierarchy_change(session, actor, area, "CREATED", model=Area)
     return area
 
 
-async def update_area(session: AsyncSession, *, actor: Actor, area_id: uuid.UUID, changes: dict[str, Any]) -> Area:
-    area = await get_owned(session, Area, actor, area_id)
-    previous_pillar = area.pillar_id
-    values = text_changes(changes, {"name": (120, True), "description": (4000, False)})
-    if "importance" in changes:
-        if changes["importance"] is None:
-            raise ValidationFailed("importance can't be cleared", field=["input", "importance"])
-        values["importance"] = _importance(changes["importance"])
-    values.update(
-        await moved_to_parent(
-            session, area, actor, changes, parent_model=Pillar, parent_column="pillar_id", field="pillarId"
-        )
+async def update_area(session: AsyncSession, *, actor: Actor, area_id: uuid.UUID, changes: dict[str, Any]) -> Any:
+    def clean() -> tuple[dict[str, Any], uuid.UUID | None]:
+        values = text_changes(changes, {"name": (120, True), "description": (4000, False)})
+        if "importance" in changes:
+            if changes["importance"] is None:
+                raise ValidationFailed("importance can't be cleared", field=["input", "importance"])
+            values["importance"] = _importance(changes["importance"])
+        return values, new_parent(changes, "pillar_id", field="pillarId")
+
+    values, pillar_id = await checked_first(lambda: get_owned(session, Area, actor, area_id), clean)
+    return await _update(
+        session, actor, AREAS, area_id, values, parent_id=pillar_id, parent_field="pillarId", computed=None
     )
-    apply_changes(area, values)
-    await session.flush()
-    publish_hierarchy_change(session, actor, area, "UPDATED", previous_parent=previous_pillar)
-    return area
 
 
 async def delete_area(session: AsyncSession, *, actor: Actor, area_id: uuid.UUID) -> uuid.UUID:
@@ -178,42 +209,36 @@ async def create_project(
     status: ProjectStatus,
     priority: Priority,
     due_at: datetime | None,
-) -> Project:
-    await get_owned(session, Area, actor, area_id, field="areaId")
-    project = Project(
-        user_id=actor.user_id,
-        area_id=area_id,
-        name=required_text(name, field="name", max_length=200),
-        description=clean_text(description, field="description", max_length=8000, required=False),
-        status=status.value,
-        priority=int(priority),
-        due_at=as_utc(due_at),
-        position=await next_position(session, Project, "area_id", area_id),
+) -> Any:
+    values = await checked_first(
+        lambda: get_owned(session, Area, actor, area_id, field="areaId"),
+        lambda: {
+            "name": required_text(name, field="name", max_length=200),
+            "description": clean_text(description, field="description", max_length=8000, required=False),
+            "status": status.value,
+            "priority": int(priority),
+            "due_at": as_utc(due_at),
+        },
     )
-    session.add(project)
-    await session.flush()
-    publish_hierarchy_change(session, actor, project, "CREATED")
+    project = await insert_child(session, PROJECTS, actor, parent_id=area_id, values=values)
+    if project is None:
+        await raise_not_found(session, actor, (Area, area_id, "areaId"))
+    publish_hierarchy_change(session, actor, project, "CREATED", model=Project)
     return project
 
 
-async def update_project(
-    session: AsyncSession, *, actor: Actor, project_id: uuid.UUID, changes: dict[str, Any]
-) -> Project:
-    project = await get_owned(session, Project, actor, project_id)
-    previous_area = project.area_id
-    values = text_changes(changes, {"name": (200, True), "description": (8000, False)})
-    values.update(kept_values(changes, ("status", "priority")))
-    if "due_at" in changes:
-        values["due_at"] = as_utc(changes["due_at"])
-    values.update(
-        await moved_to_parent(
-            session, project, actor, changes, parent_model=Area, parent_column="area_id", field="areaId"
-        )
+async def update_project(session: AsyncSession, *, actor: Actor, project_id: uuid.UUID, changes: dict[str, Any]) -> Any:
+    def clean() -> tuple[dict[str, Any], uuid.UUID | None]:
+        values = text_changes(changes, {"name": (200, True), "description": (8000, False)})
+        values.update(kept_values(changes, ("status", "priority")))
+        if "due_at" in changes:
+            values["due_at"] = as_utc(changes["due_at"])
+        return values, new_parent(changes, "area_id", field="areaId")
+
+    values, area_id = await checked_first(lambda: get_owned(session, Project, actor, project_id), clean)
+    return await _update(
+        session, actor, PROJECTS, project_id, values, parent_id=area_id, parent_field="areaId", computed=None
     )
-    apply_changes(project, values)
-    await session.flush()
-    publish_hierarchy_change(session, actor, project, "UPDATED", previous_parent=previous_area)
-    return project
 
 
 async def delete_project(session: AsyncSession, *, actor: Actor, project_id: uuid.UUID) -> uuid.UUID:
@@ -236,6 +261,13 @@ def _completion(status: str, previous: datetime | None) -> datetime | None:
     return None
 
 
+def _completion_sql(old: sa.FromClause) -> sa.ColumnElement[Any]:
+    """`_completion` of an update that sets the status, computed by the statement from the task
+    before it: kept if it was done already, stamped with the update's time if it is done now."""
+    done = sa.bindparam("status", type_=sa.String()) == TaskStatus.DONE.value
+    return sa.case((done, sa.func.coalesce(old.c.completed_at, sa.bindparam("updated_at", type_=_TIME))), else_=None)
+
+
 async def create_task(
     session: AsyncSession,
     *,
@@ -246,43 +278,38 @@ async def create_task(
     status: TaskStatus,
     priority: Priority,
     due_at: datetime | None,
-) -> Task:
-    await get_owned(session, Project, actor, project_id, field="projectId")
-    task = Task(
-        user_id=actor.user_id,
-        project_id=project_id,
-        title=required_text(title, field="title", max_length=300),
-        description=clean_text(description, field="description", max_length=8000, required=False),
-        status=status.value,
-        priority=int(priority),
-        due_at=as_utc(due_at),
-        completed_at=_completion(status.value, None),
-        position=await next_position(session, Task, "project_id", project_id),
+) -> Any:
+    values = await checked_first(
+        lambda: get_owned(session, Project, actor, project_id, field="projectId"),
+        lambda: {
+            "title": required_text(title, field="title", max_length=300),
+            "description": clean_text(description, field="description", max_length=8000, required=False),
+            "status": status.value,
+            "priority": int(priority),
+            "due_at": as_utc(due_at),
+            "completed_at": _completion(status.value, None),
+        },
     )
-    session.add(task)
-    await session.flush()
-    publish_hierarchy_change(session, actor, task, "CREATED")
+    task = await insert_child(session, TASKS, actor, parent_id=project_id, values=values)
+    if task is None:
+        await raise_not_found(session, actor, (Project, project_id, "projectId"))
+    publish_hierarchy_change(session, actor, task, "CREATED", model=Task)
     return task
 
 
-async def update_task(session: AsyncSession, *, actor: Actor, task_id: uuid.UUID, changes: dict[str, Any]) -> Task:
-    task = await get_owned(session, Task, actor, task_id)
-    previous_project = task.project_id
-    values = text_changes(changes, {"title": (300, True), "description": (8000, False)})
-    values.update(kept_values(changes, ("status", "priority")))
-    if "status" in values:
-        values["completed_at"] = _completion(values["status"], task.completed_at)
-    if "due_at" in changes:
-        values["due_at"] = as_utc(changes["due_at"])
-    values.update(
-        await moved_to_parent(
-            session, task, actor, changes, parent_model=Project, parent_column="project_id", field="projectId"
-        )
+async def update_task(session: AsyncSession, *, actor: Actor, task_id: uuid.UUID, changes: dict[str, Any]) -> Any:
+    def clean() -> tuple[dict[str, Any], uuid.UUID | None]:
+        values = text_changes(changes, {"title": (300, True), "description": (8000, False)})
+        values.update(kept_values(changes, ("status", "priority")))
+        if "due_at" in changes:
+            values["due_at"] = as_utc(changes["due_at"])
+        return values, new_parent(changes, "project_id", field="projectId")
+
+    values, project_id = await checked_first(lambda: get_owned(session, Task, actor, task_id), clean)
+    computed: dict[str, Computed] | None = {"completed_at": _completion_sql} if "status" in values else None
+    return await _update(
+        session, actor, TASKS, task_id, values, parent_id=project_id, parent_field="projectId", computed=computed
     )
-    apply_changes(task, values)
-    await session.flush()
-    publish_hierarchy_change(session, actor, task, "UPDATED", previous_parent=previous_project)
-    return task
 
 
 async def delete_task(session: AsyncSession, *, actor: Actor, task_id: uuid.UUID) -> uuid.UUID:
