@@ -27,7 +27,7 @@ def to_global_id(type_name: str, pk: uuid.UUID) -> str:
     return binascii.b2a_base64(f"{type_name}:{pk}".encode(), newline=False).translate(_URLSAFE).decode().rstrip("=")
 
 
-_FROM_URLSAFE = str.maketrans("-_", "+/")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 #: Longer than any of our IDs (a type key and a UUID): decoded, never remembered.
 _KEPT_ID_LENGTH = 128
 
@@ -42,9 +42,9 @@ def from_global_id(value: str) -> tuple[str, uuid.UUID]:
 
 def _decode_global_id(value: str) -> tuple[str, uuid.UUID]:
     # base64.urlsafe_b64decode without its Python steps (it also drops characters outside the
-    # alphabet); a non-ASCII string is refused (ValueError).
+    # alphabet); a non-ASCII string is refused (UnicodeEncodeError is a ValueError).
     try:
-        padded = value + "=" * (-len(value) % 4)
+        padded = (value + "=" * (-len(value) % 4)).encode("ascii")
         type_name, _, raw = binascii.a2b_base64(padded.translate(_FROM_URLSAFE)).decode().partition(":")
         if not type_name or not raw:
             raise InvalidGlobalId(value)
