@@ -39,9 +39,9 @@ COMPUTED_COLUMNS_SQL = ROOT / "bench" / "peers" / "postgraphile" / "computed_col
 LOGIN_SQL = ROOT / "bench" / "peers" / "postgraphile" / "login.sql"
 #: pgcrypto's bcrypt cost for PostGraphile's `authenticate`: 2^12 rounds took about as long as one
 #: argon2 verify with argon2-cffi's defaults (measured on the 2-core machine: bcrypt cost 11 ~70 ms,
-#: 12 ~140 ms, 13 ~290 ms; argon2 then ~150-190 ms of CPU). Quintet now hashes at OWASP's argon2id
-#: setting (core/security.py, ~35 ms), which OWASP's cheat sheet sets beside bcrypt at cost 10; the
-#: peer keeps cost 12, 4 times that (BENCHMARKS.md). Every run measures both again.
+#: 12 ~140 ms, 13 ~290 ms; argon2 then ~150-190 ms of CPU). Quintet now hashes at OWASP's minimum
+#: argon2id configuration (core/security.py, ~35 ms); OWASP's minimum for bcrypt (legacy systems)
+#: is cost 10, and the peer keeps cost 12, 4 times that (BENCHMARKS.md). Every run measures both.
 BCRYPT_COST = 12
 #: The server settings that decide what a write costs (and what a read finds in memory).
 PG_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes", "wal_sync_method", "shared_buffers")

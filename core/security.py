@@ -29,9 +29,9 @@ from core.settings import ConfigurationError, Settings
 
 ALGORITHM = "ES256"
 
-#: Password hashes: argon2id with the first of the settings that OWASP's Password Storage Cheat
-#: Sheet recommends (19 MiB of memory, 2 passes, 1 lane; its other settings trade memory for
-#: passes at the same strength). argon2-cffi's default before (RFC 9106's second recommendation,
+#: Password hashes: argon2id at the minimum configuration of OWASP's Password Storage Cheat Sheet
+#: (19 MiB of memory, 2 passes, 1 lane; its other settings of equal defense trade memory for
+#: passes). argon2-cffi's default before (RFC 9106's second recommendation,
 #: 64 MiB, 3 passes, 4 lanes) cost about 5 times the CPU per sign-in: ~165 ms against ~35 ms on
 #: the 2-core machine (BENCHMARKS.md). Hashes made with other parameters still verify (a hash
 #: carries its own) and are replaced at the next sign-in (`password_needs_rehash`).
