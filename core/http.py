@@ -455,7 +455,9 @@ async def _compiled(
     with_sql = plans.sql_types is not None
     # The node count's formula is the document's (made once); the variables are coerced once
     # for it and the statement both.
-    count = node_count(schema, plan.document, operation_name)
+    if not plan.node_count_made:
+        plan.node_count, plan.node_count_made = node_count(schema, plan.document, operation_name), True
+    count = plan.node_count
     coerced: VariableValues | None = NO_VARIABLES
     if count is not None and count.operation.variable_definitions:
         coerced = coerced_variables(schema, count.operation, variables)

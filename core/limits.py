@@ -14,7 +14,6 @@ selections, and those pairs, in one cheap pass and refuses it before graphql-cor
 from __future__ import annotations
 
 import itertools
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -178,26 +177,11 @@ def _variables_of(sites: tuple[_Counted, ...]) -> Iterator[str]:
         yield from _variables_of(site.below)
 
 
-#: Node counts by document: the parser cache and the plans hand the same document object to
-#: every request of one text, so its identity is the key (the entry holds the document, so the
-#: identity is never reused by another while the entry lives).
-_NODE_COUNTS: OrderedDict[tuple[int, int, str | None], tuple[DocumentNode, NodeCount | None]] = OrderedDict()
-NODE_COUNTS_KEPT = 1024
-
-
 def node_count(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> NodeCount | None:
-    """The operation's `NodeCount` (None when the document has no such operation), made once per document."""
-    key = (id(schema), id(document), operation_name)
-    known = _NODE_COUNTS.get(key)
-    if known is not None and known[0] is document:
-        _NODE_COUNTS.move_to_end(key)
-        return known[1]
+    """The operation's `NodeCount`, None when the document has no such operation. Keep it with
+    the document (a compiled plan does) rather than making it again for each request."""
     operation = get_operation_ast(document, operation_name)
-    count = NodeCount(schema, document, operation) if operation is not None else None
-    _NODE_COUNTS[key] = (document, count)
-    if len(_NODE_COUNTS) > NODE_COUNTS_KEPT:
-        _NODE_COUNTS.popitem(last=False)
-    return count
+    return NodeCount(schema, document, operation) if operation is not None else None
 
 
 def coerced_variables(
