@@ -17,6 +17,11 @@ argon2's included, and nothing of Postgres's), its minimum and median over the r
 time per request. Another process taking the CPU stretches wall time much more than CPU time,
 so the CPU figures compare commits on a shared machine; the minimum is the least disturbed.
 
+`--over-http` measures the server as it runs in production instead: `app.py serve --workers 1`,
+loaded by wrk (`--connections`, 4 by default) with the harness's request files for `--seconds`
+(default 10, after a 3 s warm-up), and reports the CPU time (user + system, from /proc) that the
+server's processes spent per request answered: uvicorn's HTTP parsing included, Postgres and wrk not.
+
 `--instructions` counts instead the machine instructions the measured requests execute, which do
 not depend on what else runs: the process runs under `valgrind --tool=callgrind` with counting
 off (start-up and warm-up are not counted) and turns it on around each operation's measured
@@ -164,6 +169,52 @@ async def measure(options: argparse.Namespace) -> None:
                 print(f"  cProfile of the measured requests: {path}")
 
 
+def _session_cpu(session: int) -> float:
+    """CPU seconds (user + system) of the live processes of a session, from /proc."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == session:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+async def measure_over_http(options: argparse.Namespace) -> None:
+    from bench.loadgen import run_wrk, write_requests
+    from bench.servers import ServerProcess, free_port
+
+    scale = SCALES[options.scale]
+    server_url, server_kind = resolve_server(options.database_url)
+    dataset = await prepare_dataset(scale, server_url=server_url, server_kind=server_kind, database=options.database)
+    key = load_or_create_dev_key(KEY_PATH)
+    calls = build_calls(dataset, mint_tokens(dataset.users, key))
+    peer = Quintet(key)
+    port = free_port()
+    launch = peer.launch(port=port, workers=1, dsn=dataset.url)
+    folder = ROOT / "bench" / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    async with ServerProcess(launch, port, folder / "logs" / "request_cost-server.log") as server:
+        assert server.process is not None
+        print(f"scale {scale.name}, app.py serve --workers 1, wrk -t1 -c{options.connections}, {options.seconds:g} s")
+        print(f"{'operation':<10} {'requests':>8} {'req/s':>8} {'server CPU ms/request':>22}")
+        for operation in options.operation_names:
+            requests_file = folder / f"request_cost-{operation}.txt"
+            host = f"127.0.0.1:{port}"
+            write_requests(requests_file, [peer.request(operation, call) for call in calls[operation]], host)
+            wrk = {"connections": options.connections, "threads": 1}
+            await run_wrk(server.base_url, requests_file, seconds=3, **wrk)  # warm-up
+            before = _session_cpu(server.process.pid)
+            result = await run_wrk(server.base_url, requests_file, seconds=options.seconds, **wrk)
+            spent = _session_cpu(server.process.pid) - before
+            if result.non_200 or result.graphql_errors:
+                raise RuntimeError(f"{operation}: {result.non_200} non-200, {result.graphql_errors} with errors")
+            per_request = spent / max(result.requests, 1) * 1000
+            print(f"{operation:<10} {result.requests:>8} {result.requests_per_second:>8.1f} {per_request:>22.3f}")
+
+
 def _callgrind(state: str) -> None:
     """Turn callgrind's counting of this process on or off (it polls for the command)."""
     subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], check=True, capture_output=True)
@@ -212,6 +263,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database-url", help="Postgres server (default as bench.side_by_side)")
     parser.add_argument("--database", help="database name (default quintet_bench_<scale>)")
     parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind instead")
+    parser.add_argument("--over-http", action="store_true", help="server CPU per request under wrk instead")
+    parser.add_argument("--seconds", type=float, default=10.0, help="--over-http: measured seconds (default 10)")
+    parser.add_argument("--connections", type=int, default=4, help="--over-http: wrk connections (default 4)")
     parser.add_argument("--counting", action="store_true", help=argparse.SUPPRESS)  # the run under callgrind
     options = parser.parse_args(argv)
     options.operation_names = [name.strip() for name in options.operations.split(",") if name.strip()]
@@ -222,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--requests must not be negative, --repeats at least 1")
     if options.instructions:
         raise SystemExit(count_instructions(sys.argv[1:] if argv is None else argv))
-    asyncio.run(measure(options))
+    asyncio.run(measure_over_http(options) if options.over_http else measure(options))
 
 
 if __name__ == "__main__":
