@@ -23,7 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from graphql import (
@@ -210,13 +210,19 @@ class Accept:
         return _parsed(header)
 
     def choose(self, delivery: Delivery) -> MediaType | None:
-        for group in OFFERS[delivery]:
-            chosen = best(group, self.ranges)
-            if chosen is not None:
-                return chosen
-        return None
+        return self._chosen[delivery]
 
-    @property
+    # Worked out once per header: `of` hands every request with the same header the same object.
+    @cached_property
+    def _chosen(self) -> dict[Delivery, MediaType | None]:
+        chosen: dict[Delivery, MediaType | None] = {}
+        for delivery, groups in OFFERS.items():
+            chosen[delivery] = next(
+                (found for found in (best(group, self.ranges) for group in groups) if found is not None), None
+            )
+        return chosen
+
+    @cached_property
     def single_result(self) -> MediaType:
         """The media type of a single JSON answer (refusals included): application/json unless
         the client accepts only application/graphql-response+json or prefers it."""

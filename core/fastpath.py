@@ -79,7 +79,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 
 from core.db import lost_connection
-from core.limits import cacheable
+from core.limits import NodeCount, cacheable
 
 #: True while a compiled plan runs (in its context): it cancels no resolver, so loaders need
 #: not shield their shared futures from cancellation (loaders.base.SharedLoader).
@@ -306,6 +306,9 @@ class Plan:
     sql_unsupported: str | None = None
     #: Why requests of this document left the one-statement form, each logged once.
     sql_fallbacks_logged: set[str] = dataclass_field(default_factory=set)
+    #: The `maxNodes` count of the operation (core.limits.NodeCount), made at its first request.
+    node_count: NodeCount | None = None
+    node_count_made: bool = False
 
 
 # ----------------------------------------------------------------------------- compiling

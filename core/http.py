@@ -21,6 +21,7 @@ import orjson
 import sqlalchemy as sa
 from graphql import GraphQLError, get_operation_ast, parse, print_ast
 from graphql import OperationType as GraphQLOperationType
+from graphql.execution.values import VariableValues
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
@@ -46,12 +47,12 @@ from core.errors import shape_error
 from core.fastpath import Plan, PlanCache, run_plan
 from core.graphiql import graphiql_page
 from core.jobs import QueueWatch, queue_health
-from core.limits import requested_nodes
+from core.limits import coerced_variables, node_count
 from core.observability import COMPILED, GRAPHQL_CORE, ONE_STATEMENT, note_refusal, request_record
 from core.runtime import Runtime
 from core.security import InvalidAccessToken, TokenService
 from core.settings import Settings
-from core.sqljson import NO_VIEWER, REFUSED, Fallback, SqlPlan, SqlUnsupported, compile_sql
+from core.sqljson import NO_VARIABLES, NO_VIEWER, REFUSED, VARIABLES, Fallback, SqlPlan, SqlUnsupported, compile_sql
 from core.tracing import compiled_span
 
 logger = logging.getLogger("quintet.http")
@@ -117,7 +118,9 @@ def _bad_request(message: str) -> RequestRefused:
     return RequestRefused(400, message, "BAD_REQUEST")
 
 
-def _parse_params(data: Any) -> tuple[str, dict[str, Any] | None, str | None]:
+def _parse_params(data: Any, *, may_hold_nul: bool = True) -> tuple[str, dict[str, Any] | None, str | None]:
+    """`query`, `variables` and `operationName` of a request, checked; `may_hold_nul` False when
+    the JSON text they came from has no escaped NUL (`\\u0000`), the only way JSON writes one."""
     if not isinstance(data, dict):
         raise _bad_request("The body must be one JSON object with `query` (batches are not accepted)")
     query = data.get("query")
@@ -132,7 +135,7 @@ def _parse_params(data: Any) -> tuple[str, dict[str, Any] | None, str | None]:
     extensions = data.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise _bad_request("`extensions` must be a JSON object")
-    if "\x00" in query or "\\u0000" in query or _has_nul(variables):
+    if "\x00" in query or "\\u0000" in query or (may_hold_nul and _has_nul(variables)):
         raise RequestRefused(
             400,
             "Text must not contain the NUL character (U+0000): Postgres cannot store it",
@@ -185,7 +188,7 @@ async def _operation_from(
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise _bad_request("The body is not valid JSON") from exc
-    query, variables, operation_name = _parse_params(data)
+    query, variables, operation_name = _parse_params(data, may_hold_nul=b"\\u0000" in body)
     record.query, record.operation_name = query, operation_name
     return query, variables, operation_name, ANY_OPERATION
 
@@ -468,16 +471,25 @@ async def _compiled(
     settings = runtime.settings
     schema = runtime.schema._schema
     with_sql = plans.sql_types is not None
-    if (
-        requested_nodes(schema, plan.document, operation_name, variables, settings.default_page_size)
-        > settings.max_nodes
-    ):
+    # The node count's formula is the document's (made once); the variables are coerced once
+    # for it and the statement both.
+    if not plan.node_count_made:
+        plan.node_count, plan.node_count_made = node_count(schema, plan.document, operation_name), True
+    count = plan.node_count
+    coerced: VariableValues | None = NO_VARIABLES
+    if count is not None and count.operation.variable_definitions:
+        coerced = coerced_variables(schema, count.operation, variables)
+    # Variables that don't coerce count 0 here: graphql-core refuses the operation with their errors.
+    requested = 0 if count is None or coerced is None else count.total(coerced.coerced, settings.default_page_size)
+    if requested > settings.max_nodes:
         if with_sql:
             _left_one_statement(plans, plan, outcome, MAX_NODES)
         return None, False
     if with_sql:
         try:
-            text = await _run_sql(runtime, plan, context, variables)
+            if coerced is None:
+                raise Fallback(VARIABLES)  # graphql-core reports them
+            text = await _run_sql(runtime, plan, context, variables, coerced)
         except Fallback as fallback:
             _left_one_statement(plans, plan, outcome, fallback.reason)
         except (SQLAlchemyError, asyncpg.PostgresError) as error:
@@ -501,7 +513,13 @@ async def _compiled(
     return ExecutionResult(data=data, errors=None), True
 
 
-async def _run_sql(runtime: Runtime, plan: Plan, context: Context[Any], variables: dict[str, Any] | None) -> str:
+async def _run_sql(
+    runtime: Runtime,
+    plan: Plan,
+    context: Context[Any],
+    variables: dict[str, Any] | None,
+    coerced: VariableValues,
+) -> str:
     """`data` as JSON text from the plan's one statement; raises `Fallback` when the document
     has none or this request's values (a refused page size, a bad cursor...) need the resolvers."""
     plans = runtime.plans
@@ -527,6 +545,7 @@ async def _run_sql(runtime: Runtime, plan: Plan, context: Context[Any], variable
         variables,
         max_size=settings.max_page_size,
         default_size=settings.default_page_size,
+        coerced=coerced,
     )
 
 

@@ -14,7 +14,7 @@ selections, and those pairs, in one cheap pass and refuses it before graphql-cor
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -37,7 +37,7 @@ from graphql import (
     get_named_type,
     validate,
 )
-from graphql.execution.values import get_variable_values
+from graphql.execution.values import VariableValues, get_variable_values
 from graphql.utilities import get_operation_ast
 from graphql.validation import ASTValidationRule
 from graphql.validation.validate import ValidationAbortedError
@@ -48,19 +48,151 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 CONNECTION_SUFFIX = "Connection"
 
 
-def _argument(field: FieldNode, name: str, variables: dict[str, Any]) -> Any:
+@dataclass(frozen=True, slots=True)
+class _Argument:
+    """A page size (`first`/`last`) or `ids` as the document gives it: a literal, or a variable."""
+
+    literal: Any = None
+    variable: str | None = None
+
+    def value(self, values: Mapping[str, Any]) -> Any:
+        return self.literal if self.variable is None else values.get(self.variable)
+
+
+_ABSENT = _Argument()
+
+
+def _argument(field: FieldNode, name: str) -> _Argument:
     for argument in field.arguments or ():
         if argument.name.value != name:
             continue
         value = argument.value
         if isinstance(value, VariableNode):
-            return variables.get(value.name.value)
+            return _Argument(variable=value.name.value)
         if isinstance(value, IntValueNode):
-            return int(value.value)
+            return _Argument(int(value.value))
         if isinstance(value, ListValueNode):
-            return list(value.values)
-        return None
-    return None
+            return _Argument(list(value.values))
+        return _ABSENT
+    return _ABSENT
+
+
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    """A connection (`first`, `last`) or the root's `nodes` (`ids`), and the counted fields below it."""
+
+    connection: bool
+    arguments: tuple[_Argument, ...]
+    below: tuple[_Counted, ...]
+
+    def factor(self, values: Mapping[str, Any], default_page_size: int) -> int:
+        if self.connection:
+            size = self.arguments[0].value(values)
+            if size is None:
+                size = self.arguments[1].value(values)
+            return size if isinstance(size, int) and size >= 0 else default_page_size
+        ids = self.arguments[0].value(values)
+        return len(ids) if isinstance(ids, list) else 1
+
+
+def _total(sites: tuple[_Counted, ...], values: Mapping[str, Any], default_page_size: int, multiplier: int) -> int:
+    total = 0
+    for site in sites:
+        factor = site.factor(values, default_page_size)
+        scaled = multiplier * factor
+        if site.connection or factor != 1:
+            total += scaled
+        if site.below:
+            total += _total(site.below, values, default_page_size, scaled)
+    return total
+
+
+class NodeCount:
+    """The most objects an operation could return, as a formula of its variables.
+
+    Made once per document and operation (`node_count`): the walk over the selections, fragments
+    and field types is done then, and what a request adds is the values of the few variables that
+    are page sizes or `ids`. An operation without such variables has one total, worked out once.
+    """
+
+    def __init__(self, schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode) -> None:
+        self.operation = operation
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        root = schema.get_root_type(operation.operation)
+
+        def walk(selection_set: SelectionSetNode, parent: Any, into: list[_Counted]) -> None:
+            for selection in selection_set.selections:
+                if isinstance(selection, FieldNode):
+                    if not isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
+                        continue
+                    definition = parent.fields.get(selection.name.value)
+                    if definition is None:
+                        continue
+                    named = get_named_type(definition.type)
+                    arguments: tuple[_Argument, ...]
+                    if named.name.endswith(CONNECTION_SUFFIX):
+                        connection, arguments = True, (_argument(selection, "first"), _argument(selection, "last"))
+                    elif selection.name.value == "nodes" and parent is root:
+                        connection, arguments = False, (_argument(selection, "ids"),)
+                    else:  # a factor of 1, not counted: what is below counts at this level
+                        if selection.selection_set is not None:
+                            walk(selection.selection_set, named, into)
+                        continue
+                    below: list[_Counted] = []
+                    if selection.selection_set is not None:
+                        walk(selection.selection_set, named, below)
+                    into.append(_Counted(connection, arguments, tuple(below)))
+                elif isinstance(selection, InlineFragmentNode):
+                    condition = selection.type_condition
+                    target = schema.get_type(condition.name.value) if condition else parent
+                    walk(selection.selection_set, target, into)
+                elif isinstance(selection, FragmentSpreadNode):
+                    fragment = fragments.get(selection.name.value)
+                    if fragment is not None:
+                        walk(fragment.selection_set, schema.get_type(fragment.type_condition.name.value), into)
+
+        sites: list[_Counted] = []
+        if root is not None:
+            walk(operation.selection_set, root, sites)
+        self.sites = tuple(sites)
+        self.variables = frozenset(_variables_of(self.sites))
+        #: The total when no variable takes part, by default page size.
+        self._fixed: dict[int, int] = {}
+
+    def total(self, values: Mapping[str, Any], default_page_size: int) -> int:
+        """The total for these coerced variable values (graphql-core's, operation defaults applied)."""
+        if self.variables:
+            return _total(self.sites, values, default_page_size, 1)
+        fixed = self._fixed.get(default_page_size)
+        if fixed is None:
+            fixed = self._fixed[default_page_size] = _total(self.sites, {}, default_page_size, 1)
+        return fixed
+
+
+def _variables_of(sites: tuple[_Counted, ...]) -> Iterator[str]:
+    for site in sites:
+        for argument in site.arguments:
+            if argument.variable is not None:
+                yield argument.variable
+        yield from _variables_of(site.below)
+
+
+def node_count(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> NodeCount | None:
+    """The operation's `NodeCount`, None when the document has no such operation. Keep it with
+    the document (a compiled plan does) rather than making it again for each request."""
+    operation = get_operation_ast(document, operation_name)
+    return NodeCount(schema, document, operation) if operation is not None else None
+
+
+def coerced_variables(
+    schema: GraphQLSchema, operation: OperationDefinitionNode, variables: dict[str, Any] | None
+) -> VariableValues | None:
+    """The operation's variables as its resolvers will see them (coerced, defaults applied), or
+    None when they don't coerce (graphql-core reports them). Stops at the first value that
+    doesn't coerce: building an error for each of 60,000 bad list items would hold the event
+    loop for seconds."""
+    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {}, max_errors=1)
+    return None if isinstance(coerced, list) else coerced
 
 
 def requested_nodes(
@@ -70,57 +202,15 @@ def requested_nodes(
     variables: dict[str, Any] | None,
     default_page_size: int,
 ) -> int:
-    """The most objects the operation could return through connections and `nodes`."""
-    operation = get_operation_ast(document, operation_name)
-    if operation is None:
+    """The most objects the operation could return through connections and `nodes` (0 when its
+    variables don't coerce: graphql-core refuses the operation before it runs)."""
+    count = node_count(schema, document, operation_name)
+    if count is None:
         return 0
-    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    # Page sizes as the resolvers will see them: coerced, operation defaults applied. Stop at the
-    # first value that doesn't coerce (graphql-core reports them): building an error for each of
-    # 60,000 bad list items would hold the event loop for seconds.
-    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {}, max_errors=1)
-    if isinstance(coerced, list):
-        return 0  # variables that don't coerce: graphql-core refuses the operation before it runs
-    values = coerced.coerced
-    root = schema.get_root_type(operation.operation)
-    total = 0
-
-    def walk(selection_set: SelectionSetNode, parent: Any, multiplier: int) -> None:
-        nonlocal total
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                if not isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
-                    continue
-                definition = parent.fields.get(selection.name.value)
-                if definition is None:
-                    continue
-                named = get_named_type(definition.type)
-                factor = 1
-                if named.name.endswith(CONNECTION_SUFFIX):
-                    size = _argument(selection, "first", values)
-                    if size is None:
-                        size = _argument(selection, "last", values)
-                    factor = size if isinstance(size, int) and size >= 0 else default_page_size
-                elif selection.name.value == "nodes" and parent is root:
-                    ids = _argument(selection, "ids", values)
-                    factor = len(ids) if isinstance(ids, list) else 1
-                scaled = multiplier * factor
-                if factor != 1 or named.name.endswith(CONNECTION_SUFFIX):
-                    total += scaled
-                if selection.selection_set is not None:
-                    walk(selection.selection_set, named, scaled)
-            elif isinstance(selection, InlineFragmentNode):
-                condition = selection.type_condition
-                target = schema.get_type(condition.name.value) if condition else parent
-                walk(selection.selection_set, target, multiplier)
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = fragments.get(selection.name.value)
-                if fragment is not None:
-                    walk(fragment.selection_set, schema.get_type(fragment.type_condition.name.value), multiplier)
-
-    if root is not None:
-        walk(operation.selection_set, root, 1)
-    return total
+    if not count.operation.variable_definitions:
+        return count.total({}, default_page_size)
+    values = coerced_variables(schema, count.operation, variables)
+    return 0 if values is None else count.total(values.coerced, default_page_size)
 
 
 class MaxNodesLimiter(SchemaExtension):

@@ -7,6 +7,7 @@ import binascii
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -26,15 +27,35 @@ def to_global_id(type_name: str, pk: uuid.UUID) -> str:
     return binascii.b2a_base64(f"{type_name}:{pk}".encode(), newline=False).translate(_URLSAFE).decode().rstrip("=")
 
 
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+#: Longer than any of our IDs (a type key and a UUID): decoded, never remembered.
+_KEPT_ID_LENGTH = 128
+
+
 def from_global_id(value: str) -> tuple[str, uuid.UUID]:
+    if type(value) is not str:
+        raise TypeError(f"a global ID is a string, not {type(value).__name__}")
+    if len(value) > _KEPT_ID_LENGTH:
+        return _decode_global_id(value)
+    return _remembered_global_id(value)
+
+
+def _decode_global_id(value: str) -> tuple[str, uuid.UUID]:
+    # base64.urlsafe_b64decode without its Python steps (it also drops characters outside the
+    # alphabet); a non-ASCII string is refused (UnicodeEncodeError is a ValueError).
     try:
-        padded = value + "=" * (-len(value) % 4)
-        type_name, _, raw = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
+        padded = (value + "=" * (-len(value) % 4)).encode("ascii")
+        type_name, _, raw = binascii.a2b_base64(padded.translate(_FROM_URLSAFE)).decode().partition(":")
         if not type_name or not raw:
             raise InvalidGlobalId(value)
         return type_name, uuid.UUID(raw)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidGlobalId(value) from exc
+
+
+#: The IDs a process sees repeat (a client refetches what it holds): each decoded once, while it
+#: is among the most recent few thousand. A pure function of the text; errors are not kept.
+_remembered_global_id = lru_cache(maxsize=4096)(_decode_global_id)
 
 
 def parse_global_id(value: str, expected_type: str) -> uuid.UUID:

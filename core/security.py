@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from joserfc import errors as jose_errors
 from joserfc import jwt
@@ -29,13 +29,24 @@ from core.settings import ConfigurationError, Settings
 
 ALGORITHM = "ES256"
 
-_hasher = PasswordHasher()
+#: Password hashes: argon2id at the minimum configuration of OWASP's Password Storage Cheat Sheet
+#: (19 MiB of memory, 2 passes, 1 lane; its other settings of equal defense trade memory for
+#: passes). argon2-cffi's default before (RFC 9106's second recommendation,
+#: 64 MiB, 3 passes, 4 lanes) cost about 5 times the CPU per sign-in: ~165 ms against ~35 ms on
+#: the 2-core machine (BENCHMARKS.md). Hashes made with other parameters still verify (a hash
+#: carries its own) and are replaced at the next sign-in (`password_needs_rehash`).
+ARGON2_MEMORY_KIB = 19 * 1024
+ARGON2_TIME_COST = 2
+ARGON2_PARALLELISM = 1
+_hasher = PasswordHasher(
+    time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB, parallelism=ARGON2_PARALLELISM, type=Type.ID
+)
 # Verified against when an email is unknown, so that both failures cost the same time.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
-# argon2 takes ~150 ms of CPU and 64 MiB per hash: run it off the event loop (argon2-cffi releases
-# the GIL), and at most a few at once so that a burst of sign-ins cannot exhaust memory.
+# argon2 takes tens of ms of CPU and 19 MiB per hash: run it off the event loop (argon2-cffi
+# releases the GIL), and at most a few at once so that a burst of sign-ins cannot exhaust memory.
 _ARGON2_CONCURRENCY = max(2, os.cpu_count() or 2)
 _argon2_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 #: How much lower than the event loop's the CPU priority (nice value) of hashing threads is.
@@ -43,11 +54,11 @@ _ARGON2_NICENESS = 10
 
 
 def _lower_priority() -> None:
-    """Each hash runs on 4 threads of its own (argon2's lanes, started by this thread, whose
-    priority they inherit): two hashes at once were 8 busy threads against the event loop's one,
-    which stalled every other request of the process on a 2-core machine. Below the loop's
-    priority they use the CPU the loop leaves. Linux only: elsewhere the call would renice the
-    whole process."""
+    """A hash runs on this thread (and on threads of its own for a hash of several lanes, an old
+    one, which inherit its priority): hashes at once competed as equals with the event loop's
+    single thread and stalled every other request of the process on a 2-core machine. Below the
+    loop's priority they use the CPU the loop leaves. Linux only: elsewhere the call would renice
+    the whole process."""
     if sys.platform == "linux":
         thread = threading.get_native_id()
         with suppress(OSError):
@@ -89,6 +100,11 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
 
 def password_needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
+
+
+def password_hasher() -> PasswordHasher:
+    """The hasher of every password Quintet stores (for tools that make hashes in bulk)."""
+    return _hasher
 
 
 def new_refresh_secret() -> str:

@@ -411,11 +411,17 @@ class SqlPlan:
         *,
         max_size: int,
         default_size: int,
+        coerced: VariableValues | None = None,
     ) -> str:
-        """The `data` object as JSON text; raises `Fallback` when the resolvers must answer."""
+        """The `data` object as JSON text; raises `Fallback` when the resolvers must answer.
+        `coerced` are the variables already coerced for this operation, if the caller has them."""
         variable_values = NO_VARIABLES
         if self.operation.variable_definitions:
-            values = get_variable_values(schema, self.operation.variable_definitions, variables or {})
+            values = (
+                coerced
+                if coerced is not None
+                else get_variable_values(schema, self.operation.variable_definitions, variables or {})
+            )
             if isinstance(values, list):
                 raise Fallback(VARIABLES)  # graphql-core reports them
             variable_values = values

@@ -208,3 +208,42 @@ def test_side_by_side_smoke_runs_every_peer_and_operation(server_url: str, tmp_p
     assert summary["results"]["tree"]["quintet"]["quintet_ratio"] == 1.0
     assert summary["results"]["tree"]["postgraphile5"]["quintet_ratio"] > 0
     assert results.with_suffix(".md").read_text().count("| peer |") == len(OPERATIONS)
+
+
+@pytest.mark.bench
+def test_request_cost_measures_in_process_and_over_http(server_url: str) -> None:
+    # Given wrk and a smoke-scale bench database of its own
+    _require_tools()
+    database = f"quintet_bench_cost_{uuid.uuid4().hex[:10]}"
+    base = [sys.executable, "-m", "bench.request_cost", "--scale", "smoke", "--database-url", server_url]
+    base += ["--database", database]
+    try:
+        # When the cost of three operations is measured in process, then of one over HTTP
+        in_process = subprocess.run(
+            [*base, "--operations", "node,nodes50,login", "--requests", "3", "--repeats", "2"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        over_http = subprocess.run(
+            [*base, "--operations", "node", "--over-http", "--seconds", "1", "--connections", "2"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        from bench.dataset import drop_database, resolve_server
+
+        asyncio.run(drop_database(resolve_server(server_url)[0], database))
+    # Then each run succeeds with a positive CPU time per request for every operation (answers checked)
+    assert in_process.returncode == 0, in_process.stdout + in_process.stderr
+    assert over_http.returncode == 0, over_http.stdout + over_http.stderr
+    rows = {line.split()[0]: line.split() for line in in_process.stdout.splitlines() if line[:1].islower()}
+    for operation in ("node", "nodes50", "login"):
+        assert rows[operation][1] == "3", in_process.stdout
+        assert float(rows[operation][2]) > 0, in_process.stdout
+    [node] = [line.split() for line in over_http.stdout.splitlines() if line.startswith("node ")]
+    assert int(node[1]) > 0, over_http.stdout
+    assert float(node[3]) > 0, over_http.stdout

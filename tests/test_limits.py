@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+
+from graphql import parse
+
+from core.limits import node_count, requested_nodes
+from core.settings import Settings
+from schema import build_schema
 from tests.support import GraphQLClient
+
+SETTINGS = Settings(_env_file=None, database_url="postgresql://unused/unused")
 
 HEADLINE = """
 { viewer { pillars(first: 20) { nodes { areas { nodes { projects { nodes {
@@ -79,3 +88,46 @@ async def test_several_operations_need_an_operation_name(gql: GraphQLClient) -> 
         headers={"Authorization": f"Bearer {me.token}"},
     )
     assert response.json()["data"] == {"viewer": {"pillars": {"totalCount": 0}}}
+
+
+async def test_a_compiled_document_counts_each_requests_variables(gql: GraphQLClient) -> None:
+    # Given the broad document compiled by a first request with small pages (its count made then)
+    me = await gql.sign_up()
+    document = TOO_BROAD.replace("first: 100", "first: $m").replace("$n: Int", "$n: Int, $m: Int")
+    document = document.replace("Broad", f"Broad{uuid.uuid4().hex}")
+    assert (await gql(document, {"n": 2, "m": 3}, token=me.token)).data == {"viewer": {"pillars": {"nodes": []}}}
+    # When it is sent again with pages that multiply past the limit, each variable counted where it is used
+    for n, m in ((100, 100), (1, 100), (100, 50)):
+        result = await gql(document, {"n": n, "m": m}, token=me.token)
+        # Then the compiled path refuses it before any SQL, with the total for these values
+        assert result.error_codes == ["TOO_MANY_NODES"]
+        assert result.errors[0]["extensions"]["requested"] == n + n * m + n * m**2 + n * m**3
+        assert result.statements == 0
+    # And values under the limit still run
+    assert (await gql(document, {"n": 5, "m": 5}, token=me.token)).data == {"viewer": {"pillars": {"nodes": []}}}
+
+
+def test_the_node_count_is_a_formula_of_the_variables() -> None:
+    # Given a document with literal and variable page sizes, `nodes(ids:)`, fragments and an omitted size
+    schema = build_schema(SETTINGS)._schema
+    document = parse(
+        """
+        query($ids: [ID!]!, $first: Int, $last: Int = 7) {
+          nodes(ids: $ids) { id }
+          viewer { ...P  projects(last: $last) { nodes { tasks { totalCount } } } }
+        }
+        fragment P on Viewer { pillars(first: $first) { nodes { ... on Pillar { areas(first: 3) { totalCount } } } } }
+        """
+    )
+    count = node_count(schema, document, None)
+    assert count is not None
+    default = SETTINGS.default_page_size
+    # When it is evaluated for several values, then each connection multiplies its parents' sizes
+    for ids, first, last in ((["a", "b"], 10, 2), (["a"], None, 0), ([], 4, 7)):
+        pillars = first if first is not None else default
+        expected = (len(ids) if len(ids) != 1 else 0) + pillars + pillars * 3 + last + last * default
+        assert count.total({"ids": ids, "first": first, "last": last}, default) == expected
+        # And it agrees with the count from the raw variables (coerced, defaults applied)
+        assert requested_nodes(schema, document, None, {"ids": ids, "first": first, "last": last}, default) == expected
+    # And the operation default applies when the variable is not given
+    assert requested_nodes(schema, document, None, {"ids": []}, default) == default + default * 3 + 7 + 7 * default

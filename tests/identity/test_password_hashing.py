@@ -8,10 +8,13 @@ import threading
 from typing import Literal
 
 import pytest
-from argon2 import PasswordHasher
+import sqlalchemy as sa
+from argon2 import PasswordHasher, Type, extract_parameters
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import security
-from core.security import hash_password, verify_password
+from core.security import hash_password, password_needs_rehash, verify_password
+from tests.identity.conftest import users_with_email
 from tests.support import PASSWORD, GraphQLClient
 
 
@@ -76,3 +79,36 @@ async def test_argon2_runs_on_another_thread_than_the_event_loop(monkeypatch: py
     # Then argon2 ran three times, never on the event loop's thread
     assert len(threads) == 3
     assert threading.get_ident() not in threads
+
+
+async def test_hashes_are_made_with_owasps_argon2id_setting() -> None:
+    # Given a new hash; then it is argon2id at 19 MiB, 2 passes, 1 lane (OWASP's Password Storage Cheat Sheet)
+    parameters = extract_parameters(await hash_password(PASSWORD))
+    assert (parameters.type, parameters.memory_cost, parameters.time_cost, parameters.parallelism) == (
+        Type.ID,
+        19 * 1024,
+        2,
+        1,
+    )
+
+
+async def test_a_hash_with_older_parameters_signs_in_and_is_replaced(gql: GraphQLClient, session: AsyncSession) -> None:
+    # Given an account whose stored hash was made with argon2-cffi's former defaults (64 MiB, 3 passes, 4 lanes)
+    me = await gql.sign_up()
+    older = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4).hash(PASSWORD)
+    await session.execute(
+        sa.text("UPDATE users SET password_hash = :hash WHERE lower(email) = lower(:email)"),
+        {"hash": older, "email": me.email},
+    )
+    await session.commit()
+    login = "mutation($i: LoginInput!) { login(input: $i) { errors { code } session { accessToken } } }"
+    # When its owner signs in, then a wrong password is still refused and the right one signs in
+    wrong = await gql(login, {"i": {"email": me.email, "password": PASSWORD + "!"}})
+    assert [e["code"] for e in wrong.data["login"]["errors"]] == ["INVALID_CREDENTIALS"]
+    assert (await gql(login, {"i": {"email": me.email, "password": PASSWORD}})).data["login"]["errors"] == []
+    # And the stored hash is now one with the current parameters, of the same password
+    [row] = await users_with_email(session, me.email)
+    assert row.password_hash != older
+    assert not password_needs_rehash(row.password_hash)
+    assert extract_parameters(row.password_hash).memory_cost == 19 * 1024
+    assert await verify_password(row.password_hash, PASSWORD)
