@@ -32,7 +32,14 @@ WORKER_START_SECONDS = 120
 if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the application
     sys.path.insert(0, str(ROOT))
 
-from core.db import check_database, create_engine, resolve_database_url, session_factory  # noqa: E402
+from core.db import (  # noqa: E402
+    check_app_database,
+    check_database,
+    create_engine,
+    resolve_app_database_url,
+    resolve_database_url,
+    session_factory,
+)
 from core.events import create_bus, register_process_bus, unregister_process_bus  # noqa: E402
 from core.graphiql import PREFIX as GRAPHIQL_PREFIX  # noqa: E402
 from core.graphiql import graphiql_asset  # noqa: E402
@@ -107,7 +114,10 @@ def create_app(
         from schema import build_schema
 
         database_url = resolve_database_url(settings)
-        engine = create_engine(database_url, settings)
+        # The app runs as the app role, under row-level security (core/rls.py); never past it.
+        app_url = resolve_app_database_url(settings, database_url)
+        await check_app_database(app_url, settings)
+        engine = create_engine(app_url, settings)
         schema = build_schema(settings, products, tracer=tracer)
         bus = create_bus(settings)
         await bus.start()

@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from core.rls import APP_ROLE, RlsConnection, app_role_problem, settings_arguments, wrapped, wraps
 from core.settings import ConfigurationError, Settings
 
 
@@ -140,7 +141,22 @@ def resolve_database_url(settings: Settings) -> str:
     return start_embedded_postgres(settings.data_dir / "postgres")
 
 
+def resolve_app_database_url(settings: Settings, owner_url: str) -> str:
+    """The URL the application's engines connect with: DATABASE_APP_URL when set (a login of
+    the app role's own, as behind PgBouncer), else the owner's (`create_engine` then asks for the
+    app role at connection start)."""
+    return to_async_url(settings.database_app_url) if settings.database_app_url else owner_url
+
+
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
+    """An engine whose every connection runs as the app role (`core.rls.APP_ROLE`, under the
+    row-level security policies) and tells Postgres the actor of each transaction and of each
+    single read (`core.rls`). Without DATABASE_APP_URL, `url`'s login becomes the app role by
+    the startup setting `role`; with it, `url` logs in as the app role itself (PgBouncer refuses
+    startup settings it doesn't know)."""
+    server_settings = {"application_name": "quintet"}
+    if not settings.database_app_url:
+        server_settings["role"] = APP_ROLE
     engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,
@@ -149,11 +165,42 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         # Outside dev mode an error's text never holds the statement's values (emails, password
         # hashes, tokens' digests): errors are logged.
         hide_parameters=not settings.is_dev,
-        connect_args={"server_settings": {"application_name": "quintet"}},
+        connect_args={"server_settings": server_settings, "connection_class": RlsConnection},
     )
     _instrument(engine)
     _discard_closed_connections(engine)
+    _act_in_single_reads(engine)
     return engine
+
+
+def _act_in_single_reads(engine: AsyncEngine) -> None:
+    """A read outside any transaction (an autocommit connection: `reader`) sets the actor's
+    settings itself, in the same statement (`core.rls.wrapped`); in a transaction, its BEGIN did."""
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute", retval=True)
+    def _wrap(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> tuple[str, Any]:
+        if many or not conn.connection.dbapi_connection.autocommit or not wraps(statement):
+            return statement, params
+        return wrapped(statement), (*(params or ()), *settings_arguments())
+
+
+async def check_app_database(url: str, settings: Settings) -> None:
+    """Outside dev mode, refuse to serve through a connection whose effective role gets past
+    row-level security (a superuser, BYPASSRLS, the tables' owner): the wall would be down."""
+    if settings.is_dev:
+        return
+    engine = create_engine(url, settings)
+    try:
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            problem = await app_role_problem(raw.driver_connection)
+    finally:
+        await engine.dispose()
+    if problem is not None:
+        raise ConfigurationError(
+            f"the application's database connection ({shown_url(url)}) would bypass row-level security: {problem}; "
+            f"connect as the role {APP_ROLE} (DATABASE_APP_URL), which migrations create"
+        )
 
 
 class DatabaseUnavailable(Exception):

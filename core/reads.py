@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 
 from core.db import DatabaseUnavailable, current_sql_stats, discard_if_lost
+from core.rls import settings_arguments, wrapped
 
 
 class Row(asyncpg.Record):
@@ -76,6 +77,9 @@ class Rendered:
     processors: Mapping[str, Callable[[Any], Any]]
     #: the class of its rows
     row: type[Row]
+    #: `sql` as one statement that first tells Postgres the actor (`core.rls.wrapped`), for a
+    #: run outside a transaction; its three last parameters are `core.rls.settings_arguments()`
+    acting_sql: str = ""
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         values: list[Any] = []
@@ -126,7 +130,8 @@ def render(statement: sa.Select[Any], dialect: Dialect) -> Rendered:
     constants = {name: held[name] for name in names if name not in required and name not in callables}
     processors = {name: fn for name, fn in bind_processors.items() if name in names and callable(fn)}
     columns = [keyname for keyname, _name, _objects, _type in compiled._result_columns]
-    return Rendered(compiled.string, names, constants, callables, processors, row_class(columns))
+    sql = compiled.string
+    return Rendered(sql, names, constants, callables, processors, row_class(columns), wrapped(sql))
 
 
 class Shape:
@@ -169,7 +174,9 @@ class Shape:
         stats = current_sql_stats.get()
         started = time.perf_counter()
         try:
-            return await driver.fetch(rendered.sql, *arguments, record_class=rendered.row)
+            if driver.is_in_transaction():  # its BEGIN told Postgres the actor
+                return await driver.fetch(rendered.sql, *arguments, record_class=rendered.row)
+            return await driver.fetch(rendered.acting_sql, *arguments, *settings_arguments(), record_class=rendered.row)
         except Exception as error:
             # SQLAlchemy never sees this error: a dead connection must be discarded here.
             if await discard_if_lost(conn, driver, error):

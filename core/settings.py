@@ -40,7 +40,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=ROOT / ".env", extra="ignore", env_ignore_empty=True)
 
     mode: Mode = Field(Mode.DEV, description="dev or production")
-    database_url: str | None = Field(None, description="Postgres URL; unset in dev mode means the embedded server")
+    database_url: str | None = Field(
+        None,
+        description="Postgres URL of the tables' owner (migrations); unset in dev mode means the embedded server",
+    )
+    database_app_url: str | None = Field(
+        None,
+        description="Postgres URL the application logs in with as the role quintet_app (behind PgBouncer); "
+        "unset: DATABASE_URL's login becomes quintet_app at connection start",
+    )
     data_dir: Path = Field(ROOT / ".data", description="where dev mode keeps its state")
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(10, ge=0)
@@ -155,7 +163,7 @@ class Settings(BaseSettings):
             raise ValueError(f"one of {', '.join(LOG_LEVELS)}")
         return level
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_app_url")
     @classmethod
     def _a_postgres_url(cls, value: str | None) -> str | None:
         # Said here, in one line, rather than by the driver in a long traceback (never echoing the URL).

@@ -76,7 +76,8 @@ async def register(info: Ctx, input: Annotated[RegisterInput, InputArg]) -> Auth
             offering=input.offering,
         )
 
-    outcome = await ctx.unit_of_work(work)
+    # Nobody is signed in yet: the system finds the account (by its email, its token).
+    outcome = await ctx.system_unit_of_work(work, label="register")
     return _auth_payload(outcome.value, outcome.errors)
 
 
@@ -91,7 +92,8 @@ async def login(info: Ctx, input: Annotated[LoginInput, InputArg]) -> AuthPayloa
             session, tokens=ctx.tokens, refresh_ttl=_refresh_ttl(info), email=input.email, password=input.password
         )
 
-    outcome = await ctx.unit_of_work(work)
+    # Nobody is signed in yet: the system finds the account (by its email, its token).
+    outcome = await ctx.system_unit_of_work(work, label="login")
     if any(isinstance(error, identity.InvalidCredentials) for error in outcome.errors):
         await ctx.auth_limits.failed(address=client_address(ctx.request), account=account)
     return _auth_payload(outcome.value, outcome.errors)
@@ -105,7 +107,8 @@ async def refresh_token(info: Ctx, input: Annotated[RefreshTokenInput, InputArg]
             session, tokens=ctx.tokens, refresh_ttl=_refresh_ttl(info), refresh_token=input.refresh_token
         )
 
-    outcome = await ctx.unit_of_work(work)
+    # Nobody is signed in yet: the system finds the account (by its email, its token).
+    outcome = await ctx.system_unit_of_work(work, label="refreshToken")
     return _auth_payload(outcome.value, outcome.errors)
 
 
