@@ -1,0 +1,401 @@
+"""Row-level security, the second wall: Postgres refuses another tenant's rows even when a query
+skips the read policy (`core.access.readable`).
+
+Two users, A and B, each have rows in every table that declares a read policy (Aurum's, its
+insights', the platform's), and each owns an organization the other is not in. Every read below
+is a raw SELECT of the whole table through the application's own connection paths (a unit of
+work's transaction, the loaders' autocommit reader, a `Shape` run on asyncpg directly), with no
+policy in it. The oracle for what Postgres may return is the application's own policy, applied
+by the owner (who is not subject to RLS).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from starlette.applications import Starlette
+
+import models
+from core import access
+from core.context import Actor
+from core.db import create_engine, reader, session_factory
+from core.reads import Shape
+from core.rls import APP_ROLE, acting, app_role_problem, wrapped
+from core.settings import Settings
+from migrations.rls import ROWS_POLICY, condition_for, rows_condition
+from models.aurum import Task
+from models.identity import User
+from services.identity import readable_users
+from tests.factories import (
+    create_audit_events,
+    create_journal,
+    create_notifications,
+    create_organizations,
+    create_resources,
+    create_tree,
+    create_users,
+    insert_rows,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+AURUM_TABLES = ("pillars", "areas", "projects", "tasks", "journal_templates", "journal_entries", "resources")
+DECLARED = {table.name: table for table in access.declared()}
+
+
+def actor(user_id: uuid.UUID) -> Actor:
+    return Actor(user_id=user_id, role="user")
+
+
+@dataclass(frozen=True)
+class World:
+    a: uuid.UUID
+    b: uuid.UUID
+
+
+async def _rows_of_user(session: AsyncSession, user_id: uuid.UUID, rule_id: uuid.UUID) -> None:
+    tree = await create_tree(
+        session, user_id=user_id, pillars=1, areas_per_pillar=1, projects_per_area=1, tasks_per_project=2
+    )
+    await create_journal(session, user_id=user_id, templates=1, entries=2)
+    await create_resources(session, user_id=user_id, project_ids=tree.projects, task_ids=tree.tasks[:1])
+    await create_notifications(session, user_id=user_id, count=2)
+    await create_audit_events(session, user_id=user_id, count=2)
+    await create_organizations(session, user_id=user_id, count=1)
+    now = datetime.now(UTC)
+    await insert_rows(
+        session,
+        models.RefreshToken,
+        [
+            {
+                "user_id": user_id,
+                "family_id": uuid.uuid4(),
+                "token_hash": uuid.uuid4().hex,
+                "expires_at": now + timedelta(days=1),
+            }
+        ],
+    )
+    job_id = uuid.uuid4()
+    await insert_rows(session, models.BackgroundJob, [{"id": job_id, "user_id": user_id, "kind": "rls"}])
+    insight_id = uuid.uuid4()
+    await insert_rows(
+        session,
+        models.Insight,
+        [
+            {
+                "id": insight_id,
+                "user_id": user_id,
+                "rule_id": rule_id,
+                "job_id": job_id,
+                "subject_type": "user",
+                "fingerprint": f"rls {user_id}",
+                "title": "Insight",
+                "body": "Body",
+                "severity": "info",
+                "score": 1.0,
+                "provider": "test",
+                "model": "test",
+            }
+        ],
+    )
+    await insert_rows(session, models.HrmUserPreferences, [{"user_id": user_id}])
+    await insert_rows(
+        session,
+        models.HrmFeedback,
+        [{"user_id": user_id, "insight_id": insight_id, "rule_id": rule_id, "kind": "helpful"}],
+    )
+
+
+@pytest.fixture(scope="module")
+async def world(engine: AsyncEngine) -> World:
+    """Written by the owner (the test's engine), whom RLS does not filter."""
+    async with session_factory(engine)() as session, session.begin():
+        a, b = await create_users(session, 2, name="Tenant")
+        rule_id = (await session.execute(sa.text("SELECT id FROM hrm_rules LIMIT 1"))).scalar_one()
+        for user_id in (a, b):
+            await _rows_of_user(session, user_id, rule_id)
+    return World(a, b)
+
+
+@pytest.fixture(scope="module")
+async def app_engine(database_url: str, settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The application's engine, as serve and the worker make it (the app role, RLS on)."""
+    made = create_engine(database_url, settings)
+    yield made
+    await made.dispose()
+
+
+def _key(table: sa.Table) -> list[sa.Column[Any]]:
+    return list(table.primary_key.columns)
+
+
+def _tenant_level(policy: access.Policy) -> access.Policy:
+    """The policy as the database holds it: membership of the organization, whatever the role."""
+    if isinstance(policy, access.Members):
+        return dataclasses.replace(policy, roles=None, permission=None)
+    if isinstance(policy, access.AnyOf):
+        return access.AnyOf(*(_tenant_level(p) for p in policy.policies))
+    return policy
+
+
+def _oracle(table: sa.Table, viewer: Actor) -> sa.Select[Any]:
+    """The rows the application's policy gives `viewer` (at the database's granularity)."""
+    if table.name == "users":
+        return readable_users(viewer).with_only_columns(*_key(table))
+    who = access.Who(sa.literal(viewer.user_id, sa.Uuid()), sa.literal(None, sa.Uuid()))
+    return sa.select(*_key(table)).where(_tenant_level(access.policy_of(table)).condition(table, who))
+
+
+async def _keys(conn_or_session: Any, statement: sa.Select[Any]) -> set[tuple[Any, ...]]:
+    return {tuple(row) for row in (await conn_or_session.execute(statement)).all()}
+
+
+@pytest.fixture(scope="module")
+async def expected(engine: AsyncEngine, world: World) -> dict[str, dict[str, set[tuple[Any, ...]]]]:
+    """Per table: every row (`all`) and the rows of A's and of B's (`a`, `b`), read by the owner."""
+    found: dict[str, dict[str, set[tuple[Any, ...]]]] = {}
+    async with engine.connect() as conn:
+        for name, table in DECLARED.items():
+            found[name] = {
+                "all": await _keys(conn, sa.select(*_key(table))),
+                "a": await _keys(conn, _oracle(table, actor(world.a))),
+                "b": await _keys(conn, _oracle(table, actor(world.b))),
+            }
+    return found
+
+
+async def test_every_aurum_table_and_every_user_or_tenant_table_is_covered() -> None:
+    assert set(AURUM_TABLES) <= set(DECLARED)
+    assert {"users", "organizations", "memberships", "invitations", "audit_events", "notifications"} <= set(DECLARED)
+    assert access.undeclared(models.metadata.tables.values()) == []
+
+
+async def _read_in_transaction(app_engine: AsyncEngine, table: sa.Table) -> set[tuple[Any, ...]]:
+    async with session_factory(app_engine)() as session, session.begin():
+        return await _keys(session, sa.select(*_key(table)))
+
+
+async def _read_autocommit(app_engine: AsyncEngine, table: sa.Table) -> set[tuple[Any, ...]]:
+    async with reader(app_engine).connect() as conn:
+        return await _keys(conn, sa.select(*_key(table)))
+
+
+_SHAPES: dict[str, Shape] = {}
+
+
+async def _read_shape(app_engine: AsyncEngine, table: sa.Table) -> set[tuple[Any, ...]]:
+    shape = _SHAPES.setdefault(table.name, Shape(sa.select(*_key(table))))
+    async with reader(app_engine).connect() as conn:
+        return {tuple(row) for row in await shape.fetch(conn, {})}
+
+
+READS = {"transaction": _read_in_transaction, "autocommit": _read_autocommit, "shape": _read_shape}
+
+
+@pytest.mark.parametrize("path", sorted(READS))
+@pytest.mark.parametrize("name", sorted(DECLARED))
+async def test_a_read_that_skips_the_policy_returns_only_the_actors_rows(
+    app_engine: AsyncEngine, world: World, expected: dict[str, dict[str, set[tuple[Any, ...]]]], name: str, path: str
+) -> None:
+    table, read, rows = DECLARED[name], READS[path], expected[name]
+    assert rows["a"], f"A has no {name} to read"
+    assert rows["b"] - rows["a"], f"B has no {name} that A may not read"
+    with acting(actor(world.a)):
+        assert await read(app_engine, table) == rows["a"]
+    with acting(actor(world.b)):
+        assert await read(app_engine, table) == rows["b"]
+
+
+@pytest.mark.parametrize("path", sorted(READS))
+@pytest.mark.parametrize("name", sorted(DECLARED))
+async def test_without_an_actor_nothing_is_readable_and_the_system_reads_everything(
+    app_engine: AsyncEngine, world: World, expected: dict[str, dict[str, set[tuple[Any, ...]]]], name: str, path: str
+) -> None:
+    table, read = DECLARED[name], READS[path]
+    with acting(None):
+        assert await read(app_engine, table) == set()
+    with acting(Actor.webhook("stripe")):
+        assert await read(app_engine, table) == set()
+    with acting(Actor.system("test")):
+        # The module's rows, and maybe other tests' (the database is shared within the process).
+        assert expected[name]["all"] <= await read(app_engine, table)
+
+
+def _scope_change(table: sa.Table, world: World) -> tuple[str, Any]:
+    """A change that would move a row of A's out of A's reach: to B, or to an organization A is
+    not a member of."""
+    policy = access.policy_of(table)
+    if isinstance(policy, access.Owned):
+        return policy.column, world.b
+    if isinstance(policy, access.Members):
+        return policy.column, uuid.uuid4()
+    raise AssertionError(f"no scope change for {policy!r}")
+
+
+WRITABLE = sorted(name for name in DECLARED if name != "audit_events")
+
+
+def _refused(error: BaseException) -> bool:
+    cause = error.orig.__cause__ if isinstance(error, DBAPIError) and error.orig is not None else error
+    return isinstance(cause, asyncpg.InsufficientPrivilegeError)
+
+
+@pytest.mark.parametrize("name", WRITABLE)
+async def test_another_tenants_rows_cant_be_written_and_no_row_can_be_given_away(
+    engine: AsyncEngine,
+    app_engine: AsyncEngine,
+    world: World,
+    expected: dict[str, dict[str, set[tuple[Any, ...]]]],
+    name: str,
+) -> None:
+    table, rows = DECLARED[name], expected[name]
+    key = _key(table)
+    column, value = _scope_change(table, world)
+    others = sorted(rows["b"] - rows["a"])
+    if name == "users":  # A reads the co-members' rows too (their names), and writes only their own
+        others += sorted(rows["a"] - {(world.a,)})
+        mine: tuple[Any, ...] = (world.a,)
+    else:
+        mine = sorted(rows["a"])[0]
+
+    def by_keys(found: list[tuple[Any, ...]]) -> sa.ColumnElement[bool]:
+        return sa.tuple_(*key).in_(found)
+
+    with acting(actor(world.a)):
+        async with session_factory(app_engine)() as session, session.begin():
+            touched = await session.execute(
+                sa.update(table).where(by_keys(others)).values({column: table.c[column]}).returning(*key)
+            )
+            assert touched.all() == []
+            deleted = await session.execute(sa.delete(table).where(by_keys(others)).returning(*key))
+            assert deleted.all() == []
+        with pytest.raises(DBAPIError) as refused:
+            async with session_factory(app_engine)() as session, session.begin():
+                await session.execute(sa.update(table).where(by_keys([mine])).values({column: value}))
+        assert _refused(refused.value), refused.value
+    async with engine.connect() as conn:  # as the owner: nothing changed
+        assert await _keys(conn, sa.select(*key).where(by_keys(others))) == set(others)
+        assert await _keys(conn, sa.select(*key).where(by_keys([mine]), table.c[column] != value)) == {mine}
+
+
+async def test_the_audit_trail_is_appended_to_for_oneself_only_and_never_changed(
+    app_engine: AsyncEngine, world: World, expected: dict[str, dict[str, set[tuple[Any, ...]]]]
+) -> None:
+    events = DECLARED["audit_events"]
+    event = {
+        "actor_kind": "user",
+        "actor_user_id": world.a,
+        "action": "Task.update",
+        "target_table": "tasks",
+        "target_id": str(uuid.uuid4()),
+    }
+    with acting(actor(world.a)):
+        async with session_factory(app_engine)() as session, session.begin():
+            await session.execute(sa.insert(events).values(id=uuid.uuid4(), user_id=world.a, **event))
+        for change in (
+            sa.insert(events).values(id=uuid.uuid4(), user_id=world.b, **event),  # about B's data
+            sa.update(events).values(action="Task.delete"),
+            sa.delete(events),
+        ):
+            with pytest.raises(DBAPIError) as refused:
+                async with session_factory(app_engine)() as session, session.begin():
+                    await session.execute(change)
+            assert _refused(refused.value), refused.value
+
+
+async def test_the_app_role_is_no_superuser_bypasses_nothing_and_owns_nothing(
+    app_engine: AsyncEngine, app: Starlette
+) -> None:
+    # The test suite's engine and the app's (the embedded server's default path is the same
+    # `create_engine`: its owner login becomes the app role at connection start).
+    for made in (app_engine, app.state.runtime.engine):
+        async with reader(made).connect() as conn:
+            assert (await conn.execute(sa.text("SELECT current_user"))).scalar_one() == APP_ROLE
+            raw = await conn.get_raw_connection()
+            assert await app_role_problem(raw.driver_connection) is None
+        async with made.connect() as conn:
+            assert (await conn.execute(sa.text("SELECT current_user"))).scalar_one() == APP_ROLE
+
+
+async def test_the_owner_would_be_refused_as_the_apps_connection(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        assert await app_role_problem(raw.driver_connection) is not None
+
+
+@pytest.mark.parametrize("name", sorted(DECLARED))
+async def test_each_declared_table_has_the_database_policy_its_declaration_gives(
+    engine: AsyncEngine, name: str
+) -> None:
+    """The database's policy is `migrations.rls.condition_for(the declared policy)`: compared as
+    Postgres deparses both (the expected one created on a scratch copy of the table)."""
+    condition = condition_for(_tenant_level(access.policy_of(DECLARED[name])), name)
+    async with engine.connect() as conn:
+        enabled = await conn.execute(
+            sa.text("SELECT relrowsecurity FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": name}
+        )
+        assert enabled.scalar_one() is True
+        actual = (
+            await conn.execute(
+                sa.text("SELECT qual, with_check FROM pg_policies WHERE tablename = :t AND policyname = :p"),
+                {"t": name, "p": ROWS_POLICY},
+            )
+        ).one()
+        await conn.execute(sa.text(f"CREATE TEMP TABLE rls_probe (LIKE {name})"))
+        expression = rows_condition(condition)
+        await conn.execute(sa.text(f"CREATE POLICY probe ON rls_probe USING ({expression}) WITH CHECK ({expression})"))
+        probe = (
+            await conn.execute(sa.text("SELECT qual, with_check FROM pg_policies WHERE tablename = 'rls_probe'"))
+        ).one()
+        await conn.rollback()
+    assert tuple(actual) == tuple(probe)
+
+
+def _plan_order(plan: Any) -> Iterator[str]:
+    yield plan["Node Type"]
+    for child in plan.get("Plans", ()):
+        yield from _plan_order(child)
+
+
+async def test_a_wrapped_read_sets_the_actor_before_it_reads(app_engine: AsyncEngine, world: World) -> None:
+    """The settings' row is the outer side of a nested loop whose inner side is the read: Postgres
+    makes it first (were it not so, the read would see no settings and return nothing: the
+    reads above would fail)."""
+    tasks = DECLARED[Task.__tablename__]
+    sql = str(sa.select(tasks.c.id).compile(app_engine.sync_engine, compile_kwargs={}))
+    async with reader(app_engine).connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        plan = (await driver.fetchval(f"EXPLAIN (FORMAT JSON) {wrapped(sql)}", "user", str(world.a), ""))[0]["Plan"]
+        with acting(actor(world.a)):
+            ids = {row[0] for row in (await conn.execute(sa.select(tasks.c.id))).all()}
+    assert plan["Node Type"] == "Nested Loop"
+    outer, inner = plan["Plans"]
+    assert "Seq Scan" not in list(_plan_order(outer))
+    assert "tasks" not in str(outer)
+    assert "tasks" in str(inner)
+    assert ids
+
+
+async def test_signing_in_works_as_the_app_role(app_engine: AsyncEngine, world: World) -> None:
+    """Nobody is signed in while signing in: the account is found as the system (a user sees
+    no other user's row, so as anyone else it would not be)."""
+    users = DECLARED[User.__tablename__]
+    with acting(actor(world.b)):
+        async with reader(app_engine).connect() as conn:
+            assert world.a not in {row[0] for row in (await conn.execute(sa.select(users.c.id))).all()}
+    with acting(Actor.system("login")):
+        async with reader(app_engine).connect() as conn:
+            found = (await conn.execute(sa.select(users.c.id).where(users.c.id == world.a))).scalar_one()
+    assert found == world.a
