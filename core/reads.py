@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 
 from core.db import DatabaseUnavailable, current_sql_stats, discard_if_lost
-from core.rls import settings_arguments, wrapped
+from core.rls import RlsConnection, settings_arguments, wrapped
 
 
 class Row(asyncpg.Record):
@@ -174,7 +174,7 @@ class Shape:
         stats = current_sql_stats.get()
         started = time.perf_counter()
         try:
-            if driver.is_in_transaction():  # its BEGIN told Postgres the actor
+            if driver.is_in_transaction() or not isinstance(driver, RlsConnection):  # BEGIN told the actor
                 return await driver.fetch(rendered.sql, *arguments, record_class=rendered.row)
             return await driver.fetch(rendered.acting_sql, *arguments, *settings_arguments(), record_class=rendered.row)
         except Exception as error:

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         description="Postgres URL the application logs in with as the role quintet_app (behind PgBouncer); "
         "unset: DATABASE_URL's login becomes quintet_app at connection start",
     )
+    row_security: bool = Field(
+        True,
+        description="false: connect as DATABASE_URL's login itself and tell Postgres no actor, so that the "
+        "row-level security policies are bypassed (the tables' owner); only to measure their cost (bench/)",
+    )
     data_dir: Path = Field(ROOT / ".data", description="where dev mode keeps its state")
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(10, ge=0)

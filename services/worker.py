@@ -66,7 +66,9 @@ def build_queue_app(settings: Settings, database_url: str, products: Sequence[Pr
     app_url = resolve_app_database_url(settings, database_url)
     app = App(
         connector=build_connector(
-            app_url, pool_size=settings.job_concurrency + 3, as_app_role=not settings.database_app_url
+            app_url,
+            pool_size=settings.job_concurrency + 3,
+            as_app_role=settings.row_security and not settings.database_app_url,
         )
     )
     app.task(name=jobs.RUN_TASK, pass_context=True, retry=retry_policy(settings))(run_background_job)
