@@ -31,13 +31,18 @@ from core.access import AnyOf, Inherited, Members, Owned, Policy, Published, pol
 
 #: The role the application runs as (`core.rls.APP_ROLE` is the same name).
 APP_ROLE = "quintet_app"
+#: The settings as SQL, written into the policies as they are (not as calls of the functions
+#: below: Postgres would inline a SQL function's body again at every planning, which most reads
+#: pay, being custom plans). The user id is set only for a user actor (core/rls.py).
+USER_ID = "CAST(nullif(current_setting('quintet.user_id', true), '') AS uuid)"
+IS_SYSTEM = "current_setting('quintet.actor_kind', true) = 'system'"
 #: The name of the one policy per table (`FOR ALL`: reads, and the rows a write may leave).
 ROWS_POLICY = "quintet_rows"
 
 
 def owned(column: str = "user_id") -> str:
     """A user's own rows (`core.access.Owned`)."""
-    return f"{column} = quintet_user_id()"
+    return f"{column} = {USER_ID}"
 
 
 def member_of(column: str = "organization_id") -> str:
@@ -79,7 +84,7 @@ def declared_condition(model_or_table: Any) -> str:
 
 def rows_condition(condition: str) -> str:
     """What `enable_rls` writes: the system reads and writes every row, the others by `condition`."""
-    return f"quintet_is_system() OR {condition}"
+    return f"{IS_SYSTEM} OR {condition}"
 
 
 def enable_rls(op: Any, table: str, condition: str, *, readable_also: str | None = None) -> None:
@@ -169,9 +174,10 @@ def drop_app_role_privileges(op: Any) -> None:
 
 
 def create_functions(op: Any) -> None:
-    """The settings as SQL: plain SQL functions (inlined into the policies, evaluated once per
-    statement where an index key) and, for the membership reads, SECURITY DEFINER ones that read
-    `memberships` as its owner, so that the policy of `memberships` itself does not recurse."""
+    """The settings as SQL functions (for the membership functions and for people reading the
+    database; the policies write the settings out, `USER_ID` and `IS_SYSTEM`), and the
+    SECURITY DEFINER ones the policies call for memberships: they read `memberships` as its
+    owner, so that the policy of `memberships` itself does not recurse."""
     op.execute(
         """
         CREATE FUNCTION quintet_actor_kind() RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS $$

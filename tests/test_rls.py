@@ -12,6 +12,7 @@ by the owner (who is not subject to RLS).
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -361,31 +362,36 @@ async def test_each_declared_table_has_the_database_policy_its_declaration_gives
     assert tuple(actual) == tuple(probe)
 
 
-def _plan_order(plan: Any) -> Iterator[str]:
-    yield plan["Node Type"]
+def _nodes(plan: Any) -> Iterator[Any]:
+    yield plan
     for child in plan.get("Plans", ()):
-        yield from _plan_order(child)
+        yield from _nodes(child)
 
 
-async def test_a_wrapped_read_sets_the_actor_before_it_reads(app_engine: AsyncEngine, world: World) -> None:
-    """The settings' row is the outer side of a nested loop whose inner side is the read: Postgres
-    makes it first (were it not so, the read would see no settings and return nothing: the
-    reads above would fail)."""
+async def test_a_wrapped_read_sets_the_actor_before_it_reads(
+    app_engine: AsyncEngine, world: World, expected: dict[str, dict[str, set[tuple[Any, ...]]]]
+) -> None:
+    """The settings are an InitPlan of a gating Result (a one-time filter) above every scan:
+    Postgres sets them before it reads a row (were it not so, the read would see no settings
+    and return nothing, and the reads above would fail)."""
     tasks = DECLARED[Task.__tablename__]
-    sql = str(sa.select(tasks.c.id).compile(app_engine.sync_engine, compile_kwargs={}))
+    statement = sa.select(tasks.c.id).order_by(tasks.c.position).limit(sa.bindparam("n", 5))
+    sql = str(statement.compile(app_engine.sync_engine))
     async with reader(app_engine).connect() as conn:
         raw = await conn.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
-        plan = (await driver.fetchval(f"EXPLAIN (FORMAT JSON) {wrapped(sql)}", "user", str(world.a), ""))[0]["Plan"]
+        explained = await driver.fetchval(f"EXPLAIN (FORMAT JSON) {wrapped(sql)}", 5, "user", str(world.a), "")
+        plan = json.loads(explained)[0]["Plan"] if isinstance(explained, str) else explained[0]["Plan"]
         with acting(actor(world.a)):
-            ids = {row[0] for row in (await conn.execute(sa.select(tasks.c.id))).all()}
-    assert plan["Node Type"] == "Nested Loop"
-    outer, inner = plan["Plans"]
-    assert "Seq Scan" not in list(_plan_order(outer))
-    assert "tasks" not in str(outer)
-    assert "tasks" in str(inner)
-    assert ids
+            ids = {row[0] for row in (await conn.execute(statement, {"n": 5})).all()}
+    assert plan["Node Type"] == "Result"
+    assert plan["One-Time Filter"].endswith("IS NOT NULL)")
+    initplans = [node for node in plan["Plans"] if node.get("Parent Relationship") == "InitPlan"]
+    assert len(initplans) == 1
+    assert "Relation Name" not in str(initplans[0])
+    assert any(node.get("Relation Name") == "tasks" for node in _nodes(plan))
+    assert {(pk,) for pk in ids} == expected["tasks"]["a"]  # all of A's (fewer than the limit)
 
 
 async def test_signing_in_works_as_the_app_role(app_engine: AsyncEngine, world: World) -> None:
