@@ -17,11 +17,13 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.applications import Starlette
@@ -29,14 +31,22 @@ from starlette.applications import Starlette
 import models
 from core import access
 from core.context import Actor
-from core.db import create_engine, reader, session_factory
+from core.db import (
+    check_app_database,
+    create_engine,
+    reader,
+    resolve_app_database_url,
+    session_factory,
+    to_async_url,
+)
 from core.reads import Shape
 from core.rls import APP_ROLE, acting, app_role_problem, wrapped
-from core.settings import Settings
+from core.settings import ConfigurationError, Mode, Settings
 from migrations.rls import ROWS_POLICY, condition_for, rows_condition
 from models.aurum import Task
 from models.identity import User
 from services.identity import readable_users
+from tests.conftest import make_settings
 from tests.factories import (
     create_audit_events,
     create_journal,
@@ -47,6 +57,7 @@ from tests.factories import (
     create_users,
     insert_rows,
 )
+from tests.test_protections import signing_key
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -405,3 +416,51 @@ async def test_signing_in_works_as_the_app_role(app_engine: AsyncEngine, world: 
         async with reader(app_engine).connect() as conn:
             found = (await conn.execute(sa.select(users.c.id).where(users.c.id == world.a))).scalar_one()
     assert found == world.a
+
+
+LOGIN_ROLE = "quintet_test_app_login"
+
+
+async def test_database_app_url_logs_in_as_a_role_of_the_app_role_itself(
+    engine: AsyncEngine,
+    database_url: str,
+    data_dir: Path,
+    world: World,
+    expected: dict[str, dict[str, set[tuple[Any, ...]]]],
+) -> None:
+    """Behind PgBouncer, which refuses the startup setting `role`, the app logs in as a role that
+    holds the app role's privileges (and, like it, bypasses nothing)."""
+    async with engine.connect() as conn:
+        await conn.execute(
+            sa.text(
+                f"DO $$ BEGIN CREATE ROLE {LOGIN_ROLE} LOGIN INHERIT IN ROLE {APP_ROLE}; "
+                "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+            )
+        )
+        await conn.commit()
+    app_url = make_url(database_url).set(username=LOGIN_ROLE).render_as_string(hide_password=False)
+    settings = make_settings(database_url, data_dir, database_app_url=app_url)
+    assert resolve_app_database_url(settings, database_url) == to_async_url(app_url)
+    made = create_engine(resolve_app_database_url(settings, database_url), settings)
+    try:
+        with acting(actor(world.a)):
+            async with reader(made).connect() as conn:
+                assert (await conn.execute(sa.text("SELECT current_user"))).scalar_one() == LOGIN_ROLE
+                found = await _keys(conn, sa.select(DECLARED["tasks"].c.id))
+                raw = await conn.get_raw_connection()
+                assert await app_role_problem(raw.driver_connection) is None
+    finally:
+        await made.dispose()
+    assert found == expected["tasks"]["a"]
+
+
+async def test_production_refuses_a_connection_past_the_wall(database_url: str, data_dir: Path) -> None:
+    """The owner's login as the app's own (DATABASE_APP_URL): a superuser here, refused at start."""
+    production = make_settings(
+        database_url, data_dir, mode=Mode.PRODUCTION, jwt_private_key=signing_key(), database_app_url=database_url
+    )
+    with pytest.raises(ConfigurationError, match=r"would bypass row-level security: its role \S+ is a superuser"):
+        await check_app_database(resolve_app_database_url(production, database_url), production)
+    # As made by default (the owner's login becomes the app role), it starts.
+    default = make_settings(database_url, data_dir, mode=Mode.PRODUCTION, jwt_private_key=signing_key())
+    await check_app_database(resolve_app_database_url(default, database_url), default)
