@@ -222,14 +222,26 @@ def create_functions(op: Any) -> None:
         $$
         """
     )
+    # Signing in finds an account by its email as the system, but under RLS the unique index on
+    # lower(email) can't serve the lookup (lower() is not leakproof: Postgres may not apply it
+    # before the policy): this finds the id, which the pk then serves (`find_user_by_email`).
+    op.execute(
+        f"""
+        CREATE FUNCTION quintet_account_id(email text) RETURNS uuid
+        LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+            SELECT id FROM {schema}.users WHERE lower(users.email) = lower($1)
+        $$
+        """
+    )
     # Nobody but the policies (and the app role that they run as) needs them.
-    for function in ("quintet_member_organizations()", "quintet_co_members()"):
+    for function in ("quintet_member_organizations()", "quintet_co_members()", "quintet_account_id(text)"):
         op.execute(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC")
         op.execute(f"GRANT EXECUTE ON FUNCTION {function} TO {APP_ROLE}")
 
 
 def drop_functions(op: Any) -> None:
     for function in (
+        "quintet_account_id(text)",
         "quintet_co_members()",
         "quintet_member_organizations()",
         "quintet_user_id()",

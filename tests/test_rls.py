@@ -45,7 +45,7 @@ from core.settings import ConfigurationError, Mode, Settings
 from migrations.rls import ROWS_POLICY, condition_for, rows_condition
 from models.aurum import Task
 from models.identity import User
-from services.identity import readable_users
+from services.identity import find_user_by_email, readable_users
 from tests.conftest import make_settings
 from tests.factories import (
     create_audit_events,
@@ -413,9 +413,21 @@ async def test_signing_in_works_as_the_app_role(app_engine: AsyncEngine, world: 
         async with reader(app_engine).connect() as conn:
             assert world.a not in {row[0] for row in (await conn.execute(sa.select(users.c.id))).all()}
     with acting(Actor.system("login")):
-        async with reader(app_engine).connect() as conn:
-            found = (await conn.execute(sa.select(users.c.id).where(users.c.id == world.a))).scalar_one()
-    assert found == world.a
+        async with session_factory(app_engine)() as session, session.begin():
+            email = (await session.execute(sa.select(users.c.email).where(users.c.id == world.a))).scalar_one()
+            found = await find_user_by_email(session, f"  {email.upper()} ")
+            # Under RLS, lower(email) can't use its index: the lookup goes by the id instead.
+            await session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+            plan = (
+                await session.execute(
+                    sa.text("EXPLAIN SELECT id FROM users WHERE id = (SELECT quintet_account_id(:email))"),
+                    {"email": email},
+                )
+            ).all()
+    assert found is not None
+    assert found.id == world.a
+    assert "using pk_users" in plan[0][0]
+    assert plan[1][0].strip().startswith("Index Cond: (id = ")
 
 
 LOGIN_ROLE = "quintet_test_app_login"
