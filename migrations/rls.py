@@ -31,11 +31,14 @@ from core.access import AnyOf, Inherited, Members, Owned, Policy, Published, pol
 
 #: The role the application runs as (`core.rls.APP_ROLE` is the same name).
 APP_ROLE = "quintet_app"
-#: The settings as SQL, written into the policies as they are (not as calls of the functions
-#: below: Postgres would inline a SQL function's body again at every planning, which most reads
-#: pay, being custom plans). The user id is set only for a user actor (core/rls.py).
-USER_ID = "CAST(nullif(current_setting('quintet.user_id', true), '') AS uuid)"
-IS_SYSTEM = "current_setting('quintet.actor_kind', true) = 'system'"
+#: The settings as SQL, written into the policies as scalar sub-SELECTs: Postgres makes each an
+#: InitPlan, evaluated once per statement, where a bare `current_setting(...)` (or a SQL function
+#: wrapping it, whose body Postgres would also inline again at every planning) is evaluated for
+#: every row (a tree of 1,000 tasks: 1,000 setting look-ups and uuid parses). Comparing a column
+#: with an InitPlan's value is leakproof, so the query's own index conditions still apply first.
+#: The user id is set only for a user actor (core/rls.py).
+USER_ID = "(SELECT CAST(nullif(current_setting('quintet.user_id', true), '') AS uuid))"
+IS_SYSTEM = "(SELECT current_setting('quintet.actor_kind', true) = 'system')"
 #: The name of the one policy per table (`FOR ALL`: reads, and the rows a write may leave).
 ROWS_POLICY = "quintet_rows"
 
