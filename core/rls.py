@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -41,6 +40,7 @@ USER_ID = "quintet.user_id"
 ORGANIZATION_ID = "quintet.organization_id"
 
 _KINDS = frozenset({"user", "api_client", "webhook", "system"})
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ class DatabaseActor:
         if (self.user_id and self.kind != "user") or (self.organization_id and self.kind != "api_client"):
             raise ValueError(f"a {self.kind or 'missing'} actor carries no user id or client organization")
         for value in (self.user_id, self.organization_id):
-            if value and str(uuid.UUID(value)) != value:
+            if value and not _CANONICAL_UUID.fullmatch(value):
                 raise ValueError(f"not a canonical uuid: {value!r}")
 
     @classmethod

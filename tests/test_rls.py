@@ -40,7 +40,7 @@ from core.db import (
     to_async_url,
 )
 from core.reads import Shape
-from core.rls import APP_ROLE, acting, app_role_problem, wrapped
+from core.rls import APP_ROLE, DatabaseActor, acting, app_role_problem, wrapped
 from core.settings import ConfigurationError, Mode, Settings
 from migrations.rls import ROWS_POLICY, condition_for, rows_condition
 from models.aurum import Task
@@ -477,3 +477,31 @@ async def test_production_refuses_a_connection_past_the_wall(database_url: str, 
     # As made by default (the owner's login becomes the app role), it starts.
     default = make_settings(database_url, data_dir, mode=Mode.PRODUCTION, jwt_private_key=signing_key())
     await check_app_database(resolve_app_database_url(default, database_url), default)
+
+
+async def test_the_actors_settings_are_validated_and_carried_by_the_begin(
+    app_engine: AsyncEngine, world: World
+) -> None:
+    for wrong in (
+        lambda: DatabaseActor("admin"),
+        lambda: DatabaseActor("user", "1; DROP TABLE users"),
+        lambda: DatabaseActor("user", str(world.a).upper()),
+        lambda: DatabaseActor("system", str(world.a)),
+        lambda: DatabaseActor("webhook", "", str(world.a)),
+    ):
+        with pytest.raises(ValueError, match=r"actor kind|canonical uuid|carries no"):
+            wrong()
+    assert DatabaseActor.of(actor(world.a)) == DatabaseActor("user", str(world.a))
+    client = Actor.api_client("partner", world.b)
+    assert DatabaseActor.of(client) == DatabaseActor("api_client", "", str(world.b))
+    with acting(actor(world.a)):
+        async with session_factory(app_engine)() as session, session.begin():
+            settings = (
+                await session.execute(
+                    sa.text(
+                        "SELECT current_setting('quintet.actor_kind'), current_setting('quintet.user_id'), "
+                        "current_setting('quintet.organization_id')"
+                    )
+                )
+            ).one()
+    assert tuple(settings) == ("user", str(world.a), "")
