@@ -33,9 +33,11 @@ if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the a
     sys.path.insert(0, str(ROOT))
 
 from core.db import (  # noqa: E402
+    check_app_database,
     check_database,
     create_engine,
     create_replica_engine,
+    resolve_app_database_url,
     resolve_database_url,
     resolve_direct_url,
     session_factory,
@@ -115,7 +117,10 @@ def create_app(
         from schema import build_schema
 
         database_url = resolve_database_url(settings)
-        engine = create_engine(database_url, settings)
+        # The app runs as the app role, under row-level security (core/rls.py); never past it.
+        app_url = resolve_app_database_url(settings, database_url)
+        await check_app_database(app_url, settings)
+        engine = create_engine(app_url, settings)
         replica = create_replica_engine(settings)
         routing = (
             ReadRouting(

@@ -501,6 +501,18 @@ BY_POSITION = "orderBy: [POSITION_ASC, PRIMARY_KEY_ASC]"
 BY_DUE = "orderBy: [DUE_AT_ASC, PRIMARY_KEY_ASC]"
 
 
+class QuintetOwner(Quintet):
+    """Quintet connected as the tables' owner with no actor settings (`ROW_SECURITY=false`):
+    the same server with the database's second wall down, to measure what the wall costs."""
+
+    name = "quintet-owner"
+    title = "Quintet (production mode, row-level security bypassed)"
+
+    def launch(self, *, port: int, workers: int, dsn: str) -> Launch:
+        launch = super().launch(port=port, workers=workers, dsn=dsn)
+        return replace(launch, env={**launch.env, "ROW_SECURITY": "false"})
+
+
 @dataclass(frozen=True)
 class PgNames:
     """Where PostGraphile v4 and v5 name things differently over the same tables: v5 gives the
@@ -931,6 +943,8 @@ class Floor(Peer):
 
 
 PEER_NAMES = ("quintet", "postgraphile5", "postgraphile", "naive", "floor")
+#: Peers that run only when named: Quintet past its row-level security (what the wall costs).
+EXTRA_PEER_NAMES = ("quintet-owner",)
 #: The peers that run on Node.js (npm ci from a committed lock file, each in its folder).
 NODE_PEERS = {"postgraphile5": POSTGRAPHILE5_DIR, "postgraphile": POSTGRAPHILE_DIR}
 
@@ -942,5 +956,6 @@ def build_peers(names: list[str], *, jwt_private_key: str, no_pgcrypto: str | No
         "postgraphile": PostGraphile(no_pgcrypto),
         "naive": NaiveStrawberry(),
         "floor": Floor(),
+        "quintet-owner": QuintetOwner(jwt_private_key),
     }
     return [known[name] for name in names]

@@ -121,6 +121,7 @@ from bench.dataset import (
 )
 from bench.lineup import (
     CREATE,
+    EXTRA_PEER_NAMES,
     NODE_PEERS,
     OPERATIONS,
     PEER_NAMES,
@@ -879,8 +880,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     options.peer_names = [name.strip() for name in options.peers.split(",") if name.strip()]
     options.operation_names = [name.strip() for name in options.operations.split(",") if name.strip()]
     for name in options.peer_names:
-        if name not in PEER_NAMES:
-            parser.error(f"unknown peer {name!r}; choose among {', '.join(PEER_NAMES)}")
+        if name not in (*PEER_NAMES, *EXTRA_PEER_NAMES):
+            parser.error(f"unknown peer {name!r}; choose among {', '.join((*PEER_NAMES, *EXTRA_PEER_NAMES))}")
     for name in options.operation_names:
         if name not in OPERATIONS:
             parser.error(f"unknown operation {name!r}; choose among {', '.join(OPERATIONS)}")

@@ -4,7 +4,9 @@ Every table whose rows belong to someone declares its policy once, next to its m
 (`declare(Model, OWNED)`), and every read (the kit's loaders, a service's lookup before a
 write, the one-statement SQL form, `node`/`nodes`, live channels) takes its condition from
 `readable(rows, actor)`. Nothing else compares a `user_id` or an `organization_id` with the
-actor: a test (tests/test_access.py) fails on a file that does.
+actor: a test (tests/test_access.py) fails on a file that does. Postgres's row-level security is
+the second wall, should a read forget this one: each declared table has the database policy
+`migrations.rls.condition_for` gives (core/rls.py tells Postgres the actor).
 
 Policies:
 - `Owned(column)`: a user's own rows (the column is the viewer's id).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from core.db import CommitOutcomeUnknown, DatabaseUnavailable, SqlStats, lost_co
 from core.errors import ClientError, DomainError, Unauthenticated
 from core.events import SESSION_BUS_KEY, EventBus
 from core.ratelimit import RateLimiter, SignInLimits
+from core.rls import acting
 from core.security import TokenService
 from core.settings import Settings
 
@@ -207,12 +209,28 @@ class Context(Generic[L]):
         recorded in the audit trail as the request's actor's."""
         return await run_unit_of_work(self.sessions, self.bus, work, audit=self.audit_scope())
 
-    async def actor_unit_of_work(self, work: Callable[[AsyncSession, Actor], Awaitable[T]]) -> Outcome[T]:
-        """`unit_of_work` for a signed-in user; without one, the UNAUTHENTICATED error."""
+    async def system_unit_of_work(self, work: Callable[[AsyncSession], Awaitable[T]], *, label: str) -> Outcome[T]:
+        """`unit_of_work` in which the database sees the system (`label` says what for) instead
+        of the request's actor: for the work that must read rows no policy gives the actor
+        yet, and whose service says which rows it touches (signing in finds the account by its
+        email; accepting an invitation finds it by its token). The audit trail still records
+        the request's actor."""
+        return await run_unit_of_work(
+            self.sessions, self.bus, work, audit=self.audit_scope(), as_actor=Actor.system(label)
+        )
+
+    async def actor_unit_of_work(
+        self, work: Callable[[AsyncSession, Actor], Awaitable[T]], *, as_system: str | None = None
+    ) -> Outcome[T]:
+        """`unit_of_work` for a signed-in user; without one, the UNAUTHENTICATED error. With
+        `as_system`, the database sees the system act (see `system_unit_of_work`): for work
+        on rows the user may not read yet (an invitation found by its token)."""
         actor = self.actor
         if actor is None:
             return Outcome(errors=[Unauthenticated("Sign in to do this")])
         try:
+            if as_system is not None:
+                return await self.system_unit_of_work(lambda session: work(session, actor), label=as_system)
             return await self.unit_of_work(lambda session: work(session, actor))
         except IntegrityError as error:
             # Every row an actor writes is theirs: a dangling `users` key means their account is
@@ -228,8 +246,12 @@ async def run_unit_of_work(
     work: Callable[[AsyncSession], Awaitable[T]],
     *,
     audit: AuditScope | None = None,
+    as_actor: Actor | None = None,
 ) -> Outcome[T]:
     """Run `work` in one transaction: a mutation, or a background job outside any request.
+
+    The database sees `as_actor` act (core/rls.py), else the audit scope's actor, else the
+    task's current one.
 
     With `audit`, its changes are recorded in the audit trail as that scope's, in the same
     transaction (the `before_commit` callbacks write them); without, nothing is recorded.
@@ -241,6 +263,21 @@ async def run_unit_of_work(
     registered with `after_commit` (events, through `core.events.publish_after_commit` and the
     `bus` this puts in `session.info`) run only once the commit succeeded, never on rollback.
     """
+    with _acting(as_actor, audit):
+        return await _unit_of_work(sessions, bus, work, audit)
+
+
+def _acting(actor: Actor | None, audit: AuditScope | None) -> contextlib.AbstractContextManager[None]:
+    actor = actor if actor is not None else audit.actor if audit is not None else None
+    return acting(actor) if actor is not None else contextlib.nullcontext()
+
+
+async def _unit_of_work(
+    sessions: async_sessionmaker[AsyncSession],
+    bus: EventBus,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    audit: AuditScope | None,
+) -> Outcome[T]:
     kept: DomainError | None = None
     committing = False
     async with sessions() as session:
@@ -311,10 +348,19 @@ async def run_in_transaction(
     work: Callable[[AsyncSession], Awaitable[T]],
     *,
     audit: AuditScope | None = None,
+    as_actor: Actor | None = None,
 ) -> T:
     """Outside a request (workers, periodic jobs): one transaction, then its `after_commit`
     callbacks, as `Context.unit_of_work` does for mutations; with `audit` (the system actor,
-    say), its changes are recorded in the audit trail."""
+    say), its changes are recorded in the audit trail. The database sees `as_actor` act, else
+    the audit scope's actor, else the task's current one (core/rls.py)."""
+    with _acting(as_actor, audit):
+        return await _in_transaction(sessions, work, audit)
+
+
+async def _in_transaction(
+    sessions: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]], audit: AuditScope | None
+) -> T:
     async with sessions() as session:
         if audit is not None:
             session.info[AUDIT_SCOPE] = audit

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import logging
 import os
 import socket
 import time
@@ -31,7 +32,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from core.rls import APP_ROLE, RlsConnection, app_role_problem, settings_arguments, wrapped, wraps
 from core.settings import ConfigurationError, Pooler, Settings
+
+logger = logging.getLogger("quintet.db")
 
 
 @dataclass
@@ -146,12 +150,29 @@ def resolve_direct_url(settings: Settings, url: str) -> str:
     return to_async_url(settings.database_direct_url) if settings.database_direct_url else url
 
 
+def resolve_app_database_url(settings: Settings, owner_url: str) -> str:
+    """The URL the application's engines connect with: DATABASE_APP_URL when set (a login of
+    the app role's own, as behind PgBouncer), else the owner's (`create_engine` then asks for the
+    app role at connection start)."""
+    return to_async_url(settings.database_app_url) if settings.database_app_url else owner_url
+
+
 def create_engine(url: str, settings: Settings, *, connect_timeout: float | None = None) -> AsyncEngine:
-    connect_args: dict[str, Any] = {"server_settings": {"application_name": "quintet"}}
+    """An engine whose every connection runs as the app role (`core.rls.APP_ROLE`, under the
+    row-level security policies) and tells Postgres the actor of each transaction and of each
+    single read (`core.rls`). Without DATABASE_APP_URL, `url`'s login becomes the app role by
+    the startup setting `role`; with it, `url` logs in as the app role itself (PgBouncer refuses
+    startup settings it doesn't know). Behind PgBouncer no statement is named (`TRANSACTION_POOLING`)."""
+    server_settings = {"application_name": "quintet"}
+    connect_args: dict[str, Any] = {"server_settings": server_settings}
     if connect_timeout is not None:
         connect_args["timeout"] = connect_timeout
     if settings.database_pooler is Pooler.PGBOUNCER:
         connect_args.update(TRANSACTION_POOLING)
+    if settings.row_security:
+        connect_args["connection_class"] = RlsConnection
+        if not settings.database_app_url:
+            server_settings["role"] = APP_ROLE
     engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,
@@ -164,6 +185,8 @@ def create_engine(url: str, settings: Settings, *, connect_timeout: float | None
     )
     _instrument(engine)
     _discard_closed_connections(engine)
+    if settings.row_security:
+        _act_in_single_reads(engine)
     return engine
 
 
@@ -200,6 +223,39 @@ TRANSACTION_POOLING: dict[str, Any] = {
     "prepared_statement_cache_size": 0,
     "prepared_statement_name_func": _unnamed,
 }
+
+
+def _act_in_single_reads(engine: AsyncEngine) -> None:
+    """A read outside any transaction (an autocommit connection: `reader`) sets the actor's
+    settings itself, in the same statement (`core.rls.wrapped`); in a transaction, its BEGIN did."""
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute", retval=True)
+    def _wrap(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> tuple[str, Any]:
+        if many or not conn.connection.dbapi_connection.autocommit or not wraps(statement):
+            return statement, params
+        return wrapped(statement), (*(params or ()), *settings_arguments())
+
+
+async def check_app_database(url: str, settings: Settings) -> None:
+    """Outside dev mode, refuse to serve through a connection whose effective role gets past
+    row-level security (a superuser, BYPASSRLS, the tables' owner): the wall would be down."""
+    if not settings.row_security:
+        logger.warning("ROW_SECURITY=false: the row-level security policies are bypassed (for measurements only)")
+        return
+    if settings.is_dev:
+        return
+    engine = create_engine(url, settings)
+    try:
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            problem = await app_role_problem(raw.driver_connection)
+    finally:
+        await engine.dispose()
+    if problem is not None:
+        raise ConfigurationError(
+            f"the application's database connection ({shown_url(url)}) would bypass row-level security: {problem}; "
+            f"connect as the role {APP_ROLE} (DATABASE_APP_URL), which migrations create"
+        )
 
 
 class DatabaseUnavailable(Exception):

@@ -32,6 +32,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from core.rls import APP_ROLE, acting_as_system
+
 logger = logging.getLogger("quintet.jobs")
 
 DEFAULT_QUEUE = "default"
@@ -54,13 +56,14 @@ def libpq_url(database_url: str) -> str:
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def build_connector(database_url: str, *, pool_size: int) -> PsycopgConnector:
-    return PsycopgConnector(
-        conninfo=libpq_url(database_url),
-        min_size=1,
-        max_size=pool_size,
-        kwargs={"application_name": "quintet-worker"},
-    )
+def build_connector(database_url: str, *, pool_size: int, as_app_role: bool = True) -> PsycopgConnector:
+    """procrastinate's own connections (psycopg), as the app role (`core.rls.APP_ROLE`) like the
+    application's: `database_url`'s login becomes it at connection start, unless `as_app_role`
+    is false (the URL logs in as it already). The queue's tables have no row policies."""
+    kwargs: dict[str, Any] = {"application_name": "quintet-worker"}
+    if as_app_role:
+        kwargs["options"] = f"-c role={APP_ROLE}"
+    return PsycopgConnector(conninfo=libpq_url(database_url), min_size=1, max_size=pool_size, kwargs=kwargs)
 
 
 async def defer(
@@ -227,8 +230,9 @@ async def watch_queue(engine: AsyncEngine, watch: QueueWatch, *, stalled_after: 
     while True:
         await asyncio.sleep(UNSERVED_WARNING_INTERVAL_SECONDS)
         try:
-            async with engine.connect() as conn:
-                watch.check(await queue_health(conn, stalled_after=stalled_after))
+            with acting_as_system():
+                async with engine.connect() as conn:
+                    watch.check(await queue_health(conn, stalled_after=stalled_after))
         except Exception as exc:  # noqa: BLE001 - the next round tries again; /readyz reports the database
             logger.warning("checking the job queue failed: %s", exc)
 

@@ -37,6 +37,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import metrics
+from core.rls import acting_as_system
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -475,9 +476,11 @@ async def metrics_endpoint(request: Request) -> Response:
     sources: Sequence[ScrapeSource] = getattr(request.app.state, "scrape_sources", ())
     if sources:
         try:
-            async with runtime.engine.connect() as conn:
-                for source in sources:
-                    families.extend(await source(conn))
+            # The scrape counts every user's jobs: the system's reading, not a request's.
+            with acting_as_system():
+                async with runtime.engine.connect() as conn:
+                    for source in sources:
+                        families.extend(await source(conn))
         except Exception as error:  # noqa: BLE001 - the process's own metrics are still worth serving
             logger.warning("metrics: the database's part of the scrape failed: %s", error)
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 
 from core.db import DatabaseUnavailable, current_sql_stats, discard_if_lost
+from core.rls import RlsConnection, settings_arguments, wrapped
 
 
 class Row(asyncpg.Record):
@@ -81,6 +82,9 @@ class Rendered:
     #: of which 4 change between requests
     template: tuple[Any, ...] = ()
     per_run: tuple[tuple[int, str, Callable[[Any], Any] | None, Callable[[], Any] | None], ...] = ()
+    #: `sql` as one statement that first tells Postgres the actor (`core.rls.wrapped`), for a
+    #: run outside a transaction; its three last parameters are `core.rls.settings_arguments()`
+    acting_sql: str = ""
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         # A value given for a constant's name takes its place, as in `_arguments`.
@@ -155,8 +159,9 @@ def render(statement: sa.Select[Any], dialect: Dialect) -> Rendered:
         else:
             template.append(None)
             per_run.append((position, name, processor, callables.get(name)))
+    sql = compiled.string
     return Rendered(
-        compiled.string,
+        sql,
         names,
         constants,
         callables,
@@ -164,6 +169,7 @@ def render(statement: sa.Select[Any], dialect: Dialect) -> Rendered:
         row_class(columns),
         tuple(template),
         tuple(per_run),
+        wrapped(sql),
     )
 
 
@@ -207,7 +213,9 @@ class Shape:
         stats = current_sql_stats.get()
         started = time.perf_counter()
         try:
-            return await driver.fetch(rendered.sql, *arguments, record_class=rendered.row)
+            if driver.is_in_transaction() or not isinstance(driver, RlsConnection):  # BEGIN told the actor
+                return await driver.fetch(rendered.sql, *arguments, record_class=rendered.row)
+            return await driver.fetch(rendered.acting_sql, *arguments, *settings_arguments(), record_class=rendered.row)
         except Exception as error:
             # SQLAlchemy never sees this error: a dead connection must be discarded here.
             if await discard_if_lost(conn, driver, error):

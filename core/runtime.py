@@ -23,6 +23,7 @@ from core.fastpath import PlanCache
 from core.live_slots import LiveSlots
 from core.products import LoaderContainer
 from core.ratelimit import RateLimiter, SignInLimits
+from core.rls import act_as
 from core.security import TokenService
 from core.settings import Settings
 
@@ -90,7 +91,11 @@ class Runtime:
     ) -> Context[Any]:
         """The context of one request of `actor` (None: anonymous), with fresh loaders; `sql`
         counts its statements (a new count unless given), `kind` is a subclass to build. Its
-        reads go to `reads` (the replica, from `routing`), else to the primary."""
+        reads go to `reads` (the replica, from `routing`), else to the primary.
+
+        From here on, the calling task's database work acts as `actor` (core/rls.py): each
+        request, stream and shared subscription builds its context at its start, in its own task."""
+        act_as(actor)
         engine = reads if reads is not None else self.engine
         return kind(
             request=request,

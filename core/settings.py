@@ -45,7 +45,20 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=ROOT / ".env", extra="ignore", env_ignore_empty=True)
 
     mode: Mode = Field(Mode.DEV, description="dev or production")
-    database_url: str | None = Field(None, description="Postgres URL; unset in dev mode means the embedded server")
+    database_url: str | None = Field(
+        None,
+        description="Postgres URL of the tables' owner (migrations); unset in dev mode means the embedded server",
+    )
+    database_app_url: str | None = Field(
+        None,
+        description="Postgres URL the application logs in with as the role quintet_app (behind PgBouncer); "
+        "unset: DATABASE_URL's login becomes quintet_app at connection start",
+    )
+    row_security: bool = Field(
+        True,
+        description="false: connect as DATABASE_URL's login itself and tell Postgres no actor, so that the "
+        "row-level security policies are bypassed (the tables' owner); only to measure their cost (bench/)",
+    )
     data_dir: Path = Field(ROOT / ".data", description="where dev mode keeps its state")
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(10, ge=0)
@@ -185,9 +198,14 @@ class Settings(BaseSettings):
                 "DATABASE_POOLER=pgbouncer needs DATABASE_DIRECT_URL, Postgres itself: migrations hold a session "
                 "lock and the job worker listens for new jobs, which transaction pooling can't carry"
             )
+        if self.database_pooler is Pooler.PGBOUNCER and self.row_security and not self.database_app_url:
+            raise ValueError(
+                "DATABASE_POOLER=pgbouncer needs DATABASE_APP_URL, a login of the app role quintet_app through "
+                "PgBouncer: PgBouncer refuses the startup setting `role` that otherwise makes the app that role"
+            )
         return self
 
-    @field_validator("database_url", "database_replica_url", "database_direct_url")
+    @field_validator("database_url", "database_replica_url", "database_direct_url", "database_app_url")
     @classmethod
     def _a_postgres_url(cls, value: str | None) -> str | None:
         # Said here, in one line, rather than by the driver in a long traceback (never echoing the URL).

@@ -57,6 +57,7 @@ from core.http import RequestRefused, _parse_params
 from core.limits import cacheable
 from core.live_slots import CODE, LIMIT_NAME, LiveSlots, Slot, too_many_connections
 from core.products import LoaderContainer
+from core.rls import act_as
 from core.runtime import Runtime
 from core.security import InvalidAccessToken, TokenProblem
 from core.settings import Settings
@@ -104,7 +105,9 @@ class ConnectionContext(Context[LoaderContainer]):
         _operation_loaders.set(value)
 
     def start_operation(self) -> None:
-        """Fresh loaders for the operation about to start (its task copies this context variable)."""
+        """Fresh loaders for the operation about to start, and its actor for the database
+        (core/rls.py); its task copies these context variables."""
+        act_as(self.actor)
         _operation_loaders.set(self.new_loaders(self.actor))
 
     def token_expired(self) -> bool:

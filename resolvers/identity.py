@@ -79,7 +79,8 @@ async def register(info: Ctx, input: Annotated[RegisterInput, InputArg]) -> Auth
             offering=input.offering,
         )
 
-    outcome = await ctx.unit_of_work(work)
+    # Nobody is signed in yet: the system finds the account (by its email, its token).
+    outcome = await ctx.system_unit_of_work(work, label="register")
     if outcome.value is not None:  # the new user's first reads come right after (a read replica)
         ctx.wrote_for.add(user_mark(outcome.value.user.id))
     return _auth_payload(outcome.value, outcome.errors)
@@ -96,7 +97,8 @@ async def login(info: Ctx, input: Annotated[LoginInput, InputArg]) -> AuthPayloa
             session, tokens=ctx.tokens, refresh_ttl=_refresh_ttl(info), email=input.email, password=input.password
         )
 
-    outcome = await ctx.unit_of_work(work)
+    # Nobody is signed in yet: the system finds the account (by its email, its token).
+    outcome = await ctx.system_unit_of_work(work, label="login")
     if any(isinstance(error, identity.InvalidCredentials) for error in outcome.errors):
         await ctx.auth_limits.failed(address=client_address(ctx.request), account=account)
     return _auth_payload(outcome.value, outcome.errors)
@@ -110,7 +112,8 @@ async def refresh_token(info: Ctx, input: Annotated[RefreshTokenInput, InputArg]
             session, tokens=ctx.tokens, refresh_ttl=_refresh_ttl(info), refresh_token=input.refresh_token
         )
 
-    outcome = await ctx.unit_of_work(work)
+    # Nobody is signed in yet: the system finds the account (by its email, its token).
+    outcome = await ctx.system_unit_of_work(work, label="refreshToken")
     return _auth_payload(outcome.value, outcome.errors)
 
 

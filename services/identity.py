@@ -99,7 +99,10 @@ async def _issue_session(
 
 
 async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
-    statement = sa.select(User).where(sa.func.lower(col(User.email)) == normalize_email(email).lower())
+    # By the id the database's `quintet_account_id` finds (as the owner): under row-level security
+    # the index on lower(email) can't serve `lower(email) = ...` (migrations/rls.py).
+    account = sa.select(sa.func.quintet_account_id(account_key(email))).scalar_subquery()
+    statement = sa.select(User).where(col(User.id) == account)
     return (await session.execute(statement)).scalar_one_or_none()
 
 

@@ -25,10 +25,12 @@ from typing import Any
 from procrastinate import App, JobContext
 
 from core.ai import build_provider
-from core.db import create_engine, session_factory
+from core.context import Actor
+from core.db import check_app_database, create_engine, resolve_app_database_url, session_factory
 from core.events import create_bus, process_bus, register_process_bus, unregister_process_bus
 from core.jobs import BackoffRetry, build_connector, recover_stalled_jobs
 from core.products import PeriodicTask, Product, Registry
+from core.rls import acting
 from core.settings import ConfigurationError, Settings
 from products import PRODUCTS
 from services import jobs
@@ -61,7 +63,14 @@ def _periodic(task: PeriodicTask) -> Callable[[JobContext, int], Awaitable[int]]
 def build_queue_app(settings: Settings, database_url: str, products: Sequence[Product] = PRODUCTS) -> App:
     registry = Registry(products)
     jobs.register_handlers(registry.job_handlers)
-    app = App(connector=build_connector(database_url, pool_size=settings.job_concurrency + 3))
+    app_url = resolve_app_database_url(settings, database_url)
+    app = App(
+        connector=build_connector(
+            app_url,
+            pool_size=settings.job_concurrency + 3,
+            as_app_role=settings.row_security and not settings.database_app_url,
+        )
+    )
     app.task(name=jobs.RUN_TASK, pass_context=True, retry=retry_policy(settings))(run_background_job)
     for periodic in registry.periodic:
         task = app.task(name=periodic.name, pass_context=True, queueing_lock=periodic.name)(_periodic(periodic))
@@ -115,8 +124,33 @@ async def run_worker(
 ) -> None:
     """Run jobs until stopped (SIGINT/SIGTERM, or cancellation), or with `wait=False` until
     the queue is empty. Running jobs get `SHUTDOWN_GRACE_SECONDS` to finish on stop; the
-    rest are retried by the next worker."""
-    engine = create_engine(database_url, settings)
+    rest are retried by the next worker.
+
+    Its database work is the system's (core/rls.py): the jobs of every user, the periodic tasks,
+    the queue itself. `database_url` is the owner's; the engines connect as the app role."""
+    with acting(Actor.system(name)):
+        await _run_worker(
+            settings,
+            database_url,
+            wait=wait,
+            install_signal_handlers=install_signal_handlers,
+            name=name,
+            products=products,
+        )
+
+
+async def _run_worker(
+    settings: Settings,
+    database_url: str,
+    *,
+    wait: bool,
+    install_signal_handlers: bool,
+    name: str,
+    products: Sequence[Product],
+) -> None:
+    app_url = resolve_app_database_url(settings, database_url)
+    await check_app_database(app_url, settings)
+    engine = create_engine(app_url, settings)
     # A worker of its own process publishes job changes through Redis (an in-process bus would
     # reach no subscriber); inside `serve` it uses the app's bus.
     own_bus = create_bus(settings) if process_bus() is None and settings.redis_url else None

@@ -65,6 +65,21 @@ async def drop_database(server_url: str, url: str) -> None:
     await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+#: A login role that is a member of the app role (core.rls.APP_ROLE): what DATABASE_APP_URL logs in
+#: as where the startup setting `role` can't be sent (behind PgBouncer). Roles are the server's.
+APP_LOGIN = "quintet_test_app_login"
+
+
+async def create_app_login(server_url: str) -> str:
+    """Make `APP_LOGIN` on the server (once; several test processes may race to); its name."""
+    await _admin(
+        server_url,
+        f"DO $$ BEGIN CREATE ROLE {APP_LOGIN} LOGIN INHERIT IN ROLE quintet_app; "
+        "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
+    )
+    return APP_LOGIN
+
+
 # ------------------------------------------------------------------ one migrated template per run
 #
 # The run migrates one database, the template, and each process that runs tests (the only one,

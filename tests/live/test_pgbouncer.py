@@ -31,7 +31,7 @@ from core.db import TRANSACTION_POOLING, resolve_direct_url, to_async_url
 from core.runtime import Runtime
 from core.settings import describe_invalid
 from tests.aurum.conftest import AurumFactory
-from tests.conftest import RunDatabases, create_database, drop_database, make_settings
+from tests.conftest import APP_LOGIN, RunDatabases, create_app_login, create_database, drop_database, make_settings
 from tests.live.conftest import Feed, running_app, serve, ws_session
 from tests.live.test_websocket import CHANGES, event, started
 from tests.replication import system_user
@@ -59,7 +59,7 @@ def _pgbouncer() -> str:
 class PgBouncer:
     """A pgbouncer process of this test's own, on a free loopback port, pointed at one database."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, app_login: str) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="qbouncer"))
         self.user = system_user()  # PgBouncer refuses to run as root
         if self.user is not None:
@@ -72,6 +72,7 @@ class PgBouncer:
         self.ini.write_text(
             f"""[databases]
 quintet = host={host} port={target.port or 5432} dbname={target.database} user={target.username or "postgres"}
+quintet_app = host={host} port={target.port or 5432} dbname={target.database} user={app_login}
 
 [pgbouncer]
 listen_addr = 127.0.0.1
@@ -95,6 +96,10 @@ admin_users = postgres
 
     def url(self) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/quintet"
+
+    def app_url(self) -> str:
+        """The app role's own login through PgBouncer (DATABASE_APP_URL)."""
+        return f"postgresql+asyncpg://{APP_LOGIN}@127.0.0.1:{self.port}/quintet_app"
 
     def libpq(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/quintet"
@@ -128,13 +133,14 @@ admin_users = postgres
         path = self.root / "pgbouncer.log"
         return path.read_text()[-3000:] if path.exists() else ""
 
-    async def server_connections(self) -> int:
-        """How many connections PgBouncer holds to its database (asked of Postgres directly)."""
+    async def server_connections(self, user: str = "postgres") -> int:
+        """How many connections PgBouncer holds to its database as `user` (asked of Postgres directly)."""
         conn = await asyncpg.connect(self.direct)
         try:
             count = await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND usename = $1"
+                " AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+                user,
             )
         finally:
             await conn.close()
@@ -146,7 +152,7 @@ async def bouncer(run_databases: RunDatabases) -> AsyncIterator[PgBouncer]:
     """PgBouncer in front of a database of its own (a copy of the migrated template), which
     nothing else connects to."""
     url = await create_database(run_databases.url, template=run_databases.template, prefix="quintet_bouncer")
-    running = PgBouncer(url)
+    running = PgBouncer(url, await create_app_login(run_databases.url))
     try:
         await running.start()
         yield running
@@ -202,6 +208,7 @@ async def pooled_app(bouncer: PgBouncer, data_dir: Path) -> AsyncIterator[Starle
         data_dir,
         database_pooler="pgbouncer",
         database_direct_url=bouncer.direct,
+        database_app_url=bouncer.app_url(),
         db_pool_size=10,
         db_max_overflow=10,
     )
@@ -237,7 +244,7 @@ async def test_the_app_runs_its_flows_behind_pgbouncer(pooled_app: Starlette, bo
         await asyncio.gather(*(read(token) for token, _ in built for _ in range(4)))
         runtime: Runtime = pooled_app.state.runtime
         assert runtime.engine.pool.checkedin() + runtime.engine.pool.checkedout() > SERVER_CONNECTIONS  # type: ignore[attr-defined]
-        assert await bouncer.server_connections() <= SERVER_CONNECTIONS
+        assert await bouncer.server_connections(APP_LOGIN) <= SERVER_CONNECTIONS
 
         # A subscription's reads (the changed task and its ancestors' progress) through PgBouncer too.
         token, project = built[0]
@@ -256,12 +263,21 @@ async def test_the_app_runs_its_flows_behind_pgbouncer(pooled_app: Starlette, bo
         assert created["ancestors"][0]["progress"]["totalTasks"] == 6
 
 
-def test_pgbouncer_needs_a_direct_url_for_migrations_and_jobs(data_dir: Path) -> None:
+def test_pgbouncer_needs_a_direct_url_and_the_app_roles_own_login(data_dir: Path) -> None:
     with pytest.raises(ValidationError) as refused:
         make_settings("postgresql://app@pgbouncer:6432/app", data_dir, database_pooler="pgbouncer")
     assert describe_invalid(refused.value).startswith("settings: DATABASE_POOLER=pgbouncer needs DATABASE_DIRECT_URL")
     direct = "postgresql://app@db:5432/app"
+    with pytest.raises(ValidationError) as refused:
+        make_settings(
+            "postgresql://app@pgbouncer:6432/app", data_dir, database_pooler="pgbouncer", database_direct_url=direct
+        )
+    assert describe_invalid(refused.value).startswith("settings: DATABASE_POOLER=pgbouncer needs DATABASE_APP_URL")
     settings = make_settings(
-        "postgresql://app@pgbouncer:6432/app", data_dir, database_pooler="pgbouncer", database_direct_url=direct
+        "postgresql://app@pgbouncer:6432/app",
+        data_dir,
+        database_pooler="pgbouncer",
+        database_direct_url=direct,
+        database_app_url="postgresql://quintet_app_login@pgbouncer:6432/app",
     )
     assert resolve_direct_url(settings, "postgresql+asyncpg://app@pgbouncer:6432/app") == to_async_url(direct)

@@ -1,0 +1,1 @@
+"""Alembic's migrations (versions/) and the helpers they share (rls.py)."""
