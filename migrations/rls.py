@@ -101,7 +101,21 @@ def enable_rls(op: Any, table: str, condition: str, *, readable_also: str | None
         op.execute(f"CREATE POLICY quintet_read_also ON {table} FOR SELECT USING ({readable_also})")
 
 
+#: The policy that lets an actor append the record of its own action (`allow_own_records`).
+OWN_RECORDS_POLICY = "quintet_own_records"
+
+
+def allow_own_records(op: Any, table: str, actor: str = "actor_user_id", about: str = "user_id") -> None:
+    """Rows a user may insert though they may not read them: the record of their own action
+    (`actor` is them) about no other user's data (`about` is them or null), such as the audit
+    event of an organization they have just deleted, written after its memberships are gone.
+    Reads stay by the table's policy."""
+    check = f"{actor} = {USER_ID} AND ({about} IS NULL OR {about} = {USER_ID})"
+    op.execute(f"CREATE POLICY {OWN_RECORDS_POLICY} ON {table} FOR INSERT WITH CHECK ({check})")
+
+
 def disable_rls(op: Any, table: str) -> None:
+    op.execute(f"DROP POLICY IF EXISTS {OWN_RECORDS_POLICY} ON {table}")
     op.execute(f"DROP POLICY IF EXISTS quintet_read_also ON {table}")
     op.execute(f"DROP POLICY IF EXISTS {ROWS_POLICY} ON {table}")
     op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")

@@ -254,7 +254,7 @@ async def test_without_an_actor_nothing_is_readable_and_the_system_reads_everyth
 def _scope_change(table: sa.Table, world: World) -> tuple[str, Any]:
     """A change that would move a row of A's out of A's reach: to B, or to an organization A is
     not a member of."""
-    policy = access.policy_of(table)
+    policy = _writable(access.policy_of(table))
     if isinstance(policy, access.Owned):
         return policy.column, world.b
     if isinstance(policy, access.Members):
@@ -322,8 +322,12 @@ async def test_the_audit_trail_is_appended_to_for_oneself_only_and_never_changed
     with acting(actor(world.a)):
         async with session_factory(app_engine)() as session, session.begin():
             await session.execute(sa.insert(events).values(id=uuid.uuid4(), user_id=world.a, **event))
+            # The record of A's own action on an organization A can no longer read (just deleted).
+            gone = {**event, "action": "Organization.delete", "target_table": "organizations"}
+            await session.execute(sa.insert(events).values(id=uuid.uuid4(), organization_id=uuid.uuid4(), **gone))
         for change in (
             sa.insert(events).values(id=uuid.uuid4(), user_id=world.b, **event),  # about B's data
+            sa.insert(events).values(id=uuid.uuid4(), **{**event, "actor_user_id": world.b}),  # as B
             sa.update(events).values(action="Task.delete"),
             sa.delete(events),
         ):

@@ -15,6 +15,7 @@ from alembic import op
 
 from migrations.rls import (
     APP_ROLE,
+    allow_own_records,
     create_app_role,
     create_functions,
     disable_rls,
@@ -67,6 +68,8 @@ def upgrade() -> None:
     # on a members list), and writes only their own.
     enable_rls(op, "users", owned("id"), readable_also="id IN (SELECT quintet_co_members())")
     enable_rls(op, "audit_events", f"({owned()} OR {member_of()})")
+    # The event of an action that ends the actor's own reach (deleting an organization) is still theirs to write.
+    allow_own_records(op, "audit_events")
 
 
 def downgrade() -> None:
