@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from core.rls import APP_ROLE, RlsConnection, app_role_problem, settings_arguments, wrapped, wraps
-from core.settings import ConfigurationError, Pooler, Settings
+from core.settings import ConfigurationError, Mode, Pooler, Settings
 
 logger = logging.getLogger("quintet.db")
 
@@ -187,6 +187,8 @@ def create_engine(url: str, settings: Settings, *, connect_timeout: float | None
     _discard_closed_connections(engine)
     if settings.row_security:
         _act_in_single_reads(engine)
+        if not settings.is_dev:
+            _refuse_connections_past_the_wall(engine, url)
     return engine
 
 
@@ -225,6 +227,25 @@ TRANSACTION_POOLING: dict[str, Any] = {
 }
 
 
+def _refuse_connections_past_the_wall(engine: AsyncEngine, url: str) -> None:
+    """Each new connection checks its effective role (one query, once per connection): should it
+    get past row-level security, it is refused, whenever it is made (`check_app_database` says
+    so at start, when the database is reachable then)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, record: Any) -> None:
+        problem = dbapi_connection.run_async(app_role_problem)
+        if problem is not None:
+            raise ConfigurationError(_past_the_wall(url, problem))
+
+
+def _past_the_wall(url: str, problem: str) -> str:
+    return (
+        f"the application's database connection ({shown_url(url)}) would bypass row-level security: {problem}; "
+        f"connect as the role {APP_ROLE} (DATABASE_APP_URL), which migrations create"
+    )
+
+
 def _act_in_single_reads(engine: AsyncEngine) -> None:
     """A read outside any transaction (an autocommit connection: `reader`) sets the actor's
     settings itself, in the same statement (`core.rls.wrapped`); in a transaction, its BEGIN did."""
@@ -244,18 +265,22 @@ async def check_app_database(url: str, settings: Settings) -> None:
         return
     if settings.is_dev:
         return
-    engine = create_engine(url, settings)
+    engine = create_engine(url, settings.model_copy(update={"mode": Mode.DEV}))  # checked here, once
     try:
         async with engine.connect() as conn:
             raw = await conn.get_raw_connection()
             problem = await app_role_problem(raw.driver_connection)
+    except Exception as error:
+        # Unreachable now: the app starts and answers DATABASE_UNAVAILABLE; every connection it
+        # makes later checks itself (`_refuse_connections_past_the_wall`).
+        if not lost_connection(error):
+            raise
+        logger.warning("could not check the database role at start: %s", error)
+        return
     finally:
         await engine.dispose()
     if problem is not None:
-        raise ConfigurationError(
-            f"the application's database connection ({shown_url(url)}) would bypass row-level security: {problem}; "
-            f"connect as the role {APP_ROLE} (DATABASE_APP_URL), which migrations create"
-        )
+        raise ConfigurationError(_past_the_wall(url, problem))
 
 
 class DatabaseUnavailable(Exception):

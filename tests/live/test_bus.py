@@ -76,7 +76,7 @@ async def test_events_are_published_after_the_commit_and_not_before(
             await nothing_more(subscription, 0.1)
             return pillar.id
 
-        outcome = await run_unit_of_work(runtime.sessions, runtime.bus, work)
+        outcome = await run_unit_of_work(runtime.sessions, runtime.bus, work, as_actor=actor)
         assert outcome.value is not None
         event = await next_event(subscription)
         assert event["topic"] == "aurum.hierarchy"
@@ -101,7 +101,7 @@ async def test_a_rolled_back_unit_of_work_publishes_nothing(
             created.append(pillar.id)
             raise ValidationFailed("a later step failed", field=["input"])
 
-        outcome = await run_unit_of_work(runtime.sessions, runtime.bus, work)
+        outcome = await run_unit_of_work(runtime.sessions, runtime.bus, work, as_actor=actor)
         assert [e.message for e in outcome.errors] == ["a later step failed"]
         await nothing_more(subscription)
     assert created

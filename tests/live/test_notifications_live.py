@@ -6,7 +6,7 @@ import uuid
 
 from starlette.applications import Starlette
 
-from core.context import run_unit_of_work
+from core.context import Actor, run_unit_of_work
 from core.relay import from_global_id, to_global_id
 from core.runtime import Runtime
 from services.notifications import notify
@@ -24,7 +24,8 @@ async def send(app: Starlette, user: Viewer, title: str, product: str = "aurum")
         notification = await notify(session, user_id=user_id, product=product, kind="task_due", title=title)  # type: ignore[arg-type]
         return notification.id
 
-    outcome = await run_unit_of_work(runtime.sessions, runtime.bus, work)
+    # As a product's job would: the system writes the user's notification.
+    outcome = await run_unit_of_work(runtime.sessions, runtime.bus, work, as_actor=Actor.system("test"))
     assert outcome.value is not None
     return to_global_id("Notification", outcome.value)
 
