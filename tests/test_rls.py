@@ -498,6 +498,15 @@ async def test_production_refuses_a_connection_past_the_wall(database_url: str, 
     )
     with pytest.raises(ConfigurationError, match=r"would bypass row-level security: its role \S+ is a superuser"):
         await check_app_database(resolve_app_database_url(production, database_url), production)
+    # And should it start anyway (the database was unreachable then), every connection it makes
+    # checks itself.
+    made = create_engine(resolve_app_database_url(production, database_url), production)
+    try:
+        with pytest.raises(ConfigurationError, match=r"would bypass row-level security"):
+            async with made.connect():
+                pass
+    finally:
+        await made.dispose()
     # As made by default (the owner's login becomes the app role), it starts.
     default = make_settings(database_url, data_dir, mode=Mode.PRODUCTION, jwt_private_key=signing_key())
     await check_app_database(resolve_app_database_url(default, database_url), default)
