@@ -130,15 +130,18 @@ async def _client(urls: list[str], count: int, token: str, rounds: int) -> None:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *, trace: Path | None = None) -> None:
         with __import__("socket").socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
+        self.trace = trace
+        if trace is not None:
+            env = {**env, "TRACE_DIR": str(trace)}
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "uvicorn",
+                "bench.traced_server" if trace is not None else "uvicorn",
                 "app:create_app",
                 "--factory",
                 "--host",
@@ -181,7 +184,7 @@ class Server:
 
     async def ready(self) -> None:
         async with httpx.AsyncClient() as client:
-            for _ in range(1200):
+            for _ in range(12000 if self.trace is not None else 1200):  # tracemalloc slows start-up
                 if self.process.poll() is not None:
                     raise RuntimeError(self.log.read_text())
                 try:
@@ -191,6 +194,19 @@ class Server:
                     pass
                 await asyncio.sleep(0.05)
         raise RuntimeError(f"not ready: {self.log.read_text()}")
+
+    async def snapshot(self) -> Any:
+        """A tracemalloc snapshot of the server (started with `trace`)."""
+        import signal
+        import tracemalloc
+
+        assert self.trace is not None
+        taken = len(list(self.trace.glob("*.done")))
+        self.process.send_signal(signal.SIGUSR1)
+        done = self.trace / f"snapshot-{taken}.done"
+        while not done.exists():  # noqa: ASYNC110 - another process writes it
+            await asyncio.sleep(0.2)
+        return tracemalloc.Snapshot.load(str(done.with_suffix(".pickle")))
 
     def stop(self) -> None:
         self.process.terminate()
@@ -212,7 +228,37 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def _run(count: int, *, redis_url: str | None, clients: int, rounds: int, server_url: str, work: Path) -> dict:
+def _memory_report(before: Any, after: Any, count: int, top: int = 30) -> str:
+    """What the idle subscribers hold, per subscriber: by file, then by line (top frames)."""
+    lines = [f"tracemalloc, bytes per subscriber over {count:,} idle subscribers:"]
+    total = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    lines.append(f"  total {total / count:,.0f}")
+    for key in ("filename", "lineno"):
+        lines.append(f"  by {key}:")
+        for stat in after.compare_to(before, key)[:top]:
+            frame = stat.traceback[0]
+            where = frame.filename.split("site-packages/")[-1].replace(str(ROOT) + "/", "")
+            if key == "lineno":
+                where += f":{frame.lineno}"
+            lines.append(f"    {stat.size_diff / count:9,.0f} B {stat.count_diff / count:6.2f} blocks  {where}")
+    if after.traceback_limit > 1:
+        lines.append("  by traceback (TRACE_FRAMES):")
+        for stat in after.compare_to(before, "traceback")[: top // 2]:
+            lines.append(f"    {stat.size_diff / count:9,.0f} B {stat.count_diff / count:6.2f} blocks")
+            lines.extend(f"        {line.strip()}" for line in stat.traceback.format(most_recent_first=True)[::2])
+    return "\n".join(lines)
+
+
+async def _run(
+    count: int,
+    *,
+    redis_url: str | None,
+    clients: int,
+    rounds: int,
+    server_url: str,
+    work: Path,
+    trace: bool = False,
+) -> dict:
     from joserfc.jwk import ECKey
 
     from core.migrations import upgrade
@@ -235,7 +281,10 @@ async def _run(count: int, *, redis_url: str | None, clients: int, rounds: int, 
         )
         if redis_url:
             env["REDIS_URL"] = redis_url
-        servers = [Server(env, work / f"server-{i}.log") for i in range(2 if redis_url else 1)]
+        trace_dir = work / "trace" if trace else None
+        if trace_dir is not None:
+            trace_dir.mkdir()
+        servers = [Server(env, work / f"server-{i}.log", trace=trace_dir) for i in range(2 if redis_url else 1)]
         for server in servers:
             await server.ready()
         async with httpx.AsyncClient(base_url=servers[0].http, timeout=60) as http:
@@ -258,6 +307,7 @@ async def _run(count: int, *, redis_url: str | None, clients: int, rounds: int, 
             task_id = task["createTask"]["task"]["id"]
             await asyncio.sleep(1)
             rss_before = [s.rss_kb() for s in servers]
+            snapshot_before = await servers[0].snapshot() if trace else None
 
             urls = [s.ws for s in servers]
             per_client = [count // clients + (1 if i < count % clients else 0) for i in range(clients)]
@@ -287,6 +337,9 @@ async def _run(count: int, *, redis_url: str | None, clients: int, rounds: int, 
             connect_seconds = time.monotonic() - connect_started
             await asyncio.sleep(3)
             rss_after = [s.rss_kb() for s in servers]
+            if trace:
+                snapshot_after = await servers[0].snapshot()
+                print(_memory_report(snapshot_before, snapshot_after, count // len(servers)), flush=True)
 
             for i in range(rounds):
                 await _graphql(
@@ -370,6 +423,12 @@ def main() -> None:
     parser.add_argument("--redis", action="store_true", help="also run through Redis with two server processes")
     parser.add_argument("--redis-only", action="store_true", help="only the Redis runs")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="run the server under tracemalloc and report what the idle subscribers hold (slower; "
+        "its RSS figures include tracemalloc's own bookkeeping)",
+    )
     parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args()
     raise_open_files_limit()
@@ -395,6 +454,7 @@ def main() -> None:
                         rounds=args.rounds,
                         server_url=server_url,
                         work=Path(work),
+                        trace=args.trace_memory,
                     )
                 )
             result["bus"] = "redis" if redis_url else "in-process"

@@ -78,7 +78,7 @@ class Member:
         self.limit = limit
         self.stream: SharedStream | None = None
         self.ended = False
-        self._queue: deque[str] = deque()
+        self._queue: deque[str] | None = None  # made when a send has to wait (an empty deque is ~0.7 KB)
         self._sender: asyncio.Task[None] | None = None
         metrics.SUBSCRIPTIONS_STARTED.inc()
         metrics.SUBSCRIPTIONS_ACTIVE.inc()
@@ -94,27 +94,27 @@ class Member:
             return
         if final:
             self._end()
-        elif len(self._queue) >= self.limit:
+        elif self._queue is not None and len(self._queue) >= self.limit:
             self._too_slow()
             return
-        self._queue.append(_message(self._head, kind, payload))
-        self._flush()
+        self._deliver(_message(self._head, kind, payload))
 
-    def _flush(self) -> None:
-        if self._sender is not None or not self._queue:
+    def _deliver(self, text: str) -> None:
+        if self._sender is not None:  # a send waits for the socket: queue behind it (bounded, see `send`)
+            if self._queue is None:
+                self._queue = deque()
+            self._queue.append(text)
             return
         # Send inline: a socket that can take the message takes it without suspending, and a
         # task per member per event would cost more than the send itself. Only a send that
         # has to wait for the socket to drain is finished in a task, behind which later
-        # messages queue (bounded, see `send`).
-        sending = self.websocket.send_text(self._queue.popleft())
+        # messages queue.
+        sending = self.websocket.send_text(text)
         try:
             waiting_on = sending.send(None)
         except StopIteration:
-            self._flush()
             return
         except Exception:  # noqa: BLE001 - the connection is gone; its handler cleans up
-            self._queue.clear()
             return
         self._sender = asyncio.create_task(self._finish(sending, waiting_on))
 
@@ -135,29 +135,29 @@ class Member:
             while self._queue:
                 await self.websocket.send_text(self._queue.popleft())
         except Exception:  # noqa: BLE001 - the connection is gone; its handler cleans up
-            self._queue.clear()
+            pass
         finally:
             sending.close()
             self._sender = None
+            self._queue = None
 
     def _too_slow(self) -> None:
-        self._queue.clear()
+        self._queue = None
         error = {
             "message": f"This subscription fell {self.limit} events behind and was ended "
             f"(subscriptionQueueSize is {self.limit}): subscribe again and refetch",
             "extensions": {"code": "SUBSCRIBER_TOO_SLOW", "limit": "subscriptionQueueSize", "value": self.limit},
         }
-        self._queue.append(_text(self.operation_id, "next", orjson.dumps({"data": None, "errors": [error]}).decode()))
-        self._queue.append(_text(self.operation_id, "complete"))
         self._end()
         metrics.refused("SUBSCRIBER_TOO_SLOW", "subscriptionQueueSize")
-        self._flush()
+        self._deliver(_text(self.operation_id, "next", orjson.dumps({"data": None, "errors": [error]}).decode()))
+        self._deliver(_text(self.operation_id, "complete"))
         if self.stream is not None:
             self.stream.leave(self)
 
     def cancel(self) -> None:
         self._end()
-        self._queue.clear()
+        self._queue = None
         if self._sender is not None:
             self._sender.cancel()
 
