@@ -11,6 +11,13 @@ wire; what differs is what an idle connection keeps (BENCHMARKS.md, "idle subscr
   `asyncio.Queue` (its own deque, a waiters deque and an unfinished-tasks `Event`: ~2.5 KB);
 * "the transport may be written to" is a flag with a future per waiting sender, made only while
   the transport's buffer is full, instead of an `asyncio.Event` (and its waiters deque).
+
+It also offers an ASGI extension, `PREPARED_TEXT` in the scope's `extensions`: a function that
+writes a text message serialized once by `prepared_text` for many connections (a live event
+fanned out to thousands of subscribers is one frame, not thousands), straight to the transport.
+It answers False, having written nothing, whenever the usual `websocket.send` would do more than
+write (the handshake not over, closing, closed, the transport's buffer full, an extension such as
+permessage-deflate negotiated): the caller then sends the message the usual way.
 """
 
 from __future__ import annotations
@@ -21,8 +28,9 @@ from typing import Any
 
 from uvicorn._types import ASGIReceiveEvent, ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.frames import Frame
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
+from websockets.protocol import State
 
 
 class Inbox:
@@ -98,6 +106,15 @@ class Writable:
         return True
 
 
+#: The key, in a WebSocket scope's `extensions`, of the function that writes a `prepared_text` frame.
+PREPARED_TEXT = "quintet.websocket.prepared_text"
+
+
+def prepared_text(text: str) -> bytes:
+    """`text` as one text frame from a server (unmasked, no extension), to be written to many."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+
+
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's `websockets-sansio` protocol with the leaner state described above."""
 
@@ -116,6 +133,30 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             request: Request | None = self.__dict__.pop("request", None)
             if request is not None:
                 request.headers.clear()
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope: Any = self.__dict__.get("scope")  # none when the handshake was refused
+        if scope is not None:
+            scope["extensions"][PREPARED_TEXT] = self.write_prepared
+
+    def write_prepared(self, frame: bytes) -> bool:
+        """Write `frame` (from `prepared_text`) now if `websocket.send` would just write it."""
+        conn = self.conn
+        if (
+            not self.handshake_complete
+            or self.close_sent
+            or self.disconnected
+            or self.initial_response is not None
+            or not self.writable.is_set()
+            or conn.state is not State.OPEN
+            or conn.expect_continuation_frame
+            or conn.extensions
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(frame)
+        return True
 
     def handle_text(self, event: Frame) -> None:
         super().handle_text(event)
