@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from contextlib import aclosing
@@ -232,6 +233,7 @@ class SharedStream:
 
     async def _broadcast(self, payload: str) -> None:
         """A result to every member, in batches of FANOUT_BATCH between which the loop runs."""
+        started = time.perf_counter()
         message = Outgoing("next", payload)
         members = list(self.members)
         for start in range(0, len(members), FANOUT_BATCH):
@@ -239,6 +241,7 @@ class SharedStream:
                 await asyncio.sleep(0)
             for member in members[start : start + FANOUT_BATCH]:
                 member.send(message)
+        metrics.LIVE_FANOUT_SECONDS.observe(time.perf_counter() - started)
 
     async def _run(self) -> None:
         runtime = self.registry.runtime
