@@ -225,6 +225,11 @@ class Server:
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}/graphql"
 
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used so far (user + system)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_kb(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -414,6 +419,7 @@ async def _run(
                 snapshot_after = await servers[0].snapshot()
                 print(_memory_report(snapshot_before, snapshot_after, count // len(servers)), flush=True)
 
+            cpu_before = sum(s.cpu_seconds() for s in servers)
             for i in range(rounds):
                 await _graphql(
                     http,
@@ -422,6 +428,7 @@ async def _run(
                     token,
                 )
                 await asyncio.sleep(1.0)
+            cpu_per_round = (sum(s.cpu_seconds() for s in servers) - cpu_before) / rounds
             fanout = _fanout_seconds((await http.get("/metrics")).text)
 
         arrivals: dict[str, list[float]] = {}
@@ -469,6 +476,9 @@ async def _run(
         # The first server's own time to hand each result to all its subscribers' sockets
         # (quintet_live_fanout_seconds): the mean, and the bucket that holds the slowest.
         "fanout_mean_ms": fanout[0],
+        # CPU the server(s) used per mutation during the rounds (the mutation, its execution for
+        # the shared stream, the fan-out, keep-alives): what the machine's load does not change.
+        "server_cpu_ms_per_round": round(1000 * cpu_per_round, 1),
         "fanout_max_ms_at_most": fanout[1],
         "rss_before_mb": round(sum(rss_before) / 1024, 1),
         "rss_after_mb": round(sum(rss_after) / 1024, 1),
