@@ -59,7 +59,7 @@ from core.security import TokenService  # noqa: E402
 from core.serving import BALANCES, run_workers  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
 from core.tracing import build_tracing  # noqa: E402
-from core.ws import graphql_websocket  # noqa: E402
+from core.ws import WebSocketShortcut, graphql_websocket  # noqa: E402
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -80,9 +80,10 @@ GC_YOUNG_THRESHOLD = 50_000
 GC_MIDDLE_THRESHOLD = 20
 
 
-#: uvicorn's WebSocket implementation: the sans-I/O one on `websockets` holds ~7 KB less per idle
-#: connection than the legacy one (BENCHMARKS.md, live updates).
-WS_IMPLEMENTATION = "websockets-sansio"
+#: uvicorn's WebSocket implementation: its sans-I/O one on `websockets` (~7 KB less per idle
+#: connection than the legacy one), holding less per idle connection (core/ws_protocol.py;
+#: BENCHMARKS.md, live updates).
+WS_IMPLEMENTATION = "core.ws_protocol:LeanWebSocketProtocol"
 
 
 def _tune_gc() -> None:
@@ -201,6 +202,15 @@ def create_app(
                 tracing.stop()
             process_stopping()
 
+    routes = [
+        Route("/graphql", graphql_endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        WebSocketRoute("/graphql", graphql_websocket),
+        Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route(GRAPHIQL_PREFIX + "/{digest}/{name}", graphiql_asset, methods=["GET", "HEAD"]),
+    ]
     middleware = []
     if tracing is not None:  # outermost: the server span is current for everything inside
         tracing_middleware, options = tracing.asgi_middleware()
@@ -217,15 +227,8 @@ def create_app(
                 expose_headers=["X-Request-ID"],
             )
         )
-    routes = [
-        Route("/graphql", graphql_endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-        WebSocketRoute("/graphql", graphql_websocket),
-        Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
-        Route(GRAPHIQL_PREFIX + "/{digest}/{name}", graphiql_asset, methods=["GET", "HEAD"]),
-    ]
+    # Innermost: a WebSocket goes straight to its endpoint, past the exception middleware and the router.
+    middleware.append(Middleware(WebSocketShortcut, routes=routes))
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 

@@ -15,7 +15,10 @@ arrival - occurredAt (one machine, one clock). Reported: p50 and p99 over every 
 time to the last subscriber of each mutation (median and worst over the rounds).
 
 With --redis the same runs with REDIS_URL set and two server processes, the subscribers split
-between them and the mutations sent to the first: every delivery crosses Redis.
+between them and the mutations sent to the first: every delivery crosses Redis. With --sse the
+subscribers use Server-Sent Events (graphql-sse's distinct-connections mode) instead. With
+--trace-memory the server runs under tracemalloc, and what the idle subscribers hold is listed by
+file and line (TRACE_FRAMES=10 adds whole tracebacks); its latency figures mean nothing then.
 """
 
 from __future__ import annotations
@@ -73,6 +76,51 @@ async def _client(urls: list[str], count: int, token: str, rounds: int) -> None:
     done = asyncio.Event()
     failures: list[str] = []
 
+    async def sse_subscriber(url: str) -> None:
+        """graphql-sse's distinct-connections mode over a plain socket: one POST, then its events
+        (Starlette sends each as one chunk: the chunk-size lines are skipped)."""
+        nonlocal started
+        try:
+            async with opening:
+                host, _, port = url.removeprefix("http://").partition(":")
+                reader, writer = await asyncio.open_connection(host, int(port), limit=1 << 20)
+                body = json.dumps({"query": SUBSCRIPTION}).encode()
+                head = (
+                    f"POST /graphql HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+                    f"Accept: text/event-stream\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                )
+                writer.write(head.encode() + body)
+                status = await reader.readline()
+                if b" 200 " not in status:
+                    raise RuntimeError(status.decode(errors="replace").strip())
+                while await reader.readline() not in (b"\r\n", b""):
+                    pass
+                while not (await reader.readline()).startswith(b"data: "):
+                    pass
+                started += 1
+                if started == count:
+                    ready.set()
+            seen = 0
+            while seen < rounds:
+                line = await reader.readline()
+                if not line:
+                    raise RuntimeError("the stream ended")
+                now = time.time()
+                if not line.startswith(b"data: "):
+                    continue
+                change = json.loads(line[6:])["data"]["aurumHierarchyChanges"]
+                if change.get("__typename") != "AurumHierarchyChange":
+                    continue
+                arrivals.setdefault(change["occurredAt"], []).append(now)
+                seen += 1
+            await done.wait()
+            writer.close()
+        except Exception as exc:  # noqa: BLE001 - counted and reported
+            failures.append(repr(exc))
+            if started + len(failures) >= count:
+                ready.set()
+
     async def subscriber(url: str) -> None:
         nonlocal started
         try:
@@ -115,7 +163,8 @@ async def _client(urls: list[str], count: int, token: str, rounds: int) -> None:
             if started + len(failures) >= count:
                 ready.set()
 
-    tasks = [asyncio.create_task(subscriber(urls[i % len(urls)])) for i in range(count)]
+    run = sse_subscriber if urls[0].startswith("http") else subscriber
+    tasks = [asyncio.create_task(run(urls[i % len(urls)])) for i in range(count)]
     await ready.wait()
     print(json.dumps({"ready": started, "failures": failures[:3], "failed": len(failures)}), flush=True)
     loop = asyncio.get_running_loop()
@@ -130,15 +179,18 @@ async def _client(urls: list[str], count: int, token: str, rounds: int) -> None:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *, trace: Path | None = None) -> None:
         with __import__("socket").socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
+        self.trace = trace
+        if trace is not None:
+            env = {**env, "TRACE_DIR": str(trace)}
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "uvicorn",
+                "bench.traced_server" if trace is not None else "uvicorn",
                 "app:create_app",
                 "--factory",
                 "--host",
@@ -173,6 +225,11 @@ class Server:
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}/graphql"
 
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used so far (user + system)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_kb(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -181,7 +238,7 @@ class Server:
 
     async def ready(self) -> None:
         async with httpx.AsyncClient() as client:
-            for _ in range(1200):
+            for _ in range(12000 if self.trace is not None else 1200):  # tracemalloc slows start-up
                 if self.process.poll() is not None:
                     raise RuntimeError(self.log.read_text())
                 try:
@@ -191,6 +248,19 @@ class Server:
                     pass
                 await asyncio.sleep(0.05)
         raise RuntimeError(f"not ready: {self.log.read_text()}")
+
+    async def snapshot(self) -> Any:
+        """A tracemalloc snapshot of the server (started with `trace`)."""
+        import signal
+        import tracemalloc
+
+        assert self.trace is not None
+        taken = len(list(self.trace.glob("*.done")))
+        self.process.send_signal(signal.SIGUSR1)
+        done = self.trace / f"snapshot-{taken}.done"
+        while not done.exists():  # noqa: ASYNC110 - another process writes it
+            await asyncio.sleep(0.2)
+        return tracemalloc.Snapshot.load(str(done.with_suffix(".pickle")))
 
     def stop(self) -> None:
         self.process.terminate()
@@ -207,12 +277,65 @@ async def _graphql(client: httpx.AsyncClient, query: str, variables: dict[str, A
     return body["data"]
 
 
+def _fanout_seconds(exposition: str) -> tuple[float | None, float | None]:
+    """From /metrics: the mean fan-out time (ms), and the upper bound of the slowest one's bucket."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = count = 0.0
+    buckets: list[tuple[float, float]] = []
+    for family in text_string_to_metric_families(exposition):
+        if family.name != "quintet_live_fanout_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_sum"):
+                total = sample.value
+            elif sample.name.endswith("_count"):
+                count = sample.value
+            elif sample.name.endswith("_bucket"):
+                buckets.append((float(sample.labels["le"]), sample.value))
+    if not count:
+        return None, None
+    slowest = min(bound for bound, seen in buckets if seen >= count)
+    return round(1000 * total / count, 1), 1000 * slowest
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def _run(count: int, *, redis_url: str | None, clients: int, rounds: int, server_url: str, work: Path) -> dict:
+def _memory_report(before: Any, after: Any, count: int, top: int = 30) -> str:
+    """What the idle subscribers hold, per subscriber: by file, then by line (top frames)."""
+    lines = [f"tracemalloc, bytes per subscriber over {count:,} idle subscribers:"]
+    total = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    lines.append(f"  total {total / count:,.0f}")
+    for key in ("filename", "lineno"):
+        lines.append(f"  by {key}:")
+        for stat in after.compare_to(before, key)[:top]:
+            frame = stat.traceback[0]
+            where = frame.filename.split("site-packages/")[-1].replace(str(ROOT) + "/", "")
+            if key == "lineno":
+                where += f":{frame.lineno}"
+            lines.append(f"    {stat.size_diff / count:9,.0f} B {stat.count_diff / count:6.2f} blocks  {where}")
+    if after.traceback_limit > 1:
+        lines.append("  by traceback (TRACE_FRAMES):")
+        for stat in after.compare_to(before, "traceback")[: top // 2]:
+            lines.append(f"    {stat.size_diff / count:9,.0f} B {stat.count_diff / count:6.2f} blocks")
+            lines.extend(f"        {line.strip()}" for line in stat.traceback.format(most_recent_first=True)[::2])
+    return "\n".join(lines)
+
+
+async def _run(
+    count: int,
+    *,
+    redis_url: str | None,
+    clients: int,
+    rounds: int,
+    server_url: str,
+    work: Path,
+    trace: bool = False,
+    sse: bool = False,
+) -> dict:
     from joserfc.jwk import ECKey
 
     from core.migrations import upgrade
@@ -230,12 +353,16 @@ async def _run(count: int, *, redis_url: str | None, clients: int, rounds: int, 
             JWT_PRIVATE_KEY=ECKey.generate_key("P-256", private=True).as_pem(private=True).decode(),
             DATA_DIR=str(work / "data"),
             LOG_LEVEL="warning",
+            METRICS_ENABLED="true",  # the server's own fan-out time, read at the end
             # One user's N subscribers, each on its own socket: far beyond the per-user cap on purpose.
             WS_MAX_CONNECTIONS_PER_USER=str(count),
         )
         if redis_url:
             env["REDIS_URL"] = redis_url
-        servers = [Server(env, work / f"server-{i}.log") for i in range(2 if redis_url else 1)]
+        trace_dir = work / "trace" if trace else None
+        if trace_dir is not None:
+            trace_dir.mkdir()
+        servers = [Server(env, work / f"server-{i}.log", trace=trace_dir) for i in range(2 if redis_url else 1)]
         for server in servers:
             await server.ready()
         async with httpx.AsyncClient(base_url=servers[0].http, timeout=60) as http:
@@ -258,8 +385,9 @@ async def _run(count: int, *, redis_url: str | None, clients: int, rounds: int, 
             task_id = task["createTask"]["task"]["id"]
             await asyncio.sleep(1)
             rss_before = [s.rss_kb() for s in servers]
+            snapshot_before = await servers[0].snapshot() if trace else None
 
-            urls = [s.ws for s in servers]
+            urls = [s.http if sse else s.ws for s in servers]
             per_client = [count // clients + (1 if i < count % clients else 0) for i in range(clients)]
             connect_started = time.monotonic()
             for n in per_client:
@@ -287,7 +415,11 @@ async def _run(count: int, *, redis_url: str | None, clients: int, rounds: int, 
             connect_seconds = time.monotonic() - connect_started
             await asyncio.sleep(3)
             rss_after = [s.rss_kb() for s in servers]
+            if trace:
+                snapshot_after = await servers[0].snapshot()
+                print(_memory_report(snapshot_before, snapshot_after, count // len(servers)), flush=True)
 
+            cpu_before = sum(s.cpu_seconds() for s in servers)
             for i in range(rounds):
                 await _graphql(
                     http,
@@ -296,6 +428,8 @@ async def _run(count: int, *, redis_url: str | None, clients: int, rounds: int, 
                     token,
                 )
                 await asyncio.sleep(1.0)
+            cpu_per_round = (sum(s.cpu_seconds() for s in servers) - cpu_before) / rounds
+            fanout = _fanout_seconds((await http.get("/metrics")).text)
 
         arrivals: dict[str, list[float]] = {}
         for process in client_processes:
@@ -339,6 +473,13 @@ async def _run(count: int, *, redis_url: str | None, clients: int, rounds: int, 
         "p99_ms": round(1000 * _percentile(latencies, 0.99), 1) if latencies else None,
         "last_median_ms": round(1000 * statistics.median(last), 1) if last else None,
         "last_worst_ms": round(1000 * max(last), 1) if last else None,
+        # The first server's own time to hand each result to all its subscribers' sockets
+        # (quintet_live_fanout_seconds): the mean, and the bucket that holds the slowest.
+        "fanout_mean_ms": fanout[0],
+        # CPU the server(s) used per mutation during the rounds (the mutation, its execution for
+        # the shared stream, the fan-out, keep-alives): what the machine's load does not change.
+        "server_cpu_ms_per_round": round(1000 * cpu_per_round, 1),
+        "fanout_max_ms_at_most": fanout[1],
         "rss_before_mb": round(sum(rss_before) / 1024, 1),
         "rss_after_mb": round(sum(rss_after) / 1024, 1),
         "kb_per_subscriber": round(delta_kb / count, 1),
@@ -370,6 +511,15 @@ def main() -> None:
     parser.add_argument("--redis", action="store_true", help="also run through Redis with two server processes")
     parser.add_argument("--redis-only", action="store_true", help="only the Redis runs")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="run the server under tracemalloc and report what the idle subscribers hold (slower; "
+        "its RSS figures include tracemalloc's own bookkeeping)",
+    )
+    parser.add_argument(
+        "--sse", action="store_true", help="subscribe over Server-Sent Events instead of graphql-transport-ws"
+    )
     parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args()
     raise_open_files_limit()
@@ -395,17 +545,24 @@ def main() -> None:
                         rounds=args.rounds,
                         server_url=server_url,
                         work=Path(work),
+                        trace=args.trace_memory,
+                        sse=args.sse,
                     )
                 )
             result["bus"] = "redis" if redis_url else "in-process"
+            result["transport"] = "sse" if args.sse else "graphql-transport-ws"
             results.append(result)
             print(json.dumps(result), flush=True)
     print()
-    print("| bus | servers | subscribers | delivered | p50 | p99 | last (median / worst) | KB per idle subscriber |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| transport | bus | servers | subscribers | delivered | p50 | p99 | last (median / worst) "
+        "| KB per idle subscriber |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
-            f"| {r['bus']} | {r['servers']} | {r['subscribed']:,} | {r['delivered']:,}/{r['expected']:,} "
+            f"| {r['transport']} | {r['bus']} | {r['servers']} | {r['subscribed']:,} "
+            f"| {r['delivered']:,}/{r['expected']:,} "
             f"| {r['p50_ms']} ms | {r['p99_ms']} ms | {r['last_median_ms']} / {r['last_worst_ms']} ms "
             f"| {r['kb_per_subscriber']} |"
         )

@@ -90,6 +90,13 @@ SHARED_STREAMS_ACTIVE = Gauge(
     multiprocess_mode="livesum",
 )
 
+LIVE_FANOUT_SECONDS = Histogram(
+    "quintet_live_fanout_seconds",
+    "Time to hand one result of a shared subscription to every member's socket (written, or queued "
+    "behind a send that waits for a slow reader), from the end of its execution",
+    buckets=LATENCY_BUCKETS,
+)
+
 # ------------------------------------------------------------------------------ events
 
 EVENTS_PUBLISHED = Counter(

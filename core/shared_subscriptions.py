@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import aclosing
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from strawberry.types.graphql import OperationType
 from core import metrics
 from core.context import Actor
 from core.errors import result_payload
+from core.ws_protocol import PREPARED_TEXT, prepared_text
 
 if TYPE_CHECKING:
     from starlette.websockets import WebSocket
@@ -43,6 +45,10 @@ logger = logging.getLogger("quintet.ws")
 yielded_status: ContextVar[bool] = ContextVar("quintet_yielded_status", default=False)
 
 SUBSCRIPTIONS_ONLY = (OperationType.SUBSCRIPTION,)
+
+#: Members sent one result between two turns of the event loop: 10,000 subscribers of one stream
+#: don't hold up the process's other work for the whole fan-out.
+FANOUT_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,19 +72,47 @@ def _message(head: str, kind: str, payload: str | None) -> str:
     return head + kind + '"}' if payload is None else head + kind + '","payload":' + payload + "}"
 
 
+class Outgoing:
+    """One message of a stream for all its members: its text for each operation id, and the
+    WebSocket frame of that text (`core.ws_protocol.prepared_text`), each built once."""
+
+    __slots__ = ("_frames", "_texts", "kind", "payload")
+
+    def __init__(self, kind: str, payload: str | None = None) -> None:
+        self.kind = kind
+        self.payload = payload
+        self._texts: dict[str, str] = {}  # by the members' `_head` (their operation id)
+        self._frames: dict[str, bytes] = {}
+
+    def text(self, head: str) -> str:
+        text = self._texts.get(head)
+        if text is None:
+            text = self._texts[head] = _message(head, self.kind, self.payload)
+        return text
+
+    def frame(self, head: str) -> bytes:
+        frame = self._frames.get(head)
+        if frame is None:
+            frame = self._frames[head] = prepared_text(self.text(head))
+        return frame
+
+
 class Member:
     """One subscriber of a shared stream: its socket, its operation id and its bounded queue."""
 
-    __slots__ = ("_head", "_queue", "_sender", "ended", "limit", "operation_id", "stream", "websocket")
+    __slots__ = ("_head", "_queue", "_sender", "_write", "ended", "limit", "operation_id", "stream", "websocket")
 
     def __init__(self, websocket: WebSocket, operation_id: str, limit: int) -> None:
         self.websocket = websocket
         self.operation_id = operation_id
         self._head = _head(operation_id)
+        # Where the server offers it (core.ws_protocol), a frame built once for every member is
+        # written as it is; otherwise each message goes through `websocket.send_text`.
+        self._write: Callable[[bytes], bool] | None = websocket.scope.get("extensions", {}).get(PREPARED_TEXT)
         self.limit = limit
         self.stream: SharedStream | None = None
         self.ended = False
-        self._queue: deque[str] = deque()
+        self._queue: deque[str] | None = None  # made when a send has to wait (an empty deque is ~0.7 KB)
         self._sender: asyncio.Task[None] | None = None
         metrics.SUBSCRIPTIONS_STARTED.inc()
         metrics.SUBSCRIPTIONS_ACTIVE.inc()
@@ -89,32 +123,34 @@ class Member:
             self.ended = True
             metrics.SUBSCRIPTIONS_ACTIVE.dec()
 
-    def send(self, kind: str, payload: str | None = None, *, final: bool = False) -> None:
+    def send(self, message: Outgoing, *, final: bool = False) -> None:
         if self.ended:
             return
         if final:
             self._end()
-        elif len(self._queue) >= self.limit:
+        elif self._queue is not None and len(self._queue) >= self.limit:
             self._too_slow()
             return
-        self._queue.append(_message(self._head, kind, payload))
-        self._flush()
+        if self._sender is None and self._write is not None and self._write(message.frame(self._head)):
+            return
+        self._deliver(message.text(self._head))
 
-    def _flush(self) -> None:
-        if self._sender is not None or not self._queue:
+    def _deliver(self, text: str) -> None:
+        if self._sender is not None:  # a send waits for the socket: queue behind it (bounded, see `send`)
+            if self._queue is None:
+                self._queue = deque()
+            self._queue.append(text)
             return
         # Send inline: a socket that can take the message takes it without suspending, and a
         # task per member per event would cost more than the send itself. Only a send that
         # has to wait for the socket to drain is finished in a task, behind which later
-        # messages queue (bounded, see `send`).
-        sending = self.websocket.send_text(self._queue.popleft())
+        # messages queue.
+        sending = self.websocket.send_text(text)
         try:
             waiting_on = sending.send(None)
         except StopIteration:
-            self._flush()
             return
         except Exception:  # noqa: BLE001 - the connection is gone; its handler cleans up
-            self._queue.clear()
             return
         self._sender = asyncio.create_task(self._finish(sending, waiting_on))
 
@@ -135,29 +171,29 @@ class Member:
             while self._queue:
                 await self.websocket.send_text(self._queue.popleft())
         except Exception:  # noqa: BLE001 - the connection is gone; its handler cleans up
-            self._queue.clear()
+            pass
         finally:
             sending.close()
             self._sender = None
+            self._queue = None
 
     def _too_slow(self) -> None:
-        self._queue.clear()
+        self._queue = None
         error = {
             "message": f"This subscription fell {self.limit} events behind and was ended "
             f"(subscriptionQueueSize is {self.limit}): subscribe again and refetch",
             "extensions": {"code": "SUBSCRIBER_TOO_SLOW", "limit": "subscriptionQueueSize", "value": self.limit},
         }
-        self._queue.append(_text(self.operation_id, "next", orjson.dumps({"data": None, "errors": [error]}).decode()))
-        self._queue.append(_text(self.operation_id, "complete"))
         self._end()
         metrics.refused("SUBSCRIBER_TOO_SLOW", "subscriptionQueueSize")
-        self._flush()
+        self._deliver(_text(self.operation_id, "next", orjson.dumps({"data": None, "errors": [error]}).decode()))
+        self._deliver(_text(self.operation_id, "complete"))
         if self.stream is not None:
             self.stream.leave(self)
 
     def cancel(self) -> None:
         self._end()
-        self._queue.clear()
+        self._queue = None
         if self._sender is not None:
             self._sender.cancel()
 
@@ -177,7 +213,7 @@ class SharedStream:
         member.stream = self
         self.members[member] = None
         if self.status is not None:
-            member.send("next", self.status)
+            member.send(Outgoing("next", self.status))
         if self.task is None:
             self.task = asyncio.create_task(self._run())
 
@@ -189,9 +225,23 @@ class SharedStream:
             if self.task is not None:
                 self.task.cancel()
 
-    def _broadcast(self, kind: str, payload: str | None = None, *, final: bool = False) -> None:
+    def _end_all(self, kind: str, payload: str | None = None) -> None:
+        """The last message to every member (at once: none may join in between and wait forever)."""
+        message = Outgoing(kind, payload)
         for member in list(self.members):
-            member.send(kind, payload, final=final)
+            member.send(message, final=True)
+
+    async def _broadcast(self, payload: str) -> None:
+        """A result to every member, in batches of FANOUT_BATCH between which the loop runs."""
+        started = time.perf_counter()
+        message = Outgoing("next", payload)
+        members = list(self.members)
+        for start in range(0, len(members), FANOUT_BATCH):
+            if start:
+                await asyncio.sleep(0)
+            for member in members[start : start + FANOUT_BATCH]:
+                member.send(message)
+        metrics.LIVE_FANOUT_SECONDS.observe(time.perf_counter() - started)
 
     async def _run(self) -> None:
         runtime = self.registry.runtime
@@ -213,19 +263,19 @@ class SharedStream:
                 async for result in results:
                     if first and isinstance(result, PreExecutionError):
                         errors = orjson.dumps(result_payload(result, mask=mask)["errors"]).decode()
-                        self._broadcast("error", errors, final=True)
+                        self._end_all("error", errors)
                         return
                     first = False
                     payload = orjson.dumps(result_payload(result, mask=mask)).decode()
                     if yielded_status.get():
                         self.status = payload
-                    self._broadcast("next", payload)
-            self._broadcast("complete", final=True)
+                    await self._broadcast(payload)
+            self._end_all("complete")
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("shared subscription stream failed")
-            self._broadcast("complete", final=True)
+            self._end_all("complete")
         finally:
             self.registry.forget(self)
 

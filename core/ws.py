@@ -26,7 +26,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator, Coroutine, Mapping
+from collections.abc import AsyncGenerator, Coroutine, Mapping, Sequence
 from contextlib import suppress
 from contextvars import ContextVar
 from datetime import timedelta
@@ -35,9 +35,11 @@ from typing import Any, cast
 
 from graphql import GraphQLError, OperationType, parse
 from graphql.utilities import get_operation_ast
+from starlette.routing import BaseRoute, Match, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
-from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
@@ -207,6 +209,7 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
                         await self.ws.close(code=1009, reason=reason)  # 1009: message too big
                         return
                     yield self.view.decode_json(text)
+                    text = ""  # an idle connection keeps no copy of its last message
                 except (ValueError, RecursionError) as exc:  # not JSON, or JSON Python can't hold
                     if not ignore_parsing_errors:
                         raise NonJsonMessageReceived from exc
@@ -245,6 +248,24 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     view: GraphQLWebSocketView
     members: dict[str, Member]
     closing = False
+
+    async def handle(self) -> None:
+        """strawberry's loop, without holding on to the last message while waiting for the next
+        (for a subscriber, its `subscribe` and its document, for as long as it is connected)."""
+        self.on_request_accepted()
+        try:
+            try:
+                async for message in self.websocket.iter_json():
+                    await self.handle_message(cast(Message, message))
+                    del message
+            except NonTextMessageReceived:
+                await self.handle_invalid_message("WebSocket message type must be text")
+            except NonJsonMessageReceived:
+                await self.handle_invalid_message("WebSocket message must be valid JSON")
+        except WebSocketDisconnected:
+            pass
+        finally:
+            await self.shutdown()
 
     def on_request_accepted(self) -> None:
         self.members = {}
@@ -307,6 +328,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().handle_connection_init(message)
         except ConnectionRefused as refused:
             await self.websocket.close(code=refused.code, reason=refused.reason)
+            return
+        if self.connection_init_received:
+            self.connection_init_timeout_task = None  # cancelled by strawberry: no need to keep it
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if self.connection_acknowledged:
@@ -485,3 +509,25 @@ class GraphQLWebSocketView(GraphQL[Context, None]):
 async def graphql_websocket(websocket: WebSocket) -> None:
     view: GraphQLWebSocketView = websocket.app.state.graphql_websocket
     await view.run(websocket)
+
+
+class WebSocketShortcut:
+    """WebSocket connections straight to their route's endpoint, past Starlette's exception
+    middleware and router: their frames stay suspended for as long as a connection lasts (~4 KB
+    per idle subscriber). Innermost of the middleware, so that what is outside it (request id,
+    log line, metrics, traces) still sees every connection; anything else goes on as usual
+    (e.g. a WebSocket to a path with no route, which the router refuses)."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.routes = [route for route in routes if isinstance(route, WebSocketRoute)]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            for route in self.routes:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child_scope)
+                    await route.endpoint(WebSocket(scope, receive=receive, send=send))
+                    return
+        await self.app(scope, receive, send)

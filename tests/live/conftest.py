@@ -59,9 +59,10 @@ class LiveServer:
 
 
 @asynccontextmanager
-async def serve(app: Starlette) -> AsyncIterator[LiveServer]:
+async def serve(app: Starlette, *, ws: str = WS_IMPLEMENTATION) -> AsyncIterator[LiveServer]:
     """Serve an app (whose lifespan already ran) with uvicorn on a free loopback port (bound here
-    and handed to uvicorn, so no other process can take it in between)."""
+    and handed to uvicorn, so no other process can take it in between); `ws` is uvicorn's
+    WebSocket implementation (`serve`'s unless given)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
@@ -71,7 +72,7 @@ async def serve(app: Starlette) -> AsyncIterator[LiveServer]:
         port=port,
         lifespan="off",
         log_level="warning",
-        ws=WS_IMPLEMENTATION,
+        ws=ws,
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=2,
     )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import pytest
+import websockets
 from starlette.applications import Starlette
 
+from app import WS_IMPLEMENTATION
 from core.relay import from_global_id
 from tests.aurum.conftest import AurumFactory
-from tests.live.conftest import Feed, LiveServer, ws_session
+from tests.live.conftest import TRANSPORT_WS, Feed, LiveServer, serve, ws_session
 from tests.support import GraphQLClient, Viewer
 
 CHANGES = """
@@ -252,3 +256,50 @@ async def test_identical_subscriptions_of_one_user_share_one_execution(
             await third.close()
         await second.close()
         await bobs.close()
+
+
+async def _next_message(socket: Any) -> dict[str, Any]:
+    """The next message other than a keep-alive ping."""
+    while True:
+        message: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), 10))
+        if message["type"] != "ping":
+            return message
+
+
+@pytest.mark.parametrize("protocol", [WS_IMPLEMENTATION, "websockets-sansio"])
+async def test_a_shared_stream_reaches_each_member_under_its_own_operation_id(
+    app: Starlette, gql: GraphQLClient, live_aurum: AurumFactory, protocol: str
+) -> None:
+    # Given one user's three identical subscriptions under two operation ids, served by `serve`'s
+    # WebSocket protocol (one frame per event and id, written to each socket) or uvicorn's own
+    alice = await gql.sign_up()
+    tree = await live_aurum.tree(alice.token)
+    query = "subscription { aurumHierarchyChanges { __typename ... on AurumHierarchyChange { nodeId } } }"
+    async with serve(app, ws=protocol) as server:
+        sockets: list[tuple[Any, str]] = []
+        try:
+            for operation_id in ("first", "second", "first"):
+                socket = await websockets.connect(server.ws, subprotocols=[TRANSPORT_WS], compression=None)  # type: ignore[list-item]
+                sockets.append((socket, operation_id))
+                init = {"type": "connection_init", "payload": {"authorization": f"Bearer {alice.token}"}}
+                await socket.send(json.dumps(init))
+                assert (await _next_message(socket))["type"] == "connection_ack"
+                await socket.send(json.dumps({"type": "subscribe", "id": operation_id, "payload": {"query": query}}))
+                status = await _next_message(socket)
+                assert status["id"] == operation_id
+                assert status["payload"]["data"]["aurumHierarchyChanges"]["__typename"] == "LiveUpdatesStatus"
+
+            # When she creates a task, then each subscription gets it under its own id, once
+            task = await live_aurum.task(alice.token, tree.project, "Seen by all")
+            for socket, operation_id in sockets:
+                message = await _next_message(socket)
+                assert message == {
+                    "id": operation_id,
+                    "type": "next",
+                    "payload": {
+                        "data": {"aurumHierarchyChanges": {"__typename": "AurumHierarchyChange", "nodeId": task}}
+                    },
+                }
+        finally:
+            for socket, _ in sockets:
+                await socket.close()
