@@ -37,12 +37,14 @@ PASSWORD = "benchmark-password"
 EMAIL_DOMAIN = "bench.quintet.dev"
 COMPUTED_COLUMNS_SQL = ROOT / "bench" / "peers" / "postgraphile" / "computed_columns.sql"
 LOGIN_SQL = ROOT / "bench" / "peers" / "postgraphile" / "login.sql"
-#: pgcrypto's bcrypt cost for PostGraphile's `authenticate`: 2^12 rounds took about as long as one
-#: argon2 verify with argon2-cffi's defaults (measured on the 2-core machine: bcrypt cost 11 ~70 ms,
-#: 12 ~140 ms, 13 ~290 ms; argon2 then ~150-190 ms of CPU). Quintet now hashes at OWASP's minimum
-#: argon2id configuration (core/security.py, ~35 ms); OWASP's minimum for bcrypt (legacy systems)
-#: is cost 10, and the peer keeps cost 12, 4 times that (BENCHMARKS.md). Every run measures both.
-BCRYPT_COST = 12
+#: pgcrypto's bcrypt cost for PostGraphile's `authenticate` is chosen in each run, by measurement
+#: (`matched_bcrypt_cost`): the highest cost whose check takes no more CPU than one argon2 verify
+#: with Quintet's parameters, so that `login` compares the servers, not the hash functions, and
+#: never gives the peer more hashing work than Quintet does. (A fixed cost 12 once matched
+#: argon2-cffi's defaults, ~165 ms; at OWASP's argon2id setting, ~16-35 ms, it was ten times ours.)
+BCRYPT_COSTS = range(4, 16)
+#: The cost whose check is timed to find the others' (each step doubles the work).
+BCRYPT_PROBE_COST = 8
 #: The server settings that decide what a write costs (and what a read finds in memory).
 PG_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes", "wal_sync_method", "shared_buffers")
 NODES_PER_USER = 50
@@ -321,7 +323,8 @@ async def _install_login(url: str) -> str | None:
             " WHERE e.extname = 'pgcrypto'"
         )
         await conn.execute(LOGIN_SQL.read_text().replace("@pgcrypto@", schema))
-        prefix = f"$2a${BCRYPT_COST:02d}$"
+        cost = await matched_bcrypt_cost(conn, schema, argon2_verify_ms()["cpu"])
+        prefix = f"$2a${cost:02d}$"
         stale = await conn.fetchval(
             "SELECT count(*) FROM users u LEFT JOIN bench_pg.credentials c ON c.user_id = u.id"
             " WHERE c.password_hash IS NULL OR left(c.password_hash, 7) <> $1",
@@ -329,9 +332,7 @@ async def _install_login(url: str) -> str | None:
         )
         if stale:
             # One hash for every user, as Quintet's argon2 hashes are: hashing is not what is measured.
-            hashed = await conn.fetchval(
-                f"SELECT {schema}.crypt($1, {schema}.gen_salt('bf', $2))", PASSWORD, BCRYPT_COST
-            )
+            hashed = await conn.fetchval(f"SELECT {schema}.crypt($1, {schema}.gen_salt('bf', $2))", PASSWORD, cost)
             await conn.execute(
                 """
                 INSERT INTO bench_pg.credentials (user_id, password_hash) SELECT id, $1 FROM users
@@ -353,20 +354,53 @@ def _process_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def password_costs(url: str, *, rounds: int = 3) -> dict[str, float]:
-    """What one password check costs each side: Quintet's argon2 verify (wall and CPU time, in
-    this process, with Quintet's parameters) and pgcrypto's bcrypt at BCRYPT_COST (in one
-    Postgres backend: its CPU time read from /proc when the server runs on this machine)."""
+def argon2_verify_ms(rounds: int = 3) -> dict[str, float]:
+    """One argon2 verify with Quintet's parameters, in this process: wall and CPU milliseconds."""
     hasher = password_hasher()
     argon2_hash = hasher.hash(PASSWORD)
     hasher.verify(argon2_hash, PASSWORD)
     wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(rounds):
         hasher.verify(argon2_hash, PASSWORD)
-    costs = {
-        "argon2_verify_wall_ms": round((time.perf_counter() - wall) / rounds * 1000, 1),
-        "argon2_verify_cpu_ms": round((time.process_time() - cpu) / rounds * 1000, 1),
+    return {
+        "wall": (time.perf_counter() - wall) / rounds * 1000,
+        "cpu": (time.process_time() - cpu) / rounds * 1000,
     }
+
+
+async def _bcrypt_check_ms(
+    conn: asyncpg.Connection, schema: str, stored: str, rounds: int
+) -> tuple[float, float | None]:
+    """One pgcrypto check of `stored` in `conn`'s backend: wall ms, and CPU ms when the server
+    runs on this machine (its backend's CPU time from /proc)."""
+    await conn.fetchval(f"SELECT {schema}.crypt($1, $2)", PASSWORD, stored)
+    backend = await conn.fetchval("SELECT pg_backend_pid()")
+    wall, backend_cpu = time.perf_counter(), _process_cpu(backend)
+    for _ in range(rounds):
+        await conn.fetchval(f"SELECT {schema}.crypt($1, $2)", PASSWORD, stored)
+    wall_ms = (time.perf_counter() - wall) / rounds * 1000
+    after = _process_cpu(backend)
+    cpu_ms = (after - backend_cpu) / rounds * 1000 if backend_cpu is not None and after is not None else None
+    return wall_ms, cpu_ms
+
+
+async def matched_bcrypt_cost(conn: asyncpg.Connection, schema: str, argon2_ms: float) -> int:
+    """The highest bcrypt cost whose check takes no more time than `argon2_ms` (the lowest cost
+    when even that takes longer): one check at `BCRYPT_PROBE_COST` is timed, each step doubles."""
+    probe = await conn.fetchval(f"SELECT {schema}.crypt($1, {schema}.gen_salt('bf', $2))", PASSWORD, BCRYPT_PROBE_COST)
+    wall_ms, cpu_ms = await _bcrypt_check_ms(conn, schema, probe, rounds=5)
+    per_unit = (cpu_ms if cpu_ms else wall_ms) / 2**BCRYPT_PROBE_COST
+    fitting = [cost for cost in BCRYPT_COSTS if per_unit * 2**cost <= argon2_ms]
+    return max(fitting) if fitting else BCRYPT_COSTS[0]
+
+
+async def password_costs(url: str, *, rounds: int = 3) -> dict[str, float]:
+    """What one password check costs each side: Quintet's argon2 verify (wall and CPU time, in
+    this process, with Quintet's parameters) and pgcrypto's bcrypt at the cost the dataset's
+    hashes have (`matched_bcrypt_cost`; in one Postgres backend: its CPU time read from /proc
+    when the server runs on this machine)."""
+    argon2 = argon2_verify_ms(rounds)
+    costs = {"argon2_verify_wall_ms": round(argon2["wall"], 1), "argon2_verify_cpu_ms": round(argon2["cpu"], 1)}
     conn = await asyncpg.connect(url)
     try:
         if await conn.fetchval("SELECT to_regclass('bench_pg.credentials') IS NOT NULL"):
@@ -376,16 +410,11 @@ async def password_costs(url: str, *, rounds: int = 3) -> dict[str, float]:
                 " WHERE e.extname = 'pgcrypto'"
             )
             if stored and schema:
-                await conn.fetchval(f"SELECT {schema}.crypt($1, $2)", PASSWORD, stored)
-                backend = await conn.fetchval("SELECT pg_backend_pid()")
-                wall, backend_cpu = time.perf_counter(), _process_cpu(backend)
-                for _ in range(rounds):
-                    await conn.fetchval(f"SELECT {schema}.crypt($1, $2)", PASSWORD, stored)
-                costs["bcrypt_verify_wall_ms"] = round((time.perf_counter() - wall) / rounds * 1000, 1)
-                after = _process_cpu(backend)
-                if backend_cpu is not None and after is not None:  # the server runs on this machine
-                    costs["bcrypt_verify_cpu_ms"] = round((after - backend_cpu) / rounds * 1000, 1)
-                costs["bcrypt_cost"] = BCRYPT_COST
+                wall_ms, cpu_ms = await _bcrypt_check_ms(conn, schema, stored, rounds)
+                costs["bcrypt_verify_wall_ms"] = round(wall_ms, 1)
+                if cpu_ms is not None:  # the server runs on this machine
+                    costs["bcrypt_verify_cpu_ms"] = round(cpu_ms, 1)
+                costs["bcrypt_cost"] = int(stored.split("$")[2])  # $2a$<cost>$...
     finally:
         await conn.close()
     return costs

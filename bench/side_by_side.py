@@ -32,7 +32,8 @@ Operations (bench.lineup has each peer's document; bench.checks what each must r
   an ES256 access token and stores a refresh token; its sign-in limits stay on, and each
   request comes from an address of its own (`X-Forwarded-For`, as through a load balancer).
   PostGraphile's `authenticate(email, password)` (bench/peers/postgraphile/login.sql)
-  verifies a bcrypt hash with pgcrypto at a cost as long as argon2's CPU time (both are
+  verifies a bcrypt hash with pgcrypto at the highest cost whose check takes no more CPU than
+  argon2's, chosen in each run (both are
   measured and printed), and makes no token; without pgcrypto (the embedded Postgres) the
   PostGraphile peers skip it, and the output says so. A login run lasts at least 3 s (one
   sign-in takes about a second on a busy 2-core machine).
