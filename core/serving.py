@@ -61,5 +61,31 @@ def run_workers(config: uvicorn.Config) -> None:
     """Run `config.workers` uvicorn worker processes, each accepting on its own socket."""
     from uvicorn.supervisors import Multiprocess
 
+    class Supervisor(Multiprocess):
+        """uvicorn's supervisor, with the parent's copy of each started worker's end of its
+        health-check pipe closed. uvicorn's health check sends a ping and waits for the answer
+        for `timeout_worker_healthcheck` (120 s here: a worker's start-up under load takes more
+        than the default 5 s); a worker that died while the supervisor waited left it waiting the
+        whole time, replacing no worker and handling no signal, because the parent's own copy of
+        the worker's end kept the pipe open. With it closed, the worker's death is the pipe's
+        end: the wait returns at once and the worker is replaced."""
+
+        def init_processes(self) -> None:
+            super().init_processes()
+            self.close_worker_ends()
+
+        def restart_all(self) -> None:
+            super().restart_all()
+            self.close_worker_ends()
+
+        def keep_subprocess_alive(self) -> None:
+            super().keep_subprocess_alive()
+            self.close_worker_ends()
+
+        def close_worker_ends(self) -> None:
+            for worker in self.processes:
+                if worker.process.pid is not None and not worker.child_conn.closed:
+                    worker.child_conn.close()  # the started worker holds its own copy
+
     listener = ReusePortListener(config.host, config.port, config.backlog)
-    Multiprocess(config, sockets=[cast(socket.socket, listener)]).run()
+    Supervisor(config, sockets=[cast(socket.socket, listener)]).run()

@@ -120,9 +120,13 @@ def test_keep_alive_connections_are_spread_over_the_workers(server_url: str, tmp
         # Binomial(128, 1/2): fewer than 40 on one side is a 4.2-sigma event (about 1 in 40,000)
         assert min(held.get(worker.pid, 0) for worker in workers) >= 40, held
         # And a worker that dies takes its socket with it: every new connection is answered by
-        # the other one (none waits in a dead process's queue) until its replacement is up
+        # the other one (none waits in a dead process's queue) until its replacement is up. It
+        # dies while the supervisor waits for its answer to a health check (stopped first, so
+        # that the check hangs): the supervisor notices at once, not after the check's 120 s.
+        workers[0].send_signal(signal.SIGSTOP)
+        time.sleep(1.5)  # the supervisor checks each worker every 0.5 s
         workers[0].send_signal(signal.SIGKILL)
-        workers[0].wait(30)
+        workers[0].wait(30)  # reaped by the supervisor
         for _ in range(16):
             with socket.create_connection(("127.0.0.1", port), timeout=60) as late:
                 assert _get(late, port).startswith(b"HTTP/1.1 200")
