@@ -16,12 +16,14 @@ import argparse
 import asyncio
 import dataclasses
 import time
+from typing import Any
 
 import httpx
 from pyinstrument import Profiler
+from starlette.applications import Starlette
 
 from app import create_app
-from bench.dataset import SCALES, prepare_dataset, resolve_server
+from bench.dataset import SCALES, Scale, prepare_dataset, resolve_server
 from bench.lineup import CREATE, UPDATE, Call, Quintet
 from bench.servers import send
 from bench.side_by_side import KEY_PATH, ROOT, build_calls, mint_tokens
@@ -44,21 +46,41 @@ def _top(text: str, lines: int) -> str:
     return "\n".join(kept[: header_end + lines])
 
 
-async def profile(options: argparse.Namespace) -> None:
+@dataclasses.dataclass(frozen=True)
+class InProcess:
+    """Quintet in production mode on the side-by-side dataset, as an ASGI app of this process
+    (not started: run it in `app.router.lifespan_context(app)`), with the requests to send it."""
+
+    scale: Scale
+    app: Starlette
+    peer: Quintet
+    calls: dict[str, list[Call]]
+
+
+async def in_process_quintet(options: argparse.Namespace, **settings: Any) -> InProcess:
+    """`options.scale`'s dataset (built on first use) and the app over it; `settings` are more
+    of its settings (a log level...)."""
     scale = SCALES[options.scale]
     server_url, server_kind = resolve_server(options.database_url)
     dataset = await prepare_dataset(scale, server_url=server_url, server_kind=server_kind, database=options.database)
     key = load_or_create_dev_key(KEY_PATH)
     calls = build_calls(dataset, mint_tokens(dataset.users, key))
-    settings = Settings(
-        _env_file=None,
-        mode=Mode.PRODUCTION,
-        database_url=dataset.sqlalchemy_url,
-        data_dir=ROOT / ".data",
-        jwt_private_key=key,
+    app = create_app(
+        Settings(
+            _env_file=None,
+            mode=Mode.PRODUCTION,
+            database_url=dataset.sqlalchemy_url,
+            data_dir=ROOT / ".data",
+            jwt_private_key=key,
+            **settings,
+        )
     )
-    peer = Quintet(key)
-    app = create_app(settings)
+    return InProcess(scale, app, Quintet(key), calls)
+
+
+async def profile(options: argparse.Namespace) -> None:
+    quintet = await in_process_quintet(options)
+    scale, app, peer, calls = quintet.scale, quintet.app, quintet.peer, quintet.calls
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://quintet", timeout=120) as client:

@@ -48,12 +48,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from app import create_app
 from bench.dataset import SCALES, prepare_dataset, resolve_server
 from bench.lineup import HttpRequest, Quintet
+from bench.profile_quintet import in_process_quintet
 from bench.side_by_side import KEY_PATH, ROOT, build_calls, mint_tokens
 from core.security import load_or_create_dev_key
-from core.settings import Mode, Settings
 
 MEASURED = ("node", "nodes50", "dashboard", "login", "filtered", "tree", "relay")
 DEFAULT_REQUESTS = {"login": 40, "tree": 50}
@@ -112,21 +111,8 @@ def _checked(operation: str, status: int, body: bytes) -> None:
 
 
 async def measure(options: argparse.Namespace) -> None:
-    scale = SCALES[options.scale]
-    server_url, server_kind = resolve_server(options.database_url)
-    dataset = await prepare_dataset(scale, server_url=server_url, server_kind=server_kind, database=options.database)
-    key = load_or_create_dev_key(KEY_PATH)
-    calls = build_calls(dataset, mint_tokens(dataset.users, key))
-    settings = Settings(
-        _env_file=None,
-        mode=Mode.PRODUCTION,
-        database_url=dataset.sqlalchemy_url,
-        data_dir=ROOT / ".data",
-        jwt_private_key=key,
-        log_level="warning",
-    )
-    peer = Quintet(key)
-    app = create_app(settings)
+    quintet = await in_process_quintet(options, log_level="warning")
+    scale, app, peer, calls = quintet.scale, quintet.app, quintet.peer, quintet.calls
     async with app.router.lifespan_context(app):
         print(f"scale {scale.name}, {options.repeats} repeats; CPU and wall time per request, in ms")
         print(f"{'operation':<10} {'requests':>8} {'CPU min':>8} {'CPU median':>10} {'wall median':>11}")

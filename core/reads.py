@@ -28,7 +28,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import sqlalchemy as sa
@@ -38,6 +38,9 @@ from sqlalchemy.sql import visitors
 
 from core.db import DatabaseUnavailable, current_sql_stats, discard_if_lost
 from core.rls import RlsConnection, settings_arguments, wrapped
+
+#: The kind of shape a `ShapeCache` holds.
+S = TypeVar("S")
 
 
 class Row(asyncpg.Record):
@@ -227,18 +230,20 @@ class Shape:
                 stats.seconds += time.perf_counter() - started
 
 
-class ShapeCache:
+class ShapeCache(Generic[S]):
     """Shapes derived from other shapes (a page statement per sort and filter...), built once
-    per key and kept for the `size` most recently used keys."""
+    per key and kept for the `size` most recently used keys. `kind` makes each shape from its
+    statement: a read `Shape` by default, or a `core.writes.WriteShape`."""
 
-    def __init__(self, size: int = 512) -> None:
+    def __init__(self, size: int = 512, kind: Callable[[Any], S] = Shape) -> None:  # type: ignore[assignment]  # S is Shape when kind is not given
         self.size = size
-        self._shapes: OrderedDict[Hashable, Shape] = OrderedDict()
+        self.kind = kind
+        self._shapes: OrderedDict[Hashable, S] = OrderedDict()
 
-    def get(self, key: Hashable, build: Callable[[], sa.Select[Any]]) -> Shape:
+    def get(self, key: Hashable, build: Callable[[], Any]) -> S:
         shape = self._shapes.get(key)
         if shape is None:
-            shape = self._shapes[key] = Shape(build())
+            shape = self._shapes[key] = self.kind(build())
             if len(self._shapes) > self.size:
                 self._shapes.popitem(last=False)
         else:

@@ -20,8 +20,7 @@ never per request.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -107,25 +106,3 @@ def _as_sqlalchemy_error(adapted: Any, sql: str, error: Exception) -> Exception:
             return sa.exc.DBAPIError.instance(sql, None, translated, adapted.dbapi.Error)
         return translated
     return error  # pragma: no cover - _handle_exception always raises
-
-
-class WriteShapes:
-    """Write shapes built once per key (a model, the columns an update sets...) and kept for
-    the `size` most recently used keys."""
-
-    def __init__(self, size: int = 512) -> None:
-        self.size = size
-        self._shapes: OrderedDict[Hashable, WriteShape] = OrderedDict()
-
-    def get(self, key: Hashable, build: Callable[[], sa.Select[Any]]) -> WriteShape:
-        shape = self._shapes.get(key)
-        if shape is None:
-            shape = self._shapes[key] = WriteShape(build())
-            if len(self._shapes) > self.size:
-                self._shapes.popitem(last=False)
-        else:
-            self._shapes.move_to_end(key)
-        return shape
-
-    def __len__(self) -> int:
-        return len(self._shapes)

@@ -61,7 +61,7 @@ Source = sa.Select[Any] | Shape
 FILTER_PREFIX = "filter_"
 
 #: Statements derived from shapes (by id, a page per sort and filter), shared by all requests.
-DERIVED = ShapeCache()
+DERIVED: ShapeCache[Shape] = ShapeCache()
 
 
 def _statement(source: Source) -> sa.Select[Any]:

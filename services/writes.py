@@ -35,7 +35,8 @@ from sqlmodel import SQLModel
 from core.access import access_params, readable
 from core.context import Actor, ActorKind
 from core.errors import ValidationFailed
-from core.writes import WriteShapes
+from core.reads import ShapeCache
+from core.writes import WriteShape
 from models.audit import AuditOperation
 from services import audit
 from services.inputs import utcnow
@@ -63,7 +64,7 @@ class Child:
 
 
 #: Per model: one insert; an update per set of columns it sets, moving or not, audited or not.
-_SHAPES = WriteShapes(size=2048)
+_SHAPES: ShapeCache[WriteShape] = ShapeCache(size=2048, kind=WriteShape)
 
 
 _SYSTEM = Actor.system("services.writes")

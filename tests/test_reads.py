@@ -173,7 +173,7 @@ def test_the_hot_shapes_are_rendered_not_run_by_sqlalchemy() -> None:
 
 
 def test_the_cache_of_derived_shapes_is_bounded_and_keeps_recent_ones() -> None:
-    cache = ShapeCache(size=2)
+    cache: ShapeCache[Shape] = ShapeCache(size=2)
     built: list[str] = []
 
     def build(name: str) -> sa.Select[tuple[int]]:
