@@ -52,7 +52,7 @@ import inspect
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
@@ -386,6 +386,9 @@ class OrganizationKind:
     #: Whether `createOrganization` makes organizations of this kind; a product whose
     #: organizations need more than a name creates them through its own mutation.
     creatable: bool = True
+    #: What each of the kind's own permissions (beyond the platform's `MEMBERSHIP_PERMISSIONS`)
+    #: allows, for the README's permission matrix: every such permission must say.
+    meanings: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         where = f"organization kind {self.name!r}"
@@ -409,10 +412,17 @@ class OrganizationKind:
             if self.owner not in holders:
                 raise ValueError(f"{where}: the owner role {self.owner!r} must hold {permission}")
             normalized[permission] = tuple(role for role in self.roles if role in holders)
+        unexplained = sorted(set(normalized) - set(MEMBERSHIP_PERMISSIONS) - set(self.meanings))
+        if unexplained:
+            raise ValueError(f"{where}: it must say what {', '.join(unexplained)} allows (`meanings`)")
         object.__setattr__(self, "permissions", MappingProxyType(normalized))
 
     def __hash__(self) -> int:
         return hash((self.name, self.roles, tuple(sorted(self.permissions.items()))))
+
+    def meaning(self, permission: str) -> str:
+        """What `permission` allows, as the matrix says it."""
+        return MEMBERSHIP_PERMISSIONS.get(permission) or self.meanings.get(permission, "")
 
     @property
     def owner(self) -> str:

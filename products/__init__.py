@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from core.products import Product, Registry
 from loaders.kit import KitLoaders
+from products.akashic import AKASHIC
 from products.audit import AUDIT
 from products.aurum import AURUM
 from products.identity import IDENTITY
@@ -21,6 +22,6 @@ from products.organizations import ORGANIZATIONS
 #: The kit's loaders (rows by id and pages of children of every kit type, schema/kit.py).
 KIT = Product(name="kit", loaders={"kit": KitLoaders})
 
-PRODUCTS: tuple[Product, ...] = (KIT, IDENTITY, AURUM, INSIGHTS, NOTIFICATIONS, JOBS, ORGANIZATIONS, AUDIT)
+PRODUCTS: tuple[Product, ...] = (KIT, IDENTITY, AURUM, INSIGHTS, NOTIFICATIONS, JOBS, ORGANIZATIONS, AUDIT, AKASHIC)
 
 REGISTRY = Registry(PRODUCTS)

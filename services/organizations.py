@@ -591,7 +591,7 @@ def permission_matrix(kinds: Iterable[OrganizationKind], mutations: Mapping[str,
         member += "`organizationChanges`, leave"
         rows = [("membership (any role)", member, required.get(None, []), kind.roles)]
         for permission in kind.permissions:
-            what = access.MEMBERSHIP_PERMISSIONS.get(permission, "")
+            what = kind.meaning(permission)
             rows.append((f"`{permission}`", what, required.get(permission, []), kind.roles_with(permission)))
         for permission_name, what, names, holders in rows:
             marks = " | ".join("yes" if role in holders else "" for role in kind.roles)

@@ -19,6 +19,7 @@ from core.products import Product, RegistrationError, Registry
 from products import PRODUCTS, REGISTRY
 from resolvers.organizations import SERVICES, OrganizationMutation
 from services import organizations
+from services.akashic import CAMPAIGN
 from services.organizations import TEAM, permission_matrix
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -64,10 +65,10 @@ def test_each_mutation_declares_its_permission_on_its_service() -> None:
 
 
 def test_the_team_kind_is_registered_by_the_platform() -> None:
-    assert REGISTRY.organization_kinds == {"team": TEAM}
+    assert REGISTRY.organization_kinds == {"team": TEAM, "campaign": CAMPAIGN}
     assert access.organization_kind("team") is TEAM
     assert (TEAM.owner, TEAM.roles_with(INVITE), TEAM.rank("member")) == ("owner", ("owner", "admin"), 2)
-    assert access.roles_with_permission(INVITE) == ("admin", "owner")
+    assert access.roles_with_permission(INVITE) == ("admin", "campaign_manager", "communications_director", "owner")
 
 
 def test_a_kind_that_could_lock_out_its_owners_is_refused() -> None:
@@ -87,8 +88,16 @@ def test_a_kind_that_could_lock_out_its_owners_is_refused() -> None:
         OrganizationKind("club", roles=("owner",), permissions={**PLATFORM, "publish": ("owner",)})
     # The permissions are kept strongest role first, whatever order they were given in
     club = OrganizationKind(
-        "club", roles=("owner", "editor", "viewer"), permissions={**PLATFORM, "posts.publish": ("editor", "owner")}
+        "club",
+        roles=("owner", "editor", "viewer"),
+        permissions={**PLATFORM, "posts.publish": ("editor", "owner")},
+        meanings={"posts.publish": "publish a post"},
     )
+    assert club.meaning("posts.publish") == "publish a post"
+    assert club.meaning(INVITE) == access.MEMBERSHIP_PERMISSIONS[INVITE]
+    # A permission of the kind's own must say what it allows, for the README's matrix
+    with pytest.raises(ValueError, match=r"it must say what posts\.publish allows"):
+        OrganizationKind("club", roles=("owner",), permissions={**PLATFORM, "posts.publish": ("owner",)})
     assert club.roles_with("posts.publish") == ("owner", "editor")
     assert club.roles_with("nothing.declared") == ()
 
@@ -124,7 +133,11 @@ def registered_kinds() -> Iterator[None]:
 def test_a_read_policy_that_kinds_would_misjudge_is_refused(registered_kinds: None) -> None:
     # A blog's writers read drafts; a team has no such permission, so its owners may not
     blog = OrganizationKind(
-        "blog", roles=("owner", "writer"), permissions={**PLATFORM, "drafts.read": ("owner", "writer")}, creatable=False
+        "blog",
+        roles=("owner", "writer"),
+        permissions={**PLATFORM, "drafts.read": ("owner", "writer")},
+        creatable=False,
+        meanings={"drafts.read": "read drafts"},
     )
     access.register_kinds([blog])
     memberships = next(table for table in access.declared() if table.name == "memberships")
