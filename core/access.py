@@ -349,6 +349,7 @@ CHANGE_ROLE = "members.change_role"
 READ_EMAIL = "members.read_email"
 AUDIT_READ = "audit.read"
 DELETE = "organization.delete"
+MANAGE_CLIENTS = "api_clients.manage"
 #: What each platform permission allows (the README's permission matrix shows them).
 MEMBERSHIP_PERMISSIONS: Mapping[str, str] = MappingProxyType(
     {
@@ -359,6 +360,7 @@ MEMBERSHIP_PERMISSIONS: Mapping[str, str] = MappingProxyType(
         READ_EMAIL: "see the members' email addresses (`User.email`; others see null, and each member their own)",
         AUDIT_READ: "read the organization's audit trail (`Organization.auditTrail`)",
         DELETE: "delete the organization, its memberships and invitations (`deleteOrganization`)",
+        MANAGE_CLIENTS: "create, rotate and revoke the organization's API clients and their keys, read them",
     }
 )
 

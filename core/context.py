@@ -87,19 +87,32 @@ class Actor:
     organization_id: uuid.UUID | None = None
     #: What the actor is, for the audit trail: the client's id, the webhook's provider, the job.
     label: str | None = None
+    #: An API client's scopes (`aurum:read`, ...); None for the other kinds, which scopes don't limit.
+    scopes: frozenset[str] | None = None
+    #: Whether only trusted (registered) documents may run for this actor: an API client's policy.
+    trusted_documents_only: bool = False
 
     @classmethod
     def system(cls, label: str) -> Actor:
         return cls(user_id=NO_USER, role="system", kind=ActorKind.SYSTEM, label=label)
 
     @classmethod
-    def api_client(cls, client_id: str, organization_id: uuid.UUID) -> Actor:
+    def api_client(
+        cls,
+        client_id: str,
+        organization_id: uuid.UUID,
+        *,
+        scopes: frozenset[str] = frozenset(),
+        trusted_documents_only: bool = True,
+    ) -> Actor:
         return cls(
             user_id=NO_USER,
             role="api_client",
             kind=ActorKind.API_CLIENT,
             organization_id=organization_id,
             label=client_id,
+            scopes=scopes,
+            trusted_documents_only=trusted_documents_only,
         )
 
     @classmethod

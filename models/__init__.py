@@ -1,5 +1,6 @@
 """All tables, imported so that `metadata` knows every one of them."""
 
+from models.api_clients import ApiClient
 from models.audit import AuditEvent
 from models.aurum import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
 from models.base import metadata
@@ -10,6 +11,7 @@ from models.notifications import Notification
 from models.organizations import Invitation, Membership, Organization
 
 __all__ = [
+    "ApiClient",
     "Area",
     "AuditEvent",
     "BackgroundJob",

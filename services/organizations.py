@@ -47,6 +47,7 @@ from core.access import (
     CHANGE_ROLE,
     DELETE,
     INVITE,
+    MANAGE_CLIENTS,
     READ_EMAIL,
     REMOVE,
     Authorized,
@@ -79,6 +80,7 @@ TEAM = OrganizationKind(
         READ_EMAIL: ("owner", "admin"),
         AUDIT_READ: ("owner", "admin"),
         DELETE: ("owner",),
+        MANAGE_CLIENTS: ("owner", "admin"),
     },
     description="A team: the platform's default kind of organization.",
 )

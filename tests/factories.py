@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+from models.api_clients import ApiClient
 from models.audit import AuditActorKind, AuditEvent
 from models.aurum import (
     Area,
@@ -394,6 +395,10 @@ class Organizations:
     memberships: list[uuid.UUID] = field(default_factory=list)
     invitations: list[uuid.UUID] = field(default_factory=list)
     hidden_invitations: list[uuid.UUID] = field(default_factory=list)
+    #: The organizations' API clients (readable by the roles that manage them: the viewer's own
+    #: teams'), and those of the team where the viewer is a plain member.
+    api_clients: list[uuid.UUID] = field(default_factory=list)
+    hidden_api_clients: list[uuid.UUID] = field(default_factory=list)
 
 
 async def create_users(session: AsyncSession, count: int, *, name: str = "Member") -> list[uuid.UUID]:
@@ -423,6 +428,7 @@ async def create_organizations(session: AsyncSession, *, user_id: uuid.UUID, cou
     organizations: list[dict[str, Any]] = []
     memberships: list[dict[str, Any]] = []
     invitations: list[dict[str, Any]] = []
+    clients: list[dict[str, Any]] = []
     for i in range(count + 1):
         owned = i < count
         pk = uuid.uuid4()
@@ -479,7 +485,21 @@ async def create_organizations(session: AsyncSession, *, user_id: uuid.UUID, cou
                 }
             )
             (made.invitations if owned else made.hidden_invitations).append(invitation)
+        client = uuid.uuid4()
+        clients.append(
+            {
+                "id": client,
+                "organization_id": pk,
+                "name": f"Partner app {i}",
+                "scopes": ["organizations:read"],
+                "document_policy": "trusted",
+                "created_by": owner,
+                "created_at": start + timedelta(days=i, minutes=30),
+            }
+        )
+        (made.api_clients if owned else made.hidden_api_clients).append(client)
     await insert_rows(session, Organization, organizations)
     await insert_rows(session, Membership, memberships)
     await insert_rows(session, Invitation, invitations)
+    await insert_rows(session, ApiClient, clients)
     return made

@@ -8,7 +8,7 @@ README's permission matrix is generated from this declaration.
 
 from __future__ import annotations
 
-from core.access import AUDIT_READ, CHANGE_ROLE, DELETE, INVITE, READ_EMAIL, REMOVE, OrganizationKind
+from core.access import AUDIT_READ, CHANGE_ROLE, DELETE, INVITE, MANAGE_CLIENTS, READ_EMAIL, REMOVE, OrganizationKind
 
 #: The campaign's staff roles, strongest first (the campaign manager owns the campaign).
 CAMPAIGN_MANAGER = "campaign_manager"
@@ -42,6 +42,7 @@ CAMPAIGN = OrganizationKind(
         READ_EMAIL: (CAMPAIGN_MANAGER, COMMUNICATIONS_DIRECTOR, FINANCE_DIRECTOR, FIELD_ORGANIZER),
         AUDIT_READ: (CAMPAIGN_MANAGER, FINANCE_DIRECTOR),
         DELETE: (CAMPAIGN_MANAGER,),
+        MANAGE_CLIENTS: (CAMPAIGN_MANAGER,),
         CAMPAIGN_UPDATE: (CAMPAIGN_MANAGER,),
         MESSAGES_READ: _EVERYONE,
         MESSAGES_DRAFT: (CAMPAIGN_MANAGER, COMMUNICATIONS_DIRECTOR, FIELD_ORGANIZER),

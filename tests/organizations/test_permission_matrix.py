@@ -73,7 +73,8 @@ def test_the_team_kind_is_registered_by_the_platform() -> None:
 
 def test_a_kind_that_could_lock_out_its_owners_is_refused() -> None:
     with pytest.raises(
-        ValueError, match=r"must say which roles hold audit\.read, members\.change_role, members\.invite"
+        ValueError,
+        match=r"must say which roles hold api_clients\.manage, audit\.read, members\.change_role, members\.invite",
     ):
         OrganizationKind("club", roles=("chair", "member"), permissions={REMOVE: ("chair",)})
     with pytest.raises(ValueError, match=r"the owner role 'chair' must hold members\.invite"):
@@ -106,7 +107,9 @@ def test_kinds_whose_shared_role_names_reads_would_misjudge_are_refused() -> Non
     # `admin` may invite in a team, so reads let every `admin` read invitations: a kind whose
     # `admin` may not invite would leak them to its admins
     leaky = OrganizationKind(
-        "guild", roles=("owner", "admin"), permissions={**PLATFORM, AUDIT_READ: ("owner", "admin")}
+        "guild",
+        roles=("owner", "admin"),
+        permissions={**PLATFORM, AUDIT_READ: ("owner", "admin"), access.MANAGE_CLIENTS: ("owner", "admin")},
     )
     with pytest.raises(ValueError, match=r"'guild': its role\(s\) admin lack members\.invite"):
         access.register_kinds([leaky])
