@@ -158,7 +158,7 @@ def create_app(
             loaders=Loaders.factory(registry),
             tracer=tracer,
             routing=routing,
-            persisted=PersistedQueries.for_settings(settings, schema.plans),
+            persisted=PersistedQueries.for_settings(settings, schema.plans, counters),
         )
         app.state.runtime = runtime
         # What /metrics reads from the database at each scrape (the same in every process).

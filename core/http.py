@@ -50,6 +50,7 @@ from core.jobs import QueueWatch, queue_health
 from core.limits import coerced_variables, node_count
 from core.observability import COMPILED, GRAPHQL_CORE, ONE_STATEMENT, note_refusal, request_record
 from core.persisted import PersistedQueries, PersistedQueryRefused
+from core.ratelimit import client_address
 from core.runtime import Runtime
 from core.security import InvalidAccessToken, TokenService
 from core.settings import Settings
@@ -165,7 +166,7 @@ async def _operation_from(
 ) -> tuple[str, dict[str, Any] | None, str | None, frozenset[OperationType]]:
     query, variables, operation_name, extensions, allowed = await _params_from(request, runtime.settings)
     try:
-        text = await runtime.persisted.document(query, extensions, operation_name)
+        text = await runtime.persisted.document(query, extensions, operation_name, client_address(request))
     except PersistedQueryRefused as refused:
         status = refused.status if single == GRAPHQL_RESPONSE else refused.json_status
         raise RequestRefused(status, refused.message, refused.code, **refused.details) from refused

@@ -36,7 +36,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cachetools import LRUCache
 from strawberry.extensions import SchemaExtension
 
+from core.errors import RateLimited
 from core.limits import cacheable
+from core.ratelimit import Counters, RateLimiter
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -174,12 +176,21 @@ class Registration:
     sha256: str
     text: str
     store: DocumentStore
+    #: Documents stored per client address (APQ_STORE_RATE_LIMIT), and this request's address.
+    limiter: RateLimiter | None = None
+    address: str | None = None
     done: bool = False
 
     async def complete(self) -> None:
-        if not self.done:
-            self.done = True
-            await self.store.put(self.sha256, self.text)
+        if self.done:
+            return
+        self.done = True
+        if self.limiter is not None and self.address is not None:
+            try:
+                await self.limiter.hit(self.address)
+            except RateLimited:
+                return  # it ran; stored again when the address is under its limit (counted in metrics)
+        await self.store.put(self.sha256, self.text)
 
 
 #: The registration of the request (or WebSocket operation) that the calling task runs.
@@ -210,31 +221,50 @@ class PersistedQueries:
     enabled: bool = True
     max_document_bytes: int = 16 * 1024
     plans: PlanCache | None = None
+    #: Documents stored per client address; None: no limit.
+    limiter: RateLimiter | None = None
     #: Asked in order before the APQ store (trusted documents first).
     lookups: list[HashLookup] = field(default_factory=list)
 
     @classmethod
-    def for_settings(cls, settings: Settings, plans: PlanCache | None = None) -> PersistedQueries:
+    def for_settings(
+        cls, settings: Settings, plans: PlanCache | None = None, counters: Counters | None = None
+    ) -> PersistedQueries:
         memory = MemoryStore(settings.apq_memory_bytes)
         store: DocumentStore = memory
         if settings.redis_url:
             store = RedisStore(settings.redis_url, ttl=settings.apq_ttl_seconds, fallback=memory)
+        limiter = None
+        if counters is not None:
+            limiter = RateLimiter(
+                limit=settings.apq_store_rate_limit,
+                storage=counters,
+                namespace="apq",
+                setting="APQ_STORE_RATE_LIMIT",
+                subject="persisted queries stored from this address",
+            )
         return cls(
             store=store,
             enabled=settings.apq_enabled,
             max_document_bytes=settings.max_cached_document_bytes,
             plans=plans,
+            limiter=limiter,
         )
 
     async def close(self) -> None:
         await self.store.close()
 
     async def document(
-        self, query: str | None, extensions: dict[str, Any] | None, operation_name: str | None
+        self,
+        query: str | None,
+        extensions: dict[str, Any] | None,
+        operation_name: str | None,
+        address: str | None = None,
     ) -> str | None:
         """The text of the document the request names: `query` as sent when it carries no
         `persistedQuery` (None if it has none), else the stored text of its hash, or `query`
-        checked against its hash and registered. Raises `PersistedQueryRefused`."""
+        checked against its hash and registered (counted for the client's `address`). Raises
+        `PersistedQueryRefused`."""
         persisted = extensions.get("persistedQuery") if extensions is not None else None
         if persisted is None:
             return query
@@ -254,7 +284,7 @@ class PersistedQueries:
                 HASH_MISMATCH,
             )
         if cacheable(query, self.max_document_bytes):
-            registration = Registration(sha256, query, self.store)
+            registration = Registration(sha256, query, self.store, self.limiter, address)
             if self.plans is not None and self.plans.known(query, operation_name):
                 await registration.complete()  # its plan exists: it passed every check before
             else:

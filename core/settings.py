@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     apq_ttl_seconds: int = Field(
         86400, ge=1, description="a persisted query stays in Redis this long after it was last stored or used"
     )
+    apq_store_rate_limit: str = Field(
+        "300/minute;5000/day", description="persisted queries stored per client address, in `limits` notation"
+    )
     apq_memory_bytes: int = Field(
         16 * 1024 * 1024, ge=0, description="most text of persisted queries one process keeps in memory (LRU)"
     )

@@ -60,6 +60,7 @@ from core.limits import cacheable
 from core.live_slots import CODE, LIMIT_NAME, LiveSlots, Slot, too_many_connections
 from core.persisted import PersistedQueries, PersistedQueryRefused, forget_registration
 from core.products import LoaderContainer
+from core.ratelimit import client_address
 from core.rls import act_as
 from core.runtime import Runtime
 from core.security import InvalidAccessToken, TokenProblem
@@ -346,7 +347,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 # A persisted query's hash names the text (core/persisted.py); a miss is this
                 # operation's error, which urql's persistedExchange answers with the text.
                 payload["query"] = await self.view.runtime.persisted.document(
-                    payload.get("query"), payload.get("extensions"), payload.get("operationName")
+                    payload.get("query"),
+                    payload.get("extensions"),
+                    payload.get("operationName"),
+                    client_address(self.context.request),
                 )
             except PersistedQueryRefused as persisted:
                 refused = RequestRefused(persisted.status, persisted.message, persisted.code, **persisted.details)
@@ -428,7 +432,10 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             try:
                 _parse_params(payload)
                 payload["query"] = await self.view.runtime.persisted.document(
-                    payload.get("query"), payload.get("extensions"), payload.get("operationName")
+                    payload.get("query"),
+                    payload.get("extensions"),
+                    payload.get("operationName"),
+                    client_address(self.context.request),
                 )
             except (RequestRefused, PersistedQueryRefused) as refused:
                 error = {"message": refused.message, "extensions": {"code": refused.code, **refused.details}}

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
@@ -17,6 +17,7 @@ import pytest
 from starlette.applications import Starlette
 
 from core.persisted import MemoryStore, PersistedQueries, RedisStore, sha256_hex
+from core.ratelimit import Counters, RateLimiter
 from core.runtime import Runtime
 from tests.support import GraphQLClient, free_port
 
@@ -266,6 +267,33 @@ async def test_with_apq_off_a_persisted_query_is_not_supported(http: httpx.Async
         }
         # A plain query is unaffected
         assert (await post(http, {"query": text})).status_code == 200
+
+
+async def test_documents_stored_per_client_address_are_limited(app: Starlette) -> None:
+    runtime: Runtime = app.state.runtime
+    saved = runtime.persisted
+    limiter = RateLimiter(limit="2/minute", storage=Counters("async+memory://"), namespace=f"apq-{uuid.uuid4().hex}")
+    runtime.persisted = PersistedQueries(MemoryStore(1 << 20), plans=runtime.plans, limiter=limiter)
+
+    @asynccontextmanager
+    async def client_at(address: str) -> AsyncIterator[httpx.AsyncClient]:
+        transport = httpx.ASGITransport(app=app, client=(address, 4000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+    try:
+        async with client_at("10.20.30.40") as one, client_at("10.20.30.41") as other:
+            texts = [unique_query("") for _ in range(3)]
+            for text in texts:  # all three run
+                assert (await post(one, {"query": text, "extensions": persisted(text)})).status_code == 200
+            # The first two were stored; the third, over the address's limit, was not
+            found = [codes(await post(one, {"extensions": persisted(text)})) for text in texts]
+            assert found == [[], [], ["PERSISTED_QUERY_NOT_FOUND"]]
+            # Another address stores it
+            assert (await post(other, {"query": texts[2], "extensions": persisted(texts[2])})).status_code == 200
+            assert codes(await post(one, {"extensions": persisted(texts[2])})) == []
+    finally:
+        runtime.persisted = saved
 
 
 # ----------------------------------------------------------------------------- the stores
