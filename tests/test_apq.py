@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 
 from core.persisted import MemoryStore, PersistedQueries, RedisStore, sha256_hex
@@ -141,6 +143,45 @@ async def test_a_malformed_persisted_query_extension_is_a_400_with_its_code(
         assert codes(response) == [code]
     version = await post(http, {"extensions": {"persistedQuery": {"version": 2, "sha256Hash": "0" * 64}}})
     assert version.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_VERSION_NOT_SUPPORTED"
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=70),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3),
+    max_leaves=8,
+)
+PERSISTED_QUERIES = st.one_of(
+    JSON_VALUES,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "version": st.sampled_from([1, 2, 0, -1, "1", True, None, 1.0]),
+            "sha256Hash": st.one_of(st.text(alphabet="0123456789abcdefABCDEF", min_size=60, max_size=66), JSON_VALUES),
+            "miss": st.booleans(),
+        },
+    ),
+)
+
+
+@settings(deadline=None, derandomize=True, database=None, max_examples=150)
+@given(
+    persisted_query=PERSISTED_QUERIES,
+    query=st.sampled_from([None, "", "{ __typename }", "query {", 5]),
+    method=st.sampled_from(["POST", "GET"]),
+)
+async def test_any_persisted_query_extension_is_answered_with_a_code_never_a_5xx(
+    http: httpx.AsyncClient, persisted_query: Any, query: Any, method: str
+) -> None:
+    body: dict[str, Any] = {"extensions": {"persistedQuery": persisted_query}}
+    if query is not None:
+        body["query"] = query
+    if method == "POST":
+        response = await post(http, body)
+    else:
+        response = await get(http, {k: v for k, v in body.items() if not (k == "query" and not isinstance(v, str))})
+    assert response.status_code < 500, response.text
+    for error in response.json().get("errors", []):
+        assert error["extensions"]["code"] != "INTERNAL_SERVER_ERROR", response.text
 
 
 async def test_without_query_or_persisted_query_the_request_is_still_a_bad_request(http: httpx.AsyncClient) -> None:
