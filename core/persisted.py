@@ -8,15 +8,17 @@ with the error Apollo Client's `PersistedQueryLink` and urql's `persistedExchang
 again with the text and the hash. The hash must then be the text's (else
 `PERSISTED_QUERY_HASH_MISMATCH`), and the document is stored once it has passed every check
 before execution (parsing, validation, depth, aliases, tokens, selections, nodes): junk that
-doesn't validate never reaches the store, nor does a text longer than MAX_CACHED_DOCUMENT_BYTES.
+doesn't validate never reaches the store, nor does a text longer than MAX_CACHED_DOCUMENT_BYTES,
+nor more than APQ_STORE_RATE_LIMIT documents per client address.
 
-    persisted = PersistedQueries.for_settings(settings, plans)   # the lifespan; .close() at its end
-    text = await persisted.document(query, extensions, operation_name)  # core/http.py, per request
+    persisted = PersistedQueries.for_settings(settings, plans, counters)  # the lifespan; .close() at its end
+    text = await persisted.document(query, extensions, operation_name, address)  # per request (core/http.py)
 
 The store is Redis when REDIS_URL is set (`quintet:apq:<hash>`, expiring APQ_TTL_SECONDS after
 its last use, so every process knows what one of them stored), else a least-recently-used cache
 of at most APQ_MEMORY_BYTES of text in the process. While Redis is unreachable the process keeps
-its documents in memory (logged once; Redis is tried again after a few seconds).
+its documents in memory (the outage and the recovery logged once each; Redis is tried again
+every few seconds).
 
 Other sources of documents by hash slot in before the store (`PersistedQueries.lookups`): a
 registered trusted document answers first, then what APQ stored.
@@ -128,14 +130,21 @@ class RedisStore:
 
     def __init__(self, url: str, *, ttl: int, fallback: MemoryStore, prefix: str = "quintet:apq:") -> None:
         from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         self.ttl = ttl
         self.prefix = prefix
         self.fallback = fallback
+        # One retry: a pooled connection that a restarted Redis closed is replaced at once.
         self._redis: Redis = Redis.from_url(
-            url, socket_connect_timeout=self.CONNECT_TIMEOUT, socket_timeout=self.COMMAND_TIMEOUT
+            url,
+            socket_connect_timeout=self.CONNECT_TIMEOUT,
+            socket_timeout=self.COMMAND_TIMEOUT,
+            retry=Retry(NoBackoff(), 1),
         )
         self._down_until = 0.0
+        self._down = False
 
     async def get(self, sha256: str) -> str | None:
         if time.monotonic() < self._down_until:
@@ -145,6 +154,7 @@ class RedisStore:
         except Exception as error:  # noqa: BLE001 - any failure of Redis: memory answers
             self._failed(error)
             return await self.fallback.get(sha256)
+        self._answered()
         if found is None:
             return await self.fallback.get(sha256)
         return found.decode() if isinstance(found, bytes) else found
@@ -153,17 +163,28 @@ class RedisStore:
         if time.monotonic() >= self._down_until:
             try:
                 await self._redis.set(self.prefix + sha256, text.encode(), ex=self.ttl)
-                return
             except Exception as error:  # noqa: BLE001
                 self._failed(error)
+            else:
+                self._answered()
+                return
         await self.fallback.put(sha256, text)
 
     def _failed(self, error: BaseException) -> None:
-        if time.monotonic() >= self._down_until:
+        if not self._down:
             logger.warning(
-                "persisted queries: Redis unreachable (%s); this process keeps them in memory for now", error
+                "persisted queries: Redis unreachable (%s); this process keeps them in memory, "
+                "trying Redis again every %.0f s",
+                error,
+                self.DOWN_PAUSE,
             )
+        self._down = True
         self._down_until = time.monotonic() + self.DOWN_PAUSE
+
+    def _answered(self) -> None:
+        if self._down:
+            logger.warning("persisted queries: Redis answers again; documents are shared again")
+            self._down = False
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -1,18 +1,20 @@
 """Automatic persisted queries with the real npm clients against the running server: Apollo
 Client's PersistedQueryLink (POST, and GET for hashed queries) and urql's persistedExchange,
 unmodified (tests/clients/apq_*.mjs); across two server processes sharing Redis; and over SSE
-and WebSocket (graphql-transport-ws)."""
+and WebSocket (graphql-transport-ws); the Redis store while Redis goes away and comes back."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 
-from core.persisted import sha256_hex
-from tests.live.conftest import LiveServer
+from core.persisted import MemoryStore, RedisStore, sha256_hex
+from tests.live.conftest import LiveServer, RedisProcess
 from tests.live.test_redis import ServerProcess, http_client, two_servers  # noqa: F401 - a fixture
 from tests.node_clients import run_script
 from tests.support import GraphQLClient
@@ -182,3 +184,33 @@ async def test_over_websocket_a_miss_is_the_operations_error_and_a_hit_runs(
         hit = orjson.loads(await socket.recv())
         assert (hit["type"], hit["id"]) == ("next", "4"), hit
         assert next(iter(hit["payload"]["data"].values())) == {"__typename": "LiveUpdatesStatus"}
+
+
+# ----------------------------------------------------------------------------- Redis going away
+
+
+async def test_while_redis_is_down_documents_live_in_memory_and_are_shared_again_after(
+    redis_process: RedisProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = RedisStore(redis_process.url, ttl=60, fallback=MemoryStore(1 << 20))
+    store.DOWN_PAUSE = 0.0  # try Redis again at once (the pause only spares a dead Redis the load)
+    elsewhere = RedisStore(redis_process.url, ttl=60, fallback=MemoryStore(1 << 20))
+    try:
+        with caplog.at_level(logging.WARNING, logger="quintet.persisted"):
+            await store.put("before", "query Before { __typename }")
+            assert await elsewhere.get("before") == "query Before { __typename }"
+            redis_process.kill()
+            # Redis gone: what it held is a miss (the client sends the text again), nothing fails
+            assert await store.get("before") is None
+            await store.put("during", "query During { __typename }")
+            assert await store.get("during") == "query During { __typename }"  # from this process's memory
+            redis_process.start()  # an empty Redis again
+            await store.put("after", "query After { __typename }")
+            assert await elsewhere.get("after") == "query After { __typename }"  # shared again
+            assert await store.get("during") == "query During { __typename }"  # memory still answers it
+        messages = [record.getMessage() for record in caplog.records if record.name == "quintet.persisted"]
+        assert len([m for m in messages if "Redis unreachable" in m]) == 1, messages
+        assert len([m for m in messages if "Redis answers again" in m]) == 1, messages
+    finally:
+        await store.close()
+        await elsewhere.close()
