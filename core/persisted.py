@@ -15,10 +15,10 @@ nor more than APQ_STORE_RATE_LIMIT documents per client address.
     text = await persisted.document(query, extensions, operation_name, address)  # per request (core/http.py)
 
 The store is Redis when REDIS_URL is set (`quintet:apq:<hash>`, expiring APQ_TTL_SECONDS after
-its last use, so every process knows what one of them stored), else a least-recently-used cache
-of at most APQ_MEMORY_BYTES of text in the process. While Redis is unreachable the process keeps
-its documents in memory (the outage and the recovery logged once each; Redis is tried again
-every few seconds).
+its last use there, so every process knows what one of them stored), with the process's own copies
+in front; else only a least-recently-used cache of at most APQ_MEMORY_BYTES of text in the process.
+While Redis is unreachable the process keeps its documents in memory (the outage and the recovery
+logged once each; Redis is tried again every few seconds).
 
 Other sources of documents by hash slot in before the store (`PersistedQueries.lookups`): a
 registered trusted document answers first, then what APQ stored.
@@ -122,20 +122,26 @@ class MemoryStore:
 
 class RedisStore:
     """Documents in Redis, shared by every process: `<prefix><hash>` → text, expiring `ttl`
-    seconds after it was last stored or read. While Redis fails, `fallback` (memory) serves."""
+    seconds after it was last stored or read there.
+
+    `memory` holds what this process stored or read, and answers first: a hash always names the
+    same text, so a copy is never stale, and a hit costs no round trip. While Redis fails, memory
+    alone serves. A document that expired in Redis while processes used their copies is missed
+    once by a process that has none, and its client sends the text again (the protocol's way).
+    """
 
     CONNECT_TIMEOUT = 1.0
     COMMAND_TIMEOUT = 1.0
     DOWN_PAUSE = 5.0  # after a failure, memory only for this long
 
-    def __init__(self, url: str, *, ttl: int, fallback: MemoryStore, prefix: str = "quintet:apq:") -> None:
+    def __init__(self, url: str, *, ttl: int, memory: MemoryStore, prefix: str = "quintet:apq:") -> None:
         from redis.asyncio import Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
 
         self.ttl = ttl
         self.prefix = prefix
-        self.fallback = fallback
+        self.memory = memory
         # One retry: a pooled connection that a restarted Redis closed is replaced at once.
         self._redis: Redis = Redis.from_url(
             url,
@@ -147,28 +153,30 @@ class RedisStore:
         self._down = False
 
     async def get(self, sha256: str) -> str | None:
-        if time.monotonic() < self._down_until:
-            return await self.fallback.get(sha256)
+        known = await self.memory.get(sha256)
+        if known is not None or time.monotonic() < self._down_until:
+            return known
         try:
             found = await self._redis.getex(self.prefix + sha256, ex=self.ttl)
-        except Exception as error:  # noqa: BLE001 - any failure of Redis: memory answers
+        except Exception as error:  # noqa: BLE001 - any failure of Redis: a miss
             self._failed(error)
-            return await self.fallback.get(sha256)
+            return None
         self._answered()
         if found is None:
-            return await self.fallback.get(sha256)
-        return found.decode() if isinstance(found, bytes) else found
+            return None
+        text = found.decode() if isinstance(found, bytes) else found
+        await self.memory.put(sha256, text)
+        return text
 
     async def put(self, sha256: str, text: str) -> None:
+        await self.memory.put(sha256, text)
         if time.monotonic() >= self._down_until:
             try:
                 await self._redis.set(self.prefix + sha256, text.encode(), ex=self.ttl)
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:  # noqa: BLE001 - any failure of Redis: memory holds it
                 self._failed(error)
             else:
                 self._answered()
-                return
-        await self.fallback.put(sha256, text)
 
     def _failed(self, error: BaseException) -> None:
         if not self._down:
@@ -254,7 +262,7 @@ class PersistedQueries:
         memory = MemoryStore(settings.apq_memory_bytes)
         store: DocumentStore = memory
         if settings.redis_url:
-            store = RedisStore(settings.redis_url, ttl=settings.apq_ttl_seconds, fallback=memory)
+            store = RedisStore(settings.redis_url, ttl=settings.apq_ttl_seconds, memory=memory)
         limiter = None
         if counters is not None:
             limiter = RateLimiter(

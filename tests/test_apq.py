@@ -369,31 +369,37 @@ def redis_available() -> str:
 
 async def test_the_redis_store_shares_documents_with_a_ttl_renewed_by_use(redis_available: str) -> None:
     prefix = f"quintet-test:apq:{uuid.uuid4().hex}:"
-    one = RedisStore(redis_available, ttl=300, fallback=MemoryStore(1024), prefix=prefix)
-    other = RedisStore(redis_available, ttl=300, fallback=MemoryStore(1024), prefix=prefix)
+
+    def process() -> RedisStore:  # each with its own memory, as a process has
+        return RedisStore(redis_available, ttl=300, memory=MemoryStore(1024), prefix=prefix)
+
+    one, other, third = process(), process(), process()
     from redis.asyncio import Redis
 
     raw = Redis.from_url(redis_available)
     try:
         await one.put("h", "query { __typename }")
-        assert await other.get("h") == "query { __typename }"  # another process's store knows it
-        assert await one.fallback.get("h") is None  # kept in Redis, not in memory
+        assert await raw.get(prefix + "h") == b"query { __typename }"
         assert 0 < await raw.ttl(prefix + "h") <= 300
+        assert await other.get("h") == "query { __typename }"  # another process's store knows it
         await raw.expire(prefix + "h", 5)
+        assert await third.get("h") == "query { __typename }"
+        assert await raw.ttl(prefix + "h") > 5  # a read from Redis renews the expiry
+        # What a process has read, it answers from memory: Redis is not asked again
+        await raw.delete(prefix + "h")
         assert await other.get("h") == "query { __typename }"
-        assert await raw.ttl(prefix + "h") > 5  # a read renews the expiry
-        assert await other.get("missing") is None
+        assert await third.get("missing") is None
     finally:
         await raw.delete(prefix + "h")
         await raw.aclose()
-        await one.close()
-        await other.close()
+        for store in (one, other, third):
+            await store.close()
 
 
 async def test_while_redis_is_unreachable_the_process_keeps_documents_in_memory(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", ttl=60, fallback=MemoryStore(1024))
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", ttl=60, memory=MemoryStore(1024))
     try:
         with caplog.at_level(logging.WARNING, logger="quintet.persisted"):
             await store.put("h", "query { __typename }")

@@ -192,16 +192,19 @@ async def test_over_websocket_a_miss_is_the_operations_error_and_a_hit_runs(
 async def test_while_redis_is_down_documents_live_in_memory_and_are_shared_again_after(
     redis_process: RedisProcess, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = RedisStore(redis_process.url, ttl=60, fallback=MemoryStore(1 << 20))
+    store = RedisStore(redis_process.url, ttl=60, memory=MemoryStore(1 << 20))
     store.DOWN_PAUSE = 0.0  # try Redis again at once (the pause only spares a dead Redis the load)
-    elsewhere = RedisStore(redis_process.url, ttl=60, fallback=MemoryStore(1 << 20))
+    elsewhere = RedisStore(redis_process.url, ttl=60, memory=MemoryStore(1 << 20))
     try:
         with caplog.at_level(logging.WARNING, logger="quintet.persisted"):
             await store.put("before", "query Before { __typename }")
             assert await elsewhere.get("before") == "query Before { __typename }"
+            await elsewhere.put("theirs", "query Theirs { __typename }")
             redis_process.kill()
-            # Redis gone: what it held is a miss (the client sends the text again), nothing fails
-            assert await store.get("before") is None
+            # Redis gone: what this process knows it still answers; another's is a miss (the client
+            # sends the text again), and nothing fails
+            assert await store.get("before") == "query Before { __typename }"
+            assert await store.get("theirs") is None
             await store.put("during", "query During { __typename }")
             assert await store.get("during") == "query During { __typename }"  # from this process's memory
             redis_process.start()  # an empty Redis again
