@@ -38,8 +38,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cachetools import LRUCache
 from strawberry.extensions import SchemaExtension
 
+from core import metrics
 from core.errors import RateLimited
 from core.limits import cacheable
+from core.observability import request_record
 from core.ratelimit import Counters, RateLimiter
 from core.settings import Settings
 
@@ -218,8 +220,10 @@ class Registration:
             try:
                 await self.limiter.hit(self.address)
             except RateLimited:
-                return  # it ran; stored again when the address is under its limit (counted in metrics)
+                metrics.PERSISTED_QUERIES.labels("not_stored").inc()
+                return  # it ran; stored when the address is under its limit again
         await self.store.put(self.sha256, self.text)
+        metrics.PERSISTED_QUERIES.labels("stored").inc()
 
 
 #: The registration of the request (or WebSocket operation) that the calling task runs.
@@ -300,12 +304,18 @@ class PersistedQueries:
         sha256 = _hash_of(persisted)
         if not self.enabled:
             raise not_supported()
+        record = request_record()  # for the request's log line
         if query is None or not query.strip():
             for lookup in (*self.lookups, self.store.get):
                 text = await lookup(sha256)
                 if text is not None:
+                    record.persisted_query = "hit"
+                    metrics.PERSISTED_QUERIES.labels("hit").inc()
                     return text
+            record.persisted_query = "miss"
+            metrics.PERSISTED_QUERIES.labels("miss").inc()
             raise not_found()
+        record.persisted_query = "sent"
         if sha256_hex(query) != sha256:
             raise PersistedQueryRefused(
                 400,

@@ -21,7 +21,9 @@ from starlette.applications import Starlette
 from core.persisted import MemoryStore, PersistedQueries, RedisStore, sha256_hex
 from core.ratelimit import Counters, RateLimiter
 from core.runtime import Runtime
+from tests.metrics_support import scrape
 from tests.support import GraphQLClient, free_port
+from tests.test_logs import captured, lines, requests
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -281,6 +283,23 @@ async def test_a_stored_mutation_is_still_refused_by_get(gql: GraphQLClient) -> 
     assert codes(refused) == ["METHOD_NOT_ALLOWED"]
     pillars = await gql("query { viewer { pillars(first: 10) { totalCount } } }", token=user.token)
     assert pillars.data["viewer"]["pillars"]["totalCount"] == 1  # the POST's only
+
+
+async def test_the_request_log_line_and_the_metrics_say_what_a_persisted_query_did(http: httpx.AsyncClient) -> None:
+    text = unique_query("")
+    before = await scrape(http)
+    with captured() as output:
+        await post(http, {"extensions": persisted(text)})  # miss
+        await post(http, {"query": text, "extensions": persisted(text)})  # sent, stored
+        await post(http, {"extensions": persisted(text)})  # hit
+    answered = requests(lines(output()))[-3:]
+    assert [line.get("persisted_query") for line in answered] == ["miss", "sent", "hit"]
+    assert [line.get("operation") for line in answered] == [None, "Apq", "Apq"]  # a hit names its operation
+    assert answered[0]["refusal"] == "PERSISTED_QUERY_NOT_FOUND"
+    after = await scrape(http)
+    for outcome in ("miss", "stored", "hit"):
+        counted = after.get("quintet_persisted_queries_total", outcome=outcome)
+        assert counted - before.get("quintet_persisted_queries_total", outcome=outcome) == 1, outcome
 
 
 # ----------------------------------------------------------------------------- switched off
