@@ -1,7 +1,7 @@
 """Automatic persisted queries with the real npm clients against the running server: Apollo
 Client's PersistedQueryLink (POST, and GET for hashed queries) and urql's persistedExchange,
-unmodified (tests/clients/apq_*.mjs); across two server processes sharing Redis; and over SSE
-and WebSocket (graphql-transport-ws); the Redis store while Redis goes away and comes back."""
+unmodified (tests/clients/apq_*.mjs); across two server processes sharing Redis; urql's exchange
+for subscriptions over the stock graphql-ws client; SSE and WebSocket messages by hand; the Redis store while Redis goes away and comes back."""
 
 from __future__ import annotations
 
@@ -217,3 +217,23 @@ async def test_while_redis_is_down_documents_live_in_memory_and_are_shared_again
     finally:
         await store.close()
         await elsewhere.close()
+
+
+async def test_urqls_persisted_exchange_for_subscriptions_over_graphql_ws(
+    live_server: LiveServer, gql: GraphQLClient
+) -> None:
+    user = await gql.sign_up()
+    alias = f"apq_{uuid.uuid4().hex}"
+    query = f"subscription ApqLive {{ {alias}: notificationChanges {{ __typename }} }}"
+    result = await run_script(
+        "apq_urql_ws.mjs", env={"QUINTET_WS": live_server.ws, "TOKEN": user.token, "QUERY": query}
+    )
+    first, again = result["first"], result["again"]
+    assert first["error"] is None, result
+    assert first["data"][alias] == {"__typename": "LiveUpdatesStatus"}, result
+    # The hash alone (a miss: the operation's error, the socket stays), then the text with it
+    assert first["sent"] == [{"withText": False, "withHash": True}, {"withText": True, "withHash": True}], result
+    # A new connection: the hash alone starts it
+    assert again["sent"] == [{"withText": False, "withHash": True}], result
+    assert again["error"] is None, result
+    assert again["data"][alias] == {"__typename": "LiveUpdatesStatus"}, result
