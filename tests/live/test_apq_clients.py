@@ -1,7 +1,8 @@
 """Automatic persisted queries with the real npm clients against the running server: Apollo
 Client's PersistedQueryLink (POST, and GET for hashed queries) and urql's persistedExchange,
 unmodified (tests/clients/apq_*.mjs); across two server processes sharing Redis; urql's exchange
-for subscriptions over the stock graphql-ws client; SSE and WebSocket messages by hand; the Redis store while Redis goes away and comes back."""
+for subscriptions over the stock graphql-ws client; SSE and WebSocket messages by hand; the Redis
+store while Redis goes away and comes back."""
 
 from __future__ import annotations
 
