@@ -51,6 +51,7 @@ from core.live_slots import LiveSlots  # noqa: E402
 from core.logs import configure_logging, uvicorn_log_config  # noqa: E402
 from core.metrics import prepare_multiprocess_dir, process_stopping, remove_multiprocess_dir  # noqa: E402
 from core.observability import ObservabilityMiddleware, metrics_endpoint  # noqa: E402
+from core.persisted import PersistedQueries  # noqa: E402
 from core.products import Product, Registry  # noqa: E402
 from core.ratelimit import Counters, RateLimiter, SignInLimits, storage_uri  # noqa: E402
 from core.replicas import ReadRouting, marks_for  # noqa: E402
@@ -157,6 +158,7 @@ def create_app(
             loaders=Loaders.factory(registry),
             tracer=tracer,
             routing=routing,
+            persisted=PersistedQueries.for_settings(settings, schema.plans, counters),
         )
         app.state.runtime = runtime
         # What /metrics reads from the database at each scrape (the same in every process).
@@ -191,6 +193,7 @@ def create_app(
             if worker is not None:
                 await _stop_worker(worker)
             await live_slots.close()
+            await runtime.persisted.close()
             unregister_process_bus(bus)
             await bus.close()
             if routing is not None:

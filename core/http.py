@@ -49,6 +49,8 @@ from core.graphiql import graphiql_page
 from core.jobs import QueueWatch, queue_health
 from core.limits import coerced_variables, node_count
 from core.observability import COMPILED, GRAPHQL_CORE, ONE_STATEMENT, note_refusal, request_record
+from core.persisted import PersistedQueries, PersistedQueryRefused
+from core.ratelimit import client_address
 from core.runtime import Runtime
 from core.security import InvalidAccessToken, TokenService
 from core.settings import Settings
@@ -118,13 +120,18 @@ def _bad_request(message: str) -> RequestRefused:
     return RequestRefused(400, message, "BAD_REQUEST")
 
 
-def _parse_params(data: Any, *, may_hold_nul: bool = True) -> tuple[str, dict[str, Any] | None, str | None]:
-    """`query`, `variables` and `operationName` of a request, checked; `may_hold_nul` False when
-    the JSON text they came from has no escaped NUL (`\\u0000`), the only way JSON writes one."""
+def _parse_params(
+    data: Any, *, may_hold_nul: bool = True
+) -> tuple[str | None, dict[str, Any] | None, str | None, dict[str, Any] | None]:
+    """`query`, `variables`, `operationName` and `extensions` of a request, checked; `query` is
+    None only when `extensions` name a persisted query instead. `may_hold_nul` False when the
+    JSON text they came from has no escaped NUL (`\\u0000`), the only way JSON writes one."""
     if not isinstance(data, dict):
         raise _bad_request("The body must be one JSON object with `query` (batches are not accepted)")
     query = data.get("query")
-    if not isinstance(query, str) or not query.strip():
+    if query in (None, "") and PersistedQueries.names_a_document(data.get("extensions")):
+        query = None  # its hash names it (core/persisted.py)
+    elif not isinstance(query, str) or not query.strip():
         raise _bad_request("`query` must be a non-empty string")
     variables = data.get("variables")
     if variables is not None and not isinstance(variables, dict):
@@ -135,13 +142,13 @@ def _parse_params(data: Any, *, may_hold_nul: bool = True) -> tuple[str, dict[st
     extensions = data.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise _bad_request("`extensions` must be a JSON object")
-    if "\x00" in query or "\\u0000" in query or (may_hold_nul and _has_nul(variables)):
+    if (query is not None and ("\x00" in query or "\\u0000" in query)) or (may_hold_nul and _has_nul(variables)):
         raise RequestRefused(
             400,
             "Text must not contain the NUL character (U+0000): Postgres cannot store it",
             "BAD_USER_INPUT",
         )
-    return query, variables, operation_name
+    return query, variables, operation_name, extensions
 
 
 def _has_nul(value: Any) -> bool:
@@ -155,9 +162,23 @@ def _has_nul(value: Any) -> bool:
 
 
 async def _operation_from(
-    request: Request, settings: Settings
+    request: Request, runtime: Runtime, single: MediaType
 ) -> tuple[str, dict[str, Any] | None, str | None, frozenset[OperationType]]:
+    query, variables, operation_name, extensions, allowed = await _params_from(request, runtime.settings)
+    try:
+        text = await runtime.persisted.document(query, extensions, operation_name, client_address(request))
+    except PersistedQueryRefused as refused:
+        status = refused.status if single == GRAPHQL_RESPONSE else refused.json_status
+        raise RequestRefused(status, refused.message, refused.code, **refused.details) from refused
+    assert text is not None  # `_parse_params` lets no request without either through
     record = request_record()  # the request's log line and metrics name its operation
+    record.query, record.operation_name = text, operation_name
+    return text, variables, operation_name, allowed
+
+
+async def _params_from(
+    request: Request, settings: Settings
+) -> tuple[str | None, dict[str, Any] | None, str | None, dict[str, Any] | None, frozenset[OperationType]]:
     if request.method == "GET":
         params = request.query_params
         decoded: dict[str, Any] = {"query": params.get("query"), "operationName": params.get("operationName")}
@@ -167,9 +188,7 @@ async def _operation_from(
                     decoded[name] = orjson.loads(params[name])
                 except orjson.JSONDecodeError as exc:
                     raise _bad_request(f"`{name}` is not valid JSON") from exc
-        query, variables, operation_name = _parse_params(decoded)
-        record.query, record.operation_name = query, operation_name
-        return query, variables, operation_name, QUERY_ONLY
+        return (*_parse_params(decoded), QUERY_ONLY)
     if request.method != "POST":
         raise RequestRefused(
             405, "Send operations with POST (or queries with GET)", "METHOD_NOT_ALLOWED", {"Allow": "GET, POST"}
@@ -188,9 +207,7 @@ async def _operation_from(
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise _bad_request("The body is not valid JSON") from exc
-    query, variables, operation_name = _parse_params(data, may_hold_nul=b"\\u0000" in body)
-    record.query, record.operation_name = query, operation_name
-    return query, variables, operation_name, ANY_OPERATION
+    return (*_parse_params(data, may_hold_nul=b"\\u0000" in body), ANY_OPERATION)
 
 
 def authenticate(tokens: TokenService, authorization: str | None) -> Actor | None:
@@ -265,7 +282,7 @@ async def _graphql_endpoint(request: Request) -> Response:
     accept = Accept.of(request.headers.get("accept"))
     single = accept.single_result
     try:
-        query, variables, operation_name, allowed = await _operation_from(request, settings)
+        query, variables, operation_name, allowed = await _operation_from(request, runtime, single)
         delivery, kind = inspect_operation(query, operation_name, variables, settings.max_tokens, always=False)
         media = accept.choose(delivery)
         if media is None:

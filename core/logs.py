@@ -40,6 +40,7 @@ FIELDS = (
     "sql_ms",
     "error_codes",
     "refusal",
+    "persisted_query",
     "error_id",
     "error_ids",
     "trace_id",

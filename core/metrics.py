@@ -70,6 +70,14 @@ REFUSALS = Counter(
     ["code", "limit"],
 )
 
+PERSISTED_QUERIES = Counter(
+    "quintet_persisted_queries",
+    "Automatic persisted queries by outcome: hit (a hash answered from the store), miss "
+    "(PERSISTED_QUERY_NOT_FOUND), stored (a text with its hash, once it passed every check), "
+    "not_stored (over APQ_STORE_RATE_LIMIT)",
+    ["outcome"],
+)
+
 # ------------------------------------------------------------------- live connections
 
 OPEN_CONNECTIONS = Gauge(

@@ -89,6 +89,8 @@ class RequestRecord:
     close_code: int | None = None
     #: `operation_of`'s answer once worked out ("" for none).
     operation: str | None = None
+    #: What an automatic persisted query did (core/persisted.py): hit, miss, or sent (its text with it).
+    persisted_query: str | None = None
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("quintet_request", default=None)
@@ -331,6 +333,8 @@ class ObservabilityMiddleware:
                 fields["error_codes"] = _error_codes(record.errors)
             if record.refusal is not None:
                 fields["refusal"] = record.refusal[0]
+            if record.persisted_query is not None:
+                fields["persisted_query"] = record.persisted_query
         if record.error_ids:
             fields["error_ids"] = record.error_ids
         if self.tracing:

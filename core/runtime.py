@@ -9,7 +9,7 @@ core knows no product.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import strawberry
@@ -21,6 +21,7 @@ from core.db import SqlStats
 from core.events import EventBus
 from core.fastpath import PlanCache
 from core.live_slots import LiveSlots
+from core.persisted import MemoryStore, PersistedQueries
 from core.products import LoaderContainer
 from core.ratelimit import RateLimiter, SignInLimits
 from core.rls import act_as
@@ -55,6 +56,8 @@ class Runtime:
     tracer: Tracer | None = None
     #: Set with a read replica (DATABASE_REPLICA_URL): which engine a query reads from.
     routing: ReadRouting | None = None
+    #: Automatic persisted queries (core/persisted.py): the lifespan sets the configured store.
+    persisted: PersistedQueries = field(default_factory=lambda: PersistedQueries(MemoryStore(16 * 1024 * 1024)))
 
     def new_loaders(self, actor: Actor | None) -> LoaderContainer:
         return self.loaders(self.engine, actor)

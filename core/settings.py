@@ -138,6 +138,17 @@ class Settings(BaseSettings):
         None,
         description="Redis for the event bus (pub/sub across processes) and shared rate limits; unset: in-process",
     )
+    # Automatic persisted queries (core/persisted.py): Redis with REDIS_URL, else the process's memory.
+    apq_enabled: bool = Field(True, description="answer Apollo's persisted queries; off: PERSISTED_QUERY_NOT_SUPPORTED")
+    apq_ttl_seconds: int = Field(
+        86400, ge=1, description="a persisted query stays in Redis this long after it was last stored or used"
+    )
+    apq_store_rate_limit: str = Field(
+        "300/minute;5000/day", description="persisted queries stored per client address, in `limits` notation"
+    )
+    apq_memory_bytes: int = Field(
+        16 * 1024 * 1024, ge=0, description="most text of persisted queries one process keeps in memory (LRU)"
+    )
 
     # Background jobs (procrastinate on the same Postgres).
     jobs_in_process: bool | None = Field(None, description="default: on with the embedded database, off otherwise")

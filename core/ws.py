@@ -58,7 +58,9 @@ from core.context import Actor, Context
 from core.http import RequestRefused, _parse_params
 from core.limits import cacheable
 from core.live_slots import CODE, LIMIT_NAME, LiveSlots, Slot, too_many_connections
+from core.persisted import PersistedQueries, PersistedQueryRefused, forget_registration
 from core.products import LoaderContainer
+from core.ratelimit import client_address
 from core.rls import act_as
 from core.runtime import Runtime
 from core.security import InvalidAccessToken, TokenProblem
@@ -165,8 +167,10 @@ def _invalid(message: object, operations: frozenset[str], init: str = "connectio
         if kind in ("subscribe", "start"):
             if not isinstance(payload, dict):
                 return f"{INVALID}: the payload of {kind} must be an object"
-            if not isinstance(payload.get("query"), str):
-                return f"{INVALID}: `query` must be a string"
+            if not isinstance(payload.get("query"), str) and not PersistedQueries.names_a_document(
+                payload.get("extensions")
+            ):
+                return f"{INVALID}: `query` must be a string (or extensions.persistedQuery name the document)"
             for name in ("variables", "extensions"):
                 if payload.get(name) is not None and not isinstance(payload[name], dict):
                     return f"{INVALID}: `{name}` must be an object"
@@ -340,6 +344,18 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             payload: Any = message["payload"]
             try:
                 _parse_params(payload)
+                # A persisted query's hash names the text (core/persisted.py); a miss is this
+                # operation's error, which urql's persistedExchange answers with the text.
+                payload["query"] = await self.view.runtime.persisted.document(
+                    payload.get("query"),
+                    payload.get("extensions"),
+                    payload.get("operationName"),
+                    client_address(self.context.request),
+                )
+            except PersistedQueryRefused as persisted:
+                refused = RequestRefused(persisted.status, persisted.message, persisted.code, **persisted.details)
+                await self.send_message(cast(Any, _refusal(refused, message["id"])))
+                return
             except RequestRefused as refused:
                 await self.send_message(cast(Any, _refusal(refused, message["id"])))
                 return
@@ -364,7 +380,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 self.view.shared.join(member, actor, payload["query"], payload.get("variables"), operation_name)
                 return
             self.context.start_operation()
-        await super().handle_subscribe(message)
+        try:
+            await super().handle_subscribe(message)  # the operation's task took its registration along
+        finally:
+            forget_registration()  # the connection's next messages are not this operation's
 
     async def _reject_incremental_delivery(self, operation: Operation[Context, None]) -> None:
         """graphql-transport-ws has no message for @defer/@stream payloads: strawberry refuses such an
@@ -409,9 +428,16 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             if self.context.token_expired():
                 await self.websocket.close(code=TOKEN_EXPIRED_CODE, reason=TOKEN_EXPIRED)
                 return
+            payload: Any = message.get("payload")
             try:
-                _parse_params(message.get("payload"))
-            except RequestRefused as refused:
+                _parse_params(payload)
+                payload["query"] = await self.view.runtime.persisted.document(
+                    payload.get("query"),
+                    payload.get("extensions"),
+                    payload.get("operationName"),
+                    client_address(self.context.request),
+                )
+            except (RequestRefused, PersistedQueryRefused) as refused:
                 error = {"message": refused.message, "extensions": {"code": refused.code, **refused.details}}
                 await self.send_message(cast(Any, {"type": "error", "id": message["id"], "payload": error}))
                 return
@@ -420,7 +446,10 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
                 await self.send_message(cast(Any, {"type": "error", "id": message["id"], "payload": _too_many(limit)}))
                 return
             self.context.start_operation()
-        await super().handle_start(message)
+        try:
+            await super().handle_start(message)
+        finally:
+            forget_registration()
 
 
 class Heartbeat:

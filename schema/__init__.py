@@ -29,6 +29,7 @@ from strawberry.types import ExecutionContext, Info
 from core.errors import ErrorPolicy
 from core.fastpath import PlanCache, plan_recorder
 from core.limits import MaxNodesLimiter, RequireOperationName, SelectionLimits, StreamSafeParserCache, Validation
+from core.persisted import StoreValidatedDocuments
 from core.products import Product, Registry
 from core.settings import Settings
 from core.tracing import GraphQLSpans
@@ -167,6 +168,8 @@ def build_schema(
         # After Validation: it needs the validation result (see core/limits.py).
         lambda: MaxNodesLimiter(max_nodes=settings.max_nodes, default_page_size=settings.default_page_size),
         RequireOperationName,
+        # Stores a persisted query's text once its operation passed every check (core/persisted.py).
+        StoreValidatedDocuments,
     ]
     if tracer is not None:
         extensions.insert(0, lambda: GraphQLSpans(tracer=tracer))
