@@ -12,6 +12,7 @@ import strawberry
 
 from core.errors import ClientError
 from core.relay import InvalidGlobalId, parse_global_id
+from core.sqljson import python_only_type
 from models import akashic as m
 from schema import kit
 from schema.common import Connection, Ctx, MutationError, Node, order_enum
@@ -68,6 +69,7 @@ class DiffOperation(Enum):
     DELETE = strawberry.enum_value(-1, description="Only in the earlier version (removed).")
 
 
+@python_only_type(why="Computed by diff-match-patch from two versions' texts (services/akashic/messages.py).")
 @strawberry.type(description="A run of words of a diff and what happened to it.")
 class DiffSegment:
     operation: DiffOperation = strawberry.field(description="Kept, added or removed.")
