@@ -87,7 +87,8 @@ async def test_each_role_may_do_what_the_matrix_says(
     expected: dict[str, Any] = {}
     for name in GUARDED:
         requirement = requirement_of(SERVICES[name])
-        assert requirement is not None and requirement.permission is not None
+        assert requirement is not None
+        assert requirement.permission is not None
         holders = CAMPAIGN.roles_with(requirement.permission)
         expected[name] = [] if role in holders else [("FORBIDDEN", requirement.permission, list(holders))]
     assert outcomes == expected
