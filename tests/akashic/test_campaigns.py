@@ -171,3 +171,37 @@ async def test_the_membership_mutations_staff_a_campaign_with_its_roles(
     # Removed from the staff, the communications director reads the campaign no more
     await akashic_factory.ok("removeMember", {"id": comms_membership}, "removedMembershipId", manager.token)
     assert (await gql(CAMPAIGN, {"id": campaign.id}, token=comms.token)).data["node"] is None
+
+
+async def test_the_campaign_is_reachable_from_its_organization_on_both_paths(
+    gql: GraphQLClient, akashic_factory: AkashicFactory
+) -> None:
+    campaign = await akashic_factory.campaign()
+    team = await gql.call(
+        "createOrganization",
+        {"name": "Team", "slug": f"team-{campaign.id[-8:].lower()}x"},
+        "organization { slug }",
+        token=campaign.manager.token,
+    )
+    slug = (await gql(CAMPAIGN, {"id": campaign.id}, token=campaign.manager.token)).data["node"]["organization"]["slug"]
+    document = """query O($slug: String!, $team: String!) {
+      campaign: organization(slug: $slug) { kind campaign { id office organization { slug }
+        messages { totalCount } } }
+      team: organization(slug: $team) { kind campaign { id } } }"""
+    variables = {"slug": slug, "team": team["organization"]["slug"]}
+    answers = [await gql(document, variables, token=campaign.manager.token) for _ in range(2)]
+    # The first answer comes from the resolvers, the second from the one-statement SQL form
+    assert answers[0].body["data"] == answers[1].body["data"]
+    assert answers[1].body["extensions"]["sql"]["statements"] == 1
+    assert answers[0].data == {
+        "campaign": {
+            "kind": "campaign",
+            "campaign": {
+                "id": campaign.id,
+                "office": "State Senate, District 12",
+                "organization": {"slug": slug},
+                "messages": {"totalCount": 0},
+            },
+        },
+        "team": {"kind": "team", "campaign": None},
+    }
