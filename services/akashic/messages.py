@@ -48,7 +48,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from core.access import Authorized, granted, requires
+from core.access import requires
 from core.context import Actor
 from core.errors import Conflict, ErrorCode, NotFound, ValidationFailed
 from core.events import organization_channel, publish_after_commit
@@ -507,10 +507,8 @@ async def schedule_message(
     message_id: uuid.UUID,
     send_at: datetime,
     note: str | None,
-    authorized: Authorized | None = None,
 ) -> tuple[Message, MessageTransition]:
     """Approved → scheduled, to be sent at `send_at` (a time to come)."""
-    granted(authorized)
     at = as_utc(send_at)
     if at is None or at.tzinfo is None:
         raise ValidationFailed("Give the time with its offset, e.g. 2030-01-31T09:00:00Z", field=["input", "sendAt"])
