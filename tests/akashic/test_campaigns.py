@@ -205,3 +205,22 @@ async def test_the_campaign_is_reachable_from_its_organization_on_both_paths(
         },
         "team": {"kind": "team", "campaign": None},
     }
+
+
+async def test_deleting_the_organization_deletes_the_campaign_and_its_messages(
+    gql: GraphQLClient, akashic_factory: AkashicFactory
+) -> None:
+    campaign = await akashic_factory.campaign()
+    message = await akashic_factory.message(campaign, "One")
+    await akashic_factory.save(message, message.version, "Two", campaign.manager.token)
+    await akashic_factory.ok("submitMessage", {"messageId": message.id}, "__typename", campaign.manager.token)
+    deleted = await akashic_factory.call(
+        "deleteOrganization", {"organizationId": campaign.organization_id}, "deletedId", campaign.manager.token
+    )
+    assert deleted["errors"] == []
+    found = await gql(
+        "query N($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+        {"ids": [campaign.id, message.id, message.version]},
+        token=campaign.manager.token,
+    )
+    assert found.data["nodes"] == [None, None, None]
