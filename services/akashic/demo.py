@@ -16,6 +16,7 @@ from models.organizations import Membership
 from services.akashic import COMMUNICATIONS_DIRECTOR, FIELD_ORGANIZER, FINANCE_DIRECTOR, VOLUNTEER
 from services.akashic import messages as msg
 from services.akashic.campaigns import CampaignDetails, create_campaign
+from services.demo import DEMO_PASSWORD
 
 #: The staff's accounts: (email, display name, role); their password is the demo user's.
 STAFF = (
@@ -43,8 +44,6 @@ FUNDRAISING = [
 
 
 async def _staff_member(session: AsyncSession, campaign_id: uuid.UUID, email: str, name: str, role: str) -> Actor:
-    from services.demo import DEMO_PASSWORD
-
     user = User(email=email, display_name=name, role=Role.USER.value, password_hash=await hash_password(DEMO_PASSWORD))
     session.add(user)
     await session.flush()
