@@ -76,6 +76,15 @@ class ErrorCode(Enum):
         "INVITATION_EMAIL_MISMATCH",
         description="The invitation is for another email address than the signed-in account's.",
     )
+    VERSION_CONFLICT = strawberry.enum_value(
+        "VERSION_CONFLICT",
+        description="Someone saved a newer version since the one this change was based on: nothing was saved; "
+        "the error carries the current version and a merge proposal to save on it.",
+    )
+    INVALID_TRANSITION = strawberry.enum_value(
+        "INVALID_TRANSITION",
+        description="The object's workflow does not allow this move (or this edit) from where it stands now.",
+    )
 
 
 class DomainError(Exception):

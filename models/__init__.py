@@ -1,5 +1,6 @@
 """All tables, imported so that `metadata` knows every one of them."""
 
+from models.akashic import Campaign, Message, MessageTransition, MessageVersion
 from models.api_clients import ApiClient
 from models.audit import AuditEvent
 from models.aurum import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
@@ -15,6 +16,7 @@ __all__ = [
     "Area",
     "AuditEvent",
     "BackgroundJob",
+    "Campaign",
     "HrmFeedback",
     "HrmRule",
     "HrmUserPreferences",
@@ -23,6 +25,9 @@ __all__ = [
     "JournalEntry",
     "JournalTemplate",
     "Membership",
+    "Message",
+    "MessageTransition",
+    "MessageVersion",
     "Notification",
     "Organization",
     "Pillar",

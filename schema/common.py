@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Annotated, Any, Generic, NewType, TypeVar, cast
 
@@ -53,6 +53,15 @@ def _parse_datetime(value: Any) -> datetime:
     return parsed
 
 
+def _parse_date(value: Any) -> date:
+    if not isinstance(value, str):
+        raise GraphQLError("Date must be an ISO 8601 date string, e.g. 2030-11-05")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise GraphQLError(f"Date cannot represent {value!r}: not an ISO 8601 date (YYYY-MM-DD)") from None
+
+
 BigInt = NewType("BigInt", int)
 
 SCALARS: dict[object, Any] = {
@@ -68,6 +77,13 @@ SCALARS: dict[object, Any] = {
         description="Date with time (isoformat)",
         serialize=datetime.isoformat,
         parse_value=_parse_datetime,
+    ),
+    # strawberry's own Date, whose parser refuses a bad value as the client's error (not an internal one).
+    date: strawberry.scalar(
+        name="Date",
+        description="Date (isoformat)",
+        serialize=date.isoformat,
+        parse_value=_parse_date,
     ),
 }
 
@@ -243,6 +259,9 @@ _ERROR_TYPES: dict[ErrorCode, type[MutationError]] = {
     ErrorCode.INVITATION_EXPIRED: ConflictError,
     ErrorCode.INVITATION_USED: ConflictError,
     ErrorCode.INVITATION_EMAIL_MISMATCH: ForbiddenError,
+    # A product that carries more (Akashic's conflicts: the current version, a merge) maps its own.
+    ErrorCode.VERSION_CONFLICT: ConflictError,
+    ErrorCode.INVALID_TRANSITION: ConflictError,
 }
 
 ERROR_TYPES: list[type] = [*dict.fromkeys(_ERROR_TYPES.values()), RateLimitedError]

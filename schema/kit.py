@@ -50,6 +50,7 @@ import sqlalchemy as sa
 import strawberry
 from strawberry.types import Info
 from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.lazy_type import StrawberryLazyReference
 from strawberry.utils.str_converters import to_camel_case
 
 from core.access import shown, viewer_param
@@ -337,13 +338,24 @@ def _annotation(cls: type, attr: str) -> Any:
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
-    """(the type without `| None`, whether it was nullable)."""
+    """(the type without `| None`, whether it was nullable); a type of another module named with
+    `strawberry.lazy` (a product's type on a shared one, without an import cycle) is resolved."""
     origin = typing.get_origin(annotation)
     if origin is typing.Union or origin is UnionType:
         arguments = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(arguments) == 1:
-            return arguments[0], True
-    return annotation, False
+            return _lazy(arguments[0]), True
+    return _lazy(annotation), False
+
+
+def _lazy(annotation: Any) -> Any:
+    if typing.get_origin(annotation) is not Annotated:
+        return annotation
+    inner, *metadata = typing.get_args(annotation)
+    for reference in metadata:
+        if isinstance(reference, StrawberryLazyReference) and isinstance(inner, typing.ForwardRef):
+            return reference.resolve_forward_ref(inner).resolve_type()
+    return annotation
 
 
 def _field_type(spec: TypeSpec, attr: str) -> tuple[Any, bool]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
 import strawberry
@@ -24,6 +24,9 @@ from schema.live import LiveUpdatesStatus
 from schema.viewer_base import ViewerBase
 from services import organizations as svc
 from services.inputs import utcnow
+
+if TYPE_CHECKING:
+    from schema.akashic.types import Campaign
 
 ERRORS = "Why nothing changed, if so."
 
@@ -97,6 +100,11 @@ class Organization(Node, kit.FromRow):
         filter_default=InvitationFilterInput(status=[InvitationStatus.PENDING]),
         description="Its invitations, pending ones unless `filter` says otherwise; only members whose role may "
         "invite (`members.invite`) see any.",
+    )
+    # A product's details of its own kind of organization, as a field of the shared type: named lazily
+    # (`strawberry.lazy`), so that this module imports no product's.
+    campaign: Annotated["Campaign", strawberry.lazy("schema.akashic.types")] | None = kit.parent(  # noqa: UP037
+        "id", description="Its campaign's details (office, race, messages), for an Akashic campaign; null otherwise."
     )
     audit_trail: Connection[AuditEvent] = kit.children(
         "organization_id",

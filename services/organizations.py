@@ -313,6 +313,15 @@ async def create_organization(
         raise ValidationFailed(
             f"Organizations made here are of the kinds {', '.join(creatable)}; not {kind!r}", field=["input", "kind"]
         )
+    return await add_organization(session, actor=actor, name=name, slug=slug, kind=found)
+
+
+async def add_organization(
+    session: AsyncSession, *, actor: Actor, name: str, slug: str, kind: OrganizationKind
+) -> tuple[Organization, Membership]:
+    """A new organization of `kind` (creatable or not: a product that creates its own kind
+    through its own mutation calls this), with its creator in the kind's owner role."""
+    found = kind
     organization = Organization(
         name=required_text(name, field="name", max_length=120),
         slug=_slug(slug),

@@ -39,6 +39,7 @@ from app import create_app
 from core.relay import from_global_id, to_global_id
 from core.settings import Mode as AppMode
 from schema.common import MAX_SAFE_INTEGER
+from tests.akashic.factories import create_akashic_campaign
 from tests.conftest import ROOT, make_settings
 from tests.factories import create_journal, create_notifications, create_resources, create_tree
 from tests.jobs_support import drain, worker_settings
@@ -79,6 +80,12 @@ DATETIMES = st.one_of(
     _EDGES,
     st.sampled_from(["2025-02-30T00:00:00Z", "tomorrow", "", "2025-01-01T25:00:00+00:00"]).map(nodes.String),
     st.text(max_size=30).map(nodes.String),
+    st.integers().map(nodes.Int),
+)
+DATES = st.one_of(
+    st.dates().map(lambda d: nodes.String(d.isoformat())),
+    st.sampled_from(["2026-02-30", "2026-11-03T00:00:00Z", "", "11/03/2026"]).map(nodes.String),
+    st.text(max_size=12).map(nodes.String),
     st.integers().map(nodes.Int),
 )
 BIG_INTS = st.one_of(
@@ -127,7 +134,13 @@ class World:
     def strategy(self, kind: str) -> st.SearchStrategy[str]:
         """Documents of one kind over this world's ids, each root field as likely as any other
         (left to itself, hypothesis-graphql mostly picks the first few)."""
-        scalars = {"ID": id_values(self.ids), "DateTime": DATETIMES, "BigInt": BIG_INTS, "JSON": JSON_VALUES}
+        scalars = {
+            "ID": id_values(self.ids),
+            "DateTime": DATETIMES,
+            "Date": DATES,
+            "BigInt": BIG_INTS,
+            "JSON": JSON_VALUES,
+        }
         make, root, mode = {
             "query": (queries, SCHEMA.query_type, Mode.POSITIVE),
             "mutation": (mutations, SCHEMA.mutation_type, Mode.POSITIVE),
@@ -171,6 +184,7 @@ async def seed(engine: AsyncEngine, user_id: str) -> list[str]:
         journal = await create_journal(session, user_id=pk, templates=1, entries=2)
         resources = await create_resources(session, user_id=pk, project_ids=tree.projects[:1], task_ids=tree.tasks[:1])
         notifications = await create_notifications(session, user_id=pk, count=2)
+        campaign = await create_akashic_campaign(session, user_id=pk)
         await session.commit()
     ids = [user_id]
     for type_name, pks in [
@@ -181,6 +195,10 @@ async def seed(engine: AsyncEngine, user_id: str) -> list[str]:
         ("JournalTemplate", journal.templates),
         ("JournalEntry", journal.entries),
         ("Resource", resources),
+        ("Campaign", [campaign.campaign]),
+        ("Message", [campaign.message]),
+        ("MessageVersion", [campaign.version]),
+        ("MessageTransition", [campaign.transition]),
         ("Notification", notifications),
     ]:
         ids += [to_global_id(type_name, p) for p in pks]

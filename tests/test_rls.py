@@ -46,6 +46,7 @@ from migrations.rls import ROWS_POLICY, condition_for, rows_condition
 from models.aurum import Task
 from models.identity import User
 from services.identity import find_user_by_email
+from tests.akashic.factories import create_akashic_campaign
 from tests.conftest import make_settings
 from tests.factories import (
     create_audit_events,
@@ -85,6 +86,7 @@ async def _rows_of_user(session: AsyncSession, user_id: uuid.UUID, rule_id: uuid
     await create_notifications(session, user_id=user_id, count=2)
     await create_audit_events(session, user_id=user_id, count=2)
     await create_organizations(session, user_id=user_id, count=1)
+    await create_akashic_campaign(session, user_id=user_id)
     now = datetime.now(UTC)
     await insert_rows(
         session,

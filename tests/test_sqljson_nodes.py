@@ -29,6 +29,7 @@ from core.sqljson import Children, NodeIds, Parent, SqlType, compile_sql
 from models.aurum import Project
 from schema.compiled import SQL_TYPES
 from services.aurum import table
+from tests.akashic.factories import create_akashic_campaign
 from tests.factories import (
     create_audit_events,
     create_journal,
@@ -92,7 +93,7 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
             viewer = await gql.sign_up()
             user_id = from_global_id(viewer.user_id)[1]
             tree = await create_tree(
-                session, user_id=user_id, pillars=1, areas_per_pillar=2, projects_per_area=2, tasks_per_project=3
+                session, user_id=user_id, pillars=1, areas_per_pillar=2, projects_per_area=2, tasks_per_project=2
             )
             journal = await create_journal(session, user_id=user_id, templates=2, entries=4)
             resources = await create_resources(
@@ -103,6 +104,8 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
             # Teams the viewer owns, and one where it is a plain member (whose invitations it
             # may not read: they are not among its ids).
             teams = await create_organizations(session, user_id=user_id, count=1)
+            # A campaign it manages (two tasks per project, not three: both viewers' ids stay within `nodes`' 100)
+            campaign = await create_akashic_campaign(session, user_id=user_id)
             owner = Owner(viewer.token, viewer.user_id)
             for type_name, pks in (
                 ("Pillar", tree.pillars),
@@ -116,6 +119,10 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
                 ("Organization", teams.organizations),
                 ("Membership", teams.memberships),
                 ("Invitation", teams.invitations),
+                ("Campaign", [campaign.campaign]),
+                ("Message", [campaign.message]),
+                ("MessageVersion", [campaign.version]),
+                ("MessageTransition", [campaign.transition]),
             ):
                 owner.ids[type_name] = [to_global_id(type_name, pk) for pk in pks]
             owner.ids["Viewer"] = [to_global_id("Viewer", user_id)]  # its own viewer
@@ -209,10 +216,19 @@ fragment Every on Node { __typename id
     members(orderBy: JOINED_AT_DESC) { totalCount nodes { id role joinedAt } }
     invitations(filter: {status: [PENDING, EXPIRED, ACCEPTED]}, orderBy: EMAIL_ASC) {
       totalCount nodes { email status expiresAt } }
-    pending: invitations(first: 1) { totalCount nodes { id } } }
+    pending: invitations(first: 1) { totalCount nodes { id } }
+    organizationCampaign: campaign { id office } }
   ... on Membership { role joinedAt organization { slug members { totalCount } } }
   ... on Invitation { email role invitationStatus: status createdAt expiresAt acceptedAt declinedAt revokedAt
     organization { name } }
+  ... on Campaign { office jurisdiction electionDate party electionCycle createdAt updatedAt
+    organization { name campaign { id } } messages(orderBy: UPDATED_AT_ASC) { totalCount nodes { id title } } }
+  ... on Message { title channel audienceSegments paid messageStatus: status scheduledFor sentAt createdAt updatedAt
+    createdBy { id } messageCampaign: campaign { office } latestVersion { number body }
+    versions { totalCount nodes { number summary } } transitions { totalCount nodes { toStatus } } }
+  ... on MessageVersion { number body summary createdAt author { id } message { title }
+    parentVersion { id } restoredFrom { id } }
+  ... on MessageTransition { fromStatus toStatus note scheduledFor at actor { id } message { title } }
 }
 """
 NODE = EVERY_FIELD + "query One($id: ID!) { node(id: $id) { ...Every } }"
@@ -268,7 +284,7 @@ async def test_a_member_whose_role_may_not_invite_reads_no_invitation(pair: Pair
     await answered_by_sql(pair, members, None, world.a.token)
     listed = (await data(pair, members, None, world.a.token))["viewer"]["organizations"]["nodes"]
     counts = {(node["role"], node["organization"]["invitations"]["totalCount"]) for node in listed}
-    assert counts == {("owner", 2), ("member", 0)}
+    assert counts == {("owner", 2), ("member", 0), ("campaign_manager", 0)}
 
 
 async def test_an_entry_on_another_viewers_template_has_no_template(pair: Pair, world: World) -> None:

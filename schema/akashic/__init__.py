@@ -1,0 +1,1 @@
+"""Akashic: campaigns, staff and versioned messages (the types and inputs of `resolvers.akashic`)."""

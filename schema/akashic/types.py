@@ -1,0 +1,234 @@
+"""Akashic's campaigns and messages: the object types, declared with the kit (their loaders and
+SQL form derive from the declarations, every row read through its table's policy,
+`models.akashic`), and the values a message's diff and a save's conflict carry."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+
+from core.errors import ClientError
+from core.relay import InvalidGlobalId, parse_global_id
+from core.sqljson import python_only_type
+from models import akashic as m
+from schema import kit
+from schema.common import Connection, Ctx, MutationError, Node, order_enum
+from schema.identity import User
+from schema.organizations import Organization
+from services.akashic import messages as svc
+from services.organizations import _sorts  # the orders of a list, as the organizations' lists make them
+
+_messages = m.Message.__table__  # type: ignore[attr-defined]
+_versions = m.MessageVersion.__table__  # type: ignore[attr-defined]
+_transitions = m.MessageTransition.__table__  # type: ignore[attr-defined]
+
+MessageOrderBy = order_enum(
+    "MessageOrderBy",
+    _sorts(CREATED_AT=(_messages.c.created_at, datetime), UPDATED_AT=(_messages.c.updated_at, datetime)),
+    "messages",
+)
+MessageVersionOrderBy = order_enum(
+    "MessageVersionOrderBy", _sorts(NUMBER=(_versions.c.number, int)), "message versions"
+)
+MessageTransitionOrderBy = order_enum(
+    "MessageTransitionOrderBy", _sorts(AT=(_transitions.c.at, datetime)), "message transitions"
+)
+
+
+@strawberry.enum(description="Where a message goes out.")
+class MessageChannel(Enum):
+    EMAIL = strawberry.enum_value(m.MessageChannel.EMAIL.value, description="An email.")
+    SMS = strawberry.enum_value(m.MessageChannel.SMS.value, description="A text message.")
+    SOCIAL_POST = strawberry.enum_value(m.MessageChannel.SOCIAL_POST.value, description="A social media post.")
+    SPEECH = strawberry.enum_value(m.MessageChannel.SPEECH.value, description="A speech.")
+    PRESS_RELEASE = strawberry.enum_value(m.MessageChannel.PRESS_RELEASE.value, description="A press release.")
+
+
+@strawberry.enum(description="Where a message stands in its workflow: draft → in review → approved → scheduled → sent.")
+class MessageStatus(Enum):
+    DRAFT = strawberry.enum_value(m.MessageStatus.DRAFT.value, description="Being written; editable.")
+    IN_REVIEW = strawberry.enum_value(
+        m.MessageStatus.IN_REVIEW.value, description="Submitted for approval; an edit sends it back to draft."
+    )
+    APPROVED = strawberry.enum_value(
+        m.MessageStatus.APPROVED.value, description="Approved; an edit sends it back to draft."
+    )
+    SCHEDULED = strawberry.enum_value(
+        m.MessageStatus.SCHEDULED.value, description="To be sent at `scheduledFor`; not editable (request changes)."
+    )
+    SENT = strawberry.enum_value(m.MessageStatus.SENT.value, description="Sent; never changes again.")
+
+
+@strawberry.enum(description="What a piece of a diff does.")
+class DiffOperation(Enum):
+    EQUAL = strawberry.enum_value(0, description="In both versions.")
+    INSERT = strawberry.enum_value(1, description="Only in the later version (added).")
+    DELETE = strawberry.enum_value(-1, description="Only in the earlier version (removed).")
+
+
+@python_only_type(why="Computed by diff-match-patch from two versions' texts (services/akashic/messages.py).")
+@strawberry.type(description="A run of words of a diff and what happened to it.")
+class DiffSegment:
+    operation: DiffOperation = strawberry.field(description="Kept, added or removed.")
+    text: str = strawberry.field(description="The words, with their whitespace.")
+
+
+@kit.node(
+    model=m.Campaign,
+    key="Campaign",
+    description="A political campaign (Akashic): an organization of kind `campaign` and its race; readable by "
+    "its staff (the organization's members).",
+)
+class Campaign(Node, kit.FromRow):
+    office: str = kit.column(description="The office sought, e.g. `State Senate, District 12`.")
+    jurisdiction: str = kit.column(description="Where the race is, e.g. `Ohio`.")
+    election_date: date = kit.column(description="Election day.")
+    party: str | None = kit.column(description="The candidate's party, if any.")
+    election_cycle: int = kit.column(description="The election cycle: the year it ends (FEC's two-year cycles).")
+    created_at: datetime = kit.column(description="When it was created.")
+    updated_at: datetime = kit.column(description="When its details last changed.")
+    organization: Organization = kit.parent(
+        "id", description="Its organization: name, slug, staff (`members`) and invitations."
+    )
+    messages: Connection[Message] = kit.children(
+        "organization_id", order=MessageOrderBy.CREATED_AT_DESC, description="Its messages, newest first."
+    )
+
+
+@kit.node(
+    model=m.Message,
+    key="Message",
+    description="A campaign's message, under version control: every saved text is a `MessageVersion`.",
+)
+class Message(Node, kit.FromRow):
+    title: str = kit.column(description="Its title.")
+    channel: MessageChannel = kit.column(description="Where it goes out.")
+    audience_segments: list[str] = kit.column(description="The audience segments it speaks to.")
+    paid: bool = kit.column(description="Whether it is paid communication (it then needs a `Paid for by` line).")
+    status: MessageStatus = kit.column(description="Where it stands in its workflow.")
+    scheduled_for: datetime | None = kit.column(description="When it is to be sent, while scheduled.")
+    sent_at: datetime | None = kit.column(description="When it was marked sent.")
+    created_at: datetime = kit.column(description="When it was created.")
+    updated_at: datetime = kit.column(description="When it, or its text, last changed.")
+    created_by: User | None = kit.parent("created_by", description="Who created it, while a co-member.")
+    campaign: Campaign = kit.parent("organization_id", description="Its campaign.")
+    latest_version: MessageVersion | None = kit.parent(
+        "latest_version_id", description="Its current text: the newest version (save the next one on it)."
+    )
+    versions: Connection[MessageVersion] = kit.children(
+        "message_id", order=MessageVersionOrderBy.NUMBER_DESC, description="Every saved version, newest first."
+    )
+    transitions: Connection[MessageTransition] = kit.children(
+        "message_id",
+        order=MessageTransitionOrderBy.AT_ASC,
+        description="Its workflow history: each move, who made it and when, oldest first.",
+    )
+
+
+def _version_pk(value: str) -> object:
+    try:
+        return parse_global_id(value, "MessageVersion")
+    except InvalidGlobalId as exc:
+        raise ClientError("`version` is not the ID of a MessageVersion", "INVALID_ID", argument="version") from exc
+
+
+async def _diff_from(
+    self: MessageVersion,
+    info: Ctx,
+    version: Annotated[strawberry.ID, strawberry.argument(description="The earlier version to compare with.")],
+) -> list[DiffSegment]:
+    row = await kit.rows_of(info.context.loaders, MessageVersion).load(_version_pk(version))
+    if row is None or row.message_id != self.row.message_id:
+        raise ClientError("No version of this message has this `version`", "NOT_FOUND", argument="version")
+    return [DiffSegment(operation=DiffOperation(op), text=text) for op, text in svc.word_diff(row.body, self.body)]
+
+
+@kit.node(model=m.MessageVersion, key="MessageVersion", description="One saved text of a message; never changes.")
+class MessageVersion(Node, kit.FromRow):
+    number: int = kit.column(description="1 for the first version, then one more per save.")
+    body: str = kit.column(description="The text.")
+    summary: str = kit.column(description="What changed, in its author's words.")
+    created_at: datetime = kit.column(description="When it was saved.")
+    author: User | None = kit.parent("author_id", description="Who saved it, while a co-member.")
+    message: Message = kit.parent("message_id", description="Its message.")
+    parent_version: MessageVersion | None = kit.parent(
+        "parent_version_id", description="The version it was saved on (none for the first)."
+    )
+    restored_from: MessageVersion | None = kit.parent(
+        "restored_from_id", description="The older version whose text it restores, if it is a restore."
+    )
+    diff_from: list[DiffSegment] = kit.python_only(
+        _diff_from,
+        why="a word-level diff computed by diff-match-patch",
+        description="The word-level difference from another version of the same message to this one: what to "
+        "keep, add and remove, in order (diff-match-patch, word mode).",
+    )
+
+
+@kit.node(
+    model=m.MessageTransition,
+    key="MessageTransition",
+    description="A move of a message through its workflow: from, to, who and when.",
+)
+class MessageTransition(Node, kit.FromRow):
+    from_status: MessageStatus = kit.column(description="Where it was.")
+    to_status: MessageStatus = kit.column(description="Where it went.")
+    note: str | None = kit.column(description="Why, if someone said (or that an edit withdrew an approval).")
+    scheduled_for: datetime | None = kit.column(description="The time it was scheduled for, for a move to scheduled.")
+    at: datetime = kit.column(description="When.")
+    actor: User | None = kit.parent("actor_id", description="Who moved it, while a co-member.")
+    message: Message = kit.parent("message_id", description="The message.")
+
+
+# ----------------------------------------------------------------------------- conflicts
+
+
+@strawberry.type(description="A place both sides of a merge changed differently.")
+class MessageConflictHunk:
+    base: str = strawberry.field(description="The text there in the version both started from.")
+    theirs: str = strawberry.field(description="The text there in the current version.")
+    mine: str = strawberry.field(description="The text there in the save that was refused.")
+
+
+@strawberry.type(description="A three-way merge of a refused save with the current version (merge3, word by word).")
+class MessageMergeProposal:
+    base: str = strawberry.field(description="The text of the version the save was edited from.")
+    theirs: str = strawberry.field(description="The current version's text.")
+    mine: str = strawberry.field(description="The text that was sent (nothing of it is lost).")
+    merged: str = strawberry.field(
+        description="Both sides' changes together; where they clash, conflict markers (`<<<<<<< theirs`, "
+        "`=======`, `>>>>>>> mine`) around each side's text."
+    )
+    clean: bool = strawberry.field(description="Whether both sides merged without a clash (`merged` has no markers).")
+    conflicts: list[MessageConflictHunk] = strawberry.field(description="Each clash, in order (none when clean).")
+
+    @classmethod
+    def of(cls, proposal: svc.MergeProposal) -> MessageMergeProposal:
+        return cls(
+            base=proposal.base,
+            theirs=proposal.theirs,
+            mine=proposal.mine,
+            merged=proposal.merged,
+            clean=proposal.clean,
+            conflicts=[MessageConflictHunk(base=h.base, theirs=h.theirs, mine=h.mine) for h in proposal.conflicts],
+        )
+
+
+@strawberry.type(
+    description="Someone saved a version since the one the text was edited from (`VERSION_CONFLICT`): nothing was "
+    "saved. Save again with `baseVersionId` the current version's id, e.g. with the merge proposal's text."
+)
+class MessageVersionConflictError(MutationError):
+    current_version: MessageVersion = strawberry.field(description="The message's current (newest) version.")
+    base_version: MessageVersion = strawberry.field(description="The version the refused text was edited from.")
+    proposal: MessageMergeProposal = strawberry.field(description="The three-way merge of base, theirs and mine.")
+
+
+@strawberry.type(
+    description="The workflow does not allow this move or edit from where the message stands (`INVALID_TRANSITION`)."
+)
+class MessageTransitionError(MutationError):
+    status: MessageStatus = strawberry.field(description="Where the message stands now.")
