@@ -22,6 +22,7 @@ from strawberry.dataloader import DataLoader
 
 from core.access import OrganizationKind, register_kinds
 from core.context import Actor
+from core.webhooks import WebhookEndpoint
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -97,6 +98,8 @@ class Product:
     #: The kinds of organization it owns, with their roles and who holds each permission
     #: (`core.access.OrganizationKind`; the platform's own is "team").
     organization_kinds: Sequence[OrganizationKind] = ()
+    #: The inbound webhooks it receives (`core/webhooks.py`): `POST /webhooks/<path>` each.
+    webhooks: Sequence[WebhookEndpoint] = ()
     #: Its part of the demo dataset, if any.
     demo: DemoData | None = None
     #: Its test world, if any: the import path (`module:name`) of a `tests.worlds.ProductWorld`,
@@ -105,8 +108,8 @@ class Product:
 
 
 class RegistrationError(ValueError):
-    """Two registrations claim the same name, type key, loader group, job kind, topic or
-    organization kind."""
+    """Two registrations claim the same name, type key, loader group, job kind, topic,
+    organization kind or webhook path."""
 
 
 def _unique(what: str, owned: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -119,8 +122,8 @@ def _unique(what: str, owned: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 
 class Registry:
-    """The registrations, checked (no name, type key, loader group, job kind, topic or
-    organization kind claimed twice) and assembled in their list order."""
+    """The registrations, checked (no name, type key, loader group, job kind, topic,
+    organization kind or webhook path claimed twice) and assembled in their list order."""
 
     def __init__(self, products: Sequence[Product]) -> None:
         self.products = tuple(products)
@@ -131,6 +134,9 @@ class Registry:
         _unique("periodic task", ((task.name, p.name) for p in self.products for task in p.periodic))
         _unique("live topic", ((topic, p.name) for p in self.products for topic in p.topics))
         _unique("organization kind", ((kind.name, p.name) for p in self.products for kind in p.organization_kinds))
+        _unique("webhook path", ((hook.path, p.name) for p in self.products for hook in p.webhooks))
+        #: The inbound webhook endpoints, by path under `/webhooks/`.
+        self.webhooks: dict[str, WebhookEndpoint] = {hook.path: hook for p in self.products for hook in p.webhooks}
         self.node_types: dict[str, NodeType[Any]] = {k: v for p in self.products for k, v in p.node_types.items()}
         _unique("node table", ((t.table, key) for key, t in self.node_types.items() if t.table is not None))
         #: The node type key of each table that is a node type's (table name -> key).

@@ -1,5 +1,7 @@
 """All tables, imported so that `metadata` knows every one of them."""
 
+from core.webhooks import WebhookDelivery
+from models.akashic_donations import Donation, DonationLedgerEntry, Donor
 from models.audit import AuditEvent
 from models.aurum import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
 from models.base import metadata
@@ -13,6 +15,9 @@ __all__ = [
     "Area",
     "AuditEvent",
     "BackgroundJob",
+    "Donation",
+    "DonationLedgerEntry",
+    "Donor",
     "HrmFeedback",
     "HrmRule",
     "HrmUserPreferences",
@@ -29,5 +34,6 @@ __all__ = [
     "Resource",
     "Task",
     "User",
+    "WebhookDelivery",
     "metadata",
 ]
