@@ -344,6 +344,11 @@ async def _campaign_exists(session: AsyncSession, campaign_id: uuid.UUID) -> boo
     return (await session.execute(statement)).first() is not None
 
 
+async def _lock(session: AsyncSession, name: str) -> None:
+    """A lock on `name` until the transaction ends (concurrent deliveries take turns)."""
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"akashic.{name}", 0))))
+
+
 def _publish(session: AsyncSession, entry: DonationLedgerEntry) -> None:
     publish_after_commit(
         session,
@@ -365,6 +370,8 @@ async def record_contribution(session: AsyncSession, contribution: Contribution)
     delivery id changes nothing."""
     if not await _campaign_exists(session, contribution.campaign_id):
         raise unprocessable("UNKNOWN_CAMPAIGN", "No campaign with the payload's campaign id")
+    # The same donation delivered twice under two delivery ids, at once: the second waits here.
+    await _lock(session, f"donation:{contribution.provider.value}:{contribution.external_id}")
     existing = (
         await session.execute(
             sa.select(Donation).where(
@@ -378,9 +385,7 @@ async def record_contribution(session: AsyncSession, contribution: Contribution)
     details = contribution.donor
     key = details.match_key()
     # One donor row per contributor, even when two of their donations arrive at once.
-    await session.execute(
-        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"{contribution.campaign_id}:{key}", 0)))
-    )
+    await _lock(session, f"donor:{contribution.campaign_id}:{key}")
     donor = (
         await session.execute(
             sa.select(Donor).where(
