@@ -294,12 +294,14 @@ def stripe_event(delivery: VerifiedDelivery) -> Contribution | Reversal | None:
                     "UNKNOWN_CAMPAIGN", "The charge's `metadata.campaign_id` must be a campaign's id"
                 ) from None
             if delivery.event_type == "charge.refunded":
+                # A charge carries no refund time: the event's is when it was refunded.
+                created = delivery.payload.get("created")
                 return Reversal(
                     DonationProvider.STRIPE,
                     charge.id,
                     LedgerEntryKind.REFUND,
                     charge.amount_refunded,
-                    _stripe_time(charge.created),
+                    _stripe_time(created if isinstance(created, int) else charge.created),
                     campaign_id=campaign,
                     cumulative=True,
                 )
@@ -455,7 +457,7 @@ async def record_reversal(session: AsyncSession, reversal: Reversal) -> Donation
         .where(_ledger.c.donation_id == donation.id, _ledger.c.kind != LedgerEntryKind.CONTRIBUTION.value)
         .group_by(_ledger.c.kind)
     )
-    reversed_by_kind: dict[str, int] = {str(kind): int(amount) for kind, amount in sums.tuples()}
+    reversed_by_kind: dict[str, int] = {str(kind): int(amount) for kind, amount in sums.all()}
     reversed_total = sum(reversed_by_kind.values())
     wanted = reversal.amount_cents
     if reversal.cumulative:
@@ -734,6 +736,7 @@ async def schedule_a(
                 _donors.c.employer,
                 _donors.c.occupation,
             )
+            .select_from(_ledger)
             .join(_donors, sa.and_(_donors.c.id == _ledger.c.donor_id, access.readable(_donors, actor)))
             .where(condition)
             .order_by(_ledger.c.occurred_at, _ledger.c.id)
