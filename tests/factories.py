@@ -555,3 +555,28 @@ async def create_donations(session: AsyncSession, *, organization_id: uuid.UUID,
     await insert_rows(session, DonationLedgerEntry, entries)
     made.entries = [entry["id"] for entry in entries]
     return made
+
+
+async def create_campaign_donations(
+    session: AsyncSession, *, user_id: uuid.UUID, role: str = "campaign_manager", count: int = 2
+) -> tuple[uuid.UUID, Donations]:
+    """An Akashic campaign (an organization of kind `campaign`) where the user has `role`, with
+    `count` donations (`create_donations`)."""
+    pk = uuid.uuid4()
+    await insert_rows(
+        session,
+        Organization,
+        [
+            {
+                "id": pk,
+                "name": 'Campaign "quoted" é',
+                "slug": f"campaign-{pk.hex[:16]}",
+                "kind": "campaign",
+                "created_by": user_id,
+            }
+        ],
+    )
+    await insert_rows(
+        session, Membership, [{"id": uuid.uuid4(), "organization_id": pk, "user_id": user_id, "role": role}]
+    )
+    return pk, await create_donations(session, organization_id=pk, count=count)

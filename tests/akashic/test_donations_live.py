@@ -28,7 +28,8 @@ from tests.support import GraphQLClient
 
 TICKER = """subscription Ticker($id: ID!) { donationTicker(campaignId: $id) { __typename
   ... on LiveUpdatesStatus { state }
-  ... on DonationTick { change entry { kind amountCents } donation { amountCents status externalId donor { lastName } } } } }"""
+  ... on DonationTick { change entry { kind amountCents }
+    donation { amountCents status externalId donor { lastName } } } } }"""
 
 
 @pytest.fixture(scope="module")
