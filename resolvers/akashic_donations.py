@@ -75,7 +75,10 @@ async def _read(info: Ctx, work: Callable[[AsyncSession, Actor], Awaitable[T]]) 
 
 
 @python_only_type(why="Sums over the ledger by its service, behind a permission check.")
-@strawberry.type(description="Akashic's finance reads.")
+@strawberry.type(
+    description="Akashic's finance reads; each is null with an error (NOT_FOUND, FORBIDDEN, VALIDATION...) "
+    "when it can't be answered, so that it never nulls its siblings."
+)
 class DonationQuery:
     @strawberry.field(
         description="A campaign's donors in one FEC cycle with their aggregates, largest first (`donations.read`)."
@@ -86,7 +89,7 @@ class DonationQuery:
         campaign_id: CampaignId,
         cycle: Cycle,
         first: Annotated[int, strawberry.argument(description=f"How many donors, at most {MAX_AGGREGATES}.")] = 50,
-    ) -> list[DonorAggregate]:
+    ) -> list[DonorAggregate] | None:
         pk = _campaign_pk(campaign_id)
         if not 1 <= first <= MAX_AGGREGATES:
             raise ClientError(
@@ -110,7 +113,7 @@ class DonationQuery:
         ]
 
     @strawberry.field(description="A campaign's donation totals in one FEC cycle (`donations.read`).")
-    async def donation_totals(self, info: Ctx, campaign_id: CampaignId, cycle: Cycle) -> DonationTotals:
+    async def donation_totals(self, info: Ctx, campaign_id: CampaignId, cycle: Cycle) -> DonationTotals | None:
         pk = _campaign_pk(campaign_id)
         t = await _read(
             info, lambda session, actor: svc.donation_totals(session, actor=actor, campaign_id=pk, cycle=cycle)
@@ -128,7 +131,7 @@ class DonationQuery:
         description="The FEC Schedule A of a campaign's cycle as CSV, with totals that reconcile with the ledger "
         "(`finance.report`)."
     )
-    async def fec_schedule_a(self, info: Ctx, campaign_id: CampaignId, cycle: Cycle) -> FecScheduleA:
+    async def fec_schedule_a(self, info: Ctx, campaign_id: CampaignId, cycle: Cycle) -> FecScheduleA | None:
         pk = _campaign_pk(campaign_id)
         report = await _read(
             info, lambda session, actor: svc.schedule_a(session, actor=actor, campaign_id=pk, cycle=cycle)
