@@ -631,7 +631,8 @@ async def donation_totals(
     return DonationTotals(cycle, contributed, reversed_, total, contributions, donors)
 
 
-#: The columns of a Schedule A (SA) record in the FEC's electronic filing format (Form 3).
+#: The fields of a Schedule A (SA) record of the FEC's electronic filing format (.fec v8), in their
+#: order: the donor-committee, donor-candidate and conduit fields stay empty for an individual.
 SCHEDULE_A_COLUMNS = (
     "FORM TYPE",
     "FILER COMMITTEE ID NUMBER",
@@ -658,8 +659,26 @@ SCHEDULE_A_COLUMNS = (
     "CONTRIBUTION PURPOSE DESCRIP",
     "CONTRIBUTOR EMPLOYER",
     "CONTRIBUTOR OCCUPATION",
+    "DONOR COMMITTEE FEC ID",
+    "DONOR COMMITTEE NAME",
+    "DONOR CANDIDATE FEC ID",
+    "DONOR CANDIDATE LAST NAME",
+    "DONOR CANDIDATE FIRST NAME",
+    "DONOR CANDIDATE MIDDLE NAME",
+    "DONOR CANDIDATE PREFIX",
+    "DONOR CANDIDATE SUFFIX",
+    "DONOR CANDIDATE OFFICE",
+    "DONOR CANDIDATE STATE",
+    "DONOR CANDIDATE DISTRICT",
+    "CONDUIT NAME",
+    "CONDUIT STREET1",
+    "CONDUIT STREET2",
+    "CONDUIT CITY",
+    "CONDUIT STATE",
+    "CONDUIT ZIP",
     "MEMO CODE",
     "MEMO TEXT/DESCRIPTION",
+    "REFERENCE CODE",
 )
 #: Form 3, line 11(a)(i): itemized contributions from individuals.
 ITEMIZED_FORM_TYPE = "SA11AI"

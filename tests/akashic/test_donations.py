@@ -303,6 +303,9 @@ async def test_schedule_a_itemizes_donors_over_200_and_reconciles_with_the_ledge
     ]
     rows = list(csv.DictReader(io.StringIO(report["csv"])))
     assert tuple(rows[0].keys()) == SCHEDULE_A_COLUMNS
+    # The SA record's 45 fields in the FEC's order: the amount is its 21st, the memo text its 44th
+    assert (len(SCHEDULE_A_COLUMNS), SCHEDULE_A_COLUMNS.index("CONTRIBUTION AMOUNT")) == (45, 20)
+    assert SCHEDULE_A_COLUMNS.index("MEMO TEXT/DESCRIPTION") == 43
     assert [
         (
             r["CONTRIBUTOR FIRST NAME"],
