@@ -177,6 +177,24 @@ async def test_a_refused_event_is_not_recorded_and_may_come_again(
     assert await _ledger(engine, real) == [("contribution", 3_000)]
 
 
+async def test_a_signed_body_that_is_no_event_is_malformed(client: httpx.AsyncClient) -> None:
+    from tests.akashic.donations_support import ACTBLUE_SECRET, Signed
+
+    signed = actblue({"type": "x"})
+    body = "not json"
+    from datetime import UTC, datetime
+
+    from standardwebhooks.webhooks import Webhook
+
+    moment = datetime.fromtimestamp(int(signed.headers["webhook-timestamp"]), UTC)
+    headers = {
+        **signed.headers,
+        "webhook-signature": Webhook(ACTBLUE_SECRET).sign(signed.headers["webhook-id"], moment, body),
+    }
+    assert _error(await post(client, ACTBLUE, Signed(body.encode(), headers))) == (400, "WEBHOOK_MALFORMED")
+    assert _error(await post(client, ACTBLUE, actblue({"no": "type"}))) == (400, "WEBHOOK_MALFORMED")
+
+
 async def test_unknown_and_unconfigured_endpoints_answer_404(
     client: httpx.AsyncClient, http: httpx.AsyncClient
 ) -> None:
