@@ -35,7 +35,8 @@ from schema.akashic_donations import Donor as DonorType
 from schema.common import BigInt, Ctx
 from schema.live import LiveUpdatesStatus
 from schema.organizations import Organization
-from services.akashic import donations as svc
+from services.akashic import donation_reports as svc
+from services.akashic.donations import DONATIONS_TOPIC
 
 T = TypeVar("T")
 
@@ -176,7 +177,7 @@ async def donation_ticker(info: Ctx, campaign_id: str) -> AsyncGenerator[Donatio
     pk = _campaign_pk(campaign_id)
     # The same check as the reads' (membership, a campaign, `donations.read`), when subscribing.
     await _read(info, lambda session, actor: svc.may_read_donations(session, actor=actor, campaign_id=pk))
-    topic, organization = svc.DONATIONS_TOPIC, str(pk)
+    topic, organization = DONATIONS_TOPIC, str(pk)
 
     def accept(event: Event) -> bool:
         return event.get("topic") == topic and event.get("organization") == organization

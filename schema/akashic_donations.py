@@ -16,7 +16,7 @@ from schema import kit
 from schema.common import BigInt, Connection, Node, order_enum
 from schema.live import LiveUpdatesStatus
 from schema.organizations import Organization
-from services.akashic import donations as svc
+from services.akashic import donation_reports as svc
 
 
 @strawberry.enum(description="Who took a donation.")

@@ -154,7 +154,7 @@ async def test_concurrent_deliveries_of_one_event_change_the_ledger_once(
     payload = donation_created(campaign, 1_100)
     answers = await asyncio.gather(*(post(client, ACTBLUE, actblue(payload)) for _ in range(8)))
     assert [r.status_code for r in answers] == [200] * 8
-    assert await _ledger(engine, campaign) == [("contribution", 4_200), ("contribution", 1_100)]
+    assert sorted(await _ledger(engine, campaign)) == [("contribution", 1_100), ("contribution", 4_200)]
 
 
 async def test_a_refused_event_is_not_recorded_and_may_come_again(

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.relay import to_global_id
-from services.akashic.donations import SCHEDULE_A_COLUMNS, fec_cycle
+from services.akashic.donation_reports import SCHEDULE_A_COLUMNS
+from services.akashic.donations import fec_cycle
 from tests.akashic.donations_support import (
     ACTBLUE,
     STRIPE,
