@@ -15,7 +15,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from core.context import Actor
+from core.db import create_engine
 from core.products import Product, RegistrationError, Registry
+from core.rls import acting
+from core.settings import Settings
 from core.webhooks import WebhookEndpoint, WebhookScheme
 from products import PRODUCTS
 from tests.akashic.donations_support import (
@@ -208,6 +212,26 @@ async def test_unknown_and_unconfigured_endpoints_answer_404(
 async def test_a_body_over_the_limit_is_refused(client: httpx.AsyncClient) -> None:
     signed = actblue({"type": "donation.created", "padding": "x" * 300_000})
     assert _error(await post(client, ACTBLUE, signed)) == (413, "REQUEST_TOO_LARGE")
+
+
+async def test_only_the_system_reads_the_delivery_ledger(
+    client: httpx.AsyncClient, session: AsyncSession, database_url: str, settings: Settings
+) -> None:
+    campaign = await _campaign(session)
+    signed = actblue(donation_created(campaign, 700))
+    assert (await post(client, ACTBLUE, signed)).status_code == 200
+    app_engine = create_engine(database_url, settings)  # the app role, under row-level security
+    query = sa.text("SELECT count(*) FROM webhook_deliveries WHERE delivery_id = :d")
+    try:
+        for who, seen in ((Actor(user_id=uuid.uuid4(), role="user"), 0), (Actor.webhook("x"), 0), (None, 0)):
+            with acting(who):
+                async with app_engine.connect() as conn, conn.begin():
+                    assert (await conn.execute(query, {"d": signed.headers["webhook-id"]})).scalar_one() == seen
+        with acting(Actor.system("test")):
+            async with app_engine.connect() as conn, conn.begin():
+                assert (await conn.execute(query, {"d": signed.headers["webhook-id"]})).scalar_one() == 1
+    finally:
+        await app_engine.dispose()
 
 
 async def _nothing(session: AsyncSession, delivery: object) -> None:

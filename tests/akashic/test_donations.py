@@ -137,6 +137,11 @@ async def test_refunds_and_chargebacks_reverse_through_the_ledger(
             await conn.execute(
                 sa.text("DELETE FROM akashic_donation_ledger WHERE organization_id = :c"), {"c": campaign}
             )
+        await conn.rollback()
+        # Deleting the campaign itself still takes its ledger with it (the foreign keys cascade)
+        await conn.execute(sa.text("DELETE FROM organizations WHERE id = :c"), {"c": campaign})
+        await conn.commit()
+    assert await ledger(engine, campaign) == []
 
 
 async def test_stripe_charges_refunds_and_disputes(
