@@ -220,12 +220,15 @@ def _split_name(name: str | None, metadata: Mapping[str, str]) -> tuple[str, str
 
 def stripe_event(delivery: VerifiedDelivery) -> Contribution | Reversal | None:
     """A Stripe event: `charge.succeeded`, `charge.refunded`, `charge.dispute.created`; other
-    types are acknowledged and ignored (None)."""
+    types, and charges without `metadata.campaign_id` (the account's other charges), are
+    acknowledged and ignored (None)."""
     data = delivery.payload.get("data")
     found = data.get("object") if isinstance(data, dict) else None
     try:
         if delivery.event_type in {"charge.succeeded", "charge.refunded"}:
             charge = _StripeCharge.model_validate(found)
+            if "campaign_id" not in charge.metadata:
+                return None  # a charge of the account that is no campaign's donation (another product's)
             if charge.currency.lower() != "usd":
                 raise unprocessable("UNSUPPORTED_CURRENCY", "Donations are taken in US dollars only")
             try:

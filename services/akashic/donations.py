@@ -176,6 +176,8 @@ async def record_reversal(session: AsyncSession, reversal: Reversal) -> Donation
             .with_for_update()
         )
     ).scalar_one_or_none()
+    if donation is None and reversal.campaign_id is None:
+        return None  # a Stripe dispute of a charge that was no donation (the account's other charges)
     if donation is None or (reversal.campaign_id is not None and donation.organization_id != reversal.campaign_id):
         # Perhaps its donation's delivery is still to come: refused, so that the sender retries.
         raise unprocessable("UNKNOWN_DONATION", "No donation of this campaign has the reversed donation's id")

@@ -201,6 +201,12 @@ async def test_stripe_charges_refunds_and_disputes(
             )
         ).one()
     assert tuple(row) == ("Katherine", "Johnson", "1 Langley Blvd Apt 2", "23681", "NASA")
+    # The account's other charges (no campaign in their metadata), and disputes of them, are not donations
+    other = {**charge, "id": f"ch_{uuid.uuid4().hex[:16]}", "metadata": {}}
+    dispute = {"id": "dp_2", "object": "dispute", "charge": other["id"], "amount": 100, "created": 1_773_000_000}
+    for ignored in (event("charge.succeeded", other), event("charge.dispute.created", dispute)):
+        assert (await post(client, STRIPE, stripe_delivery(ignored))).status_code == 200
+    assert len(await ledger(engine, campaign)) == 4
     euro = event("charge.succeeded", {**charge, "id": "ch_eur", "currency": "eur"})
     refused = await post(client, STRIPE, stripe_delivery(euro))
     assert (refused.status_code, refused.json()["error"]["code"]) == (422, "UNSUPPORTED_CURRENCY")
