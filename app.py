@@ -60,6 +60,7 @@ from core.security import TokenService  # noqa: E402
 from core.serving import BALANCES, run_workers  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
 from core.tracing import build_tracing  # noqa: E402
+from core.webhooks import webhook_endpoint  # noqa: E402
 from core.ws import WebSocketShortcut, graphql_websocket  # noqa: E402
 
 if TYPE_CHECKING:
@@ -213,6 +214,7 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route(GRAPHIQL_PREFIX + "/{digest}/{name}", graphiql_asset, methods=["GET", "HEAD"]),
+        Route("/webhooks/{path:path}", webhook_endpoint(registry.webhooks), methods=["POST"]),
     ]
     middleware = []
     if tracing is not None:  # outermost: the server span is current for everything inside

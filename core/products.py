@@ -22,6 +22,7 @@ from strawberry.dataloader import DataLoader
 
 from core.access import OrganizationKind, register_kinds
 from core.context import Actor
+from core.webhooks import WebhookEndpoint
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -75,11 +76,12 @@ class Product:
     #: job kinds and live topics.
     name: str
     #: Root parts: strawberry types whose fields join `Query`, `Mutation` and `Subscription`.
-    query: type | None = None
-    mutation: type | None = None
-    subscription: type | None = None
+    #: A product of several parts (each in its own module) gives a tuple of them.
+    query: type | tuple[type, ...] | None = None
+    mutation: type | tuple[type, ...] | None = None
+    subscription: type | tuple[type, ...] | None = None
     #: A strawberry type extending `schema.viewer_base.ViewerBase`: its fields join `Viewer`.
-    viewer: type | None = None
+    viewer: type | tuple[type, ...] | None = None
     #: Types reachable only through an interface (`Node`, `MutationError`): named so that the
     #: schema holds them.
     types: Sequence[type] = ()
@@ -97,16 +99,25 @@ class Product:
     #: The kinds of organization it owns, with their roles and who holds each permission
     #: (`core.access.OrganizationKind`; the platform's own is "team").
     organization_kinds: Sequence[OrganizationKind] = ()
+    #: The inbound webhooks it receives (`core/webhooks.py`): `POST /webhooks/<path>` each.
+    webhooks: Sequence[WebhookEndpoint] = ()
     #: Its part of the demo dataset, if any.
     demo: DemoData | None = None
     #: Its test world, if any: the import path (`module:name`) of a `tests.worlds.ProductWorld`,
     #: which the differential tests build and walk (the application itself never imports it).
     test_world: str | None = None
 
+    def parts_of(self, root: str) -> tuple[type, ...]:
+        """Its parts of a root type (`query`, `mutation`, `subscription`, `viewer`), as a tuple."""
+        part = getattr(self, root)
+        if part is None:
+            return ()
+        return part if isinstance(part, tuple) else (part,)
+
 
 class RegistrationError(ValueError):
-    """Two registrations claim the same name, type key, loader group, job kind, topic or
-    organization kind."""
+    """Two registrations claim the same name, type key, loader group, job kind, topic,
+    organization kind or webhook path."""
 
 
 def _unique(what: str, owned: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -119,8 +130,8 @@ def _unique(what: str, owned: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 
 class Registry:
-    """The registrations, checked (no name, type key, loader group, job kind, topic or
-    organization kind claimed twice) and assembled in their list order."""
+    """The registrations, checked (no name, type key, loader group, job kind, topic,
+    organization kind or webhook path claimed twice) and assembled in their list order."""
 
     def __init__(self, products: Sequence[Product]) -> None:
         self.products = tuple(products)
@@ -131,6 +142,9 @@ class Registry:
         _unique("periodic task", ((task.name, p.name) for p in self.products for task in p.periodic))
         _unique("live topic", ((topic, p.name) for p in self.products for topic in p.topics))
         _unique("organization kind", ((kind.name, p.name) for p in self.products for kind in p.organization_kinds))
+        _unique("webhook path", ((hook.path, p.name) for p in self.products for hook in p.webhooks))
+        #: The inbound webhook endpoints, by path under `/webhooks/`.
+        self.webhooks: dict[str, WebhookEndpoint] = {hook.path: hook for p in self.products for hook in p.webhooks}
         self.node_types: dict[str, NodeType[Any]] = {k: v for p in self.products for k, v in p.node_types.items()}
         _unique("node table", ((t.table, key) for key, t in self.node_types.items() if t.table is not None))
         #: The node type key of each table that is a node type's (table name -> key).
@@ -150,7 +164,7 @@ class Registry:
         those named in `order` first (in that order), then the others in list order."""
         rank = {name: index for index, name in enumerate(order)}
         products = sorted(self.products, key=lambda p: rank.get(p.name, len(rank)))
-        return [part for p in products if (part := getattr(p, root)) is not None]
+        return [part for p in products for part in p.parts_of(root)]
 
     def loaders(self, engine: AsyncEngine, actor: Actor | None) -> LoaderContainer:
         """An untyped container of every registered group (see `LoaderContainer`)."""

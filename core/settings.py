@@ -134,6 +134,13 @@ class Settings(BaseSettings):
     ai_timeout_seconds: float = Field(30.0, gt=0)
     ai_max_retries: int = Field(2, ge=0, description="retries with backoff on 408/409/429/5xx and connection errors")
     ai_rate_limit: str = Field("10/minute;100/day", description="per-user AI requests, in `limits` notation")
+    # Inbound webhooks (core/webhooks.py): each endpoint's signing secret; unset, it answers 404.
+    akashic_actblue_webhook_secret: SecretStr | None = Field(
+        None, description="Standard Webhooks secret (whsec_...) of POST /webhooks/akashic/actblue (donations)"
+    )
+    akashic_stripe_webhook_secret: SecretStr | None = Field(
+        None, description="Stripe endpoint signing secret (whsec_...) of POST /webhooks/akashic/stripe (donations)"
+    )
     redis_url: str | None = Field(
         None,
         description="Redis for the event bus (pub/sub across processes) and shared rate limits; unset: in-process",

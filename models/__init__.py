@@ -1,6 +1,8 @@
 """All tables, imported so that `metadata` knows every one of them."""
 
+from core.webhooks import WebhookDelivery
 from models.akashic import Campaign, Message, MessageTransition, MessageVersion
+from models.akashic_donations import Donation, DonationLedgerEntry, Donor
 from models.api_clients import ApiClient
 from models.audit import AuditEvent
 from models.aurum import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
@@ -17,6 +19,9 @@ __all__ = [
     "AuditEvent",
     "BackgroundJob",
     "Campaign",
+    "Donation",
+    "DonationLedgerEntry",
+    "Donor",
     "HrmFeedback",
     "HrmRule",
     "HrmUserPreferences",
@@ -36,5 +41,6 @@ __all__ = [
     "Resource",
     "Task",
     "User",
+    "WebhookDelivery",
     "metadata",
 ]

@@ -1,14 +1,13 @@
-"""Akashic, the political campaign console (see `services/akashic`): its kind of organization,
-`campaign`, with the staff roles, and its parts.
-
-Each part of Akashic adds its own lines, in a block of its own below (campaigns and messages; the
-knowledge base; donations), so that they merge without touching each other's.
-"""
+"""Akashic, the political campaign console: its kind of organization, `campaign`, with the staff
+roles (`services/akashic`), and its parts, each in its own modules: campaigns, staff and versioned
+messages; donations, the ledger, the FEC report and their webhooks."""
 
 from __future__ import annotations
 
 from core.products import Product
+from core.webhooks import WebhookEndpoint, WebhookScheme
 from resolvers.akashic import AkashicMutation, AkashicSubscription, AkashicViewerFields
+from resolvers.akashic_donations import DonationQuery, DonationSubscription
 from schema import kit
 from schema.akashic.types import (
     Campaign,
@@ -18,23 +17,45 @@ from schema.akashic.types import (
     MessageVersion,
     MessageVersionConflictError,
 )
-from services.akashic import CAMPAIGN
+from schema.akashic_donations import TYPES as DONATION_TYPES
+from services.akashic import CAMPAIGN, donations
 from services.akashic import messages as akashic_messages
 from services.akashic.demo import akashic_demo
 
 # --- campaigns, staff and versioned messages (resolvers/akashic.py, services/akashic/{campaigns,messages}.py)
 CAMPAIGN_TYPES = (Campaign, Message, MessageVersion, MessageTransition)
 CAMPAIGN_ERRORS = (MessageVersionConflictError, MessageTransitionError)
-# --- end of campaigns
+
+# --- donations: donors, donations, the ledger, the FEC report, the ticker, their webhooks
+DONATION_WEBHOOKS = (
+    WebhookEndpoint(
+        path="akashic/actblue",
+        scheme=WebhookScheme.STANDARD_WEBHOOKS,
+        secret=lambda settings: settings.akashic_actblue_webhook_secret,
+        handle=donations.handle_actblue,
+        description="ActBlue-style donations, refunds and chargebacks (Standard Webhooks signatures)",
+    ),
+    WebhookEndpoint(
+        path="akashic/stripe",
+        scheme=WebhookScheme.STRIPE,
+        secret=lambda settings: settings.akashic_stripe_webhook_secret,
+        handle=donations.handle_stripe,
+        description="Stripe charges, refunds and disputes as donations (Stripe-Signature)",
+    ),
+)
+
+NODE_TYPES = (*CAMPAIGN_TYPES, *DONATION_TYPES)
 
 AKASHIC = Product(
     name="akashic",
-    mutation=AkashicMutation,
-    subscription=AkashicSubscription,
+    query=(DonationQuery,),
+    mutation=(AkashicMutation,),
+    subscription=(AkashicSubscription, DonationSubscription),
     viewer=AkashicViewerFields,
-    types=(*CAMPAIGN_TYPES, *CAMPAIGN_ERRORS),
-    node_types=kit.node_types(CAMPAIGN_TYPES),
-    topics=(akashic_messages.MESSAGES_TOPIC,),
+    types=(*NODE_TYPES, *CAMPAIGN_ERRORS),
+    node_types=kit.node_types(NODE_TYPES),
+    topics=(akashic_messages.MESSAGES_TOPIC, donations.DONATIONS_TOPIC),
     organization_kinds=(CAMPAIGN,),
+    webhooks=DONATION_WEBHOOKS,
     demo=akashic_demo,
 )

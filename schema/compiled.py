@@ -18,8 +18,8 @@ def kit_types(products: Sequence[Product]) -> list[type]:
     """The kit types of the products: their types and their viewer fields."""
     found: list[type] = []
     for product in products:
-        for cls in (*product.types, product.viewer, product.query):
-            if cls is not None and kit.is_kit_type(cls) and cls not in found:
+        for cls in (*product.types, *product.parts_of("viewer"), *product.parts_of("query")):
+            if kit.is_kit_type(cls) and cls not in found:
                 found.append(cls)
     return found
 

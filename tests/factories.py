@@ -503,3 +503,100 @@ async def create_organizations(session: AsyncSession, *, user_id: uuid.UUID, cou
     await insert_rows(session, Invitation, invitations)
     await insert_rows(session, ApiClient, clients)
     return made
+
+
+@dataclass
+class Donations:
+    donors: list[uuid.UUID] = field(default_factory=list)
+    donations: list[uuid.UUID] = field(default_factory=list)
+    entries: list[uuid.UUID] = field(default_factory=list)
+
+
+async def create_donations(session: AsyncSession, *, organization_id: uuid.UUID, count: int) -> Donations:
+    """`count` donations of Akashic's, each by a donor of its own, with its contribution entry and,
+    for every other one, a partial refund (written directly, as the owner: no webhook)."""
+    from models.akashic_donations import Donation, DonationLedgerEntry, Donor
+
+    made = Donations()
+    start = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    donors: list[dict[str, Any]] = []
+    donations: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    for i in range(count):
+        donor, donation = uuid.uuid4(), uuid.uuid4()
+        at = start + timedelta(days=i, microseconds=250001 * (i % 2))
+        donors.append(
+            {
+                "id": donor,
+                "organization_id": organization_id,
+                "first_name": f"Ada {i}",
+                "last_name": 'Lovelace "quoted" é',
+                "street": "1 Main St",
+                "city": "Springfield",
+                "state": "IL",
+                "zip": "62701",
+                "employer": "Analytical Engines" if i % 2 else None,
+                "occupation": "Mathematician",
+                "email": f"donor-{donor.hex[:12]}@example.com",
+                "match_key": f"email:donor-{donor.hex[:12]}@example.com",
+            }
+        )
+        donations.append(
+            {
+                "id": donation,
+                "organization_id": organization_id,
+                "donor_id": donor,
+                "provider": "actblue",
+                "external_id": f"AB-{donation.hex}",
+                "amount_cents": 5_000 * (i + 1),
+                "received_at": at,
+                "cycle": 2026,
+                "status": "partially_refunded" if i % 2 else "received",
+            }
+        )
+        common = {"organization_id": organization_id, "donation_id": donation, "donor_id": donor, "cycle": 2026}
+        entries.append(
+            {**common, "id": uuid.uuid4(), "kind": "contribution", "amount_cents": 5_000 * (i + 1), "occurred_at": at}
+        )
+        if i % 2:
+            entries.append(
+                {
+                    **common,
+                    "id": uuid.uuid4(),
+                    "kind": "refund",
+                    "amount_cents": -1_000,
+                    "occurred_at": at + timedelta(days=1),
+                }
+            )
+        made.donors.append(donor)
+        made.donations.append(donation)
+    await insert_rows(session, Donor, donors)
+    await insert_rows(session, Donation, donations)
+    await insert_rows(session, DonationLedgerEntry, entries)
+    made.entries = [entry["id"] for entry in entries]
+    return made
+
+
+async def create_campaign_donations(
+    session: AsyncSession, *, user_id: uuid.UUID, role: str = "campaign_manager", count: int = 2
+) -> tuple[uuid.UUID, Donations]:
+    """An Akashic campaign (an organization of kind `campaign`) where the user has `role`, with
+    `count` donations (`create_donations`)."""
+    pk = uuid.uuid4()
+    await insert_rows(
+        session,
+        Organization,
+        [
+            {
+                "id": pk,
+                "name": 'Campaign "quoted" é',
+                "slug": f"campaign-{pk.hex[:16]}",
+                "kind": "campaign",
+                "created_by": user_id,
+            }
+        ],
+    )
+    await insert_rows(
+        session, Membership, [{"id": uuid.uuid4(), "organization_id": pk, "user_id": user_id, "role": role}]
+    )
+    return pk, await create_donations(session, organization_id=pk, count=count)

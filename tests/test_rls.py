@@ -50,6 +50,7 @@ from tests.akashic.factories import create_akashic_campaign
 from tests.conftest import make_settings
 from tests.factories import (
     create_audit_events,
+    create_donations,
     create_journal,
     create_notifications,
     create_organizations,
@@ -85,8 +86,9 @@ async def _rows_of_user(session: AsyncSession, user_id: uuid.UUID, rule_id: uuid
     await create_resources(session, user_id=user_id, project_ids=tree.projects, task_ids=tree.tasks[:1])
     await create_notifications(session, user_id=user_id, count=2)
     await create_audit_events(session, user_id=user_id, count=2)
-    await create_organizations(session, user_id=user_id, count=1)
+    organizations = await create_organizations(session, user_id=user_id, count=1)
     await create_akashic_campaign(session, user_id=user_id)
+    await create_donations(session, organization_id=organizations.organizations[0], count=2)
     now = datetime.now(UTC)
     await insert_rows(
         session,

@@ -707,8 +707,9 @@ GENERATED_SEEDS = int(os.environ.get("QUINTET_GENERATED_SEEDS", "4"))
 def _viewer_lists(product_name: str) -> list[str]:
     """The product's viewer fields that have a SQL form (its kit declarations)."""
     (product,) = [p for p in PRODUCTS if p.name == product_name]
-    assert product.viewer is not None
-    return list(kit.sql_fields(kit.spec_of(product.viewer)))
+    parts = product.parts_of("viewer")
+    assert parts
+    return [name for part in parts for name in kit.sql_fields(kit.spec_of(part))]
 
 
 @pytest.mark.parametrize("seed", range(GENERATED_SEEDS))

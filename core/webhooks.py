@@ -1,0 +1,296 @@
+"""Inbound webhooks: one receiver for every product (Akashic's donations today; delivery statuses
+and payments next).
+
+A product registers its endpoints (`core.products.Product.webhooks`, a `WebhookEndpoint` each:
+its path under `/webhooks/`, its signature scheme, the setting that holds its secret and its
+handler); the registry refuses a path claimed twice. A delivery is answered so:
+
+1. the endpoint must be registered and its secret configured (else 404 `WEBHOOK_NOT_FOUND`:
+   nothing listens there), the body at most `MAX_BODY_BYTES` (413);
+2. the signature is verified by the scheme's own library, never by hand: Standard Webhooks
+   (`webhook-id`, `webhook-timestamp`, `webhook-signature`; the `standardwebhooks` package) or
+   Stripe's `Stripe-Signature` (`stripe.Webhook.construct_event`). A signature that does not
+   verify is a 401 `WEBHOOK_SIGNATURE_INVALID`; a timestamp outside `TOLERANCE_SECONDS` (five
+   minutes, both libraries' tolerance) a 401 `WEBHOOK_TIMESTAMP_OUTSIDE_TOLERANCE`;
+3. the delivery's id (the `webhook-id`, or the Stripe event's id) is recorded in
+   `webhook_deliveries`, unique per endpoint, **in the same transaction** as the handler's work:
+   a replay, or a second delivery of an event racing the first, finds the id taken (the second
+   insert waits on the first's unique index entry until that commits) and changes nothing: 409
+   `WEBHOOK_REPLAYED`. A handler that refuses the event (`WebhookRefused`, e.g. an unknown
+   campaign) rolls everything back, the id included, so the sender may deliver it again later;
+4. the handler runs in one transaction as the webhook actor (`Actor.webhook`): the audit trail
+   records it as such, while the database sees the system act (a verified sender reads nothing
+   by policy; its handler names the rows its verified payload names). Events it publishes go out
+   after the commit.
+
+Answers are JSON: `{"received": true, "deliveryId": ...}` (200), or `{"error": {"code",
+"message"}}`.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+import stripe
+from pydantic import SecretStr
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import Field, SQLModel
+from standardwebhooks.webhooks import Webhook as StandardWebhook
+from standardwebhooks.webhooks import WebhookVerificationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from core.context import Actor, AuditScope, request_id_of, run_unit_of_work
+from core.db import CommitOutcomeUnknown, DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from core.settings import Settings
+
+logger = logging.getLogger("quintet.webhooks")
+
+#: How far a delivery's signed timestamp may be from now: Standard Webhooks' library fixes five
+#: minutes, and Stripe's default is the same; one tolerance for every endpoint.
+TOLERANCE_SECONDS = 300
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """A delivery processed: its endpoint and id, unique together (the exactly-once guard)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("id", name="pk_webhook_deliveries"),
+        sa.UniqueConstraint("endpoint", "delivery_id", name="uq_webhook_deliveries_endpoint_delivery_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    endpoint: str = Field(max_length=100, nullable=False)
+    delivery_id: str = Field(max_length=255, nullable=False)
+    event_type: str = Field(max_length=255, nullable=False)
+    received_at: datetime = Field(
+        default_factory=lambda: datetime.now(UTC),
+        sa_type=sa.DateTime(timezone=True),
+        sa_column_kwargs={"server_default": sa.func.now()},
+        nullable=False,
+    )
+
+
+_deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
+
+
+class WebhookScheme(StrEnum):
+    """How a sender signs its deliveries."""
+
+    #: https://www.standardwebhooks.com (the ActBlue-style HMAC over id, timestamp and body).
+    STANDARD_WEBHOOKS = "standard-webhooks"
+    #: Stripe's `Stripe-Signature: t=...,v1=...`.
+    STRIPE = "stripe"
+
+
+@dataclass(frozen=True)
+class VerifiedDelivery:
+    """A delivery whose signature verified: its id (unique per endpoint), its event type and
+    its JSON body."""
+
+    endpoint: str
+    delivery_id: str
+    event_type: str
+    payload: Mapping[str, Any]
+
+
+class WebhookRefused(Exception):
+    """A delivery answered with an HTTP error: `status`, a `code` a sender's operator can act on."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def unprocessable(code: str, message: str) -> WebhookRefused:
+    """What a handler raises for an authentic event it can't apply (422; nothing is recorded, so
+    the sender may deliver it again)."""
+    return WebhookRefused(422, code, message)
+
+
+#: Applies a verified delivery in the receiver's transaction (flush, never commit).
+WebhookHandler = Callable[["AsyncSession", VerifiedDelivery], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    """One registered endpoint: `POST /webhooks/<path>`."""
+
+    #: Under `/webhooks/`, e.g. `akashic/actblue`; unique across the products.
+    path: str
+    scheme: WebhookScheme
+    #: Its signing secret, from the settings (None: not configured, the endpoint answers 404).
+    secret: Callable[[Settings], SecretStr | None]
+    handle: WebhookHandler
+    description: str = ""
+
+
+def _signature_invalid(detail: str) -> WebhookRefused:
+    return WebhookRefused(401, "WEBHOOK_SIGNATURE_INVALID", f"The signature does not verify: {detail}")
+
+
+def _stale() -> WebhookRefused:
+    return WebhookRefused(
+        401,
+        "WEBHOOK_TIMESTAMP_OUTSIDE_TOLERANCE",
+        f"The signed timestamp is more than {TOLERANCE_SECONDS} seconds from now: a stale or replayed delivery",
+    )
+
+
+def _malformed(detail: str) -> WebhookRefused:
+    return WebhookRefused(400, "WEBHOOK_MALFORMED", detail)
+
+
+def verify_standard_webhook(endpoint: str, secret: str, body: bytes, headers: Mapping[str, str]) -> VerifiedDelivery:
+    """Standard Webhooks, by the `standardwebhooks` library."""
+    try:
+        verifier = StandardWebhook(secret)
+    except (binascii.Error, ValueError) as exc:  # a secret that is no base64: the operator's mistake
+        raise RuntimeError(f"the signing secret of /webhooks/{endpoint} is not a Standard Webhooks secret") from exc
+    try:
+        verifier.verify(body, dict(headers), json_parse=False)
+    except WebhookVerificationError as exc:
+        if "timestamp too" in str(exc):
+            raise _stale() from exc
+        raise _signature_invalid(str(exc)) from exc
+    except (ValueError, binascii.Error) as exc:
+        # A signature header that isn't `v1,<base64>`, a body that isn't UTF-8.
+        raise _signature_invalid("malformed signature header or body") from exc
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise _malformed("The body is not JSON") from exc
+    if not isinstance(payload, dict):
+        raise _malformed("The body must be a JSON object")
+    event_type = payload.get("type")
+    if not isinstance(event_type, str):
+        raise _malformed("The body must name its event `type`")
+    return VerifiedDelivery(endpoint, headers["webhook-id"], event_type, payload)
+
+
+def verify_stripe(endpoint: str, secret: str, body: bytes, headers: Mapping[str, str]) -> VerifiedDelivery:
+    """Stripe's signature, by `stripe.Webhook.construct_event`."""
+    try:
+        event = stripe.Webhook.construct_event(
+            body, headers.get("stripe-signature"), secret, tolerance=TOLERANCE_SECONDS
+        )
+    except stripe.SignatureVerificationError as exc:
+        if "tolerance" in str(exc):
+            raise _stale() from exc
+        raise _signature_invalid(str(exc).split(".")[0]) from exc
+    except ValueError as exc:  # verified, yet not a Stripe event (not JSON, a thin event)
+        raise _malformed("The body is not a Stripe event") from exc
+    payload = event.to_dict()
+    if not isinstance(payload.get("id"), str) or not isinstance(payload.get("type"), str):
+        raise _malformed("A Stripe event has an `id` and a `type`")
+    return VerifiedDelivery(endpoint, payload["id"], payload["type"], payload)
+
+
+_VERIFIERS = {WebhookScheme.STANDARD_WEBHOOKS: verify_standard_webhook, WebhookScheme.STRIPE: verify_stripe}
+
+
+def _error(refused: WebhookRefused) -> JSONResponse:
+    return JSONResponse({"error": {"code": refused.code, "message": refused.message}}, status_code=refused.status)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    too_large = WebhookRefused(413, "REQUEST_TOO_LARGE", f"Request body is larger than the limit of {limit} bytes")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def record_delivery(session: AsyncSession, delivery: VerifiedDelivery) -> bool:
+    """Record the delivery's id in the unit of work's transaction; False when it is taken (a
+    replay). A concurrent insert of the same id waits for the first to commit or roll back."""
+    statement = (
+        insert(_deliveries)
+        .values(
+            id=uuid.uuid4(),
+            endpoint=delivery.endpoint,
+            delivery_id=delivery.delivery_id,
+            event_type=delivery.event_type[:255],
+        )
+        .on_conflict_do_nothing(index_elements=["endpoint", "delivery_id"])
+        .returning(_deliveries.c.id)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+def webhook_endpoint(endpoints: Mapping[str, WebhookEndpoint]) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """The Starlette endpoint of `POST /webhooks/{path:path}` for the registered endpoints."""
+
+    async def receive(request: Request) -> JSONResponse:
+        runtime = request.app.state.runtime
+        settings: Settings = runtime.settings
+        path = str(request.path_params.get("path", ""))
+        endpoint = endpoints.get(path)
+        secret = endpoint.secret(settings) if endpoint is not None else None
+        if endpoint is None or secret is None:
+            return _error(
+                WebhookRefused(404, "WEBHOOK_NOT_FOUND", f"No webhook endpoint is configured at /webhooks/{path}")
+            )
+        try:
+            body = await _read_body(request, settings.max_body_bytes)
+            delivery = _VERIFIERS[endpoint.scheme](endpoint.path, secret.get_secret_value(), body, request.headers)
+        except WebhookRefused as refused:
+            return _error(refused)
+
+        async def work(session: AsyncSession) -> None:
+            if not await record_delivery(session, delivery):
+                raise WebhookRefused(
+                    409,
+                    "WEBHOOK_REPLAYED",
+                    f"The delivery {delivery.delivery_id} was processed already; nothing changed",
+                )
+            await endpoint.handle(session, delivery)
+
+        label = f"webhook:{endpoint.path}"
+        try:
+            await run_unit_of_work(
+                runtime.sessions,
+                runtime.bus,
+                work,
+                audit=AuditScope(Actor.webhook(endpoint.path), request_id_of(request), label),
+                as_actor=Actor.system(label),
+            )
+        except WebhookRefused as refused:
+            if refused.status >= 422:
+                logger.warning(
+                    "webhook refused",
+                    extra={"endpoint": endpoint.path, "code": refused.code, "reason": refused.message},
+                )
+            return _error(refused)
+        except DatabaseUnavailable:
+            # Nothing was committed: the sender's retry will be processed.
+            return _error(WebhookRefused(503, "DATABASE_UNAVAILABLE", "The database is unavailable; deliver it again"))
+        except CommitOutcomeUnknown:
+            # A retry is safe: a committed delivery answers WEBHOOK_REPLAYED, an uncommitted one applies.
+            return _error(WebhookRefused(503, "COMMIT_OUTCOME_UNKNOWN", "The outcome is unknown; deliver it again"))
+        return JSONResponse({"received": True, "deliveryId": delivery.delivery_id})
+
+    return receive
