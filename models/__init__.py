@@ -1,5 +1,6 @@
 """All tables, imported so that `metadata` knows every one of them."""
 
+from models.akashic_knowledge import KnowledgeChunk, KnowledgeDocument
 from models.audit import AuditEvent
 from models.aurum import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
 from models.base import metadata
@@ -20,6 +21,8 @@ __all__ = [
     "Invitation",
     "JournalEntry",
     "JournalTemplate",
+    "KnowledgeChunk",
+    "KnowledgeDocument",
     "Membership",
     "Notification",
     "Organization",
