@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,8 +65,9 @@ RRF_K = 60
 #: Candidates each side hands to the fusion.
 CANDIDATES = 50
 #: The vector side keeps chunks at least this similar (cosine) to the query: with the offline
-#: hashed embedding, texts that share no word score about 0, so unrelated chunks stay out.
-MIN_SIMILARITY = 0.05
+#: hashed embedding, texts that share no word score about 0 (a hashing collision about 0.1), and
+#: with OpenAI's models unrelated texts score below about 0.2, so unrelated chunks stay out.
+MIN_SIMILARITY = 0.2
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "akashic"
 REEMBED_TASK = "akashic.reembed_knowledge"
@@ -454,14 +456,18 @@ def _search_sql(dimensions: int) -> str:
 def _readable_documents(actor: Actor) -> tuple[str, dict[str, Any]]:
     """The documents' read policy (`core.access.readable`) on the alias `d`, as SQL with named
     parameters, and their values for `actor`."""
-    condition = readable(sa.table("knowledge_documents", *_DOCUMENT_COLUMNS).alias("d"), table=KnowledgeDocument)
+    columns: tuple[sa.ColumnClause[Any], ...] = (
+        sa.column("id"),
+        sa.column("organization_id"),
+        sa.column("published_at"),
+    )
+    condition = readable(sa.table("knowledge_documents", *columns).alias("d"), table=KnowledgeDocument)
+    condition = condition.params(**access_params(actor))
     compiled = condition.compile(
         dialect=postgresql.dialect(paramstyle="named"), compile_kwargs={"render_postcompile": True}
     )
-    return str(compiled), {**compiled.params, **access_params(actor)}
-
-
-_DOCUMENT_COLUMNS = (sa.column("id"), sa.column("organization_id"), sa.column("published_at"))
+    # The dialect writes `:name::UUID`, which `text()` would not read as a parameter.
+    return re.sub(r"(:\w+)::(\w+)", r"CAST(\1 AS \2)", str(compiled)), dict(compiled.params)
 
 
 @requires(KNOWLEDGE_READ, organization="campaign_id", field="campaignId", noun="campaign")
