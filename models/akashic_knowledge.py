@@ -5,8 +5,8 @@ and a full-text vector (a generated `tsvector`), searched by both at once
 A document is a campaign's own (`organization_id`) or part of the shared starter corpus
 (`organization_id` NULL, `published_at` set: readable by everyone, like any published row; the
 search reads it for a campaign's members only). Read policies, once per table: a campaign's
-documents by the members whose role holds `knowledge.read`, published ones by all; a chunk by
-its document's.
+documents by its members (every campaign role holds `knowledge.read`), published ones by all; a
+chunk by its document's. In the database the published rows are read-only (`quintet_read_also`).
 
 Embeddings of several models may coexist while a provider change is being caught up with (the
 re-embedding task): each chunk records the `embedding_model` and `embedding_dimensions` that made
@@ -29,7 +29,6 @@ from sqlmodel import Field, SQLModel
 from core.access import Inherited, Members, Published, declare
 from models.audit import MEMBERSHIPS_TABLE, redact
 from models.base import created_at_field, id_field, timestamp_field
-from services.akashic import KNOWLEDGE_READ
 
 #: The text search configuration of the full-text side (stemming, English stop words).
 TEXT_SEARCH_CONFIG = "english"
@@ -111,7 +110,9 @@ class KnowledgeChunk(SQLModel, table=True):
     )
 
 
-declare(KnowledgeDocument, Published(Members(MEMBERSHIPS_TABLE, permission=KNOWLEDGE_READ)))
+# Every campaign role holds `knowledge.read`, which the search requires (`core.access.requires`):
+# the rows are its members', as the database's policy reads them too.
+declare(KnowledgeDocument, Published(Members(MEMBERSHIPS_TABLE)))
 declare(KnowledgeChunk, Inherited(KnowledgeDocument.__table__, "document_id"))  # type: ignore[attr-defined]
 # Floats by the hundred mean nothing in a change record; the chunk's text and model say what changed.
 redact(KnowledgeChunk, "embedding", "search")

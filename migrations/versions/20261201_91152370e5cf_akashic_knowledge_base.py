@@ -20,7 +20,7 @@ from alembic import op
 from pgvector.sqlalchemy import Vector
 from sqlalchemy.dialects import postgresql
 
-from migrations.rls import disable_rls, enable_rls, inherited, member_of, published
+from migrations.rls import disable_rls, enable_rls, inherited, member_of
 
 revision: str = "91152370e5cf"
 down_revision: str | None = "d1c7b231b89b"
@@ -109,7 +109,9 @@ def upgrade() -> None:
             f"CREATE INDEX {name} ON knowledge_chunks USING hnsw ((embedding::vector({dimensions})) vector_cosine_ops) "
             f"WHERE embedding_model = '{model}' AND embedding_dimensions = {dimensions}"
         )
-    enable_rls(op, "knowledge_documents", published("published_at", member_of()))
+    # The shared corpus (published) is read by everyone and written by no one but the owner (its
+    # loader, this migration): a read-only policy of its own, as for the co-members' accounts.
+    enable_rls(op, "knowledge_documents", member_of(), readable_also="published_at IS NOT NULL")
     enable_rls(op, "knowledge_chunks", inherited("knowledge_documents", "document_id", table="knowledge_chunks"))
 
     from core.ai import OFFLINE_EMBEDDING_MODEL
