@@ -41,7 +41,7 @@ from semantic_text_splitter import TextSplitter
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.access import access_params, readable, requires
+from core.access import readable, requires
 from core.ai import AIProvider, hashed_embedding
 from core.context import Actor
 from core.errors import NotFound, ValidationFailed
@@ -461,8 +461,7 @@ def _readable_documents(actor: Actor) -> tuple[str, dict[str, Any]]:
         sa.column("organization_id"),
         sa.column("published_at"),
     )
-    condition = readable(sa.table("knowledge_documents", *columns).alias("d"), table=KnowledgeDocument)
-    condition = condition.params(**access_params(actor))
+    condition = readable(sa.table("knowledge_documents", *columns).alias("d"), actor, table=KnowledgeDocument)
     compiled = condition.compile(
         dialect=postgresql.dialect(paramstyle="named"), compile_kwargs={"render_postcompile": True}
     )
