@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.ai import OfflineProvider
-from services.akashic import knowledge
+from services.akashic import CAMPAIGN, KNOWLEDGE_WRITE, knowledge
 from tests.akashic.conftest import Campaign, CampaignFactory
 from tests.support import GraphQLClient, Viewer
 
@@ -207,3 +207,25 @@ async def test_chunks_of_another_model_are_never_compared_and_are_re_embedded(
     assert found[0]["documentId"] == doc["id"]
     assert found[0]["semanticRank"] == 1
     assert await knowledge.reembed_stale_chunks(sessions, OfflineProvider()) == 0
+
+
+async def test_every_campaign_role_reads_and_only_the_writers_write(
+    gql: GraphQLClient, akashic_user: Users, akashic_campaign: CampaignFactory
+) -> None:
+    staff = {role: await akashic_user() for role in CAMPAIGN.roles}
+    campaign = await akashic_campaign(staff)
+    for role, viewer in staff.items():
+        assert await hits(gql, viewer, campaign, "Yankeedom"), role  # knowledge.read: every role
+        payload = await add(gql, viewer, campaign, f"By {role}", f"Notes written by the {role}.")
+        if CAMPAIGN.allows(role, KNOWLEDGE_WRITE):
+            assert payload["errors"] == [], role
+            removed = await gql.call(
+                "removeKnowledgeDocument", {"id": payload["document"]["id"]}, "removedDocumentId", token=viewer.token
+            )
+            assert removed["errors"] == [], role
+        else:
+            assert [e["code"] for e in payload["errors"]] == ["FORBIDDEN"], role
+    assert {role for role in CAMPAIGN.roles if CAMPAIGN.allows(role, KNOWLEDGE_WRITE)} == {
+        "campaign_manager",
+        "communications_director",
+    }
