@@ -496,6 +496,10 @@ async def search_knowledge(
         raise ValidationFailed(f"`first` must be between 1 and {MAX_RESULTS} (got {limit})", field=["first"])
     embedded = await embed_texts(provider, [text])
     condition, params = _readable_documents(actor)
+    # An HNSW scan hands over `hnsw.ef_search` (40) candidates before the campaign's filter: with
+    # many campaigns in one index a campaign's own chunks could all be filtered away. pgvector 0.8's
+    # iterative scan goes on until enough rows pass (the order refined by the statement itself).
+    await session.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
     statement = sa.text(_search_sql(embedded.dimensions).replace("{readable}", condition))
     rows = await session.execute(
         statement,

@@ -88,3 +88,24 @@ def test_chunks_respect_the_size_limit_and_overlap() -> None:
     assert all(len(chunk) <= knowledge.CHUNK_CHARACTERS[1] for chunk in chunks)
     # Consecutive chunks share text (the overlap), so no sentence is lost at a boundary.
     assert all(a[-40:].split(".")[0].strip() in b for a, b in itertools.pairwise(chunks))
+
+
+async def test_the_vector_side_can_use_the_models_hnsw_index(session: AsyncSession) -> None:
+    # The corpus is small enough that Postgres scans; forbidding the scan shows that the partial
+    # expression index matches the search's own expression and conditions.
+    sql = knowledge._search_sql(OFFLINE_EMBEDDING_DIMENSIONS).replace("{readable}", "true")
+    nearest = sql[sql.index("SELECT c.id, c.embedding") : sql.index("LIMIT :candidates") + len("LIMIT :candidates")]
+    nearest = nearest.replace("c.document_id IN (SELECT id FROM documents)", "true")
+    await session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+    plan = await session.execute(
+        sa.text("EXPLAIN " + nearest),
+        {
+            "query_vector": "[" + ",".join(["0.0625"] * OFFLINE_EMBEDDING_DIMENSIONS) + "]",
+            "model": OFFLINE_EMBEDDING_MODEL,
+            "dimensions": OFFLINE_EMBEDDING_DIMENSIONS,
+            "candidates": 5,
+        },
+    )
+    text = "\n".join(row[0] for row in plan)
+    assert "ix_knowledge_chunks_embedding_hashed_tokens_256" in text, text
+    await session.rollback()
