@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.ai import AIProvider, build_provider
 from core.context import Actor
-from core.errors import ClientError, DomainError
+from core.errors import ClientError, DomainError, RateLimited
 from core.relay import InvalidGlobalId, parse_global_id, to_global_id
 from core.settings import Settings
 from core.sqljson import python_only_type
@@ -27,7 +27,7 @@ from schema.akashic_knowledge import (
     RemoveKnowledgeDocumentInput,
     RemoveKnowledgeDocumentPayload,
 )
-from schema.common import Ctx, InputArg, mutation_errors
+from schema.common import Ctx, InputArg, mutation_errors, report_rate_limits
 from schema.organizations import Organization
 from services.akashic import knowledge
 
@@ -100,7 +100,13 @@ async def knowledge_search(
                 query=query,
                 limit=DEFAULT_HITS if first is None else first,
                 provider=provider,
+                limiter=context.ai_limiter,
             )
+    except RateLimited as error:
+        report_rate_limits(info, [error])
+        raise ClientError(
+            error.message, error.code.name, retryAfterSeconds=error.retry_after_seconds, limit=error.limit
+        ) from error
     except DomainError as error:
         argument = error.field[-1] if error.field else None
         raise ClientError(error.message, error.code.name, argument=argument) from error
@@ -122,11 +128,13 @@ async def add_knowledge_document(
                 source=input.source,
                 text=input.text,
                 provider=provider,
+                limiter=context.ai_limiter,
             )
         await session.refresh(document)
         return document_of(document)
 
     outcome = await context.actor_unit_of_work(work)
+    report_rate_limits(info, outcome.errors)
     return AddKnowledgeDocumentPayload(document=outcome.value, errors=mutation_errors(outcome.errors))
 
 

@@ -41,10 +41,11 @@ from semantic_text_splitter import TextSplitter
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.access import readable, requires
-from core.ai import AIProvider, hashed_embedding
+from core.access import quota_key, readable, requires
+from core.ai import OFFLINE_PROVIDER, AIProvider, hashed_embedding
 from core.context import Actor
 from core.errors import NotFound, ValidationFailed
+from core.ratelimit import RateLimiter
 from models.akashic_knowledge import TEXT_SEARCH_CONFIG, VECTOR_INDEXES, KnowledgeChunk, KnowledgeDocument
 from services.akashic import CAMPAIGN, KNOWLEDGE_READ, KNOWLEDGE_WRITE
 
@@ -310,6 +311,13 @@ def _required(value: str, field: str, limit: int, what: str) -> str:
     return cleaned
 
 
+async def _spend(limiter: RateLimiter | None, provider: AIProvider, actor: Actor) -> None:
+    """Count a call to a remote provider against the actor's `AI_RATE_LIMIT` (the offline
+    provider costs nothing and is not counted); beyond it `RateLimited`."""
+    if limiter is not None and provider.name != OFFLINE_PROVIDER:
+        await limiter.hit(quota_key(actor))
+
+
 def _campaign_only(kind_name: str) -> None:
     if kind_name != CAMPAIGN.name:
         raise NotFound("No campaign with this `campaignId`", field=["input", "campaignId"])
@@ -325,6 +333,7 @@ async def add_document(
     source: str,
     text: str,
     provider: AIProvider,
+    limiter: RateLimiter | None = None,
     authorized: Any = None,
 ) -> KnowledgeDocument:
     """Add a document to the campaign's knowledge base, chunked and embedded inline (in the
@@ -337,6 +346,7 @@ async def add_document(
     chunks = chunk_text(text)
     if not chunks:
         raise ValidationFailed("The text has nothing to index", field=["input", "text"])
+    await _spend(limiter, provider, actor)
     embedded = await embed_texts(provider, chunks)
     document = KnowledgeDocument(
         organization_id=campaign_id,
@@ -478,6 +488,7 @@ async def search_knowledge(
     query: str,
     limit: int,
     provider: AIProvider,
+    limiter: RateLimiter | None = None,
     authorized: Any = None,
 ) -> list[KnowledgeHit]:
     """The chunks of the campaign's documents and of the starter corpus that best answer
@@ -494,6 +505,7 @@ async def search_knowledge(
         )
     if not 1 <= limit <= MAX_RESULTS:
         raise ValidationFailed(f"`first` must be between 1 and {MAX_RESULTS} (got {limit})", field=["first"])
+    await _spend(limiter, provider, actor)
     embedded = await embed_texts(provider, [text])
     condition, params = _readable_documents(actor)
     # An HNSW scan hands over `hnsw.ef_search` (40) candidates before the campaign's filter: with

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from core.ai import OpenAIProvider
 from core.context import Actor
+from core.errors import RateLimited
+from core.ratelimit import RateLimiter
 from models.organizations import Membership, Organization
 from products import REGISTRY
 from services.akashic import knowledge
@@ -80,5 +83,27 @@ async def test_a_remote_models_vectors_are_recorded_and_searched_apart(
         assert [hit.document_id for hit in semantic] == [document.id]
         assert semantic[0].similarity is not None
         assert abs(semantic[0].similarity - 1.0) < 1e-6
+
+        # A remote provider's calls count against AI_RATE_LIMIT; beyond it, nothing is asked.
+        limiter = RateLimiter(limit="1/minute", storage="async+memory://", namespace=f"kb-{uuid.uuid4().hex}")
+        fake_openai.embeddings(EmbeddingReply([[0.6, 0.8, 0.0, 0.0]]))
+        asked = len(fake_openai.received("/embeddings"))
+        for attempt in range(2):
+            async with sessions() as session, session.begin():
+                search = knowledge.search_knowledge(
+                    session,
+                    actor=actor,
+                    campaign_id=campaign,
+                    query="canvassing",
+                    limit=10,
+                    provider=provider,
+                    limiter=limiter,
+                )
+                if attempt == 0:
+                    assert await search
+                else:
+                    with pytest.raises(RateLimited):
+                        await search
+        assert len(fake_openai.received("/embeddings")) == asked + 1
     finally:
         await provider.close()
