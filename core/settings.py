@@ -168,6 +168,11 @@ class Settings(BaseSettings):
     insights_schedule: str = Field(
         "17 * * * *", description="cron of the sweep that runs periodic insight analyses; empty: no sweep"
     )
+    knowledge_reembed_schedule: str = Field(
+        "*/10 * * * *",
+        description="cron of the task that re-embeds knowledge chunks made by another embedding model than the "
+        "configured one (Akashic); empty: never",
+    )
     subscription_queue_size: int = Field(
         100, ge=1, description="events buffered per live subscription before it ends as too slow"
     )

@@ -3,6 +3,7 @@
 from core.webhooks import WebhookDelivery
 from models.akashic import Campaign, Message, MessageTransition, MessageVersion
 from models.akashic_donations import Donation, DonationLedgerEntry, Donor
+from models.akashic_knowledge import KnowledgeChunk, KnowledgeDocument
 from models.api_clients import ApiClient
 from models.audit import AuditEvent
 from models.aurum import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
@@ -29,6 +30,8 @@ __all__ = [
     "Invitation",
     "JournalEntry",
     "JournalTemplate",
+    "KnowledgeChunk",
+    "KnowledgeDocument",
     "Membership",
     "Message",
     "MessageTransition",

@@ -1,13 +1,16 @@
 """Akashic, the political campaign console: its kind of organization, `campaign`, with the staff
 roles (`services/akashic`), and its parts, each in its own modules: campaigns, staff and versioned
-messages; donations, the ledger, the FEC report and their webhooks."""
+messages; donations, the ledger, the FEC report and their webhooks; the knowledge base."""
 
 from __future__ import annotations
 
-from core.products import Product
+from datetime import datetime
+
+from core.products import PeriodicTask, Product
 from core.webhooks import WebhookEndpoint, WebhookScheme
 from resolvers.akashic import AkashicMutation, AkashicSubscription, AkashicViewerFields
 from resolvers.akashic_donations import DonationQuery, DonationSubscription
+from resolvers.akashic_knowledge import KnowledgeMutation, KnowledgeQuery
 from schema import kit
 from schema.akashic.types import (
     Campaign,
@@ -18,9 +21,11 @@ from schema.akashic.types import (
     MessageVersionConflictError,
 )
 from schema.akashic_donations import TYPES as DONATION_TYPES
-from services.akashic import CAMPAIGN, donations
+from schema.akashic_knowledge import KnowledgeDocument, KnowledgeSearchHit
+from services.akashic import CAMPAIGN, donations, knowledge
 from services.akashic import messages as akashic_messages
 from services.akashic.demo import akashic_demo
+from services.jobs import JobRuntime
 
 # --- campaigns, staff and versioned messages (resolvers/akashic.py, services/akashic/{campaigns,messages}.py)
 CAMPAIGN_TYPES = (Campaign, Message, MessageVersion, MessageTransition)
@@ -44,18 +49,33 @@ DONATION_WEBHOOKS = (
     ),
 )
 
+
+# --- knowledge base: search, documents, re-embedding on a provider change
+KNOWLEDGE_TYPES = (KnowledgeDocument, KnowledgeSearchHit)
+
+
+async def reembed_knowledge(runtime: JobRuntime, at: datetime) -> int:
+    """Embed again the knowledge chunks that another model made (KNOWLEDGE_REEMBED_SCHEDULE)."""
+    return await knowledge.reembed_stale_chunks(runtime.sessions, runtime.ai)
+
+
+KNOWLEDGE_PERIODIC = PeriodicTask(
+    knowledge.REEMBED_TASK, reembed_knowledge, lambda settings: settings.knowledge_reembed_schedule or None
+)
+
 NODE_TYPES = (*CAMPAIGN_TYPES, *DONATION_TYPES)
 
 AKASHIC = Product(
     name="akashic",
-    query=(DonationQuery,),
-    mutation=(AkashicMutation,),
+    query=(DonationQuery, KnowledgeQuery),
+    mutation=(AkashicMutation, KnowledgeMutation),
     subscription=(AkashicSubscription, DonationSubscription),
     viewer=AkashicViewerFields,
-    types=(*NODE_TYPES, *CAMPAIGN_ERRORS),
+    types=(*NODE_TYPES, *CAMPAIGN_ERRORS, *KNOWLEDGE_TYPES),
     node_types=kit.node_types(NODE_TYPES),
     topics=(akashic_messages.MESSAGES_TOPIC, donations.DONATIONS_TOPIC),
     organization_kinds=(CAMPAIGN,),
     webhooks=DONATION_WEBHOOKS,
+    periodic=(KNOWLEDGE_PERIODIC,),
     demo=akashic_demo,
 )

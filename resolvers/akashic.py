@@ -16,7 +16,7 @@ from core.access import requirement_of
 from core.context import Actor
 from core.errors import ClientError, DomainError
 from core.events import Event, organization_channel
-from core.relay import InvalidGlobalId, parse_global_id
+from resolvers.akashic_ids import campaign_pk
 from resolvers.live import channel_events, subscriber
 from resolvers.support import input_id
 from schema import kit
@@ -339,10 +339,7 @@ async def _read_change(info: Ctx, campaign_id: uuid.UUID, event: Event) -> Campa
 
 async def campaign_message_changes(info: Ctx, campaign_id: str) -> AsyncGenerator[CampaignMessageEvent, None]:
     actor = await subscriber(info)
-    try:
-        pk = parse_global_id(campaign_id, kit.spec_of(Campaign).key or "")
-    except InvalidGlobalId as exc:
-        raise ClientError("`campaignId` is not the ID of a Campaign", "INVALID_ID", argument="campaignId") from exc
+    pk = campaign_pk(campaign_id)
     if await kit.rows_of(info.context.loaders, Campaign).load(pk) is None:
         raise _gone()
     topic, organization = messages.MESSAGES_TOPIC, str(pk)

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.context import Actor
 from core.errors import ClientError, DomainError, Forbidden
 from core.events import Event, organization_channel
-from core.relay import InvalidGlobalId, parse_global_id
 from core.sqljson import python_only_type
+from resolvers.akashic_ids import campaign_pk
 from resolvers.live import channel_events, require_actor, subscriber
 from schema import kit
 from schema.akashic_donations import (
@@ -34,7 +34,6 @@ from schema.akashic_donations import (
 from schema.akashic_donations import Donor as DonorType
 from schema.common import BigInt, Ctx
 from schema.live import LiveUpdatesStatus
-from schema.organizations import Organization
 from services.akashic import donation_reports as svc
 from services.akashic.donations import DONATIONS_TOPIC
 
@@ -50,10 +49,7 @@ Cycle = Annotated[int, strawberry.argument(description="The FEC two-year electio
 
 
 def _campaign_pk(value: str) -> uuid.UUID:
-    try:
-        return parse_global_id(value, kit.spec_of(Organization).key or "")
-    except InvalidGlobalId as exc:
-        raise ClientError("`campaignId` is not the ID of an Organization", "INVALID_ID", argument="campaignId") from exc
+    return campaign_pk(value)
 
 
 def _client_error(error: DomainError) -> ClientError:

@@ -175,6 +175,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "data_dir": data_dir,
         "auth_rate_limit_per_address": UNLIMITED_SIGN_INS,
         "insights_schedule": "",
+        "knowledge_reembed_schedule": "",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -89,6 +89,49 @@ async def _rows_of_user(session: AsyncSession, user_id: uuid.UUID, rule_id: uuid
     organizations = await create_organizations(session, user_id=user_id, count=1)
     await create_akashic_campaign(session, user_id=user_id)
     await create_donations(session, organization_id=organizations.organizations[0], count=2)
+    # A campaign (Akashic) of the user's, with a knowledge document and its chunk.
+    campaign_id = uuid.uuid4()
+    await insert_rows(
+        session,
+        models.Organization,
+        [{"id": campaign_id, "name": "Campaign", "slug": f"campaign-{campaign_id.hex[:16]}", "kind": "campaign"}],
+    )
+    await insert_rows(
+        session,
+        models.Membership,
+        [{"id": uuid.uuid4(), "organization_id": campaign_id, "user_id": user_id, "role": "campaign_manager"}],
+    )
+    document_id = uuid.uuid4()
+    await insert_rows(
+        session,
+        models.KnowledgeDocument,
+        [
+            {
+                "id": document_id,
+                "organization_id": campaign_id,
+                "title": "Notes",
+                "source": "rls",
+                "content_hash": "0" * 64,
+                "characters": 5,
+                "chunk_count": 1,
+            }
+        ],
+    )
+    await insert_rows(
+        session,
+        models.KnowledgeChunk,
+        [
+            {
+                "id": uuid.uuid4(),
+                "document_id": document_id,
+                "position": 0,
+                "text": "Notes",
+                "embedding": [1.0, 0.0],
+                "embedding_model": "rls",
+                "embedding_dimensions": 2,
+            }
+        ],
+    )
     now = datetime.now(UTC)
     await insert_rows(
         session,
@@ -162,21 +205,27 @@ def _tenant_level(policy: access.Policy) -> access.Policy:
         return dataclasses.replace(policy, roles=None, permission=None)
     if isinstance(policy, access.AnyOf):
         return access.AnyOf(*(_tenant_level(p) for p in policy.policies))
+    if isinstance(policy, access.Published):
+        return dataclasses.replace(policy, otherwise=_tenant_level(policy.otherwise))
     return policy
 
 
 def _writable(policy: access.Policy) -> access.Policy:
     """The part of a policy that also bounds writes: rows readable through another table's rows
-    (`Referenced`: the co-members' accounts) are the database's read-only policy (`quintet_read_also`)."""
+    (`Referenced`: the co-members' accounts) and published rows (Akashic's shared corpus) are the
+    database's read-only policy (`quintet_read_also`)."""
+    if isinstance(policy, access.Published):
+        return policy.otherwise
     if isinstance(policy, access.AnyOf):
         kept = [part for part in policy.policies if not isinstance(part, access.Referenced)]
         return kept[0] if len(kept) == 1 else access.AnyOf(*kept)
     return policy
 
 
-def _oracle(table: sa.Table, viewer: Actor) -> sa.Select[Any]:
-    """The rows the application's policy gives `viewer` (at the database's granularity)."""
-    who = access.Who(sa.literal(viewer.user_id, sa.Uuid()), sa.literal(None, sa.Uuid()))
+def _oracle(table: sa.Table, viewer: Actor | None) -> sa.Select[Any]:
+    """The rows the application's policy gives `viewer` (at the database's granularity; None:
+    anyone, signed in or not, which is the published rows)."""
+    who = access.Who(sa.literal(viewer and viewer.user_id, sa.Uuid()), sa.literal(None, sa.Uuid()))
     return sa.select(*_key(table)).where(_tenant_level(access.policy_of(table)).condition(table, who))
 
 
@@ -194,6 +243,7 @@ async def expected(engine: AsyncEngine, world: World) -> dict[str, dict[str, set
                 "all": await _keys(conn, sa.select(*_key(table))),
                 "a": await _keys(conn, _oracle(table, actor(world.a))),
                 "b": await _keys(conn, _oracle(table, actor(world.b))),
+                "anyone": await _keys(conn, _oracle(table, None)),
             }
     return found
 
@@ -246,10 +296,11 @@ async def test_without_an_actor_nothing_is_readable_and_the_system_reads_everyth
     app_engine: AsyncEngine, world: World, expected: dict[str, dict[str, set[tuple[Any, ...]]]], name: str, path: str
 ) -> None:
     table, read = DECLARED[name], READS[path]
+    # Published rows (the shared corpus) are everyone's to read; nothing else.
     with acting(None):
-        assert await read(app_engine, table) == set()
+        assert await read(app_engine, table) == expected[name]["anyone"]
     with acting(Actor.webhook("stripe")):
-        assert await read(app_engine, table) == set()
+        assert await read(app_engine, table) == expected[name]["anyone"]
     with acting(Actor.system("test")):
         # The module's rows, and maybe other tests' (the database is shared within the process).
         assert expected[name]["all"] <= await read(app_engine, table)
@@ -263,6 +314,8 @@ def _scope_change(table: sa.Table, world: World) -> tuple[str, Any]:
         return policy.column, world.b
     if isinstance(policy, access.Members):
         return policy.column, uuid.uuid4()
+    if isinstance(policy, access.Inherited):  # to a parent A can't read
+        return policy.key, uuid.uuid4()
     raise AssertionError(f"no scope change for {policy!r}")
 
 
@@ -289,8 +342,8 @@ async def test_another_tenants_rows_cant_be_written_and_no_row_can_be_given_away
     if name == "users":  # A reads the co-members' rows too (their names), and writes only their own
         others += sorted(rows["a"] - {(world.a,)})
         mine: tuple[Any, ...] = (world.a,)
-    else:
-        mine = sorted(rows["a"])[0]
+    else:  # a row of A's own, not a published one (which nobody but the owner writes)
+        mine = sorted(rows["a"] - rows["anyone"])[0]
 
     def by_keys(found: list[tuple[Any, ...]]) -> sa.ColumnElement[bool]:
         return sa.tuple_(*key).in_(found)
@@ -368,7 +421,8 @@ async def test_each_declared_table_has_the_database_policy_its_declaration_gives
     """The database's policy is `migrations.rls.condition_for(the declared policy)`: compared as
     Postgres deparses both (the expected one created on a scratch copy of the table)."""
     declared = access.policy_of(DECLARED[name])
-    condition = condition_for(_tenant_level(_writable(declared)), name)
+    # Written for the probe table below (an `Inherited` policy names its own table's columns).
+    condition = condition_for(_tenant_level(_writable(declared)), "rls_probe")
     async with engine.connect() as conn:
         enabled = await conn.execute(
             sa.text("SELECT relrowsecurity FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": name}
@@ -397,7 +451,7 @@ async def test_each_declared_table_has_the_database_policy_its_declaration_gives
             .all()
         )
         await conn.rollback()
-    assert tuple(actual) == tuple(probe)
+    assert tuple(actual) == tuple(None if text is None else text.replace("rls_probe.", f"{name}.") for text in probe)
     # Rows readable through another table's (a co-member's account) have a read-only policy of their own.
     assert read_only == (["SELECT"] if _writable(declared) != declared else [])
 
