@@ -26,6 +26,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
+from core.cost import declare_connection_sizes
 from core.errors import ErrorPolicy
 from core.fastpath import PlanCache, plan_recorder
 from core.limits import MaxNodesLimiter, RequireOperationName, SelectionLimits, StreamSafeParserCache, Validation
@@ -181,6 +182,7 @@ def build_schema(
 
             plans.sql_types = SQL_TYPES if products is None else sql_types(products)
     schema = QuintetSchema(**schema_parts(products), extensions=extensions)
+    declare_connection_sizes(schema._schema)
     schema.plans = plans
     schema.hide_suggestions = mask
     return schema
@@ -188,4 +190,6 @@ def build_schema(
 
 def printable_schema(products: Sequence[Product] | None = None) -> str:
     """The SDL committed as `schema.graphql` (independent of settings)."""
-    return strawberry.Schema(**schema_parts(products)).as_str() + "\n"
+    schema = strawberry.Schema(**schema_parts(products))
+    declare_connection_sizes(schema._schema)
+    return schema.as_str() + "\n"
