@@ -32,6 +32,7 @@ WORKER_START_SECONDS = 120
 if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the application
     sys.path.insert(0, str(ROOT))
 
+from core.budgets import Budgets  # noqa: E402
 from core.db import (  # noqa: E402
     check_app_database,
     check_database,
@@ -143,6 +144,7 @@ def create_app(
         counters = Counters(storage_uri(settings.redis_url))  # shared by every limit
         live_slots = LiveSlots(settings.ws_max_connections_per_user, settings.redis_url)
         await live_slots.start()
+        budgets = Budgets.from_settings(settings)
         runtime = Runtime(
             settings=settings,
             engine=engine,
@@ -157,6 +159,7 @@ def create_app(
             loaders=Loaders.factory(registry),
             tracer=tracer,
             routing=routing,
+            budgets=budgets,
         )
         app.state.runtime = runtime
         # What /metrics reads from the database at each scrape (the same in every process).
@@ -191,6 +194,7 @@ def create_app(
             if worker is not None:
                 await _stop_worker(worker)
             await live_slots.close()
+            await budgets.close()
             unregister_process_bus(bus)
             await bus.close()
             if routing is not None:

@@ -30,6 +30,7 @@ from core.settings import Settings
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
+    from core.budgets import Budgets
     from core.replicas import ReadRouting
 
 C = TypeVar("C", bound=Context[Any])
@@ -55,6 +56,8 @@ class Runtime:
     tracer: Tracer | None = None
     #: Set with a read replica (DATABASE_REPLICA_URL): which engine a query reads from.
     routing: ReadRouting | None = None
+    #: The actors' cost budgets (core/budgets.py).
+    budgets: Budgets | None = None
 
     def new_loaders(self, actor: Actor | None) -> LoaderContainer:
         return self.loaders(self.engine, actor)
@@ -111,4 +114,5 @@ class Runtime:
             bus=self.bus,
             new_loaders=self.new_loaders,
             routing=self.routing,
+            budgets=self.budgets,
         )

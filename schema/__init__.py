@@ -26,6 +26,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
+from core.budgets import CostLimiter
 from core.cost import declare_connection_sizes
 from core.errors import ErrorPolicy
 from core.fastpath import PlanCache, plan_recorder
@@ -167,6 +168,8 @@ def build_schema(
         ),
         # After Validation: it needs the validation result (see core/limits.py).
         lambda: MaxNodesLimiter(max_nodes=settings.max_nodes, default_page_size=settings.default_page_size),
+        # After both: a refused operation spends nothing from its budget; charged before it runs.
+        lambda: CostLimiter(default_page_size=settings.default_page_size),
         RequireOperationName,
     ]
     if tracer is not None:
