@@ -268,7 +268,8 @@ class CostCharge:
             return None
         self.key, bucket = found
         if requested > bucket.maximum:
-            self.take = Take(False, requested, 0.0, bucket)
+            # Taking nothing reads what the bucket holds, for `throttleStatus`.
+            self.take = Take(False, requested, (await budgets.take(self.key, bucket, 0)).available, bucket)
             metrics.refused(COST_LIMIT_EXCEEDED, "maximumAvailable")
             return GraphQLError(
                 f"This operation costs {requested} points, above the {bucket.maximum} that a request may ever "

@@ -186,8 +186,13 @@ def field_cost(field: GraphQLField) -> FieldCost:
     weight = _weight_of(directives)
     list_size = next((d for d in directives if isinstance(d, ListSize)), None)
     connection = is_connection(field)
-    if list_size is None and connection:
-        list_size = connection_list_size()
+    if connection and (list_size is None or list_size == connection_list_size()):
+        # The connections' own: sized by this server's DEFAULT_PAGE_SIZE where first/last are not given.
+        list_size = ListSize(
+            slicing_arguments=list(SLICING_ARGUMENTS),
+            sized_fields=list(SIZED_FIELDS),
+            require_one_slicing_argument=False,
+        )
     cost = FieldCost(
         weight=weight if weight is not None else _type_weight(get_named_type(field.type)),
         is_list=_returns_list(field),
