@@ -27,6 +27,7 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
 from starlette.requests import HTTPConnection
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from core import metrics
@@ -342,6 +343,9 @@ class CostLimiter(SchemaExtension):
     def __init__(self, *, default_page_size: int) -> None:
         self.default_page_size = default_page_size
         self.charge: CostCharge | None = None
+        #: Whether the charge is this operation's own (SSE, WebSocket, incremental delivery), not
+        #: a single HTTP result's, which reports `extensions.cost` itself.
+        self.own = False
 
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
@@ -354,8 +358,9 @@ class CostLimiter(SchemaExtension):
             and execution.operation_type in CHARGED
         ):
             charge = context.cost
-            if charge is None:  # SSE and WebSocket operations: one charge each
+            if charge is None:  # SSE, WebSocket and incremental operations: one charge each
                 charge = context.cost = CostCharge()
+                self.own = True
             self.charge = charge
             if not charge.charged:
                 error = await self._charge(charge, context, document)
@@ -385,6 +390,12 @@ class CostLimiter(SchemaExtension):
         if charge is None or not isinstance(context, Context):
             return {}
         result = self.execution_context.result
+        if self.own:
+            # Streams carry no `extensions.cost`; a plain result still gives back what it did not use
+            # (an incremental one, whose data comes in parts, does not).
+            if isinstance(result, (GraphQLExecutionResult, ExecutionResult)) and result.data is not None:
+                await charge.settle(context.budgets, result.data)
+            return {}
         data = getattr(result, "data", None) if result is not None else None
         shown = await charge.settle(context.budgets, data)
         return {} if shown is None else {"cost": shown}
