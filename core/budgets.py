@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import orjson
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
 from starlette.requests import HTTPConnection
@@ -302,7 +301,7 @@ class CostCharge:
             },
         )
 
-    async def settle(self, budgets: Budgets | None, data: Any) -> dict[str, Any] | None:
+    async def settle(self, budgets: Budgets | None, data: Any, *, actual: int | None = None) -> dict[str, Any] | None:
         """`extensions.cost` for the response's `data` (None when the operation was never charged):
         the actual cost from the lists as returned, and the points asked for but not used given back."""
         if self.settled is not None or not self.charged or self.demand is None:
@@ -311,6 +310,8 @@ class CostCharge:
         refused = take is not None and not take.taken
         if refused or data is None:
             actual = 0
+        elif actual is not None:
+            pass
         elif not self.demand.has_lists:
             actual = self.requested
         else:
@@ -326,10 +327,10 @@ class CostCharge:
         return shown
 
     def settle_text(self, budgets: Budgets | None, text: str) -> Awaitable[dict[str, Any] | None]:
-        """`settle` for `data` as JSON text (the one-statement answer): parsed only when it has lists."""
+        """`settle` for `data` as JSON text (the one-statement answer): read only when it has lists."""
         demand = self.demand
-        data = orjson.loads(text) if demand is not None and demand.has_lists else True
-        return self.settle(budgets, data)
+        actual = demand.actual_cost_of_text(text) if demand is not None and demand.has_lists else None
+        return self.settle(budgets, True, actual=actual)
 
 
 class CostLimiter(SchemaExtension):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from graphql import parse
 
@@ -143,8 +144,11 @@ def test_the_actual_cost_counts_the_lists_as_returned() -> None:
     assert formula.cost({}, DEFAULT) == 2 + 3 * (2 + 4)
     # Then the actual cost is the same sum with the real lengths
     assert formula.actual_cost(data) == 2 + (2 + 1) + (2 + 0)
+    # And read from the JSON text (the one-statement answer) it is the same
+    assert formula.actual_cost_of_text(orjson.dumps(data).decode()) == 2 + (2 + 1) + (2 + 0)
     # And nothing returned costs only the objects above the lists
     assert formula.actual_cost({"viewer": None}) == 2
+    assert formula.actual_cost_of_text('{"viewer": null}') == 2
 
 
 def test_one_slicing_argument_required() -> None:
