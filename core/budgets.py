@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
 
 logger = logging.getLogger("quintet.budgets")
-
-T = TypeVar("T")
 
 #: Redis keys of the buckets: <prefix><kind>:<who>.
 PREFIX = "quintet:cost:"

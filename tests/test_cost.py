@@ -288,3 +288,20 @@ async def test_a_request_above_the_maximum_could_never_run(tight: tuple[GraphQLC
         assert error["extensions"]["maximum"] == 100
         assert result.statements == 0
         assert cost_of(result)["throttleStatus"]["currentlyAvailable"] == 100
+
+
+async def test_a_query_over_server_sent_events_spends_the_same_bucket(tight: tuple[GraphQLClient, Clock]) -> None:
+    gql, _clock = tight
+    me = await gql.sign_up()
+    # When a user runs a query of 30 nodes as an event stream (graphql-sse's single result)
+    response = await gql.http.post(
+        "/graphql",
+        json={"query": NODES, "variables": {"ids": ids(30)}},
+        headers={"Authorization": f"Bearer {me.token}", "Accept": "text/event-stream"},
+    )
+    assert response.status_code == 200
+    assert "event: next" in response.text
+    assert '"cost"' not in response.text  # streams carry no extensions.cost
+    # Then its 30 points were taken from the bucket the next JSON request reads
+    after = await gql(NODES, {"ids": ids(10)}, token=me.token)
+    assert cost_of(after)["throttleStatus"]["currentlyAvailable"] == 100 - 30 - 10
