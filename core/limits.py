@@ -13,6 +13,7 @@ selections, and those pairs, in one cheap pass and refuses it before graphql-cor
 
 from __future__ import annotations
 
+import functools
 import itertools
 import weakref
 from collections.abc import Iterator, Mapping
@@ -416,16 +417,23 @@ def node_count(schema: GraphQLSchema, document: DocumentNode, operation_name: st
     return Demand(schema, document, operation) if operation is not None else None
 
 
-_DEMANDS: weakref.WeakKeyDictionary[DocumentNode, dict[tuple[int, str | None], Demand | None]] = (
-    weakref.WeakKeyDictionary()
-)
+#: Demands by the id of their (live) document: a document's hash is a deep one over its whole tree.
+_DEMANDS: dict[int, tuple[weakref.ref[DocumentNode], dict[tuple[int, str | None], Demand | None]]] = {}
+
+
+def _forget(key: int, ref: weakref.ref[DocumentNode]) -> None:
+    entry = _DEMANDS.get(key)
+    if entry is not None and entry[0] is ref:
+        del _DEMANDS[key]
 
 
 def demand_of(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> Demand | None:
     """`node_count`, kept with the (parsed, cached) document for as long as it lives."""
-    per_document = _DEMANDS.get(document)
-    if per_document is None:
-        per_document = _DEMANDS[document] = {}
+    entry = _DEMANDS.get(id(document))
+    if entry is None or entry[0]() is not document:
+        at = id(document)
+        entry = _DEMANDS[at] = (weakref.ref(document, functools.partial(_forget, at)), {})
+    per_document = entry[1]
     key = (id(schema), operation_name)
     if key not in per_document:
         per_document[key] = node_count(schema, document, operation_name)
