@@ -327,7 +327,13 @@ class CostCharge:
     def settle_text(self, budgets: Budgets | None, text: str) -> Awaitable[dict[str, Any] | None]:
         """`settle` for `data` as JSON text (the one-statement answer): read only when it has lists."""
         demand = self.demand
-        actual = demand.actual_cost_of_text(text) if demand is not None and demand.has_lists else None
+        actual = None
+        if demand is not None and demand.has_lists:
+            try:
+                actual = demand.actual_cost_of_text(text)
+            except ValueError:  # not JSON simdjson reads (never Postgres's): nothing is given back
+                logger.exception("cost: the one-statement answer could not be read for its actual cost")
+                actual = self.requested
         return self.settle(budgets, True, actual=actual)
 
 

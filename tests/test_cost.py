@@ -12,9 +12,11 @@ import httpx
 import orjson
 import pytest
 from graphql import parse
+from starlette.requests import HTTPConnection
 
 from app import create_app
 from core.budgets import Bucket, Budgets, MemoryBuckets
+from core.context import Actor
 from core.limits import Demand, SlicingArgumentsError, node_count, requested_nodes
 from core.relay import to_global_id
 from core.settings import Settings
@@ -171,6 +173,27 @@ def test_the_memory_bucket_leaks_and_restores() -> None:
     # And 1.5 s later 15 more are there; what is given back never exceeds the maximum
     assert buckets.apply("k", bucket, 1.5, 40) == (True, 5.0)
     assert buckets.apply("k", bucket, 1.5, -500) == (True, 100.0)
+
+
+def test_whose_bucket_a_request_spends() -> None:
+    # Given budgets for users, API clients and anonymous addresses (and none for webhooks, the system)
+    budgets = Budgets({"user": Bucket(10, 1), "api_client": Bucket(20, 2), "anonymous": Bucket(30, 3)})
+    scope = {"type": "http", "client": ("203.0.113.7", 5000), "headers": []}
+    connection = HTTPConnection(scope)
+    user = Actor(user_id=uuid.uuid4(), role="user")
+    organization = uuid.uuid4()
+    # Then a user spends theirs by user id, an API client its own by client id, anonymous by address
+    assert budgets.key_for(user, connection) == (f"quintet:cost:user:{user.user_id}", Bucket(10, 1))
+    assert budgets.key_for(Actor.api_client("client-1", organization), connection) == (
+        "quintet:cost:api_client:client-1",
+        Bucket(20, 2),
+    )
+    assert budgets.key_for(None, connection) == ("quintet:cost:anonymous:203.0.113.7", Bucket(30, 3))
+    assert budgets.key_for(Actor.webhook("stripe"), connection) is None
+    assert budgets.key_for(Actor.system("job"), connection) is None
+    # And a kind whose maximum is 0 has no budget
+    settings = Settings(_env_file=None, database_url="postgresql://unused/unused", cost_api_client_maximum=0)
+    assert Budgets.from_settings(settings).key_for(Actor.api_client("client-1", organization), connection) is None
 
 
 # ----------------------------------------------------------------------------- over HTTP
