@@ -32,6 +32,7 @@ WORKER_START_SECONDS = 120
 if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the application
     sys.path.insert(0, str(ROOT))
 
+from core.budgets import Budgets  # noqa: E402
 from core.db import (  # noqa: E402
     check_app_database,
     check_database,
@@ -145,6 +146,7 @@ def create_app(
         counters = Counters(storage_uri(settings.redis_url))  # shared by every limit
         live_slots = LiveSlots(settings.ws_max_connections_per_user, settings.redis_url)
         await live_slots.start()
+        budgets = Budgets.from_settings(settings)
         runtime = Runtime(
             settings=settings,
             engine=engine,
@@ -160,6 +162,7 @@ def create_app(
             tracer=tracer,
             routing=routing,
             persisted=PersistedQueries.for_settings(settings, schema.plans, counters),
+            budgets=budgets,
         )
         app.state.runtime = runtime
         # What /metrics reads from the database at each scrape (the same in every process).
@@ -195,6 +198,7 @@ def create_app(
                 await _stop_worker(worker)
             await live_slots.close()
             await runtime.persisted.close()
+            await budgets.close()
             unregister_process_bus(bus)
             await bus.close()
             if routing is not None:

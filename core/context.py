@@ -25,6 +25,7 @@ from core.security import TokenService
 from core.settings import Settings
 
 if TYPE_CHECKING:
+    from core.budgets import Budgets, CostCharge
     from core.replicas import ReadRouting
 
 T = TypeVar("T")
@@ -189,6 +190,10 @@ class Context(Generic[L]):
     routing: ReadRouting | None = None
     #: Marks of actors besides `actor` whose writes this request made (a user who just registered).
     wrote_for: set[str] = field(default_factory=set)
+    #: Every actor's cost budget (core/budgets.py); None: no budgets.
+    budgets: Budgets | None = None
+    #: This request's cost charge, shared by every context the request builds (core/budgets.py).
+    cost: CostCharge | None = None
 
     def read_primary(self) -> None:
         """From now on this request reads from the primary (a mutation is about to run): fresh

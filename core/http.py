@@ -41,6 +41,7 @@ from core.accept import (
     inspect_operation,
     not_acceptable_message,
 )
+from core.budgets import THROTTLED, CostCharge
 from core.context import Actor, Context
 from core.db import DatabaseUnavailable, SqlStats, current_sql_stats, lost_connection, reader
 from core.errors import shape_error
@@ -310,6 +311,8 @@ async def _graphql_endpoint(request: Request) -> Response:
 
     stats = SqlStats()
     token = current_sql_stats.set(stats)
+    # One charge for the request, whichever contexts it builds (a fallback, a run after a lost connection).
+    charge = CostCharge()
     contexts: list[Context[Any]] = []
     outcome = SqlOutcome()
     record = request_record()
@@ -330,6 +333,7 @@ async def _graphql_endpoint(request: Request) -> Response:
 
     async def run(reads: AsyncEngine | None) -> tuple[Context[Any], ExecutionResult]:
         context = runtime.context(request, actor, stats, reads=reads)
+        context.cost = charge
         contexts.append(context)
         outcome.one_statement, outcome.fallback = False, None
         with compiled_span(runtime.tracer, runtime.plans, query, operation_name, outcome):
@@ -338,6 +342,7 @@ async def _graphql_endpoint(request: Request) -> Response:
         if result is None:
             if attempted:  # an abandoned plan may have filled the loaders: graphql-core starts afresh
                 context = runtime.context(request, actor, stats, reads=reads)
+                context.cost = charge
                 contexts.append(context)
             result = await runtime.schema.execute(
                 query,
@@ -366,6 +371,7 @@ async def _graphql_endpoint(request: Request) -> Response:
 
     body: dict[str, Any] = {}
     status = 200
+    headers = VARY
     # Execution started unless the errors are request errors (parse, validation, variables, a
     # limit), which have no path: then there is no `data` at all (a field error that nulled the
     # whole result leaves `"data": null`).
@@ -373,9 +379,16 @@ async def _graphql_endpoint(request: Request) -> Response:
     if result.errors:
         body["errors"] = [_format_error(e, mask=not settings.is_dev) for e in result.errors]
         status = result_status(body["errors"], executed=executed, media=media)
+        throttled = _throttled(body["errors"])
+        if throttled is not None:
+            status, headers = 429, {**VARY, "Retry-After": str(throttled)}
     if executed:
         body["data"] = result.data
+    if charge.charged and charge.settled is None:  # the compiled plan's dict (graphql-core's settle themselves)
+        await charge.settle(runtime.budgets, result.data)
     extensions = {**(result.extensions or {}), **context.extensions}
+    if charge.settled is not None:
+        extensions["cost"] = charge.settled
     if settings.is_dev:
         extensions["sql"] = stats.as_extension()
         if runtime.plans is not None and runtime.plans.sql_types is not None:
@@ -383,7 +396,16 @@ async def _graphql_endpoint(request: Request) -> Response:
     if extensions:
         body["extensions"] = extensions
     record.pre_execution, record.errors = isinstance(result, PreExecutionError), body.get("errors")
-    return Response(orjson.dumps(body), status_code=status, media_type=media.essence, headers=VARY)
+    return Response(orjson.dumps(body), status_code=status, media_type=media.essence, headers=headers)
+
+
+def _throttled(errors: list[dict[str, Any]]) -> int | None:
+    """`retryAfter` of a THROTTLED refusal among the errors: answered 429 with `Retry-After`."""
+    for error in errors:
+        extensions = error.get("extensions") or {}
+        if extensions.get("code") == THROTTLED:
+            return int(extensions.get("retryAfter") or 1)
+    return None
 
 
 def result_status(errors: list[dict[str, Any]], *, executed: bool, media: MediaType) -> int:
@@ -502,6 +524,14 @@ async def _compiled(
         if with_sql:
             _left_one_statement(plans, plan, outcome, MAX_NODES)
         return None, False
+    # The cost, from the same formula, before any SQL (variables that don't coerce: graphql-core's).
+    charge = context.cost
+    if charge is not None and not charge.charged and count is not None and coerced is not None:
+        refused = await charge.charge(
+            runtime.budgets, context.actor, context.request, count, coerced.coerced, settings.default_page_size
+        )
+        if refused is not None:
+            return ExecutionResult(data=None, errors=[refused]), False
     if with_sql:
         try:
             if coerced is None:
@@ -520,6 +550,8 @@ async def _compiled(
         else:
             plans.sql_executed += 1
             outcome.one_statement = True
+            if charge is not None:
+                await charge.settle_text(runtime.budgets, text)
             # Postgres wrote `data`; orjson embeds the text as it is.
             return ExecutionResult(data=cast(dict[str, Any], orjson.Fragment(text)), errors=None), False
     data = await run_plan(plan, schema, context, variables)

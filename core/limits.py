@@ -13,25 +13,32 @@ selections, and those pairs, in one cheap pass and refuses it before graphql-cor
 
 from __future__ import annotations
 
+import functools
 import itertools
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import simdjson
 from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
+    GraphQLInputObjectType,
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     VariableNode,
     get_named_type,
@@ -45,12 +52,12 @@ from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
-CONNECTION_SUFFIX = "Connection"
+from core.cost import MUTATION_WEIGHT, FieldCost, ListSize, field_cost, input_field_weight
 
 
 @dataclass(frozen=True, slots=True)
 class _Argument:
-    """A page size (`first`/`last`) or `ids` as the document gives it: a literal, or a variable."""
+    """A slicing argument (`first`/`last`, `ids`) as the document gives it: a literal, or a variable."""
 
     literal: Any = None
     variable: str | None = None
@@ -77,28 +84,70 @@ def _argument(field: FieldNode, name: str) -> _Argument:
     return _ABSENT
 
 
+class SlicingArgumentsError(Exception):
+    """A `@listSize(requireOneSlicingArgument: true)` field given none, or more than one, of them."""
+
+    def __init__(self, field: str, arguments: tuple[str, ...]) -> None:
+        super().__init__(f"`{field}` takes exactly one of its slicing arguments ({', '.join(arguments)})")
+        self.field = field
+        self.arguments = arguments
+
+
+@dataclass(frozen=True, slots=True)
+class _Size:
+    """How long a list is for given variable values: its slicing arguments' value (a list argument
+    counts its items; several given, the largest), else its assumed size (None: the default page size).
+    The one rule for both the breadth limit and the cost."""
+
+    field: str
+    names: tuple[str, ...]
+    arguments: tuple[_Argument, ...]
+    assumed: int | None
+    require_one: bool
+
+    def value(self, values: Mapping[str, Any], default_page_size: int) -> int:
+        given = []
+        for argument in self.arguments:
+            value = argument.value(values)
+            if isinstance(value, bool):
+                continue
+            if isinstance(value, int) and value >= 0:
+                given.append(value)
+            elif isinstance(value, list):
+                given.append(len(value))
+        if self.require_one and self.names and len(given) != 1:
+            raise SlicingArgumentsError(self.field, self.names)
+        if given:
+            return max(given)
+        return self.assumed if self.assumed is not None else default_page_size
+
+
+def _size(selection: FieldNode, list_size: ListSize | None) -> _Size | None:
+    if list_size is None:
+        return None
+    names = list_size.slicing
+    return _Size(
+        selection.name.value,
+        names,
+        tuple(_argument(selection, name) for name in names),
+        list_size.assumed,
+        list_size.require_one_slicing_argument is not False,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Counted:
-    """A connection (`first`, `last`) or the root's `nodes` (`ids`), and the counted fields below it."""
+    """A connection or the root's `nodes` (`ids`), and the counted fields below it (`maxNodes`)."""
 
     connection: bool
-    arguments: tuple[_Argument, ...]
+    size: _Size
     below: tuple[_Counted, ...]
-
-    def factor(self, values: Mapping[str, Any], default_page_size: int) -> int:
-        if self.connection:
-            size = self.arguments[0].value(values)
-            if size is None:
-                size = self.arguments[1].value(values)
-            return size if isinstance(size, int) and size >= 0 else default_page_size
-        ids = self.arguments[0].value(values)
-        return len(ids) if isinstance(ids, list) else 1
 
 
 def _total(sites: tuple[_Counted, ...], values: Mapping[str, Any], default_page_size: int, multiplier: int) -> int:
     total = 0
     for site in sites:
-        factor = site.factor(values, default_page_size)
+        factor = site.size.value(values, default_page_size)
         scaled = multiplier * factor
         if site.connection or factor != 1:
             total += scaled
@@ -107,12 +156,133 @@ def _total(sites: tuple[_Counted, ...], values: Mapping[str, Any], default_page_
     return total
 
 
-class NodeCount:
-    """The most objects an operation could return, as a formula of its variables.
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    """A list in the response: found by `keys` from the object of its level, `size` long (None: a
+    list without `@listSize`, counted as one item), each item weighing `weight` plus its `item` level."""
+
+    keys: tuple[str, ...]
+    size: _Size | None
+    weight: int
+    item: _Level
+
+
+@dataclass(frozen=True, slots=True)
+class _Level:
+    """The fields of one object and of the single objects below it: their weights (`fixed`) and the
+    lists among them, each multiplying what is below it."""
+
+    fixed: int
+    lists: tuple[_Listed, ...]
+
+
+def _cost(level: _Level, values: Mapping[str, Any], default_page_size: int) -> int:
+    total = level.fixed
+    for listed in level.lists:
+        size = 1 if listed.size is None else listed.size.value(values, default_page_size)
+        total += size * (listed.weight + _cost(listed.item, values, default_page_size))
+    return total
+
+
+def _actual(level: _Level, data: Any) -> int:
+    """The cost of what was returned: the same sum, each list counted at its real length."""
+    total = level.fixed
+    for listed in level.lists:
+        value = data
+        for key in listed.keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if not isinstance(value, list):
+            continue
+        item = listed.item
+        if not item.lists:
+            total += len(value) * (listed.weight + item.fixed)
+        else:
+            for entry in value:
+                total += listed.weight + _actual(item, entry)
+    return total
+
+
+def _actual_lazy(level: _Level, data: Any) -> int:
+    """`_actual` over simdjson's lazy proxies: only the lists' paths are read, nothing else is
+    made into Python objects."""
+    total = level.fixed
+    for listed in level.lists:
+        value = data
+        for key in listed.keys:
+            value = value.get(key) if isinstance(value, simdjson.Object) else None
+        if not isinstance(value, simdjson.Array):
+            continue
+        item = listed.item
+        if not item.lists:
+            total += len(value) * (listed.weight + item.fixed)
+        else:
+            for entry in value:
+                total += listed.weight + _actual_lazy(item, entry)
+    return total
+
+
+#: One document at a time (parsing the next invalidates the last): used without an await between.
+_PARSER = simdjson.Parser()
+
+
+class _LevelBuilder:
+    __slots__ = ("fixed", "lists")
+
+    def __init__(self) -> None:
+        self.fixed = 0
+        self.lists: list[_Listed] = []
+
+    def build(self) -> _Level:
+        return _Level(self.fixed, tuple(self.lists))
+
+
+def _input_weight(type_: Any, value: Any, seen: frozenset[str] = frozenset()) -> int:
+    """`@cost` weights of the input fields a literal gives (a variable: every weighted field of its
+    type, the most it can give)."""
+    named = get_named_type(type_)
+    if not isinstance(named, GraphQLInputObjectType) or named.name in seen:
+        return 0
+    seen = seen | {named.name}
+    total = 0
+    if isinstance(value, ObjectValueNode):
+        for given in value.fields:
+            field = named.fields.get(given.name.value)
+            if field is not None:
+                total += input_field_weight(field) + _input_weight(field.type, given.value, seen)
+    elif isinstance(value, VariableNode):
+        for field in named.fields.values():
+            total += input_field_weight(field) + _input_weight(field.type, value, seen)
+    return total
+
+
+def _given_weight(selection: FieldNode, definition: GraphQLField, cost: FieldCost) -> int:
+    if not selection.arguments:
+        return 0
+    weights = dict(cost.argument_weights)
+    total = 0
+    for argument in selection.arguments:
+        name = argument.name.value
+        total += weights.get(name, 0)
+        declared = definition.args.get(name)
+        if declared is not None:
+            total += _input_weight(declared.type, argument.value)
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class _Sized:
+    names: frozenset[str]
+    size: _Size | None
+
+
+class Demand:
+    """What an operation asks for, as a formula of its variables: the most objects it could return
+    through connections and `nodes` (`maxNodes`), and its static cost (GraphQL Cost Directives,
+    core/cost.py). One walk makes both, with the same list sizes.
 
     Made once per document and operation (`node_count`): the walk over the selections, fragments
     and field types is done then, and what a request adds is the values of the few variables that
-    are page sizes or `ids`. An operation without such variables has one total, worked out once.
+    are slicing arguments. An operation without such variables has one total of each, worked out once.
     """
 
     def __init__(self, schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode) -> None:
@@ -120,47 +290,78 @@ class NodeCount:
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         root = schema.get_root_type(operation.operation)
 
-        def walk(selection_set: SelectionSetNode, parent: Any, into: list[_Counted]) -> None:
+        def walk(
+            selection_set: SelectionSetNode,
+            parent: Any,
+            counted: list[_Counted],
+            level: _LevelBuilder,
+            prefix: tuple[str, ...],
+            sized: _Sized | None,
+        ) -> None:
             for selection in selection_set.selections:
                 if isinstance(selection, FieldNode):
                     if not isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
                         continue
-                    definition = parent.fields.get(selection.name.value)
+                    name = selection.name.value
+                    definition = parent.fields.get(name)
                     if definition is None:
                         continue
+                    cost = field_cost(definition)
                     named = get_named_type(definition.type)
-                    arguments: tuple[_Argument, ...]
-                    if named.name.endswith(CONNECTION_SUFFIX):
-                        connection, arguments = True, (_argument(selection, "first"), _argument(selection, "last"))
-                    elif selection.name.value == "nodes" and parent is root:
-                        connection, arguments = False, (_argument(selection, "ids"),)
-                    else:  # a factor of 1, not counted: what is below counts at this level
+                    key = selection.alias.value if selection.alias is not None else name
+                    weight = cost.weight + _given_weight(selection, definition, cost)
+                    multiplied, size = False, None
+                    if sized is not None and name in sized.names:
+                        multiplied, size = True, sized.size
+                    elif cost.is_list:
+                        multiplied, size = True, _size(selection, cost.list_size)
+                    below_sized = None
+                    if cost.list_size is not None and cost.list_size.sized and not cost.is_list:
+                        below_sized = _Sized(frozenset(cost.list_size.sized), _size(selection, cost.list_size))
+                    site: _Size | None = None
+                    if cost.connection and below_sized is not None:
+                        site = below_sized.size
+                    elif name == "nodes" and parent is root:
+                        site = size
+                    below = [] if site is not None else counted
+                    if multiplied:
+                        item = _LevelBuilder()
                         if selection.selection_set is not None:
-                            walk(selection.selection_set, named, into)
-                        continue
-                    below: list[_Counted] = []
-                    if selection.selection_set is not None:
-                        walk(selection.selection_set, named, below)
-                    into.append(_Counted(connection, arguments, tuple(below)))
+                            walk(selection.selection_set, named, below, item, (), below_sized)
+                        level.lists.append(_Listed((*prefix, key), size, weight, item.build()))
+                    else:
+                        level.fixed += weight
+                        if selection.selection_set is not None:
+                            walk(selection.selection_set, named, below, level, (*prefix, key), below_sized)
+                    if site is not None:
+                        counted.append(_Counted(cost.connection, site, tuple(below)))
                 elif isinstance(selection, InlineFragmentNode):
                     condition = selection.type_condition
                     target = schema.get_type(condition.name.value) if condition else parent
-                    walk(selection.selection_set, target, into)
+                    walk(selection.selection_set, target, counted, level, prefix, sized)
                 elif isinstance(selection, FragmentSpreadNode):
                     fragment = fragments.get(selection.name.value)
                     if fragment is not None:
-                        walk(fragment.selection_set, schema.get_type(fragment.type_condition.name.value), into)
+                        target = schema.get_type(fragment.type_condition.name.value)
+                        walk(fragment.selection_set, target, counted, level, prefix, sized)
 
         sites: list[_Counted] = []
+        level = _LevelBuilder()
+        if operation.operation is OperationType.MUTATION:
+            level.fixed += MUTATION_WEIGHT
         if root is not None:
-            walk(operation.selection_set, root, sites)
+            walk(operation.selection_set, root, sites, level, (), None)
         self.sites = tuple(sites)
-        self.variables = frozenset(_variables_of(self.sites))
-        #: The total when no variable takes part, by default page size.
+        self.level = level.build()
+        self.variables = frozenset(_variables_of(self.sites)) | frozenset(_level_variables(self.level))
+        #: Whether the actual cost can differ from the requested one (the response has lists).
+        self.has_lists = bool(self.level.lists)
+        #: The totals when no variable takes part, by default page size.
         self._fixed: dict[int, int] = {}
+        self._fixed_cost: dict[int, int] = {}
 
     def total(self, values: Mapping[str, Any], default_page_size: int) -> int:
-        """The total for these coerced variable values (graphql-core's, operation defaults applied)."""
+        """The node count for these coerced variable values (graphql-core's, operation defaults applied)."""
         if self.variables:
             return _total(self.sites, values, default_page_size, 1)
         fixed = self._fixed.get(default_page_size)
@@ -168,20 +369,75 @@ class NodeCount:
             fixed = self._fixed[default_page_size] = _total(self.sites, {}, default_page_size, 1)
         return fixed
 
+    def cost(self, values: Mapping[str, Any], default_page_size: int) -> int:
+        """The requested cost for these coerced variable values; raises `SlicingArgumentsError`."""
+        if self.variables:
+            return _cost(self.level, values, default_page_size)
+        fixed = self._fixed_cost.get(default_page_size)
+        if fixed is None:
+            fixed = self._fixed_cost[default_page_size] = _cost(self.level, {}, default_page_size)
+        return fixed
+
+    def actual_cost(self, data: Any) -> int:
+        """The cost of `data`, the response's `data` as returned."""
+        return _actual(self.level, data)
+
+    def actual_cost_of_text(self, text: str) -> int:
+        """`actual_cost` of `data` as JSON text (the one-statement answer), read lazily with
+        simdjson: parsing it into Python objects cost as much as the rest of the request."""
+        return _actual_lazy(self.level, _PARSER.parse(text.encode()))
+
 
 def _variables_of(sites: tuple[_Counted, ...]) -> Iterator[str]:
     for site in sites:
-        for argument in site.arguments:
+        for argument in site.size.arguments:
             if argument.variable is not None:
                 yield argument.variable
         yield from _variables_of(site.below)
 
 
-def node_count(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> NodeCount | None:
-    """The operation's `NodeCount`, None when the document has no such operation. Keep it with
-    the document (a compiled plan does) rather than making it again for each request."""
+def _level_variables(level: _Level) -> Iterator[str]:
+    for listed in level.lists:
+        if listed.size is not None:
+            for argument in listed.size.arguments:
+                if argument.variable is not None:
+                    yield argument.variable
+        yield from _level_variables(listed.item)
+
+
+#: Kept for the callers that only count nodes.
+NodeCount = Demand
+
+
+def node_count(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> Demand | None:
+    """The operation's `Demand`, None when the document has no such operation. Keep it with
+    the document (a compiled plan does, `demand_of` does for the others) rather than making it
+    again for each request."""
     operation = get_operation_ast(document, operation_name)
-    return NodeCount(schema, document, operation) if operation is not None else None
+    return Demand(schema, document, operation) if operation is not None else None
+
+
+#: Demands by the id of their (live) document: a document's hash is a deep one over its whole tree.
+_DEMANDS: dict[int, tuple[weakref.ref[DocumentNode], dict[tuple[int, str | None], Demand | None]]] = {}
+
+
+def _forget(key: int, ref: weakref.ref[DocumentNode]) -> None:
+    entry = _DEMANDS.get(key)
+    if entry is not None and entry[0] is ref:
+        del _DEMANDS[key]
+
+
+def demand_of(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> Demand | None:
+    """`node_count`, kept with the (parsed, cached) document for as long as it lives."""
+    entry = _DEMANDS.get(id(document))
+    if entry is None or entry[0]() is not document:
+        at = id(document)
+        entry = _DEMANDS[at] = (weakref.ref(document, functools.partial(_forget, at)), {})
+    per_document = entry[1]
+    key = (id(schema), operation_name)
+    if key not in per_document:
+        per_document[key] = node_count(schema, document, operation_name)
+    return per_document[key]
 
 
 def coerced_variables(
@@ -204,7 +460,7 @@ def requested_nodes(
 ) -> int:
     """The most objects the operation could return through connections and `nodes` (0 when its
     variables don't coerce: graphql-core refuses the operation before it runs)."""
-    count = node_count(schema, document, operation_name)
+    count = demand_of(schema, document, operation_name)
     if count is None:
         return 0
     if not count.operation.variable_definitions:

@@ -31,6 +31,7 @@ from core.settings import Settings
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
+    from core.budgets import Budgets
     from core.replicas import ReadRouting
 
 C = TypeVar("C", bound=Context[Any])
@@ -58,6 +59,8 @@ class Runtime:
     routing: ReadRouting | None = None
     #: Automatic persisted queries (core/persisted.py): the lifespan sets the configured store.
     persisted: PersistedQueries = field(default_factory=lambda: PersistedQueries(MemoryStore(16 * 1024 * 1024)))
+    #: The actors' cost budgets (core/budgets.py).
+    budgets: Budgets | None = None
 
     def new_loaders(self, actor: Actor | None) -> LoaderContainer:
         return self.loaders(self.engine, actor)
@@ -114,4 +117,5 @@ class Runtime:
             bus=self.bus,
             new_loaders=self.new_loaders,
             routing=self.routing,
+            budgets=self.budgets,
         )

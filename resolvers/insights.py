@@ -8,6 +8,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.context import Actor
+from core.cost import Cost
 from models.insights import FeedbackKind
 from resolvers.support import input_id, input_ids
 from schema.common import Ctx, InputArg, changes_of, mutation_errors, raw, report_rate_limits
@@ -23,6 +24,9 @@ from schema.insights import (
 )
 from schema.jobs import BackgroundJob
 from services import insights
+
+#: The `@cost` of `requestInsights`: one analysis calls the AI provider.
+AI_ANALYSIS_WEIGHT = 100
 
 
 async def request_insights(info: Ctx, input: Annotated[RequestInsightsInput, InputArg]) -> RequestInsightsPayload:
@@ -81,6 +85,8 @@ class InsightMutation:
             "Start an analysis of the viewer's data; returns at once with the job. New insights appear in "
             "`viewer.insights` when it succeeds. Limited per user (RATE_LIMITED says when to retry)."
         ),
+        # An analysis asks the AI provider: it weighs what a large page of reads does.
+        directives=[Cost(weight=AI_ANALYSIS_WEIGHT)],
     )
     update_insight_preferences: InsightPreferencesPayload = strawberry.mutation(
         resolver=update_insight_preferences, description="Change which rules, how often, and the tone of insights."

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import strawberry
 
+from core.cost import ListSize
 from core.errors import ClientError
 from core.products import NodeType
 from core.relay import InvalidGlobalId, from_global_id
@@ -81,7 +82,10 @@ def node_query(node_types: Mapping[str, NodeType[Any]], unloaded: Mapping[str, U
             description="The object with this ID, or null if it does not exist or is not the viewer's.",
         )
         nodes: list[Node | None] = strawberry.field(
-            resolver=resolve_nodes, description="The objects with these IDs, in order; null where `node` would be null."
+            resolver=resolve_nodes,
+            description="The objects with these IDs, in order; null where `node` would be null.",
+            # As many objects as `ids` holds (a list slicing argument counts its items).
+            directives=[ListSize(slicing_arguments=["ids"])],
         )
 
     return NodeQuery

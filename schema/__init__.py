@@ -26,6 +26,8 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
+from core.budgets import CostLimiter
+from core.cost import declare_connection_sizes
 from core.errors import ErrorPolicy
 from core.fastpath import PlanCache, plan_recorder
 from core.limits import MaxNodesLimiter, RequireOperationName, SelectionLimits, StreamSafeParserCache, Validation
@@ -167,6 +169,8 @@ def build_schema(
         ),
         # After Validation: it needs the validation result (see core/limits.py).
         lambda: MaxNodesLimiter(max_nodes=settings.max_nodes, default_page_size=settings.default_page_size),
+        # After both: a refused operation spends nothing from its budget; charged before it runs.
+        lambda: CostLimiter(default_page_size=settings.default_page_size),
         RequireOperationName,
         # Stores a persisted query's text once its operation passed every check (core/persisted.py).
         StoreValidatedDocuments,
@@ -184,6 +188,7 @@ def build_schema(
 
             plans.sql_types = SQL_TYPES if products is None else sql_types(products)
     schema = QuintetSchema(**schema_parts(products), extensions=extensions)
+    declare_connection_sizes(schema._schema)
     schema.plans = plans
     schema.hide_suggestions = mask
     return schema
@@ -191,4 +196,6 @@ def build_schema(
 
 def printable_schema(products: Sequence[Product] | None = None) -> str:
     """The SDL committed as `schema.graphql` (independent of settings)."""
-    return strawberry.Schema(**schema_parts(products)).as_str() + "\n"
+    schema = strawberry.Schema(**schema_parts(products))
+    declare_connection_sizes(schema._schema)
+    return schema.as_str() + "\n"

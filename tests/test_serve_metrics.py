@@ -118,7 +118,9 @@ async def test_two_workers_answer_one_scrape_with_both_counts(served: tuple[Serv
     async def probe() -> None:
         async with httpx.AsyncClient(base_url=base) as http:  # a connection of its own
             response = await http.post("/graphql", json={"query": PROBE})
-            assert response.json() == {"data": {"__typename": "Query"}}
+            body = response.json()
+            assert body["data"] == {"__typename": "Query"}
+            assert set(body) == {"data", "extensions"}  # extensions.cost (core/budgets.py)
 
     async def scrape() -> Samples:
         async with httpx.AsyncClient(base_url=base) as http:

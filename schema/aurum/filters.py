@@ -9,11 +9,16 @@ from typing import Any
 import sqlalchemy as sa
 import strawberry
 
+from core.cost import Cost
 from core.filters import Columns, Filter, FilterField, any_of, array_of, contains_text
 from schema.aurum.enums import Priority, ProjectStatus, TaskStatus
 from services.aurum import IS_OVERDUE, as_utc
 
 TIME = sa.DateTime(timezone=True)
+
+
+#: What a text search costs over an indexed condition (`@cost` of `TaskFilterInput.search`).
+SEARCH_WEIGHT = 5
 
 
 @strawberry.input(description="Conditions on tasks; all given ones must hold.")
@@ -25,7 +30,10 @@ class TaskFilterInput:
     overdue: bool | None = strawberry.field(
         default=None, description="true: past due and still open; false: everything else."
     )
-    search: str | None = strawberry.field(default=None, description="Title contains this text (any case).")
+    # A text scan (ILIKE) of every title, not an index lookup.
+    search: str | None = strawberry.field(
+        default=None, description="Title contains this text (any case).", directives=[Cost(weight=SEARCH_WEIGHT)]
+    )
 
 
 @strawberry.input(description="Conditions on projects; all given ones must hold.")
