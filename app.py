@@ -32,6 +32,7 @@ WORKER_START_SECONDS = 120
 if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the application
     sys.path.insert(0, str(ROOT))
 
+from core.api_keys import ApiKeys, key_secret  # noqa: E402
 from core.db import (  # noqa: E402
     check_app_database,
     check_database,
@@ -55,6 +56,7 @@ from core.products import Product, Registry  # noqa: E402
 from core.ratelimit import Counters, RateLimiter, SignInLimits, storage_uri  # noqa: E402
 from core.replicas import ReadRouting, marks_for  # noqa: E402
 from core.runtime import Runtime  # noqa: E402
+from core.scopes import rules_for  # noqa: E402
 from core.security import TokenService  # noqa: E402
 from core.serving import BALANCES, run_workers  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
@@ -103,6 +105,7 @@ def create_app(
     traces go to the configured OTLP endpoint, or to `span_exporter` when given."""
     from loaders import Loaders
     from products import PRODUCTS
+    from services.api_clients import key_finder, key_toucher
     from services.jobs import job_families, register_handlers
 
     settings = settings or get_settings()
@@ -143,6 +146,8 @@ def create_app(
         counters = Counters(storage_uri(settings.redis_url))  # shared by every limit
         live_slots = LiveSlots(settings.ws_max_connections_per_user, settings.redis_url)
         await live_slots.start()
+        api_keys = ApiKeys(key_secret(settings), key_finder(engine), key_toucher(engine), bus)
+        await api_keys.start()
         runtime = Runtime(
             settings=settings,
             engine=engine,
@@ -155,6 +160,8 @@ def create_app(
             bus=bus,
             live_slots=live_slots,
             loaders=Loaders.factory(registry),
+            api_keys=api_keys,
+            scopes=rules_for(registry, schema.config.name_converter.get_graphql_name, settings),
             tracer=tracer,
             routing=routing,
         )
@@ -191,6 +198,7 @@ def create_app(
             if worker is not None:
                 await _stop_worker(worker)
             await live_slots.close()
+            await api_keys.close()
             unregister_process_bus(bus)
             await bus.close()
             if routing is not None:
@@ -297,9 +305,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
     host, port, workers = args.host or settings.host, args.port or settings.port, args.workers or settings.workers
     # Before anything starts: uvicorn finds a taken port only after the app (and its worker) started.
     _check_port(host, port)
-    # Check the signing key before anything starts (in dev this creates it once, before the
-    # workers start, so that they all share it).
+    # Check the signing key and the API keys' secret before anything starts (in dev this creates
+    # them once, before the workers start, so that they all share them).
     TokenService(settings)
+    key_secret(settings)
     in_process = jobs_in_process(settings)
     _prepare_database(settings, demo=args.demo)
     # _prepare_database put the database's URL in the environment: say explicitly whether the

@@ -1,6 +1,6 @@
 """All tables, imported so that `metadata` knows every one of them."""
 
-from models.api_clients import ApiClient
+from models.api_clients import ApiClient, ApiClientKey
 from models.audit import AuditEvent
 from models.aurum import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
 from models.base import metadata
@@ -12,6 +12,7 @@ from models.organizations import Invitation, Membership, Organization
 
 __all__ = [
     "ApiClient",
+    "ApiClientKey",
     "Area",
     "AuditEvent",
     "BackgroundJob",
