@@ -422,6 +422,106 @@ def cmd_generate_key(args: argparse.Namespace) -> None:
     sys.stdout.write(ECKey.generate_key("P-256", private=True).as_pem(private=True).decode())
 
 
+def cmd_clients(args: argparse.Namespace) -> None:
+    """`clients create|rotate|revoke|list`: API clients of an organization, as the system (the
+    audit trail records `cli`); a key is printed once. Bad input ends with exit code 2 and one line."""
+    settings = get_settings()
+    url = resolve_database_url(settings)
+    asyncio.run(check_database(url))
+    asyncio.run(_clients(args, settings, url))
+
+
+async def _clients(args: argparse.Namespace, settings: Settings, database_url: str) -> None:
+    import products  # noqa: F401 - its registry registers the kinds of organization the permissions read
+    from core.context import Actor, AuditScope, run_unit_of_work
+    from services import api_clients
+
+    engine = create_engine(resolve_app_database_url(settings, database_url), settings)
+    bus = create_bus(settings)  # with REDIS_URL, every server forgets a changed client's keys at once
+    await bus.start()
+    system = Actor.system("cli")
+    audit = AuditScope(system, operation=f"clients {args.action}")
+    try:
+
+        async def run(work: Any) -> Any:
+            outcome = await run_unit_of_work(session_factory(engine), bus, work, audit=audit, as_actor=system)
+            if outcome.errors:
+                raise ConfigurationError("; ".join(error.message for error in outcome.errors))
+            return outcome.value
+
+        async def organization(session: Any) -> Any:
+            found = await api_clients.organization_by_slug(session, args.organization)
+            if found is None:
+                raise ConfigurationError(f"no organization has the slug {args.organization!r}")
+            return found
+
+        async def client(session: Any) -> Any:
+            org = await organization(session)
+            found = await api_clients.client_by_name_or_id(session, org.id, args.client)
+            if found is None:
+                raise ConfigurationError(f"{args.organization} has no API client named {args.client!r}")
+            return found
+
+        secret = key_secret(settings)
+        if args.action == "create":
+
+            async def create(session: Any) -> Any:
+                org = await organization(session)
+                return await api_clients.create_api_client(
+                    session,
+                    actor=system,
+                    organization_id=org.id,
+                    name=args.name,
+                    scopes=args.scope or [],
+                    document_policy=args.policy,
+                    secret=secret,
+                )
+
+            issued = await run(create)
+            scopes = " ".join(issued.client.scopes)
+            print(f"created API client {issued.client.name} ({issued.client.id}) with scopes {scopes}")
+            print(f"key (shown once; send it as `Authorization: Bearer <key>`): {issued.secret}")
+        elif args.action == "rotate":
+
+            async def rotate(session: Any) -> Any:
+                found = await client(session)
+                return await api_clients.rotate_api_client_key(
+                    session, actor=system, client_id=found.id, grace_seconds=args.grace, secret=secret
+                )
+
+            issued = await run(rotate)
+            grace = api_clients.DEFAULT_GRACE_SECONDS if args.grace is None else args.grace
+            print(f"rotated API client {issued.client.name}: its other keys stay valid for {grace} s")
+            print(f"new key (shown once): {issued.secret}")
+        elif args.action == "revoke":
+
+            async def revoke(session: Any) -> Any:
+                found = await client(session)
+                return await api_clients.revoke_api_client(session, actor=system, client_id=found.id)
+
+            revoked = await run(revoke)
+            print(f"revoked API client {revoked.name} ({revoked.id}): every key of it is refused")
+        else:
+
+            async def listing(session: Any) -> Any:
+                org = await organization(session)
+                return await api_clients.clients_of(session, org.id)
+
+            for found, keys in await run(listing):
+                state = f"revoked {found.revoked_at.isoformat()}" if found.revoked_at else "active"
+                used = found.last_used_at.isoformat() if found.last_used_at else "never"
+                print(
+                    f"{found.name}\t{found.id}\t{state}\t{found.document_policy}\t{' '.join(found.scopes)}\tused {used}"
+                )
+                for key in keys:
+                    until = key.expires_at.isoformat() if key.expires_at else "no expiry"
+                    key_state = "revoked" if key.revoked_at else until
+                    print(f"  {key.prefix}…\tcreated {key.created_at.isoformat()}\t{key_state}")
+    finally:
+        await bus.close()
+        await engine.dispose()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="app.py", description="Quintet GraphQL API server.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -462,6 +562,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print a new EC P-256 private key (PEM) for JWT_PRIVATE_KEY.",
     )
     key.set_defaults(handler=cmd_generate_key)
+
+    clients = commands.add_parser(
+        "clients",
+        help="manage an organization's API clients",
+        description="Create, rotate, revoke and list an organization's API clients (partners' applications).",
+    )
+    actions = clients.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="create a client and print its first key once")
+    create.add_argument("--organization", required=True, metavar="SLUG", help="the organization's slug")
+    create.add_argument("--name", required=True, help="the client's name, unique in the organization")
+    create.add_argument(
+        "--scope", action="append", metavar="SCOPE", help="a scope, e.g. aurum:read (repeat for several)"
+    )
+    create.add_argument("--policy", choices=("trusted", "any"), default="trusted", help="documents it may run")
+    rotate = actions.add_parser("rotate", help="make a new key (printed once); the others stay valid for --grace")
+    rotate.add_argument("client", metavar="NAME_OR_ID")
+    rotate.add_argument("--organization", required=True, metavar="SLUG")
+    rotate.add_argument(
+        "--grace", type=int, metavar="SECONDS", help="how long the other keys stay valid (default 86400; 0: end now)"
+    )
+    revoke = actions.add_parser("revoke", help="revoke a client: every key of it is refused at once")
+    revoke.add_argument("client", metavar="NAME_OR_ID")
+    revoke.add_argument("--organization", required=True, metavar="SLUG")
+    listing = actions.add_parser("list", help="list the clients and their keys' metadata")
+    listing.add_argument("--organization", required=True, metavar="SLUG")
+    clients.set_defaults(handler=cmd_clients)
     return parser
 
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
-from models.api_clients import ApiClient
+from models.api_clients import ApiClient, ApiClientKey
 from models.audit import AuditActorKind, AuditEvent
 from models.aurum import (
     Area,
@@ -429,6 +429,7 @@ async def create_organizations(session: AsyncSession, *, user_id: uuid.UUID, cou
     memberships: list[dict[str, Any]] = []
     invitations: list[dict[str, Any]] = []
     clients: list[dict[str, Any]] = []
+    keys: list[dict[str, Any]] = []
     for i in range(count + 1):
         owned = i < count
         pk = uuid.uuid4()
@@ -498,8 +499,20 @@ async def create_organizations(session: AsyncSession, *, user_id: uuid.UUID, cou
             }
         )
         (made.api_clients if owned else made.hidden_api_clients).append(client)
+        keys.append(
+            {
+                "id": uuid.uuid4(),
+                "client_id": client,
+                "organization_id": pk,
+                "prefix": f"qnt_{i:08d}",
+                "key_hash": uuid.uuid4().bytes * 2,
+                "created_by": owner,
+                "created_at": start + timedelta(days=i, minutes=31),
+            }
+        )
     await insert_rows(session, Organization, organizations)
     await insert_rows(session, Membership, memberships)
     await insert_rows(session, Invitation, invitations)
     await insert_rows(session, ApiClient, clients)
+    await insert_rows(session, ApiClientKey, keys)
     return made

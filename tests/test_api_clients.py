@@ -4,7 +4,12 @@ product, rotation with a grace period, revocation at once, management by the rol
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +24,7 @@ from tests.aurum.conftest import AurumFactory
 from tests.organizations.conftest import OrganizationFactory, Team
 from tests.support import GraphQLClient, Viewer
 
+ROOT = Path(__file__).resolve().parent.parent
 KEY_FIELDS = "apiClient { id name scopes documentPolicy } key apiClientKey { id prefix expiresAt }"
 ORGANIZATION = """
 query Org($slug: String!) {
@@ -423,3 +429,83 @@ async def test_a_key_on_a_websocket(
         with pytest.raises(Exception):  # noqa: B017, PT011 - gql raises its own on the close
             async with ws_session(server.ws, new_key()):
                 pass
+
+
+# ------------------------------------------------------------------------ the command line
+
+
+def _cli(database_url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"TEST_DATABASE_URL", "API_KEY_SECRET", "REDIS_URL"}}
+    env.update(MODE="dev", DATABASE_URL=database_url, DATA_DIR=str(data_dir))
+    return subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "clients", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+async def test_the_command_line_creates_rotates_lists_and_revokes(
+    clients: Clients,
+    gql: GraphQLClient,
+    teams: OrganizationFactory,
+    app: Starlette,
+    database_url: str,
+    data_dir: Path,
+) -> None:
+    owner = await gql.sign_up()
+    team = await teams.team(owner)
+    made = await asyncio.to_thread(
+        _cli,
+        database_url,
+        data_dir,
+        "create",
+        "--organization",
+        team.slug,
+        "--name",
+        "cli-app",
+        "--scope",
+        "organizations:read",
+        "--policy",
+        "any",
+    )
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.split()[-1]
+    assert well_formed(key)
+    query = "query($slug: String!) { organization(slug: $slug) { id } }"
+    assert (await clients.request(key, query, {"slug": team.slug}))["data"]["organization"] == {"id": team.id}
+
+    rotated = await asyncio.to_thread(
+        _cli, database_url, data_dir, "rotate", "cli-app", "--organization", team.slug, "--grace", "60"
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    new = rotated.stdout.split()[-1]
+    assert well_formed(new)
+    assert new != key
+    listed = await asyncio.to_thread(_cli, database_url, data_dir, "list", "--organization", team.slug)
+    assert listed.returncode == 0, listed.stderr
+    assert "cli-app" in listed.stdout
+    assert key[:12] in listed.stdout
+    assert new[:12] in listed.stdout
+    assert key not in listed.stdout
+
+    revoked = await asyncio.to_thread(_cli, database_url, data_dir, "revoke", "cli-app", "--organization", team.slug)
+    assert revoked.returncode == 0, revoked.stderr
+    # The database refuses both keys now (this test's app has no Redis to hear of it: read afresh)
+    keys = runtime_of(app).api_keys
+    for each in (key, new):
+        record = await keys._lookup(keys.hash(each))
+        assert record is not None
+        assert record.client_revoked
+
+    # Bad input: exit code 2 and one line
+    unknown = await asyncio.to_thread(_cli, database_url, data_dir, "revoke", "nope", "--organization", team.slug)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines() == [f"error: {team.slug} has no API client named 'nope'"]
+    bad_scope = await asyncio.to_thread(
+        _cli, database_url, data_dir, "create", "--organization", team.slug, "--name", "x", "--scope", "nope:read"
+    )
+    assert bad_scope.returncode == 2
+    assert bad_scope.stderr.startswith("error: Unknown scope 'nope:read'")
