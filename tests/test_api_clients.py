@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from gql import GraphQLRequest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
@@ -417,14 +418,12 @@ async def test_a_key_on_a_websocket(
     made = await clients.create(team, ["organizations:read"])
     async with serve(app) as server:
         async with ws_session(server.ws, made["key"]) as session:
-            from gql import gql as document
-
             result = await session.execute(
-                document("query($s: String!) { organization(slug: $s) { id } }"), variable_values={"s": team.slug}
+                GraphQLRequest("query($s: String!) { organization(slug: $s) { id } }", variable_values={"s": team.slug})
             )
             assert result == {"organization": {"id": team.id}}
             with pytest.raises(Exception, match=r"aurum:read"):
-                await session.execute(document("{ viewer { pillars(first: 1) { totalCount } } }"))
+                await session.execute(GraphQLRequest("{ viewer { pillars(first: 1) { totalCount } } }"))
         # A bad key closes the connection at connection_init (4401, not retried)
         with pytest.raises(Exception):  # noqa: B017, PT011 - gql raises its own on the close
             async with ws_session(server.ws, new_key()):
