@@ -22,6 +22,7 @@ from core import api_keys
 from core.api_keys import KEY_PREFIX, hash_key, key_secret, new_key, well_formed
 from core.runtime import Runtime
 from tests.aurum.conftest import AurumFactory
+from tests.conftest import TEST_API_KEY_SECRET
 from tests.organizations.conftest import OrganizationFactory, Team
 from tests.support import GraphQLClient, Viewer
 
@@ -434,8 +435,9 @@ async def test_a_key_on_a_websocket(
 
 
 def _cli(database_url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"TEST_DATABASE_URL", "API_KEY_SECRET", "REDIS_URL"}}
-    env.update(MODE="dev", DATABASE_URL=database_url, DATA_DIR=str(data_dir))
+    env = {k: v for k, v in os.environ.items() if k not in {"TEST_DATABASE_URL", "REDIS_URL"}}
+    # The test app's secret: the keys the command prints must verify there
+    env.update(MODE="dev", DATABASE_URL=database_url, DATA_DIR=str(data_dir), API_KEY_SECRET=TEST_API_KEY_SECRET)
     return subprocess.run(
         [sys.executable, str(ROOT / "app.py"), "clients", *args],
         env=env,
