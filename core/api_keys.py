@@ -219,8 +219,10 @@ class ApiKeys:
         self._remembered: OrderedDict[bytes, _Remembered] = OrderedDict()
         #: Bumped by every invalidation: a look-up that saw another value stores nothing.
         self.generation = 0
-        #: Per client, the generation of its last invalidation (live connections re-check on it).
+        #: Per client, the generation of its last invalidation, and the generation at which all
+        #: were forgotten (the bus was down or missed events): live connections re-check on them.
         self.changed: dict[uuid.UUID, int] = {}
+        self.reset = 0
         self._caching = False
         self._touched: dict[uuid.UUID, float] = {}
         self._listener: asyncio.Task[None] | None = None
@@ -287,8 +289,11 @@ class ApiKeys:
         self.generation += 1
         self._remembered.clear()
         self._caching = caching
-        for client in list(self.changed):
-            self.changed[client] = self.generation
+        self.reset = self.generation
+
+    def changed_since(self, client_id: uuid.UUID, generation: int) -> bool:
+        """Whether a client's keys verified at `generation` must be verified again."""
+        return self.reset > generation or self.changed.get(client_id, 0) > generation
 
     def invalidate(self, client_id: uuid.UUID) -> None:
         """Forget the client's keys (it changed: revoked, rotated, new scopes or policy)."""

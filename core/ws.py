@@ -299,9 +299,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         actor = self.context.actor
         if held is None or actor is None or actor.label is None:
             return False
-        api_keys = self.view.runtime.api_keys
-        changed = api_keys.changed.get(uuid.UUID(actor.label))
-        return changed is not None and changed > held[1]
+        return self.view.runtime.api_keys.changed_since(uuid.UUID(actor.label), held[1])
 
     async def _check_key_again(self) -> None:
         """The client changed (revoked, rotated, new scopes): the key is verified again; a refused

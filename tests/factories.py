@@ -399,6 +399,9 @@ class Organizations:
     #: teams'), and those of the team where the viewer is a plain member.
     api_clients: list[uuid.UUID] = field(default_factory=list)
     hidden_api_clients: list[uuid.UUID] = field(default_factory=list)
+    #: Their keys, likewise.
+    api_client_keys: list[uuid.UUID] = field(default_factory=list)
+    hidden_api_client_keys: list[uuid.UUID] = field(default_factory=list)
 
 
 async def create_users(session: AsyncSession, count: int, *, name: str = "Member") -> list[uuid.UUID]:
@@ -499,9 +502,11 @@ async def create_organizations(session: AsyncSession, *, user_id: uuid.UUID, cou
             }
         )
         (made.api_clients if owned else made.hidden_api_clients).append(client)
+        key = uuid.uuid4()
+        (made.api_client_keys if owned else made.hidden_api_client_keys).append(key)
         keys.append(
             {
-                "id": uuid.uuid4(),
+                "id": key,
                 "client_id": client,
                 "organization_id": pk,
                 "prefix": f"qnt_{i:08d}",

@@ -116,12 +116,18 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
                 ("Organization", teams.organizations),
                 ("Membership", teams.memberships),
                 ("Invitation", teams.invitations),
+                ("ApiClient", teams.api_clients),
+                ("ApiClientKey", teams.api_client_keys),
             ):
                 owner.ids[type_name] = [to_global_id(type_name, pk) for pk in pks]
             owner.ids["Viewer"] = [to_global_id("Viewer", user_id)]  # its own viewer
             owner.ids["User"] = [viewer.user_id]  # its own account
             owner.ids["Notification"] = [to_global_id("Notification", pk) for pk in notifications]
-            owner.hidden = [to_global_id("Invitation", pk) for pk in teams.hidden_invitations]
+            owner.hidden = [
+                *(to_global_id("Invitation", pk) for pk in teams.hidden_invitations),
+                *(to_global_id("ApiClient", pk) for pk in teams.hidden_api_clients),
+                *(to_global_id("ApiClientKey", pk) for pk in teams.hidden_api_client_keys),
+            ]
             owners.append(owner)
         await session.commit()
         # Awkward values: text JSON must escape, arrays empty and odd, an attachment with a

@@ -16,10 +16,12 @@ import pytest
 from gql import GraphQLRequest
 from joserfc.jwk import ECKey
 
-from tests.conftest import UNLIMITED_SIGN_INS
-from tests.live.conftest import ws_session
+from core.api_keys import ApiKeys
+from tests.conftest import UNLIMITED_SIGN_INS, make_settings
+from tests.live.conftest import RedisProcess, running_app, ws_session
 from tests.live.test_redis import ServerProcess, http_client
 from tests.organizations.conftest import OrganizationFactory
+from tests.support import GraphQLClient
 
 QUERY = "query($slug: String!) { organization(slug: $slug) { id } }"
 #: A change reaches the other process through Redis: polled for, with a generous deadline (the
@@ -129,3 +131,67 @@ async def test_a_change_through_one_process_is_refused_by_the_other(
         # A refused it at once: its own cache forgot the client before the mutation answered
         response = await _as_client(a.server.http, key, team.slug)
         assert response.status_code == 401
+
+
+async def test_no_key_is_remembered_while_redis_is_unreachable(
+    redis_process: RedisProcess, database_url: str, data_dir: Path
+) -> None:
+    settings = make_settings(database_url, data_dir, redis_url=redis_process.url)
+    async with running_app(settings) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            gql_client = GraphQLClient(http)
+            owner = await gql_client.sign_up()
+            teams = OrganizationFactory(gql_client)
+            team = await teams.team(owner)
+            made = await teams.ok(
+                "createApiClient",
+                {
+                    "organizationId": team.id,
+                    "name": "partner",
+                    "scopes": ["organizations:read"],
+                    "documentPolicy": "ANY",
+                },
+                "key",
+                owner.token,
+            )
+            key = made["key"]
+            keys: ApiKeys = app.state.runtime.api_keys
+
+            async def ask() -> None:
+                response = await http.post(
+                    "/graphql",
+                    json={"query": QUERY, "variables": {"slug": team.slug}},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                assert response.status_code == 200, response.text
+
+            async def until(caching: bool) -> None:
+                for _ in range(POLLS * 5):
+                    if keys.caching is caching:
+                        return
+                    await asyncio.sleep(0.05)
+                raise AssertionError(f"caching is still {keys.caching}")
+
+            await until(True)
+            await ask()
+            before = keys.lookups
+            await ask()
+            await ask()
+            assert keys.lookups == before  # remembered
+
+            # Redis goes away: invalidations may be missed, so every request reads its key
+            redis_process.kill()
+            await until(False)
+            before = keys.lookups
+            await ask()
+            await ask()
+            assert keys.lookups == before + 2
+
+            # Redis is back: keys are remembered again, from an empty memory
+            redis_process.start()
+            await until(True)
+            before = keys.lookups
+            await ask()
+            await ask()
+            assert keys.lookups == before + 1
