@@ -365,7 +365,8 @@ MEMBERSHIP_PERMISSIONS: Mapping[str, str] = MappingProxyType(
         READ_EMAIL: "see the members' email addresses (`User.email`; others see null, and each member their own)",
         AUDIT_READ: "read the organization's audit trail (`Organization.auditTrail`)",
         DELETE: "delete the organization, its memberships and invitations (`deleteOrganization`)",
-        MANAGE_CLIENTS: "create, rotate and revoke the organization's API clients and their keys, read them",
+        MANAGE_CLIENTS: "create, change, rotate and revoke the organization's API clients and their keys, read "
+        "them (`Organization.apiClients`, `node`)",
     }
 )
 
