@@ -510,3 +510,23 @@ async def test_the_command_line_creates_rotates_lists_and_revokes(
     )
     assert bad_scope.returncode == 2
     assert bad_scope.stderr.startswith("error: Unknown scope 'nope:read'")
+
+
+async def test_a_key_on_an_event_stream(clients: Clients, gql: GraphQLClient, teams: OrganizationFactory) -> None:
+    owner = await gql.sign_up()
+    team = await teams.team(owner)
+    key = (await clients.create(team, ["organizations:read"]))["key"]
+    headers = {"Authorization": f"Bearer {key}", "Accept": "text/event-stream"}
+    body = {"query": "query($s: String!) { organization(slug: $s) { id } }", "variables": {"s": team.slug}}
+    response = await gql.http.post("/graphql", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert f'"organization":{{"id":"{team.id}"}}' in response.text
+    assert "event: complete" in response.text
+    # Outside its scopes, or with a bad key, refused before the stream opens
+    refused = await gql.http.post("/graphql", json={"query": "{ viewer { id } }"}, headers=headers)
+    assert refused.status_code == 200  # `viewer` alone belongs to no product: null for a client
+    assert '"viewer":null' in refused.text
+    scoped = {"query": "{ viewer { pillars(first: 1) { totalCount } } }"}
+    assert (await gql.http.post("/graphql", json=scoped, headers=headers)).status_code == 403
+    bad = {**headers, "Authorization": f"Bearer {new_key()}"}
+    assert (await gql.http.post("/graphql", json=body, headers=bad)).status_code == 401
