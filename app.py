@@ -32,6 +32,7 @@ WORKER_START_SECONDS = 120
 if str(ROOT) not in sys.path:  # run from anywhere: the repository root is the application
     sys.path.insert(0, str(ROOT))
 
+from core.api_keys import ApiKeys, key_secret  # noqa: E402
 from core.budgets import Budgets  # noqa: E402
 from core.db import (  # noqa: E402
     check_app_database,
@@ -57,6 +58,7 @@ from core.products import Product, Registry  # noqa: E402
 from core.ratelimit import Counters, RateLimiter, SignInLimits, storage_uri  # noqa: E402
 from core.replicas import ReadRouting, marks_for  # noqa: E402
 from core.runtime import Runtime  # noqa: E402
+from core.scopes import rules_for  # noqa: E402
 from core.security import TokenService  # noqa: E402
 from core.serving import BALANCES, run_workers  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
@@ -106,6 +108,7 @@ def create_app(
     traces go to the configured OTLP endpoint, or to `span_exporter` when given."""
     from loaders import Loaders
     from products import PRODUCTS
+    from services.api_clients import key_finder, key_toucher
     from services.jobs import job_families, register_handlers
 
     settings = settings or get_settings()
@@ -147,6 +150,8 @@ def create_app(
         live_slots = LiveSlots(settings.ws_max_connections_per_user, settings.redis_url)
         await live_slots.start()
         budgets = Budgets.from_settings(settings)
+        api_keys = ApiKeys(key_secret(settings), key_finder(engine), key_toucher(engine), bus)
+        await api_keys.start()
         runtime = Runtime(
             settings=settings,
             engine=engine,
@@ -159,6 +164,8 @@ def create_app(
             bus=bus,
             live_slots=live_slots,
             loaders=Loaders.factory(registry),
+            api_keys=api_keys,
+            scopes=rules_for(registry, schema.config.name_converter.get_graphql_name, settings),
             tracer=tracer,
             routing=routing,
             persisted=PersistedQueries.for_settings(settings, schema.plans, counters),
@@ -199,6 +206,7 @@ def create_app(
             await live_slots.close()
             await runtime.persisted.close()
             await budgets.close()
+            await api_keys.close()
             unregister_process_bus(bus)
             await bus.close()
             if routing is not None:
@@ -306,9 +314,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
     host, port, workers = args.host or settings.host, args.port or settings.port, args.workers or settings.workers
     # Before anything starts: uvicorn finds a taken port only after the app (and its worker) started.
     _check_port(host, port)
-    # Check the signing key before anything starts (in dev this creates it once, before the
-    # workers start, so that they all share it).
+    # Check the signing key and the API keys' secret before anything starts (in dev this creates
+    # them once, before the workers start, so that they all share them).
     TokenService(settings)
+    key_secret(settings)
     in_process = jobs_in_process(settings)
     _prepare_database(settings, demo=args.demo)
     # _prepare_database put the database's URL in the environment: say explicitly whether the
@@ -422,6 +431,106 @@ def cmd_generate_key(args: argparse.Namespace) -> None:
     sys.stdout.write(ECKey.generate_key("P-256", private=True).as_pem(private=True).decode())
 
 
+def cmd_clients(args: argparse.Namespace) -> None:
+    """`clients create|rotate|revoke|list`: API clients of an organization, as the system (the
+    audit trail records `cli`); a key is printed once. Bad input ends with exit code 2 and one line."""
+    settings = get_settings()
+    url = resolve_database_url(settings)
+    asyncio.run(check_database(url))
+    asyncio.run(_clients(args, settings, url))
+
+
+async def _clients(args: argparse.Namespace, settings: Settings, database_url: str) -> None:
+    import products  # noqa: F401 - its registry registers the kinds of organization the permissions read
+    from core.context import Actor, AuditScope, run_unit_of_work
+    from services import api_clients
+
+    engine = create_engine(resolve_app_database_url(settings, database_url), settings)
+    bus = create_bus(settings)  # with REDIS_URL, every server forgets a changed client's keys at once
+    await bus.start()
+    system = Actor.system("cli")
+    audit = AuditScope(system, operation=f"clients {args.action}")
+    try:
+
+        async def run(work: Any) -> Any:
+            outcome = await run_unit_of_work(session_factory(engine), bus, work, audit=audit, as_actor=system)
+            if outcome.errors:
+                raise ConfigurationError("; ".join(error.message for error in outcome.errors))
+            return outcome.value
+
+        async def organization(session: Any) -> Any:
+            found = await api_clients.organization_by_slug(session, args.organization)
+            if found is None:
+                raise ConfigurationError(f"no organization has the slug {args.organization!r}")
+            return found
+
+        async def client(session: Any) -> Any:
+            org = await organization(session)
+            found = await api_clients.client_by_name_or_id(session, org.id, args.client)
+            if found is None:
+                raise ConfigurationError(f"{args.organization} has no API client named {args.client!r}")
+            return found
+
+        secret = key_secret(settings)
+        if args.action == "create":
+
+            async def create(session: Any) -> Any:
+                org = await organization(session)
+                return await api_clients.create_api_client(
+                    session,
+                    actor=system,
+                    organization_id=org.id,
+                    name=args.name,
+                    scopes=args.scope or [],
+                    document_policy=args.policy,
+                    secret=secret,
+                )
+
+            issued = await run(create)
+            scopes = " ".join(issued.client.scopes)
+            print(f"created API client {issued.client.name} ({issued.client.id}) with scopes {scopes}")
+            print(f"key (shown once; send it as `Authorization: Bearer <key>`): {issued.secret}")
+        elif args.action == "rotate":
+
+            async def rotate(session: Any) -> Any:
+                found = await client(session)
+                return await api_clients.rotate_api_client_key(
+                    session, actor=system, client_id=found.id, grace_seconds=args.grace, secret=secret
+                )
+
+            issued = await run(rotate)
+            grace = api_clients.DEFAULT_GRACE_SECONDS if args.grace is None else args.grace
+            print(f"rotated API client {issued.client.name}: its other keys stay valid for {grace} s")
+            print(f"new key (shown once): {issued.secret}")
+        elif args.action == "revoke":
+
+            async def revoke(session: Any) -> Any:
+                found = await client(session)
+                return await api_clients.revoke_api_client(session, actor=system, client_id=found.id)
+
+            revoked = await run(revoke)
+            print(f"revoked API client {revoked.name} ({revoked.id}): every key of it is refused")
+        else:
+
+            async def listing(session: Any) -> Any:
+                org = await organization(session)
+                return await api_clients.clients_of(session, org.id)
+
+            for found, keys in await run(listing):
+                state = f"revoked {found.revoked_at.isoformat()}" if found.revoked_at else "active"
+                used = found.last_used_at.isoformat() if found.last_used_at else "never"
+                print(
+                    f"{found.name}\t{found.id}\t{state}\t{found.document_policy}\t{' '.join(found.scopes)}\tused {used}"
+                )
+                for key in keys:
+                    until = key.expires_at.isoformat() if key.expires_at else "no expiry"
+                    key_state = "revoked" if key.revoked_at else until
+                    print(f"  {key.prefix}…\tcreated {key.created_at.isoformat()}\t{key_state}")
+    finally:
+        await bus.close()
+        await engine.dispose()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="app.py", description="Quintet GraphQL API server.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -462,6 +571,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print a new EC P-256 private key (PEM) for JWT_PRIVATE_KEY.",
     )
     key.set_defaults(handler=cmd_generate_key)
+
+    clients = commands.add_parser(
+        "clients",
+        help="manage an organization's API clients",
+        description="Create, rotate, revoke and list an organization's API clients (partners' applications).",
+    )
+    actions = clients.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="create a client and print its first key once")
+    create.add_argument("--organization", required=True, metavar="SLUG", help="the organization's slug")
+    create.add_argument("--name", required=True, help="the client's name, unique in the organization")
+    create.add_argument(
+        "--scope", action="append", metavar="SCOPE", help="a scope, e.g. aurum:read (repeat for several)"
+    )
+    create.add_argument("--policy", choices=("trusted", "any"), default="trusted", help="documents it may run")
+    rotate = actions.add_parser("rotate", help="make a new key (printed once); the others stay valid for --grace")
+    rotate.add_argument("client", metavar="NAME_OR_ID")
+    rotate.add_argument("--organization", required=True, metavar="SLUG")
+    rotate.add_argument(
+        "--grace", type=int, metavar="SECONDS", help="how long the other keys stay valid (default 86400; 0: end now)"
+    )
+    revoke = actions.add_parser("revoke", help="revoke a client: every key of it is refused at once")
+    revoke.add_argument("client", metavar="NAME_OR_ID")
+    revoke.add_argument("--organization", required=True, metavar="SLUG")
+    listing = actions.add_parser("list", help="list the clients and their keys' metadata")
+    listing.add_argument("--organization", required=True, metavar="SLUG")
+    clients.set_defaults(handler=cmd_clients)
     return parser
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import statistics
 import time
 from datetime import UTC, datetime
@@ -63,6 +64,7 @@ async def _run(url: str, data_dir: Path, tasks_per_project: int, runs: int) -> d
         database_url=url,
         data_dir=data_dir,
         jwt_private_key=load_or_create_dev_key(data_dir / "bench-key.pem"),
+        api_key_secret=secrets.token_urlsafe(48),
         openai_api_key=None,
         jobs_in_process=True,
         ai_rate_limit="1000/minute",

@@ -14,6 +14,7 @@ module docstring of bench.side_by_side says what each operation asks.
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 import uuid
 from abc import ABC, abstractmethod
@@ -391,6 +392,7 @@ class Quintet(Peer):
                 "MODE": "production",
                 "DATABASE_URL": dsn,
                 "JWT_PRIVATE_KEY": self.jwt_private_key,
+                "API_KEY_SECRET": secrets.token_urlsafe(48),
                 "LOG_LEVEL": "warning",
             },
             ready=HttpRequest("GET", "/readyz", {}),

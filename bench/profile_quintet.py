@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import secrets
 import time
 from typing import Any
 
@@ -72,6 +73,7 @@ async def in_process_quintet(options: argparse.Namespace, **settings: Any) -> In
             database_url=dataset.sqlalchemy_url,
             data_dir=ROOT / ".data",
             jwt_private_key=key,
+            api_key_secret=secrets.token_urlsafe(48),
             **settings,
         )
     )

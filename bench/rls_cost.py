@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import statistics
 import time
 from pathlib import Path
@@ -69,6 +70,7 @@ async def measure(
         mode=Mode.PRODUCTION,
         database_url=url,
         jwt_private_key=key,
+        api_key_secret=secrets.token_urlsafe(48),
         row_security=row_security,
         insights_schedule="",
         jobs_in_process=False,

@@ -28,6 +28,7 @@ import asyncio
 import json
 import os
 import resource
+import secrets
 import statistics
 import subprocess
 import sys
@@ -351,6 +352,7 @@ async def _run(
             MODE="production",
             DATABASE_URL=database,
             JWT_PRIVATE_KEY=ECKey.generate_key("P-256", private=True).as_pem(private=True).decode(),
+            API_KEY_SECRET=secrets.token_urlsafe(48),
             DATA_DIR=str(work / "data"),
             LOG_LEVEL="warning",
             METRICS_ENABLED="true",  # the server's own fan-out time, read at the end

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import statistics
 import time
 from pathlib import Path
@@ -50,6 +51,7 @@ async def _run(
         database_url=url,
         data_dir=data_dir,
         jwt_private_key=load_or_create_dev_key(data_dir / "bench-key.pem"),
+        api_key_secret=secrets.token_urlsafe(48),
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

@@ -11,7 +11,7 @@ the second wall, should a read forget this one: each declared table has the data
 Policies:
 - `Owned(column)`: a user's own rows (the column is the viewer's id).
 - `Members(memberships, column, roles)`: rows of the organizations the viewer is a member of,
-  in one of `roles` when given, and the rows of an API client's own organization. Membership is
+  in one of `roles` when given, and (without roles) the rows of an API client's own organization. Membership is
   read in the same statement (a semi-join on `memberships`), so a removed member loses access
   at once, with no cache to expire and no extra round trip.
 - `Published(column, otherwise)`: published rows (the column is not null) for everyone, the rest
@@ -117,8 +117,8 @@ class Owned:
 
 @dataclass(frozen=True)
 class Members:
-    """Rows of the organizations the viewer is a member of (in one of `roles`, when given), and
-    of an API client's own organization."""
+    """Rows of the organizations the viewer is a member of (in one of `roles`, when given), and,
+    when the policy names no roles, of an API client's own organization."""
 
     memberships: sa.Table
     column: str = "organization_id"
@@ -148,6 +148,11 @@ class Members:
 
     def condition(self, rows: Any, who: Who) -> sa.ColumnElement[bool]:
         column = rows.c[self.column]
+        if self.roles is not None or self.permission is not None:
+            # An API client holds no role: what an organization keeps for some roles (its
+            # invitations, members' emails, audit trail, API clients and their keys) no client
+            # reads, whatever its scopes.
+            return column.in_(self.organizations(who))
         return sa.or_(column.in_(self.organizations(who)), column == who.organization_id)
 
 
@@ -360,7 +365,8 @@ MEMBERSHIP_PERMISSIONS: Mapping[str, str] = MappingProxyType(
         READ_EMAIL: "see the members' email addresses (`User.email`; others see null, and each member their own)",
         AUDIT_READ: "read the organization's audit trail (`Organization.auditTrail`)",
         DELETE: "delete the organization, its memberships and invitations (`deleteOrganization`)",
-        MANAGE_CLIENTS: "create, rotate and revoke the organization's API clients and their keys, read them",
+        MANAGE_CLIENTS: "create, change, rotate and revoke the organization's API clients and their keys, read "
+        "them (`Organization.apiClients`, `node`)",
     }
 )
 

@@ -31,7 +31,7 @@ from strawberry.types.graphql import OperationType
 
 from core import metrics
 from core.context import Actor, ActorKind, Context
-from core.limits import Demand, SlicingArgumentsError, coerced_variables, demand_of
+from core.limits import Demand, SlicingArgumentsError, coerced_variables, demand_of, slicing_error
 from core.ratelimit import client_address
 from core.settings import Settings
 
@@ -257,10 +257,7 @@ class CostCharge:
         try:
             self.requested = requested = demand.cost(values, default_page_size)
         except SlicingArgumentsError as error:
-            return GraphQLError(
-                str(error),
-                extensions={"code": "BAD_USER_INPUT", "field": error.field, "slicingArguments": list(error.arguments)},
-            )
+            return slicing_error(error)
         found = budgets.key_for(actor, connection) if budgets is not None else None
         if found is None or budgets is None:
             return None

@@ -41,6 +41,7 @@ from core.accept import (
     inspect_operation,
     not_acceptable_message,
 )
+from core.api_keys import InvalidApiKey, is_api_key
 from core.budgets import THROTTLED, CostCharge
 from core.context import Actor, Context
 from core.db import DatabaseUnavailable, SqlStats, current_sql_stats, lost_connection, reader
@@ -53,6 +54,7 @@ from core.observability import COMPILED, GRAPHQL_CORE, ONE_STATEMENT, note_refus
 from core.persisted import PersistedQueries, PersistedQueryRefused
 from core.ratelimit import client_address
 from core.runtime import Runtime
+from core.scopes import CODE, InsufficientScope, check_scopes
 from core.security import InvalidAccessToken, TokenService
 from core.settings import Settings
 from core.sqljson import NO_VARIABLES, NO_VIEWER, REFUSED, VARIABLES, Fallback, SqlPlan, SqlUnsupported, compile_sql
@@ -237,6 +239,45 @@ def authenticate(tokens: TokenService, authorization: str | None) -> Actor | Non
     return Actor(user_id=claims.user_id, role=claims.role, expires_at=claims.expires_at)
 
 
+async def authenticate_request(runtime: Runtime, authorization: str | None, api_key_header: str | None) -> Actor | None:
+    """The actor of a request: an API client for `Authorization: Bearer qnt_…` (core/api_keys.py),
+    else the user of an access token (`authenticate`). A key in `X-API-Key` is refused with a
+    pointer to the header to use: read nowhere, it would leave the request anonymous unnoticed."""
+    if api_key_header is not None:
+        raise RequestRefused(
+            401,
+            "Send the API key as `Authorization: Bearer <key>` (X-API-Key is not read)",
+            "UNAUTHENTICATED",
+            {"WWW-Authenticate": 'Bearer error="invalid_request"'},
+            reason="AUTHORIZATION_MALFORMED",
+        )
+    if authorization:
+        scheme, _, credential = authorization.partition(" ")
+        credential = credential.strip()
+        if scheme.lower() == "bearer" and is_api_key(credential):
+            try:
+                return await runtime.api_keys.authenticate(credential)
+            except InvalidApiKey as exc:
+                raise RequestRefused(
+                    401,
+                    exc.message,
+                    "UNAUTHENTICATED",
+                    {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.message}"'},
+                    reason=exc.problem.value,
+                ) from exc
+    return authenticate(runtime.tokens, authorization)
+
+
+def check_scopes_of(
+    runtime: Runtime, actor: Actor | None, query: str, operation_name: str | None, variables: dict[str, Any] | None
+) -> None:
+    """Refuse an API client's operation outside its scopes (core/scopes.py): HTTP 403."""
+    try:
+        check_scopes(runtime.scopes, actor, query, operation_name, variables)
+    except InsufficientScope as exc:
+        raise RequestRefused(403, exc.message, CODE, **exc.details) from exc
+
+
 def _wants_ide(request: Request) -> bool:
     return (
         request.method == "GET"
@@ -296,7 +337,10 @@ async def _graphql_endpoint(request: Request) -> Response:
                 _, kind = inspect_operation(query, operation_name, variables, settings.max_tokens, always=True)
             if kind is GraphQLOperationType.MUTATION:
                 raise _mutation_by_get()
-        actor = authenticate(runtime.tokens, request.headers.get("authorization"))
+        actor = await authenticate_request(
+            runtime, request.headers.get("authorization"), request.headers.get("x-api-key")
+        )
+        check_scopes_of(runtime, actor, query, operation_name, variables)
     except RequestRefused as refused:
         return refused.response(single)
     if media == EVENT_STREAM:

@@ -36,6 +36,7 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     ListValueNode,
+    NullValueNode,
     ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
@@ -80,8 +81,19 @@ def _argument(field: FieldNode, name: str) -> _Argument:
             return _Argument(int(value.value))
         if isinstance(value, ListValueNode):
             return _Argument(list(value.values))
-        return _ABSENT
+        if isinstance(value, NullValueNode):
+            return _ABSENT
+        # Any other literal given to a list argument is a list of one (GraphQL's input coercion).
+        return _Argument([value])
     return _ABSENT
+
+
+def slicing_error(error: SlicingArgumentsError) -> GraphQLError:
+    """The client's error for a field given none, or more than one, of its slicing arguments."""
+    return GraphQLError(
+        str(error),
+        extensions={"code": "BAD_USER_INPUT", "field": error.field, "slicingArguments": list(error.arguments)},
+    )
 
 
 class SlicingArgumentsError(Exception):
@@ -115,6 +127,8 @@ class _Size:
                 given.append(value)
             elif isinstance(value, list):
                 given.append(len(value))
+            elif isinstance(value, str):
+                given.append(1)  # a list argument given one item: GraphQL coerces it to a list of one
         if self.require_one and self.names and len(given) != 1:
             raise SlicingArgumentsError(self.field, self.names)
         if given:
@@ -494,13 +508,16 @@ class MaxNodesLimiter(SchemaExtension):
         context = self.execution_context
         if context.graphql_document is None:
             return None
-        total = requested_nodes(
-            context.schema._schema,
-            context.graphql_document,
-            context.operation_name,
-            context.variables,
-            self.default_page_size,
-        )
+        try:
+            total = requested_nodes(
+                context.schema._schema,
+                context.graphql_document,
+                context.operation_name,
+                context.variables,
+                self.default_page_size,
+            )
+        except SlicingArgumentsError as error:
+            return slicing_error(error)
         if total <= self.max_nodes:
             return None
         return GraphQLError(

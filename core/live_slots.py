@@ -29,6 +29,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.context import Actor, ActorKind
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
@@ -58,6 +60,17 @@ for i, key in ipairs(KEYS) do
 end
 return #KEYS
 """
+
+
+def slot_owner(actor: Actor) -> uuid.UUID:
+    """Whose live connections a connection counts among: a user's, or an API client's own (every
+    client's user id is the same `NO_USER`; its label is its id)."""
+    if actor.kind is ActorKind.API_CLIENT and actor.label is not None:
+        try:
+            return uuid.UUID(actor.label)
+        except ValueError:
+            pass
+    return actor.user_id
 
 
 def too_many_connections(limit: int) -> str:

@@ -31,8 +31,10 @@ from core.settings import Settings
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
+    from core.api_keys import ApiKeys
     from core.budgets import Budgets
     from core.replicas import ReadRouting
+    from core.scopes import ScopeRules
 
 C = TypeVar("C", bound=Context[Any])
 
@@ -52,6 +54,8 @@ class Runtime:
     live_slots: LiveSlots
     #: The application's loader container for one request (or operation, or event) of an actor.
     loaders: Callable[[AsyncEngine, Actor | None], LoaderContainer]
+    #: Verifies API keys and remembers the verified ones (core/api_keys.py).
+    api_keys: ApiKeys
     plans: PlanCache | None = None
     #: Set when traces are exported (core/tracing.py).
     tracer: Tracer | None = None
@@ -61,6 +65,8 @@ class Runtime:
     persisted: PersistedQueries = field(default_factory=lambda: PersistedQueries(MemoryStore(16 * 1024 * 1024)))
     #: The actors' cost budgets (core/budgets.py).
     budgets: Budgets | None = None
+    #: The scopes' rules of API clients (core/scopes.py), from the registrations.
+    scopes: ScopeRules | None = None
 
     def new_loaders(self, actor: Actor | None) -> LoaderContainer:
         return self.loaders(self.engine, actor)

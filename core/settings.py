@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     jwt_extra_public_keys: str | None = Field(
         None, description="PEM public keys still accepted (key rotation), concatenated"
     )
+    api_key_secret: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="server secret of the API keys' HMAC-SHA256 (at least 32 characters); generated under "
+        "data_dir in dev, required in production",
+    )
     access_token_ttl_seconds: int = Field(900, ge=30)
     refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
     invitation_ttl_seconds: int = Field(

@@ -15,6 +15,7 @@ is each connection's business (it closes with 4403), so the shared stream itself
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -53,8 +54,9 @@ FANOUT_BATCH = 1000
 
 @dataclass(frozen=True, slots=True)
 class StreamKey:
-    user_id: Any
-    role: str
+    #: Whose stream it is: the actor without its credential's expiry (a user's tokens share it;
+    #: an API client's scopes and organization are part of it).
+    actor: Actor
     query: str
     variables: bytes
     operation_name: str | None
@@ -247,7 +249,7 @@ class SharedStream:
         runtime = self.registry.runtime
         settings = runtime.settings
         key = self.key
-        actor = Actor(user_id=key.user_id, role=key.role)
+        actor = key.actor
         context = runtime.context(next(iter(self.members)).websocket, actor)
         mask = not settings.is_dev
         try:
@@ -296,7 +298,10 @@ class SharedStreams:
         operation_name: str | None,
     ) -> None:
         key = StreamKey(
-            actor.user_id, actor.role, query, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS), operation_name
+            dataclasses.replace(actor, expires_at=None),
+            query,
+            orjson.dumps(variables, option=orjson.OPT_SORT_KEYS),
+            operation_name,
         )
         stream = self.streams.get(key)
         if stream is None:

@@ -34,7 +34,7 @@ from core.accept import MediaType
 from core.context import Actor
 from core.http import VARY, RequestRefused, runtime_of
 from core.incremental import stream_payload
-from core.live_slots import CODE, LIMIT_NAME, Slot, too_many_connections
+from core.live_slots import CODE, LIMIT_NAME, Slot, slot_owner, too_many_connections
 
 
 def _json(value: object) -> str:
@@ -110,7 +110,7 @@ async def graphql_event_stream(
     )
     slot: Slot | None = None
     if actor is not None:
-        slot = await runtime.live_slots.acquire(actor.user_id)
+        slot = await runtime.live_slots.acquire(slot_owner(actor))
         if slot is None:
             limit = runtime.live_slots.limit
             message = f"Too many live connections: {too_many_connections(limit)}"

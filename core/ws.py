@@ -26,6 +26,7 @@ import asyncio
 import logging
 import re
 import time
+import uuid
 from collections.abc import AsyncGenerator, Coroutine, Mapping, Sequence
 from contextlib import suppress
 from contextvars import ContextVar
@@ -54,10 +55,11 @@ from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 from strawberry.types.unset import UnsetType
 
 from core import metrics
+from core.api_keys import InvalidApiKey, is_api_key
 from core.context import Actor, Context
-from core.http import RequestRefused, _parse_params
+from core.http import RequestRefused, _parse_params, check_scopes_of
 from core.limits import cacheable
-from core.live_slots import CODE, LIMIT_NAME, LiveSlots, Slot, too_many_connections
+from core.live_slots import CODE, LIMIT_NAME, LiveSlots, Slot, slot_owner, too_many_connections
 from core.persisted import PersistedQueries, PersistedQueryRefused, forget_registration
 from core.products import LoaderContainer
 from core.ratelimit import client_address
@@ -90,6 +92,8 @@ class ConnectionContext(Context[LoaderContainer]):
 
     connection_params: dict[str, Any] | None = None
     slot: Slot | None = None  # among the user's live connections, from connection_init to the end
+    #: An API client's key and the invalidation generation it was verified at (see `Heartbeat`).
+    api_key: tuple[str, int] | None = None
 
     async def release_slot(self, slots: LiveSlots) -> None:
         if self.slot is not None:
@@ -286,9 +290,35 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if self.context.token_expired():
             self.closing = True
             self._spawn(self.websocket.close(code=TOKEN_EXPIRED_CODE, reason=TOKEN_EXPIRED))
+        elif self._client_changed():
+            self.closing = True
+            self._spawn(self._check_key_again())
         elif self.keepalive > 0 and now - self.last_ping >= self.keepalive:
             self.last_ping = now
             self._spawn(self.send_message({"type": "ping"}))
+
+    def _client_changed(self) -> bool:
+        """Whether the API client of this connection changed since its key was verified."""
+        held = self.context.api_key
+        actor = self.context.actor
+        if held is None or actor is None or actor.label is None:
+            return False
+        return self.view.runtime.api_keys.changed_since(uuid.UUID(actor.label), held[1])
+
+    async def _check_key_again(self) -> None:
+        """The client changed (revoked, rotated, new scopes): the key is verified again; a refused
+        one closes the connection (4401), a valid one goes on with the client's new scopes."""
+        held = self.context.api_key
+        assert held is not None
+        api_keys = self.view.runtime.api_keys
+        generation = api_keys.generation
+        try:
+            actor = await api_keys.authenticate(held[0])
+        except InvalidApiKey as exc:
+            await self.websocket.close(code=TOKEN_REFUSED_CODE, reason=f"{exc.problem.value}: {exc.message}"[:123])
+            return
+        self.context.actor, self.context.api_key = actor, (held[0], generation)
+        self.closing = False
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         async def run() -> None:
@@ -351,6 +381,13 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     payload.get("extensions"),
                     payload.get("operationName"),
                     client_address(self.context.request),
+                )
+                check_scopes_of(
+                    self.view.runtime,
+                    self.context.actor,
+                    payload["query"],
+                    payload.get("operationName"),
+                    payload.get("variables"),
                 )
             except PersistedQueryRefused as persisted:
                 refused = RequestRefused(persisted.status, persisted.message, persisted.code, **persisted.details)
@@ -437,6 +474,13 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
                     payload.get("operationName"),
                     client_address(self.context.request),
                 )
+                check_scopes_of(
+                    self.view.runtime,
+                    self.context.actor,
+                    payload["query"],
+                    payload.get("operationName"),
+                    payload.get("variables"),
+                )
             except (RequestRefused, PersistedQueryRefused) as refused:
                 error = {"message": refused.message, "extensions": {"code": refused.code, **refused.details}}
                 await self.send_message(cast(Any, {"type": "error", "id": message["id"], "payload": error}))
@@ -519,20 +563,36 @@ class GraphQLWebSocketView(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         assert isinstance(context, ConnectionContext)
         token = token_from(context.connection_params or {})
-        try:
-            claims = self.runtime.tokens.verify(token)
-        except InvalidAccessToken as exc:
-            code = TOKEN_EXPIRED_CODE if exc.problem is TokenProblem.EXPIRED else TOKEN_REFUSED_CODE
-            raise ConnectionRefused(code, f"{exc.problem.value}: {exc.message}") from exc
+        if is_api_key(token):
+            actor = await self._api_client(context, token)
+        else:
+            try:
+                claims = self.runtime.tokens.verify(token)
+            except InvalidAccessToken as exc:
+                code = TOKEN_EXPIRED_CODE if exc.problem is TokenProblem.EXPIRED else TOKEN_REFUSED_CODE
+                raise ConnectionRefused(code, f"{exc.problem.value}: {exc.message}") from exc
+            actor = Actor(user_id=claims.user_id, role=claims.role, expires_at=claims.expires_at)
         slots = self.runtime.live_slots
         await context.release_slot(slots)  # a second connection_init (legacy protocol) replaces the first
-        context.slot = await slots.acquire(claims.user_id)
+        context.slot = await slots.acquire(slot_owner(actor))
         if context.slot is None:
             metrics.refused(CODE, LIMIT_NAME)
             raise ConnectionRefused(TOO_MANY_CONNECTIONS_CODE, f"{CODE}: {too_many_connections(slots.limit)}")
-        context.actor = Actor(user_id=claims.user_id, role=claims.role, expires_at=claims.expires_at)
+        context.actor = actor
         context.connection_params = None  # the token is no longer needed: don't keep it per connection
-        return {"expiresAt": claims.expires_at}
+        return {"expiresAt": actor.expires_at}
+
+    async def _api_client(self, context: ConnectionContext, key: str) -> Actor:
+        """The API client of a key; any refusal is final (4401): a client can't refresh a key."""
+        api_keys = self.runtime.api_keys
+        generation = api_keys.generation
+        try:
+            actor = await api_keys.authenticate(key)
+        except InvalidApiKey as exc:
+            raise ConnectionRefused(TOKEN_REFUSED_CODE, f"{exc.problem.value}: {exc.message}") from exc
+        # Kept (hashed) to check the key again when its client changes (revoked, new scopes).
+        context.api_key = (key, generation)
+        return actor
 
 
 async def graphql_websocket(websocket: WebSocket) -> None:

@@ -4,7 +4,7 @@ from core.webhooks import WebhookDelivery
 from models.akashic import Campaign, Message, MessageTransition, MessageVersion
 from models.akashic_donations import Donation, DonationLedgerEntry, Donor
 from models.akashic_knowledge import KnowledgeChunk, KnowledgeDocument
-from models.api_clients import ApiClient
+from models.api_clients import ApiClient, ApiClientKey
 from models.audit import AuditEvent
 from models.aurum import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
 from models.base import metadata
@@ -16,6 +16,7 @@ from models.organizations import Invitation, Membership, Organization
 
 __all__ = [
     "ApiClient",
+    "ApiClientKey",
     "Area",
     "AuditEvent",
     "BackgroundJob",

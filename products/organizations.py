@@ -10,10 +10,10 @@ from __future__ import annotations
 from core.products import Product
 from resolvers.organizations import OrganizationMutation, OrganizationQuery, OrganizationSubscription
 from schema import kit
-from schema.organizations import Invitation, Membership, Organization, OrganizationViewerFields
+from schema.organizations import ApiClient, ApiClientKey, Invitation, Membership, Organization, OrganizationViewerFields
 from services import organizations
 
-TYPES = (Organization, Membership, Invitation)
+TYPES = (Organization, Membership, Invitation, ApiClient, ApiClientKey)
 
 ORGANIZATIONS = Product(
     name="organizations",

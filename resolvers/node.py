@@ -47,8 +47,8 @@ def node_query(node_types: Mapping[str, NodeType[Any]], unloaded: Mapping[str, U
         if actor is None:
             return None
         make = unloaded.get(type_name)
-        if make is not None:
-            return make(pk, actor.user_id)
+        if make is not None:  # the viewer: a signed-in user's only (an API client has none)
+            return make(pk, actor.user_id) if actor.is_user else None
         source = node_types.get(type_name)
         if source is None:
             return None

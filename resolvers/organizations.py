@@ -13,6 +13,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.access import requirement_of
+from core.api_keys import key_secret
 from core.context import Actor
 from core.errors import ClientError
 from core.events import Event, organization_channel
@@ -24,8 +25,13 @@ from schema.common import Ctx, DeletePayload, InputArg, MutationError, mutation_
 from schema.live import LiveUpdatesStatus
 from schema.organizations import (
     AcceptInvitationPayload,
+    ApiClient,
+    ApiClientKey,
+    ApiClientKeyPayload,
+    ApiClientPayload,
     ChangeMemberRoleInput,
     ChangeMemberRolePayload,
+    CreateApiClientInput,
     CreateOrganizationInput,
     CreateOrganizationPayload,
     DeclineInvitationPayload,
@@ -43,10 +49,14 @@ from schema.organizations import (
     OrganizationEvent,
     RemoveMemberInput,
     RemoveMemberPayload,
+    RevokeApiClientInput,
     RevokeInvitationInput,
     RevokeInvitationPayload,
+    RotateApiClientKeyInput,
+    UpdateApiClientInput,
 )
-from services import organizations
+from services import api_clients, organizations
+from services.inputs import stored_value
 
 Work = Callable[[AsyncSession, Actor], Awaitable[Any]]
 
@@ -158,6 +168,77 @@ async def change_member_role(info: Ctx, input: Annotated[ChangeMemberRoleInput, 
     return ChangeMemberRolePayload(membership=membership, errors=errors)
 
 
+# ----------------------------------------------------------------------------- API clients
+
+
+def _key_payload(made: Any, errors: list[MutationError]) -> ApiClientKeyPayload:
+    client, key, secret = made or (None, None, None)
+    return ApiClientKeyPayload(api_client=client, key=secret, api_client_key=key, errors=errors)
+
+
+def _issued(issued: api_clients.IssuedKey) -> tuple[ApiClient, ApiClientKey, str]:
+    return ApiClient.from_row(issued.client), ApiClientKey.from_row(issued.key), issued.secret
+
+
+async def create_api_client(info: Ctx, input: Annotated[CreateApiClientInput, InputArg]) -> ApiClientKeyPayload:
+    secret = key_secret(info.context.settings)
+
+    async def work(session: AsyncSession, actor: Actor) -> tuple[ApiClient, ApiClientKey, str]:
+        issued = await api_clients.create_api_client(
+            session,
+            actor=actor,
+            organization_id=input_id(input.organization_id, Organization, "organizationId"),
+            name=input.name,
+            scopes=input.scopes,
+            document_policy=stored_value(input.document_policy),
+            secret=secret,
+        )
+        return _issued(issued)
+
+    return _key_payload(*await _run(info, work))
+
+
+async def rotate_api_client_key(info: Ctx, input: Annotated[RotateApiClientKeyInput, InputArg]) -> ApiClientKeyPayload:
+    secret = key_secret(info.context.settings)
+
+    async def work(session: AsyncSession, actor: Actor) -> tuple[ApiClient, ApiClientKey, str]:
+        issued = await api_clients.rotate_api_client_key(
+            session,
+            actor=actor,
+            client_id=input_id(input.client_id, ApiClient, "clientId"),
+            grace_seconds=input.grace_seconds,
+            secret=secret,
+        )
+        return _issued(issued)
+
+    return _key_payload(*await _run(info, work))
+
+
+async def revoke_api_client(info: Ctx, input: Annotated[RevokeApiClientInput, InputArg]) -> ApiClientPayload:
+    async def work(session: AsyncSession, actor: Actor) -> ApiClient:
+        pk = input_id(input.client_id, ApiClient, "clientId")
+        return ApiClient.from_row(await api_clients.revoke_api_client(session, actor=actor, client_id=pk))
+
+    client, errors = await _run(info, work)
+    return ApiClientPayload(api_client=client, errors=errors)
+
+
+async def update_api_client(info: Ctx, input: Annotated[UpdateApiClientInput, InputArg]) -> ApiClientPayload:
+    async def work(session: AsyncSession, actor: Actor) -> ApiClient:
+        row = await api_clients.update_api_client(
+            session,
+            actor=actor,
+            client_id=input_id(input.client_id, ApiClient, "clientId"),
+            name=input.name,
+            scopes=input.scopes,
+            document_policy=None if input.document_policy is None else stored_value(input.document_policy),
+        )
+        return ApiClient.from_row(row)
+
+    client, errors = await _run(info, work)
+    return ApiClientPayload(api_client=client, errors=errors)
+
+
 #: Each mutation and the service it runs (the service declares its permission, `core.access.
 #: requires`; the README's permission matrix and the schema's descriptions are made from these).
 SERVICES: dict[str, Callable[..., Awaitable[Any]]] = {
@@ -170,6 +251,10 @@ SERVICES: dict[str, Callable[..., Awaitable[Any]]] = {
     "removeMember": organizations.remove_member,
     "changeMemberRole": organizations.change_member_role,
     "deleteOrganization": organizations.delete_organization,
+    "createApiClient": api_clients.create_api_client,
+    "rotateApiClientKey": api_clients.rotate_api_client_key,
+    "revokeApiClient": api_clients.revoke_api_client,
+    "updateApiClient": api_clients.update_api_client,
 }
 
 
@@ -235,6 +320,35 @@ class OrganizationMutation:
             "deleteOrganization",
             "Delete an organization with its memberships and invitations (recorded in the audit trail); its live "
             "changes end with NOT_FOUND.",
+        ),
+    )
+    create_api_client: ApiClientKeyPayload = strawberry.mutation(
+        resolver=create_api_client,
+        description=_described(
+            "createApiClient",
+            "Create an API client (a partner's application) for an organization, with its scopes and document "
+            "policy; returns its first key once.",
+        ),
+    )
+    rotate_api_client_key: ApiClientKeyPayload = strawberry.mutation(
+        resolver=rotate_api_client_key,
+        description=_described(
+            "rotateApiClientKey",
+            "Make a new key for an API client (returned once); its other keys stay valid for `graceSeconds`, then "
+            "are refused as expired.",
+        ),
+    )
+    revoke_api_client: ApiClientPayload = strawberry.mutation(
+        resolver=revoke_api_client,
+        description=_described(
+            "revokeApiClient", "Revoke an API client: every key of it is refused at once, on every server."
+        ),
+    )
+    update_api_client: ApiClientPayload = strawberry.mutation(
+        resolver=update_api_client,
+        description=_described(
+            "updateApiClient",
+            "Change an API client's name, scopes or document policy; its keys act with them from the next request.",
         ),
     )
 

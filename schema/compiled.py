@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+
 from core.access import viewer_param
 from core.products import Product
 from core.sqljson import Computed, Leaf, NodeLookup, SqlType, global_id
@@ -36,7 +38,12 @@ def sql_types(products: Sequence[Product]) -> dict[str, SqlType]:
         "Query": SqlType(
             {
                 **root.fields,
-                "viewer": Computed(lambda row, compiler, selection: compiler.object(selection, None)),
+                # null for an actor that is no user (an API client): no viewer id is bound
+                "viewer": Computed(
+                    lambda row, compiler, selection: sa.case(
+                        (viewer_param().is_not(None), compiler.object(selection, None)), else_=sa.null()
+                    )
+                ),
                 "node": NodeLookup("id"),
                 "nodes": NodeLookup("ids", many=True, max_ids=MAX_NODES),
             }

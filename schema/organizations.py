@@ -15,6 +15,7 @@ import strawberry
 
 from core.filters import Columns, Filter, FilterField, any_of, array_of
 from core.sqljson import Derived, enum_name
+from models import api_clients as clients_m
 from models import organizations as m
 from schema import kit
 from schema.audit import AUDIT_FILTER, AuditEvent, AuditEventOrderBy
@@ -22,6 +23,7 @@ from schema.common import ORGANIZATION_KEY, Connection, MutationError, Node, by_
 from schema.identity import User
 from schema.live import LiveUpdatesStatus
 from schema.viewer_base import ViewerBase
+from services import api_clients as clients_svc
 from services import organizations as svc
 from services.inputs import utcnow
 
@@ -52,6 +54,16 @@ INVITATION_STATUS = Derived(
 
 MembershipOrderBy = order_enum("MembershipOrderBy", svc.MEMBERSHIP_SORTS, "memberships")
 InvitationOrderBy = order_enum("InvitationOrderBy", svc.INVITATION_SORTS, "invitations")
+ApiClientOrderBy = order_enum("ApiClientOrderBy", clients_svc.CLIENT_SORTS, "API clients")
+ApiClientKeyOrderBy = order_enum("ApiClientKeyOrderBy", clients_svc.KEY_SORTS, "API client keys")
+
+
+@strawberry.enum(description="Which documents an API client may run.")
+class ApiClientDocumentPolicy(Enum):
+    TRUSTED = strawberry.enum_value(
+        "trusted", description="Only the documents registered for it (trusted documents): the default."
+    )
+    ANY = strawberry.enum_value("any", description="Any document, within its scopes.")
 
 
 @strawberry.input(description="Conditions on invitations; all given ones must hold.")
@@ -106,6 +118,12 @@ class Organization(Node, kit.FromRow):
     campaign: Annotated["Campaign", strawberry.lazy("schema.akashic.types")] | None = kit.parent(  # noqa: UP037
         "id", description="Its campaign's details (office, race, messages), for an Akashic campaign; null otherwise."
     )
+    api_clients: Connection[ApiClient] = kit.children(
+        "organization_id",
+        order=ApiClientOrderBy.CREATED_AT_ASC,
+        description="Its API clients (partners' applications), revoked ones included; only members whose role "
+        "manages them (`api_clients.manage`) see any.",
+    )
     audit_trail: Connection[AuditEvent] = kit.children(
         "organization_id",
         order=AuditEventOrderBy.TIME_DESC,
@@ -143,6 +161,48 @@ class Invitation(Node, kit.FromRow):
     revoked_at: datetime | None = kit.column(description="When it was revoked (or replaced by a newer one).")
     organization: Organization = kit.parent("organization_id", description="The organization it invites to.")
     invited_by: User | None = kit.parent("invited_by", description="Who sent it, while they are a member.")
+
+
+@kit.node(
+    model=clients_m.ApiClient,
+    key="ApiClient",
+    description="A partner's application, acting for its organization with the scopes it was given "
+    "(`aurum:read`, `organizations:write`...); readable by the members whose role manages API clients.",
+)
+class ApiClient(Node, kit.FromRow):
+    name: str = kit.column(description="Its name, unique in its organization.")
+    scopes: list[str] = kit.column(
+        description="What it may do: per product, `read` (queries, subscriptions) and `write` (mutations)."
+    )
+    document_policy: ApiClientDocumentPolicy = kit.column(description="Which documents it may run.")
+    created_at: datetime = kit.column(description="When it was created.")
+    last_used_at: datetime | None = kit.column(
+        description="When one of its keys was last used (updated at most once a minute)."
+    )
+    revoked_at: datetime | None = kit.column(description="When it was revoked: every key of it is refused since.")
+    organization: Organization = kit.parent("organization_id", description="The organization it acts for.")
+    created_by: User | None = kit.parent("created_by", description="Who created it, while they are a member.")
+    keys: Connection[ApiClientKey] = kit.children(
+        "client_id",
+        order=ApiClientKeyOrderBy.CREATED_AT_DESC,
+        description="Its keys' metadata (never the key or its hash), newest first.",
+    )
+
+
+@kit.node(
+    model=clients_m.ApiClientKey,
+    key="ApiClientKey",
+    description="One key of an API client: its metadata only (the key was shown once; its hash is never shown).",
+)
+class ApiClientKey(Node, kit.FromRow):
+    prefix: str = kit.column(description="Its first characters (`qnt_` and 8 more), to tell keys apart.")
+    created_at: datetime = kit.column(description="When it was made.")
+    expires_at: datetime | None = kit.column(
+        description="After this it is refused (the grace period of a rotation); null: no end."
+    )
+    revoked_at: datetime | None = kit.column(description="When it was revoked (with its client).")
+    last_used_at: datetime | None = kit.column(description="When it was last used (updated at most once a minute).")
+    client: ApiClient = kit.parent("client_id", description="Its client.")
 
 
 @kit.viewer_fields(description="The signed-in user's organizations.")
@@ -205,7 +265,61 @@ class ChangeMemberRoleInput:
     role: str = strawberry.field(description="The new role: one of the kind's, no stronger than yours.")
 
 
+@strawberry.input(description="A new API client of an organization; its first key is returned once.")
+class CreateApiClientInput:
+    organization_id: strawberry.ID = strawberry.field(description="The organization it acts for.")
+    name: str = strawberry.field(description="Its name, 1 to 100 characters, unique in the organization.")
+    scopes: list[str] = strawberry.field(
+        description="What it may do: `<product>:read` and `<product>:write` (`aurum:read`, `organizations:read`...)."
+    )
+    document_policy: ApiClientDocumentPolicy = strawberry.field(
+        default=ApiClientDocumentPolicy.TRUSTED, description="Which documents it may run (trusted ones by default)."
+    )
+
+
+@strawberry.input(description="A new key for an API client; its other keys stay valid for a grace period.")
+class RotateApiClientKeyInput:
+    client_id: strawberry.ID = strawberry.field(description="The API client.")
+    grace_seconds: int | None = strawberry.field(
+        default=None,
+        description=f"How long its other keys stay valid: 0 to {clients_svc.MAX_GRACE_SECONDS} seconds (30 days); "
+        f"default {clients_svc.DEFAULT_GRACE_SECONDS} (24 hours). 0 ends them now.",
+    )
+
+
+@strawberry.input(description="An API client to revoke: every key of it is refused at once.")
+class RevokeApiClientInput:
+    client_id: strawberry.ID = strawberry.field(description="The API client.")
+
+
+@strawberry.input(description="What to change of an API client; the fields not given stay.")
+class UpdateApiClientInput:
+    client_id: strawberry.ID = strawberry.field(description="The API client.")
+    name: str | None = strawberry.field(default=None, description="A new name.")
+    scopes: list[str] | None = strawberry.field(default=None, description="Its new scopes (all of them).")
+    document_policy: ApiClientDocumentPolicy | None = strawberry.field(
+        default=None, description="A new document policy."
+    )
+
+
 # ------------------------------------------------------------------------------ payloads
+
+
+@strawberry.type(description="Result of `createApiClient` and `rotateApiClientKey`: the client and its new key.")
+class ApiClientKeyPayload:
+    api_client: ApiClient | None = strawberry.field(description="The API client.")
+    key: str | None = strawberry.field(
+        description="The new key, shown this once (only its keyed hash is kept): send it as "
+        "`Authorization: Bearer <key>`."
+    )
+    api_client_key: ApiClientKey | None = strawberry.field(description="The new key's metadata.")
+    errors: list[MutationError] = strawberry.field(description=ERRORS)
+
+
+@strawberry.type(description="Result of `revokeApiClient` and `updateApiClient`.")
+class ApiClientPayload:
+    api_client: ApiClient | None = strawberry.field(description="The API client as it is now.")
+    errors: list[MutationError] = strawberry.field(description=ERRORS)
 
 
 @strawberry.type(description="Result of `createOrganization`.")

@@ -77,7 +77,8 @@ def viewer_root(parts: Sequence[type[ViewerBase]]) -> tuple[type, type]:
 
     def viewer(info: Ctx) -> ViewerBase | None:
         actor = info.context.actor
-        return viewer_of(viewer_type, actor.user_id) if actor else None
+        # A signed-in user's; an API client (or anyone else not a user) has no viewer.
+        return viewer_of(viewer_type, actor.user_id) if actor is not None and actor.is_user else None
 
     namespace = {
         "__annotations__": {"viewer": viewer_type | None},

@@ -165,6 +165,10 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 UNLIMITED_SIGN_INS = "1000000/minute"
 
 
+#: The API keys' secret of the tests' apps (production mode requires one; dev mode would make one).
+TEST_API_KEY_SECRET = "test-api-key-secret-" + "x" * 32
+
+
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
     # No periodic insight sweep: every worker a test starts would defer it when started within
     # ten minutes after its cron time (procrastinate catches up), and it enqueues an analysis for
@@ -176,6 +180,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "auth_rate_limit_per_address": UNLIMITED_SIGN_INS,
         "insights_schedule": "",
         "knowledge_reembed_schedule": "",
+        "api_key_secret": TEST_API_KEY_SECRET,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

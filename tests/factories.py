@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
-from models.api_clients import ApiClient
+from models.api_clients import ApiClient, ApiClientKey
 from models.audit import AuditActorKind, AuditEvent
 from models.aurum import (
     Area,
@@ -399,6 +399,9 @@ class Organizations:
     #: teams'), and those of the team where the viewer is a plain member.
     api_clients: list[uuid.UUID] = field(default_factory=list)
     hidden_api_clients: list[uuid.UUID] = field(default_factory=list)
+    #: Their keys, likewise.
+    api_client_keys: list[uuid.UUID] = field(default_factory=list)
+    hidden_api_client_keys: list[uuid.UUID] = field(default_factory=list)
 
 
 async def create_users(session: AsyncSession, count: int, *, name: str = "Member") -> list[uuid.UUID]:
@@ -429,6 +432,7 @@ async def create_organizations(session: AsyncSession, *, user_id: uuid.UUID, cou
     memberships: list[dict[str, Any]] = []
     invitations: list[dict[str, Any]] = []
     clients: list[dict[str, Any]] = []
+    keys: list[dict[str, Any]] = []
     for i in range(count + 1):
         owned = i < count
         pk = uuid.uuid4()
@@ -498,10 +502,24 @@ async def create_organizations(session: AsyncSession, *, user_id: uuid.UUID, cou
             }
         )
         (made.api_clients if owned else made.hidden_api_clients).append(client)
+        key = uuid.uuid4()
+        (made.api_client_keys if owned else made.hidden_api_client_keys).append(key)
+        keys.append(
+            {
+                "id": key,
+                "client_id": client,
+                "organization_id": pk,
+                "prefix": f"qnt_{i:08d}",
+                "key_hash": uuid.uuid4().bytes * 2,
+                "created_by": owner,
+                "created_at": start + timedelta(days=i, minutes=31),
+            }
+        )
     await insert_rows(session, Organization, organizations)
     await insert_rows(session, Membership, memberships)
     await insert_rows(session, Invitation, invitations)
     await insert_rows(session, ApiClient, clients)
+    await insert_rows(session, ApiClientKey, keys)
     return made
 
 

@@ -298,6 +298,8 @@ async def test_members_by_organization_and_role(engine: AsyncEngine, world: dict
     # ...and a table open to some roles only is read by those roles only
     assert await _visible(engine, BUDGETS, user(ALICE)) == {world["budget_a"]}
     assert await _visible(engine, BUDGETS, user(BOB)) == set()
+    # (no API client holds a role: a table kept for some roles is none of its organization's clients')
+    assert await _visible(engine, BUDGETS, Actor.api_client("partner", ORG_A)) == set()
     # A stranger reads nothing; an API client reads its own organization's rows
     assert await _visible(engine, CAMPAIGNS, user(uuid.uuid4())) == set()
     assert await _visible(engine, CAMPAIGNS, Actor.api_client("partner", ORG_B)) == {world["camp_b"]}
@@ -315,9 +317,10 @@ async def test_any_of_several_policies(engine: AsyncEngine, world: dict[str, uui
     assert await _visible(engine, TRAILS, user(ALICE)) == {world["trail_alice"], world["trail_bob_in_a"]}
     assert await _visible(engine, TRAILS, user(BOB)) == {world["trail_bob_in_a"]}
     assert await _visible(engine, TRAILS, user(CAROL)) == {world["trail_carol_in_b"]}
-    # A stranger reads nothing, an API client its organization's rows
+    # A stranger reads nothing; nor does an API client: its organization's rows here are its
+    # owners' (a client holds no role)
     assert await _visible(engine, TRAILS, user(uuid.uuid4())) == set()
-    assert await _visible(engine, TRAILS, Actor.api_client("partner", ORG_A)) == {world["trail_bob_in_a"]}
+    assert await _visible(engine, TRAILS, Actor.api_client("partner", ORG_A)) == set()
     # Equal declarations are one policy; an empty one is refused
     assert AnyOf(Owned(), OWNED) == AnyOf(Owned(), Owned())
     with pytest.raises(ValueError, match="at least one policy"):
@@ -364,10 +367,10 @@ async def test_referenced_rows_and_hidden_columns(engine: AsyncEngine, world: di
     assert await _people(engine, user(BOB)) == {"alice": None, "bob": "bob@example.com"}
     assert await _people(engine, user(CAROL)) == {"carol": "carol@example.com"}
     assert await _people(engine, user(uuid.uuid4())) == {}
-    # An API client reads its organization's rows (memberships) and so its members, with their
-    # emails (`Members` gives a client its organization whatever the roles); the system everything;
-    # a webhook nothing
-    assert await _people(engine, Actor.api_client("partner", ORG_B)) == {"carol": "carol@example.com"}
+    # An API client reads its organization's rows (memberships) and so its members, without their
+    # emails (what `Members` keeps for some roles, no client reads: it holds none); the system
+    # everything; a webhook nothing
+    assert await _people(engine, Actor.api_client("partner", ORG_B)) == {"carol": None}
     everyone = {name: f"{name}@example.com" for name in PEOPLE_NAMES.values()}
     async with engine.connect() as conn:
         system = Actor.system("test")

@@ -138,7 +138,8 @@ async def test_migrate_command_upgrades_and_downgrades(server_url: str) -> None:
 
 def test_production_without_required_settings_says_what_to_set(tmp_path: Path) -> None:
     # Given production mode with nothing else configured
-    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL", "JWT_PRIVATE_KEY"}}
+    unset = {"DATABASE_URL", "TEST_DATABASE_URL", "JWT_PRIVATE_KEY", "API_KEY_SECRET"}
+    base = {k: v for k, v in os.environ.items() if k not in unset}
     env = {**base, "MODE": "production", "DATA_DIR": str(tmp_path)}
 
     def serve(extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -151,9 +152,14 @@ def test_production_without_required_settings_says_what_to_set(tmp_path: Path) -
     assert no_key.returncode == 2
     assert "error: JWT_PRIVATE_KEY is required in production mode" in no_key.stderr
     assert "Traceback" not in no_key.stderr
-    # When the key is there but no database, then it names DATABASE_URL
+    # When the key is there but not the API keys' secret, then it names API_KEY_SECRET
     key = subprocess.run([sys.executable, "app.py", "generate-key"], cwd=ROOT, capture_output=True, text=True).stdout
-    no_database = serve({"JWT_PRIVATE_KEY": key})
+    no_secret = serve({"JWT_PRIVATE_KEY": key})
+    assert no_secret.returncode == 2
+    assert "error: API_KEY_SECRET is required in production mode" in no_secret.stderr
+    assert "Traceback" not in no_secret.stderr
+    # When both are there but no database, then it names DATABASE_URL
+    no_database = serve({"JWT_PRIVATE_KEY": key, "API_KEY_SECRET": "s" * 40})
     assert no_database.returncode == 2
     assert "error: DATABASE_URL is required in production mode" in no_database.stderr
     assert "Traceback" not in no_database.stderr
@@ -169,6 +175,7 @@ EMPTY_SETTINGS = (
     "OPENAI_BASE_URL",
     "JWT_PRIVATE_KEY",
     "JWT_EXTRA_PUBLIC_KEYS",
+    "API_KEY_SECRET",
     "JOBS_IN_PROCESS",
     "INTROSPECTION",
     "GRAPHIQL",
@@ -199,6 +206,7 @@ def test_settings_given_as_empty_strings_are_unset(
     assert settings.openai_base_url is None
     assert settings.jwt_private_key is None
     assert settings.jwt_extra_public_keys is None
+    assert settings.api_key_secret is None
     assert settings.jobs_in_process is None
     assert settings.introspection is None
     assert settings.graphiql is None

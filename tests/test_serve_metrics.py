@@ -21,6 +21,7 @@ import pytest
 import websockets
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from tests.conftest import TEST_API_KEY_SECRET
 from tests.metrics_support import Samples
 from tests.support import free_port
 from tests.test_protections import signing_key
@@ -84,6 +85,7 @@ def served(database_url: str, tmp_path: Path) -> Iterator[tuple[Served, int, str
         MODE="production",
         DATABASE_URL=database_url,
         JWT_PRIVATE_KEY=signing_key(),
+        API_KEY_SECRET=TEST_API_KEY_SECRET,
         DATA_DIR=str(tmp_path / "data"),
         METRICS_TOKEN=token,
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),

@@ -130,13 +130,19 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
                 ("Message", [campaign.message]),
                 ("MessageVersion", [campaign.version]),
                 ("MessageTransition", [campaign.transition]),
+                ("ApiClient", teams.api_clients),
+                ("ApiClientKey", teams.api_client_keys),
             ):
                 owner.ids[type_name] = [to_global_id(type_name, pk) for pk in pks]
             owner.ids["Viewer"] = [to_global_id("Viewer", user_id)]  # its own viewer
             owner.ids["User"] = [viewer.user_id]  # its own account
             owner.ids["Notification"] = [to_global_id("Notification", pk) for pk in notifications]
-            owner.hidden = [to_global_id("Invitation", pk) for pk in teams.hidden_invitations]
-            owner.hidden += [to_global_id("Donation", pk) for pk in unreadable.donations]
+            owner.hidden = [
+                *(to_global_id("Invitation", pk) for pk in teams.hidden_invitations),
+                *(to_global_id("ApiClient", pk) for pk in teams.hidden_api_clients),
+                *(to_global_id("ApiClientKey", pk) for pk in teams.hidden_api_client_keys),
+                *(to_global_id("Donation", pk) for pk in unreadable.donations),
+            ]
             owners.append(owner)
         await session.commit()
         # Awkward values: text JSON must escape, arrays empty and odd, an attachment with a
@@ -237,6 +243,9 @@ fragment Every on Node { __typename id
   ... on MessageVersion { number body summary createdAt author { id } message { title }
     parentVersion { id } restoredFrom { id } }
   ... on MessageTransition { fromStatus toStatus note scheduledFor at actor { id } message { title } }
+  ... on ApiClient { name scopes documentPolicy createdAt lastUsedAt revokedAt organization { slug }
+    keys(first: 5) { totalCount nodes { prefix keyExpiresAt: expiresAt } } }
+  ... on ApiClientKey { prefix createdAt keyExpiresAt: expiresAt revokedAt lastUsedAt client { name scopes } }
 }
 """
 NODE = EVERY_FIELD + "query One($id: ID!) { node(id: $id) { ...Every } }"

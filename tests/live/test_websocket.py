@@ -216,7 +216,7 @@ subscription Notes($product: String) {
 def shared_streams_of(app: Starlette, user: Viewer) -> list[Any]:
     view = app.state.graphql_websocket
     user_pk = from_global_id(user.user_id)[1]
-    return [stream for key, stream in view.shared.streams.items() if key.user_id == user_pk]
+    return [stream for key, stream in view.shared.streams.items() if key.actor.user_id == user_pk]
 
 
 async def test_identical_subscriptions_of_one_user_share_one_execution(

@@ -56,6 +56,10 @@ def test_each_mutation_declares_its_permission_on_its_service() -> None:
         "removeMember": REMOVE,
         "changeMemberRole": CHANGE_ROLE,
         "deleteOrganization": DELETE,  # the owner role
+        "createApiClient": access.MANAGE_CLIENTS,
+        "rotateApiClientKey": access.MANAGE_CLIENTS,
+        "revokeApiClient": access.MANAGE_CLIENTS,
+        "updateApiClient": access.MANAGE_CLIENTS,
     }
     # Membership changes lock the organization's row (the last-owner rule under concurrency)
     assert {name for name, r in required.items() if r and r.lock} == {
