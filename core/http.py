@@ -10,7 +10,10 @@ refusal is a GraphQL error response whose `extensions` name the limit that was h
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,12 +40,22 @@ from core.accept import (
     OFFERS,
     SINGLE_RESULT_TYPES,
     Accept,
+    Delivery,
     MediaType,
+    defers,
     inspect_operation,
     not_acceptable_message,
 )
 from core.context import Actor, Context
 from core.db import DatabaseUnavailable, SqlStats, current_sql_stats, lost_connection, reader
+from core.documents import (
+    DocumentParams,
+    DocumentRefused,
+    RequestDocument,
+    elapsed_ms,
+    execute_prepared,
+    resolve_document,
+)
 from core.errors import shape_error
 from core.fastpath import Plan, PlanCache, run_plan
 from core.graphiql import graphiql_page
@@ -118,13 +131,26 @@ def _bad_request(message: str) -> RequestRefused:
     return RequestRefused(400, message, "BAD_REQUEST")
 
 
-def _parse_params(data: Any, *, may_hold_nul: bool = True) -> tuple[str, dict[str, Any] | None, str | None]:
-    """`query`, `variables` and `operationName` of a request, checked; `may_hold_nul` False when
-    the JSON text they came from has no escaped NUL (`\\u0000`), the only way JSON writes one."""
+def _parse_params(data: Any, *, may_hold_nul: bool = True) -> tuple[DocumentParams, dict[str, Any] | None, str | None]:
+    """The document (`query`, `documentId` or Apollo's `sha256Hash`), `variables` and
+    `operationName` of a request, checked; `may_hold_nul` False when the JSON text they came from
+    has no escaped NUL (`\\u0000`), the only way JSON writes one."""
     if not isinstance(data, dict):
         raise _bad_request("The body must be one JSON object with `query` (batches are not accepted)")
     query = data.get("query")
-    if not isinstance(query, str) or not query.strip():
+    document_id = data.get("documentId")
+    extensions = data.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise _bad_request("`extensions` must be a JSON object")
+    sha256_hash = _persisted_query_hash(extensions)
+    if document_id is not None:
+        if not isinstance(document_id, str) or not document_id:
+            raise _bad_request("`documentId` must be a non-empty string")
+        if query is not None:
+            raise _bad_request("Send `query` or `documentId`, not both")
+    elif sha256_hash is None and (not isinstance(query, str) or not query.strip()):
+        raise _bad_request("`query` must be a non-empty string")
+    if query is not None and (not isinstance(query, str) or not query.strip()):
         raise _bad_request("`query` must be a non-empty string")
     variables = data.get("variables")
     if variables is not None and not isinstance(variables, dict):
@@ -132,16 +158,27 @@ def _parse_params(data: Any, *, may_hold_nul: bool = True) -> tuple[str, dict[st
     operation_name = data.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
         raise _bad_request("`operationName` must be a string")
-    extensions = data.get("extensions")
-    if extensions is not None and not isinstance(extensions, dict):
-        raise _bad_request("`extensions` must be a JSON object")
-    if "\x00" in query or "\\u0000" in query or (may_hold_nul and _has_nul(variables)):
+    if operation_name == "" and document_id is not None:
+        operation_name = None  # the appendix: an empty operationName is an omitted one
+    text = query or ""
+    if "\x00" in text or "\\u0000" in text or (may_hold_nul and _has_nul(variables)):
         raise RequestRefused(
             400,
             "Text must not contain the NUL character (U+0000): Postgres cannot store it",
             "BAD_USER_INPUT",
         )
-    return query, variables, operation_name
+    return DocumentParams(query, document_id, sha256_hash), variables, operation_name
+
+
+def _persisted_query_hash(extensions: dict[str, Any] | None) -> str | None:
+    """Apollo's `extensions.persistedQuery.sha256Hash` (version 1), if the request has one."""
+    persisted = (extensions or {}).get("persistedQuery")
+    if not isinstance(persisted, dict):
+        return None
+    value = persisted.get("sha256Hash")
+    if not isinstance(value, str) or re.fullmatch(r"[0-9a-f]{64}", value) is None:
+        raise _bad_request("`extensions.persistedQuery.sha256Hash` must be 64 lower-case hex digits")
+    return value
 
 
 def _has_nul(value: Any) -> bool:
@@ -156,20 +193,22 @@ def _has_nul(value: Any) -> bool:
 
 async def _operation_from(
     request: Request, settings: Settings
-) -> tuple[str, dict[str, Any] | None, str | None, frozenset[OperationType]]:
+) -> tuple[DocumentParams, dict[str, Any] | None, str | None, frozenset[OperationType]]:
     record = request_record()  # the request's log line and metrics name its operation
     if request.method == "GET":
         params = request.query_params
         decoded: dict[str, Any] = {"query": params.get("query"), "operationName": params.get("operationName")}
+        if "documentId" in params:
+            decoded["documentId"] = params["documentId"]
         for name in ("variables", "extensions"):
             if params.get(name):
                 try:
                     decoded[name] = orjson.loads(params[name])
                 except orjson.JSONDecodeError as exc:
                     raise _bad_request(f"`{name}` is not valid JSON") from exc
-        query, variables, operation_name = _parse_params(decoded)
-        record.query, record.operation_name = query, operation_name
-        return query, variables, operation_name, QUERY_ONLY
+        document, variables, operation_name = _parse_params(decoded)
+        record.query, record.operation_name = document.query, operation_name
+        return document, variables, operation_name, QUERY_ONLY
     if request.method != "POST":
         raise RequestRefused(
             405, "Send operations with POST (or queries with GET)", "METHOD_NOT_ALLOWED", {"Allow": "GET, POST"}
@@ -188,9 +227,40 @@ async def _operation_from(
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise _bad_request("The body is not valid JSON") from exc
-    query, variables, operation_name = _parse_params(data, may_hold_nul=b"\\u0000" in body)
-    record.query, record.operation_name = query, operation_name
-    return query, variables, operation_name, ANY_OPERATION
+    document, variables, operation_name = _parse_params(data, may_hold_nul=b"\\u0000" in body)
+    record.query, record.operation_name = document.query, operation_name
+    return document, variables, operation_name, ANY_OPERATION
+
+
+async def request_document(runtime: Runtime, params: DocumentParams, actor: Actor | None) -> RequestDocument:
+    """The one place a request's parameters become the document it runs, with what was prepared
+    for it (a trusted document's AST and plans) and its origin (core/documents.py); refusals as
+    `RequestRefused`."""
+    try:
+        return await resolve_document(
+            params,
+            actor,
+            runtime.documents,
+            users_trusted_only=runtime.settings.user_documents == "trusted",
+        )
+    except DocumentRefused as refused:
+        raise RequestRefused(refused.status, refused.message, refused.code, **refused.details) from refused
+
+
+def _delivery_of(
+    document: RequestDocument, operation_name: str | None, variables: dict[str, Any] | None, settings: Settings
+) -> tuple[Delivery, GraphQLOperationType | None]:
+    """How the results travel and the operation's type: a trusted document's from its AST (no parse)."""
+    trusted = document.trusted
+    if trusted is None or trusted.document is None:
+        return inspect_operation(document.query, operation_name, variables, settings.max_tokens, always=False)
+    kind = trusted.operation(operation_name)
+    if kind is GraphQLOperationType.SUBSCRIPTION:
+        return Delivery.SUBSCRIPTION, kind
+    operation = get_operation_ast(trusted.document, operation_name)
+    if operation is not None and defers(trusted.document, operation, variables or {}):
+        return Delivery.INCREMENTAL, kind
+    return Delivery.SINGLE, kind
 
 
 def authenticate(tokens: TokenService, authorization: str | None) -> Actor | None:
@@ -264,21 +334,24 @@ async def _graphql_endpoint(request: Request) -> Response:
         return RequestRefused(404, "GraphiQL is disabled on this server", "GRAPHIQL_DISABLED").response()
     accept = Accept.of(request.headers.get("accept"))
     single = accept.single_result
+    started = time.perf_counter()
     try:
-        query, variables, operation_name, allowed = await _operation_from(request, settings)
-        delivery, kind = inspect_operation(query, operation_name, variables, settings.max_tokens, always=False)
+        params, variables, operation_name, allowed = await _operation_from(request, settings)
+        actor = authenticate(runtime.tokens, request.headers.get("authorization"))
+        document = await request_document(runtime, params, actor)
+        query = document.query
+        delivery, kind = _delivery_of(document, operation_name, variables, settings)
         media = accept.choose(delivery)
         if media is None:
             offered = [str(offer) for group in OFFERS[delivery] for offer in group]
             raise RequestRefused(406, not_acceptable_message(delivery), "NOT_ACCEPTABLE", accepted=offered)
-        if media not in SINGLE_RESULT_TYPES and request.method == "GET":
+        if request.method == "GET" and (media not in SINGLE_RESULT_TYPES or document.trusted is not None):
             # A stream runs what GET may not: know the operation's type (graphql-core's check
-            # answers a single result's GET mutation).
-            if kind is None:
+            # answers a single result's GET mutation; a trusted document's type is known).
+            if kind is None and document.trusted is None:
                 _, kind = inspect_operation(query, operation_name, variables, settings.max_tokens, always=True)
             if kind is GraphQLOperationType.MUTATION:
                 raise _mutation_by_get()
-        actor = authenticate(runtime.tokens, request.headers.get("authorization"))
     except RequestRefused as refused:
         return refused.response(single)
     if media == EVENT_STREAM:
@@ -316,19 +389,22 @@ async def _graphql_endpoint(request: Request) -> Response:
         contexts.append(context)
         outcome.one_statement, outcome.fallback = False, None
         with compiled_span(runtime.tracer, runtime.plans, query, operation_name, outcome):
-            result, attempted = await _compiled(runtime, context, query, variables, operation_name, outcome)
+            result, attempted = await _compiled(runtime, context, document, variables, operation_name, outcome)
         record.path = GRAPHQL_CORE if result is None else ONE_STATEMENT if outcome.one_statement else COMPILED
         if result is None:
             if attempted:  # an abandoned plan may have filled the loaders: graphql-core starts afresh
                 context = runtime.context(request, actor, stats, reads=reads)
                 contexts.append(context)
-            result = await runtime.schema.execute(
-                query,
-                variable_values=variables,
-                context_value=context,
-                operation_name=operation_name,
-                allowed_operation_types=allowed,
-            )
+            arguments: dict[str, Any] = {
+                "variable_values": variables,
+                "context_value": context,
+                "operation_name": operation_name,
+                "allowed_operation_types": allowed,
+            }
+            if document.trusted is not None and document.trusted.document is not None:
+                result = await execute_prepared(runtime.schema, document.trusted, **arguments)
+            else:
+                result = await runtime.schema.execute(query, **arguments)
         return context, result
 
     try:
@@ -366,7 +442,38 @@ async def _graphql_endpoint(request: Request) -> Response:
     if extensions:
         body["extensions"] = extensions
     record.pre_execution, record.errors = isinstance(result, PreExecutionError), body.get("errors")
-    return Response(orjson.dumps(body), status_code=status, media_type=media.essence, headers=VARY)
+    encoded = orjson.dumps(body)
+    headers = VARY
+    if document.trusted is not None:
+        if runtime.documents is not None:
+            runtime.documents.usage.record(document.trusted.stored.pk, elapsed_ms(started))
+        if request.method == "GET":
+            headers = _cache_headers(encoded, ok=status == 200 and "errors" not in body, actor=actor, settings=settings)
+            if status == 200 and _not_modified(request, headers):
+                return Response(status_code=304, headers=headers)
+    return Response(encoded, status_code=status, media_type=media.essence, headers=headers)
+
+
+def _cache_headers(body: bytes, *, ok: bool, actor: Actor | None, settings: Settings) -> dict[str, str]:
+    """A GET of a trusted document is cacheable: by anyone (a CDN) when anonymous, by the
+    client's own cache only when authenticated; an answer with errors by nobody. The ETag
+    (a digest of the body) lets a client revalidate with `If-None-Match` (304)."""
+    headers = {"Vary": "Accept, Authorization"}
+    if not ok:
+        headers["Cache-Control"] = "no-store"
+        return headers
+    age = settings.persisted_document_max_age_seconds
+    headers["Cache-Control"] = f"public, max-age={age}" if actor is None else "private, no-cache"
+    headers["ETag"] = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    return headers
+
+
+def _not_modified(request: Request, headers: dict[str, str]) -> bool:
+    etag = headers.get("ETag")
+    given = request.headers.get("if-none-match")
+    if etag is None or not given:
+        return False
+    return given.strip() == "*" or etag in {tag.strip().removeprefix("W/") for tag in given.split(",")}
 
 
 def result_status(errors: list[dict[str, Any]], *, executed: bool, media: MediaType) -> int:
@@ -450,7 +557,7 @@ def _left_one_statement(plans: PlanCache, plan: Plan, outcome: SqlOutcome, reaso
 async def _compiled(
     runtime: Runtime,
     context: Context[Any],
-    query: str,
+    document: RequestDocument,
     variables: dict[str, Any] | None,
     operation_name: str | None,
     outcome: SqlOutcome,
@@ -464,7 +571,12 @@ async def _compiled(
     words it), or an attempt the plan abandoned (errors are graphql-core's to report).
     """
     plans = runtime.plans
-    plan = plans.get(query, operation_name) if plans is not None else None
+    if plans is None:
+        plan = None
+    elif document.trusted is not None:
+        plan = document.trusted.plan(operation_name)  # compiled when the process prepared it
+    else:
+        plan = plans.get(document.query, operation_name)
     if plans is None or plan is None:
         outcome.fallback = NO_PLAN
         return None, False
