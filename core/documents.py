@@ -504,26 +504,35 @@ def coordinates_used(schema: GraphQLSchema, document: DocumentNode) -> set[str]:
     return used
 
 
+_NAME = r"[_A-Za-z][_0-9A-Za-z]*"
+_COORDINATE = re.compile(rf"\b({_NAME})\.({_NAME})(?:\(({_NAME}):\))?")
+_TYPE_SUBJECTS = (
+    re.compile(rf"^({_NAME}) was removed\.$"),
+    re.compile(rf"^({_NAME}) changed from"),
+    re.compile(rf"from union type ({_NAME})\.$"),
+    re.compile(rf"^({_NAME}) no longer implements"),
+)
+
+
 def breaking_coordinates(description: str) -> set[str]:
     """The coordinates a breaking change of graphql-core's `find_breaking_changes` is about, read
-    from its description (`Task.title changed type from String! to Int!.`, `Query.x was removed.`,
-    `A required arg a on Type.f was added.`, `V was removed from enum type E.`...)."""
+    from its description: `Field Task.title changed type from String! to Int!.` is `Task.title`,
+    `Argument Query.x(a:) was removed.` is `Query.x(a:)` (a document passing it), `A required
+    argument Query.x(a:) was added.` is `Query.x` (any document selecting it), `Enum value E.V was
+    removed.` is `E`, `T was removed.` is `T`."""
     found: set[str] = set()
-    for match in re.finditer(r"\b([_A-Za-z][_0-9A-Za-z]*)\.([_A-Za-z][_0-9A-Za-z]*)\b", description):
-        found.add(f"{match.group(1)}.{match.group(2)}")
-    arg = re.search(r"^([_A-Za-z][_0-9A-Za-z]*)\.([_A-Za-z][_0-9A-Za-z]*) arg ([_A-Za-z][_0-9A-Za-z]*)", description)
-    if arg:
-        found.add(f"{arg.group(1)}.{arg.group(2)}({arg.group(3)}:)")
-    for pattern in (
-        r"^([_A-Za-z][_0-9A-Za-z]*) was removed\.$",
-        r"^([_A-Za-z][_0-9A-Za-z]*) changed from",
-        r"from (?:enum|union) type ([_A-Za-z][_0-9A-Za-z]*)\.$",
-        r"on input type ([_A-Za-z][_0-9A-Za-z]*) was added\.$",
-        r"^([_A-Za-z][_0-9A-Za-z]*) no longer implements",
-    ):
-        type_match = re.search(pattern, description)
-        if type_match:
-            found.add(type_match.group(1))
+    for match in _COORDINATE.finditer(description):
+        type_name, field_name, argument = match.groups()
+        if argument is not None and not description.startswith("A required argument"):
+            found.add(f"{type_name}.{field_name}({argument}:)")
+        else:
+            found.add(f"{type_name}.{field_name}")
+        if description.startswith(("Enum value", "A required field")):
+            found.add(type_name)
+    for pattern in _TYPE_SUBJECTS:
+        subject = pattern.search(description)
+        if subject:
+            found.add(subject.group(1))
     return found
 
 

@@ -57,7 +57,9 @@ class ManifestRefused(ValidationFailed):
     """A manifest, or one of its documents, can't be registered; `problems` names each."""
 
     def __init__(self, message: str, problems: Sequence[Problem]) -> None:
-        detail = "; ".join(f"{p.document_id}: {p.message}" for p in problems[:20])
+        detail = "; ".join(
+            f"{p.document_id}: {p.message}" + (f" ({'; '.join(p.errors)})" if p.errors else "") for p in problems[:20]
+        )
         super().__init__(f"{message}: {detail}" if detail else message, field=["input", "manifest"])
         self.problems = list(problems)
 

@@ -17,7 +17,9 @@ from core.access import AUDIT_READ, CHANGE_ROLE, DELETE, INVITE, REMOVE, Organiz
 from core.context import Actor
 from core.products import Product, RegistrationError, Registry
 from products import PRODUCTS, REGISTRY
-from resolvers.organizations import SERVICES, OrganizationMutation
+from resolvers.organizations import SERVICES as ORGANIZATION_SERVICES
+from resolvers.organizations import OrganizationMutation
+from resolvers.trusted_documents import SERVICES as TRUSTED_DOCUMENT_SERVICES
 from services import organizations
 from services.akashic import CAMPAIGN
 from services.organizations import TEAM, permission_matrix
@@ -27,6 +29,9 @@ BEGIN, END = "<!-- permission matrix: begin -->\n", "<!-- permission matrix: end
 
 #: Every platform permission, held by the owner alone.
 PLATFORM = dict.fromkeys(access.MEMBERSHIP_PERMISSIONS, ("owner",))
+
+#: Every mutation that requires a permission in an organization, with its service.
+SERVICES = {**ORGANIZATION_SERVICES, **TRUSTED_DOCUMENT_SERVICES}
 
 
 def test_the_readme_matrix_is_the_declarations() -> None:
@@ -41,7 +46,7 @@ def test_the_readme_matrix_is_the_declarations() -> None:
 
 def test_each_mutation_declares_its_permission_on_its_service() -> None:
     fields = get_object_definition(OrganizationMutation, strict=True).fields
-    assert {to_camel_case(field.python_name) for field in fields} == set(SERVICES)
+    assert {to_camel_case(field.python_name) for field in fields} == set(ORGANIZATION_SERVICES)
     required = {name: access.requirement_of(service) for name, service in SERVICES.items()}
     assert {name: r.permission if r else "none" for name, r in required.items()} == {
         "createOrganization": "none",  # anyone signed in
@@ -53,6 +58,7 @@ def test_each_mutation_declares_its_permission_on_its_service() -> None:
         "removeMember": REMOVE,
         "changeMemberRole": CHANGE_ROLE,
         "deleteOrganization": DELETE,  # the owner role
+        "registerTrustedDocuments": access.MANAGE_CLIENTS,
     }
     # Membership changes lock the organization's row (the last-owner rule under concurrency)
     assert {name for name, r in required.items() if r and r.lock} == {
