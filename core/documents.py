@@ -273,6 +273,11 @@ class UsageRecorder:
 
 Load = Callable[[uuid.UUID | None, str], Awaitable[StoredDocument | None]]
 
+#: How long an id the registry doesn't know is answered as unknown without asking it again: a
+#: flood of unknown ids costs one look-up per id and period, and a document registered through
+#: another process is found at most this long after.
+MISSING_SECONDS = 5.0
+
 
 class DocumentRegistry:
     """The trusted documents this process has prepared, by (client, id), least recently used out."""
@@ -286,6 +291,10 @@ class DocumentRegistry:
         self.usage = usage
         self.size = size
         self._documents: OrderedDict[tuple[uuid.UUID | None, str], TrustedDocument] = OrderedDict()
+        #: Ids found unknown, until when (monotonic time), least recent first.
+        self._missing: OrderedDict[tuple[uuid.UUID | None, str], float] = OrderedDict()
+        #: Look-ups the registry's `load` answered.
+        self.loads = 0
         #: Documents prepared in this process (each parsed and validated exactly once here).
         self.prepared = 0
 
@@ -297,6 +306,7 @@ class DocumentRegistry:
             return known
         prepared = prepare(self.rules, stored, compile_plans=self.compile_plans)
         self.prepared += 1
+        self._missing.pop(key, None)
         self._documents[key] = prepared
         while len(self._documents) > self.size:
             self._documents.popitem(last=False)
@@ -312,8 +322,17 @@ class DocumentRegistry:
         if known is not None:
             self._documents.move_to_end(key)
             return known
+        now = time.monotonic()
+        until = self._missing.get(key)
+        if until is not None and until > now:
+            return None
+        self.loads += 1
         stored = await self._load(client_id, document_id)
         if stored is None:
+            self._missing[key] = now + MISSING_SECONDS
+            self._missing.move_to_end(key)
+            while len(self._missing) > self.size:
+                self._missing.popitem(last=False)
             return None
         return self.remember(stored)
 

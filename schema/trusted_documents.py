@@ -28,7 +28,9 @@ class TrustedDocumentUsage:
     document_id: str = strawberry.field(description="Its id, as requests name it (`documentId`).")
     operation_names: list[str] = strawberry.field(description="Its operations' names (anonymous: empty).")
     registered_at: datetime = strawberry.field(description="When it was registered.")
-    request_count: float = strawberry.field(description="Requests that ran it (flushed every few seconds).")
+    request_count: float = strawberry.field(
+        description="Requests that ran it, as the servers last flushed them (a Float: a count may outgrow Int's 32 bits)."
+    )
     last_used_at: datetime | None = strawberry.field(description="Its last request, if any.")
     p95_milliseconds: float | None = strawberry.field(
         description="The 95th percentile of its latency (the upper bound of the bucket it falls in)."

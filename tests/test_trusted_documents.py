@@ -50,6 +50,7 @@ from services.trusted_documents import (
     parse_manifest,
     register_documents,
     registered_for_check,
+    stored_documents,
 )
 from services.trusted_documents_cli import run_documents_command
 from tests.conftest import make_settings
@@ -513,3 +514,66 @@ def test_breaking_changes_name_the_coordinates_they_are_about() -> None:
     assert breaking_coordinates("Task was removed.") == {"Task"}
     assert breaking_coordinates("Pillar was removed from union type Change.") == {"Change"}
     assert breaking_coordinates("A required field TaskInput.x was added.") == {"TaskInput.x", "TaskInput"}
+
+
+async def test_an_unknown_id_is_looked_up_once_per_period_and_found_once_registered(
+    app: Starlette, engine: AsyncEngine, http: httpx.AsyncClient
+) -> None:
+    registry = registry_of(app)
+    text = unique("query Later { viewer { id } }")
+    loads = registry.loads
+    for _ in range(5):
+        missing = await http.post("/graphql", json={"documentId": sha256_id(text)})
+        assert missing.status_code == 404
+    assert registry.loads == loads + 1  # the flood cost one look-up
+    # Registered through this process, it is found at once
+    schema = app.state.runtime.schema
+    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+        await register_documents(
+            session, rules=schema.document_rules, sdl=printable_schema(), client=None, manifest={sha256_id(text): text}
+        )
+        stored = await stored_documents(session, None, [sha256_id(text)])
+    registry.remember(stored[0])
+    found = await http.post("/graphql", json={"documentId": sha256_id(text)})
+    assert found.json()["data"] == {"viewer": None}
+
+
+CLIENT_DOCUMENTS = """
+    query D($id: ID!, $field: String) {
+      apiClientDocuments(clientId: $id, field: $field) {
+        documentId operationNames requestCount lastUsedAt p95Milliseconds
+      }
+    }
+"""
+
+
+async def test_an_admin_reads_a_clients_documents_and_their_usage(
+    app: Starlette, gql: GraphQLClient, session: AsyncSession
+) -> None:
+    owner, _, client = await organization_with_client(gql, session)
+    client_id = to_global_id("ApiClient", client.id)
+    used = unique("query Used { viewer { user { offering } } }")
+    idle = unique("query Idle { viewer { id } }")
+    manifest = json.dumps({sha256_id(used): used, sha256_id(idle): idle})
+    await gql(REGISTER, {"input": {"clientId": client_id, "manifest": manifest}}, token=owner.token)
+    # The client's requests (counted by the request path; API keys authenticate them)
+    registry = registry_of(app)
+    prepared = registry.cached(client.id, sha256_id(used))
+    assert prepared is not None
+    for milliseconds in (3.0, 4.0, 40.0):
+        registry.usage.record(prepared.stored.pk, milliseconds)
+    await registry.usage.flush()
+    listed = (await gql(CLIENT_DOCUMENTS, {"id": client_id}, token=owner.token)).data["apiClientDocuments"]
+    by_id = {d["documentId"]: d for d in listed}
+    assert by_id.keys() == {sha256_id(used), sha256_id(idle)}
+    assert by_id[sha256_id(used)]["requestCount"] == 3
+    assert by_id[sha256_id(used)]["p95Milliseconds"] == 50
+    assert by_id[sha256_id(used)]["operationNames"] == ["Used"]
+    assert by_id[sha256_id(idle)]["requestCount"] == 0
+    assert by_id[sha256_id(idle)]["lastUsedAt"] is None
+    # Which of them use a field
+    using = (await gql(CLIENT_DOCUMENTS, {"id": client_id, "field": "User.offering"}, token=owner.token)).data
+    assert [d["documentId"] for d in using["apiClientDocuments"]] == [sha256_id(used)]
+    # Anyone without api_clients.manage there reads none of them
+    stranger = await gql.sign_up()
+    assert (await gql(CLIENT_DOCUMENTS, {"id": client_id}, token=stranger.token)).data == {"apiClientDocuments": []}
