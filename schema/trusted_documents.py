@@ -29,7 +29,8 @@ class TrustedDocumentUsage:
     operation_names: list[str] = strawberry.field(description="Its operations' names (anonymous: empty).")
     registered_at: datetime = strawberry.field(description="When it was registered.")
     request_count: float = strawberry.field(
-        description="Requests that ran it, as the servers last flushed them (a Float: a count may outgrow Int's 32 bits)."
+        description="Requests that ran it, as the servers last flushed them "
+        "(a Float: a count may outgrow Int's 32 bits)."
     )
     last_used_at: datetime | None = strawberry.field(description="Its last request, if any.")
     p95_milliseconds: float | None = strawberry.field(
