@@ -143,6 +143,11 @@ class TrustedDocument:
     operations: dict[str | None, OperationType]
     #: Compiled plans by operation name (a query's; None where graphql-core runs it).
     plans: dict[str | None, Plan | None] = field(default_factory=dict)
+    #: Whether the text names @defer or @stream (only then is a request's delivery worked out).
+    may_defer: bool = False
+
+    def __post_init__(self) -> None:
+        self.may_defer = "defer" in self.stored.body or "stream" in self.stored.body
 
     @property
     def body(self) -> str:

@@ -257,7 +257,7 @@ def _delivery_of(
     kind = trusted.operation(operation_name)
     if kind is GraphQLOperationType.SUBSCRIPTION:
         return Delivery.SUBSCRIPTION, kind
-    operation = get_operation_ast(trusted.document, operation_name)
+    operation = get_operation_ast(trusted.document, operation_name) if trusted.may_defer else None
     if operation is not None and defers(trusted.document, operation, variables or {}):
         return Delivery.INCREMENTAL, kind
     return Delivery.SINGLE, kind
