@@ -191,8 +191,13 @@ def prepare(rules: DocumentRules, stored: StoredDocument, *, compile_plans: bool
 @dataclass
 class Usage:
     count: int = 0
-    last_used_at: datetime | None = None
+    #: The last use, as a Unix time.
+    last_used: float | None = None
     buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BOUNDS_MS) + 1))
+
+    @property
+    def last_used_at(self) -> datetime | None:
+        return datetime.fromtimestamp(self.last_used, UTC) if self.last_used is not None else None
 
 
 def bucket_of(milliseconds: float) -> int:
@@ -234,7 +239,7 @@ class UsageRecorder:
         if usage is None:
             usage = self._pending[pk] = Usage()
         usage.count += 1
-        usage.last_used_at = datetime.now(UTC)
+        usage.last_used = time.time()  # a datetime is made once per flush, not per request
         usage.buckets[bucket_of(milliseconds)] += 1
 
     @property
@@ -258,8 +263,8 @@ class UsageRecorder:
                     kept = self._pending.setdefault(pk, Usage())
                     kept.count += usage.count
                     kept.buckets = [a + b for a, b in zip(kept.buckets, usage.buckets, strict=True)]
-                    if kept.last_used_at is None or (usage.last_used_at and usage.last_used_at > kept.last_used_at):
-                        kept.last_used_at = usage.last_used_at
+                    if kept.last_used is None or (usage.last_used is not None and usage.last_used > kept.last_used):
+                        kept.last_used = usage.last_used
                 return 0
             return len(batch)
 
