@@ -339,7 +339,7 @@ async def _graphql_endpoint(request: Request) -> Response:
         params, variables, operation_name, allowed = await _operation_from(request, settings)
         actor = authenticate(runtime.tokens, request.headers.get("authorization"))
         document = await request_document(runtime, params, actor)
-        query = document.query
+        query = request_record().query = document.query  # a trusted document's text names its operation
         delivery, kind = _delivery_of(document, operation_name, variables, settings)
         media = accept.choose(delivery)
         if media is None:

@@ -577,3 +577,15 @@ async def test_an_admin_reads_a_clients_documents_and_their_usage(
     # Anyone without api_clients.manage there reads none of them
     stranger = await gql.sign_up()
     assert (await gql(CLIENT_DOCUMENTS, {"id": client_id}, token=stranger.token)).data == {"apiClientDocuments": []}
+
+
+async def test_a_request_by_id_is_logged_and_counted_under_its_operation(
+    app: Starlette, engine: AsyncEngine, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    query = unique("query NamedById { viewer { id } }")
+    await push_first_party(app, engine, {sha256_id(query): query})
+    with caplog.at_level("INFO", logger="quintet.request"):
+        response = await http.post("/graphql", json={"documentId": sha256_id(query)})
+    assert response.status_code == 200
+    lines = [r for r in caplog.records if r.name == "quintet.request"]
+    assert [getattr(r, "operation", None) for r in lines] == ["NamedById"]
