@@ -44,6 +44,7 @@ from core.db import (  # noqa: E402
     resolve_direct_url,
     session_factory,
 )
+from core.documents import DocumentRegistry, UsageRecorder  # noqa: E402
 from core.events import create_bus, register_process_bus, unregister_process_bus  # noqa: E402
 from core.graphiql import PREFIX as GRAPHIQL_PREFIX  # noqa: E402
 from core.graphiql import graphiql_asset  # noqa: E402
@@ -171,6 +172,11 @@ def create_app(
             persisted=PersistedQueries.for_settings(settings, schema.plans, counters),
             budgets=budgets,
         )
+        documents = _trusted_documents(settings, schema, engine)
+        runtime.documents = documents
+        usage_flusher = asyncio.create_task(
+            documents.usage.run(settings.document_usage_flush_seconds), name="flush trusted documents' usage"
+        )
         app.state.runtime = runtime
         # What /metrics reads from the database at each scrape (the same in every process).
         app.state.scrape_sources = [queue_families(settings.job_stalled_after_seconds), job_families]
@@ -198,6 +204,9 @@ def create_app(
         try:
             yield
         finally:
+            usage_flusher.cancel()  # it writes what it counted once more as it stops
+            with contextlib.suppress(asyncio.CancelledError):
+                await usage_flusher
             queue_watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await queue_watcher
@@ -247,6 +256,18 @@ def create_app(
     # Innermost: a WebSocket goes straight to its endpoint, past the exception middleware and the router.
     middleware.append(Middleware(WebSocketShortcut, routes=routes))
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+def _trusted_documents(settings: Settings, schema: Any, engine: Any) -> DocumentRegistry:
+    """The process's trusted documents (core/documents.py) over the registry's table."""
+    from services.trusted_documents import loader, usage_flusher
+
+    return DocumentRegistry(
+        schema.document_rules,
+        loader(engine),
+        compile_plans=settings.fast_path,
+        usage=UsageRecorder(usage_flusher(engine)),
+    )
 
 
 async def _stop_worker(worker: asyncio.Task[None]) -> None:
@@ -531,6 +552,15 @@ async def _clients(args: argparse.Namespace, settings: Settings, database_url: s
         await engine.dispose()
 
 
+def cmd_documents(args: argparse.Namespace) -> None:
+    from services.trusted_documents_cli import run_documents_command
+
+    settings = get_settings()
+    url = resolve_direct_url(settings, resolve_database_url(settings))
+    asyncio.run(check_database(url))
+    raise SystemExit(asyncio.run(run_documents_command(args, settings, url)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="app.py", description="Quintet GraphQL API server.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -564,6 +594,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="load the demo dataset", description="Migrate and load the demo dataset.")
     demo.set_defaults(handler=cmd_demo)
+
+    documents = commands.add_parser(
+        "documents",
+        help="trusted documents: push a manifest, check them against the schema, show their usage",
+        description='Trusted (persisted) documents; see README, "Trusted documents".',
+    )
+    actions = documents.add_subparsers(dest="action", required=True, metavar="ACTION")
+    push = actions.add_parser(
+        "push",
+        help="register a manifest's documents",
+        description="Register the documents of a manifest (GraphQL Code Generator's persisted-documents.json, "
+        "Relay's persisted queries, Apollo's manifest) for an API client, or as first-party documents.",
+    )
+    owner = push.add_mutually_exclusive_group(required=True)
+    owner.add_argument("--client", metavar="NAME", help="the API client's name")
+    owner.add_argument("--first-party", action="store_true", help="our own apps' documents (users' requests)")
+    push.add_argument("--organization", metavar="SLUG", help="the client's organization (when names repeat)")
+    push.add_argument("file", help="the manifest (JSON), or - for stdin")
+    check = actions.add_parser(
+        "check",
+        help="list the registered documents the schema would break (exit 1 if any)",
+        description="Validate every registered document against the current schema and compare the schema with "
+        "the one each was registered against (graphql-core's find_breaking_changes); exits 1 if any would break.",
+    )
+    check.add_argument("--schema", metavar="SDL", help="check against this SDL file instead of the app's schema")
+    usage = actions.add_parser(
+        "usage",
+        help="show each document's use (count, last used, p95)",
+        description="Each registered document's requests, last use and p95 latency (flushed by the servers).",
+    )
+    usage.add_argument("--field", metavar="TYPE.FIELD", help="only the documents that use this coordinate")
+    usage.add_argument("--client", metavar="NAME", help="only this API client's documents")
+    documents.set_defaults(handler=cmd_documents)
 
     key = commands.add_parser(
         "generate-key",

@@ -14,8 +14,11 @@ module docstring of bench.side_by_side says what each operation asks.
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import shlex
 import sys
+import tempfile
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
@@ -40,6 +43,7 @@ from bench.checks import (
     walk_tree,
 )
 from bench.dataset import ACTIVE_PROJECT_STATUSES, OPEN_TASK_STATUSES
+from core.documents import sha256_id
 from core.relay import from_global_id, to_global_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -496,6 +500,50 @@ class Quintet(Peer):
         return _quintet_id(value)
 
 
+class QuintetDocuments(Quintet):
+    """Quintet with every operation sent as a trusted document (`documentId`, README "Trusted
+    documents"): the same documents as `quintet`, registered as first-party documents before the
+    server starts, so that requests carry no text and the server neither parses nor validates."""
+
+    name = "quintet-documents"
+    title = "Quintet (production mode), every operation by documentId"
+
+    def launch(self, *, port: int, workers: int, dsn: str) -> Launch:
+        launch = super().launch(port=port, workers=workers, dsn=dsn)
+        manifest = Path(tempfile.gettempdir()) / f"quintet-bench-documents-{os.getpid()}.json"
+        manifest.write_bytes(orjson.dumps(quintet_manifest()))
+        steps = [
+            [sys.executable, "app.py", "migrate"],
+            [sys.executable, "app.py", "documents", "push", "--first-party", str(manifest)],
+        ]
+        script = " && ".join(f"{shlex.join(step)} >/dev/null" for step in steps) + " && exec " + shlex.join(launch.argv)
+        return replace(launch, argv=["/bin/sh", "-c", script])
+
+    def request(self, operation: str, call: Call) -> HttpRequest:
+        sent = super().request(operation, call)
+        payload = orjson.loads(sent.body)
+        text = payload.pop("query")
+        return replace(sent, body=orjson.dumps({"documentId": sha256_id(text), **payload}))
+
+
+def quintet_manifest() -> dict[str, str]:
+    """Quintet's documents of the side-by-side, as a manifest (`sha256:<hex>` → text)."""
+    texts = (
+        QUINTET_TREE,
+        QUINTET_DASHBOARD,
+        QUINTET_NODE,
+        QUINTET_RENAME,
+        QUINTET_RELAY,
+        QUINTET_FILTERED,
+        QUINTET_NODES,
+        QUINTET_LOGIN,
+        QUINTET_CREATE,
+        QUINTET_UPDATE,
+        QUINTET_PROJECT_TASKS,
+    )
+    return {sha256_id(text): text for text in texts}
+
+
 # ------------------------------------------------------------------------- PostGraphile
 
 PROGRESS = "progress { percent totalTasks completedTasks }"
@@ -945,8 +993,9 @@ class Floor(Peer):
 
 
 PEER_NAMES = ("quintet", "postgraphile5", "postgraphile", "naive", "floor")
-#: Peers that run only when named: Quintet past its row-level security (what the wall costs).
-EXTRA_PEER_NAMES = ("quintet-owner",)
+#: Peers that run only when named: Quintet past its row-level security (what the wall costs), and
+#: Quintet sent trusted documents by id instead of their text.
+EXTRA_PEER_NAMES = ("quintet-owner", "quintet-documents")
 #: The peers that run on Node.js (npm ci from a committed lock file, each in its folder).
 NODE_PEERS = {"postgraphile5": POSTGRAPHILE5_DIR, "postgraphile": POSTGRAPHILE_DIR}
 
@@ -959,5 +1008,6 @@ def build_peers(names: list[str], *, jwt_private_key: str, no_pgcrypto: str | No
         "naive": NaiveStrawberry(),
         "floor": Floor(),
         "quintet-owner": QuintetOwner(jwt_private_key),
+        "quintet-documents": QuintetDocuments(jwt_private_key),
     }
     return [known[name] for name in names]

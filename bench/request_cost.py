@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.dataset import SCALES, prepare_dataset, resolve_server
-from bench.lineup import HttpRequest, Quintet
+from bench.lineup import HttpRequest, Quintet, QuintetDocuments, quintet_manifest
 from bench.profile_quintet import in_process_quintet
 from bench.side_by_side import KEY_PATH, ROOT, build_calls, mint_tokens
 from core.security import load_or_create_dev_key
@@ -105,6 +105,24 @@ async def call_asgi(app: Asgi, request: HttpRequest, client: str = "127.0.0.1") 
     return status, b"".join(body)
 
 
+async def register_bench_documents(app: Any) -> None:
+    """Register the side-by-side's Quintet documents as first-party trusted documents (idempotent)."""
+    from core.rls import acting_as_system
+    from schema import printable_schema
+    from services.trusted_documents import register_documents
+
+    runtime = app.state.runtime
+    with acting_as_system():
+        async with runtime.sessions() as session, session.begin():
+            await register_documents(
+                session,
+                rules=runtime.schema.document_rules,
+                sdl=printable_schema(),
+                client=None,
+                manifest=quintet_manifest(),
+            )
+
+
 def _checked(operation: str, status: int, body: bytes) -> None:
     if status != 200 or b'"errors":[{' in body:
         raise RuntimeError(f"{operation}: {status} {body[:300]!r}")
@@ -114,7 +132,11 @@ async def measure(options: argparse.Namespace) -> None:
     quintet = await in_process_quintet(options, log_level="warning")
     scale, app, peer, calls = quintet.scale, quintet.app, quintet.peer, quintet.calls
     async with app.router.lifespan_context(app):
-        print(f"scale {scale.name}, {options.repeats} repeats; CPU and wall time per request, in ms")
+        if options.by_document_id:
+            peer = QuintetDocuments(peer.jwt_private_key)
+            await register_bench_documents(app)
+        how = "by documentId" if options.by_document_id else "by text"
+        print(f"scale {scale.name}, {options.repeats} repeats, documents {how}; CPU and wall time per request, in ms")
         print(f"{'operation':<10} {'requests':>8} {'CPU min':>8} {'CPU median':>10} {'wall median':>11}")
         for operation in options.operation_names:
             sample = calls[operation]
@@ -252,6 +274,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--over-http", action="store_true", help="server CPU per request under wrk instead")
     parser.add_argument("--seconds", type=float, default=10.0, help="--over-http: measured seconds (default 10)")
     parser.add_argument("--connections", type=int, default=4, help="--over-http: wrk connections (default 4)")
+    parser.add_argument(
+        "--by-document-id",
+        action="store_true",
+        help="send every operation as a trusted document (documentId) instead of its text",
+    )
     parser.add_argument("--counting", action="store_true", help=argparse.SUPPRESS)  # the run under callgrind
     options = parser.parse_args(argv)
     options.operation_names = [name.strip() for name in options.operations.split(",") if name.strip()]

@@ -273,12 +273,12 @@ def inspect_operation(
         return Delivery.SINGLE, None
     if operation.operation is OperationType.SUBSCRIPTION:
         return Delivery.SUBSCRIPTION, operation.operation
-    if _defers(document, operation, variables or {}):
+    if defers(document, operation, variables or {}):
         return Delivery.INCREMENTAL, operation.operation
     return Delivery.SINGLE, operation.operation
 
 
-def _defers(document: DocumentNode, operation: OperationDefinitionNode, variables: dict[str, Any]) -> bool:
+def defers(document: DocumentNode, operation: OperationDefinitionNode, variables: dict[str, Any]) -> bool:
     """Whether the operation (or a fragment it spreads) has a @defer or @stream not turned off by
     `if: false` (a literal, or a variable given as false or defaulting to false)."""
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}

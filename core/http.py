@@ -10,7 +10,10 @@ refusal is a GraphQL error response whose `extensions` name the limit that was h
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,7 +40,9 @@ from core.accept import (
     OFFERS,
     SINGLE_RESULT_TYPES,
     Accept,
+    Delivery,
     MediaType,
+    defers,
     inspect_operation,
     not_acceptable_message,
 )
@@ -45,13 +50,21 @@ from core.api_keys import InvalidApiKey, is_api_key
 from core.budgets import THROTTLED, CostCharge
 from core.context import Actor, Context
 from core.db import DatabaseUnavailable, SqlStats, current_sql_stats, lost_connection, reader
+from core.documents import (
+    DocumentParams,
+    DocumentRefused,
+    RequestDocument,
+    elapsed_ms,
+    execute_prepared,
+    resolve_document,
+)
 from core.errors import shape_error
 from core.fastpath import Plan, PlanCache, run_plan
 from core.graphiql import graphiql_page
 from core.jobs import QueueWatch, queue_health
 from core.limits import coerced_variables, node_count
 from core.observability import COMPILED, GRAPHQL_CORE, ONE_STATEMENT, note_refusal, request_record
-from core.persisted import PersistedQueries, PersistedQueryRefused
+from core.persisted import PersistedQueryRefused
 from core.ratelimit import client_address
 from core.runtime import Runtime
 from core.scopes import CODE, InsufficientScope, check_scopes
@@ -125,16 +138,28 @@ def _bad_request(message: str) -> RequestRefused:
 
 def _parse_params(
     data: Any, *, may_hold_nul: bool = True
-) -> tuple[str | None, dict[str, Any] | None, str | None, dict[str, Any] | None]:
-    """`query`, `variables`, `operationName` and `extensions` of a request, checked; `query` is
-    None only when `extensions` name a persisted query instead. `may_hold_nul` False when the
-    JSON text they came from has no escaped NUL (`\\u0000`), the only way JSON writes one."""
+) -> tuple[DocumentParams, dict[str, Any] | None, str | None, dict[str, Any] | None]:
+    """The document (`query`, `documentId` or Apollo's `sha256Hash`), `variables` and
+    `operationName` of a request, checked; `may_hold_nul` False when the JSON text they came from
+    has no escaped NUL (`\\u0000`), the only way JSON writes one."""
     if not isinstance(data, dict):
         raise _bad_request("The body must be one JSON object with `query` (batches are not accepted)")
     query = data.get("query")
-    if query in (None, "") and PersistedQueries.names_a_document(data.get("extensions")):
-        query = None  # its hash names it (core/persisted.py)
-    elif not isinstance(query, str) or not query.strip():
+    document_id = data.get("documentId")
+    extensions = data.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise _bad_request("`extensions` must be a JSON object")
+    sha256_hash = _persisted_query_hash(extensions)
+    if query == "" and (sha256_hash is not None or document_id is not None):
+        query = None  # urql's graphql-ws set-up sends `query: ""` with a hash: the hash names it
+    if document_id is not None:
+        if not isinstance(document_id, str) or not document_id:
+            raise _bad_request("`documentId` must be a non-empty string")
+        if query is not None:
+            raise _bad_request("Send `query` or `documentId`, not both")
+    elif sha256_hash is None and (not isinstance(query, str) or not query.strip()):
+        raise _bad_request("`query` must be a non-empty string")
+    if query is not None and (not isinstance(query, str) or not query.strip()):
         raise _bad_request("`query` must be a non-empty string")
     variables = data.get("variables")
     if variables is not None and not isinstance(variables, dict):
@@ -142,16 +167,27 @@ def _parse_params(
     operation_name = data.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
         raise _bad_request("`operationName` must be a string")
-    extensions = data.get("extensions")
-    if extensions is not None and not isinstance(extensions, dict):
-        raise _bad_request("`extensions` must be a JSON object")
-    if (query is not None and ("\x00" in query or "\\u0000" in query)) or (may_hold_nul and _has_nul(variables)):
+    if operation_name == "" and document_id is not None:
+        operation_name = None  # the appendix: an empty operationName is an omitted one
+    text = query or ""
+    if "\x00" in text or "\\u0000" in text or (may_hold_nul and _has_nul(variables)):
         raise RequestRefused(
             400,
             "Text must not contain the NUL character (U+0000): Postgres cannot store it",
             "BAD_USER_INPUT",
         )
-    return query, variables, operation_name, extensions
+    return DocumentParams(query, document_id, sha256_hash), variables, operation_name, extensions
+
+
+def _persisted_query_hash(extensions: dict[str, Any] | None) -> str | None:
+    """Apollo's `extensions.persistedQuery.sha256Hash` (version 1), if the request has one."""
+    persisted = (extensions or {}).get("persistedQuery")
+    if not isinstance(persisted, dict):
+        return None
+    value = persisted.get("sha256Hash")
+    if not isinstance(value, str) or re.fullmatch(r"[0-9a-f]{64}", value) is None:
+        raise _bad_request("`extensions.persistedQuery.sha256Hash` must be 64 lower-case hex digits")
+    return value
 
 
 def _has_nul(value: Any) -> bool:
@@ -165,33 +201,25 @@ def _has_nul(value: Any) -> bool:
 
 
 async def _operation_from(
-    request: Request, runtime: Runtime, single: MediaType
-) -> tuple[str, dict[str, Any] | None, str | None, frozenset[OperationType]]:
-    query, variables, operation_name, extensions, allowed = await _params_from(request, runtime.settings)
-    try:
-        text = await runtime.persisted.document(query, extensions, operation_name, client_address(request))
-    except PersistedQueryRefused as refused:
-        status = refused.status if single == GRAPHQL_RESPONSE else refused.json_status
-        raise RequestRefused(status, refused.message, refused.code, **refused.details) from refused
-    assert text is not None  # `_parse_params` lets no request without either through
-    record = request_record()  # the request's log line and metrics name its operation
-    record.query, record.operation_name = text, operation_name
-    return text, variables, operation_name, allowed
-
-
-async def _params_from(
     request: Request, settings: Settings
-) -> tuple[str | None, dict[str, Any] | None, str | None, dict[str, Any] | None, frozenset[OperationType]]:
+) -> tuple[DocumentParams, dict[str, Any] | None, str | None, dict[str, Any] | None, frozenset[OperationType]]:
+    """A request's document parameters, variables, operation name, extensions and the operation
+    types its method allows (GET: queries), checked."""
+    record = request_record()  # the request's log line and metrics name its operation
     if request.method == "GET":
         params = request.query_params
         decoded: dict[str, Any] = {"query": params.get("query"), "operationName": params.get("operationName")}
+        if "documentId" in params:
+            decoded["documentId"] = params["documentId"]
         for name in ("variables", "extensions"):
             if params.get(name):
                 try:
                     decoded[name] = orjson.loads(params[name])
                 except orjson.JSONDecodeError as exc:
                     raise _bad_request(f"`{name}` is not valid JSON") from exc
-        return (*_parse_params(decoded), QUERY_ONLY)
+        document, variables, operation_name, extensions = _parse_params(decoded)
+        record.query, record.operation_name = document.query, operation_name
+        return document, variables, operation_name, extensions, QUERY_ONLY
     if request.method != "POST":
         raise RequestRefused(
             405, "Send operations with POST (or queries with GET)", "METHOD_NOT_ALLOWED", {"Allow": "GET, POST"}
@@ -210,7 +238,61 @@ async def _params_from(
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise _bad_request("The body is not valid JSON") from exc
-    return (*_parse_params(data, may_hold_nul=b"\\u0000" in body), ANY_OPERATION)
+    document, variables, operation_name, extensions = _parse_params(data, may_hold_nul=b"\\u0000" in body)
+    record.query, record.operation_name = document.query, operation_name
+    return document, variables, operation_name, extensions, ANY_OPERATION
+
+
+async def request_document(
+    runtime: Runtime,
+    params: DocumentParams,
+    actor: Actor | None,
+    *,
+    extensions: dict[str, Any] | None,
+    operation_name: str | None,
+    address: str,
+    single: MediaType | None,
+) -> RequestDocument:
+    """The one place a request's parameters become the document it runs, with what was prepared
+    for it (a trusted document's AST and plans) and its origin (core/documents.py): a trusted
+    document by `documentId` or `sha256Hash` first, else an automatic persisted query's
+    (core/persisted.py), else the text sent; refusals as `RequestRefused`."""
+
+    async def automatic(query: str | None) -> str:
+        try:
+            text = await runtime.persisted.document(query, extensions, operation_name, address)
+        except PersistedQueryRefused as refused:
+            status = refused.status if single == GRAPHQL_RESPONSE else refused.json_status
+            raise RequestRefused(status, refused.message, refused.code, **refused.details) from refused
+        assert text is not None  # a hash is given: the store answers it or refuses
+        return text
+
+    try:
+        return await resolve_document(
+            params,
+            actor,
+            runtime.documents,
+            users_trusted_only=runtime.settings.user_documents == "trusted",
+            automatic=automatic,
+        )
+    except DocumentRefused as refused:
+        raise RequestRefused(refused.status, refused.message, refused.code, **refused.details) from refused
+
+
+def _delivery_of(
+    document: RequestDocument, operation_name: str | None, variables: dict[str, Any] | None, settings: Settings
+) -> tuple[Delivery, GraphQLOperationType | None]:
+    """How the results travel and the operation's type: a trusted document's from its AST (no parse)."""
+    trusted = document.trusted
+    if trusted is None or trusted.document is None:
+        return inspect_operation(document.query, operation_name, variables, settings.max_tokens, always=False)
+    kind = trusted.operation(operation_name)
+    if kind is GraphQLOperationType.SUBSCRIPTION:
+        return Delivery.SUBSCRIPTION, kind
+    operation = get_operation_ast(trusted.document, operation_name) if trusted.may_defer else None
+    if operation is not None and defers(trusted.document, operation, variables or {}):
+        return Delivery.INCREMENTAL, kind
+    return Delivery.SINGLE, kind
 
 
 def authenticate(tokens: TokenService, authorization: str | None) -> Actor | None:
@@ -323,23 +405,34 @@ async def _graphql_endpoint(request: Request) -> Response:
         return RequestRefused(404, "GraphiQL is disabled on this server", "GRAPHIQL_DISABLED").response()
     accept = Accept.of(request.headers.get("accept"))
     single = accept.single_result
+    started = time.perf_counter()
     try:
-        query, variables, operation_name, allowed = await _operation_from(request, runtime, single)
-        delivery, kind = inspect_operation(query, operation_name, variables, settings.max_tokens, always=False)
+        params, variables, operation_name, request_extensions, allowed = await _operation_from(request, settings)
+        actor = await authenticate_request(
+            runtime, request.headers.get("authorization"), request.headers.get("x-api-key")
+        )
+        document = await request_document(
+            runtime,
+            params,
+            actor,
+            extensions=request_extensions,
+            operation_name=operation_name,
+            address=client_address(request),
+            single=single,
+        )
+        query = request_record().query = document.query  # a trusted document's text names its operation
+        delivery, kind = _delivery_of(document, operation_name, variables, settings)
         media = accept.choose(delivery)
         if media is None:
             offered = [str(offer) for group in OFFERS[delivery] for offer in group]
             raise RequestRefused(406, not_acceptable_message(delivery), "NOT_ACCEPTABLE", accepted=offered)
-        if media not in SINGLE_RESULT_TYPES and request.method == "GET":
+        if request.method == "GET" and (media not in SINGLE_RESULT_TYPES or document.trusted is not None):
             # A stream runs what GET may not: know the operation's type (graphql-core's check
-            # answers a single result's GET mutation).
-            if kind is None:
+            # answers a single result's GET mutation; a trusted document's type is known).
+            if kind is None and document.trusted is None:
                 _, kind = inspect_operation(query, operation_name, variables, settings.max_tokens, always=True)
             if kind is GraphQLOperationType.MUTATION:
                 raise _mutation_by_get()
-        actor = await authenticate_request(
-            runtime, request.headers.get("authorization"), request.headers.get("x-api-key")
-        )
         check_scopes_of(runtime, actor, query, operation_name, variables)
     except RequestRefused as refused:
         return refused.response(single)
@@ -381,20 +474,23 @@ async def _graphql_endpoint(request: Request) -> Response:
         contexts.append(context)
         outcome.one_statement, outcome.fallback = False, None
         with compiled_span(runtime.tracer, runtime.plans, query, operation_name, outcome):
-            result, attempted = await _compiled(runtime, context, query, variables, operation_name, outcome)
+            result, attempted = await _compiled(runtime, context, document, variables, operation_name, outcome)
         record.path = GRAPHQL_CORE if result is None else ONE_STATEMENT if outcome.one_statement else COMPILED
         if result is None:
             if attempted:  # an abandoned plan may have filled the loaders: graphql-core starts afresh
                 context = runtime.context(request, actor, stats, reads=reads)
                 context.cost = charge
                 contexts.append(context)
-            result = await runtime.schema.execute(
-                query,
-                variable_values=variables,
-                context_value=context,
-                operation_name=operation_name,
-                allowed_operation_types=allowed,
-            )
+            arguments: dict[str, Any] = {
+                "variable_values": variables,
+                "context_value": context,
+                "operation_name": operation_name,
+                "allowed_operation_types": allowed,
+            }
+            if document.trusted is not None and document.trusted.document is not None:
+                result = await execute_prepared(runtime.schema, document.trusted, **arguments)
+            else:
+                result = await runtime.schema.execute(query, **arguments)
         return context, result
 
     try:
@@ -440,7 +536,37 @@ async def _graphql_endpoint(request: Request) -> Response:
     if extensions:
         body["extensions"] = extensions
     record.pre_execution, record.errors = isinstance(result, PreExecutionError), body.get("errors")
-    return Response(orjson.dumps(body), status_code=status, media_type=media.essence, headers=headers)
+    encoded = orjson.dumps(body)
+    if document.trusted is not None:
+        if runtime.documents is not None:
+            runtime.documents.usage.record(document.trusted.stored.pk, elapsed_ms(started))
+        if request.method == "GET":
+            headers = _cache_headers(encoded, ok=status == 200 and "errors" not in body, actor=actor, settings=settings)
+            if status == 200 and _not_modified(request, headers):
+                return Response(status_code=304, headers=headers)
+    return Response(encoded, status_code=status, media_type=media.essence, headers=headers)
+
+
+def _cache_headers(body: bytes, *, ok: bool, actor: Actor | None, settings: Settings) -> dict[str, str]:
+    """A GET of a trusted document is cacheable: by anyone (a CDN) when anonymous, by the
+    client's own cache only when authenticated; an answer with errors by nobody. The ETag
+    (a digest of the body) lets a client revalidate with `If-None-Match` (304)."""
+    headers = {"Vary": "Accept, Authorization"}
+    if not ok:
+        headers["Cache-Control"] = "no-store"
+        return headers
+    age = settings.persisted_document_max_age_seconds
+    headers["Cache-Control"] = f"public, max-age={age}" if actor is None else "private, no-cache"
+    headers["ETag"] = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    return headers
+
+
+def _not_modified(request: Request, headers: dict[str, str]) -> bool:
+    etag = headers.get("ETag")
+    given = request.headers.get("if-none-match")
+    if etag is None or not given:
+        return False
+    return given.strip() == "*" or etag in {tag.strip().removeprefix("W/") for tag in given.split(",")}
 
 
 def _throttled(errors: list[dict[str, Any]]) -> int | None:
@@ -533,7 +659,7 @@ def _left_one_statement(plans: PlanCache, plan: Plan, outcome: SqlOutcome, reaso
 async def _compiled(
     runtime: Runtime,
     context: Context[Any],
-    query: str,
+    document: RequestDocument,
     variables: dict[str, Any] | None,
     operation_name: str | None,
     outcome: SqlOutcome,
@@ -547,7 +673,12 @@ async def _compiled(
     words it), or an attempt the plan abandoned (errors are graphql-core's to report).
     """
     plans = runtime.plans
-    plan = plans.get(query, operation_name) if plans is not None else None
+    if plans is None:
+        plan = None
+    elif document.trusted is not None:
+        plan = document.trusted.plan(operation_name)  # compiled when the process prepared it
+    else:
+        plan = plans.get(document.query, operation_name)
     if plans is None or plan is None:
         outcome.fallback = NO_PLAN
         return None, False

@@ -581,7 +581,8 @@ class StreamSafeParserCache(ParserCache):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        if not cacheable(context.query, self.max_document_bytes):
+        if context.graphql_document is not None or not cacheable(context.query, self.max_document_bytes):
+            # Parsed already (a trusted document, core/documents.py), or too long to cache.
             yield
             return
         try:

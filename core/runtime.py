@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection
 
 from core.context import Actor, Context
 from core.db import SqlStats
+from core.documents import DocumentRegistry
 from core.events import EventBus
 from core.fastpath import PlanCache
 from core.live_slots import LiveSlots
@@ -67,6 +68,8 @@ class Runtime:
     budgets: Budgets | None = None
     #: The scopes' rules of API clients (core/scopes.py), from the registrations.
     scopes: ScopeRules | None = None
+    #: The trusted documents this process has prepared (core/documents.py).
+    documents: DocumentRegistry | None = None
 
     def new_loaders(self, actor: Actor | None) -> LoaderContainer:
         return self.loaders(self.engine, actor)

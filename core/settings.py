@@ -8,6 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
@@ -128,6 +129,16 @@ class Settings(BaseSettings):
     )
     max_page_size: int = Field(100, ge=1)
     default_page_size: int = Field(20, ge=1)
+    user_documents: Literal["any", "trusted"] = Field(
+        "any",
+        description="what users' (and anonymous) requests may run: any document, or only trusted (registered) ones",
+    )
+    persisted_document_max_age_seconds: int = Field(
+        60, ge=0, description="Cache-Control max-age of an anonymous GET of a trusted document"
+    )
+    document_usage_flush_seconds: float = Field(
+        30, gt=0, description="how often each process writes the trusted documents' usage it has counted"
+    )
     fast_path: bool = Field(True, description="compiled execution of queries (graphql-core answers whatever it can't)")
     compiled_sql: bool = Field(
         True, description="with fast_path: queries whose every field has a SQL form run as one statement returning JSON"

@@ -57,10 +57,10 @@ from strawberry.types.unset import UnsetType
 from core import metrics
 from core.api_keys import InvalidApiKey, is_api_key
 from core.context import Actor, Context
-from core.http import RequestRefused, _parse_params, check_scopes_of
+from core.http import RequestRefused, _parse_params, check_scopes_of, request_document
 from core.limits import cacheable
 from core.live_slots import CODE, LIMIT_NAME, LiveSlots, Slot, slot_owner, too_many_connections
-from core.persisted import PersistedQueries, PersistedQueryRefused, forget_registration
+from core.persisted import PersistedQueries, forget_registration
 from core.products import LoaderContainer
 from core.ratelimit import client_address
 from core.rls import act_as
@@ -373,15 +373,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 return
             payload: Any = message["payload"]
             try:
-                _parse_params(payload)
-                # A persisted query's hash names the text (core/persisted.py); a miss is this
-                # operation's error, which urql's persistedExchange answers with the text.
-                payload["query"] = await self.view.runtime.persisted.document(
-                    payload.get("query"),
-                    payload.get("extensions"),
-                    payload.get("operationName"),
-                    client_address(self.context.request),
-                )
+                # A trusted document's id or hash, or an automatic persisted query's hash, names the
+                # text (core/documents.py, core/persisted.py), under the actor's document policy; a
+                # miss is this operation's error, which urql's persistedExchange answers with the text.
+                await _resolve_document(self.view.runtime, self.context, payload)
                 check_scopes_of(
                     self.view.runtime,
                     self.context.actor,
@@ -389,10 +384,6 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     payload.get("operationName"),
                     payload.get("variables"),
                 )
-            except PersistedQueryRefused as persisted:
-                refused = RequestRefused(persisted.status, persisted.message, persisted.code, **persisted.details)
-                await self.send_message(cast(Any, _refusal(refused, message["id"])))
-                return
             except RequestRefused as refused:
                 await self.send_message(cast(Any, _refusal(refused, message["id"])))
                 return
@@ -467,13 +458,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
                 return
             payload: Any = message.get("payload")
             try:
-                _parse_params(payload)
-                payload["query"] = await self.view.runtime.persisted.document(
-                    payload.get("query"),
-                    payload.get("extensions"),
-                    payload.get("operationName"),
-                    client_address(self.context.request),
-                )
+                await _resolve_document(self.view.runtime, self.context, payload)
                 check_scopes_of(
                     self.view.runtime,
                     self.context.actor,
@@ -481,7 +466,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
                     payload.get("operationName"),
                     payload.get("variables"),
                 )
-            except (RequestRefused, PersistedQueryRefused) as refused:
+            except RequestRefused as refused:
                 error = {"message": refused.message, "extensions": {"code": refused.code, **refused.details}}
                 await self.send_message(cast(Any, {"type": "error", "id": message["id"], "payload": error}))
                 return
@@ -620,3 +605,20 @@ class WebSocketShortcut:
                     await route.endpoint(WebSocket(scope, receive=receive, send=send))
                     return
         await self.app(scope, receive, send)
+
+
+async def _resolve_document(runtime: Runtime, context: Any, payload: dict[str, Any]) -> None:
+    """Put the text of the document a `subscribe`/`start` payload names in its `query`: as over
+    HTTP (`core.http.request_document`), so that the actor's document policy holds here too."""
+    params, _, operation_name, extensions = _parse_params(payload)
+    document = await request_document(
+        runtime,
+        params,
+        context.actor,
+        extensions=extensions,
+        operation_name=operation_name,
+        address=client_address(context.request),
+        single=None,
+    )
+    payload["query"] = document.query
+    payload.pop("documentId", None)

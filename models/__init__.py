@@ -13,6 +13,7 @@ from models.insights import HrmFeedback, HrmRule, HrmUserPreferences, Insight
 from models.jobs import BackgroundJob
 from models.notifications import Notification
 from models.organizations import Invitation, Membership, Organization
+from models.trusted_documents import SchemaVersion, TrustedDocument
 
 __all__ = [
     "ApiClient",
@@ -43,7 +44,9 @@ __all__ = [
     "Project",
     "RefreshToken",
     "Resource",
+    "SchemaVersion",
     "Task",
+    "TrustedDocument",
     "User",
     "WebhookDelivery",
     "metadata",

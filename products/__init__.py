@@ -18,10 +18,22 @@ from products.insights import INSIGHTS
 from products.jobs import JOBS
 from products.notifications import NOTIFICATIONS
 from products.organizations import ORGANIZATIONS
+from products.trusted_documents import TRUSTED_DOCUMENTS
 
 #: The kit's loaders (rows by id and pages of children of every kit type, schema/kit.py).
 KIT = Product(name="kit", loaders={"kit": KitLoaders})
 
-PRODUCTS: tuple[Product, ...] = (KIT, IDENTITY, AURUM, INSIGHTS, NOTIFICATIONS, JOBS, ORGANIZATIONS, AUDIT, AKASHIC)
+PRODUCTS: tuple[Product, ...] = (
+    KIT,
+    IDENTITY,
+    AURUM,
+    INSIGHTS,
+    NOTIFICATIONS,
+    JOBS,
+    ORGANIZATIONS,
+    AUDIT,
+    AKASHIC,
+    TRUSTED_DOCUMENTS,
+)
 
 REGISTRY = Registry(PRODUCTS)

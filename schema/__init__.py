@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import strawberry
 from graphql import GraphQLError
-from graphql.validation import NoSchemaIntrospectionCustomRule
+from graphql.validation import NoSchemaIntrospectionCustomRule, specified_rules
 from strawberry.extensions import (
     AddValidationRules,
     FieldExtension,
@@ -28,6 +28,7 @@ from strawberry.types import ExecutionContext, Info
 
 from core.budgets import CostLimiter
 from core.cost import declare_connection_sizes
+from core.documents import DocumentRules, PreparedDocuments
 from core.errors import ErrorPolicy
 from core.fastpath import PlanCache, plan_recorder
 from core.limits import MaxNodesLimiter, RequireOperationName, SelectionLimits, StreamSafeParserCache, Validation
@@ -120,12 +121,15 @@ def schema_parts(products: Sequence[Product] | None = None) -> dict[str, Any]:
     }
 
 
-class QuintetSchema(strawberry.Schema):
+class QuintetSchema(PreparedDocuments, strawberry.Schema):
     # Compiled query plans (core/fastpath.py); None when the fast path is off.
     plans: PlanCache | None = None
 
     # Outside dev mode, no "Did you mean …?" in execution errors (variables, arguments, enum values).
     hide_suggestions: bool = False
+
+    #: How a request's document is checked, as one call (trusted documents, core/documents.py).
+    document_rules: DocumentRules | None = None
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         """ErrorPolicy logs unexpected errors (with their id); expected ones are not server faults."""
@@ -191,6 +195,16 @@ def build_schema(
     declare_connection_sizes(schema._schema)
     schema.plans = plans
     schema.hide_suggestions = mask
+    # The rules every request's document is validated with (graphql-core's, then those the
+    # extensions above add), for documents checked outside a request (trusted documents).
+    added = [*limit_rules, *([] if settings.introspection_enabled else [NoSchemaIntrospectionCustomRule])]
+    schema.document_rules = DocumentRules(
+        schema=schema._schema,
+        rules=(*specified_rules, *added),
+        limits=selection_limits,
+        max_tokens=settings.max_tokens,
+        hide_suggestions=mask,
+    )
     return schema
 
 

@@ -8,6 +8,7 @@ commit what the test should see over HTTP.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
@@ -37,6 +39,7 @@ from models.aurum import (
 from models.identity import User
 from models.notifications import Notification
 from models.organizations import Invitation, Membership, Organization
+from models.trusted_documents import SchemaVersion, TrustedDocument
 from services.aurum import table
 
 #: Task statuses in the order tasks receive them (cycling), so that progress is never 0 or 100%.
@@ -520,6 +523,7 @@ async def create_organizations(session: AsyncSession, *, user_id: uuid.UUID, cou
     await insert_rows(session, Invitation, invitations)
     await insert_rows(session, ApiClient, clients)
     await insert_rows(session, ApiClientKey, keys)
+    await create_trusted_documents(session, clients)
     return made
 
 
@@ -618,3 +622,33 @@ async def create_campaign_donations(
         session, Membership, [{"id": uuid.uuid4(), "organization_id": pk, "user_id": user_id, "role": role}]
     )
     return pk, await create_donations(session, organization_id=pk, count=count)
+
+
+#: The SDL hash of the factories' trusted documents (a `schema_versions` row of its own).
+FACTORY_SDL_HASH = "0" * 64
+
+
+async def create_trusted_documents(session: AsyncSession, clients: Sequence[dict[str, Any]]) -> None:
+    """One trusted document per API client (its organization's, by the read policy)."""
+    await session.execute(
+        pg_insert(SchemaVersion)
+        .values(sdl_hash=FACTORY_SDL_HASH, sdl="type Query { ok: Boolean }\n")
+        .on_conflict_do_nothing(index_elements=["sdl_hash"])
+    )
+    body = "query Viewer { viewer { id } }"
+    await insert_rows(
+        session,
+        TrustedDocument,
+        [
+            {
+                "id": uuid.uuid4(),
+                "api_client_id": client["id"],
+                "organization_id": client["organization_id"],
+                "document_id": "sha256:" + hashlib.sha256(body.encode()).hexdigest(),
+                "body": body,
+                "operation_names": ["Viewer"],
+                "sdl_hash": FACTORY_SDL_HASH,
+            }
+            for client in clients
+        ],
+    )

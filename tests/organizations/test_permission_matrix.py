@@ -18,7 +18,9 @@ from core.context import Actor
 from core.products import Product, RegistrationError, Registry
 from products import PRODUCTS, REGISTRY
 from resolvers.akashic import SERVICES as AKASHIC_SERVICES
-from resolvers.organizations import SERVICES, OrganizationMutation
+from resolvers.organizations import SERVICES as ORGANIZATION_SERVICES
+from resolvers.organizations import OrganizationMutation
+from resolvers.trusted_documents import SERVICES as TRUSTED_DOCUMENT_SERVICES
 from services import organizations
 from services.akashic import CAMPAIGN
 from services.organizations import TEAM, permission_matrix
@@ -28,6 +30,8 @@ BEGIN, END = "<!-- permission matrix: begin -->\n", "<!-- permission matrix: end
 
 #: Every platform permission, held by the owner alone.
 PLATFORM = dict.fromkeys(access.MEMBERSHIP_PERMISSIONS, ("owner",))
+#: Every platform mutation that requires a permission in an organization, with its service.
+SERVICES = {**ORGANIZATION_SERVICES, **TRUSTED_DOCUMENT_SERVICES}
 #: Every mutation whose service declares a permission, the platform's and the products'.
 MUTATION_SERVICES = {**SERVICES, **AKASHIC_SERVICES}
 
@@ -44,7 +48,7 @@ def test_the_readme_matrix_is_the_declarations() -> None:
 
 def test_each_mutation_declares_its_permission_on_its_service() -> None:
     fields = get_object_definition(OrganizationMutation, strict=True).fields
-    assert {to_camel_case(field.python_name) for field in fields} == set(SERVICES)
+    assert {to_camel_case(field.python_name) for field in fields} == set(ORGANIZATION_SERVICES)
     required = {name: access.requirement_of(service) for name, service in SERVICES.items()}
     assert {name: r.permission if r else "none" for name, r in required.items()} == {
         "createOrganization": "none",  # anyone signed in
@@ -60,6 +64,7 @@ def test_each_mutation_declares_its_permission_on_its_service() -> None:
         "rotateApiClientKey": access.MANAGE_CLIENTS,
         "revokeApiClient": access.MANAGE_CLIENTS,
         "updateApiClient": access.MANAGE_CLIENTS,
+        "registerTrustedDocuments": access.MANAGE_CLIENTS,
     }
     # Membership changes lock the organization's row (the last-owner rule under concurrency)
     assert {name for name, r in required.items() if r and r.lock} == {
