@@ -115,8 +115,8 @@ class Settings(BaseSettings):
         16 * 1024, ge=0, description="longer documents are parsed, validated and run anew each time, never cached"
     )
     # Cost budgets (core/budgets.py): a leaky bucket per actor of each kind; a maximum of 0 is no budget.
-    cost_user_maximum: int = Field(1_000_000, ge=0, description="most cost points a signed-in user's bucket holds")
-    cost_user_restore_rate: int = Field(50_000, ge=1, description="points a user's bucket regains per second")
+    cost_user_maximum: int = Field(5_000_000, ge=0, description="most cost points a signed-in user's bucket holds")
+    cost_user_restore_rate: int = Field(250_000, ge=1, description="points a user's bucket regains per second")
     cost_api_client_maximum: int = Field(100_000, ge=0, description="most cost points an API client's bucket holds")
     cost_api_client_restore_rate: int = Field(
         5_000, ge=1, description="points an API client's bucket regains per second"

@@ -1,5 +1,6 @@
-"""trusted documents: the documents API clients (and first-party apps) run by id, and the SDLs
-they were validated against
+"""trusted documents: the documents API clients and first-party apps run by id
+
+And the SDLs they were validated against (`schema_versions`).
 
 Revision ID: d4ba63b4e923
 Revises: 50cdad6b8cf0

@@ -101,3 +101,21 @@ CREATE OR REPLACE FUNCTION public.tasks_is_overdue(t public.tasks)
 RETURNS boolean LANGUAGE sql STABLE AS $$
   SELECT t.due_at IS NOT NULL AND t.due_at < now() AND t.status IN ('todo', 'in_progress')
 $$;
+
+-- The peers expose the tables the workloads read and write, and no other: the other products'
+-- tables (Akashic's message versions, with two foreign keys that PostGraphile v5 names alike,
+-- made its `User` type fail to build, and `userByRowId` with it). `@omit` is v4's smart tag,
+-- `@behavior -*` v5's; Quintet reads no comment.
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN
+        SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')
+          AND c.relname NOT IN ('users', 'pillars', 'areas', 'projects', 'tasks')
+    LOOP
+        EXECUTE format('COMMENT ON TABLE public.%I IS %L', t.relname, E'@omit\n@behavior -*');
+    END LOOP;
+END
+$$;
