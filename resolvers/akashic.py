@@ -12,13 +12,12 @@ from typing import Annotated, Any
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.access import requirement_of
 from core.context import Actor
 from core.errors import ClientError, DomainError
 from core.events import Event, organization_channel
 from resolvers.akashic_ids import campaign_pk
 from resolvers.live import channel_events, subscriber
-from resolvers.support import input_id
+from resolvers.support import described, input_id
 from schema import kit
 from schema.akashic.inputs import (
     CampaignMessageChange,
@@ -231,10 +230,7 @@ SERVICES: dict[str, Callable[..., Awaitable[Any]]] = {
 
 
 def _described(name: str, description: str) -> str:
-    requirement = requirement_of(SERVICES[name])
-    if requirement is None:
-        return description
-    return f"{description} Requires the permission `{requirement.permission}` in the campaign."
+    return described(SERVICES[name], description, where="the campaign")
 
 
 @strawberry.type(description="Akashic mutations: campaigns and their messages.")

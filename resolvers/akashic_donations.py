@@ -48,10 +48,6 @@ CampaignId = Annotated[
 Cycle = Annotated[int, strawberry.argument(description="The FEC two-year election cycle: the even year it ends in.")]
 
 
-def _campaign_pk(value: str) -> uuid.UUID:
-    return campaign_pk(value)
-
-
 def _client_error(error: DomainError) -> ClientError:
     details: dict[str, Any] = {}
     if error.field:
@@ -87,7 +83,7 @@ class DonationQuery:
         cycle: Cycle,
         first: Annotated[int, strawberry.argument(description=f"How many donors, at most {MAX_AGGREGATES}.")] = 50,
     ) -> list[DonorAggregate] | None:
-        pk = _campaign_pk(campaign_id)
+        pk = campaign_pk(campaign_id)
         if not 1 <= first <= MAX_AGGREGATES:
             raise ClientError(
                 f"`first` must be from 1 to {MAX_AGGREGATES}", "PAGE_SIZE_EXCEEDED", limit="first", value=MAX_AGGREGATES
@@ -111,7 +107,7 @@ class DonationQuery:
 
     @strawberry.field(description="A campaign's donation totals in one FEC cycle (`donations.read`).")
     async def donation_totals(self, info: Ctx, campaign_id: CampaignId, cycle: Cycle) -> DonationTotals | None:
-        pk = _campaign_pk(campaign_id)
+        pk = campaign_pk(campaign_id)
         t = await _read(
             info, lambda session, actor: svc.donation_totals(session, actor=actor, campaign_id=pk, cycle=cycle)
         )
@@ -129,7 +125,7 @@ class DonationQuery:
         "(`finance.report`)."
     )
     async def fec_schedule_a(self, info: Ctx, campaign_id: CampaignId, cycle: Cycle) -> FecScheduleA | None:
-        pk = _campaign_pk(campaign_id)
+        pk = campaign_pk(campaign_id)
         report = await _read(
             info, lambda session, actor: svc.schedule_a(session, actor=actor, campaign_id=pk, cycle=cycle)
         )
@@ -170,7 +166,7 @@ async def _read_tick(info: Ctx, event: Event) -> DonationTick:
 
 async def donation_ticker(info: Ctx, campaign_id: str) -> AsyncGenerator[DonationTickerEvent, None]:
     actor = await subscriber(info)
-    pk = _campaign_pk(campaign_id)
+    pk = campaign_pk(campaign_id)
     # The same check as the reads' (membership, a campaign, `donations.read`), when subscribing.
     await _read(info, lambda session, actor: svc.may_read_donations(session, actor=actor, campaign_id=pk))
     topic, organization = DONATIONS_TOPIC, str(pk)

@@ -4,7 +4,6 @@ one guarded service call, map the result or its typed errors)."""
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -74,10 +73,6 @@ def hit_of(hit: knowledge.KnowledgeHit) -> KnowledgeSearchHit:
     )
 
 
-def _campaign_pk(value: str) -> uuid.UUID:
-    return campaign_pk(value)
-
-
 async def knowledge_search(
     info: Ctx, campaign_id: strawberry.ID, query: str, first: int | None
 ) -> list[KnowledgeSearchHit]:
@@ -85,7 +80,7 @@ async def knowledge_search(
     actor = context.actor
     if actor is None:
         raise ClientError("Sign in to search a campaign's knowledge", "UNAUTHENTICATED")
-    pk = _campaign_pk(campaign_id)
+    pk = campaign_pk(campaign_id)
     try:
         async with _provider(context.settings) as provider, context.sessions() as session, session.begin():
             hits = await knowledge.search_knowledge(

@@ -12,14 +12,13 @@ from typing import Annotated, Any
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.access import requirement_of
 from core.api_keys import key_secret
 from core.context import Actor
 from core.errors import ClientError
 from core.events import Event, organization_channel
 from core.relay import InvalidGlobalId, parse_global_id, to_global_id
 from resolvers.live import channel_events, subscriber
-from resolvers.support import input_id, output_id
+from resolvers.support import described, input_id, output_id
 from schema import kit
 from schema.common import Ctx, DeletePayload, InputArg, MutationError, mutation_errors
 from schema.live import LiveUpdatesStatus
@@ -259,13 +258,7 @@ SERVICES: dict[str, Callable[..., Awaitable[Any]]] = {
 
 
 def _described(name: str, description: str) -> str:
-    """The mutation's description, with the permission its service declares."""
-    requirement = requirement_of(SERVICES[name])
-    if requirement is None:
-        return description
-    if requirement.permission is None:
-        return f"{description} Requires membership of the organization."
-    return f"{description} Requires the permission `{requirement.permission}` in the organization."
+    return described(SERVICES[name], description, where="the organization")
 
 
 @strawberry.type(description="Organization mutations.")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from core.access import requirement_of
 from core.errors import ValidationFailed
 from core.relay import InvalidGlobalId, parse_global_id
 from schema.kit import is_kit_type, spec_of
@@ -43,3 +45,14 @@ def optional_input_id(value: str | None, expected_type: NodeType, field: str) ->
 def output_id(node_type: type, pk: uuid.UUID) -> str:
     """The global ID of a kit node type's object."""
     return spec_of(node_type).global_id(pk)
+
+
+def described(service: Callable[..., Any], description: str, *, where: str) -> str:
+    """A mutation's description with the permission its service declares (`core.access.requires`),
+    held `where` ("the organization", "the campaign"), so the schema says what the README's matrix does."""
+    requirement = requirement_of(service)
+    if requirement is None:
+        return description
+    if requirement.permission is None:
+        return f"{description} Requires membership of {where}."
+    return f"{description} Requires the permission `{requirement.permission}` in {where}."

@@ -10,12 +10,12 @@ from typing import Annotated, Any
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.access import requirement_of
 from core.context import Actor
 from core.documents import StoredDocument
 from core.errors import ClientError, ValidationFailed
 from core.relay import InvalidGlobalId, parse_global_id
 from core.sqljson import python_only_type
+from resolvers.support import described
 from schema.common import Ctx, InputArg, mutation_errors
 from schema.trusted_documents import (
     RegisterTrustedDocumentsInput,
@@ -104,10 +104,7 @@ SERVICES: dict[str, Callable[..., Awaitable[Any]]] = {
 
 
 def _described(name: str, description: str) -> str:
-    requirement = requirement_of(SERVICES[name])
-    assert requirement is not None
-    assert requirement.permission is not None
-    return f"{description} Requires the permission `{requirement.permission}` in the client's organization."
+    return described(SERVICES[name], description, where="the client's organization")
 
 
 @strawberry.type(description="Trusted document mutations.")
