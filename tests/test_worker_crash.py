@@ -41,7 +41,9 @@ def start_worker(settings: Settings, fake: FakeOpenAI, data_dir: Path) -> subpro
             "JOB_STALLED_AFTER_SECONDS": "3",
             "JOB_POLL_SECONDS": "0.2",
             "JOB_RETRY_BASE_SECONDS": "0",
-            "INSIGHTS_SCHEDULE": "",  # no periodic sweep (see tests/conftest.py make_settings)
+            # no periodic task (see tests/conftest.py make_settings)
+            "INSIGHTS_SCHEDULE": "",
+            "KNOWLEDGE_REEMBED_SCHEDULE": "",
         }
     )
     return subprocess.Popen(
