@@ -2,6 +2,7 @@
 
 from core.webhooks import WebhookDelivery
 from models.akashic import Campaign, Message, MessageTransition, MessageVersion
+from models.akashic_analysis import MessageAnalysis
 from models.akashic_donations import Donation, DonationLedgerEntry, Donor
 from models.akashic_knowledge import KnowledgeChunk, KnowledgeDocument
 from models.api_clients import ApiClient, ApiClientKey
@@ -36,6 +37,7 @@ __all__ = [
     "KnowledgeDocument",
     "Membership",
     "Message",
+    "MessageAnalysis",
     "MessageTransition",
     "MessageVersion",
     "Notification",

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.akashic import Campaign, Message, MessageTransition, MessageVersion
+from models.akashic_analysis import MessageAnalysis
 from models.organizations import Membership, Organization
 from services.akashic import CAMPAIGN_MANAGER
 from tests.factories import insert_rows
@@ -22,10 +23,11 @@ class CampaignRows:
     message: uuid.UUID
     version: uuid.UUID
     transition: uuid.UUID
+    analysis: uuid.UUID
 
 
 async def create_akashic_campaign(session: AsyncSession, *, user_id: uuid.UUID) -> CampaignRows:
-    """A campaign the user manages, with one message, its first version and one transition."""
+    """A campaign the user manages, with one message, its first version, its analysis and one transition."""
     pk, message, version, transition = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await insert_rows(
         session,
@@ -85,4 +87,23 @@ async def create_akashic_campaign(session: AsyncSession, *, user_id: uuid.UUID) 
             }
         ],
     )
-    return CampaignRows(pk, message, version, transition)
+    analysis = uuid.uuid4()
+    await insert_rows(
+        session,
+        MessageAnalysis,
+        [
+            {
+                "id": analysis,
+                **common,
+                "message_id": message,
+                "version_id": version,
+                "status": "succeeded",
+                "requested_by": user_id,
+                "risk_level": "low",
+                "issue_count": 0,
+                "resonance_score": 0.5,
+                "result": {},
+            }
+        ],
+    )
+    return CampaignRows(pk, message, version, transition, analysis)
