@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+import psutil
 
 from bench.lineup import HttpRequest, Launch
 from core.relay import from_global_id
@@ -85,6 +86,23 @@ class ServerProcess:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         await self.stop()
+
+    def cpu_seconds(self) -> dict[int, float]:
+        """CPU time (user + system) so far of each process of the server: its leader and every
+        descendant (uvicorn's workers, node's cluster), by pid; processes that are gone are left out."""
+        if self.process is None:
+            return {}
+        try:
+            leader = psutil.Process(self.process.pid)
+            processes = [leader, *leader.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return {}
+        seconds: dict[int, float] = {}
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                times = process.cpu_times()
+                seconds[process.pid] = times.user + times.system
+        return seconds
 
     def log_tail(self, lines: int = 40) -> str:
         try:

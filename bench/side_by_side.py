@@ -753,7 +753,8 @@ async def measure_peer(
             flag = f"  {result['errors']} ERRORS" if result["errors"] else ""
             log(
                 f"   {peer.name:<13} {operation:<9} {result['requests_per_second']:>9,.1f} req/s  "
-                f"p50 {result['p50_ms']:>8.1f} ms  p99 {result['p99_ms']:>8.1f} ms{flag}"
+                f"p50 {result['p50_ms']:>8.1f} ms  p99 {result['p99_ms']:>8.1f} ms  "
+                f"CPU s by process {result['server_cpu_seconds']}{flag}"
             )
     return runs
 
@@ -801,14 +802,25 @@ async def _measure_operation(
     if options.warmup:
         await run(options.warmup)
     load_before = os.getloadavg()[0]
+    cpu_before = server.cpu_seconds()
     result = await run(max(options.duration, MIN_DURATION_S.get(operation, 0)))
+    cpu_after = server.cpu_seconds()
     if operation == "login":  # Quintet's sign-ins stored refresh tokens: the dataset stays as it was
         await _delete_refresh_tokens(dataset.url, started)
     return {
         **result.as_dict(),
         "loadavg_1m_before": round(load_before, 2),
+        "server_cpu_seconds": _cpu_by_process(cpu_before, cpu_after),
         **({"written": written} if written else {}),
     }
+
+
+def _cpu_by_process(before: dict[int, float], after: dict[int, float]) -> list[float]:
+    """The CPU seconds each of the server's processes spent in the measured run (drain
+    included), busiest first: whether its workers shared the load (a 16/0 split of the
+    connections halves a two-worker server) is read here, beside its req/s."""
+    spent = [after[pid] - before.get(pid, 0.0) for pid in after]
+    return sorted((round(seconds, 2) for seconds in spent if seconds >= 0.01), reverse=True)
 
 
 async def _delete_refresh_tokens(url: str, since: datetime) -> None:
