@@ -569,3 +569,40 @@ async def test_the_staff_hear_each_webhook_that_moves_a_message_s_deliveries(wor
             "status": "SENT",
             "message": {"id": message.id, "deliveryStats": {"delivered": 1, "opened": 1}},
         }
+
+
+async def test_a_delivery_claimed_by_a_worker_that_died_is_never_sent_again(world: World, engine: AsyncEngine) -> None:
+    campaign = await world.factory.campaign()
+    manager = campaign.manager.token
+    lost, kept = _unique("lost"), _unique("kept")
+    rows = [{"name": "Lost", "email": lost}, {"name": "Kept", "email": kept}]
+    assert (await _import(world, campaign, rows, manager))["errors"] == []
+    message = await _approved(world, campaign)
+    assert (await _send(world, message, manager))["recipients"] == 2
+    # As a worker that claimed Lost's delivery and died in the provider's call leaves it.
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text("UPDATE message_deliveries SET attempted_at = now() WHERE recipient = :to"), {"to": lost}
+        )
+    await world.drain()
+    assert [_to(r) for r in world.sendgrid.received if _to(r) in {lost, kept}] == [kept]
+    deliveries = {d["recipient"]: d for d in (await _message(world, message, manager))["deliveries"]["nodes"]}
+    assert deliveries[kept]["status"] == "SENT"
+    assert deliveries[lost]["status"] == "FAILED"
+    assert deliveries[lost]["error"].startswith("OUTCOME_UNKNOWN")
+
+
+async def test_an_unconfigured_endpoint_is_not_there_and_a_signed_non_batch_is_refused(
+    world: World, gql: GraphQLClient
+) -> None:
+    body, headers = _signed_events([])
+    absent = await gql.http.post(SENDGRID_PATH, content=body, headers=headers)  # a server without the key
+    assert (absent.status_code, absent.json()["error"]["code"]) == (404, "WEBHOOK_NOT_FOUND")
+    timestamp = str(int(time.time()))
+    signature = SENDGRID_KEY.sign(timestamp.encode() + b'{"event": "open"}', ec.ECDSA(hashes.SHA256()))
+    not_a_batch = await world.http.post(
+        SENDGRID_PATH,
+        content=b'{"event": "open"}',
+        headers={SENDGRID_SIGNATURE: base64.b64encode(signature).decode(), SENDGRID_TIMESTAMP: timestamp},
+    )
+    assert (not_a_batch.status_code, not_a_batch.json()["error"]["code"]) == (400, "WEBHOOK_MALFORMED")
