@@ -606,3 +606,23 @@ async def test_an_unconfigured_endpoint_is_not_there_and_a_signed_non_batch_is_r
         headers={SENDGRID_SIGNATURE: base64.b64encode(signature).decode(), SENDGRID_TIMESTAMP: timestamp},
     )
     assert (not_a_batch.status_code, not_a_batch.json()["error"]["code"]) == (400, "WEBHOOK_MALFORMED")
+
+
+async def test_a_scheduled_message_is_sent_once_its_time_has_come(world: World, engine: AsyncEngine) -> None:
+    campaign = await world.factory.campaign()
+    manager = campaign.manager.token
+    assert (await _import(world, campaign, [{"name": "A", "email": _unique("due")}], manager))["errors"] == []
+    message = await _approved(world, campaign)
+    await world.factory.ok(
+        "scheduleMessage", {"messageId": message.id, "sendAt": "2099-01-01T09:00:00Z"}, "__typename", manager
+    )
+    early = await _send(world, message, manager)
+    assert [(e["code"], e["status"]) for e in early["errors"]] == [("INVALID_TRANSITION", "SCHEDULED")]
+    async with engine.begin() as conn:  # as if that time had come
+        await conn.execute(
+            sa.text("UPDATE messages SET scheduled_for = now() - interval '1 minute' WHERE id = :id"),
+            {"id": parse_global_id(message.id, "Message")},
+        )
+    due = await _send(world, message, manager)
+    assert (due["errors"], due["recipients"], due["message"]["status"]) == ([], 1, "SENT")
+    await world.drain()
