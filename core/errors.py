@@ -85,6 +85,13 @@ class ErrorCode(Enum):
         "INVALID_TRANSITION",
         description="The object's workflow does not allow this move (or this edit) from where it stands now.",
     )
+    NOT_CONFIGURED = strawberry.enum_value(
+        "NOT_CONFIGURED",
+        description="An outside service this needs is not configured on the server; the message names the settings.",
+    )
+    UNSUPPORTED_CHANNEL = strawberry.enum_value(
+        "UNSUPPORTED_CHANNEL", description="The server can't deliver through this object's channel itself."
+    )
 
 
 class DomainError(Exception):

@@ -171,6 +171,30 @@ class Settings(BaseSettings):
     akashic_stripe_webhook_secret: SecretStr | None = Field(
         None, description="Stripe endpoint signing secret (whsec_...) of POST /webhooks/akashic/stripe (donations)"
     )
+    # Outbound email and SMS (Akashic's sending): the providers' official clients; unset, no sending.
+    sendgrid_api_key: SecretStr | None = Field(None, description="SendGrid API key (mail send); unset: no email")
+    sendgrid_api_host: str = Field(
+        "https://api.sendgrid.com", min_length=1, description="the SendGrid API's origin (a fake one in tests)"
+    )
+    akashic_email_from: str | None = Field(None, description="the sender address of Akashic's emails")
+    akashic_sendgrid_webhook_public_key: str | None = Field(
+        None,
+        description="the SendGrid Event Webhook's verification key (base64, as SendGrid shows it) of "
+        "POST /webhooks/akashic/sendgrid; unset, 404",
+    )
+    twilio_account_sid: str | None = Field(None, description="Twilio account SID (AC...); unset: no SMS")
+    twilio_auth_token: SecretStr | None = Field(
+        None, description="Twilio auth token: the client's password and the status callbacks' signing key"
+    )
+    twilio_api_base_url: str | None = Field(
+        None, description="an origin that replaces https://api.twilio.com (a fake one in tests); unset: Twilio's"
+    )
+    akashic_sms_from: str | None = Field(None, description="the sender number (E.164) or messaging service SID")
+    public_base_url: str | None = Field(
+        None,
+        description="the API's public origin (https://api.example.com): callback URLs given to outside services, "
+        "and the URL their signatures cover behind a proxy; unset: the request's own",
+    )
     redis_url: str | None = Field(
         None,
         description="Redis for the event bus (pub/sub across processes) and shared rate limits; unset: in-process",

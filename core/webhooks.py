@@ -1,5 +1,5 @@
-"""Inbound webhooks: one receiver for every product (Akashic's donations today; delivery statuses
-and payments next).
+"""Inbound webhooks: one receiver for every product (Akashic's donations and delivery statuses
+today; payments next).
 
 A product registers its endpoints (`core.products.Product.webhooks`, a `WebhookEndpoint` each:
 its path under `/webhooks/`, its signature scheme, the setting that holds its secret and its
@@ -8,11 +8,16 @@ handler); the registry refuses a path claimed twice. A delivery is answered so:
 1. the endpoint must be registered and its secret configured (else 404 `WEBHOOK_NOT_FOUND`:
    nothing listens there), the body at most `MAX_BODY_BYTES` (413);
 2. the signature is verified by the scheme's own library, never by hand: Standard Webhooks
-   (`webhook-id`, `webhook-timestamp`, `webhook-signature`; the `standardwebhooks` package) or
-   Stripe's `Stripe-Signature` (`stripe.Webhook.construct_event`). A signature that does not
-   verify is a 401 `WEBHOOK_SIGNATURE_INVALID`; a timestamp outside `TOLERANCE_SECONDS` (five
-   minutes, both libraries' tolerance) a 401 `WEBHOOK_TIMESTAMP_OUTSIDE_TOLERANCE`;
-3. the delivery's id (the `webhook-id`, or the Stripe event's id) is recorded in
+   (`webhook-id`, `webhook-timestamp`, `webhook-signature`; the `standardwebhooks` package),
+   Stripe's `Stripe-Signature` (`stripe.Webhook.construct_event`), SendGrid's signed Event Webhook
+   (ECDSA over timestamp and body, `sendgrid.helpers.eventwebhook.EventWebhook`) or Twilio's
+   `X-Twilio-Signature` (HMAC over the URL and the form, `twilio.request_validator.RequestValidator`).
+   A signature that does not verify is a 401 `WEBHOOK_SIGNATURE_INVALID`; a timestamp outside
+   `TOLERANCE_SECONDS` (five minutes, the libraries' tolerance) a 401
+   `WEBHOOK_TIMESTAMP_OUTSIDE_TOLERANCE` (Twilio signs no timestamp);
+3. the delivery's id (the `webhook-id`; the Stripe event's id; the SHA-256 of a SendGrid batch's
+   signed timestamp and body; Twilio's `I-Twilio-Idempotency-Token`, else the SHA-256 of the URL
+   and form) is recorded in
    `webhook_deliveries`, unique per endpoint, **in the same transaction** as the handler's work:
    a replay, or a second delivery of an event racing the first, finds the id taken (the second
    insert waits on the first's unique index entry until that commits) and changes nothing: 409
@@ -30,24 +35,29 @@ Answers are JSON: `{"received": true, "deliveryId": ...}` (200), or `{"error": {
 from __future__ import annotations
 
 import binascii
+import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode
 
 import sqlalchemy as sa
 import stripe
 from pydantic import SecretStr
+from sendgrid.helpers.eventwebhook import EventWebhook
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, SQLModel
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 
 from core.context import Actor, AuditScope, request_id_of, run_unit_of_work
 from core.db import CommitOutcomeUnknown, DatabaseUnavailable
@@ -95,12 +105,17 @@ class WebhookScheme(StrEnum):
     STANDARD_WEBHOOKS = "standard-webhooks"
     #: Stripe's `Stripe-Signature: t=...,v1=...`.
     STRIPE = "stripe"
+    #: SendGrid's signed Event Webhook: a JSON array of events, ECDSA-signed with the timestamp.
+    SENDGRID_EVENTS = "sendgrid-events"
+    #: Twilio's `X-Twilio-Signature` over the URL and the form (status callbacks and the like).
+    TWILIO = "twilio"
 
 
 @dataclass(frozen=True)
 class VerifiedDelivery:
     """A delivery whose signature verified: its id (unique per endpoint), its event type and
-    its JSON body."""
+    its body: the JSON object; a SendGrid batch as `{"events": [...]}`; a Twilio request as
+    `{"form": {...}, "query": {...}}` (the signed URL's query parameters)."""
 
     endpoint: str
     delivery_id: str
@@ -135,8 +150,9 @@ class WebhookEndpoint:
     #: Under `/webhooks/`, e.g. `akashic/actblue`; unique across the products.
     path: str
     scheme: WebhookScheme
-    #: Its signing secret, from the settings (None: not configured, the endpoint answers 404).
-    secret: Callable[[Settings], SecretStr | None]
+    #: Its signing secret (SendGrid's: its public verification key), from the settings (None: not
+    #: configured, the endpoint answers 404).
+    secret: Callable[[Settings], SecretStr | str | None]
     handle: WebhookHandler
     description: str = ""
 
@@ -157,7 +173,9 @@ def _malformed(detail: str) -> WebhookRefused:
     return WebhookRefused(400, "WEBHOOK_MALFORMED", detail)
 
 
-def verify_standard_webhook(endpoint: str, secret: str, body: bytes, headers: Mapping[str, str]) -> VerifiedDelivery:
+def verify_standard_webhook(
+    endpoint: str, secret: str, body: bytes, headers: Mapping[str, str], url: str
+) -> VerifiedDelivery:
     """Standard Webhooks, by the `standardwebhooks` library."""
     try:
         verifier = StandardWebhook(secret)
@@ -184,7 +202,7 @@ def verify_standard_webhook(endpoint: str, secret: str, body: bytes, headers: Ma
     return VerifiedDelivery(endpoint, headers["webhook-id"], event_type, payload)
 
 
-def verify_stripe(endpoint: str, secret: str, body: bytes, headers: Mapping[str, str]) -> VerifiedDelivery:
+def verify_stripe(endpoint: str, secret: str, body: bytes, headers: Mapping[str, str], url: str) -> VerifiedDelivery:
     """Stripe's signature, by `stripe.Webhook.construct_event`."""
     try:
         event = stripe.Webhook.construct_event(
@@ -202,7 +220,94 @@ def verify_stripe(endpoint: str, secret: str, body: bytes, headers: Mapping[str,
     return VerifiedDelivery(endpoint, payload["id"], payload["type"], payload)
 
 
-_VERIFIERS = {WebhookScheme.STANDARD_WEBHOOKS: verify_standard_webhook, WebhookScheme.STRIPE: verify_stripe}
+SENDGRID_SIGNATURE = "x-twilio-email-event-webhook-signature"
+SENDGRID_TIMESTAMP = "x-twilio-email-event-webhook-timestamp"
+
+
+def verify_sendgrid_events(
+    endpoint: str, public_key: str, body: bytes, headers: Mapping[str, str], url: str
+) -> VerifiedDelivery:
+    """SendGrid's signed Event Webhook, by the `sendgrid` package's `EventWebhook` (ECDSA P-256
+    over the timestamp header and the body). The library checks no age: the timestamp is held to
+    `TOLERANCE_SECONDS` here, as the other schemes' libraries do."""
+    try:
+        verifier = EventWebhook(public_key)
+    except ValueError as exc:  # not a key: the operator's mistake
+        raise RuntimeError(f"the verification key of /webhooks/{endpoint} is not a SendGrid public key") from exc
+    signature, timestamp = headers.get(SENDGRID_SIGNATURE), headers.get(SENDGRID_TIMESTAMP)
+    if not signature or not timestamp:
+        raise _signature_invalid("missing signature or timestamp header")
+    try:
+        text = body.decode("utf-8")
+        verified = verifier.verify_signature(text, signature, timestamp)
+    except (ValueError, binascii.Error) as exc:  # a body that isn't UTF-8, a signature that isn't base64
+        raise _signature_invalid("malformed signature header or body") from exc
+    if not verified:
+        raise _signature_invalid("no valid signature for this payload and timestamp")
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > TOLERANCE_SECONDS:
+        raise _stale()
+    try:
+        events = json.loads(text)
+    except ValueError as exc:
+        raise _malformed("The body is not JSON") from exc
+    if not isinstance(events, list) or not all(isinstance(event, dict) for event in events):
+        raise _malformed("The body must be a JSON array of events")
+    digest = hashlib.sha256(timestamp.encode() + b"." + body).hexdigest()
+    return VerifiedDelivery(endpoint, f"sha256:{digest}", "sendgrid.events", {"events": events})
+
+
+TWILIO_SIGNATURE = "x-twilio-signature"
+TWILIO_IDEMPOTENCY_TOKEN = "i-twilio-idempotency-token"
+
+
+def verify_twilio(
+    endpoint: str, auth_token: str, body: bytes, headers: Mapping[str, str], url: str
+) -> VerifiedDelivery:
+    """Twilio's `X-Twilio-Signature`, by `twilio.request_validator.RequestValidator`: an HMAC of
+    the URL Twilio requested (its query included) and the form's parameters, with the auth token
+    (HMAC-SHA1, or the algorithm `X-Twilio-Webhooks-Signature-Settings` names)."""
+    signature = headers.get(TWILIO_SIGNATURE)
+    if not signature:
+        raise _signature_invalid("missing X-Twilio-Signature header")
+    try:
+        form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body)))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _signature_invalid("the body is not a form") from exc
+    algorithm = get_signature_algorithm(headers.get(SIGNATURE_SETTINGS_HEADER))
+    if not RequestValidator(auth_token).validate(url, form, signature, algorithm):
+        raise _signature_invalid("no valid signature for this URL and form")
+    query = dict(parse_qsl(url.partition("?")[2], keep_blank_values=True))
+    token = headers.get(TWILIO_IDEMPOTENCY_TOKEN)
+    if not token:  # the same event is the same URL and form
+        canonical = json.dumps([url, sorted(form.items())], separators=(",", ":"))
+        token = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    event_type = form.get("MessageStatus") or form.get("CallStatus") or "twilio"
+    return VerifiedDelivery(endpoint, token[:255], f"twilio.{event_type}", {"form": form, "query": query})
+
+
+_VERIFIERS = {
+    WebhookScheme.STANDARD_WEBHOOKS: verify_standard_webhook,
+    WebhookScheme.STRIPE: verify_stripe,
+    WebhookScheme.SENDGRID_EVENTS: verify_sendgrid_events,
+    WebhookScheme.TWILIO: verify_twilio,
+}
+
+
+def public_url(settings: Settings, request: Request) -> str:
+    """The URL the sender requested: under `PUBLIC_BASE_URL` when set (behind a proxy the request's
+    own scheme and host are the proxy's), else the request's."""
+    if settings.public_base_url is None:
+        return str(request.url)
+    query = request.url.query
+    return settings.public_base_url.rstrip("/") + request.url.path + (f"?{query}" if query else "")
+
+
+def callback_url(settings: Settings, path: str, **query: str) -> str | None:
+    """The public URL of `POST /webhooks/<path>` (None without `PUBLIC_BASE_URL`)."""
+    if settings.public_base_url is None:
+        return None
+    suffix = f"?{urlencode(query)}" if query else ""
+    return f"{settings.public_base_url.rstrip('/')}/webhooks/{path}{suffix}"
 
 
 def _error(refused: WebhookRefused) -> JSONResponse:
@@ -256,7 +361,9 @@ def webhook_endpoint(endpoints: Mapping[str, WebhookEndpoint]) -> Callable[[Requ
             )
         try:
             body = await _read_body(request, settings.max_body_bytes)
-            delivery = _VERIFIERS[endpoint.scheme](endpoint.path, secret.get_secret_value(), body, request.headers)
+            key = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+            verify = _VERIFIERS[endpoint.scheme]
+            delivery = verify(endpoint.path, key, body, request.headers, public_url(settings, request))
         except WebhookRefused as refused:
             return _error(refused)
 

@@ -5,6 +5,7 @@ from models.akashic import Campaign, Message, MessageTransition, MessageVersion
 from models.akashic_analysis import MessageAnalysis
 from models.akashic_donations import Donation, DonationLedgerEntry, Donor
 from models.akashic_knowledge import KnowledgeChunk, KnowledgeDocument
+from models.akashic_sending import Contact, MessageDelivery
 from models.api_clients import ApiClient, ApiClientKey
 from models.audit import AuditEvent
 from models.aurum import Area, JournalEntry, JournalTemplate, Pillar, Project, Resource, Task
@@ -23,6 +24,7 @@ __all__ = [
     "AuditEvent",
     "BackgroundJob",
     "Campaign",
+    "Contact",
     "Donation",
     "DonationLedgerEntry",
     "Donor",
@@ -38,6 +40,7 @@ __all__ = [
     "Membership",
     "Message",
     "MessageAnalysis",
+    "MessageDelivery",
     "MessageTransition",
     "MessageVersion",
     "Notification",

@@ -1,6 +1,7 @@
 """Akashic, the political campaign console: its kind of organization, `campaign`, with the staff
 roles (`services/akashic`), and its parts, each in its own modules: campaigns, staff and versioned
-messages; donations, the ledger, the FEC report and their webhooks; the knowledge base."""
+messages; donations, the ledger, the FEC report and their webhooks; the knowledge base; contacts,
+sending through SendGrid and Twilio and their delivery-status webhooks."""
 
 from __future__ import annotations
 
@@ -8,13 +9,18 @@ from datetime import datetime
 
 from core.products import PeriodicTask, Product
 from core.webhooks import WebhookEndpoint, WebhookScheme
+from loaders.akashic_sending import SendingLoaders
 from resolvers.akashic import AkashicMutation, AkashicSubscription, AkashicViewerFields
 from resolvers.akashic_donations import DonationQuery, DonationSubscription
 from resolvers.akashic_knowledge import KnowledgeMutation, KnowledgeQuery
+from resolvers.akashic_sending import SendingMutation
 from schema import kit
 from schema.akashic.types import (
     Campaign,
+    CampaignContact,
     Message,
+    MessageDelivery,
+    MessageDeliveryStats,
     MessageTransition,
     MessageTransitionError,
     MessageVersion,
@@ -22,7 +28,7 @@ from schema.akashic.types import (
 )
 from schema.akashic_donations import TYPES as DONATION_TYPES
 from schema.akashic_knowledge import KnowledgeDocument, KnowledgeSearchHit
-from services.akashic import CAMPAIGN, donations, knowledge
+from services.akashic import CAMPAIGN, donations, knowledge, sending
 from services.akashic import messages as akashic_messages
 from services.akashic.demo import akashic_demo
 from services.jobs import JobRuntime
@@ -50,6 +56,26 @@ DONATION_WEBHOOKS = (
 )
 
 
+# --- sending: contacts, deliveries through SendGrid and Twilio, their status webhooks
+SENDING_TYPES = (CampaignContact, MessageDelivery)
+SENDING_WEBHOOKS = (
+    WebhookEndpoint(
+        path=sending.SENDGRID_WEBHOOK,
+        scheme=WebhookScheme.SENDGRID_EVENTS,
+        secret=lambda settings: settings.akashic_sendgrid_webhook_public_key,
+        handle=sending.handle_sendgrid_events,
+        description="SendGrid's signed Event Webhook: email delivered, opened, clicked, bounced, dropped, unsubscribed",
+    ),
+    WebhookEndpoint(
+        path=sending.TWILIO_WEBHOOK,
+        scheme=WebhookScheme.TWILIO,
+        secret=lambda settings: settings.twilio_auth_token,
+        handle=sending.handle_twilio_status,
+        description="Twilio's status callbacks of text messages (X-Twilio-Signature)",
+    ),
+)
+
+
 # --- knowledge base: search, documents, re-embedding on a provider change
 KNOWLEDGE_TYPES = (KnowledgeDocument, KnowledgeSearchHit)
 
@@ -63,19 +89,21 @@ KNOWLEDGE_PERIODIC = PeriodicTask(
     knowledge.REEMBED_TASK, reembed_knowledge, lambda settings: settings.knowledge_reembed_schedule or None
 )
 
-NODE_TYPES = (*CAMPAIGN_TYPES, *DONATION_TYPES)
+NODE_TYPES = (*CAMPAIGN_TYPES, *DONATION_TYPES, *SENDING_TYPES)
 
 AKASHIC = Product(
     name="akashic",
     query=(DonationQuery, KnowledgeQuery),
-    mutation=(AkashicMutation, KnowledgeMutation),
+    mutation=(AkashicMutation, KnowledgeMutation, SendingMutation),
     subscription=(AkashicSubscription, DonationSubscription),
     viewer=AkashicViewerFields,
-    types=(*NODE_TYPES, *CAMPAIGN_ERRORS, *KNOWLEDGE_TYPES),
+    types=(*NODE_TYPES, *CAMPAIGN_ERRORS, *KNOWLEDGE_TYPES, MessageDeliveryStats),
     node_types=kit.node_types(NODE_TYPES),
     topics=(akashic_messages.MESSAGES_TOPIC, donations.DONATIONS_TOPIC),
     organization_kinds=(CAMPAIGN,),
-    webhooks=DONATION_WEBHOOKS,
+    webhooks=(*DONATION_WEBHOOKS, *SENDING_WEBHOOKS),
+    loaders={"akashic_sending": SendingLoaders},
+    jobs={sending.SEND_KIND: sending.run_send},
     periodic=(KNOWLEDGE_PERIODIC,),
     demo=akashic_demo,
 )

@@ -262,6 +262,8 @@ _ERROR_TYPES: dict[ErrorCode, type[MutationError]] = {
     # A product that carries more (Akashic's conflicts: the current version, a merge) maps its own.
     ErrorCode.VERSION_CONFLICT: ConflictError,
     ErrorCode.INVALID_TRANSITION: ConflictError,
+    ErrorCode.NOT_CONFIGURED: ConflictError,
+    ErrorCode.UNSUPPORTED_CHANNEL: ConflictError,
 }
 
 ERROR_TYPES: list[type] = [*dict.fromkeys(_ERROR_TYPES.values()), RateLimitedError]

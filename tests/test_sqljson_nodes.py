@@ -130,6 +130,8 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
                 ("Message", [campaign.message]),
                 ("MessageVersion", [campaign.version]),
                 ("MessageTransition", [campaign.transition]),
+                ("CampaignContact", [campaign.contact]),
+                ("MessageDelivery", [campaign.delivery]),
                 ("ApiClient", teams.api_clients),
                 ("ApiClientKey", teams.api_client_keys),
             ):

@@ -121,6 +121,10 @@ class CampaignMessageChangeKind(Enum):
     STATUS_CHANGED = strawberry.enum_value(
         svc.MessageChange.STATUS_CHANGED.value, description="It moved through its workflow."
     )
+    DELIVERIES_UPDATED = strawberry.enum_value(
+        svc.MessageChange.DELIVERIES_UPDATED.value,
+        description="Its deliveries moved on (sent, delivered, opened, clicked, failed): read its `deliveryStats`.",
+    )
 
 
 @strawberry.type(description="A change of a campaign's message, read for the viewer.")

@@ -6,19 +6,24 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
+import sqlalchemy as sa
 import strawberry
 
+from core.access import readable
 from core.errors import ClientError
+from core.fastpath import SelectionPlan
 from core.relay import InvalidGlobalId, parse_global_id
-from core.sqljson import python_only_type
+from core.sqljson import Computed, Row, SqlCompiler, python_only_type
 from models import akashic as m
+from models import akashic_sending as ms
 from schema import kit
 from schema.common import Connection, Ctx, MutationError, Node, order_enum
 from schema.identity import User
 from schema.organizations import Organization
 from services.akashic import messages as svc
+from services.akashic import sending
 from services.organizations import _sorts  # the orders of a list, as the organizations' lists make them
 
 _messages = m.Message.__table__  # type: ignore[attr-defined]
@@ -35,6 +40,18 @@ MessageVersionOrderBy = order_enum(
 )
 MessageTransitionOrderBy = order_enum(
     "MessageTransitionOrderBy", _sorts(AT=(_transitions.c.at, datetime)), "message transitions"
+)
+_contacts = ms.Contact.__table__  # type: ignore[attr-defined]
+_deliveries = ms.MessageDelivery.__table__  # type: ignore[attr-defined]
+CampaignContactOrderBy = order_enum(
+    "CampaignContactOrderBy",
+    _sorts(CREATED_AT=(_contacts.c.created_at, datetime), NAME=(_contacts.c.name, str)),
+    "campaign contacts",
+)
+MessageDeliveryOrderBy = order_enum(
+    "MessageDeliveryOrderBy",
+    _sorts(CREATED_AT=(_deliveries.c.created_at, datetime), UPDATED_AT=(_deliveries.c.updated_at, datetime)),
+    "message deliveries",
 )
 
 
@@ -96,6 +113,51 @@ class Campaign(Node, kit.FromRow):
     messages: Connection[Message] = kit.children(
         "organization_id", order=MessageOrderBy.CREATED_AT_DESC, description="Its messages, newest first."
     )
+    contacts: Connection[CampaignContact] = kit.children(
+        "organization_id",
+        order=CampaignContactOrderBy.CREATED_AT_ASC,
+        description="The people its emails and text messages go to, oldest first; empty to a member whose role "
+        "lacks `contacts.read`.",
+    )
+
+
+@strawberry.type(description="How far a sent message's deliveries got (all zero before it is sent).")
+class MessageDeliveryStats:
+    recipients: int = strawberry.field(description="Deliveries: one per recipient.")
+    queued: int = strawberry.field(description="Not handed to the provider yet.")
+    sent: int = strawberry.field(description="Accepted by the provider (SendGrid, Twilio).")
+    delivered: int = strawberry.field(description="Delivered (an open or a click implies it).")
+    opened: int = strawberry.field(description="Opened (email; a read receipt for SMS).")
+    clicked: int = strawberry.field(description="A link in it clicked (email).")
+    failed: int = strawberry.field(description="Failed or bounced.")
+
+
+def _delivery_stats_sql(row: Row, compiler: SqlCompiler, selection: SelectionPlan) -> sa.ColumnElement[Any]:
+    """`deliveryStats` in SQL: the counts `services.akashic.sending.stats_values` makes, over the
+    message's deliveries read through their policy (one row of counts, zeros when there are none)."""
+    deliveries = _deliveries.alias()
+    values = sending.stats_values(deliveries)
+    counts = (
+        sa.select(*(value.label(name) for name, value in values.items()))
+        .select_from(deliveries)
+        .where(deliveries.c.message_id == row.c.id, readable(deliveries, table=ms.MessageDelivery))
+        .correlate(row)
+        .lateral()
+    )
+    leaves = {name: counts.c[name] for name in values}
+    return sa.select(compiler.leaves(selection, leaves)).select_from(counts).scalar_subquery()
+
+
+def _delivery_stats_field() -> Any:
+    async def delivery_stats(self: Any, info: Ctx) -> MessageDeliveryStats:
+        counts = await info.context.loaders.akashic_sending.delivery_stats.load(self.pk)
+        return MessageDeliveryStats(**counts)
+
+    return kit.computed(
+        delivery_stats,
+        Computed(_delivery_stats_sql),
+        description="Its deliveries' counts: recipients, sent, delivered, opened, clicked, failed.",
+    )
 
 
 @kit.node(
@@ -126,6 +188,12 @@ class Message(Node, kit.FromRow):
         order=MessageTransitionOrderBy.AT_ASC,
         description="Its workflow history: each move, who made it and when, oldest first.",
     )
+    deliveries: Connection[MessageDelivery] = kit.children(
+        "message_id",
+        order=MessageDeliveryOrderBy.CREATED_AT_ASC,
+        description="One per recipient once it is sent (`sendMessage`): where each went and how far it got.",
+    )
+    delivery_stats: MessageDeliveryStats = _delivery_stats_field()
 
 
 def _version_pk(value: str) -> object:
@@ -232,3 +300,77 @@ class MessageVersionConflictError(MutationError):
 )
 class MessageTransitionError(MutationError):
     status: MessageStatus = strawberry.field(description="Where the message stands now.")
+
+
+# ----------------------------------------------------------------------------- sending
+
+
+@strawberry.enum(description="Where a delivery stands; it only moves forward.")
+class MessageDeliveryStatus(Enum):
+    QUEUED = strawberry.enum_value(ms.DeliveryStatus.QUEUED.value, description="Waiting for the sending job.")
+    SENT = strawberry.enum_value(ms.DeliveryStatus.SENT.value, description="Accepted by the provider.")
+    DELIVERED = strawberry.enum_value(ms.DeliveryStatus.DELIVERED.value, description="Delivered to the recipient.")
+    OPENED = strawberry.enum_value(ms.DeliveryStatus.OPENED.value, description="Opened (or read).")
+    CLICKED = strawberry.enum_value(ms.DeliveryStatus.CLICKED.value, description="A link in it was clicked.")
+    BOUNCED = strawberry.enum_value(ms.DeliveryStatus.BOUNCED.value, description="The recipient's server refused it.")
+    FAILED = strawberry.enum_value(
+        ms.DeliveryStatus.FAILED.value, description="Not delivered: refused by the provider, undeliverable, or lost."
+    )
+
+
+@strawberry.enum(description="Who carries a delivery.")
+class MessageDeliveryProvider(Enum):
+    SENDGRID = strawberry.enum_value(ms.DeliveryProvider.SENDGRID.value, description="SendGrid (email).")
+    TWILIO = strawberry.enum_value(ms.DeliveryProvider.TWILIO.value, description="Twilio (SMS).")
+
+
+@strawberry.enum(description="A channel a contact is written to (and may opt out of).")
+class ContactChannel(Enum):
+    EMAIL = strawberry.enum_value(ms.DeliveryChannel.EMAIL.value, description="Email.")
+    SMS = strawberry.enum_value(ms.DeliveryChannel.SMS.value, description="Text messages.")
+
+
+@kit.node(
+    model=ms.Contact,
+    key="CampaignContact",
+    description="A person a campaign writes to; read by the members whose role holds `contacts.read`.",
+)
+class CampaignContact(Node, kit.FromRow):
+    name: str = kit.column(description="Their name.")
+    email: str | None = kit.column(description="Their email address (lower case), if any.")
+    phone: str | None = kit.column(description="Their phone number (E.164), if any.")
+    segments: list[str] = kit.column(description="The audience segments they belong to.")
+    email_opted_out_at: datetime | None = kit.column(description="When they opted out of email; never emailed since.")
+    sms_opted_out_at: datetime | None = kit.column(description="When they opted out of SMS; never texted since.")
+    created_at: datetime = kit.column(description="When they were added.")
+    updated_at: datetime = kit.column(description="When they last changed.")
+    campaign: Campaign = kit.parent("organization_id", description="Their campaign.")
+
+
+@kit.node(
+    model=ms.MessageDelivery,
+    key="MessageDelivery",
+    description="A sent message's delivery to one recipient: where it went, through whom, how far it got.",
+)
+class MessageDelivery(Node, kit.FromRow):
+    channel: ContactChannel = kit.column(description="Email or SMS.")
+    provider: MessageDeliveryProvider = kit.column(description="Who carries it.")
+    recipient: str | None = kit.column(
+        description="The address it went to; null to a member whose role lacks `contacts.read`."
+    )
+    provider_message_id: str | None = kit.column(description="The provider's id of it, once accepted.")
+    status: MessageDeliveryStatus = kit.column(description="How far it got.")
+    error: str | None = kit.column(
+        description="Why it failed, in the provider's words; null to a member whose role lacks `contacts.read`."
+    )
+    sent_at: datetime | None = kit.column(description="When the provider accepted it.")
+    delivered_at: datetime | None = kit.column(description="When it was delivered.")
+    opened_at: datetime | None = kit.column(description="When it was first opened.")
+    clicked_at: datetime | None = kit.column(description="When a link in it was first clicked.")
+    failed_at: datetime | None = kit.column(description="When it failed or bounced.")
+    created_at: datetime = kit.column(description="When it was queued.")
+    updated_at: datetime = kit.column(description="When it last moved.")
+    message: Message = kit.parent("message_id", description="The message.")
+    contact: CampaignContact | None = kit.parent(
+        "contact_id", description="The contact; null to a member whose role lacks `contacts.read`."
+    )

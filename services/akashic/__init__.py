@@ -27,10 +27,15 @@ KNOWLEDGE_READ = "knowledge.read"
 KNOWLEDGE_WRITE = "knowledge.write"
 DONATIONS_READ = "donations.read"
 FINANCE_REPORT = "finance.report"
+CONTACTS_READ = "contacts.read"
+CONTACTS_WRITE = "contacts.write"
 
 _EVERYONE = ROLES
 _COMMS = (CAMPAIGN_MANAGER, COMMUNICATIONS_DIRECTOR)
 _FINANCE = (CAMPAIGN_MANAGER, FINANCE_DIRECTOR)
+#: Who works with the campaign's voter contacts (names, addresses, phone numbers): the campaign's
+#: outreach staff. Finance has its own donors; volunteers see no contact's details.
+_OUTREACH = (CAMPAIGN_MANAGER, COMMUNICATIONS_DIRECTOR, FIELD_ORGANIZER)
 
 CAMPAIGN = OrganizationKind(
     name="campaign",
@@ -52,6 +57,8 @@ CAMPAIGN = OrganizationKind(
         KNOWLEDGE_WRITE: _COMMS,
         DONATIONS_READ: _FINANCE,
         FINANCE_REPORT: _FINANCE,
+        CONTACTS_READ: _OUTREACH,
+        CONTACTS_WRITE: _OUTREACH,
     },
     description="A political campaign (Akashic): its staff and volunteers",
     # A campaign needs its office, jurisdiction, election date, party and cycle: Akashic creates
@@ -63,10 +70,13 @@ CAMPAIGN = OrganizationKind(
         MESSAGES_DRAFT: "create messages, save versions, restore a version, co-edit drafts, "
         "request analysis, submit for review",
         MESSAGES_APPROVE: "approve a message in review or send it back to draft",
-        MESSAGES_SEND: "schedule and send an approved message",
+        MESSAGES_SEND: "schedule and send an approved message (email through SendGrid, SMS through Twilio)",
         KNOWLEDGE_READ: "search the campaign's knowledge base and the shared starter corpus",
         KNOWLEDGE_WRITE: "add and remove the campaign's knowledge documents",
         DONATIONS_READ: "read donations and donors, follow the donation ticker",
         FINANCE_REPORT: "export the FEC Schedule A report",
+        CONTACTS_READ: "read the campaign's contacts and who each message was delivered to "
+        "(`Campaign.contacts`, `MessageDelivery.recipient` and `contact`; others read the delivery statuses)",
+        CONTACTS_WRITE: "add and import contacts, record their opt-outs",
     },
 )

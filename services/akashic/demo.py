@@ -16,6 +16,7 @@ from models.organizations import Membership
 from services.akashic import COMMUNICATIONS_DIRECTOR, FIELD_ORGANIZER, FINANCE_DIRECTOR, VOLUNTEER
 from services.akashic import messages as msg
 from services.akashic.campaigns import CampaignDetails, create_campaign
+from services.akashic.contacts import ContactRow, import_contacts
 from services.demo import DEMO_PASSWORD
 
 #: The staff's accounts: (email, display name, role); their password is the demo user's.
@@ -24,6 +25,13 @@ STAFF = (
     ("finance@akashic.quintet.dev", "Sam Okafor", FINANCE_DIRECTOR),
     ("field@akashic.quintet.dev", "Jordan Lee", FIELD_ORGANIZER),
     ("volunteer@akashic.quintet.dev", "Casey Novak", VOLUNTEER),
+)
+
+CONTACTS = (
+    ContactRow("Alex Moreno", "alex.moreno@example.com", "+16145550101", ("Young voters",)),
+    ContactRow("Priya Shah", "priya.shah@example.com", "+16145550102", ("Reliable Democrats", "Donors")),
+    ContactRow("Tom Becker", "tom.becker@example.com", None, ("Reliable Democrats",), email_opted_out=True),
+    ContactRow("Dana Kim", None, "+16145550104", ("Young voters", "Donors")),
 )
 
 RALLY = [
@@ -148,3 +156,7 @@ async def akashic_demo(session: AsyncSession, actor: Actor) -> None:
         summary="Added the disclaimer",
     )
     await msg.submit_message(session, actor=field, message_id=fundraising, note="Disclaimer added")
+
+    # Contacts to send to (`sendMessage` with SENDGRID_* / TWILIO_* set): the segments of the
+    # messages above, one of them opted out of email.
+    await import_contacts(session, actor=field, campaign_id=campaign.id, rows=CONTACTS)

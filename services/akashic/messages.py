@@ -71,6 +71,7 @@ class MessageChange(StrEnum):
     CREATED = "CREATED"
     VERSION_SAVED = "VERSION_SAVED"
     STATUS_CHANGED = "STATUS_CHANGED"
+    DELIVERIES_UPDATED = "DELIVERIES_UPDATED"
 
 
 class InvalidTransition(Conflict):

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.akashic import Campaign, Message, MessageTransition, MessageVersion
 from models.akashic_analysis import MessageAnalysis
+from models.akashic_sending import Contact, MessageDelivery
 from models.organizations import Membership, Organization
 from services.akashic import CAMPAIGN_MANAGER
 from tests.factories import insert_rows
@@ -24,10 +25,13 @@ class CampaignRows:
     version: uuid.UUID
     transition: uuid.UUID
     analysis: uuid.UUID
+    contact: uuid.UUID
+    delivery: uuid.UUID
 
 
 async def create_akashic_campaign(session: AsyncSession, *, user_id: uuid.UUID) -> CampaignRows:
-    """A campaign the user manages, with one message, its first version, its analysis and one transition."""
+    """A campaign the user manages, with one message, its first version, its analysis, one transition,
+    one contact and the message's delivery to them."""
     pk, message, version, transition = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await insert_rows(
         session,
@@ -106,4 +110,26 @@ async def create_akashic_campaign(session: AsyncSession, *, user_id: uuid.UUID) 
             }
         ],
     )
-    return CampaignRows(pk, message, version, transition, analysis)
+    contact, delivery = uuid.uuid4(), uuid.uuid4()
+    await insert_rows(
+        session,
+        Contact,
+        [{"id": contact, **common, "name": "Voter", "email": f"voter-{contact.hex[:8]}@example.com", "segments": []}],
+    )
+    await insert_rows(
+        session,
+        MessageDelivery,
+        [
+            {
+                "id": delivery,
+                **common,
+                "message_id": message,
+                "contact_id": contact,
+                "channel": "email",
+                "provider": "sendgrid",
+                "recipient": f"voter-{contact.hex[:8]}@example.com",
+                "status": "queued",
+            }
+        ],
+    )
+    return CampaignRows(pk, message, version, transition, analysis, contact, delivery)

@@ -18,6 +18,7 @@ from core.context import Actor
 from core.products import Product, RegistrationError, Registry
 from products import PRODUCTS, REGISTRY
 from resolvers.akashic import SERVICES as AKASHIC_SERVICES
+from resolvers.akashic_sending import SERVICES as SENDING_SERVICES
 from resolvers.organizations import SERVICES as ORGANIZATION_SERVICES
 from resolvers.organizations import OrganizationMutation
 from resolvers.trusted_documents import SERVICES as TRUSTED_DOCUMENT_SERVICES
@@ -33,7 +34,7 @@ PLATFORM = dict.fromkeys(access.MEMBERSHIP_PERMISSIONS, ("owner",))
 #: Every platform mutation that requires a permission in an organization, with its service.
 SERVICES = {**ORGANIZATION_SERVICES, **TRUSTED_DOCUMENT_SERVICES}
 #: Every mutation whose service declares a permission, the platform's and the products'.
-MUTATION_SERVICES = {**SERVICES, **AKASHIC_SERVICES}
+MUTATION_SERVICES = {**SERVICES, **AKASHIC_SERVICES, **SENDING_SERVICES}
 
 
 def test_the_readme_matrix_is_the_declarations() -> None:
