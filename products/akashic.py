@@ -1,6 +1,7 @@
 """Akashic, the political campaign console: its kind of organization, `campaign`, with the staff
 roles (`services/akashic`), and its parts, each in its own modules: campaigns, staff and versioned
-messages; donations, the ledger, the FEC report and their webhooks; the knowledge base."""
+messages; donations, the ledger, the FEC report and their webhooks; the knowledge base; the AI
+analyses of message versions."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime
 from core.products import PeriodicTask, Product
 from core.webhooks import WebhookEndpoint, WebhookScheme
 from resolvers.akashic import AkashicMutation, AkashicSubscription, AkashicViewerFields
+from resolvers.akashic_analysis import AnalysisMutation
 from resolvers.akashic_donations import DonationQuery, DonationSubscription
 from resolvers.akashic_knowledge import KnowledgeMutation, KnowledgeQuery
 from schema import kit
@@ -20,9 +22,10 @@ from schema.akashic.types import (
     MessageVersion,
     MessageVersionConflictError,
 )
+from schema.akashic_analysis import TYPES as ANALYSIS_TYPES
 from schema.akashic_donations import TYPES as DONATION_TYPES
 from schema.akashic_knowledge import KnowledgeDocument, KnowledgeSearchHit
-from services.akashic import CAMPAIGN, donations, knowledge
+from services.akashic import CAMPAIGN, analysis, donations, knowledge
 from services.akashic import messages as akashic_messages
 from services.akashic.demo import akashic_demo
 from services.jobs import JobRuntime
@@ -63,12 +66,15 @@ KNOWLEDGE_PERIODIC = PeriodicTask(
     knowledge.REEMBED_TASK, reembed_knowledge, lambda settings: settings.knowledge_reembed_schedule or None
 )
 
-NODE_TYPES = (*CAMPAIGN_TYPES, *DONATION_TYPES)
+# --- AI analyses of message versions: the job, its node type (resolvers/akashic_analysis.py)
+ANALYSIS_JOBS = {analysis.ANALYSIS_KIND: analysis.run_analysis}
+
+NODE_TYPES = (*CAMPAIGN_TYPES, *DONATION_TYPES, *ANALYSIS_TYPES)
 
 AKASHIC = Product(
     name="akashic",
     query=(DonationQuery, KnowledgeQuery),
-    mutation=(AkashicMutation, KnowledgeMutation),
+    mutation=(AkashicMutation, KnowledgeMutation, AnalysisMutation),
     subscription=(AkashicSubscription, DonationSubscription),
     viewer=AkashicViewerFields,
     types=(*NODE_TYPES, *CAMPAIGN_ERRORS, *KNOWLEDGE_TYPES),
@@ -76,6 +82,7 @@ AKASHIC = Product(
     topics=(akashic_messages.MESSAGES_TOPIC, donations.DONATIONS_TOPIC),
     organization_kinds=(CAMPAIGN,),
     webhooks=DONATION_WEBHOOKS,
+    jobs=ANALYSIS_JOBS,
     periodic=(KNOWLEDGE_PERIODIC,),
     demo=akashic_demo,
 )

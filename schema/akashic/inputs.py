@@ -121,6 +121,10 @@ class CampaignMessageChangeKind(Enum):
     STATUS_CHANGED = strawberry.enum_value(
         svc.MessageChange.STATUS_CHANGED.value, description="It moved through its workflow."
     )
+    ANALYSIS_CHANGED = strawberry.enum_value(
+        svc.MessageChange.ANALYSIS_CHANGED.value,
+        description="The analysis of a version (`version.analysis`) was queued, started, finished or failed.",
+    )
 
 
 @strawberry.type(description="A change of a campaign's message, read for the viewer.")

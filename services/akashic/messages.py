@@ -71,6 +71,8 @@ class MessageChange(StrEnum):
     CREATED = "CREATED"
     VERSION_SAVED = "VERSION_SAVED"
     STATUS_CHANGED = "STATUS_CHANGED"
+    #: An analysis of one of its versions was queued, started, finished or failed (services.akashic.analysis).
+    ANALYSIS_CHANGED = "ANALYSIS_CHANGED"
 
 
 class InvalidTransition(Conflict):
