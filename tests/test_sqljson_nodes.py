@@ -130,6 +130,7 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
                 ("Message", [campaign.message]),
                 ("MessageVersion", [campaign.version]),
                 ("MessageTransition", [campaign.transition]),
+                ("MessageAnalysis", [campaign.analysis]),
                 ("ApiClient", teams.api_clients),
                 ("ApiClientKey", teams.api_client_keys),
             ):

@@ -57,9 +57,10 @@ from core.settings import Settings
 from models.akashic import Message, MessageVersion
 from models.akashic_analysis import AnalysisStatus, MessageAnalysis
 from models.akashic_knowledge import KnowledgeChunk
+from models.audit import AuditOperation
 from models.jobs import ACTIVE_JOB_STATUSES, BackgroundJob
 from models.organizations import Organization
-from services import jobs
+from services import audit, jobs
 from services.akashic import MESSAGES_DRAFT, analysis_rules
 from services.akashic.analysis_rules import TYPOLOGY, TYPOLOGY_BY_KEY, AnalysisOutput, TypologyResonance
 from services.akashic.knowledge import KnowledgeHit, search_knowledge
@@ -140,7 +141,8 @@ async def request_analysis(
     the actor may read it (the job is its requester's)."""
     version = await session.get_one(MessageVersion, version_id)
     table = MessageAnalysis.__table__  # type: ignore[attr-defined]
-    await session.execute(
+    # Written first, whoever asks at the same time (unique per version), then locked and read.
+    inserted = await session.execute(
         postgresql.insert(table)
         .values(
             id=uuid.uuid4(),
@@ -151,7 +153,12 @@ async def request_analysis(
             requested_by=actor.user_id,
         )
         .on_conflict_do_nothing(index_elements=["version_id"])
+        .returning(*table.c)
+        .execution_options(**audit.RECORDED)
     )
+    created = inserted.one_or_none()
+    if created is not None:
+        audit.record(session, MessageAnalysis, AuditOperation.CREATE, row=created._mapping)
     statement = (
         sa.select(MessageAnalysis)
         .where(col(MessageAnalysis.version_id) == version.id)

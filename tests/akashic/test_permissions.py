@@ -26,7 +26,7 @@ PREPARED = {
     "scheduleMessage": ("submitMessage", "approveMessage"),
     "markMessageSent": ("submitMessage", "approveMessage", "scheduleMessage"),
 }
-GUARDED = ["updateCampaign", "createMessage", *PREPARED]
+GUARDED = ["updateCampaign", "createMessage", *PREPARED, "requestMessageAnalysis"]
 
 
 def _later() -> str:
@@ -39,6 +39,7 @@ async def _inputs(factory: AkashicFactory, campaign: CampaignRef) -> dict[str, d
     inputs: dict[str, dict[str, Any]] = {
         "updateCampaign": {"id": campaign.id, "jurisdiction": "Ohio"},
         "createMessage": {"campaignId": campaign.id, "title": "T", "channel": "SMS", "body": "Hello"},
+        "requestMessageAnalysis": {"versionId": (await factory.message(campaign)).version},
     }
     for name, steps in PREPARED.items():
         message = await factory.message(campaign)
@@ -69,6 +70,7 @@ def test_every_akashic_mutation_declares_its_permission() -> None:
         "requestMessageChanges": "messages.approve",
         "scheduleMessage": "messages.send",
         "markMessageSent": "messages.send",
+        "requestMessageAnalysis": "messages.draft",  # who drafts may ask; every member reads analyses
     }
     assert set(GUARDED) == {name for name, r in declared.items() if r is not None}
 
