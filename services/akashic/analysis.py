@@ -333,6 +333,16 @@ async def analyse(
 # ------------------------------------------------------------------------------- the job
 
 
+def _changed(analysis_id: uuid.UUID, job_id: uuid.UUID, values: dict[str, Any], only_if: Sequence[str]) -> Any:
+    table = MessageAnalysis.__table__  # type: ignore[attr-defined]
+    return (
+        sa.update(table)
+        .where(table.c.id == analysis_id, table.c.job_id == job_id, table.c.status.in_(only_if))
+        .values(**values)
+        .returning(*table.c)
+    )
+
+
 async def _change(
     sessions: async_sessionmaker[AsyncSession],
     analysis_id: uuid.UUID,
@@ -342,35 +352,36 @@ async def _change(
     only_if: Sequence[str],
 ) -> Any | None:
     """Change the analysis while it is this job's and in one of `only_if`, commit, announce."""
-    table = MessageAnalysis.__table__  # type: ignore[attr-defined]
-    messages = Message.__table__  # type: ignore[attr-defined]
-    statement = (
-        sa.update(table)
-        .where(table.c.id == analysis_id, table.c.job_id == job_id, table.c.status.in_(only_if))
-        .values(**values)
-        .returning(*table.c)
-    )
     async with sessions() as session, session.begin():
-        row = (await session.execute(statement)).one_or_none()
+        row = (await session.execute(_changed(analysis_id, job_id, values, only_if))).one_or_none()
         if row is None:
             return None
-        status = (await session.execute(sa.select(messages.c.status).where(messages.c.id == row.message_id))).scalar()
-    await _announce(row, status or "draft")
+        message = await session.get_one(Message, row.message_id)
+    await _announce(row, message.status)
     return row
 
 
-async def _subject(sessions: async_sessionmaker[AsyncSession], row: Any) -> Subject:
-    async with sessions() as session:
+async def _start(
+    sessions: async_sessionmaker[AsyncSession], analysis_id: uuid.UUID, job_id: uuid.UUID
+) -> tuple[Any, Subject] | None:
+    """The analysis, running (while it is this job's), and what it reads, in one transaction."""
+    running = {"status": AnalysisStatus.RUNNING.value, "error": None}
+    async with sessions() as session, session.begin():
+        row = (await session.execute(_changed(analysis_id, job_id, running, ACTIVE))).one_or_none()
+        if row is None:
+            return None
         version = await session.get_one(MessageVersion, row.version_id)
         message = await session.get_one(Message, row.message_id)
         organization = await session.get_one(Organization, row.organization_id)
-    return Subject(
-        text=version.body,
-        channel=message.channel,
-        paid=message.paid,
-        audience_segments=list(message.audience_segments),
-        committee=organization.name,
-    )
+        subject = Subject(
+            text=version.body,
+            channel=message.channel,
+            paid=message.paid,
+            audience_segments=list(message.audience_segments),
+            committee=organization.name,
+        )
+    await _announce(row, message.status)
+    return row, subject
 
 
 def _error_text(error: BaseException) -> str:
@@ -388,14 +399,11 @@ async def run_analysis(run: jobs.JobRun) -> dict[str, Any]:
     sessions, settings = run.runtime.sessions, run.runtime.settings
     analysis_id = uuid.UUID(run.params["analysis_id"])
     began = time.perf_counter()
-    row = await _change(
-        sessions, analysis_id, run.job_id, {"status": AnalysisStatus.RUNNING.value, "error": None}, only_if=ACTIVE
-    )
-    if row is None:  # re-requested since (another job runs it) or deleted with its version
+    started = await _start(sessions, analysis_id, run.job_id)
+    if started is None:  # re-requested since (another job runs it) or deleted with its version
         return {"analysisId": to_global_id("MessageAnalysis", analysis_id), "skipped": True}
+    row, subject = started
     try:
-        await run.progress(0.1, "Reading the version")
-        subject = await _subject(sessions, row)
         await run.progress(0.3, "Searching the knowledge base")
         requester = Actor(user_id=run.user_id, role="user")
         async with sessions() as session, session.begin():
@@ -406,7 +414,6 @@ async def run_analysis(run: jobs.JobRun) -> dict[str, Any]:
             except DomainError as error:  # the requester left the campaign since
                 raise jobs.JobFailed(error.code.name, error.message, retryable=False) from error
         run.used(provider, model)
-        await run.progress(0.9, "Saving the analysis")
     except Exception as error:
         final = not is_retryable(error) or run.attempt - 1 >= settings.job_max_retries
         text = _error_text(error)
