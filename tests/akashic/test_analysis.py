@@ -320,6 +320,7 @@ def _remote(settings: Settings, fake: FakeOpenAI, **overrides: Any) -> Settings:
 async def test_a_model_is_asked_the_same_schema_with_the_chunks_and_its_answer_is_checked(
     gql: GraphQLClient, akashic_factory: AkashicFactory, settings: Settings, fake_openai: FakeOpenAI
 ) -> None:
+    await drain(worker_settings(settings))  # no other job left to take the fake's scripted answers
     campaign = await akashic_factory.campaign()
     message = await akashic_factory.message(campaign, body="Riverside families deserve lower rent.", channel="SMS")
     await _request(gql, message.version, campaign.manager.token)
@@ -363,6 +364,7 @@ async def test_a_model_is_asked_the_same_schema_with_the_chunks_and_its_answer_i
 async def test_a_failing_provider_is_retried_then_the_analysis_fails_with_the_error(
     gql: GraphQLClient, akashic_factory: AkashicFactory, settings: Settings, fake_openai: FakeOpenAI
 ) -> None:
+    await drain(worker_settings(settings))  # no other job left to take the fake's scripted answers
     campaign = await akashic_factory.campaign()
     message = await akashic_factory.message(campaign, body="Vote for clean water on Tuesday.")
     requested = await _request(gql, message.version, campaign.manager.token)
@@ -385,6 +387,7 @@ async def test_a_failing_provider_is_retried_then_the_analysis_fails_with_the_er
 async def test_a_rejected_key_is_not_retried(
     gql: GraphQLClient, akashic_factory: AkashicFactory, settings: Settings, fake_openai: FakeOpenAI
 ) -> None:
+    await drain(worker_settings(settings))  # no other job left to take the fake's scripted answers
     campaign = await akashic_factory.campaign()
     message = await akashic_factory.message(campaign, body="Vote for clean water on Tuesday.")
     await _request(gql, message.version, campaign.manager.token)
