@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -291,7 +292,7 @@ def settle(answer: AnalysisOutput, subject: Subject, hits: Sequence[KnowledgeHit
     scored: dict[str, TypologyResonance] = {}
     for item in answer.resonance:
         if item.group in TYPOLOGY_BY_KEY and item.group not in scored:
-            score = min(1.0, max(0.0, float(item.score))) if item.score == item.score else 0.5
+            score = min(1.0, max(0.0, float(item.score))) if math.isfinite(item.score) else 0.5
             scored[item.group] = TypologyResonance(group=item.group, score=round(score, 3), reasons=item.reasons[:10])
     resonance = [scored.get(g.key) or rules[g.key] for g in TYPOLOGY]
     by_id = {to_global_id(CHUNK_KEY, hit.chunk_id): hit for hit in hits} | {str(hit.chunk_id): hit for hit in hits}

@@ -77,6 +77,17 @@ def test_a_300_character_sms_takes_segments_and_the_rewrite_fits_one() -> None:
     assert sms_size("a" * 70 + "ł").segments == 2  # ł is not: 71 UCS-2 units
 
 
+def test_every_fix_together_clears_every_finding_it_names() -> None:
+    body = "WE GUARANTEE lower rent for every family in the river wards!!! " * 4
+    answer = analyse_text(body, channel="sms", paid=True, committee=COMMITTEE)
+    together = answer.rewrites[-1]
+    assert together.title == "Every fix together"
+    assert {FindingCode.SMS_LENGTH, FindingCode.MISSING_DISCLAIMER, FindingCode.ALL_CAPS} <= set(together.fixes)
+    assert codes(together.text, channel="sms", paid=True) & set(together.fixes) == set()
+    assert together.text.endswith("Paid for by Chen for Senate.")
+    assert sms_size(together.text).segments == 1
+
+
 def test_an_all_caps_attack_line_is_flagged_and_the_softened_rewrite_clears_it() -> None:
     answer = analyse_text(ATTACK, channel="social_post", paid=False, committee=COMMITTEE)
     found = {f.code for f in answer.findings}
