@@ -139,6 +139,10 @@ def render(statement: sa.Select[Any], dialect: Dialect) -> Rendered:
     if compiled.escaped_bind_names:
         raise NotRenderable("bind parameter names that need escaping")
     for _key, name, _objects, type_ in compiled._result_columns:
+        if isinstance(type_, sa.Float) and not type_.asdecimal:
+            # asyncpg returns a float for a float4 or float8 column (SQLAlchemy's processor would
+            # need the column's type OID to say so).
+            continue
         if type_._cached_result_processor(dialect, None) is not None:
             raise NotRenderable(f"the column {name!r} needs SQLAlchemy's result processing")
     names = tuple(compiled.positiontup)

@@ -169,11 +169,15 @@ class Parent:
     """A to-one field: the row of `table` whose id is the row's `key_column` (the viewer's own,
     like every row read). The key is a non-null foreign key, so the parent exists; with
     `nullable`, the key may be null or name a row the viewer can't read, and the field is null
-    then (as its resolver answers), so its GraphQL type must be nullable too."""
+    then (as its resolver answers), so its GraphQL type must be nullable too.
+
+    `target_column` other than `id` reads the other way (the kit's `child`): the row of `table`
+    whose unique `target_column` is the row's `key_column` (its id), null when there is none."""
 
     table: sa.Table
     key_column: str
     nullable: bool = False
+    target_column: str = "id"
 
 
 @dataclass(frozen=True)
@@ -614,7 +618,9 @@ class SqlCompiler:
             raise SqlUnsupported(f"a nullable parent for the non-null {field_plan.parent.name}.{field_plan.name}")
         parent = rule.table.alias(self.name("o"))
         node = self.object(_object_plan(field_plan.completer), parent)
-        found = sa.select(node).where(parent.c.id == row.c[rule.key_column], readable(parent, table=rule.table))
+        found = sa.select(node).where(
+            parent.c[rule.target_column] == row.c[rule.key_column], readable(parent, table=rule.table)
+        )
         return found.correlate(row).scalar_subquery()
 
     def leaves(self, plan: SelectionPlan, values: Mapping[str, sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:

@@ -1,7 +1,8 @@
 """Akashic, the political campaign console: its kind of organization, `campaign`, with the staff
 roles (`services/akashic`), and its parts, each in its own modules: campaigns, staff and versioned
 messages; donations, the ledger, the FEC report and their webhooks; the knowledge base; contacts,
-sending through SendGrid and Twilio and their delivery-status webhooks."""
+sending through SendGrid and Twilio and their delivery-status webhooks; the AI analyses of message
+versions."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from core.products import PeriodicTask, Product
 from core.webhooks import WebhookEndpoint, WebhookScheme
 from loaders.akashic_sending import SendingLoaders
 from resolvers.akashic import AkashicMutation, AkashicSubscription, AkashicViewerFields
+from resolvers.akashic_analysis import AnalysisMutation
 from resolvers.akashic_donations import DonationQuery, DonationSubscription
 from resolvers.akashic_knowledge import KnowledgeMutation, KnowledgeQuery
 from resolvers.akashic_sending import SendingMutation
@@ -26,9 +28,10 @@ from schema.akashic.types import (
     MessageVersion,
     MessageVersionConflictError,
 )
+from schema.akashic_analysis import TYPES as ANALYSIS_TYPES
 from schema.akashic_donations import TYPES as DONATION_TYPES
 from schema.akashic_knowledge import KnowledgeDocument, KnowledgeSearchHit
-from services.akashic import CAMPAIGN, donations, knowledge, sending
+from services.akashic import CAMPAIGN, analysis, donations, knowledge, sending
 from services.akashic import messages as akashic_messages
 from services.akashic.demo import akashic_demo
 from services.jobs import JobRuntime
@@ -89,12 +92,15 @@ KNOWLEDGE_PERIODIC = PeriodicTask(
     knowledge.REEMBED_TASK, reembed_knowledge, lambda settings: settings.knowledge_reembed_schedule or None
 )
 
-NODE_TYPES = (*CAMPAIGN_TYPES, *DONATION_TYPES, *SENDING_TYPES)
+# --- AI analyses of message versions: the job, its node type (resolvers/akashic_analysis.py)
+ANALYSIS_JOBS = {analysis.ANALYSIS_KIND: analysis.run_analysis}
+
+NODE_TYPES = (*CAMPAIGN_TYPES, *DONATION_TYPES, *SENDING_TYPES, *ANALYSIS_TYPES)
 
 AKASHIC = Product(
     name="akashic",
     query=(DonationQuery, KnowledgeQuery),
-    mutation=(AkashicMutation, KnowledgeMutation, SendingMutation),
+    mutation=(AkashicMutation, KnowledgeMutation, SendingMutation, AnalysisMutation),
     subscription=(AkashicSubscription, DonationSubscription),
     viewer=AkashicViewerFields,
     types=(*NODE_TYPES, *CAMPAIGN_ERRORS, *KNOWLEDGE_TYPES, MessageDeliveryStats),
@@ -103,7 +109,7 @@ AKASHIC = Product(
     organization_kinds=(CAMPAIGN,),
     webhooks=(*DONATION_WEBHOOKS, *SENDING_WEBHOOKS),
     loaders={"akashic_sending": SendingLoaders},
-    jobs={sending.SEND_KIND: sending.run_send},
+    jobs={sending.SEND_KIND: sending.run_send, **ANALYSIS_JOBS},
     periodic=(KNOWLEDGE_PERIODIC,),
     demo=akashic_demo,
 )

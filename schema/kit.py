@@ -13,7 +13,8 @@ derived from that one declaration:
 
 - `column` (the default plan of Grafast and PostGraphile: a column of the same name, or `name=`),
   `expression` (a value computed on both sides from one `core.sqljson.Derived`), `parent` (a to-one
-  field through a foreign key of the row), `children` (a connection of another type's rows whose
+  field through a foreign key of the row), `child` (the other side: the one row whose unique key
+  column is this row's id), `children` (a connection of another type's rows whose
   `key` column is this row's id, with the orderings of its `order` enum and an optional filter),
   `computed` (an object computed on both sides, e.g. progress: a resolver and a SQL builder
   declared together), `lookup` (a root field of `@kit.query_fields`: the row of a unique column
@@ -103,6 +104,11 @@ class ParentField(Declaration):
 
 
 @dataclass
+class ChildField(Declaration):
+    key: str = ""
+
+
+@dataclass
 class ChildrenField(Declaration):
     key: str = ""
     order: Enum | None = None
@@ -145,6 +151,13 @@ def expression(derived: Derived, *, description: str) -> Any:
 def parent(key: str, *, description: str) -> Any:
     """The object whose id is the row's `key` column (null when it is null, for a nullable field)."""
     return ParentField(description, key)
+
+
+def child(key: str, *, description: str) -> Any:
+    """The one object of the field's type whose unique `key` column is this row's id (the other
+    side of a `parent`: a version's analysis); null when there is none the viewer may read, so
+    the field's type is `T | None`."""
+    return ChildField(description, key)
 
 
 def children(
@@ -314,6 +327,8 @@ def _strawberry_field(spec: TypeSpec, attr: str, declaration: Declaration) -> An
         return strawberry.field(description=declaration.description)
     if isinstance(declaration, ParentField):
         return strawberry.field(resolver=_parent_resolver(spec, attr, declaration), description=declaration.description)
+    if isinstance(declaration, ChildField):
+        return strawberry.field(resolver=_child_resolver(spec, attr, declaration), description=declaration.description)
     if isinstance(declaration, ChildrenField):
         return strawberry.field(
             resolver=_children_resolver(spec, attr, declaration), description=declaration.description
@@ -463,6 +478,26 @@ def _parent_resolver(spec: TypeSpec, attr: str, declaration: ParentField) -> Cal
     return resolve
 
 
+def _child_resolver(spec: TypeSpec, attr: str, declaration: ChildField) -> Callable[..., Any]:
+    key = declaration.key
+    target: list[TypeSpec] = []
+
+    async def resolve(self: Any, info: Info) -> Any:
+        if not target:
+            found, nullable = _target(spec, attr)
+            if not nullable:
+                raise TypeError(f"{spec.graphql_name}.{attr}: a kit child is nullable (`T | None`)")
+            target.append(found)
+        child_spec = target[0]
+        row = await info.context.loaders.kit.rows(child_spec, key).load(self.pk)
+        return None if row is None else child_spec.cls.from_row(row)  # type: ignore[attr-defined]
+
+    resolve.__signature__ = inspect.Signature([_SELF, _INFO])  # type: ignore[attr-defined]
+    resolve.__annotations__ = {}
+    resolve.__name__ = attr
+    return resolve
+
+
 def _lookup_resolver(spec: TypeSpec, attr: str, declaration: LookupField) -> Callable[..., Any]:
     column, argument, normalize = declaration.column, declaration.argument, declaration.normalize
     target: list[TypeSpec] = []
@@ -603,6 +638,9 @@ def sql_fields(spec: TypeSpec) -> dict[str, Any]:
         elif isinstance(declaration, ParentField):
             target, nullable = _target(spec, attr)
             rules[name] = Parent(target.table, declaration.key, nullable=nullable)
+        elif isinstance(declaration, ChildField):
+            target, _ = _target(spec, attr)
+            rules[name] = Parent(target.table, "id", nullable=True, target_column=declaration.key)
         elif isinstance(declaration, ChildrenField):
             found = relation_of(spec, attr)
             rules[name] = Children(

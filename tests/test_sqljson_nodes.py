@@ -132,6 +132,7 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
                 ("MessageTransition", [campaign.transition]),
                 ("CampaignContact", [campaign.contact]),
                 ("MessageDelivery", [campaign.delivery]),
+                ("MessageAnalysis", [campaign.analysis]),
                 ("ApiClient", teams.api_clients),
                 ("ApiClientKey", teams.api_client_keys),
             ):
@@ -243,7 +244,9 @@ fragment Every on Node { __typename id
     createdBy { id } messageCampaign: campaign { office } latestVersion { number body }
     versions { totalCount nodes { number summary } } transitions { totalCount nodes { toStatus } } }
   ... on MessageVersion { number body summary createdAt author { id } message { title }
-    parentVersion { id } restoredFrom { id } }
+    parentVersion { id } restoredFrom { id } analysis { id analysisStatus: status riskLevel } }
+  ... on MessageAnalysis { analysisStatus: status riskLevel issueCount resonanceScore error model durationMs
+    createdAt completedAt version { number analysis { id } } message { title } requestedBy { id } }
   ... on MessageTransition { fromStatus toStatus note scheduledFor at actor { id } message { title } }
   ... on ApiClient { name scopes documentPolicy createdAt lastUsedAt revokedAt organization { slug }
     keys(first: 5) { totalCount nodes { prefix keyExpiresAt: expiresAt } } }

@@ -125,6 +125,10 @@ class CampaignMessageChangeKind(Enum):
         svc.MessageChange.DELIVERIES_UPDATED.value,
         description="Its deliveries moved on (sent, delivered, opened, clicked, failed): read its `deliveryStats`.",
     )
+    ANALYSIS_CHANGED = strawberry.enum_value(
+        svc.MessageChange.ANALYSIS_CHANGED.value,
+        description="The analysis of a version (`version.analysis`) was queued, started, finished or failed.",
+    )
 
 
 @strawberry.type(description="A change of a campaign's message, read for the viewer.")

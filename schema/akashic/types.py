@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
 import strawberry
@@ -25,6 +25,9 @@ from schema.organizations import Organization
 from services.akashic import messages as svc
 from services.akashic import sending
 from services.organizations import _sorts  # the orders of a list, as the organizations' lists make them
+
+if TYPE_CHECKING:
+    from schema.akashic_analysis import MessageAnalysis
 
 _messages = m.Message.__table__  # type: ignore[attr-defined]
 _versions = m.MessageVersion.__table__  # type: ignore[attr-defined]
@@ -227,6 +230,12 @@ class MessageVersion(Node, kit.FromRow):
     )
     restored_from: MessageVersion | None = kit.parent(
         "restored_from_id", description="The older version whose text it restores, if it is a restore."
+    )
+    # Named lazily: schema.akashic_analysis imports this module.
+    analysis: Annotated["MessageAnalysis", strawberry.lazy("schema.akashic_analysis")] | None = kit.child(  # noqa: UP037
+        "version_id",
+        description="Its AI analysis (findings, resonance, rewrites, citations), once requested "
+        "(`requestMessageAnalysis`); null before.",
     )
     diff_from: list[DiffSegment] = kit.python_only(
         _diff_from,

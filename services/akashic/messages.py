@@ -72,6 +72,8 @@ class MessageChange(StrEnum):
     VERSION_SAVED = "VERSION_SAVED"
     STATUS_CHANGED = "STATUS_CHANGED"
     DELIVERIES_UPDATED = "DELIVERIES_UPDATED"
+    #: An analysis of one of its versions was queued, started, finished or failed (services.akashic.analysis).
+    ANALYSIS_CHANGED = "ANALYSIS_CHANGED"
 
 
 class InvalidTransition(Conflict):

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from core.access import requirement_of
+from core.settings import Settings
 from resolvers.akashic import SERVICES
 from services.akashic import CAMPAIGN, CAMPAIGN_MANAGER, ROLES
 from tests.akashic.support import AkashicFactory, CampaignRef
+from tests.jobs_support import drain, worker_settings
 from tests.support import GraphQLClient
 
 #: The status a message must be in for each workflow mutation to apply.
@@ -26,7 +28,7 @@ PREPARED = {
     "scheduleMessage": ("submitMessage", "approveMessage"),
     "markMessageSent": ("submitMessage", "approveMessage", "scheduleMessage"),
 }
-GUARDED = ["updateCampaign", "createMessage", *PREPARED]
+GUARDED = ["updateCampaign", "createMessage", *PREPARED, "requestMessageAnalysis"]
 
 
 def _later() -> str:
@@ -39,6 +41,7 @@ async def _inputs(factory: AkashicFactory, campaign: CampaignRef) -> dict[str, d
     inputs: dict[str, dict[str, Any]] = {
         "updateCampaign": {"id": campaign.id, "jurisdiction": "Ohio"},
         "createMessage": {"campaignId": campaign.id, "title": "T", "channel": "SMS", "body": "Hello"},
+        "requestMessageAnalysis": {"versionId": (await factory.message(campaign)).version},
     }
     for name, steps in PREPARED.items():
         message = await factory.message(campaign)
@@ -69,13 +72,14 @@ def test_every_akashic_mutation_declares_its_permission() -> None:
         "requestMessageChanges": "messages.approve",
         "scheduleMessage": "messages.send",
         "markMessageSent": "messages.send",
+        "requestMessageAnalysis": "messages.draft",  # who drafts may ask; every member reads analyses
     }
     assert set(GUARDED) == {name for name, r in declared.items() if r is not None}
 
 
 @pytest.mark.parametrize("role", ROLES)
 async def test_each_role_may_do_what_the_matrix_says(
-    gql: GraphQLClient, akashic_factory: AkashicFactory, role: str
+    gql: GraphQLClient, akashic_factory: AkashicFactory, settings: Settings, role: str
 ) -> None:
     campaign = await akashic_factory.campaign()
     member = campaign.manager if role == CAMPAIGN_MANAGER else (await akashic_factory.staff(campaign, role))[0]
@@ -99,6 +103,8 @@ async def test_each_role_may_do_what_the_matrix_says(
         token=member.token,
     )
     assert listed.data["node"]["messages"]["totalCount"] >= len(PREPARED)
+    # The analysis a drafting role queued runs now, leaving this worker's queue as it found it.
+    await drain(worker_settings(settings))
 
 
 async def test_someone_off_the_staff_gets_not_found_by_any_id(
