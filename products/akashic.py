@@ -9,6 +9,7 @@ from datetime import datetime
 from core.products import PeriodicTask, Product
 from core.webhooks import WebhookEndpoint, WebhookScheme
 from resolvers.akashic import AkashicMutation, AkashicSubscription, AkashicViewerFields
+from resolvers.akashic_coediting import CoeditingMutation, CoeditingSubscription
 from resolvers.akashic_donations import DonationQuery, DonationSubscription
 from resolvers.akashic_knowledge import KnowledgeMutation, KnowledgeQuery
 from schema import kit
@@ -22,7 +23,7 @@ from schema.akashic.types import (
 )
 from schema.akashic_donations import TYPES as DONATION_TYPES
 from schema.akashic_knowledge import KnowledgeDocument, KnowledgeSearchHit
-from services.akashic import CAMPAIGN, donations, knowledge
+from services.akashic import CAMPAIGN, donations, drafts, knowledge, presence
 from services.akashic import messages as akashic_messages
 from services.akashic.demo import akashic_demo
 from services.jobs import JobRuntime
@@ -50,6 +51,8 @@ DONATION_WEBHOOKS = (
 )
 
 
+# --- live co-editing of drafts and presence (resolvers/akashic_coediting.py, services/akashic/{drafts,presence}.py)
+
 # --- knowledge base: search, documents, re-embedding on a provider change
 KNOWLEDGE_TYPES = (KnowledgeDocument, KnowledgeSearchHit)
 
@@ -68,12 +71,12 @@ NODE_TYPES = (*CAMPAIGN_TYPES, *DONATION_TYPES)
 AKASHIC = Product(
     name="akashic",
     query=(DonationQuery, KnowledgeQuery),
-    mutation=(AkashicMutation, KnowledgeMutation),
-    subscription=(AkashicSubscription, DonationSubscription),
+    mutation=(AkashicMutation, KnowledgeMutation, CoeditingMutation),
+    subscription=(AkashicSubscription, DonationSubscription, CoeditingSubscription),
     viewer=AkashicViewerFields,
     types=(*NODE_TYPES, *CAMPAIGN_ERRORS, *KNOWLEDGE_TYPES),
     node_types=kit.node_types(NODE_TYPES),
-    topics=(akashic_messages.MESSAGES_TOPIC, donations.DONATIONS_TOPIC),
+    topics=(akashic_messages.MESSAGES_TOPIC, donations.DONATIONS_TOPIC, drafts.DRAFTS_TOPIC, presence.PRESENCE_TOPIC),
     organization_kinds=(CAMPAIGN,),
     webhooks=DONATION_WEBHOOKS,
     periodic=(KNOWLEDGE_PERIODIC,),
