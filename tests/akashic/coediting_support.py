@@ -21,7 +21,7 @@ from tests.support import GraphQLClient
 
 #: Short, so that tests wait little; long enough that a loaded machine's editors stay in one debounce.
 SAVE_SECONDS = 0.5
-PRESENCE_TTL = 1.5
+PRESENCE_TTL = 3.0
 
 DRAFT = """subscription Draft($id: ID!) { messageDraft(messageId: $id) { __typename
   ... on LiveUpdatesStatus { state }
