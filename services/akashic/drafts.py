@@ -2,9 +2,11 @@
 process where someone edits it, kept in step through the event bus, saved as versions.
 
 **The document.** A room (`DraftRoom`) holds a `pycrdt.Doc` whose `Text` named `body` is the
-draft. It opens from the message's latest version: the version's text inserted by a client id
-derived from the version's id, so every process that opens a room on the same version builds the
-same Yjs history, byte for byte, and their documents merge without doubling the text.
+draft. It opens from the message's latest version: from the Yjs state a co-edit saved with it
+(`models.akashic_drafts.MessageDraftState`), which is the history of the rooms still open on other
+processes, or, for a version saved otherwise, from its text inserted by a client id derived from
+the version's id, so every process that opens a room on that version builds the same Yjs
+history, byte for byte. Either way their documents merge without doubling the text.
 
 **Updates.** `apply_draft_update` (a staff member whose role holds `messages.draft`, while the
 message is a draft, in review or approved; an edit of one in review or approved sends it back to
@@ -30,7 +32,8 @@ find the saved text equal to theirs and take the new version as their base. A sa
 another text (someone saved a version outside the room, or this room has more edits) takes that
 version as its base and saves its own text on it: what was saved outside stays in the history.
 
-**What a restart keeps**: the saved versions. A room opens again from the latest version; the
+**What a restart keeps**: the saved versions and their Yjs states. A room opens again from the
+latest version; the
 edits of the last debounce window of a process that died (not stopped: a stopping server ends its
 subscriptions, which saves) are lost.
 """
@@ -58,6 +61,7 @@ from core.context import Actor, AuditScope, after_commit, run_unit_of_work
 from core.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from core.events import BusNotice, EventBus, NoticeKind, SubscriberTooSlow, publish_after_commit
 from models.akashic import Message, MessageStatus, MessageVersion
+from models.akashic_drafts import MessageDraftState
 from models.identity import User
 from services.akashic import MESSAGES_DRAFT
 from services.akashic import messages as versions
@@ -104,7 +108,18 @@ def _genesis_client(version_id: uuid.UUID) -> int:
     return int.from_bytes(hashlib.sha256(version_id.bytes).digest()[:4], "big") & 0x7FFFFFFF
 
 
-def _document(version_id: uuid.UUID, body: str) -> Doc:
+def _document(version_id: uuid.UUID, body: str, saved: bytes | None) -> Doc:
+    """The room's document: the Yjs state a co-edit saved with this version, if any (whose text it
+    is), else the version's text written by the version's own client id."""
+    if saved is not None:
+        restored: Doc = Doc()
+        try:
+            restored.apply_update(saved)
+        except ValueError:
+            logger.warning("the saved Yjs state of version %s does not decode; starting from its text", version_id)
+        else:
+            if str(restored.get(TEXT_NAME, type=Text)) == body:
+                return restored
     doc: Doc = Doc(client_id=_genesis_client(version_id))
     text = doc.get(TEXT_NAME, type=Text)
     if body:
@@ -124,13 +139,13 @@ class DraftUpdate:
 class DraftRoom:
     """This process's document of one message's draft; see the module docstring."""
 
-    def __init__(self, desk: DraftDesk, message: Message, version: MessageVersion) -> None:
+    def __init__(self, desk: DraftDesk, message: Message, version: MessageVersion, saved: bytes | None) -> None:
         self.desk = desk
         self.message_id: uuid.UUID = message.id
         self.organization_id: uuid.UUID = message.organization_id
         self.base_version_id: uuid.UUID = version.id
         self.base_body: str = version.body
-        self.doc = _document(version.id, version.body)
+        self.doc = _document(version.id, version.body, saved)
         self.editors = 0
         #: Who sent updates since the last save, in the order of their last update.
         self.contributors: dict[uuid.UUID, None] = {}
@@ -267,11 +282,11 @@ class DraftRoom:
         """Save the text as the next version when it differs from the base; the version saved."""
         async with self._save_lock:
             for _ in range(3):
-                text = self.text
+                text, state = self.text, self.state()  # together: no await in between
                 if text == self.base_body:
                     self._saved()
                     return None
-                outcome = await self._save_as_contributor(text)
+                outcome = await self._save_as_contributor(text, state)
                 if isinstance(outcome, versions.VersionConflict):
                     # Another process saved first (or someone outside the room): build on it.
                     self.base_version_id, self.base_body = outcome.current.id, outcome.current.body
@@ -289,7 +304,7 @@ class DraftRoom:
         self.contributors.clear()
         self._first_unsaved = None
 
-    async def _save_as_contributor(self, text: str) -> MessageVersion | DomainError:
+    async def _save_as_contributor(self, text: str, state: bytes) -> MessageVersion | DomainError:
         """Save as the last editor who still may; the error of the last one tried."""
         editors = list(reversed(self.contributors)) or []
         if not editors:
@@ -308,6 +323,15 @@ class DraftRoom:
                     body=text,
                     summary=summary,
                 )
+                session.add(
+                    MessageDraftState(
+                        version_id=version.id,
+                        organization_id=version.organization_id,
+                        message_id=version.message_id,
+                        state=state,
+                    )
+                )
+                await session.flush()
                 return version
 
             outcome = await run_unit_of_work(
@@ -370,7 +394,7 @@ class DraftDesk:
         future: asyncio.Future[DraftRoom] = asyncio.get_running_loop().create_future()
         self._opening[message.id] = future
         try:
-            room = DraftRoom(self, message, version)
+            room = DraftRoom(self, message, version, await self._saved_state(version.id))
             await room.start()
             self.rooms[message.id] = room
             future.set_result(room)
@@ -381,6 +405,12 @@ class DraftDesk:
             raise
         finally:
             del self._opening[message.id]
+
+    async def _saved_state(self, version_id: uuid.UUID) -> bytes | None:
+        """The Yjs state saved with a version (read as the caller, whom its policy lets read it)."""
+        async with self.sessions() as session:
+            found = await session.get(MessageDraftState, version_id)
+            return None if found is None else found.state
 
     async def join(self, message: Message, version: MessageVersion) -> DraftRoom:
         room = await self.room(message, version)

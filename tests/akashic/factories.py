@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.akashic import Campaign, Message, MessageTransition, MessageVersion
 from models.akashic_analysis import MessageAnalysis
+from models.akashic_drafts import MessageDraftState
 from models.organizations import Membership, Organization
 from services.akashic import CAMPAIGN_MANAGER
 from tests.factories import insert_rows
@@ -27,7 +28,8 @@ class CampaignRows:
 
 
 async def create_akashic_campaign(session: AsyncSession, *, user_id: uuid.UUID) -> CampaignRows:
-    """A campaign the user manages, with one message, its first version, its analysis and one transition."""
+    """A campaign the user manages, with one message, its first version (with its analysis and a
+    co-edit's saved Yjs state) and one transition."""
     pk, message, version, transition = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await insert_rows(
         session,
@@ -105,5 +107,10 @@ async def create_akashic_campaign(session: AsyncSession, *, user_id: uuid.UUID) 
                 "result": {},
             }
         ],
+    )
+    await insert_rows(
+        session,
+        MessageDraftState,
+        [{**common, "message_id": message, "version_id": version, "state": b"\x00\x00"}],
     )
     return CampaignRows(pk, message, version, transition, analysis)

@@ -250,14 +250,21 @@ async def test_an_update_on_one_process_reaches_an_editor_on_the_other(
             assert (version["number"], version["body"]) == (2, want)
             await changes.quiet(SAVE_SECONDS * 3)
 
-            # A late editor on B (whose room is open) and one on A both get the whole text
-            await on_process_a.feed.close()
+            # B's editor leaves (B's room closes) while A's stays; a new editor on B starts from the
+            # saved version's Yjs state, A's history: their edits merge without doubling the text
             await on_process_b.feed.close()
-            await changes.quiet(SAVE_SECONDS * 3)  # both rooms left with the saved text: nothing to save
-            late = Editor(Feed(a_ws, DRAFT, {"id": message.id}), on_a, manager.token)
-            await late.join()
-            assert late.text == want
+            late = Editor(Feed(b_ws, DRAFT, {"id": message.id}), on_b, director.token)
+            state = await late.join()
+            assert (state["baseVersion"]["number"], late.text) == (2, want)
+            await on_process_a.edit(0, "All: ")
+            await late.receive_until("All: " + want)
+            await late.edit(len(late.text) - 1, ", 9am")
+            final = "All: Please Canvass Sunday morning, 9am."
+            await on_process_a.receive_until(final)
+            await on_process_a.feed.close()
             await late.feed.close()
+            assert (await saved_version(changes))["body"] == final
+            await changes.quiet(SAVE_SECONDS * 3)
             await changes.close()
         versions = await on_b(
             "query($id: ID!) { node(id: $id) { ... on Message { versions(first: 10) { edges { node { body } } } } } }",
@@ -265,4 +272,4 @@ async def test_an_update_on_one_process_reaches_an_editor_on_the_other(
             token=director.token,
         )
         bodies = [edge["node"]["body"] for edge in versions.data["node"]["versions"]["edges"]]
-        assert bodies == [want, "Canvass Sunday."]
+        assert bodies == [final, want, "Canvass Sunday."]
