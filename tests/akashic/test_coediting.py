@@ -118,7 +118,7 @@ async def test_a_volunteer_watches_but_cannot_edit_an_outsider_cannot_watch_and_
     factory = AkashicFactory(coedit_gql)
     campaign = await factory.campaign()
     manager = campaign.manager
-    volunteer, _ = await factory.staff(campaign, "volunteer")
+    volunteer, volunteer_membership = await factory.staff(campaign, "volunteer")
     outsider = await coedit_gql.sign_up()
     message = await factory.message(campaign, "Vote.")
     async with (
@@ -166,7 +166,20 @@ async def test_a_volunteer_watches_but_cannot_edit_an_outsider_cannot_watch_and_
         )
         late = await editor.edit(0, "Now: ")
         assert [e["code"] for e in late["errors"]] == ["INVALID_TRANSITION"]
-        await watcher.feed.close()
+        await factory.ok("requestMessageChanges", {"messageId": message.id}, "__typename", manager.token)
+
+        # Removed from the staff, the volunteer's stream ends with NOT_FOUND at the next update
+        await watcher.receive_until("Please Vote early.")
+        await factory.ok("removeMember", {"id": volunteer_membership}, "__typename", manager.token)
+        # (the manager's own doc holds the refused edit: the next one is made on the server's text)
+        server_text: Doc = Doc()
+        server_text.apply_update(watcher.doc.get_update())
+        before = server_text.get_state()
+        server_text.get("body", type=Text).insert(0, "Team: ")
+        assert (await send(coedit_gql, manager.token, message.id, server_text.get_update(before)))["errors"] == []
+        ended = await watcher.feed.end()
+        assert ended is not None
+        assert ended.errors[0]["extensions"] == {"code": "NOT_FOUND", "argument": "messageId"}  # type: ignore[attr-defined]
         await editor.feed.close()
 
 

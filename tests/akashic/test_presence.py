@@ -69,11 +69,12 @@ async def test_join_heartbeat_switch_leave_and_expiry(presence_server: LiveServe
         factory = AkashicFactory(gql)
         campaign = await factory.campaign()
         manager = campaign.manager
-        volunteer, _ = await factory.staff(campaign, "volunteer")
+        volunteer, volunteer_membership = await factory.staff(campaign, "volunteer")
         outsider = await gql.sign_up()
         message = await factory.message(campaign)
         async with (
             ws_session(presence_server.ws, manager.token) as manager_ws,
+            ws_session(presence_server.ws, volunteer.token) as volunteer_ws,
             ws_session(presence_server.ws, outsider.token) as outsider_ws,
         ):
             refused = Feed(outsider_ws, PRESENCE, {"id": campaign.id})
@@ -116,9 +117,15 @@ async def test_join_heartbeat_switch_leave_and_expiry(presence_server: LiveServe
             await feed.close()
 
             # Nobody left: a new subscriber starts from an empty list
-            again = Feed(manager_ws, PRESENCE, {"id": campaign.id})
+            again = Feed(volunteer_ws, PRESENCE, {"id": campaign.id})
             assert seen(await again.next())["present"] == []
-            await again.close()
+
+            # Removed from the staff, the volunteer's stream ends with NOT_FOUND at the next event
+            await factory.ok("removeMember", {"id": volunteer_membership}, "__typename", manager.token)
+            await beat(gql, manager.token, message.id, "VIEWING")
+            ended = await again.end()
+            assert ended is not None
+            assert ended.errors[0]["extensions"] == {"code": "NOT_FOUND", "argument": "campaignId"}  # type: ignore[attr-defined]
 
 
 @pytest.fixture
