@@ -108,7 +108,7 @@ def _genesis_client(version_id: uuid.UUID) -> int:
     return int.from_bytes(hashlib.sha256(version_id.bytes).digest()[:4], "big") & 0x7FFFFFFF
 
 
-def _document(version_id: uuid.UUID, body: str, saved: bytes | None) -> Doc:
+def draft_document(version_id: uuid.UUID, body: str, saved: bytes | None) -> Doc:
     """The room's document: the Yjs state a co-edit saved with this version, if any (whose text it
     is), else the version's text written by the version's own client id."""
     if saved is not None:
@@ -145,7 +145,7 @@ class DraftRoom:
         self.organization_id: uuid.UUID = message.organization_id
         self.base_version_id: uuid.UUID = version.id
         self.base_body: str = version.body
-        self.doc = _document(version.id, version.body, saved)
+        self.doc = draft_document(version.id, version.body, saved)
         self.editors = 0
         #: Who sent updates since the last save, in the order of their last update.
         self.contributors: dict[uuid.UUID, None] = {}
@@ -212,9 +212,12 @@ class DraftRoom:
                 async with self.desk.bus.subscribe(channel, max_queue=ROOM_QUEUE) as subscription:
                     async for delivery in subscription:
                         if isinstance(delivery, BusNotice):
-                            self._listening.set()
-                            if delivery.kind in (NoticeKind.RESUMED, NoticeKind.EVENTS_MISSED):
+                            # Started again after falling behind, or back after an outage: ask for
+                            # what was missed (the first start's request is `start`'s).
+                            behind = delivery.kind in (NoticeKind.RESUMED, NoticeKind.EVENTS_MISSED)
+                            if behind or (delivery.kind is NoticeKind.STARTED and self._listening.is_set()):
                                 await self.desk.bus.publish(channel, self._sync_request())
+                            self._listening.set()
                             continue
                         await self._hear(delivery.event)
                     return

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from pycrdt import Doc, Text
 from starlette.applications import Starlette
 
+from services.akashic.drafts import draft_document
 from tests.akashic.coediting_support import (
     CHANGES,
     DRAFT,
@@ -54,6 +56,24 @@ async def coedit_server(coedit_app: Starlette) -> AsyncIterator[LiveServer]:
 async def coedit_gql(coedit_server: LiveServer) -> AsyncIterator[GraphQLClient]:
     async with http_client(coedit_server.http) as client:
         yield client
+
+
+def test_rooms_opened_apart_on_one_version_share_its_history() -> None:
+    """Two processes open a room on the same version, each on its own: their documents are the
+    same Yjs history, so an edit made in one merges into the other without doubling the text."""
+    version = uuid.uuid4()
+    first, second = draft_document(version, "Join us.", None), draft_document(version, "Join us.", None)
+    assert first.get_update() == second.get_update()
+    edit: Doc = Doc()
+    edit.apply_update(first.get_update())
+    before = edit.get_state()
+    edit.get("body", type=Text).insert(0, "Please ")
+    second.apply_update(edit.get_update(before))
+    second.apply_update(first.get_update())  # the other room's catch-up: nothing new
+    assert str(second.get("body", type=Text)) == "Please Join us."
+    # A version's saved state wins over its text (the open rooms' history), unless it is not its text
+    assert draft_document(version, "Please Join us.", second.get_update()).get_update() == second.get_update()
+    assert str(draft_document(version, "Other text", second.get_update()).get("body", type=Text)) == "Other text"
 
 
 async def test_two_editors_converge_the_debounce_saves_once_and_leaving_saves(
