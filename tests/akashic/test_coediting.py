@@ -132,6 +132,25 @@ async def test_two_editors_converge_the_debounce_saves_once_and_leaving_saves(
         await changes.close()
 
 
+async def test_a_second_tab_of_one_editor_gets_the_state_as_of_its_joining(
+    coedit_server: LiveServer, coedit_gql: GraphQLClient
+) -> None:
+    """Identical subscriptions of one user share one stream elsewhere; a draft's never does, or
+    the second tab would get the first's (stale) state and miss the edits made in between."""
+    factory = AkashicFactory(coedit_gql)
+    campaign = await factory.campaign()
+    message = await factory.message(campaign, "Rally at noon.")
+    async with ws_session(coedit_server.ws, campaign.manager.token) as manager_ws:
+        first = Editor(Feed(manager_ws, DRAFT, {"id": message.id}), coedit_gql, campaign.manager.token)
+        await first.join()
+        assert (await first.edit(0, "Big "))["errors"] == []
+        await first.receive_until("Big Rally at noon.")
+        second = Editor(Feed(manager_ws, DRAFT, {"id": message.id}), coedit_gql, campaign.manager.token)
+        assert (await second.join())["text"] == "Big Rally at noon."
+        await first.feed.close()
+        await second.feed.close()
+
+
 async def test_a_volunteer_watches_but_cannot_edit_an_outsider_cannot_watch_and_bad_updates_are_refused(
     coedit_server: LiveServer, coedit_gql: GraphQLClient
 ) -> None:
