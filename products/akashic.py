@@ -78,8 +78,9 @@ AKASHIC = Product(
     node_types=kit.node_types(NODE_TYPES),
     topics=(akashic_messages.MESSAGES_TOPIC, donations.DONATIONS_TOPIC, drafts.DRAFTS_TOPIC, presence.PRESENCE_TOPIC),
     organization_kinds=(CAMPAIGN,),
-    # Each editor's first message is the draft's state as of its joining: never a shared stream.
-    own_streams=("messageDraft",),
+    # Each subscriber's first message is the state as of its joining (the draft's, who is present):
+    # never a shared stream, whose joiners would get the first subscriber's.
+    own_streams=("messageDraft", "messagePresence"),
     webhooks=DONATION_WEBHOOKS,
     periodic=(KNOWLEDGE_PERIODIC,),
     demo=akashic_demo,

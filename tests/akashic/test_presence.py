@@ -101,6 +101,13 @@ async def test_join_heartbeat_switch_leave_and_expiry(presence_server: LiveServe
                 "VIEWING",
             )
             assert who(seen(await feed.next())) == ("JOINED", volunteer.user_id, "VIEWING")
+            # The manager's second tab starts from the list as it is now, not as the first tab's began
+            tab = Feed(manager_ws, PRESENCE, {"id": campaign.id})
+            listed = seen(await tab.next())["present"]
+            assert sorted((p["user"]["id"], p["state"]) for p in listed) == sorted(
+                [(manager.user_id, "EDITING"), (volunteer.user_id, "VIEWING")]
+            )
+            await tab.close()
             editing = await beat(gql, volunteer.token, message.id, "EDITING")
             assert [(e["code"], e["permission"]) for e in editing["errors"]] == [("FORBIDDEN", "messages.draft")]
 
