@@ -49,7 +49,7 @@ from schema.common import Ctx, InputArg, MutationError, mutation_errors, raw
 from schema.live import LiveUpdatesStatus
 from schema.organizations import Membership, Organization
 from schema.viewer_base import ViewerBase
-from services.akashic import campaigns, messages
+from services.akashic import campaigns, drafts, messages, presence
 from services.akashic.campaigns import CampaignDetails
 
 Work = Callable[[AsyncSession, Actor], Awaitable[Any]]
@@ -226,6 +226,10 @@ SERVICES: dict[str, Callable[..., Awaitable[Any]]] = {
     "requestMessageChanges": messages.request_message_changes,
     "scheduleMessage": messages.schedule_message,
     "markMessageSent": messages.mark_message_sent,
+    # co-editing and presence: resolvers/akashic_coediting.py
+    "applyMessageDraftUpdate": drafts.apply_draft_update,
+    "heartbeatMessagePresence": presence.heartbeat_presence,
+    "leaveMessagePresence": presence.leave_presence,
 }
 
 

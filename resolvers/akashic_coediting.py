@@ -116,15 +116,6 @@ async def leave_message_presence(
     return LeaveMessagePresencePayload(message=message, errors=errors)
 
 
-SERVICES.update(
-    {
-        "applyMessageDraftUpdate": drafts.apply_draft_update,
-        "heartbeatMessagePresence": presence.heartbeat_presence,
-        "leaveMessagePresence": presence.leave_presence,
-    }
-)
-
-
 def _described(name: str, description: str) -> str:
     return described(SERVICES[name], description, where="the campaign")
 
