@@ -270,8 +270,8 @@ class DraftRoom:
         self._timer = None
         if self._saving is None or self._saving.done():
             self._saving = asyncio.create_task(self._save_then_maybe_close(), name=f"save draft {self.message_id}")
-        else:  # a save is running: look again after it
-            self._schedule()
+        else:  # a save is running: look again a delay later (not at once: the maximum may have passed)
+            self._timer = asyncio.get_running_loop().call_later(self.desk.save_seconds, self._save_soon)
 
     async def _save_then_maybe_close(self) -> None:
         try:
