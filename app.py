@@ -171,6 +171,7 @@ def create_app(
             routing=routing,
             persisted=PersistedQueries.for_settings(settings, schema.plans, counters),
             budgets=budgets,
+            own_streams=registry.own_streams,
         )
         documents = _trusted_documents(settings, schema, engine)
         runtime.documents = documents

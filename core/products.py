@@ -101,6 +101,11 @@ class Product:
     organization_kinds: Sequence[OrganizationKind] = ()
     #: The inbound webhooks it receives (`core/webhooks.py`): `POST /webhooks/<path>` each.
     webhooks: Sequence[WebhookEndpoint] = ()
+    #: Root subscription fields (GraphQL names) whose every subscriber runs its own execution,
+    #: never a stream shared by a user's identical subscriptions (core/shared_subscriptions.py):
+    #: their first message is the state as of that subscriber's joining (a co-edited draft's),
+    #: which a member joining a running shared stream would not get.
+    own_streams: Sequence[str] = ()
     #: Its part of the demo dataset, if any.
     demo: DemoData | None = None
     #: Its test world, if any: the import path (`module:name`) of a `tests.worlds.ProductWorld`,
@@ -152,6 +157,7 @@ class Registry:
         self.loader_factories: dict[str, LoaderFactory] = {k: v for p in self.products for k, v in p.loaders.items()}
         self.job_handlers: dict[str, JobHandler] = {k: v for p in self.products for k, v in p.jobs.items()}
         self.periodic: list[PeriodicTask] = [task for p in self.products for task in p.periodic]
+        self.own_streams: frozenset[str] = frozenset(name for p in self.products for name in p.own_streams)
         self.types: list[type] = [t for p in self.products for t in p.types]
         self.organization_kinds: dict[str, OrganizationKind] = {
             kind.name: kind for p in self.products for kind in p.organization_kinds

@@ -70,6 +70,8 @@ class Runtime:
     scopes: ScopeRules | None = None
     #: The trusted documents this process has prepared (core/documents.py).
     documents: DocumentRegistry | None = None
+    #: Root subscription fields never run as shared streams (`Product.own_streams`).
+    own_streams: frozenset[str] = frozenset()
 
     def new_loaders(self, actor: Actor | None) -> LoaderContainer:
         return self.loaders(self.engine, actor)

@@ -227,6 +227,12 @@ class Settings(BaseSettings):
         description="cron of the task that re-embeds knowledge chunks made by another embedding model than the "
         "configured one (Akashic); empty: never",
     )
+    akashic_draft_save_seconds: float = Field(
+        3.0, gt=0, description="a co-edited draft is saved as a version this long after its last change (Akashic)"
+    )
+    akashic_presence_ttl_seconds: float = Field(
+        30.0, gt=0, description="a viewer's or editor's presence on a message expires this long after its heartbeat"
+    )
     subscription_queue_size: int = Field(
         100, ge=1, description="events buffered per live subscription before it ends as too slow"
     )

@@ -34,7 +34,15 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any, cast
 
-from graphql import GraphQLError, OperationType, parse
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationType,
+    parse,
+)
 from graphql.utilities import get_operation_ast
 from starlette.routing import BaseRoute, Match, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -229,20 +237,38 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
             return
 
 
-def _parses_to_subscription(query: str, operation_name: str | None, max_tokens: int) -> bool:
+def _parses_to_subscription(query: str, operation_name: str | None, max_tokens: int) -> frozenset[str] | None:
+    """The root fields of the operation when it is a subscription (None when it is not)."""
     try:
-        operation = get_operation_ast(parse(query, max_tokens=max_tokens), operation_name)
+        document = parse(query, max_tokens=max_tokens)
+        operation = get_operation_ast(document, operation_name)
     except GraphQLError:
-        return False
-    return operation is not None and operation.operation is OperationType.SUBSCRIPTION
+        return None
+    if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
+        return None
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    fields: set[str] = set()
+    pending, seen = [operation.selection_set], set()
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode):
+                fields.add(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+                seen.add(selection.name.value)
+                fragment = fragments.get(selection.name.value)
+                if fragment is not None:
+                    pending.append(fragment.selection_set)
+    return frozenset(fields)
 
 
 _cached_is_subscription = lru_cache(maxsize=1024)(_parses_to_subscription)
 
 
-def _is_subscription(query: str, operation_name: str | None, settings: Settings) -> bool:
-    """Whether the operation is a subscription; cached by document text, unless the text is
-    longer than MAX_CACHED_DOCUMENT_BYTES (see `core.limits.cacheable`)."""
+def _is_subscription(query: str, operation_name: str | None, settings: Settings) -> frozenset[str] | None:
+    """The operation's root fields when it is a subscription, else None; cached by document
+    text, unless the text is longer than MAX_CACHED_DOCUMENT_BYTES (see `core.limits.cacheable`)."""
     if cacheable(query, settings.max_cached_document_bytes):
         return _cached_is_subscription(query, operation_name, settings.max_tokens)
     return _parses_to_subscription(query, operation_name, settings.max_tokens)
@@ -401,7 +427,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 return
             actor = self.context.actor
             operation_name = payload.get("operationName")
-            if actor is not None and _is_subscription(payload["query"], operation_name, settings):
+            fields = _is_subscription(payload["query"], operation_name, settings)
+            # A field whose subscribers each need their own first message (`Product.own_streams`)
+            # runs as its own operation, never as a member of a shared stream.
+            if actor is not None and fields and not fields & self.view.runtime.own_streams:
                 socket = cast(ASGIWebSocketAdapter, self.websocket).ws
                 member = Member(socket, operation_id, settings.subscription_queue_size)
                 self.members[operation_id] = member

@@ -4,6 +4,7 @@ from core.webhooks import WebhookDelivery
 from models.akashic import Campaign, Message, MessageTransition, MessageVersion
 from models.akashic_analysis import MessageAnalysis
 from models.akashic_donations import Donation, DonationLedgerEntry, Donor
+from models.akashic_drafts import MessageDraftState
 from models.akashic_knowledge import KnowledgeChunk, KnowledgeDocument
 from models.akashic_sending import Contact, MessageDelivery
 from models.api_clients import ApiClient, ApiClientKey
@@ -41,6 +42,7 @@ __all__ = [
     "Message",
     "MessageAnalysis",
     "MessageDelivery",
+    "MessageDraftState",
     "MessageTransition",
     "MessageVersion",
     "Notification",

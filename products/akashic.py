@@ -13,6 +13,7 @@ from core.webhooks import WebhookEndpoint, WebhookScheme
 from loaders.akashic_sending import SendingLoaders
 from resolvers.akashic import AkashicMutation, AkashicSubscription, AkashicViewerFields
 from resolvers.akashic_analysis import AnalysisMutation
+from resolvers.akashic_coediting import CoeditingMutation, CoeditingSubscription
 from resolvers.akashic_donations import DonationQuery, DonationSubscription
 from resolvers.akashic_knowledge import KnowledgeMutation, KnowledgeQuery
 from resolvers.akashic_sending import SendingMutation
@@ -31,7 +32,7 @@ from schema.akashic.types import (
 from schema.akashic_analysis import TYPES as ANALYSIS_TYPES
 from schema.akashic_donations import TYPES as DONATION_TYPES
 from schema.akashic_knowledge import KnowledgeDocument, KnowledgeSearchHit
-from services.akashic import CAMPAIGN, analysis, donations, knowledge, sending
+from services.akashic import CAMPAIGN, analysis, donations, drafts, knowledge, presence, sending
 from services.akashic import messages as akashic_messages
 from services.akashic.demo import akashic_demo
 from services.jobs import JobRuntime
@@ -78,6 +79,7 @@ SENDING_WEBHOOKS = (
     ),
 )
 
+# --- live co-editing of drafts and presence (resolvers/akashic_coediting.py, services/akashic/{drafts,presence}.py)
 
 # --- knowledge base: search, documents, re-embedding on a provider change
 KNOWLEDGE_TYPES = (KnowledgeDocument, KnowledgeSearchHit)
@@ -100,13 +102,16 @@ NODE_TYPES = (*CAMPAIGN_TYPES, *DONATION_TYPES, *SENDING_TYPES, *ANALYSIS_TYPES)
 AKASHIC = Product(
     name="akashic",
     query=(DonationQuery, KnowledgeQuery),
-    mutation=(AkashicMutation, KnowledgeMutation, SendingMutation, AnalysisMutation),
-    subscription=(AkashicSubscription, DonationSubscription),
+    mutation=(AkashicMutation, KnowledgeMutation, SendingMutation, AnalysisMutation, CoeditingMutation),
+    subscription=(AkashicSubscription, DonationSubscription, CoeditingSubscription),
     viewer=AkashicViewerFields,
     types=(*NODE_TYPES, *CAMPAIGN_ERRORS, *KNOWLEDGE_TYPES, MessageDeliveryStats),
     node_types=kit.node_types(NODE_TYPES),
-    topics=(akashic_messages.MESSAGES_TOPIC, donations.DONATIONS_TOPIC),
+    topics=(akashic_messages.MESSAGES_TOPIC, donations.DONATIONS_TOPIC, drafts.DRAFTS_TOPIC, presence.PRESENCE_TOPIC),
     organization_kinds=(CAMPAIGN,),
+    # Each subscriber's first message is the state as of its joining (the draft's, who is present):
+    # never a shared stream, whose joiners would get the first subscriber's.
+    own_streams=("messageDraft", "messagePresence"),
     webhooks=(*DONATION_WEBHOOKS, *SENDING_WEBHOOKS),
     loaders={"akashic_sending": SendingLoaders},
     jobs={sending.SEND_KIND: sending.run_send, **ANALYSIS_JOBS},

@@ -49,7 +49,7 @@ from schema.common import Ctx, InputArg, MutationError, mutation_errors, raw
 from schema.live import LiveUpdatesStatus
 from schema.organizations import Membership, Organization
 from schema.viewer_base import ViewerBase
-from services.akashic import analysis, campaigns, messages
+from services.akashic import analysis, campaigns, drafts, messages, presence
 from services.akashic.campaigns import CampaignDetails
 
 Work = Callable[[AsyncSession, Actor], Awaitable[Any]]
@@ -228,6 +228,10 @@ SERVICES: dict[str, Callable[..., Awaitable[Any]]] = {
     "markMessageSent": messages.mark_message_sent,
     # its mutation is resolvers/akashic_analysis.py's
     "requestMessageAnalysis": analysis.request_analysis,
+    # co-editing and presence: resolvers/akashic_coediting.py
+    "applyMessageDraftUpdate": drafts.apply_draft_update,
+    "heartbeatMessagePresence": presence.heartbeat_presence,
+    "leaveMessagePresence": presence.leave_presence,
 }
 
 

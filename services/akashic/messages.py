@@ -302,6 +302,23 @@ def _editable(message: Message, field: str) -> None:
         raise InvalidTransition("A sent message can't be edited", status=status, field=["input", field])
 
 
+def editable(message: Message, field: str) -> None:
+    """Refuse an edit of a scheduled or sent message (`InvalidTransition`)."""
+    _editable(message, field)
+
+
+async def back_to_draft(session: AsyncSession, actor: Actor, message_id: uuid.UUID) -> Message:
+    """An edit of a message in review or approved (a co-edit) sends it back to draft, as saving a
+    version does; the message, its row locked."""
+    message = await _locked_message(session, message_id)
+    _editable(message, "messageId")
+    if MessageStatus(message.status) in (MessageStatus.IN_REVIEW, MessageStatus.APPROVED):
+        _transition(session, message, actor, MessageStatus.DRAFT, note=EDITED_NOTE)
+        _publish(session, message, MessageChange.STATUS_CHANGED, version_id=message.latest_version_id)
+        await session.flush()
+    return message
+
+
 async def _add_version(
     session: AsyncSession,
     message: Message,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.akashic import Campaign, Message, MessageTransition, MessageVersion
 from models.akashic_analysis import MessageAnalysis
+from models.akashic_drafts import MessageDraftState
 from models.akashic_sending import Contact, MessageDelivery
 from models.organizations import Membership, Organization
 from services.akashic import CAMPAIGN_MANAGER
@@ -30,8 +31,8 @@ class CampaignRows:
 
 
 async def create_akashic_campaign(session: AsyncSession, *, user_id: uuid.UUID) -> CampaignRows:
-    """A campaign the user manages, with one message, its first version, its analysis, one transition,
-    one contact and the message's delivery to them."""
+    """A campaign the user manages, with one message, its first version (with its analysis and a
+    co-edit's saved Yjs state), one transition, one contact and the message's delivery to them."""
     pk, message, version, transition = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await insert_rows(
         session,
@@ -109,6 +110,11 @@ async def create_akashic_campaign(session: AsyncSession, *, user_id: uuid.UUID) 
                 "result": {},
             }
         ],
+    )
+    await insert_rows(
+        session,
+        MessageDraftState,
+        [{**common, "message_id": message, "version_id": version, "state": b"\x00\x00"}],
     )
     contact, delivery = uuid.uuid4(), uuid.uuid4()
     await insert_rows(

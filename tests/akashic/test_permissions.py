@@ -28,7 +28,11 @@ PREPARED = {
     "scheduleMessage": ("submitMessage", "approveMessage"),
     "markMessageSent": ("submitMessage", "approveMessage", "scheduleMessage"),
 }
-GUARDED = ["updateCampaign", "createMessage", *PREPARED, "requestMessageAnalysis"]
+#: Co-editing and presence (services/akashic/{drafts,presence}.py), each on a fresh draft.
+LIVE = ("applyMessageDraftUpdate", "heartbeatMessagePresence", "leaveMessagePresence")
+#: Yjs's empty update (`Y.encodeStateAsUpdate(new Y.Doc())`): valid, and changes no text.
+EMPTY_YJS_UPDATE = "AAA="
+GUARDED = ["updateCampaign", "createMessage", *PREPARED, "requestMessageAnalysis", *LIVE]
 
 
 def _later() -> str:
@@ -56,6 +60,11 @@ async def _inputs(factory: AkashicFactory, campaign: CampaignRef) -> dict[str, d
             inputs[name] = {"messageId": message.id, "sendAt": _later()}
         else:
             inputs[name] = {"messageId": message.id}
+    for name in LIVE:
+        message = await factory.message(campaign)
+        inputs[name] = {"messageId": message.id}
+    inputs["applyMessageDraftUpdate"]["update"] = EMPTY_YJS_UPDATE
+    inputs["heartbeatMessagePresence"]["state"] = "VIEWING"
     return inputs
 
 
@@ -73,6 +82,9 @@ def test_every_akashic_mutation_declares_its_permission() -> None:
         "scheduleMessage": "messages.send",
         "markMessageSent": "messages.send",
         "requestMessageAnalysis": "messages.draft",  # who drafts may ask; every member reads analyses
+        "applyMessageDraftUpdate": "messages.draft",
+        "heartbeatMessagePresence": "messages.read",  # EDITING asks for messages.draft too
+        "leaveMessagePresence": "messages.read",
     }
     assert set(GUARDED) == {name for name, r in declared.items() if r is not None}
 
