@@ -174,6 +174,9 @@ class Parent:
     table: sa.Table
     key_column: str
     nullable: bool = False
+    #: The unique column of `table` that the key names (its id, or e.g. `version_id` for the one
+    #: row that points back at this one: then `nullable`).
+    target_column: str = "id"
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,15 @@ def iso_datetime(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
 def enum_name(column: sa.ColumnElement[Any], enum: type[Enum]) -> sa.ColumnElement[Any]:
     """The GraphQL name of the stored value of a strawberry enum's member."""
     return sa.case(*((column == member.value, sa.literal(member.name)) for member in enum))
+
+
+def float_json(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """A `double precision` as a JSON number written as the endpoint (orjson) writes the float:
+    Postgres writes the shortest text that reads back exactly, as orjson does, but `1` where
+    orjson writes `1.0`, so a whole value gets its `.0` back. The texts are the same for 0 and
+    1e-4 <= |x| < 1e16; outside, both write the same number, Postgres with another exponent."""
+    whole = sa.cast(sa.cast(sa.cast(column, sa.Numeric), sa.Text) + ".0", JSON)
+    return sa.case((column == sa.func.trunc(column), whole), else_=sa.func.to_json(column, type_=JSON))
 
 
 def one_decimal(numerator: sa.ColumnElement[Any], denominator: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -614,7 +626,9 @@ class SqlCompiler:
             raise SqlUnsupported(f"a nullable parent for the non-null {field_plan.parent.name}.{field_plan.name}")
         parent = rule.table.alias(self.name("o"))
         node = self.object(_object_plan(field_plan.completer), parent)
-        found = sa.select(node).where(parent.c.id == row.c[rule.key_column], readable(parent, table=rule.table))
+        found = sa.select(node).where(
+            parent.c[rule.target_column] == row.c[rule.key_column], readable(parent, table=rule.table)
+        )
         return found.correlate(row).scalar_subquery()
 
     def leaves(self, plan: SelectionPlan, values: Mapping[str, sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:

@@ -20,6 +20,7 @@ from schema.akashic.types import (
     MessageVersion,
     MessageVersionConflictError,
 )
+from schema.akashic_analysis import TYPES as ANALYSIS_TYPES
 from schema.akashic_donations import TYPES as DONATION_TYPES
 from schema.akashic_knowledge import KnowledgeDocument, KnowledgeSearchHit
 from services.akashic import CAMPAIGN, donations, knowledge
@@ -63,7 +64,7 @@ KNOWLEDGE_PERIODIC = PeriodicTask(
     knowledge.REEMBED_TASK, reembed_knowledge, lambda settings: settings.knowledge_reembed_schedule or None
 )
 
-NODE_TYPES = (*CAMPAIGN_TYPES, *DONATION_TYPES)
+NODE_TYPES = (*CAMPAIGN_TYPES, *ANALYSIS_TYPES, *DONATION_TYPES)
 
 AKASHIC = Product(
     name="akashic",

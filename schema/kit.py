@@ -69,6 +69,7 @@ from core.sqljson import (
     RowLookup,
     SqlType,
     enum_name,
+    float_json,
     global_id,
     iso_datetime,
 )
@@ -100,6 +101,7 @@ class ExpressionField(Declaration):
 @dataclass
 class ParentField(Declaration):
     key: str = ""
+    by: str = "id"
 
 
 @dataclass
@@ -142,9 +144,13 @@ def expression(derived: Derived, *, description: str) -> Any:
     return ExpressionField(description, derived)
 
 
-def parent(key: str, *, description: str) -> Any:
-    """The object whose id is the row's `key` column (null when it is null, for a nullable field)."""
-    return ParentField(description, key)
+def parent(key: str, *, description: str, by: str = "id") -> Any:
+    """The object whose id is the row's `key` column (null when it is null, for a nullable field).
+
+    `by`: another unique column of the target's table to match instead of its id, for a to-one
+    field the other way round (a version's analysis: `parent("id", by="version_id")`, the one
+    analysis whose `version_id` is this row's id); the field is then nullable."""
+    return ParentField(description, key, by)
 
 
 def children(
@@ -444,7 +450,7 @@ def _keyword(name: str, annotation: Any, default: Any) -> inspect.Parameter:
 
 
 def _parent_resolver(spec: TypeSpec, attr: str, declaration: ParentField) -> Callable[..., Any]:
-    key = declaration.key
+    key, by = declaration.key, declaration.by
     target: list[TypeSpec] = []
 
     async def resolve(self: Any, info: Info) -> Any:
@@ -454,7 +460,7 @@ def _parent_resolver(spec: TypeSpec, attr: str, declaration: ParentField) -> Cal
         if pk is None:
             return None
         parent_spec = target[0]
-        row = await info.context.loaders.kit.rows(parent_spec).load(pk)
+        row = await info.context.loaders.kit.rows(parent_spec, by).load(pk)
         return None if row is None else parent_spec.cls.from_row(row)  # type: ignore[attr-defined]
 
     resolve.__signature__ = inspect.Signature([_SELF, _INFO])  # type: ignore[attr-defined]
@@ -576,6 +582,8 @@ def _leaf(spec: TypeSpec, attr: str, declaration: ColumnField) -> Leaf:
         return Leaf(lambda row: enum_name(shown(row, name, table=table), enum))
     if annotation is datetime:
         return Leaf(lambda row: iso_datetime(shown(row, name, table=table)))
+    if annotation is float:
+        return Leaf(lambda row: float_json(shown(row, name, table=table)))
     return Leaf(lambda row: shown(row, name, table=table))
 
 
@@ -602,7 +610,9 @@ def sql_fields(spec: TypeSpec) -> dict[str, Any]:
             rules[name] = Leaf(declaration.derived.sql)
         elif isinstance(declaration, ParentField):
             target, nullable = _target(spec, attr)
-            rules[name] = Parent(target.table, declaration.key, nullable=nullable)
+            if declaration.by != "id" and not nullable:
+                raise TypeError(f"{spec.cls.__name__}.{attr}: a parent found by `{declaration.by}` may be missing")
+            rules[name] = Parent(target.table, declaration.key, nullable=nullable, target_column=declaration.by)
         elif isinstance(declaration, ChildrenField):
             found = relation_of(spec, attr)
             rules[name] = Children(

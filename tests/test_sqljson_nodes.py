@@ -130,6 +130,7 @@ async def world(pair: Pair, engine: AsyncEngine) -> World:
                 ("Message", [campaign.message]),
                 ("MessageVersion", [campaign.version]),
                 ("MessageTransition", [campaign.transition]),
+                ("MessageAnalysis", [campaign.analysis]),
                 ("ApiClient", teams.api_clients),
                 ("ApiClientKey", teams.api_client_keys),
             ):
@@ -236,12 +237,15 @@ fragment Every on Node { __typename id
   ... on Invitation { email role invitationStatus: status createdAt expiresAt acceptedAt declinedAt revokedAt
     organization { name } }
   ... on Campaign { office jurisdiction electionDate party electionCycle createdAt updatedAt
-    organization { name campaign { id } } messages(orderBy: UPDATED_AT_ASC) { totalCount nodes { id title } } }
+    organization { name campaign { id } } messages(orderBy: UPDATED_AT_ASC) { totalCount nodes { id title } }
+    donationTotals { cycle totalCents contributedCents reversedCents contributions donors } }
   ... on Message { title channel audienceSegments paid messageStatus: status scheduledFor sentAt createdAt updatedAt
     createdBy { id } messageCampaign: campaign { office } latestVersion { number body }
     versions { totalCount nodes { number summary } } transitions { totalCount nodes { toStatus } } }
   ... on MessageVersion { number body summary createdAt author { id } message { title }
-    parentVersion { id } restoredFrom { id } }
+    parentVersion { id } restoredFrom { id } analysis { id analysisStatus: status riskLevel issueCount } }
+  ... on MessageAnalysis { analysisStatus: status riskLevel issueCount resonanceScore completedAt
+    version { number message { title } } }
   ... on MessageTransition { fromStatus toStatus note scheduledFor at actor { id } message { title } }
   ... on ApiClient { name scopes documentPolicy createdAt lastUsedAt revokedAt organization { slug }
     keys(first: 5) { totalCount nodes { prefix keyExpiresAt: expiresAt } } }

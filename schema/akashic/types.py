@@ -6,24 +6,38 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
+import sqlalchemy as sa
 import strawberry
+from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
 
-from core.errors import ClientError
+from core.access import holds, readable
+from core.errors import ClientError, Forbidden, NotFound
+from core.fastpath import SelectionPlan
 from core.relay import InvalidGlobalId, parse_global_id
-from core.sqljson import python_only_type
+from core.sqljson import Computed, Row, SqlCompiler, python_only_type
 from models import akashic as m
+from models.akashic_donations import DonationLedgerEntry
+from models.organizations import Membership
 from schema import kit
+from schema.akashic_donations import DonationTotals
 from schema.common import Connection, Ctx, MutationError, Node, order_enum
 from schema.identity import User
 from schema.organizations import Organization
+from services.akashic import DONATIONS_READ
+from services.akashic import donation_reports as donations_svc
 from services.akashic import messages as svc
 from services.organizations import _sorts  # the orders of a list, as the organizations' lists make them
+
+if TYPE_CHECKING:
+    from schema.akashic_analysis import MessageAnalysis
 
 _messages = m.Message.__table__  # type: ignore[attr-defined]
 _versions = m.MessageVersion.__table__  # type: ignore[attr-defined]
 _transitions = m.MessageTransition.__table__  # type: ignore[attr-defined]
+_ledger = DonationLedgerEntry.__table__  # type: ignore[attr-defined]
+_memberships = Membership.__table__  # type: ignore[attr-defined]
 
 MessageOrderBy = order_enum(
     "MessageOrderBy",
@@ -76,6 +90,50 @@ class DiffSegment:
     text: str = strawberry.field(description="The words, with their whitespace.")
 
 
+async def _donation_totals(self: Campaign, info: Ctx) -> list[DonationTotals] | None:
+    actor = info.context.actor
+    if actor is None:
+        return None
+    async with info.context.sessions() as session, session.begin():
+        try:
+            found = await donations_svc.cycle_totals(session, actor=actor, campaign_id=self.pk)
+        except (Forbidden, NotFound):  # a member whose role lacks `donations.read`; an API client
+            return None
+    return [DonationTotals.of(totals) for totals in found]
+
+
+_TOTALS_FIELDS = {
+    "cycle": "cycle",
+    "totalCents": "total_cents",
+    "contributedCents": "contributed_cents",
+    "reversedCents": "reversed_cents",
+    "contributions": "contributions",
+    "donors": "donors",
+}
+
+
+def _donation_totals_sql(row: Row, compiler: SqlCompiler, selection: SelectionPlan) -> sa.ColumnElement[Any]:
+    """`donationTotals` of the campaign's row in SQL: the ledger's sums per cycle
+    (`donation_reports.ledger_sums`, what `cycle_totals` returns), latest first, for the members
+    whose role holds `donations.read`, and null for the others, as the resolver answers."""
+    ledger = _ledger.alias(compiler.name("l"))
+    sums = donations_svc.ledger_sums(ledger)
+    per_cycle = (
+        sa.select(ledger.c.cycle.label("cycle"), *(value.label(name) for name, value in sums.items()))
+        .where(ledger.c.organization_id == row.c.id, readable(ledger, table=_ledger))
+        .group_by(ledger.c.cycle)
+        .correlate(row)
+        .lateral(compiler.name("t"))
+    )
+    each = compiler.leaves(selection, {field: per_cycle.c[column] for field, column in _TOTALS_FIELDS.items()})
+    listed = sa.func.coalesce(
+        sa.func.json_agg(aggregate_order_by(each, per_cycle.c.cycle.desc()), type_=JSON),
+        sa.cast(sa.literal("[]"), JSON),
+    )
+    found = sa.select(listed).select_from(per_cycle).scalar_subquery()
+    return sa.case((holds(row, _memberships, DONATIONS_READ, column="id"), found), else_=sa.null())
+
+
 @kit.node(
     model=m.Campaign,
     key="Campaign",
@@ -95,6 +153,12 @@ class Campaign(Node, kit.FromRow):
     )
     messages: Connection[Message] = kit.children(
         "organization_id", order=MessageOrderBy.CREATED_AT_DESC, description="Its messages, newest first."
+    )
+    donation_totals = kit.computed(
+        _donation_totals,
+        Computed(_donation_totals_sql),
+        description="Its donation totals per FEC cycle, summed from the ledger, the latest cycle first (none "
+        "without donations); null unless the viewer's role holds `donations.read`.",
     )
 
 
@@ -159,6 +223,12 @@ class MessageVersion(Node, kit.FromRow):
     )
     restored_from: MessageVersion | None = kit.parent(
         "restored_from_id", description="The older version whose text it restores, if it is a restore."
+    )
+    # Its own module (`strawberry.lazy`): the analysis imports this type.
+    analysis: Annotated["MessageAnalysis", strawberry.lazy("schema.akashic_analysis")] | None = kit.parent(  # noqa: UP037
+        "id",
+        by="version_id",
+        description="Its AI analysis (the summary a dashboard shows), if one was requested.",
     )
     diff_from: list[DiffSegment] = kit.python_only(
         _diff_from,

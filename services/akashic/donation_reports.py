@@ -97,9 +97,22 @@ def _readable_ledger(actor: Actor, campaign_id: uuid.UUID, cycle: int) -> sa.Col
     return sa.and_(_ledger.c.organization_id == campaign_id, _ledger.c.cycle == cycle, access.readable(_ledger, actor))
 
 
-_CONTRIBUTED = sa.func.coalesce(sa.func.sum(_ledger.c.amount_cents).filter(_ledger.c.amount_cents > 0), 0)
-_REVERSED = sa.func.coalesce(-sa.func.sum(_ledger.c.amount_cents).filter(_ledger.c.amount_cents < 0), 0)
-_CONTRIBUTIONS = sa.func.count().filter(_ledger.c.kind == LedgerEntryKind.CONTRIBUTION.value)
+def ledger_sums(ledger: Any) -> dict[str, sa.ColumnElement[Any]]:
+    """The totals of a set of ledger entries (`ledger`: the table or an alias of it), as
+    aggregates, by `DonationTotals` field: what `donation_totals` and `cycle_totals` return and
+    what the campaign dashboard's one statement computes (`schema.akashic.types`)."""
+    amount = ledger.c.amount_cents
+    return {
+        "total_cents": sa.cast(sa.func.coalesce(sa.func.sum(amount), 0), sa.BigInteger),
+        "contributed_cents": sa.cast(sa.func.coalesce(sa.func.sum(amount).filter(amount > 0), 0), sa.BigInteger),
+        "reversed_cents": sa.cast(sa.func.coalesce(-sa.func.sum(amount).filter(amount < 0), 0), sa.BigInteger),
+        "contributions": sa.func.count().filter(ledger.c.kind == LedgerEntryKind.CONTRIBUTION.value),
+        "donors": sa.func.count(sa.distinct(ledger.c.donor_id)),
+    }
+
+
+_SUMS = ledger_sums(_ledger)
+_CONTRIBUTED, _REVERSED, _CONTRIBUTIONS = _SUMS["contributed_cents"], _SUMS["reversed_cents"], _SUMS["contributions"]
 
 
 @requires(DONATIONS_READ, organization="campaign_id", field="campaignId", noun="campaign")
@@ -145,19 +158,26 @@ async def donation_totals(
     """The campaign's totals in `cycle`, summed from the ledger."""
     _campaign_only(granted(authorized))
     check_cycle(cycle)
-    row = (
-        await session.execute(
-            sa.select(
-                sa.func.coalesce(sa.func.sum(_ledger.c.amount_cents), 0),
-                _CONTRIBUTED,
-                _REVERSED,
-                _CONTRIBUTIONS,
-                sa.func.count(sa.distinct(_ledger.c.donor_id)),
-            ).where(_readable_ledger(actor, campaign_id, cycle))
-        )
-    ).one()
-    total, contributed, reversed_, contributions, donors = (int(value) for value in row)
-    return DonationTotals(cycle, contributed, reversed_, total, contributions, donors)
+    row = (await session.execute(sa.select(*_SUMS.values()).where(_readable_ledger(actor, campaign_id, cycle)))).one()
+    return DonationTotals(cycle, **{name: int(value) for name, value in zip(_SUMS, row, strict=True)})
+
+
+@requires(DONATIONS_READ, organization="campaign_id", field="campaignId", noun="campaign")
+async def cycle_totals(
+    session: AsyncSession, *, actor: Actor, campaign_id: uuid.UUID, authorized: Authorized | None = None
+) -> list[DonationTotals]:
+    """The campaign's totals in every cycle it has ledger entries in, the latest cycle first."""
+    _campaign_only(granted(authorized))
+    statement = (
+        sa.select(_ledger.c.cycle, *_SUMS.values())
+        .where(_ledger.c.organization_id == campaign_id, access.readable(_ledger, actor))
+        .group_by(_ledger.c.cycle)
+        .order_by(_ledger.c.cycle.desc())
+    )
+    return [
+        DonationTotals(cycle, **{name: int(value) for name, value in zip(_SUMS, values, strict=True)})
+        for cycle, *values in (await session.execute(statement)).all()
+    ]
 
 
 #: The fields of a Schedule A (SA) record of the FEC's electronic filing format (.fec v8), in their
