@@ -28,6 +28,7 @@ from schema.organizations import Organization
 from services.akashic import DONATIONS_READ
 from services.akashic import donation_reports as donations_svc
 from services.akashic import messages as svc
+from services.akashic.campaigns import VIEWER_CAMPAIGNS_ORDER
 from services.organizations import _sorts  # the orders of a list, as the organizations' lists make them
 
 if TYPE_CHECKING:
@@ -132,6 +133,16 @@ def _donation_totals_sql(row: Row, compiler: SqlCompiler, selection: SelectionPl
     )
     found = sa.select(listed).select_from(per_cycle).scalar_subquery()
     return sa.case((holds(row, _memberships, DONATIONS_READ, column="id"), found), else_=sa.null())
+
+
+def viewer_campaigns_sql(row: Row, compiler: SqlCompiler, selection: SelectionPlan) -> sa.ColumnElement[Any]:
+    """`Viewer.campaigns` in SQL: the campaigns the viewer reads (their table's policy: its staff),
+    in `services.akashic.campaigns.VIEWER_CAMPAIGNS_ORDER`, as `viewer_campaigns` reads them."""
+    table = m.Campaign.__table__  # type: ignore[attr-defined]
+    rows = table.alias(compiler.name("v"))
+    ordered = aggregate_order_by(compiler.object(selection, rows), *(rows.c[c] for c in VIEWER_CAMPAIGNS_ORDER))
+    listed = sa.func.coalesce(sa.func.json_agg(ordered, type_=JSON), sa.cast(sa.literal("[]"), JSON))
+    return sa.select(listed).select_from(rows).where(readable(rows, table=table)).scalar_subquery()
 
 
 @kit.node(

@@ -236,3 +236,37 @@ async def test_a_float_is_written_in_sql_as_python_writes_it(session: AsyncSessi
         # Then it is orjson's text of the same float
         assert written == orjson.dumps(value).decode(), value
     assert (await session.execute(sa.select(float_json(sa.cast(sa.null(), sa.Float))))).scalar_one() is None
+
+
+VIEWER_DASHBOARD = """query ViewerDashboard { viewer { campaigns { id office
+  messages(first: 3) { totalCount nodes { title latestVersion { number analysis { riskLevel resonanceScore } } } }
+  donationTotals { cycle totalCents donors } } } }"""
+
+
+async def test_the_dashboard_through_viewer_campaigns_is_one_statement_too(
+    gql: GraphQLClient, akashic_factory: AkashicFactory, session: AsyncSession
+) -> None:
+    world = await make_dashboard(gql, akashic_factory, session)
+    campaign_id = to_global_id("Campaign", from_global_id(world.campaign.id)[1])
+    answers = {}
+    for viewer, name in (
+        (world.campaign.manager, "Manager"),
+        (world.volunteer, "Volunteer"),
+        (world.outsider, "Outsider"),
+    ):
+        # When each asks for their campaigns' dashboards, twice
+        document = VIEWER_DASHBOARD.replace("ViewerDashboard", f"ViewerDashboard{name}")
+        first = await gql(document, token=viewer.token)
+        second = await gql(document, token=viewer.token)
+        # Then the second is one statement, with the resolvers' answer
+        assert second.statements == 1
+        assert second.body["extensions"]["sql"]["oneStatement"] is True
+        assert first.data == second.data
+        answers[name] = second.data["viewer"]["campaigns"]
+    # And the staff see their campaign, the totals only where their role reads donations
+    assert [c["id"] for c in answers["Manager"]] == [campaign_id]
+    assert answers["Manager"][0]["donationTotals"] == [
+        {key: totals[key] for key in ("cycle", "totalCents", "donors")} for totals in expected_totals()
+    ]
+    assert answers["Volunteer"] == [{**answers["Manager"][0], "donationTotals": None}]
+    assert answers["Outsider"] == []
