@@ -79,4 +79,5 @@ AKASHIC = Product(
     webhooks=DONATION_WEBHOOKS,
     periodic=(KNOWLEDGE_PERIODIC,),
     demo=akashic_demo,
+    test_world="tests.akashic.world:AKASHIC_WORLD",
 )
