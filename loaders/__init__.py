@@ -18,6 +18,7 @@ from core.context import Actor
 from core.products import LoaderContainer, Registry
 
 if TYPE_CHECKING:
+    from loaders.akashic import AkashicLoaders
     from loaders.aurum import AurumLoaders
     from loaders.identity import IdentityLoaders
     from loaders.insights import InsightLoaders
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 
 class Loaders(LoaderContainer):
+    akashic: AkashicLoaders
     aurum: AurumLoaders
     identity: IdentityLoaders
     jobs: JobLoaders

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from core.products import PeriodicTask, Product
 from core.webhooks import WebhookEndpoint, WebhookScheme
+from loaders.akashic import AkashicLoaders
 from resolvers.akashic import AkashicMutation, AkashicSubscription, AkashicViewerFields
 from resolvers.akashic_donations import DonationQuery, DonationSubscription
 from resolvers.akashic_knowledge import KnowledgeMutation, KnowledgeQuery
@@ -78,6 +79,7 @@ AKASHIC = Product(
     organization_kinds=(CAMPAIGN,),
     webhooks=DONATION_WEBHOOKS,
     periodic=(KNOWLEDGE_PERIODIC,),
+    loaders={"akashic": AkashicLoaders},
     demo=akashic_demo,
     test_world="tests.akashic.world:AKASHIC_WORLD",
 )

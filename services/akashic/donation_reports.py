@@ -6,6 +6,7 @@ through their read policy."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import uuid
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import access
@@ -21,12 +23,15 @@ from core.access import Authorized, granted, requires
 from core.context import Actor
 from core.errors import NotFound, ValidationFailed
 from core.pagination import Sort
+from core.reads import Shape
+from models.akashic import Campaign
 from models.akashic_donations import (
     Donation,
     DonationLedgerEntry,
     Donor,
     LedgerEntryKind,
 )
+from models.organizations import Membership
 from services.akashic import CAMPAIGN, DONATIONS_READ, FINANCE_REPORT
 from services.akashic.donations import FIRST_CYCLE, ITEMIZATION_THRESHOLD_CENTS
 
@@ -178,6 +183,44 @@ async def cycle_totals(
         DonationTotals(cycle, **{name: int(value) for name, value in zip(_SUMS, values, strict=True)})
         for cycle, *values in (await session.execute(statement)).all()
     ]
+
+
+@functools.cache
+def cycle_totals_by_campaign() -> Shape:
+    """The totals per cycle of the campaigns `ids` whose donations the actor of a run reads (a
+    row with a NULL cycle for such a campaign without donations; none for another campaign):
+    `Campaign.donationTotals` on the resolvers, one statement per batch of campaigns
+    (loaders/akashic.py), as its SQL form computes it (schema/akashic/types.py). Built on first
+    use: the roles that hold the permission are known once the organization kinds are registered."""
+    campaigns = Campaign.__table__  # type: ignore[attr-defined]
+    memberships = Membership.__table__  # type: ignore[attr-defined]
+    per_cycle = (
+        sa.select(_ledger.c.cycle.label("cycle"), *(value.label(name) for name, value in _SUMS.items()))
+        .where(_ledger.c.organization_id == campaigns.c.id, access.readable(_ledger))
+        .group_by(_ledger.c.cycle)
+        .correlate(campaigns)
+        .lateral("t")
+    )
+    return Shape(
+        sa.select(campaigns.c.id.label("campaign"), *per_cycle.c)
+        .select_from(campaigns.outerjoin(per_cycle, sa.true()))
+        .where(
+            campaigns.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Uuid()))),
+            access.holds(campaigns, memberships, DONATIONS_READ, column="id"),
+        )
+        .order_by(campaigns.c.id, per_cycle.c.cycle.desc())
+    )
+
+
+def group_cycle_totals(rows: Sequence[Any], ids: Sequence[uuid.UUID]) -> list[list[DonationTotals] | None]:
+    """`cycle_totals_by_campaign()`'s rows as each campaign's totals, latest cycle first, in `ids`'
+    order; None for a campaign whose donations the actor does not read."""
+    found: dict[uuid.UUID, list[DonationTotals]] = {}
+    for row in rows:
+        totals = found.setdefault(row.campaign, [])
+        if row.cycle is not None:
+            totals.append(DonationTotals(row.cycle, **{name: int(getattr(row, name)) for name in _SUMS}))
+    return [found.get(pk) for pk in ids]
 
 
 #: The fields of a Schedule A (SA) record of the FEC's electronic filing format (.fec v8), in their
