@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -298,3 +298,89 @@ def first_difference(expected: list[Entry], observed: list[Entry]) -> str | None
     if len(expected) != len(observed):
         return f"expected {len(expected)} entries ({task_count(expected)} tasks), got {len(observed)}"
     return None
+
+
+# ------------------------------------------------------------------------- campaign dashboard
+
+#: campaign_dashboard: a campaign's 20 newest messages (a dashboard's first screen).
+CAMPAIGN_MESSAGES = 20
+
+
+async def expected_campaign_dashboard(conn: asyncpg.Connection, campaign_id: uuid.UUID) -> list[Entry]:
+    """A campaign's message count; its newest messages (created, then id, descending), each
+    with its latest version and that version's analysis summary; its totals per cycle, the
+    latest first: from the tables, as the dashboard must show them to a member who reads the
+    donations."""
+    entries: list[Entry] = [
+        ("messages", await conn.fetchval("SELECT count(*) FROM messages WHERE organization_id = $1", campaign_id))
+    ]
+    rows = await conn.fetch(
+        """SELECT m.id, m.title, m.status, v.number, v.created_at, a.status AS a_status, a.risk_level,
+                  a.issue_count, a.resonance_score
+           FROM messages m JOIN message_versions v ON v.id = m.latest_version_id
+           LEFT JOIN message_analyses a ON a.version_id = v.id
+           WHERE m.organization_id = $1 ORDER BY m.created_at DESC, m.id DESC LIMIT $2""",
+        campaign_id,
+        CAMPAIGN_MESSAGES,
+    )
+    for row in rows:
+        analysis = (
+            None
+            if row["a_status"] is None
+            else (row["a_status"], row["risk_level"], row["issue_count"], row["resonance_score"])
+        )
+        entries.append(("message", row["id"], row["title"], row["status"], row["number"], row["created_at"], analysis))
+    totals = await conn.fetch(
+        """SELECT cycle, sum(amount_cents) AS total, coalesce(sum(amount_cents) FILTER (WHERE amount_cents > 0), 0),
+                  coalesce(-sum(amount_cents) FILTER (WHERE amount_cents < 0), 0),
+                  count(*) FILTER (WHERE kind = 'contribution'), count(DISTINCT donor_id)
+           FROM akashic_donation_ledger WHERE organization_id = $1 GROUP BY cycle ORDER BY cycle DESC""",
+        campaign_id,
+    )
+    entries.extend(("cycle", *(int(value) for value in row)) for row in totals)
+    return entries
+
+
+def walk_campaign_dashboard(
+    campaign: dict[str, Any], names: Mapping[str, str], decode: IdDecoder, *, lower: bool
+) -> list[Entry]:
+    """A dashboard answer as entries; `names` maps the fields each peer names its own way
+    (`messages`, `id`, `totals`); `lower`: the peer writes enum values in capitals (GraphQL
+    enums), as the database's lower-case values."""
+
+    def value(text: str | None) -> str | None:
+        return None if text is None else text.lower() if lower else text
+
+    messages = campaign[names["messages"]]
+    entries: list[Entry] = [("messages", messages["totalCount"])]
+    for edge in messages["edges"]:
+        node = edge["node"]
+        latest = node["latestVersion"]
+        found = latest["analysis"]
+        analysis = (
+            None
+            if found is None
+            else (value(found["status"]), value(found["riskLevel"]), found["issueCount"], found["resonanceScore"])
+        )
+        entries.append(
+            (
+                "message",
+                decode(node[names["id"]]),
+                node["title"],
+                value(node["status"]),
+                latest["number"],
+                datetime.fromisoformat(latest["createdAt"]),
+                analysis,
+            )
+        )
+    for totals in campaign[names["totals"]]:
+        entries.append(
+            (
+                "cycle",
+                *(
+                    int(totals[key])
+                    for key in ("cycle", "totalCents", "contributedCents", "reversedCents", "contributions", "donors")
+                ),
+            )
+        )
+    return entries

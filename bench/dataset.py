@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from bench import campaign_dataset
 from core.db import start_embedded_postgres, to_async_url
 from core.migrations import upgrade
 from core.security import password_hasher
@@ -31,7 +32,7 @@ from core.security import password_hasher
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 #: Bump when the generator changes: a dataset with another version is rebuilt.
-DATASET_VERSION = 1
+DATASET_VERSION = 2  # 2: Akashic campaigns (bench.campaign_dataset)
 SEED = 20261125
 PASSWORD = "benchmark-password"
 EMAIL_DOMAIN = "bench.quintet.dev"
@@ -107,6 +108,8 @@ class Dataset:
     write_projects: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
     #: PG_SETTINGS as the server reports them
     pg_settings: dict[str, str] = field(default_factory=dict)
+    #: Akashic campaigns (bench.campaign_dataset) -> their staff by role, for `campaign_dashboard`
+    campaigns: dict[uuid.UUID, dict[str, uuid.UUID]] = field(default_factory=dict)
     #: why PostGraphile has no `authenticate` on this server (None: it has, with pgcrypto)
     no_pgcrypto: str | None = None
     built: bool = False
@@ -460,6 +463,7 @@ async def _describe(url: str, scale: Scale, server_kind: str) -> Dataset:
             ORDER BY pr.user_id, p.position, a.position, pr.position, pr.id
             """
         )
+        campaigns = await campaign_dataset.staff_of(conn)
     finally:
         await conn.close()
     tasks: dict[uuid.UUID, list[uuid.UUID]] = {}
@@ -479,6 +483,7 @@ async def _describe(url: str, scale: Scale, server_kind: str) -> Dataset:
         emails={row["id"]: row["email"] for row in accounts},
         write_projects={row["user_id"]: row["id"] for row in project_rows},
         pg_settings=settings,
+        campaigns=campaigns,
     )
 
 
@@ -626,12 +631,16 @@ async def _load(url: str, scale: Scale, *, log: Any) -> None:
     conn = await asyncpg.connect(url)
     try:
         async with conn.transaction():
+            users: list[uuid.UUID] = []
             for first, count in _batches(scale.users, 100):
                 rows = _generate(rng, scale, first, count, now, pw_hash)
                 for table in ("users", "pillars", "areas", "projects", "tasks"):
                     await conn.copy_records_to_table(table, records=getattr(rows, table), columns=COLUMNS[table])
+                users += [row[0] for row in rows.users]
                 if scale.users > 100:
                     log(f"  loaded {first + count}/{scale.users} users")
+            campaigns = await campaign_dataset.load(conn, random.Random(SEED + 1), users, now)
+            log(f"  loaded {len(campaigns.staff)} campaign(s) of {campaign_dataset.MESSAGES} messages each")
             await conn.execute("CREATE SCHEMA IF NOT EXISTS bench_pg")
             await conn.execute(
                 """

@@ -35,6 +35,7 @@ from bench.checks import (
     CorrectnessError,
     Entry,
     Fields,
+    walk_campaign_dashboard,
     walk_dashboard,
     walk_filtered,
     walk_project_tasks,
@@ -49,7 +50,21 @@ from core.relay import from_global_id, to_global_id
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRAPHILE_DIR = ROOT / "bench" / "peers" / "postgraphile"
 POSTGRAPHILE5_DIR = ROOT / "bench" / "peers" / "postgraphile5"
-OPERATIONS = ("tree", "dashboard", "node", "mutation", "relay", "filtered", "nodes50", "login", "writes")
+OPERATIONS = (
+    "tree",
+    "dashboard",
+    "node",
+    "mutation",
+    "relay",
+    "filtered",
+    "nodes50",
+    "login",
+    "writes",
+    "campaign_dashboard",
+)
+CAMPAIGN_DASHBOARD = "campaign_dashboard"
+#: Why a peer has no campaign dashboard: only Quintet and PostGraphile v5 expose the Akashic tables.
+NO_CAMPAIGN_DASHBOARD = "the Akashic tables are exposed to Quintet and PostGraphile v5 only"
 #: One project's tasks after a cursor: sent only by the cursor checks of verification, never measured.
 PROJECT_TASKS = "project_tasks"
 #: The two requests of the write mix (`writes`): a new task, then a change to it.
@@ -100,6 +115,8 @@ class Call:
     skipped: int = 0
     task_page: int = RELAY_TASKS
     project_id: uuid.UUID | None = None
+    #: campaign_dashboard: the campaign (`user_id` is one of its staff who reads its donations)
+    campaign_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -250,7 +267,7 @@ class Peer(ABC):
 
     def skips(self, operation: str) -> str | None:
         """Why this peer does not answer `operation` (None: it does)."""
-        return None
+        return NO_CAMPAIGN_DASHBOARD if operation == CAMPAIGN_DASHBOARD else None
 
     def describe(self, workers: int) -> dict[str, Any]:
         """What the run header says about the peer: its processes and, for npm peers, versions."""
@@ -312,6 +329,14 @@ QUINTET_DASHBOARD = """query Dashboard { viewer {
     id name status dueAt progress { percent totalTasks completedTasks }
     tasks(first: 10, orderBy: DUE_AT_ASC, filter: {status: [TODO, IN_PROGRESS]}) {
       nodes { id title status priority dueAt isOverdue } } } } } }"""
+
+# The campaign dashboard: what a campaign's home screen shows (the 20 newest messages with their
+# latest version and its analysis summary, the donation totals per cycle), one document.
+QUINTET_CAMPAIGN_DASHBOARD = """query CampaignDashboard($id: ID!) { node(id: $id) { ... on Campaign {
+  office messages(first: 20) { totalCount edges { node { id title status
+    latestVersion { number createdAt analysis { status riskLevel issueCount resonanceScore } } } } }
+  donationTotals { cycle totalCents contributedCents reversedCents contributions donors } } } }"""
+CAMPAIGN_FIELDS = {"messages": "messages", "id": "id", "totals": "donationTotals"}
 
 QUINTET_NODE = """query Node($id: ID!) { node(id: $id) {
   ... on Task { id title status priority dueAt isOverdue } } }"""
@@ -408,8 +433,15 @@ class Quintet(Peer):
     def id_text(self, task_id: uuid.UUID) -> str:
         return to_global_id("Task", task_id)
 
+    def skips(self, operation: str) -> str | None:
+        return None
+
     def request(self, operation: str, call: Call) -> HttpRequest:
         auth = {"Authorization": f"Bearer {call.token}"}
+        if operation == CAMPAIGN_DASHBOARD:
+            assert call.campaign_id is not None
+            campaign = {"id": to_global_id("Campaign", call.campaign_id)}
+            return _post("/graphql", {"query": QUINTET_CAMPAIGN_DASHBOARD, "variables": campaign}, auth)
         if operation == "tree":
             return _post("/graphql", {"query": QUINTET_TREE}, auth)
         if operation == "dashboard":
@@ -462,6 +494,8 @@ class Quintet(Peer):
 
     def entries(self, operation: str, body: Any) -> list[Entry]:
         data = _graphql_data(body)
+        if operation == CAMPAIGN_DASHBOARD:
+            return walk_campaign_dashboard(data["node"], CAMPAIGN_FIELDS, _quintet_id, lower=True)
         if operation == "tree":
             return walk_tree(data["viewer"]["pillars"], Fields(), _quintet_id)
         if operation == "dashboard":
@@ -540,6 +574,7 @@ def quintet_manifest() -> dict[str, str]:
         QUINTET_CREATE,
         QUINTET_UPDATE,
         QUINTET_PROJECT_TASKS,
+        QUINTET_CAMPAIGN_DASHBOARD,
     )
     return {sha256_id(text): text for text in texts}
 
@@ -690,6 +725,8 @@ class PostGraphile(Peer):
         return {"workers": workers, "processes": processes, "versions": lock_versions(self.folder, self.packages)}
 
     def skips(self, operation: str) -> str | None:
+        if operation == CAMPAIGN_DASHBOARD:
+            return NO_CAMPAIGN_DASHBOARD
         return self.no_pgcrypto if operation == "login" else None
 
     def request(self, operation: str, call: Call) -> HttpRequest:
@@ -770,7 +807,7 @@ class PostGraphile5(PostGraphile):
     the Node.js 22 its lock file installs."""
 
     name = "postgraphile5"
-    title = "PostGraphile v5 (no JWT, no RLS)"
+    title = "PostGraphile v5 (no JWT; no RLS but on the campaign dashboard)"
     names = PG5_NAMES
     relay_fields = PG5_NAMES.fields()
     write_shape = WriteShape(id_key=PG5_NAMES.id, updated_status=UPDATED_STATUS)
@@ -797,6 +834,34 @@ class PostGraphile5(PostGraphile):
     def describe(self, workers: int) -> dict[str, Any]:
         processes = f"node:cluster, {workers} workers" if workers > 1 else "one process"
         return {"workers": workers, "processes": processes, "versions": lock_versions(self.folder, self.packages)}
+
+    def skips(self, operation: str) -> str | None:
+        return self.no_pgcrypto if operation == "login" else None
+
+    def request(self, operation: str, call: Call) -> HttpRequest:
+        if operation != CAMPAIGN_DASHBOARD:
+            return super().request(operation, call)
+        # Row-level security on (graphile.config.mjs): the user's settings, Quintet's app role.
+        user = {"X-Bench-User": str(call.user_id)}
+        variables = {"id": str(call.campaign_id)}
+        return _post("/graphql", {"query": PG5_CAMPAIGN_DASHBOARD, "variables": variables}, user)
+
+    def entries(self, operation: str, body: Any) -> list[Entry]:
+        if operation != CAMPAIGN_DASHBOARD:
+            return super().entries(operation, body)
+        campaign = _graphql_data(body)["campaignByRowId"]
+        return walk_campaign_dashboard(campaign, PG5_CAMPAIGN_FIELDS, _raw_id, lower=False)
+
+
+# The same fields, pages and order as Quintet's (newest first: created, then id), by v5's names
+# and the smart tags of bench/peers/postgraphile/computed_columns.sql; the totals are a computed
+# column (a list, as Quintet's).
+PG5_CAMPAIGN_DASHBOARD = """query CampaignDashboard($id: UUID!) { campaignByRowId(rowId: $id) {
+  office messagesByOrganizationId(first: 20, orderBy: [CREATED_AT_DESC, PRIMARY_KEY_DESC]) { totalCount
+    edges { node { rowId title status
+      latestVersion { number createdAt analysis { status riskLevel issueCount resonanceScore } } } } }
+  donationTotalsList { cycle totalCents contributedCents reversedCents contributions donors } } }"""
+PG5_CAMPAIGN_FIELDS = {"messages": "messagesByOrganizationId", "id": "rowId", "totals": "donationTotalsList"}
 
 
 # ------------------------------------------------------------------------ naive Strawberry

@@ -16,9 +16,18 @@ OPERATION_TITLES = {
     "nodes50": "nodes50: 50 tasks by id",
     "login": "login: sign in with email and password",
     "writes": "writes: createTask, then an update of the task it created (req/s counts both)",
+    "campaign_dashboard": (
+        "campaign_dashboard: a campaign's 20 newest messages with their latest version and its analysis summary, "
+        "donation totals per cycle (200 messages, 5,000 donations per campaign)"
+    ),
 }
 #: What differs between the peers' requests, under the operation's table.
 OPERATION_NOTES = {
+    "campaign_dashboard": "Asked by the campaign's manager and finance director (they read donations). Quintet: "
+    "`node(id:)` on the Campaign, every row through its read policy (the totals behind `donations.read`), one "
+    "statement. PostGraphile v5: `campaignByRowId` with row-level security on (Quintet's app role and the user's "
+    "actor settings, from `X-Bench-User`: no JWT), smart tags for `latestVersion` and `analysis`, the totals a "
+    "computed column; RLS filters by membership only, so it would show the totals to a volunteer too.",
     "nodes50": "Quintet: `nodes(ids:)` with 50 global ids. PostGraphile has no `nodes`: its client asks for the "
     "user's tasks with `filter: {id: {in: $ids}}` (the connection-filter plugin). Naive: once per id. "
     "Floor: `= ANY($1)`.",
@@ -80,6 +89,8 @@ def _task_note(summary: dict[str, Any], operation: str) -> str:
     }
     if operation == "login":
         return " (each answer checked: the account signed in, a wrong password refused)"
+    if operation == "campaign_dashboard":
+        return " (each answer checked against the database: messages, versions, analyses, totals)"
     if not counts:
         return ""
     values = sorted({v for per_peer in counts.values() for v in per_peer})

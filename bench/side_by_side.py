@@ -4,6 +4,7 @@
     uv run python -m bench.side_by_side --scale smoke        # tiny data, short runs: a check that all works
     uv run python -m bench.side_by_side --scale 1x --peers quintet,postgraphile5,postgraphile --repeats 1
     uv run python -m bench.side_by_side --scale 10x --markdown
+    uv run python -m bench.side_by_side --peers quintet,postgraphile5 --operations campaign_dashboard
 
 Operations (bench.lineup has each peer's document; bench.checks what each must return):
 
@@ -46,6 +47,16 @@ Operations (bench.lineup has each peer's document; bench.checks what each must r
   are checked against what was sent (user, project, title, due date, status and priority,
   every update applied but the few in flight at the end), then deleted, so that every other
   operation reads the same data.
+
+- `campaign_dashboard`: an Akashic campaign's home screen (bench.campaign_dataset: campaigns of
+  200 messages with 3 to 10 versions, analyses, 5,000 donations, their staff among the users):
+  its 20 newest messages with their latest version and its analysis summary, and the donation
+  totals per cycle, asked by the campaign's manager and finance director (who read donations).
+  Quintet: `node(id:)` on the Campaign, one statement. PostGraphile v5 only (the Akashic tables
+  are exposed to no other peer): `campaignByRowId`, with row-level security on for this
+  operation (the request names its user in `X-Bench-User`; the peer runs it as Quintet's app
+  role with that user's actor settings), smart tags for `latestVersion` and `analysis`, the
+  totals a computed column (bench/peers/postgraphile/computed_columns.sql).
 
 Peers (bench.lineup): Quintet in production mode, PostGraphile v5 and v4, a naive Strawberry
 server, and the floor (batched SQL + orjson, no GraphQL); each is started as its own server
@@ -91,6 +102,7 @@ import orjson
 from sqlalchemy.engine import make_url
 
 from bench import report
+from bench.campaign_dataset import DONATION_READERS
 from bench.checks import (
     RELAY_PROBE,
     RELAY_PROBE_TASKS,
@@ -99,6 +111,7 @@ from bench.checks import (
     CorrectnessError,
     Entry,
     UserData,
+    expected_campaign_dashboard,
     expected_dashboard,
     expected_filtered,
     expected_nodes,
@@ -121,6 +134,7 @@ from bench.dataset import (
     resolve_server,
 )
 from bench.lineup import (
+    CAMPAIGN_DASHBOARD,
     CREATE,
     EXTRA_PEER_NAMES,
     NODE_PEERS,
@@ -272,6 +286,13 @@ def build_calls(dataset: Dataset, tokens: dict[uuid.UUID, str]) -> dict[str, lis
         for n, user in enumerate(users[i % len(users)] for i in range(max(len(users), MAX_CALLS)))
     ]
     writes = [dataclasses.replace(call, project_id=dataset.write_projects[call.user_id]) for call in per_user]
+    # The campaign dashboard: each campaign's staff who read its donations, campaigns alternating.
+    readers = [
+        Call(staff[role], tokens[staff[role]], campaign_id=campaign)
+        for role in DONATION_READERS
+        for campaign, staff in sorted(dataset.campaigns.items())
+        if role in staff
+    ]
     return {
         "tree": per_user[:MAX_CALLS],
         "dashboard": per_user[:MAX_CALLS],
@@ -282,6 +303,7 @@ def build_calls(dataset: Dataset, tokens: dict[uuid.UUID, str]) -> dict[str, lis
         "nodes50": nodes[:MAX_CALLS],
         "login": logins[:MAX_CALLS],
         "writes": writes[:MAX_CALLS],
+        CAMPAIGN_DASHBOARD: readers[:MAX_CALLS],
     }
 
 
@@ -291,6 +313,7 @@ class Expectations:
     def __init__(self, url: str) -> None:
         self.url = url
         self._users: dict[uuid.UUID, UserData] = {}
+        self._campaigns: dict[uuid.UUID, list[Entry]] = {}
 
     async def _user(self, user_id: uuid.UUID) -> UserData:
         if user_id not in self._users:
@@ -302,6 +325,15 @@ class Expectations:
         return self._users[user_id]
 
     async def of(self, operation: str, call: Call) -> list[Entry]:
+        if operation == CAMPAIGN_DASHBOARD:
+            assert call.campaign_id is not None
+            if call.campaign_id not in self._campaigns:
+                conn = await asyncpg.connect(self.url)
+                try:
+                    self._campaigns[call.campaign_id] = await expected_campaign_dashboard(conn, call.campaign_id)
+                finally:
+                    await conn.close()
+            return self._campaigns[call.campaign_id]
         if operation == "tree":
             return expected_tree(await self._user(call.user_id))
         if operation == "dashboard":

@@ -296,6 +296,16 @@ def readable(rows: Any, actor: Actor | None = None, *, table: Any = None) -> sa.
     return _condition(policy, rows if hasattr(rows, "c") else table_of(rows), actor)
 
 
+def holds(
+    rows: Any, memberships: sa.Table, permission: str, *, column: str = "organization_id"
+) -> sa.ColumnElement[bool]:
+    """The condition that the viewer's role, in the organization the row's `column` names, holds
+    `permission`, with bind parameters (`access_params`): for a field of a readable row that only
+    some of its readers may see, in the one-statement form (null to the others, as its resolver
+    answers). An API client holds no role, so it is false for one."""
+    return Members(memberships, column=column, permission=permission).condition(rows, _bound())
+
+
 def shown(rows: Any, column: str, actor: Actor | None = None, *, table: Any = None) -> sa.ColumnElement[Any]:
     """The value of `column` of a readable row of `rows` as the actor may see it: the column, or
     NULL where its declared column policy (`declare(..., columns=...)`) hides it from the actor."""

@@ -120,6 +120,21 @@ class Rendered:
         return values
 
 
+#: Postgres's type oid of `double precision`: what a `Float` column reads as.
+FLOAT8_OID = 701
+
+
+def _processed(type_: Any, dialect: Dialect) -> bool:
+    """Whether SQLAlchemy processes the column's values after the driver read them. A numeric
+    type's processor depends on the column's type in the result (asyncpg's refuses to say
+    without it): a `Float` is a `double precision`, which the driver reads as a float already."""
+    coltype = FLOAT8_OID if isinstance(type_, sa.Float) else None
+    try:
+        return type_._cached_result_processor(dialect, coltype) is not None
+    except (TypeError, sa.exc.InvalidRequestError):  # a numeric type of no known column type
+        return True
+
+
 def render(statement: sa.Select[Any], dialect: Dialect) -> Rendered:
     """The SQL text and binding plan of `statement` for `dialect` (asyncpg's numeric style)."""
     # The per-run parameters are the named ones without a value; give them a placeholder so
@@ -139,11 +154,7 @@ def render(statement: sa.Select[Any], dialect: Dialect) -> Rendered:
     if compiled.escaped_bind_names:
         raise NotRenderable("bind parameter names that need escaping")
     for _key, name, _objects, type_ in compiled._result_columns:
-        if isinstance(type_, sa.Float) and not type_.asdecimal:
-            # asyncpg returns a float for a float4 or float8 column (SQLAlchemy's processor would
-            # need the column's type OID to say so).
-            continue
-        if type_._cached_result_processor(dialect, None) is not None:
+        if _processed(type_, dialect):
             raise NotRenderable(f"the column {name!r} needs SQLAlchemy's result processing")
     names = tuple(compiled.positiontup)
     callables = {name: bind.callable for bind, name in compiled.bind_names.items() if bind.callable is not None}

@@ -273,6 +273,15 @@ def enum_name(column: sa.ColumnElement[Any], enum: type[Enum]) -> sa.ColumnEleme
     return sa.case(*((column == member.value, sa.literal(member.name)) for member in enum))
 
 
+def float_json(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """A `double precision` as a JSON number written as the endpoint (orjson) writes the float:
+    Postgres writes the shortest text that reads back exactly, as orjson does, but `1` where
+    orjson writes `1.0`, so a whole value gets its `.0` back. The texts are the same for 0 and
+    1e-4 <= |x| < 1e16; outside, both write the same number, Postgres with another exponent."""
+    whole = sa.cast(sa.cast(sa.cast(column, sa.Numeric), sa.Text) + ".0", JSON)
+    return sa.case((column == sa.func.trunc(column), whole), else_=sa.func.to_json(column, type_=JSON))
+
+
 def one_decimal(numerator: sa.ColumnElement[Any], denominator: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """100 * numerator / denominator rounded half to even to one decimal, as a JSON number
     written as Python writes such a float (`12.5`, `100.0`); `0.0` when the denominator is 0.

@@ -18,6 +18,7 @@ from core.context import Actor
 from core.products import LoaderContainer, Registry
 
 if TYPE_CHECKING:
+    from loaders.akashic import AkashicLoaders
     from loaders.akashic_sending import SendingLoaders
     from loaders.aurum import AurumLoaders
     from loaders.identity import IdentityLoaders
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 
 class Loaders(LoaderContainer):
+    akashic: AkashicLoaders
     akashic_sending: SendingLoaders
     aurum: AurumLoaders
     identity: IdentityLoaders

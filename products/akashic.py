@@ -10,6 +10,7 @@ from datetime import datetime
 
 from core.products import PeriodicTask, Product
 from core.webhooks import WebhookEndpoint, WebhookScheme
+from loaders.akashic import AkashicLoaders
 from loaders.akashic_sending import SendingLoaders
 from resolvers.akashic import AkashicMutation, AkashicSubscription, AkashicViewerFields
 from resolvers.akashic_analysis import AnalysisMutation
@@ -113,8 +114,9 @@ AKASHIC = Product(
     # never a shared stream, whose joiners would get the first subscriber's.
     own_streams=("messageDraft", "messagePresence"),
     webhooks=(*DONATION_WEBHOOKS, *SENDING_WEBHOOKS),
-    loaders={"akashic_sending": SendingLoaders},
     jobs={sending.SEND_KIND: sending.run_send, **ANALYSIS_JOBS},
     periodic=(KNOWLEDGE_PERIODIC,),
+    loaders={"akashic": AkashicLoaders, "akashic_sending": SendingLoaders},
     demo=akashic_demo,
+    test_world="tests.akashic.world:AKASHIC_WORLD",
 )

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.context import Actor
 from core.errors import ClientError, DomainError
 from core.events import Event, organization_channel
+from core.sqljson import Computed
 from resolvers.akashic_ids import campaign_pk
 from resolvers.live import channel_events, subscriber
 from resolvers.support import described, input_id
@@ -44,6 +45,7 @@ from schema.akashic.types import (
     MessageTransitionError,
     MessageVersion,
     MessageVersionConflictError,
+    viewer_campaigns_sql,
 )
 from schema.common import Ctx, InputArg, MutationError, mutation_errors, raw
 from schema.live import LiveUpdatesStatus
@@ -303,9 +305,9 @@ async def _viewer_campaigns(self: ViewerBase, info: Ctx) -> list[Campaign]:
 
 @kit.viewer_fields(description="The signed-in user's campaigns (Akashic).")
 class AkashicViewerFields(ViewerBase):
-    campaigns: list[Campaign] = kit.python_only(
+    campaigns: list[Campaign] = kit.computed(
         _viewer_campaigns,
-        why="a list across the viewer's memberships, which the kit's children (by a key column) do not derive",
+        Computed(viewer_campaigns_sql),
         description="The campaigns the viewer is on the staff of, soonest election first.",
     )
 

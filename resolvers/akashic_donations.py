@@ -111,14 +111,7 @@ class DonationQuery:
         t = await _read(
             info, lambda session, actor: svc.donation_totals(session, actor=actor, campaign_id=pk, cycle=cycle)
         )
-        return DonationTotals(
-            cycle=t.cycle,
-            total_cents=BigInt(t.total_cents),
-            contributed_cents=BigInt(t.contributed_cents),
-            reversed_cents=BigInt(t.reversed_cents),
-            contributions=t.contributions,
-            donors=t.donors,
-        )
+        return DonationTotals.of(t)
 
     @strawberry.field(
         description="The FEC Schedule A of a campaign's cycle as CSV, with totals that reconcile with the ledger "

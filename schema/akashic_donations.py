@@ -122,7 +122,9 @@ class DonorAggregate:
     itemized: bool = strawberry.field(description="Whether the aggregate exceeds $200: Schedule A itemizes them.")
 
 
-@python_only_type(why="Sums over the ledger (services.akashic.donations.donation_totals).")
+@python_only_type(
+    why="Sums over the ledger (services.akashic.donation_reports); `Campaign.donationTotals` builds it in SQL whole."
+)
 @strawberry.type(description="A campaign's donation totals in one FEC cycle, summed from the ledger.")
 class DonationTotals:
     cycle: int = strawberry.field(description="The FEC cycle.")
@@ -131,6 +133,17 @@ class DonationTotals:
     reversed_cents: BigInt = strawberry.field(description="Refunded or charged back (a positive number).")
     contributions: int = strawberry.field(description="How many contributions.")
     donors: int = strawberry.field(description="How many donors gave or were refunded in the cycle.")
+
+    @classmethod
+    def of(cls, totals: svc.DonationTotals) -> DonationTotals:
+        return cls(
+            cycle=totals.cycle,
+            total_cents=BigInt(totals.total_cents),
+            contributed_cents=BigInt(totals.contributed_cents),
+            reversed_cents=BigInt(totals.reversed_cents),
+            contributions=totals.contributions,
+            donors=totals.donors,
+        )
 
 
 @python_only_type(why="A CSV made by services.akashic.donations.schedule_a.")

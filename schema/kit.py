@@ -70,6 +70,7 @@ from core.sqljson import (
     RowLookup,
     SqlType,
     enum_name,
+    float_json,
     global_id,
     iso_datetime,
 )
@@ -611,6 +612,8 @@ def _leaf(spec: TypeSpec, attr: str, declaration: ColumnField) -> Leaf:
         return Leaf(lambda row: enum_name(shown(row, name, table=table), enum))
     if annotation is datetime:
         return Leaf(lambda row: iso_datetime(shown(row, name, table=table)))
+    if annotation is float:
+        return Leaf(lambda row: float_json(shown(row, name, table=table)))
     return Leaf(lambda row: shown(row, name, table=table))
 
 

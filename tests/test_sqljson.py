@@ -577,7 +577,7 @@ class DeclaredFields:
         assert isinstance(viewer, GraphQLObjectType)
         lists = self.lists
         chosen = self.rng.sample(lists, self.rng.randint(1, len(lists)))
-        fields = " ".join(self.connection(viewer, name, depth=0) for name in chosen)
+        fields = " ".join(self.list_field(viewer, name) for name in chosen)
         body = "{ viewer { " + fields + (" __typename" if self.rng.random() < 0.2 else "") + " } }"
         definitions = ", ".join(f"${name}: {type_}" for name, (type_, _) in self.variables.items())
         header = f"query Generated({definitions}) " if definitions else ""
@@ -591,6 +591,13 @@ class DeclaredFields:
         variable = f"v{len(self.variables)}"
         self.variables[variable] = (str(type_), value)
         return f"{name}: ${variable}"
+
+    def list_field(self, viewer: GraphQLObjectType, name: str) -> str:
+        """One of the viewer's lists: a connection, or a plain list of objects (`campaigns`)."""
+        named = get_named_type(viewer.fields[name].type)
+        if "nodes" in named.fields:
+            return self.connection(viewer, name, depth=0)
+        return f"{name} {{ {self.node(named, 1)} }}"
 
     def connection(self, parent: GraphQLObjectType, name: str, depth: int) -> str:
         rng = self.rng

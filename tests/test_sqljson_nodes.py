@@ -240,12 +240,13 @@ fragment Every on Node { __typename id
   ... on Invitation { email role invitationStatus: status createdAt expiresAt acceptedAt declinedAt revokedAt
     organization { name } }
   ... on Campaign { office jurisdiction electionDate party electionCycle createdAt updatedAt
-    organization { name campaign { id } } messages(orderBy: UPDATED_AT_ASC) { totalCount nodes { id title } } }
+    organization { name campaign { id } } messages(orderBy: UPDATED_AT_ASC) { totalCount nodes { id title } }
+    donationTotals { cycle totalCents contributedCents reversedCents contributions donors } }
   ... on Message { title channel audienceSegments paid messageStatus: status scheduledFor sentAt createdAt updatedAt
     createdBy { id } messageCampaign: campaign { office } latestVersion { number body }
     versions { totalCount nodes { number summary } } transitions { totalCount nodes { toStatus } } }
   ... on MessageVersion { number body summary createdAt author { id } message { title }
-    parentVersion { id } restoredFrom { id } analysis { id analysisStatus: status riskLevel } }
+    parentVersion { id } restoredFrom { id } analysis { id analysisStatus: status riskLevel issueCount } }
   ... on MessageAnalysis { analysisStatus: status riskLevel issueCount resonanceScore error model durationMs
     createdAt completedAt version { number analysis { id } } message { title } requestedBy { id } }
   ... on MessageTransition { fromStatus toStatus note scheduledFor at actor { id } message { title } }

@@ -10,20 +10,26 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
 import strawberry
+from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
 
-from core.access import readable
+from core.access import holds, readable
 from core.errors import ClientError
 from core.fastpath import SelectionPlan
 from core.relay import InvalidGlobalId, parse_global_id
 from core.sqljson import Computed, Row, SqlCompiler, python_only_type
 from models import akashic as m
 from models import akashic_sending as ms
+from models.akashic_donations import DonationLedgerEntry
+from models.organizations import Membership
 from schema import kit
+from schema.akashic_donations import DonationTotals
 from schema.common import Connection, Ctx, MutationError, Node, order_enum
 from schema.identity import User
 from schema.organizations import Organization
+from services.akashic import DONATIONS_READ, sending
+from services.akashic import donation_reports as donations_svc
 from services.akashic import messages as svc
-from services.akashic import sending
+from services.akashic.campaigns import VIEWER_CAMPAIGNS_ORDER
 from services.organizations import _sorts  # the orders of a list, as the organizations' lists make them
 
 if TYPE_CHECKING:
@@ -32,6 +38,8 @@ if TYPE_CHECKING:
 _messages = m.Message.__table__  # type: ignore[attr-defined]
 _versions = m.MessageVersion.__table__  # type: ignore[attr-defined]
 _transitions = m.MessageTransition.__table__  # type: ignore[attr-defined]
+_ledger = DonationLedgerEntry.__table__  # type: ignore[attr-defined]
+_memberships = Membership.__table__  # type: ignore[attr-defined]
 
 MessageOrderBy = order_enum(
     "MessageOrderBy",
@@ -96,6 +104,54 @@ class DiffSegment:
     text: str = strawberry.field(description="The words, with their whitespace.")
 
 
+async def _donation_totals(self: Campaign, info: Ctx) -> list[DonationTotals] | None:
+    # None for a member whose role lacks `donations.read` (and for an API client: it holds no role).
+    found = await info.context.loaders.akashic.donation_totals.load(self.pk)
+    return None if found is None else [DonationTotals.of(totals) for totals in found]
+
+
+_TOTALS_FIELDS = {
+    "cycle": "cycle",
+    "totalCents": "total_cents",
+    "contributedCents": "contributed_cents",
+    "reversedCents": "reversed_cents",
+    "contributions": "contributions",
+    "donors": "donors",
+}
+
+
+def _donation_totals_sql(row: Row, compiler: SqlCompiler, selection: SelectionPlan) -> sa.ColumnElement[Any]:
+    """`donationTotals` of the campaign's row in SQL: the ledger's sums per cycle
+    (`donation_reports.ledger_sums`, what `cycle_totals` returns), latest first, for the members
+    whose role holds `donations.read`, and null for the others, as the resolver answers."""
+    ledger = _ledger.alias(compiler.name("l"))
+    sums = donations_svc.ledger_sums(ledger)
+    per_cycle = (
+        sa.select(ledger.c.cycle.label("cycle"), *(value.label(name) for name, value in sums.items()))
+        .where(ledger.c.organization_id == row.c.id, readable(ledger, table=_ledger))
+        .group_by(ledger.c.cycle)
+        .correlate(row)
+        .lateral(compiler.name("t"))
+    )
+    each = compiler.leaves(selection, {field: per_cycle.c[column] for field, column in _TOTALS_FIELDS.items()})
+    listed = sa.func.coalesce(
+        sa.func.json_agg(aggregate_order_by(each, per_cycle.c.cycle.desc()), type_=JSON),
+        sa.cast(sa.literal("[]"), JSON),
+    )
+    found = sa.select(listed).select_from(per_cycle).scalar_subquery()
+    return sa.case((holds(row, _memberships, DONATIONS_READ, column="id"), found), else_=sa.null())
+
+
+def viewer_campaigns_sql(row: Row, compiler: SqlCompiler, selection: SelectionPlan) -> sa.ColumnElement[Any]:
+    """`Viewer.campaigns` in SQL: the campaigns the viewer reads (their table's policy: its staff),
+    in `services.akashic.campaigns.VIEWER_CAMPAIGNS_ORDER`, as `viewer_campaigns` reads them."""
+    table = m.Campaign.__table__  # type: ignore[attr-defined]
+    rows = table.alias(compiler.name("v"))
+    ordered = aggregate_order_by(compiler.object(selection, rows), *(rows.c[c] for c in VIEWER_CAMPAIGNS_ORDER))
+    listed = sa.func.coalesce(sa.func.json_agg(ordered, type_=JSON), sa.cast(sa.literal("[]"), JSON))
+    return sa.select(listed).select_from(rows).where(readable(rows, table=table)).scalar_subquery()
+
+
 @kit.node(
     model=m.Campaign,
     key="Campaign",
@@ -121,6 +177,12 @@ class Campaign(Node, kit.FromRow):
         order=CampaignContactOrderBy.CREATED_AT_ASC,
         description="The people its emails and text messages go to, oldest first; empty to a member whose role "
         "lacks `contacts.read`.",
+    )
+    donation_totals = kit.computed(
+        _donation_totals,
+        Computed(_donation_totals_sql),
+        description="Its donation totals per FEC cycle, summed from the ledger, the latest cycle first (none "
+        "without donations); null unless the viewer's role holds `donations.read`.",
     )
 
 

@@ -31,9 +31,11 @@ FIRST_CYCLE, LAST_CYCLE = 1788, 9999
 
 _CAMPAIGNS = Campaign.__table__  # type: ignore[attr-defined]
 
+#: The order of a viewer's campaigns: soonest election first (columns of `campaigns`).
+VIEWER_CAMPAIGNS_ORDER = ("election_date", "id")
 #: The campaigns the actor of a run is a member of, soonest election first.
 VIEWER_CAMPAIGNS = Shape(
-    sa.select(_CAMPAIGNS).where(readable(_CAMPAIGNS)).order_by(_CAMPAIGNS.c.election_date, _CAMPAIGNS.c.id)
+    sa.select(_CAMPAIGNS).where(readable(_CAMPAIGNS)).order_by(*(_CAMPAIGNS.c[c] for c in VIEWER_CAMPAIGNS_ORDER))
 )
 
 

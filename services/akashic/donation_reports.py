@@ -6,6 +6,7 @@ through their read policy."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import uuid
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import access
@@ -21,12 +23,15 @@ from core.access import Authorized, granted, requires
 from core.context import Actor
 from core.errors import NotFound, ValidationFailed
 from core.pagination import Sort
+from core.reads import Shape
+from models.akashic import Campaign
 from models.akashic_donations import (
     Donation,
     DonationLedgerEntry,
     Donor,
     LedgerEntryKind,
 )
+from models.organizations import Membership
 from services.akashic import CAMPAIGN, DONATIONS_READ, FINANCE_REPORT
 from services.akashic.donations import FIRST_CYCLE, ITEMIZATION_THRESHOLD_CENTS
 
@@ -97,9 +102,22 @@ def _readable_ledger(actor: Actor, campaign_id: uuid.UUID, cycle: int) -> sa.Col
     return sa.and_(_ledger.c.organization_id == campaign_id, _ledger.c.cycle == cycle, access.readable(_ledger, actor))
 
 
-_CONTRIBUTED = sa.func.coalesce(sa.func.sum(_ledger.c.amount_cents).filter(_ledger.c.amount_cents > 0), 0)
-_REVERSED = sa.func.coalesce(-sa.func.sum(_ledger.c.amount_cents).filter(_ledger.c.amount_cents < 0), 0)
-_CONTRIBUTIONS = sa.func.count().filter(_ledger.c.kind == LedgerEntryKind.CONTRIBUTION.value)
+def ledger_sums(ledger: Any) -> dict[str, sa.ColumnElement[Any]]:
+    """The totals of a set of ledger entries (`ledger`: the table or an alias of it), as
+    aggregates, by `DonationTotals` field: what `donation_totals` and `cycle_totals` return and
+    what the campaign dashboard's one statement computes (`schema.akashic.types`)."""
+    amount = ledger.c.amount_cents
+    return {
+        "total_cents": sa.cast(sa.func.coalesce(sa.func.sum(amount), 0), sa.BigInteger),
+        "contributed_cents": sa.cast(sa.func.coalesce(sa.func.sum(amount).filter(amount > 0), 0), sa.BigInteger),
+        "reversed_cents": sa.cast(sa.func.coalesce(-sa.func.sum(amount).filter(amount < 0), 0), sa.BigInteger),
+        "contributions": sa.func.count().filter(ledger.c.kind == LedgerEntryKind.CONTRIBUTION.value),
+        "donors": sa.func.count(sa.distinct(ledger.c.donor_id)),
+    }
+
+
+_SUMS = ledger_sums(_ledger)
+_CONTRIBUTED, _REVERSED, _CONTRIBUTIONS = _SUMS["contributed_cents"], _SUMS["reversed_cents"], _SUMS["contributions"]
 
 
 @requires(DONATIONS_READ, organization="campaign_id", field="campaignId", noun="campaign")
@@ -145,19 +163,64 @@ async def donation_totals(
     """The campaign's totals in `cycle`, summed from the ledger."""
     _campaign_only(granted(authorized))
     check_cycle(cycle)
-    row = (
-        await session.execute(
-            sa.select(
-                sa.func.coalesce(sa.func.sum(_ledger.c.amount_cents), 0),
-                _CONTRIBUTED,
-                _REVERSED,
-                _CONTRIBUTIONS,
-                sa.func.count(sa.distinct(_ledger.c.donor_id)),
-            ).where(_readable_ledger(actor, campaign_id, cycle))
+    row = (await session.execute(sa.select(*_SUMS.values()).where(_readable_ledger(actor, campaign_id, cycle)))).one()
+    return DonationTotals(cycle, **{name: int(value) for name, value in zip(_SUMS, row, strict=True)})
+
+
+@requires(DONATIONS_READ, organization="campaign_id", field="campaignId", noun="campaign")
+async def cycle_totals(
+    session: AsyncSession, *, actor: Actor, campaign_id: uuid.UUID, authorized: Authorized | None = None
+) -> list[DonationTotals]:
+    """The campaign's totals in every cycle it has ledger entries in, the latest cycle first."""
+    _campaign_only(granted(authorized))
+    statement = (
+        sa.select(_ledger.c.cycle, *_SUMS.values())
+        .where(_ledger.c.organization_id == campaign_id, access.readable(_ledger, actor))
+        .group_by(_ledger.c.cycle)
+        .order_by(_ledger.c.cycle.desc())
+    )
+    return [
+        DonationTotals(cycle, **{name: int(value) for name, value in zip(_SUMS, values, strict=True)})
+        for cycle, *values in (await session.execute(statement)).all()
+    ]
+
+
+@functools.cache
+def cycle_totals_by_campaign() -> Shape:
+    """The totals per cycle of the campaigns `ids` whose donations the actor of a run reads (a
+    row with a NULL cycle for such a campaign without donations; none for another campaign):
+    `Campaign.donationTotals` on the resolvers, one statement per batch of campaigns
+    (loaders/akashic.py), as its SQL form computes it (schema/akashic/types.py). Built on first
+    use: the roles that hold the permission are known once the organization kinds are registered."""
+    campaigns = Campaign.__table__  # type: ignore[attr-defined]
+    memberships = Membership.__table__  # type: ignore[attr-defined]
+    per_cycle = (
+        sa.select(_ledger.c.cycle.label("cycle"), *(value.label(name) for name, value in _SUMS.items()))
+        .where(_ledger.c.organization_id == campaigns.c.id, access.readable(_ledger))
+        .group_by(_ledger.c.cycle)
+        .correlate(campaigns)
+        .lateral("t")
+    )
+    return Shape(
+        sa.select(campaigns.c.id.label("campaign"), *per_cycle.c)
+        .select_from(campaigns.outerjoin(per_cycle, sa.true()))
+        .where(
+            campaigns.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Uuid()))),
+            access.holds(campaigns, memberships, DONATIONS_READ, column="id"),
         )
-    ).one()
-    total, contributed, reversed_, contributions, donors = (int(value) for value in row)
-    return DonationTotals(cycle, contributed, reversed_, total, contributions, donors)
+        .order_by(campaigns.c.id, per_cycle.c.cycle.desc())
+    )
+
+
+def group_cycle_totals(rows: Sequence[Any], ids: Sequence[uuid.UUID]) -> list[list[DonationTotals] | None]:
+    """`cycle_totals_by_campaign()`'s rows as each campaign's totals, latest cycle first, in `ids`'
+    order; None for a campaign whose donations the actor does not read."""
+    found: dict[uuid.UUID, list[DonationTotals]] = {}
+    for row in rows:
+        totals = found.setdefault(row.campaign, [])
+        if row.cycle is not None:
+            totals.append(DonationTotals(row.cycle, **{name: int(getattr(row, name)) for name in _SUMS}))
+    return [found.get(pk) for pk in ids]
 
 
 #: The fields of a Schedule A (SA) record of the FEC's electronic filing format (.fec v8), in their

@@ -102,6 +102,31 @@ RETURNS boolean LANGUAGE sql STABLE AS $$
   SELECT t.due_at IS NOT NULL AND t.due_at < now() AND t.status IN ('todo', 'in_progress')
 $$;
 
+-- The campaign dashboard's donation totals per FEC cycle, the latest first: a computed column
+-- of `campaigns` (v5 only), summed from the ledger as Quintet sums it
+-- (services/akashic/donation_reports.py `ledger_sums`). It runs as the caller, so the ledger's
+-- row-level security applies: with the peer's per-request settings (the campaign dashboard's
+-- `X-Bench-User`, graphile.config.mjs), only a member's campaign has rows. Postgres inlines it.
+DROP FUNCTION IF EXISTS public.campaigns_donation_totals(public.campaigns);
+DROP TYPE IF EXISTS public.bench_donation_totals;
+CREATE TYPE public.bench_donation_totals AS (
+  cycle int, total_cents bigint, contributed_cents bigint, reversed_cents bigint, contributions int, donors int
+);
+CREATE FUNCTION public.campaigns_donation_totals(c public.campaigns)
+RETURNS SETOF public.bench_donation_totals LANGUAGE sql STABLE AS $$
+  SELECT l.cycle, coalesce(sum(l.amount_cents), 0)::bigint,
+         coalesce(sum(l.amount_cents) FILTER (WHERE l.amount_cents > 0), 0)::bigint,
+         coalesce(-sum(l.amount_cents) FILTER (WHERE l.amount_cents < 0), 0)::bigint,
+         (count(*) FILTER (WHERE l.kind = 'contribution'))::int,
+         count(DISTINCT l.donor_id)::int
+  FROM public.akashic_donation_ledger l
+  WHERE l.organization_id = c.id
+  GROUP BY l.cycle
+  ORDER BY l.cycle DESC
+$$;
+COMMENT ON FUNCTION public.campaigns_donation_totals(public.campaigns) IS
+  E'@behavior -connection +list\nThe donation totals per FEC cycle, the latest first.';
+
 -- The peers expose the tables the workloads read and write, and no other: the other products'
 -- tables (Akashic's message versions, with two foreign keys that PostGraphile v5 names alike,
 -- made its `User` type fail to build, and `userByRowId` with it). `@omit` is v4's smart tag,
@@ -119,3 +144,29 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- The campaign dashboard (v5; v4 omits them): the Akashic tables it reads, read-only, and only
+-- the relations it follows: a campaign's messages, a message's latest version, a version's
+-- analysis (one per version: `version_id` is unique, so the pair of the foreign key is too).
+-- The relations to `users` and between versions stay hidden (they are what broke `User`).
+COMMENT ON TABLE public.campaigns IS E'@omit\n@behavior -insert -update -delete';
+COMMENT ON TABLE public.messages IS E'@omit\n@behavior -insert -update -delete';
+COMMENT ON TABLE public.message_versions IS E'@omit\n@behavior -insert -update -delete';
+COMMENT ON TABLE public.message_analyses IS
+  E'@omit\n@behavior -insert -update -delete\n@unique version_id,message_id';
+COMMENT ON CONSTRAINT fk_campaigns_id_organizations ON public.campaigns IS E'@behavior -*';
+COMMENT ON CONSTRAINT fk_messages_created_by_users ON public.messages IS E'@behavior -*';
+COMMENT ON CONSTRAINT fk_messages_latest_version_id_message_versions ON public.messages IS
+  E'@fieldName latestVersion\n@behavior -manyRelation';
+COMMENT ON CONSTRAINT fk_message_versions_author_id_users ON public.message_versions IS E'@behavior -*';
+COMMENT ON CONSTRAINT fk_message_versions_message_id_messages ON public.message_versions IS E'@behavior -*';
+COMMENT ON CONSTRAINT fk_message_versions_parent_version_id_message_versions ON public.message_versions IS
+  E'@behavior -*';
+COMMENT ON CONSTRAINT fk_message_versions_restored_from_id_message_versions ON public.message_versions IS
+  E'@behavior -*';
+COMMENT ON CONSTRAINT fk_message_analyses_job_id_background_jobs ON public.message_analyses IS E'@behavior -*';
+COMMENT ON CONSTRAINT fk_message_analyses_requested_by_users ON public.message_analyses IS E'@behavior -*';
+COMMENT ON CONSTRAINT fk_message_analyses_message_id_organization_id_messages ON public.message_analyses IS
+  E'@behavior -*';
+COMMENT ON CONSTRAINT fk_message_analyses_version_id_message_id_message_versions ON public.message_analyses IS
+  E'@foreignFieldName analysis';

@@ -2,7 +2,10 @@
 // which reads this preset). The amber preset over the `public` schema of the bench database,
 // node-postgres (`pg`) as the @dataplan/pg adaptor, and the connection-filter plugin for the
 // dashboard's `status IN (...)` and the `id IN (...)` of nodes50. Like the v4 peer: no JWT, no
-// row-level security, no GraphiQL, no watch mode; errors are not logged per request.
+// GraphiQL, no watch mode; errors are not logged per request. No row-level security either,
+// except for a request that names its user in `X-Bench-User` (the campaign dashboard's): it runs
+// as Quintet's app role with the user's actor settings, so the database's policies filter its
+// rows as they filter Quintet's (membership of the campaign; roles are Quintet's own).
 import { makePgService } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
@@ -58,6 +61,15 @@ const preset = {
   },
   grafast: {
     explain: false,
+    context(requestContext) {
+      const user = requestContext.node?.req?.headers["x-bench-user"];
+      if (typeof user !== "string" || !/^[0-9a-f-]{36}$/.test(user)) {
+        return {};
+      }
+      return {
+        pgSettings: { role: "quintet_app", "quintet.actor_kind": "user", "quintet.user_id": user },
+      };
+    },
   },
 };
 
