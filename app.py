@@ -115,7 +115,7 @@ def create_app(
     settings = settings or get_settings()
     products = PRODUCTS if products is None else tuple(products)
     registry = Registry(products)
-    register_handlers(registry.job_handlers)  # mutations enqueue only kinds that have a handler
+    register_handlers(registry.job_handlers, registry.jobs_lost)  # mutations enqueue only kinds that have a handler
     tracing = build_tracing(settings, span_exporter)
     tracer = tracing.tracer if tracing is not None else None
 

@@ -38,6 +38,11 @@ LoaderFactory = Callable[[AsyncEngine, Actor], Any]
 #: Runs one attempt of a background job (`services.jobs.JobRun` → its JSON result). Typed loosely
 #: here: the job runner is the application's (`services/jobs.py`), which core does not import.
 JobHandler = Callable[[Any], Awaitable[dict[str, Any]]]
+#: What a job kind does when its job fails for good outside its handler (`services.jobs`
+#: `mark_interrupted`: its worker was lost on the last attempt): called with the worker's session,
+#: in the transaction that marks the job failed, and the job's state; it may return what to
+#: announce once that commits.
+JobLost = Callable[[Any, Any], Awaitable[Callable[[], Awaitable[None]] | None]]
 
 #: Adds a product's demo data for the demo user (`services/demo.py`), in the demo's transaction.
 DemoData = Callable[[AsyncSession, Actor], Awaitable[None]]
@@ -92,6 +97,9 @@ class Product:
     loaders: Mapping[str, LoaderFactory] = field(default_factory=dict)
     #: Background jobs: kind → handler (`services/jobs.py`).
     jobs: Mapping[str, JobHandler] = field(default_factory=dict)
+    #: Kind → what to undo when a job of that kind is lost for good (its worker died on its last
+    #: attempt, so its handler never ran to the end): e.g. an analysis left "running".
+    jobs_lost: Mapping[str, JobLost] = field(default_factory=dict)
     periodic: Sequence[PeriodicTask] = ()
     #: The `topic`s of the events it publishes on the viewer's channel (`core/events.py`); each
     #: subscription filters its own.
@@ -156,6 +164,11 @@ class Registry:
         self.node_tables: dict[str, str] = {t.table: k for k, t in self.node_types.items() if t.table is not None}
         self.loader_factories: dict[str, LoaderFactory] = {k: v for p in self.products for k, v in p.loaders.items()}
         self.job_handlers: dict[str, JobHandler] = {k: v for p in self.products for k, v in p.jobs.items()}
+        self.jobs_lost: dict[str, JobLost] = {k: v for p in self.products for k, v in p.jobs_lost.items()}
+        for product in self.products:
+            for kind in product.jobs_lost:
+                if kind not in product.jobs:
+                    raise RegistrationError(f"{product.name!r} handles the loss of job kind {kind!r} but not its jobs")
         self.periodic: list[PeriodicTask] = [task for p in self.products for task in p.periodic]
         self.own_streams: frozenset[str] = frozenset(name for p in self.products for name in p.own_streams)
         self.types: list[type] = [t for p in self.products for t in p.types]

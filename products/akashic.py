@@ -115,6 +115,7 @@ AKASHIC = Product(
     own_streams=("messageDraft", "messagePresence"),
     webhooks=(*DONATION_WEBHOOKS, *SENDING_WEBHOOKS),
     jobs={sending.SEND_KIND: sending.run_send, **ANALYSIS_JOBS},
+    jobs_lost={analysis.ANALYSIS_KIND: analysis.analysis_lost, sending.SEND_KIND: sending.send_lost},
     periodic=(KNOWLEDGE_PERIODIC,),
     loaders={"akashic": AkashicLoaders, "akashic_sending": SendingLoaders},
     demo=akashic_demo,

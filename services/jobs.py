@@ -242,17 +242,23 @@ class JobRun:
 
 
 Handler = Callable[[JobRun], Awaitable[dict[str, Any]]]
+#: Undoes in the session what a lost job left; may return what to announce once that commits.
+Lost = Callable[[AsyncSession, "JobState"], Awaitable[Callable[[], Awaitable[None]] | None]]
 #: This process's job kinds and their handlers; `enqueue` refuses a kind missing here.
 HANDLERS: dict[str, Handler] = {}
+#: What each kind undoes when its job is lost for good (`Product.jobs_lost`, `mark_interrupted`).
+LOST: dict[str, Lost] = {}
 
 
-def register_handlers(handlers: Mapping[str, Handler]) -> None:
-    """Install the functions that run jobs of each kind (the registrations' `Product.jobs`).
-    Installing the same again is harmless; another function for a known kind is refused."""
-    for kind, function in handlers.items():
-        known = HANDLERS.setdefault(kind, function)
-        if known is not function:
-            raise LookupError(f"job kind {kind!r} already has a handler ({known.__qualname__})")
+def register_handlers(handlers: Mapping[str, Handler], lost: Mapping[str, Lost] | None = None) -> None:
+    """Install the functions that run jobs of each kind (the registrations' `Product.jobs`) and
+    those that undo what a lost job left (`Product.jobs_lost`). Installing the same again is
+    harmless; another function for a known kind is refused."""
+    for installed, functions in ((HANDLERS, handlers), (LOST, lost or {})):
+        for kind, function in functions.items():
+            known = installed.setdefault(kind, function)  # type: ignore[arg-type]
+            if known is not function:
+                raise LookupError(f"job kind {kind!r} already has a function ({known.__qualname__})")
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -434,10 +440,16 @@ async def mark_interrupted(
         .values(**values)
         .returning(*t.c)
     )
+    announce = None
     async with sessions() as session, session.begin():
         row = (await session.execute(statement)).one_or_none()
-    if row is None:
-        return None
-    state = JobState.of(row)
+        if row is None:
+            return None
+        state = JobState.of(row)
+        undo = LOST.get(state.kind) if not requeued else None
+        if undo is not None:  # what its handler would have settled on its last failure
+            announce = await undo(session, state)
     await job_changed(state)
+    if announce is not None:
+        await announce()
     return state

@@ -62,7 +62,7 @@ def _periodic(task: PeriodicTask) -> Callable[[JobContext, int], Awaitable[int]]
 
 def build_queue_app(settings: Settings, database_url: str, products: Sequence[Product] = PRODUCTS) -> App:
     registry = Registry(products)
-    jobs.register_handlers(registry.job_handlers)
+    jobs.register_handlers(registry.job_handlers, registry.jobs_lost)
     app_url = resolve_app_database_url(settings, database_url)
     app = App(
         connector=build_connector(

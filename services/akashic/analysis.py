@@ -36,7 +36,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -393,6 +393,25 @@ def _error_text(error: BaseException) -> str:
     if isinstance(error, pydantic.ValidationError):
         return "AI_INVALID_OUTPUT: the answer does not match the schema"
     return f"INTERNAL: {type(error).__name__} (see the job's error)"
+
+
+async def analysis_lost(session: AsyncSession, job: jobs.JobState) -> Callable[[], Awaitable[None]] | None:
+    """An analysis whose job was lost for good (its worker died on the last attempt, so
+    `run_analysis` never settled it): FAILED with the job's error, in the job's own transaction,
+    so that it is never left "running" and anyone who may request it can run it again."""
+    error = f"{job.error_code}: {job.error_message}" if job.error_code else "The analysis's job was lost"
+    analysis_id = uuid.UUID(job.params["analysis_id"])
+    failed = {"status": AnalysisStatus.FAILED.value, "error": error[:1000], "completed_at": utcnow()}
+    row = (await session.execute(_changed(analysis_id, job.id, failed, ACTIVE))).one_or_none()
+    if row is None:  # re-requested since, or gone with its version
+        return None
+    message = await session.get_one(Message, row.message_id)
+    status = message.status
+
+    async def announce() -> None:
+        await _announce(row, status)
+
+    return announce
 
 
 async def run_analysis(run: jobs.JobRun) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -284,6 +284,36 @@ def _resolved(delivery_id: uuid.UUID, outcome: SendOutcome) -> Any:
     if outcome.transient:
         return statement.values(attempted_at=None, error=outcome.error, updated_at=now)
     return statement.values(status=DeliveryStatus.FAILED.value, error=outcome.error, failed_at=now, updated_at=now)
+
+
+async def send_lost(session: AsyncSession, job: jobs.JobState) -> Callable[[], Awaitable[None]] | None:
+    """A send job lost for good (its worker died on the last attempt): its deliveries still queued
+    are failed in the job's own transaction, never left queued: the claimed ones as
+    OUTCOME_UNKNOWN (they may have gone out), the others as never sent."""
+    d = _deliveries
+    message_id = uuid.UUID(job.params["message_id"])
+    now = utcnow()
+    changed = 0
+    for claimed, error in (
+        (True, "OUTCOME_UNKNOWN: the worker stopped while sending it; it is not sent again (it may have gone out)"),
+        (False, "WORKER_LOST: the job sending it was lost; it was not sent"),
+    ):
+        attempted = d.c.attempted_at.is_not(None) if claimed else d.c.attempted_at.is_(None)
+        rows = await session.execute(
+            sa.update(d)
+            .where(_queued(message_id), attempted)
+            .values(status=DeliveryStatus.FAILED.value, error=error, failed_at=now, updated_at=now)
+            .returning(d.c.id)
+        )
+        changed += len(rows.all())
+    message = await session.get(Message, message_id)
+    if not changed or message is None:
+        return None
+
+    async def announce() -> None:
+        await _publish_now(message)
+
+    return announce
 
 
 async def run_send(run: jobs.JobRun) -> dict[str, Any]:

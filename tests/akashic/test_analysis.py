@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from starlette.applications import Starlette
 
 from core.relay import from_global_id, to_global_id
 from core.settings import Settings
+from services import jobs
 from services.akashic import analysis, analysis_rules
 from services.akashic.analysis_rules import FindingCode, Severity, analyse_text, sms_size
 from tests.akashic.support import AkashicFactory, CampaignRef, MessageRef
@@ -468,3 +469,47 @@ async def test_progress_arrives_on_the_job_subscription_and_the_change_on_the_ca
         assert seen[-1]["version"]["analysis"] == {"status": "SUCCEEDED", "riskLevel": "HIGH"}
         for feed in (jobs_feed, changes):
             await feed.close()
+
+
+async def test_an_analysis_whose_job_is_lost_for_good_fails_and_runs_again(
+    gql: GraphQLClient, akashic_factory: AkashicFactory, engine: AsyncEngine, settings: Settings
+) -> None:
+    campaign = await akashic_factory.campaign()
+    organizer, _ = await akashic_factory.staff(campaign, "field_organizer")
+    message = await akashic_factory.message(campaign, body=ATTACK, channel="SOCIAL_POST")
+    requested = await _request(gql, message.version, organizer.token)
+    analysis_pk = from_global_id(requested["analysis"]["id"])[1]
+    # Given the organizer's job running its last attempt, and the analysis running
+    async with engine.begin() as conn:
+        job = (
+            await conn.execute(
+                sa.text(
+                    "SELECT j.id, j.queue_job_id, j.max_attempts FROM background_jobs j"
+                    " JOIN message_analyses a ON a.job_id = j.id WHERE a.id = :a"
+                ),
+                {"a": analysis_pk},
+            )
+        ).one()
+        await conn.execute(
+            sa.text("UPDATE background_jobs SET status = 'running', attempts = :n WHERE id = :id"),
+            {"n": job.max_attempts, "id": job.id},
+        )
+        await conn.execute(sa.text("UPDATE message_analyses SET status = 'running' WHERE id = :a"), {"a": analysis_pk})
+    # When its worker is found dead with no retry left (the worker's recovery reports it)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    lost = await jobs.mark_interrupted(
+        sessions, queue_job_id=job.queue_job_id, lost_attempt=job.max_attempts, requeued=False
+    )
+    # Then the job failed and so did its analysis, in the same transaction: never left running
+    assert lost is not None
+    assert lost.status == "failed"
+    failed = await _analysis(gql, message.version, campaign.manager.token)
+    assert failed["status"] == "FAILED"
+    assert failed["error"].startswith("WORKER_LOST")
+    # And another member (who can't see the organizer's job) runs it again, to the end
+    again = await _request(gql, message.version, campaign.manager.token)
+    assert again["errors"] == []
+    assert again["job"] is not None
+    assert again["analysis"]["status"] == "QUEUED"
+    await drain(worker_settings(settings))
+    assert (await _analysis(gql, message.version, campaign.manager.token))["status"] == "SUCCEEDED"

@@ -24,12 +24,13 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from twilio.request_validator import RequestValidator
 
 from core.relay import parse_global_id
 from core.settings import Settings
 from core.webhooks import SENDGRID_SIGNATURE, SENDGRID_TIMESTAMP
+from services import jobs
 from services.akashic import ROLES
 from tests.akashic.fake_providers import FakeSendGrid, FakeTwilio, running
 from tests.akashic.support import AkashicFactory, CampaignRef, MessageRef
@@ -626,3 +627,45 @@ async def test_a_scheduled_message_is_sent_once_its_time_has_come(world: World, 
     due = await _send(world, message, manager)
     assert (due["errors"], due["recipients"], due["message"]["status"]) == ([], 1, "SENT")
     await world.drain()
+
+
+async def test_a_send_job_lost_for_good_fails_its_queued_deliveries(world: World, engine: AsyncEngine) -> None:
+    campaign = await world.factory.campaign()
+    manager = campaign.manager.token
+    claimed, untouched = _unique("claimed"), _unique("untouched")
+    rows = [{"name": "Claimed", "email": claimed}, {"name": "Untouched", "email": untouched}]
+    assert (await _import(world, campaign, rows, manager))["errors"] == []
+    message = await _approved(world, campaign)
+    assert (await _send(world, message, manager))["recipients"] == 2
+    message_pk = str(parse_global_id(message.id, "Message"))
+    # Given its job on its last attempt, whose worker claimed one delivery and died
+    async with engine.begin() as conn:
+        job = (
+            await conn.execute(
+                sa.text(
+                    "SELECT id, queue_job_id, max_attempts FROM background_jobs"
+                    " WHERE kind = 'akashic.send_message' AND params->>'message_id' = :m"
+                ),
+                {"m": message_pk},
+            )
+        ).one()
+        await conn.execute(
+            sa.text("UPDATE background_jobs SET status = 'running', attempts = :n WHERE id = :id"),
+            {"n": job.max_attempts, "id": job.id},
+        )
+        await conn.execute(
+            sa.text("UPDATE message_deliveries SET attempted_at = now() WHERE recipient = :to"), {"to": claimed}
+        )
+    # When the worker's recovery finds it dead with no retry left
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    lost = await jobs.mark_interrupted(
+        sessions, queue_job_id=job.queue_job_id, lost_attempt=job.max_attempts, requeued=False
+    )
+    assert lost is not None
+    assert lost.status == "failed"
+    # Then no delivery is left queued: the claimed one's outcome is unknown, the other never went
+    deliveries = {d["recipient"]: d for d in (await _message(world, message, manager))["deliveries"]["nodes"]}
+    assert deliveries[claimed]["status"] == deliveries[untouched]["status"] == "FAILED"
+    assert deliveries[claimed]["error"].startswith("OUTCOME_UNKNOWN")
+    assert deliveries[untouched]["error"].startswith("WORKER_LOST")
+    assert not [r for r in world.sendgrid.received if _to(r) in {claimed, untouched}]
