@@ -30,15 +30,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app import create_app
-from bench.insights import summary
+from bench.insights import jobs_in_process_settings, summary
 from bench.servers import register_user
 from core.ai import OfflineProvider
 from core.context import Actor
 from core.db import start_embedded_postgres, to_async_url
 from core.migrations import upgrade
 from core.relay import from_global_id
-from core.security import load_or_create_dev_key
-from core.settings import Mode, Settings
 from services.akashic import analysis
 from tests.conftest import create_database, drop_database
 
@@ -200,17 +198,7 @@ async def _gql(client: httpx.AsyncClient, headers: dict[str, str], query: str, v
 
 
 async def _run(url: str, data_dir: Path, runs: int) -> dict[str, Any]:
-    settings = Settings(
-        _env_file=None,
-        mode=Mode.PRODUCTION,
-        database_url=url,
-        data_dir=data_dir,
-        jwt_private_key=load_or_create_dev_key(data_dir / "bench-key.pem"),
-        api_key_secret=secrets.token_urlsafe(48),
-        openai_api_key=None,
-        jobs_in_process=True,
-        ai_rate_limit="1000/minute",
-    )
+    settings = jobs_in_process_settings(url, data_dir)
     engine = create_async_engine(url)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     app = create_app(settings)
