@@ -222,6 +222,11 @@ class Settings(BaseSettings):
     insights_schedule: str = Field(
         "17 * * * *", description="cron of the sweep that runs periodic insight analyses; empty: no sweep"
     )
+    akashic_send_schedule: str = Field(
+        "* * * * *",
+        description="cron of the task that sends the scheduled email and SMS messages whose time has come (Akashic); "
+        "empty: never (they are sent by hand, `sendMessage`)",
+    )
     knowledge_reembed_schedule: str = Field(
         "*/10 * * * *",
         description="cron of the task that re-embeds knowledge chunks made by another embedding model than the "

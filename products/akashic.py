@@ -33,7 +33,7 @@ from schema.akashic.types import (
 from schema.akashic_analysis import TYPES as ANALYSIS_TYPES
 from schema.akashic_donations import TYPES as DONATION_TYPES
 from schema.akashic_knowledge import KnowledgeDocument, KnowledgeSearchHit
-from services.akashic import CAMPAIGN, analysis, donations, drafts, knowledge, presence, sending
+from services.akashic import CAMPAIGN, analysis, donations, drafts, knowledge, presence, scheduled, sending
 from services.akashic import messages as akashic_messages
 from services.akashic.demo import akashic_demo
 from services.jobs import JobRuntime
@@ -98,6 +98,11 @@ KNOWLEDGE_PERIODIC = PeriodicTask(
 # --- AI analyses of message versions: the job, its node type (resolvers/akashic_analysis.py)
 ANALYSIS_JOBS = {analysis.ANALYSIS_KIND: analysis.run_analysis}
 
+# --- scheduled messages go out at their time (services/akashic/scheduled.py)
+SEND_DUE_PERIODIC = PeriodicTask(
+    scheduled.SEND_DUE_TASK, scheduled.send_due_messages, lambda settings: settings.akashic_send_schedule or None
+)
+
 NODE_TYPES = (*CAMPAIGN_TYPES, *DONATION_TYPES, *SENDING_TYPES, *ANALYSIS_TYPES)
 
 AKASHIC = Product(
@@ -116,7 +121,7 @@ AKASHIC = Product(
     webhooks=(*DONATION_WEBHOOKS, *SENDING_WEBHOOKS),
     jobs={sending.SEND_KIND: sending.run_send, **ANALYSIS_JOBS},
     jobs_lost={analysis.ANALYSIS_KIND: analysis.analysis_lost, sending.SEND_KIND: sending.send_lost},
-    periodic=(KNOWLEDGE_PERIODIC,),
+    periodic=(KNOWLEDGE_PERIODIC, SEND_DUE_PERIODIC),
     loaders={"akashic": AkashicLoaders, "akashic_sending": SendingLoaders},
     demo=akashic_demo,
     test_world="tests.akashic.world:AKASHIC_WORLD",

@@ -180,6 +180,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "auth_rate_limit_per_address": UNLIMITED_SIGN_INS,
         "insights_schedule": "",
         "knowledge_reembed_schedule": "",
+        "akashic_send_schedule": "",
         "api_key_secret": TEST_API_KEY_SECRET,
     }
     values.update(overrides)

@@ -61,10 +61,12 @@ def test_serve_without_configuration_serves_the_demo(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL", "MODE"}}
     env["DATA_DIR"] = str(tmp_path / "data")
     # (and periodic tasks that can't come due during the test: the defaults, the insight sweep at
-    # minute 17 of every hour and Akashic's re-embedding every ten minutes, queued a job that the
-    # check of an empty queue below then saw whenever the test ran across such a minute)
+    # minute 17 of every hour, Akashic's re-embedding every ten minutes and its scheduled sends
+    # every minute, queued a job that the check of an empty queue below then saw whenever the test
+    # ran across such a minute)
     env["INSIGHTS_SCHEDULE"] = "0 0 1 1 *"
     env["KNOWLEDGE_REEMBED_SCHEDULE"] = "0 0 1 1 *"
+    env["AKASHIC_SEND_SCHEDULE"] = "0 0 1 1 *"
     # When `app.py serve` starts
     process = _start_serve(port, env)
     try:

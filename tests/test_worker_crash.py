@@ -44,6 +44,7 @@ def start_worker(settings: Settings, fake: FakeOpenAI, data_dir: Path) -> subpro
             # no periodic task (see tests/conftest.py make_settings)
             "INSIGHTS_SCHEDULE": "",
             "KNOWLEDGE_REEMBED_SCHEDULE": "",
+            "AKASHIC_SEND_SCHEDULE": "",
         }
     )
     return subprocess.Popen(

@@ -279,7 +279,8 @@ def _transition(
         message_id=message.id,
         from_status=message.status,
         to_status=to.value,
-        actor_id=actor.user_id,
+        # who moved it: a person; none for the system (a scheduled send that could not go out)
+        actor_id=actor.user_id if actor.is_user else None,
         note=note,
         scheduled_for=scheduled_for,
     )

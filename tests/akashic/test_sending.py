@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -27,11 +28,14 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from twilio.request_validator import RequestValidator
 
+from core.ai import build_provider
 from core.relay import parse_global_id
 from core.settings import Settings
 from core.webhooks import SENDGRID_SIGNATURE, SENDGRID_TIMESTAMP
 from services import jobs
-from services.akashic import ROLES
+from services.akashic import ROLES, scheduled
+from services.jobs import JobRuntime
+from services.worker import retry_policy
 from tests.akashic.fake_providers import FakeSendGrid, FakeTwilio, running
 from tests.akashic.support import AkashicFactory, CampaignRef, MessageRef
 from tests.conftest import make_settings
@@ -669,3 +673,53 @@ async def test_a_send_job_lost_for_good_fails_its_queued_deliveries(world: World
     assert deliveries[claimed]["error"].startswith("OUTCOME_UNKNOWN")
     assert deliveries[untouched]["error"].startswith("WORKER_LOST")
     assert not [r for r in world.sendgrid.received if _to(r) in {claimed, untouched}]
+
+
+TRANSITIONS = """query($id: ID!) { node(id: $id) { ... on Message { status
+  transitions(first: 20) { nodes { fromStatus toStatus note actor { id } } } } } }"""
+
+
+async def test_scheduled_messages_go_out_at_their_time_by_whoever_scheduled_them(
+    world: World, engine: AsyncEngine
+) -> None:
+    campaign = await world.factory.campaign()
+    manager = campaign.manager.token
+    comms, _ = await world.factory.staff(campaign, "communications_director")
+    demoted, demoted_membership = await world.factory.staff(campaign, "communications_director")
+    reader = _unique("scheduled")
+    assert (await _import(world, campaign, [{"name": "Reader", "email": reader}], manager))["errors"] == []
+    # Given three approved emails scheduled: one by the communications director, one by a colleague
+    # who has since become a volunteer, one for a time to come
+    due, refused, later = [await _approved(world, campaign) for _ in range(3)]
+    for message, token in ((due, comms.token), (refused, demoted.token), (later, manager)):
+        await world.factory.ok(
+            "scheduleMessage", {"messageId": message.id, "sendAt": "2099-01-01T09:00:00Z"}, "__typename", token
+        )
+    await world.factory.ok("changeMemberRole", {"id": demoted_membership, "role": "volunteer"}, "__typename", manager)
+    async with engine.begin() as conn:  # as if the first two's time had come
+        await conn.execute(
+            sa.text("UPDATE messages SET scheduled_for = now() - interval '1 minute' WHERE id = ANY(:ids)"),
+            {"ids": [parse_global_id(m.id, "Message") for m in (due, refused)]},
+        )
+    # When the periodic task runs (as the worker runs it, AKASHIC_SEND_SCHEDULE)
+    settings = worker_settings(world.settings, public_base_url=world.server.http)
+    runtime = JobRuntime(settings, async_sessionmaker(engine), build_provider(settings), retry_policy(settings))
+    assert await scheduled.send_due_messages(runtime, datetime.now(UTC)) >= 1
+    # Then the due one was sent by whoever scheduled it, under their permission
+    sent = (await world.api(TRANSITIONS, {"id": due.id}, token=manager)).data["node"]
+    assert sent["status"] == "SENT"
+    assert sent["transitions"]["nodes"][-1]["actor"]["id"] == comms.user_id
+    # and the one whose scheduler lost `messages.send` went back to approved, by nobody, saying why
+    back = (await world.api(TRANSITIONS, {"id": refused.id}, token=manager)).data["node"]
+    assert back["status"] == "APPROVED"
+    last = back["transitions"]["nodes"][-1]
+    assert (last["fromStatus"], last["toStatus"], last["actor"]) == ("SCHEDULED", "APPROVED", None)
+    assert last["note"].startswith("Not sent at its scheduled time: ")
+    assert "messages.send" in last["note"]
+    # and the later one waits
+    assert (await world.api(TRANSITIONS, {"id": later.id}, token=manager)).data["node"]["status"] == "SCHEDULED"
+    # And a second run sends nothing twice; the job delivers the sent one to its reader once
+    await scheduled.send_due_messages(runtime, datetime.now(UTC))
+    await world.drain()
+    assert [_to(r) for r in world.sendgrid.received if _to(r) == reader] == [reader]
+    assert (await _message(world, due, manager))["deliveries"]["nodes"][0]["status"] == "SENT"
