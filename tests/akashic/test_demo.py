@@ -134,7 +134,8 @@ async def test_the_demo_campaign_has_donations_knowledge_and_analyses(
         assert [tuple(row)[:3] for row in analyses] == expected
         for row in analyses:
             assert row.issue_count == len(row.result["findings"])
-            assert len(row.result["resonance"]) == 9 and 0 <= row.resonance_score <= 1
+            assert len(row.result["resonance"]) == 9
+            assert 0 <= row.resonance_score <= 1
         codes = {(row.title, row.number): {f["code"] for f in row.result["findings"]} for row in analyses}
         assert "MISSING_DISCLAIMER" in codes["Friday deadline", 1]
         assert "MISSING_DISCLAIMER" not in codes["Friday deadline", 2]
