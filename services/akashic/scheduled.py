@@ -89,7 +89,13 @@ async def _back_to_approved(runtime: JobRuntime, message_id: uuid.UUID, reason: 
             return False  # sent or changed since
         note = f"Not sent at its scheduled time: {reason}"[:1000]
         workflow._move(
-            session, message, system, (MessageStatus.SCHEDULED,), MessageStatus.APPROVED, doing="sent", note=note
+            session,
+            message,
+            system,
+            (MessageStatus.SCHEDULED,),
+            MessageStatus.APPROVED,
+            doing="returned to approved",
+            note=note,
         )
         await session.flush()
         return True

@@ -220,24 +220,36 @@ def _queued(message_id: uuid.UUID) -> sa.ColumnElement[bool]:
     return sa.and_(d.c.message_id == message_id, d.c.status == DeliveryStatus.QUEUED.value)
 
 
-async def _fail_unresolved(sessions: async_sessionmaker[AsyncSession], message_id: uuid.UUID, *, claimed: bool) -> int:
-    """Fail the queued deliveries that were claimed and never resolved (`claimed`), or all of them."""
+#: Why a queued delivery was failed without being sent again: claimed by a worker that died in the
+#: provider's call (it may have gone out), or given up on.
+OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN: the worker stopped while sending it; it is not sent again (it may have gone out)"
+GAVE_UP = "GAVE_UP: the provider kept failing; no more attempts"
+WORKER_LOST = "WORKER_LOST: the job sending it was lost; it was not sent"
+
+
+def _fail_queued(message_id: uuid.UUID, error: str, *, claimed: bool | None) -> Any:
+    """Fail the message's queued deliveries: the claimed ones (`claimed`), the unclaimed ones
+    (`not claimed`) or all of them (None); returns their ids."""
     d = _deliveries
     now = utcnow()
     condition = _queued(message_id)
-    if claimed:
-        condition = sa.and_(condition, d.c.attempted_at.is_not(None))
-        error = "OUTCOME_UNKNOWN: the worker stopped while sending it; it is not sent again (it may have gone out)"
-    else:
-        error = "GAVE_UP: the provider kept failing; no more attempts"
-    rows = await _update(
-        sessions,
+    if claimed is not None:
+        condition = sa.and_(condition, d.c.attempted_at.is_not(None) if claimed else d.c.attempted_at.is_(None))
+    return (
         sa.update(d)
         .where(condition)
         .values(status=DeliveryStatus.FAILED.value, error=error, failed_at=now, updated_at=now)
-        .returning(d.c.id),
+        .returning(d.c.id)
     )
-    return len(rows)
+
+
+async def _fail_unresolved(sessions: async_sessionmaker[AsyncSession], message_id: uuid.UUID, *, claimed: bool) -> int:
+    """Fail the queued deliveries that were claimed and never resolved (`claimed`), or all of them."""
+    if claimed:
+        statement = _fail_queued(message_id, OUTCOME_UNKNOWN, claimed=True)
+    else:
+        statement = _fail_queued(message_id, GAVE_UP, claimed=None)
+    return len(await _update(sessions, statement))
 
 
 async def _claim(sessions: async_sessionmaker[AsyncSession], message_id: uuid.UUID) -> list[Any]:
@@ -290,22 +302,10 @@ async def send_lost(session: AsyncSession, job: jobs.JobState) -> Callable[[], A
     """A send job lost for good (its worker died on the last attempt): its deliveries still queued
     are failed in the job's own transaction, never left queued: the claimed ones as
     OUTCOME_UNKNOWN (they may have gone out), the others as never sent."""
-    d = _deliveries
     message_id = uuid.UUID(job.params["message_id"])
-    now = utcnow()
     changed = 0
-    for claimed, error in (
-        (True, "OUTCOME_UNKNOWN: the worker stopped while sending it; it is not sent again (it may have gone out)"),
-        (False, "WORKER_LOST: the job sending it was lost; it was not sent"),
-    ):
-        attempted = d.c.attempted_at.is_not(None) if claimed else d.c.attempted_at.is_(None)
-        rows = await session.execute(
-            sa.update(d)
-            .where(_queued(message_id), attempted)
-            .values(status=DeliveryStatus.FAILED.value, error=error, failed_at=now, updated_at=now)
-            .returning(d.c.id)
-        )
-        changed += len(rows.all())
+    for claimed, error in ((True, OUTCOME_UNKNOWN), (False, WORKER_LOST)):
+        changed += len((await session.execute(_fail_queued(message_id, error, claimed=claimed))).all())
     message = await session.get(Message, message_id)
     if not changed or message is None:
         return None
