@@ -61,7 +61,9 @@ async def run_script(script: str, *, env: dict[str, str], seconds: float = SCRIP
     A script reports by printing one JSON object as its last line of stdout and exits 0; a
     non-zero exit, a timeout or no JSON fails the calling test with the script's output.
     """
-    ensure_installed()
+    # In a thread: `npm ci`, or waiting on another worker's, must not stall the event loop (a
+    # stalled loop fires every running timeout of the test at once when it resumes).
+    await asyncio.to_thread(ensure_installed)
     process = await asyncio.create_subprocess_exec(
         "node",
         str(CLIENTS / script),

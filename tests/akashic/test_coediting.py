@@ -31,7 +31,7 @@ from tests.akashic.support import AkashicFactory
 from tests.conftest import make_settings
 from tests.live.conftest import Feed, LiveServer, redis_url, running_app, serve, ws_session
 from tests.live.test_redis import ServerProcess
-from tests.node_clients import run_script
+from tests.node_clients import ensure_installed, run_script
 from tests.support import GraphQLClient
 
 __all__ = ["redis_url"]  # the live tests' Redis fixture, for the two processes
@@ -225,6 +225,8 @@ async def test_a_volunteer_watches_but_cannot_edit_an_outsider_cannot_watch_and_
 async def test_a_browser_client_with_yjs_joins_edits_and_everyone_sees_it(
     coedit_server: LiveServer, coedit_gql: GraphQLClient
 ) -> None:
+    # Installed first: the feeds below time their waits
+    await asyncio.to_thread(ensure_installed)
     factory = AkashicFactory(coedit_gql)
     campaign = await factory.campaign()
     manager = campaign.manager
@@ -248,8 +250,14 @@ async def test_a_browser_client_with_yjs_joins_edits_and_everyone_sees_it(
                 },
             )
         )
-        # The browser's edit reaches the Python editor; its answer reaches the browser
-        await python.receive_until("Bring a friend. Doors open at six.")
+        # The browser's edit reaches the Python editor (a browser that fails says why at once,
+        # not as this editor's timeout); its answer reaches the browser
+        heard = asyncio.create_task(python.receive_until("Bring a friend. Doors open at six."))
+        await asyncio.wait({heard, browser}, return_when=asyncio.FIRST_COMPLETED)
+        if browser.done() and not heard.done():
+            heard.cancel()
+            raise AssertionError(f"the browser ended before its edit was heard: {browser.result()}")
+        await heard
         await python.edit(len(python.text), " See you there!")
         result = await browser
         want = "Bring a friend. Doors open at six. See you there!"
