@@ -346,7 +346,7 @@ class CostLimiter(SchemaExtension):
         self.default_page_size = default_page_size
         self.charge: CostCharge | None = None
         #: Whether the charge is this operation's own (SSE, WebSocket, incremental delivery), not
-        #: a single HTTP result's, which reports `extensions.cost` itself.
+        #: a single HTTP result's, whose endpoint also charges the compiled paths.
         self.own = False
 
     async def on_execute(self) -> AsyncIterator[None]:
@@ -392,12 +392,12 @@ class CostLimiter(SchemaExtension):
         if charge is None or not isinstance(context, Context):
             return {}
         result = self.execution_context.result
-        if self.own:
-            # Streams carry no `extensions.cost`; a plain result still gives back what it did not use
-            # (an incremental one, whose data comes in parts, does not).
-            if isinstance(result, (GraphQLExecutionResult, ExecutionResult)) and result.data is not None:
-                await charge.settle(context.budgets, result.data)
+        if self.own and not isinstance(result, (GraphQLExecutionResult, ExecutionResult)):
+            # An incremental result's data comes in parts: it is neither settled nor reported
+            # (its initial payload would show a cost its later parts change).
             return {}
+        # A single result, over HTTP, SSE or WebSocket: what it did not use is given back, and
+        # its `next` (or its body) reports the cost.
         data = getattr(result, "data", None) if result is not None else None
         shown = await charge.settle(context.budgets, data)
         return {} if shown is None else {"cost": shown}

@@ -64,6 +64,7 @@ from strawberry.types.unset import UnsetType
 
 from core import metrics
 from core.api_keys import InvalidApiKey, is_api_key
+from core.budgets import CostCharge
 from core.context import Actor, Context
 from core.http import RequestRefused, _parse_params, check_scopes_of, request_document
 from core.limits import cacheable
@@ -80,6 +81,9 @@ from core.shared_subscriptions import Member, SharedStreams
 logger = logging.getLogger("quintet.ws")
 
 _operation_loaders: ContextVar[LoaderContainer | None] = ContextVar("quintet_operation_loaders", default=None)
+#: The cost charge of the operation running (core/budgets.py): one per operation, never the
+#: connection's, so that each query and mutation on it is charged to the bucket.
+_operation_cost: ContextVar[CostCharge | None] = ContextVar("quintet_operation_cost", default=None)
 
 #: Close code for a user over WS_MAX_CONNECTIONS_PER_USER: graphql-ws uses 4400-4409, 4429 (too many
 #: connection_init messages) and 4499; its client retries this one with backoff, like 4403.
@@ -120,11 +124,20 @@ class ConnectionContext(Context[LoaderContainer]):
     def loaders(self, value: LoaderContainer) -> None:
         _operation_loaders.set(value)
 
+    @property
+    def cost(self) -> CostCharge | None:
+        return _operation_cost.get()
+
+    @cost.setter
+    def cost(self, value: CostCharge | None) -> None:
+        _operation_cost.set(value)
+
     def start_operation(self) -> None:
-        """Fresh loaders for the operation about to start, and its actor for the database
-        (core/rls.py); its task copies these context variables."""
+        """Fresh loaders and no cost charge yet for the operation about to start, and its actor
+        for the database (core/rls.py); its task copies these context variables."""
         act_as(self.actor)
         _operation_loaders.set(self.new_loaders(self.actor))
+        _operation_cost.set(None)
 
     def token_expired(self) -> bool:
         actor = self.actor

@@ -323,8 +323,30 @@ async def test_a_query_over_server_sent_events_spends_the_same_bucket(tight: tup
         headers={"Authorization": f"Bearer {me.token}", "Accept": "text/event-stream"},
     )
     assert response.status_code == 200
-    assert "event: next" in response.text
-    assert '"cost"' not in response.text  # streams carry no extensions.cost
-    # Then its 30 points were taken from the bucket the next JSON request reads
+    [event] = [line for line in response.text.splitlines() if line.startswith("data: {")]
+    # Then its `next` reports the cost as a JSON response does: 30 asked and 30 used (a list of
+    # 30 nulls: no such tasks)
+    assert orjson.loads(event.removeprefix("data: "))["extensions"]["cost"] == {
+        "requestedQueryCost": 30,
+        "actualQueryCost": 30,
+        "throttleStatus": {"maximumAvailable": 100, "currentlyAvailable": 70, "restoreRate": 1},
+    }
+    # And the next JSON request reads the same bucket
     after = await gql(NODES, {"ids": ids(10)}, token=me.token)
     assert cost_of(after)["throttleStatus"]["currentlyAvailable"] == 100 - 30 - 10
+
+
+async def test_a_refusal_over_server_sent_events_says_what_the_bucket_holds(tight: tuple[GraphQLClient, Clock]) -> None:
+    gql, _clock = tight
+    me = await gql.sign_up()
+    # When a user asks, as an event stream, for more than the bucket ever holds
+    response = await gql.http.post(
+        "/graphql",
+        json={"query": "{ viewer { pillars(first: 3) { nodes { areas(first: 40) { nodes { id } } } } } }"},
+        headers={"Authorization": f"Bearer {me.token}", "Accept": "text/event-stream"},
+    )
+    [event] = [line for line in response.text.splitlines() if line.startswith("data: {")]
+    payload = orjson.loads(event.removeprefix("data: "))
+    # Then the stream's one result is the refusal, with the bucket as it stands
+    assert [e["extensions"]["code"] for e in payload["errors"]] == ["COST_LIMIT_EXCEEDED"]
+    assert payload["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == 100

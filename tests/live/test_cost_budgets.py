@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from gql import gql as gql_document
+from gql.transport.exceptions import TransportQueryError
 from joserfc.jwk import ECKey
 
 from core.budgets import Bucket, Budgets
 from core.relay import to_global_id
-from tests.conftest import UNLIMITED_SIGN_INS
+from tests.conftest import UNLIMITED_SIGN_INS, make_settings
+from tests.live.conftest import LiveServer, running_app, serve, ws_session
 from tests.live.test_redis import ServerProcess, http_client
 
 NODES = "query Nodes($ids: [ID!]!) { nodes(ids: $ids) { id } }"
@@ -102,3 +105,45 @@ async def test_the_redis_bucket_restores_on_the_clock_it_is_given(redis_url: str
         assert budgets.memory.state == {}
     finally:
         await budgets.close()
+
+
+@pytest.fixture
+async def tight_server(database_url: str, data_dir: Path) -> AsyncIterator[LiveServer]:
+    """A served app whose users' buckets hold 100 points, restored at 1 a second."""
+    settings = make_settings(database_url, data_dir, cost_user_maximum=100, cost_user_restore_rate=1)
+    async with running_app(settings) as application, serve(application) as server:
+        yield server
+
+
+async def test_a_query_over_a_websocket_reports_its_cost_in_its_result(tight_server: LiveServer) -> None:
+    async with http_client(tight_server.http) as gql:
+        me = await gql.sign_up()
+    async with ws_session(tight_server.ws, me.token) as session:
+        # When a user runs a query and a mutation over graphql-transport-ws (each a single result)
+        query = await session.execute(gql_document(NODES), variable_values={"ids": ids(30)}, get_execution_result=True)
+        # Then each `next` carries extensions.cost as a JSON response does (30 asked, 30 used:
+        # a list of 30 nulls, the ids being unknown)
+        assert query.extensions is not None
+        assert query.extensions["cost"] == {
+            "requestedQueryCost": 30,
+            "actualQueryCost": 30,
+            "throttleStatus": {"maximumAvailable": 100, "currentlyAvailable": 70, "restoreRate": 1},
+        }
+        mutation = await session.execute(
+            gql_document('mutation { createPillar(input: {name: "Health"}) { pillar { id } } }'),
+            get_execution_result=True,
+        )
+        assert mutation.extensions is not None
+        # (charged on its own: operations on one connection don't share a charge)
+        assert mutation.extensions["cost"]["requestedQueryCost"] == 12  # 10 for a mutation, payload, pillar
+        assert mutation.extensions["cost"]["throttleStatus"]["currentlyAvailable"] == 70 - 12
+        again = await session.execute(gql_document(NODES), variable_values={"ids": ids(30)}, get_execution_result=True)
+        assert again.extensions is not None
+        assert again.extensions["cost"]["throttleStatus"]["currentlyAvailable"] == 70 - 12 - 30
+        # And a refusal says what the bucket holds
+        with pytest.raises(TransportQueryError) as refused:
+            await session.execute(
+                gql_document("{ viewer { pillars(first: 3) { nodes { areas(first: 40) { nodes { id } } } } } }")
+            )
+        assert refused.value.errors is not None
+        assert refused.value.errors[0]["extensions"]["code"] == "COST_LIMIT_EXCEEDED"
