@@ -12,6 +12,7 @@ return of Redis once; Redis is tried again every `Counters.RETRY_SECONDS`.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import logging
 import math
@@ -41,6 +42,57 @@ def storage_uri(redis_url: str | None) -> str:
     return f"async+{redis_url}" if redis_url else "async+memory://"
 
 
+class ProcessMemory(MemoryStorage):
+    """limits' in-process storage (`async+memory://`), with its sweep of expired moving-window
+    entries made cheap.
+
+    limits' own sweep (5.8) starts again at the first hit after the previous one ended, visits
+    every key and, for each, hops to a thread (`asyncio.to_thread`) to find where the expired
+    entries start. The sign-in limit per address keeps a key per address for an hour, so a busy
+    process holds thousands: its event loop did nothing but these hops (about a hundred per
+    sign-in in process, `bench.request_cost --operations login`, BENCHMARKS.md "Login, profiled"),
+    and their threads, at the normal CPU priority, took the CPU from the password hashes.
+
+    Here the sweep runs on the event loop itself, at most once every `SWEEP_SECONDS`, with no
+    `await` from reading a key's entries to cutting them (so nothing is added in between, and no
+    lock is needed: upstream's race, limits#277, cannot happen). A key whose newest entry has
+    expired goes whole; otherwise only its expired tail is cut. The entries themselves, and so
+    what every limit allows, are limits' own.
+    """
+
+    #: How often expired entries are dropped (memory only: an expired entry never counts).
+    SWEEP_SECONDS = 1.0
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: str) -> None:
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self.next_sweep = 0.0
+
+    # limits calls its own private `__schedule_expiry` before each count; these are its mangled names.
+    async def _MemoryStorage__schedule_expiry(self) -> None:
+        now = time.monotonic()
+        if now >= self.next_sweep:
+            self.next_sweep = now + self.SWEEP_SECONDS
+            self.sweep()
+
+    async def _MemoryStorage__expire_events(self) -> None:
+        self.sweep()
+
+    def sweep(self) -> None:
+        """Drop every expired entry and counter (synchronously: see the class)."""
+        now = time.time()
+        for key in list(self.events):
+            entries = self.events[key]  # newest first
+            if not entries or entries[0].expiry <= now:
+                del self.events[key]
+                self.locks.pop(key, None)
+            elif entries[-1].expiry <= now:
+                del entries[bisect.bisect_left(entries, -now, key=lambda entry: -entry.expiry) :]
+        for key in [key for key, expires in self.expirations.items() if expires <= now]:
+            self.storage.pop(key, None)
+            self.expirations.pop(key, None)
+            self.locks.pop(key, None)
+
+
 class Counters:
     """Where the counts live: the configured storage, or this process's memory while it fails."""
 
@@ -57,13 +109,17 @@ class Counters:
                 "socket_connect_timeout": self.REDIS_TIMEOUT_SECONDS,
                 "socket_timeout": self.REDIS_TIMEOUT_SECONDS,
             }
-        built = storage_from_string(uri, wrap_exceptions=True, **options)
+        built = (
+            ProcessMemory(uri, wrap_exceptions=True)
+            if uri.startswith("async+memory:")
+            else storage_from_string(uri, wrap_exceptions=True, **options)
+        )
         if not isinstance(built, Storage):
             raise ConfigurationError(f"{uri!r} is not an async rate-limit storage")
         self.uri = uri
         self.storage = built
         self.primary = MovingWindowRateLimiter(built)
-        self.fallback = MovingWindowRateLimiter(MemoryStorage())
+        self.fallback = MovingWindowRateLimiter(ProcessMemory())
         self.clock = clock
         #: While set, the storage failed and is not tried again before this time (of `clock`).
         self.retry_at: float | None = None

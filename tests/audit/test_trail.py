@@ -330,6 +330,53 @@ async def test_secrets_never_reach_the_trail(gql: GraphQLClient, engine: AsyncEn
         assert secret not in every_row
 
 
+async def test_a_sign_in_records_its_refresh_token_whole_and_after_the_changes_before_it(
+    gql: GraphQLClient, engine: AsyncEngine
+) -> None:
+    # Given an account that signs in
+    me = await gql.sign_up()
+    signed_in = await gql(
+        "mutation($i: LoginInput!) { login(input: $i) { session { refreshToken } errors { code } } }",
+        {"i": {"email": me.email, "password": PASSWORD}},
+    )
+    login = signed_in.data["login"]
+    assert login["errors"] == []
+    # (one statement finds the account, one writes the refresh token with its event)
+    assert signed_in.statements == 2
+    # And whose new refresh token is then used (the used one's change comes first in that unit of work)
+    await gql.mutate(
+        "refreshToken", {"refreshToken": login["session"]["refreshToken"]}, "session { accessToken }", token=None
+    )
+    user_id = pk(me.user_id)
+    async with engine.connect() as conn:
+        stored = (
+            (
+                await conn.execute(
+                    sa.text("SELECT * FROM refresh_tokens WHERE token_hash = :h"),
+                    {"h": hash_refresh_secret(login["session"]["refreshToken"])},
+                )
+            )
+            .mappings()
+            .one()
+        )
+    events = await raw_events(engine, user_id)
+    # Then the sign-in's event is the token's creation, every column as stored, by the user who signed in
+    [minted] = [e for e in events if e["operation"] == "login"]
+    assert minted["action"] == "RefreshToken.create"
+    assert minted["actor_user_id"] == user_id
+    assert minted["actor_label"] == "password"
+    assert minted["target_id"] == str(stored["id"])
+    assert set(minted["changes"]) == set(stored.keys())
+    assert minted["changes"]["user_id"] == {"before": None, "after": str(user_id)}
+    assert minted["changes"]["family_id"] == {"before": None, "after": str(stored["family_id"])}
+    assert minted["changes"]["expires_at"] == {"before": None, "after": stored["expires_at"].isoformat()}
+    assert minted["changes"]["token_hash"] == {"before": None, "after": "[redacted]"}
+    assert minted["changes"]["used_at"] == {"before": None, "after": None}
+    # And the refresh recorded the used token, then the new one, in that order
+    refreshed = [e["action"] for e in events if e["operation"] == "refreshToken"]
+    assert refreshed == ["RefreshToken.update", "RefreshToken.create"]
+
+
 def test_redaction_is_declared_per_model_with_a_safety_net() -> None:
     from models.audit import is_redacted, redact
 
