@@ -12,6 +12,8 @@ form of it, and the endpoint runs a query that met one again, once (core/http.py
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import json
 import logging
@@ -29,8 +31,9 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 
 from core.rls import APP_ROLE, RlsConnection, app_role_problem, settings_arguments, wrapped, wraps
 from core.settings import ConfigurationError, Mode, Pooler, Settings
@@ -189,6 +192,12 @@ def create_engine(url: str, settings: Settings, *, connect_timeout: float | None
         _act_in_single_reads(engine)
         if not settings.is_dev:
             _refuse_connections_past_the_wall(engine, url)
+    _READ_POOLS[engine.sync_engine] = ReadPool(
+        engine,
+        connect_args,
+        size=settings.db_pool_size,
+        url=url if settings.row_security and not settings.is_dev else None,
+    )
     return engine
 
 
@@ -203,6 +212,129 @@ def create_replica_engine(settings: Settings) -> AsyncEngine | None:
     return create_engine(
         to_async_url(settings.database_replica_url), settings, connect_timeout=REPLICA_CONNECT_TIMEOUT_SECONDS
     )
+
+
+#: SQLAlchemy's asyncpg adapter takes these connect arguments for itself; asyncpg has no such options.
+_ADAPTER_OPTIONS = ("async_creator_fn", "prepared_statement_cache_size", "prepared_statement_name_func")
+
+
+class ReadPool:
+    """Raw asyncpg connections for single reads outside any transaction, next to an engine made by
+    `create_engine` and connecting exactly as its connections do: the same URL and connect
+    arguments (the app role by `role` or DATABASE_APP_URL's login, `RlsConnection` under row-level
+    security, `application_name`, no statement cache behind PgBouncer: `TRANSACTION_POOLING`), and
+    outside dev mode the same check of each new connection's role (`app_role_problem`).
+
+    Why: a read that is one statement (the SQL form of a query, core/sqljson.py) spent more of
+    its Python time in SQLAlchemy's `AsyncConnection` around the statement (two greenlet hops, pool
+    checkout and check-in events, the isolation level set and reset) than in the statement itself.
+    Here a read is `acquire`, asyncpg's `fetch`, `release`.
+
+    What may run on one: a single statement, autocommit, that leaves the connection as it found
+    it. Under row-level security it must tell the actor itself (`core.rls.wrapped`: its settings
+    are transaction-local, so they end with it); `core.reads.Shape.fetch_direct` does. No reset
+    runs at check-in (asyncpg's default costs a round trip): a connection still in a transaction, or
+    closed, is terminated instead. A connection lost under a statement: `fetch` terminates it (the
+    pool opens another) and raises `DatabaseUnavailable`, which the endpoint's retry knows.
+
+    The pool (asyncpg's, `DB_POOL_SIZE` connections at most, opened as needed) is made on first
+    use, in the loop that serves; `engine.dispose()` closes it (`engine_disposed`)."""
+
+    __slots__ = ("_connect", "_lock", "_pool", "_size", "_url", "acts", "dialect", "discarded", "last_loss")
+
+    def __init__(self, engine: AsyncEngine, connect_args: dict[str, Any], *, size: int, url: str | None) -> None:
+        _, options = engine.dialect.create_connect_args(engine.url)
+        options.update(connect_args)
+        for name in _ADAPTER_OPTIONS:
+            options.pop(name, None)
+        self._connect = options
+        self._size = size
+        self._url = url  # the URL named when a connection would get past row-level security
+        self._pool: asyncpg.Pool | None = None
+        self._lock: asyncio.Lock | None = None
+        self.dialect: Dialect = engine.dialect
+        #: whether its connections are `RlsConnection`s: a read tells the actor (`core.rls.wrapped`)
+        self.acts = options.get("connection_class") is RlsConnection
+        #: connections found lost under a statement and terminated, and the last one's error
+        self.discarded = 0
+        self.last_loss: BaseException | None = None
+        event.listen(engine.sync_engine, "engine_disposed", self._disposed)
+
+    async def _checked(self, conn: asyncpg.Connection) -> None:
+        assert self._url is not None
+        problem = await app_role_problem(conn)
+        if problem is not None:
+            raise ConfigurationError(_past_the_wall(self._url, problem))
+
+    async def _made(self) -> asyncpg.Pool:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    **self._connect,
+                    min_size=0,
+                    max_size=self._size,
+                    max_inactive_connection_lifetime=0,  # kept like the engine's pooled connections
+                    init=self._checked if self._url is not None else None,
+                    reset=_keep,
+                )
+            return self._pool
+
+    async def fetch(self, sql: str, arguments: Sequence[Any], record_class: type[asyncpg.Record]) -> list[Any]:
+        """The rows of `sql` (one statement, see the class) with these arguments."""
+        pool = self._pool or await self._made()
+        conn = await pool.acquire()
+        try:
+            return await conn.fetch(sql, *arguments, record_class=record_class)
+        except Exception as error:
+            if lost_connection(error) or _closed(conn):
+                _terminate(conn)
+                self.discarded += 1
+                self.last_loss = error
+                raise DatabaseUnavailable("the connection to the database was lost") from error
+            raise
+        finally:
+            await pool.release(conn)  # a no-op for a connection the pool took back when it closed
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), CONNECT_TIMEOUT_SECONDS)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            pool.terminate()
+
+    def _disposed(self, engine: Any) -> None:
+        # `AsyncEngine.dispose` runs the sync engine's in a greenlet, so this may wait on the loop.
+        if self._pool is not None:
+            await_only(self.close())
+
+
+def _closed(conn: Any) -> bool:
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:  # released already: asyncpg's pool takes a closed connection back
+        return True
+
+
+def _terminate(conn: Any) -> None:
+    with contextlib.suppress(asyncpg.InterfaceError):  # released already, as above
+        conn.terminate()
+
+
+async def _keep(conn: asyncpg.Connection) -> None:
+    """A read pool's check-in: nothing to undo after a single autocommit statement (asyncpg's own
+    `_reset`, run before this, rolls back a transaction left open and drops listeners)."""
+
+
+_READ_POOLS: weakref.WeakKeyDictionary[Any, ReadPool] = weakref.WeakKeyDictionary()
+
+
+def read_pool(engine: AsyncEngine) -> ReadPool | None:
+    """The raw read connections of an engine made by `create_engine` (`ReadPool`), else None."""
+    return _READ_POOLS.get(engine.sync_engine)
 
 
 def _unnamed() -> str:

@@ -49,7 +49,7 @@ from core.accept import (
 from core.api_keys import InvalidApiKey, is_api_key
 from core.budgets import THROTTLED, CostCharge
 from core.context import Actor, Context
-from core.db import DatabaseUnavailable, SqlStats, current_sql_stats, lost_connection, reader
+from core.db import DatabaseUnavailable, SqlStats, current_sql_stats, lost_connection
 from core.documents import (
     DocumentParams,
     DocumentRefused,
@@ -763,7 +763,7 @@ async def _run_sql(
     settings = runtime.settings
     sql_plan: SqlPlan = plan.sql
     return await sql_plan.run(
-        reader(context.engine),
+        context.engine,
         runtime.schema._schema,
         actor,
         variables,

@@ -13,6 +13,7 @@ return of Redis once; Redis is tried again every `Counters.RETRY_SECONDS`.
 from __future__ import annotations
 
 import bisect
+import functools
 import ipaddress
 import logging
 import math
@@ -235,7 +236,12 @@ def client_address(connection: HTTPConnection) -> str:
     """The client's address as the server saw it (behind a proxy, uvicorn takes it from
     X-Forwarded-For when the proxy is in its FORWARDED_ALLOW_IPS). An IPv6 client is counted by
     its /64 network: one host usually holds the whole network."""
-    host = connection.client.host if connection.client else ""
+    return _counted_address(connection.client.host if connection.client else "")
+
+
+@functools.lru_cache(maxsize=4096)
+def _counted_address(host: str) -> str:
+    """`client_address` of a host, kept: parsing the address cost a request more than its token."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

@@ -36,7 +36,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 
-from core.db import DatabaseUnavailable, current_sql_stats, discard_if_lost
+from core.db import DatabaseUnavailable, ReadPool, current_sql_stats, discard_if_lost
 from core.rls import RlsConnection, settings_arguments, wrapped
 
 #: The kind of shape a `ShapeCache` holds.
@@ -212,6 +212,10 @@ class Shape:
             self._tried = True
         return self._rendered
 
+    def renderable(self, dialect: Dialect) -> bool:
+        """Whether the statement runs without SQLAlchemy (rendered once, on first ask)."""
+        return self._render_once(dialect) is not None
+
     def rendered(self, dialect: Dialect) -> Rendered:
         """The rendered form; raises `NotRenderable`, saying why, if the statement can't be."""
         rendered = self._render_once(dialect)
@@ -239,6 +243,27 @@ class Shape:
             if await discard_if_lost(conn, driver, error):
                 raise DatabaseUnavailable("the connection to the database was lost") from error
             raise
+        finally:
+            if stats is not None:
+                stats.statements += 1
+                stats.seconds += time.perf_counter() - started
+
+    async def fetch_direct(self, pool: ReadPool, params: Mapping[str, Any]) -> list[Any]:
+        """The rows of one run on a raw read connection (`core.db.ReadPool`): outside any
+        transaction, so under row-level security the statement tells the actor itself."""
+        rendered = self._render_once(pool.dialect)
+        if rendered is None:
+            raise NotRenderable(self._refusal)
+        arguments = rendered.arguments(params)
+        if pool.acts:
+            arguments.extend(settings_arguments())
+            sql = rendered.acting_sql
+        else:
+            sql = rendered.sql
+        stats = current_sql_stats.get()
+        started = time.perf_counter()
+        try:
+            return await pool.fetch(sql, arguments, rendered.row)
         finally:
             if stats is not None:
                 stats.statements += 1

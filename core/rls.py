@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,12 +69,21 @@ class DatabaseActor:
         if actor is None:
             return NOBODY
         kind = actor.kind.value
-        user = str(actor.user_id) if kind == "user" else ""
-        organization = str(actor.organization_id) if kind == "api_client" and actor.organization_id else ""
-        return cls(kind, user, organization)
+        return _database_actor(
+            kind,
+            actor.user_id if kind == "user" else None,
+            actor.organization_id if kind == "api_client" else None,
+        )
 
     def arguments(self) -> tuple[str, str, str]:
         return (self.kind, self.user_id, self.organization_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _database_actor(kind: str, user_id: uuid.UUID | None, organization_id: uuid.UUID | None) -> DatabaseActor:
+    """One request's actor as settings, kept per actor (the text and its checks cost a request
+    more than the read's other settings together): a `DatabaseActor` is immutable."""
+    return DatabaseActor(kind, str(user_id) if user_id else "", str(organization_id) if organization_id else "")
 
 
 #: No actor: every setting empty, no row readable.

@@ -80,6 +80,7 @@ from strawberry.types.arguments import convert_arguments
 
 from core.access import access_params, readable
 from core.context import Actor
+from core.db import read_pool, reader
 from core.errors import ClientError
 from core.fastpath import (
     AbstractCompleter,
@@ -427,7 +428,10 @@ class SqlPlan:
         coerced: VariableValues | None = None,
     ) -> str:
         """The `data` object as JSON text; raises `Fallback` when the resolvers must answer.
-        `coerced` are the variables already coerced for this operation, if the caller has them."""
+        `engine` is the one the request reads from (the primary or the replica); the statement runs
+        on its raw read connections (`core.db.ReadPool`), or on its SQLAlchemy pool for an engine
+        without them. `coerced` are the variables already coerced for this operation, if the
+        caller has them."""
         variable_values = NO_VARIABLES
         if self.operation.variable_definitions:
             values = (
@@ -460,8 +464,12 @@ class SqlPlan:
             if declined is not None:
                 raise Fallback(f"no SQL form: {declined}")
         statement = self.statement(tuple(shapes))
-        async with engine.connect() as conn:
-            rows = await statement.fetch(conn, params)
+        pool = read_pool(engine)
+        if pool is not None and statement.renderable(pool.dialect):
+            rows = await statement.fetch_direct(pool, params)
+        else:
+            async with reader(engine).connect() as conn:
+                rows = await statement.fetch(conn, params)
         text: str = rows[0][0]
         return text
 

@@ -34,6 +34,7 @@ from core.context import Actor
 from core.db import (
     check_app_database,
     create_engine,
+    read_pool,
     reader,
     resolve_app_database_url,
     session_factory,
@@ -544,9 +545,16 @@ async def test_database_app_url_logs_in_as_a_role_of_the_app_role_itself(
                 found = await _keys(conn, sa.select(DECLARED["tasks"].c.id))
                 raw = await conn.get_raw_connection()
                 assert await app_role_problem(raw.driver_connection) is None
+            # The one-statement reads' raw connections log in the same way and tell the actor.
+            reads = read_pool(made)
+            assert reads is not None
+            direct = {tuple(row) for row in await Shape(sa.select(DECLARED["tasks"].c.id)).fetch_direct(reads, {})}
+            (role,) = await reads.fetch("SELECT current_user", (), asyncpg.Record)
     finally:
         await made.dispose()
     assert found == expected["tasks"]["a"]
+    assert direct == found
+    assert role[0] == LOGIN_ROLE
 
 
 async def test_production_refuses_a_connection_past_the_wall(database_url: str, data_dir: Path) -> None:
@@ -563,6 +571,10 @@ async def test_production_refuses_a_connection_past_the_wall(database_url: str, 
         with pytest.raises(ConfigurationError, match=r"would bypass row-level security"):
             async with made.connect():
                 pass
+        reads = read_pool(made)  # the one-statement reads' raw connections check themselves too
+        assert reads is not None
+        with pytest.raises(ConfigurationError, match=r"would bypass row-level security"):
+            await reads.fetch("SELECT 1", (), asyncpg.Record)
     finally:
         await made.dispose()
     # As made by default (the owner's login becomes the app role), it starts.
