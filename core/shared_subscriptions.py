@@ -361,7 +361,7 @@ class SharedStreams:
         key = StreamKey(
             dataclasses.replace(actor, expires_at=None),
             query,
-            orjson.dumps(variables, option=orjson.OPT_SORT_KEYS),
+            orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS),  # none is no variables
             operation_name,
         )
         stream = self.streams.get(key)
