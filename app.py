@@ -63,7 +63,7 @@ from core.scopes import rules_for  # noqa: E402
 from core.security import TokenService  # noqa: E402
 from core.serving import BALANCES, run_workers  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
-from core.sse import EventStreams  # noqa: E402
+from core.sse import EventStreams, EventStreamShortcut  # noqa: E402
 from core.tracing import build_tracing  # noqa: E402
 from core.webhooks import webhook_endpoint  # noqa: E402
 from core.ws import WebSocketShortcut, graphql_websocket  # noqa: E402
@@ -259,6 +259,8 @@ def create_app(
         )
     # Innermost: a WebSocket goes straight to its endpoint, past the exception middleware and the router.
     middleware.append(Middleware(WebSocketShortcut, routes=routes))
+    # And a request for an event stream straight to the GraphQL endpoint (core/sse.py).
+    middleware.append(Middleware(EventStreamShortcut, routes=routes))
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 

@@ -31,20 +31,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response, StreamingResponse
-from starlette.types import Message, Receive, Scope, Send
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.http.streaming import SSETransport, merge_stream_with_heartbeat
 from strawberry.types.graphql import OperationType
 
 from core.accept import MediaType
 from core.context import Actor
-from core.http import VARY, RequestRefused, runtime_of
+from core.http import VARY, RequestRefused, graphql_endpoint, runtime_of
 from core.incremental import stream_payload
 from core.live_slots import CODE, LIMIT_NAME, Slot, slot_owner, too_many_connections
 from core.shared_subscriptions import Outgoing, SharedStreams, StreamMember
@@ -101,6 +102,11 @@ TOKEN_EXPIRED = orjson.dumps(
         ],
     }
 ).decode()
+
+
+HEADERS = {**EventStream.headers, **VARY}
+#: The same list for every shared stream's response (a list per response is ~0.7 KB).
+SHARED_STREAM_HEADERS = [(name.lower().encode(), value.encode()) for name, value in HEADERS.items()]
 
 
 def _event(message: Outgoing) -> bytes:
@@ -202,7 +208,6 @@ class SharedEventStream(Response):
 
     def __init__(
         self,
-        headers: dict[str, str],
         streams: EventStreams,
         request: Request,
         operation: tuple[Actor, str, dict[str, Any] | None, str | None],
@@ -211,7 +216,7 @@ class SharedEventStream(Response):
     ) -> None:
         self.status_code = 200
         self.background = None
-        self.raw_headers = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+        self.raw_headers = SHARED_STREAM_HEADERS
         self.streams = streams
         self.request = request
         self.operation = operation
@@ -238,6 +243,35 @@ class SharedEventStream(Response):
                     member.stream.leave(member)
                 member.cancel()
             await self.release()
+
+
+class EventStreamShortcut:
+    """Requests that ask for an event stream (their `Accept` names `text/event-stream`) go
+    straight to the GraphQL endpoint, past Starlette's exception middleware and router, as
+    WebSockets do (`core.ws.WebSocketShortcut`): their frames stay suspended for as long as a
+    stream lasts (~5 KB per idle subscriber), and every event sent went through their two send
+    wrappers. Nothing is lost: the endpoint answers whatever escapes it itself
+    (`core.http.graphql_endpoint`), and a method the route doesn't allow goes on to the router
+    (405) as before. Innermost of the middleware, so that what is outside it sees every request."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.routes = [route for route in routes if isinstance(route, Route) and route.endpoint is graphql_endpoint]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _asks_for_events(scope):
+            for route in self.routes:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child_scope)
+                    response = await graphql_endpoint(Request(scope, receive, send))
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def _asks_for_events(scope: Scope) -> bool:
+    return any(name == b"accept" and b"text/event-stream" in value.lower() for name, value in scope["headers"])
 
 
 def _shares(runtime: Runtime, query: str, operation_name: str | None, actor: Actor | None) -> bool:
@@ -274,12 +308,11 @@ async def graphql_event_stream(
         if slot is not None:
             await runtime.live_slots.release(slot)
 
-    headers = {**EventStream.headers, **VARY}
     if _shares(runtime, query, operation_name, actor):
         assert actor is not None
         streams: EventStreams = request.app.state.event_streams
         operation = (actor, query, variables, operation_name)
-        return SharedEventStream(headers, streams, request, operation, settings.subscription_queue_size, release)
+        return SharedEventStream(streams, request, operation, settings.subscription_queue_size, release)
 
     context = runtime.context(request, actor)
     transport = EventStream(heartbeat_interval=settings.sse_keepalive_seconds)
@@ -307,4 +340,4 @@ async def graphql_event_stream(
         interval=transport.heartbeat_interval,
         send_initial_heartbeat=False,
     )
-    return HeldStream(stream(), headers, release)
+    return HeldStream(stream(), HEADERS, release)
