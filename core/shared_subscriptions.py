@@ -1,4 +1,5 @@
-"""Identical subscriptions of one user share one execution (graphql-transport-ws).
+"""Identical subscriptions of one user share one execution (graphql-transport-ws and Server-Sent
+Events alike: a stream's members may be of either, `Member` here and `core.sse.EventStreamMember`).
 
 A dashboard open on many screens of one account subscribes many times to the same document with
 the same variables. Each event is then executed once for all of them, by one stream that runs as
@@ -9,7 +10,8 @@ same variables). Members of other users never share a stream.
 Each member has its own bounded queue: one that does not read is ended with SUBSCRIBER_TOO_SLOW
 (its queue dropped) without slowing the others. A member that joins a running stream gets the
 stream's latest status message (STARTED, or INTERRUPTED while the bus is down) first. Token expiry
-is each connection's business (it closes with 4403), so the shared stream itself has no deadline.
+is each connection's business (a WebSocket closes with 4403, an SSE stream ends with the error its
+own execution would give), so the shared stream itself has no deadline.
 """
 
 from __future__ import annotations
