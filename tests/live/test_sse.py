@@ -364,3 +364,12 @@ async def test_a_slow_sse_consumer_is_ended_with_an_error_and_the_others_are_una
     }
     assert rest.endswith(b"event: complete\ndata: \n\n\r\n0\r\n\r\n")
     slow.close()
+
+
+async def test_a_method_the_route_does_not_allow_still_reaches_the_router(live_server: LiveServer) -> None:
+    # An event-stream request skips the router only for the GraphQL route's own methods
+    # (core/sse.py EventStreamShortcut); any other is the router's 405, as before.
+    async with httpx.AsyncClient(base_url=live_server.http) as client:
+        response = await client.request("OPTIONS", "/graphql", headers={"Accept": "text/event-stream"})
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == {"DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"}
