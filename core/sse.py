@@ -179,7 +179,7 @@ class EventStreams:
     def __init__(self, shared: SharedStreams, keepalive: float) -> None:
         self.shared = shared
         self.keepalive = keepalive
-        # Token expiry is checked every tick too: a fraction of a second late at most.
+        # Token expiry is checked every tick too: at most a second late (a tenth with short keep-alives).
         self.tick = min(max(keepalive / 3, 0.1), 1.0)
         self.members: dict[EventStreamMember, None] = {}
         self._task: asyncio.Task[None] | None = None
