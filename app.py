@@ -63,6 +63,7 @@ from core.scopes import rules_for  # noqa: E402
 from core.security import TokenService  # noqa: E402
 from core.serving import BALANCES, run_workers  # noqa: E402
 from core.settings import ConfigurationError, Settings, get_settings  # noqa: E402
+from core.sse import EventStreams, EventStreamShortcut  # noqa: E402
 from core.tracing import build_tracing  # noqa: E402
 from core.webhooks import webhook_endpoint  # noqa: E402
 from core.ws import WebSocketShortcut, graphql_websocket  # noqa: E402
@@ -182,6 +183,8 @@ def create_app(
         # What /metrics reads from the database at each scrape (the same in every process).
         app.state.scrape_sources = [queue_families(settings.job_stalled_after_seconds), job_families]
         app.state.graphql_websocket = GraphQLWebSocketView(runtime)
+        # SSE subscribers join the same shared streams as WebSocket ones (core/sse.py).
+        app.state.event_streams = EventStreams(app.state.graphql_websocket.shared, settings.sse_keepalive_seconds)
         app.state.queue_watch = watch = QueueWatch()
         _tune_gc()
         queue_watcher = asyncio.create_task(
@@ -256,6 +259,8 @@ def create_app(
         )
     # Innermost: a WebSocket goes straight to its endpoint, past the exception middleware and the router.
     middleware.append(Middleware(WebSocketShortcut, routes=routes))
+    # And a request for an event stream straight to the GraphQL endpoint (core/sse.py).
+    middleware.append(Middleware(EventStreamShortcut, routes=routes))
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
