@@ -85,10 +85,11 @@ async def test_a_dashboard_follows_changes_over_sse(
 async def test_queries_and_mutations_answer_once_then_complete(live_server: LiveServer, gql: GraphQLClient) -> None:
     user = await gql.sign_up(display_name="Streamer")
     async with event_stream(live_server.http, "{ viewer { user { displayName } } }", token=user.token) as (_, source):
-        assert await collect(source) == [
-            ("next", {"data": {"viewer": {"user": {"displayName": "Streamer"}}}}),
-            ("complete", None),
-        ]
+        [(kind, payload), end] = await collect(source)
+    # One result (with its cost, as a JSON response has it), then the end
+    assert (kind, payload["data"]) == ("next", {"viewer": {"user": {"displayName": "Streamer"}}})
+    assert payload["extensions"]["cost"]["requestedQueryCost"] == 2
+    assert end == ("complete", None)
 
 
 async def test_a_bad_token_is_refused_before_the_stream_opens(live_server: LiveServer) -> None:
@@ -181,9 +182,11 @@ async def test_events_end_their_lines_with_a_newline_only(live_server: LiveServe
     async with httpx.AsyncClient(base_url=live_server.http, timeout=10) as client:
         response = await client.post("/graphql", json={"query": "{ viewer { user { displayName } } }"}, headers=headers)
     assert response.status_code == 200
-    assert response.content == (
-        b'event: next\ndata: {"data":{"viewer":{"user":{"displayName":"Lines"}}}}\n\nevent: complete\ndata: \n\n'
-    )
+    assert b"\r" not in response.content
+    [next_event, complete, rest] = response.content.split(b"\n\n")
+    assert next_event.startswith(b'event: next\ndata: {"data":{"viewer":{"user":{"displayName":"Lines"}}},"extensions"')
+    assert next_event.count(b"\n") == 1  # one line of data: the JSON holds no newline
+    assert (complete, rest) == (b"event: complete\ndata: ", b"")
 
 
 async def test_a_subscription_streams_over_get(live_server: LiveServer, gql: GraphQLClient) -> None:
