@@ -40,9 +40,10 @@ LoaderFactory = Callable[[AsyncEngine, Actor], Any]
 JobHandler = Callable[[Any], Awaitable[dict[str, Any]]]
 #: What a job kind does when its job fails for good outside its handler (`services.jobs`
 #: `mark_interrupted`: its worker was lost on the last attempt): called with the worker's session,
-#: in the transaction that marks the job failed, and the job's state; it may return what to
-#: announce once that commits.
-JobLost = Callable[[Any, Any], Awaitable[Callable[[], Awaitable[None]] | None]]
+#: in the transaction that marks the job failed, and the job's state. What it publishes
+#: (`core.events.publish_after_commit`: the session carries the process's bus) goes out once
+#: that commits.
+JobLost = Callable[[Any, Any], Awaitable[None]]
 
 #: Adds a product's demo data for the demo user (`services/demo.py`), in the demo's transaction.
 DemoData = Callable[[AsyncSession, Actor], Awaitable[None]]

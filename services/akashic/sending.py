@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,9 +44,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.access import readable, requires
-from core.context import Actor
+from core.context import Actor, run_in_transaction
 from core.errors import Conflict, ErrorCode, ValidationFailed
-from core.events import organization_channel, process_bus, publish_after_commit
+from core.events import organization_channel, publish_after_commit
 from core.reads import Shape
 from core.settings import Settings
 from core.webhooks import VerifiedDelivery, callback_url
@@ -203,16 +203,29 @@ def _event(organization_id: uuid.UUID, message_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
-async def _publish_now(message: Message) -> None:
-    """Tell the campaign's subscribers (from the worker: its process's bus, shared through Redis)."""
-    bus = process_bus()
-    if bus is not None:
-        await bus.publish(organization_channel(message.organization_id), _event(message.organization_id, message.id))
+def _announce(session: AsyncSession, message: Message) -> None:
+    """Tell the campaign's subscribers once the session's transaction commits."""
+    publish_after_commit(
+        session, organization_channel(message.organization_id), _event(message.organization_id, message.id)
+    )
 
 
-async def _update(sessions: async_sessionmaker[AsyncSession], statement: Any) -> list[Any]:
-    async with sessions() as session, session.begin():
-        return list((await session.execute(statement)).all())
+async def _update(
+    sessions: async_sessionmaker[AsyncSession], *statements: Any, announce: Message | None = None
+) -> list[Any]:
+    """Run `statements` in one transaction (the rows of the last); with `announce`, that
+    message's deliveries changed: told once it commits."""
+
+    async def work(session: AsyncSession) -> list[Any]:
+        rows: list[Any] = []
+        for statement in statements:
+            result = await session.execute(statement)
+            rows = list(result.all()) if result.returns_rows else []
+        if announce is not None:
+            _announce(session, announce)
+        return rows
+
+    return await run_in_transaction(sessions, work)
 
 
 def _queued(message_id: uuid.UUID) -> sa.ColumnElement[bool]:
@@ -243,13 +256,15 @@ def _fail_queued(message_id: uuid.UUID, error: str, *, claimed: bool | None) -> 
     )
 
 
-async def _fail_unresolved(sessions: async_sessionmaker[AsyncSession], message_id: uuid.UUID, *, claimed: bool) -> int:
+async def _fail_unresolved(
+    sessions: async_sessionmaker[AsyncSession], message_id: uuid.UUID, *, claimed: bool, announce: Message | None = None
+) -> int:
     """Fail the queued deliveries that were claimed and never resolved (`claimed`), or all of them."""
     if claimed:
         statement = _fail_queued(message_id, OUTCOME_UNKNOWN, claimed=True)
     else:
         statement = _fail_queued(message_id, GAVE_UP, claimed=None)
-    return len(await _update(sessions, statement))
+    return len(await _update(sessions, statement, announce=announce))
 
 
 async def _claim(sessions: async_sessionmaker[AsyncSession], message_id: uuid.UUID) -> list[Any]:
@@ -298,7 +313,7 @@ def _resolved(delivery_id: uuid.UUID, outcome: SendOutcome) -> Any:
     return statement.values(status=DeliveryStatus.FAILED.value, error=outcome.error, failed_at=now, updated_at=now)
 
 
-async def send_lost(session: AsyncSession, job: jobs.JobState) -> Callable[[], Awaitable[None]] | None:
+async def send_lost(session: AsyncSession, job: jobs.JobState) -> None:
     """A send job lost for good (its worker died on the last attempt): its deliveries still queued
     are failed in the job's own transaction, never left queued: the claimed ones as
     OUTCOME_UNKNOWN (they may have gone out), the others as never sent."""
@@ -307,13 +322,8 @@ async def send_lost(session: AsyncSession, job: jobs.JobState) -> Callable[[], A
     for claimed, error in ((True, OUTCOME_UNKNOWN), (False, WORKER_LOST)):
         changed += len((await session.execute(_fail_queued(message_id, error, claimed=claimed))).all())
     message = await session.get(Message, message_id)
-    if not changed or message is None:
-        return None
-
-    async def announce() -> None:
-        await _publish_now(message)
-
-    return announce
+    if changed and message is not None:
+        _announce(session, message)
 
 
 async def run_send(run: jobs.JobRun) -> dict[str, Any]:
@@ -357,10 +367,7 @@ async def run_send(run: jobs.JobRun) -> dict[str, Any]:
                 else:
                     failed += 1
                 statements.append(_resolved(row.id, outcome))
-            async with sessions() as session, session.begin():
-                for statement in statements:
-                    await session.execute(statement)
-            await _publish_now(message)
+            await _update(sessions, *statements, announce=message)
             if retry:
                 break  # a provider in trouble: the job's retry comes back later for the rest
     finally:
@@ -369,8 +376,7 @@ async def run_send(run: jobs.JobRun) -> dict[str, Any]:
                 await sender.close()
     if retry:
         if run.attempt >= settings.job_max_retries + 1:
-            failed += await _fail_unresolved(sessions, message_id, claimed=False)
-            await _publish_now(message)
+            failed += await _fail_unresolved(sessions, message_id, claimed=False, announce=message)
             return {"sent": sent, "failed": failed + unknown, "gaveUp": True}
         await run.progress(0.5, f"{sent} sent; the provider failed for {retry}: retrying")
         raise jobs.JobFailed("PROVIDER_UNAVAILABLE", last_error or "The provider failed", retryable=True)
