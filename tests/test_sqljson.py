@@ -219,6 +219,24 @@ async def compare(pair: Pair, query: str, variables: dict[str, Any] | None = Non
     return "resolvers"
 
 
+CAMPAIGN_TOTALS = """query CampaignTotals { viewer { campaigns { id fecCommitteeId
+  donationTotals { cycle totalCents contributedCents reversedCents contributions donors } } } }"""
+
+
+async def test_campaigns_fec_ids_and_donation_totals_are_one_statement_as_graphql_core_answers(
+    pair: Pair, world: World
+) -> None:
+    for token in (world.token_a, world.token_b):
+        assert await compare(pair, CAMPAIGN_TOTALS, None, token) == "sql"
+    answer = await post(pair.fast, {"query": CAMPAIGN_TOTALS}, world.token_a)
+    campaigns = answer["data"]["viewer"]["campaigns"]
+    # The world's campaigns: every other one has its FEC id; the managed ones read two cycles' totals
+    assert {c["fecCommitteeId"] is None for c in campaigns} == {True, False}
+    assert [{t["cycle"] for t in c["donationTotals"]} for c in campaigns if c["donationTotals"] is not None] == [
+        {2024, 2026}
+    ] * 2
+
+
 async def test_the_benchmark_operations_are_one_statement_and_identical(pair: Pair, world: World) -> None:
     assert await compare(pair, QUINTET_TREE, None, world.token_a) == "sql"
     assert await compare(pair, QUINTET_DASHBOARD, None, world.token_a) == "sql"

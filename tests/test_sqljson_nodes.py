@@ -239,7 +239,7 @@ fragment Every on Node { __typename id
   ... on Membership { role joinedAt organization { slug members { totalCount } } }
   ... on Invitation { email role invitationStatus: status createdAt expiresAt acceptedAt declinedAt revokedAt
     organization { name } }
-  ... on Campaign { office jurisdiction electionDate party electionCycle createdAt updatedAt
+  ... on Campaign { office jurisdiction electionDate party electionCycle fecCommitteeId createdAt updatedAt
     organization { name campaign { id } } messages(orderBy: UPDATED_AT_ASC) { totalCount nodes { id title } }
     donationTotals { cycle totalCents contributedCents reversedCents contributions donors } }
   ... on Message { title channel audienceSegments paid messageStatus: status scheduledFor sentAt createdAt updatedAt

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import sqlalchemy as sa
 import strawberry
 from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
+from strawberry.utils.str_converters import to_camel_case
 
 from core.access import holds, readable
 from core.errors import ClientError
@@ -164,6 +165,9 @@ class Campaign(Node, kit.FromRow):
     election_date: date = kit.column(description="Election day.")
     party: str | None = kit.column(description="The candidate's party, if any.")
     election_cycle: int = kit.column(description="The election cycle: the year it ends (FEC's two-year cycles).")
+    fec_committee_id: str | None = kit.column(
+        description="Its FEC committee id (`C` and 8 digits): the filer id of its FEC Schedule A; null until set."
+    )
     created_at: datetime = kit.column(description="When it was created.")
     updated_at: datetime = kit.column(description="When its details last changed.")
     organization: Organization = kit.parent(
@@ -188,13 +192,17 @@ class Campaign(Node, kit.FromRow):
 
 @strawberry.type(description="How far a sent message's deliveries got (all zero before it is sent).")
 class MessageDeliveryStats:
-    recipients: int = strawberry.field(description="Deliveries: one per recipient.")
+    recipients: int = strawberry.field(description="Recipients it goes to (the opted-out contacts aside).")
     queued: int = strawberry.field(description="Not handed to the provider yet.")
     sent: int = strawberry.field(description="Accepted by the provider (SendGrid, Twilio).")
     delivered: int = strawberry.field(description="Delivered (an open or a click implies it).")
     opened: int = strawberry.field(description="Opened (email; a read receipt for SMS).")
     clicked: int = strawberry.field(description="A link in it clicked (email).")
     failed: int = strawberry.field(description="Failed or bounced.")
+    opted_out: int = strawberry.field(
+        description="Contacts of its audience not sent to: they had opted out of the channel (when it was sent, or "
+        "before their turn came)."
+    )
 
 
 def _delivery_stats_sql(row: Row, compiler: SqlCompiler, selection: SelectionPlan) -> sa.ColumnElement[Any]:
@@ -209,7 +217,7 @@ def _delivery_stats_sql(row: Row, compiler: SqlCompiler, selection: SelectionPla
         .correlate(row)
         .lateral()
     )
-    leaves = {name: counts.c[name] for name in values}
+    leaves = {to_camel_case(name): counts.c[name] for name in values}
     return sa.select(compiler.leaves(selection, leaves)).select_from(counts).scalar_subquery()
 
 
@@ -221,7 +229,7 @@ def _delivery_stats_field() -> Any:
     return kit.computed(
         delivery_stats,
         Computed(_delivery_stats_sql),
-        description="Its deliveries' counts: recipients, sent, delivered, opened, clicked, failed.",
+        description="Its deliveries' counts: recipients, sent, delivered, opened, clicked, failed, opted out.",
     )
 
 
@@ -386,6 +394,10 @@ class MessageDeliveryStatus(Enum):
     BOUNCED = strawberry.enum_value(ms.DeliveryStatus.BOUNCED.value, description="The recipient's server refused it.")
     FAILED = strawberry.enum_value(
         ms.DeliveryStatus.FAILED.value, description="Not delivered: refused by the provider, undeliverable, or lost."
+    )
+    SKIPPED = strawberry.enum_value(
+        ms.DeliveryStatus.SKIPPED.value,
+        description="Not sent: the contact had opted out of the channel (unsubscribed, reported spam, texted STOP).",
     )
 
 

@@ -128,7 +128,12 @@ async def _campaign(session: AsyncSession, user_id: uuid.UUID, role: str, n: int
     await insert_rows(
         session, Membership, [{"id": uuid.uuid4(), "organization_id": pk, "user_id": user_id, "role": role}]
     )
-    details = {"office": f"Mayor {AWKWARD}", "jurisdiction": "Springfield", "election_cycle": 2026}
+    details = {
+        "office": f"Mayor {AWKWARD}",
+        "jurisdiction": "Springfield",
+        "election_cycle": 2026,
+        "fec_committee_id": None if n % 2 else f"C{n + 1:08d}",
+    }
     party = None if n % 2 else "Independent"
     await insert_rows(
         session, Campaign, [{"id": pk, **details, "election_date": date(2026, 11, 3 + n), "party": party}]
