@@ -416,3 +416,47 @@ async def test_the_schedule_a_names_the_fec_committee_id_that_whoever_manages_th
     # And null removes it
     assert (await update(None, manager))["campaign"] == {"fecCommitteeId": None}
     assert await filed() == (None, {""})
+
+
+CAMPAIGN_TOTALS = """query C($id: ID!, $y: Int) { node(id: $id) { ... on Campaign {
+  donationTotals(cycle: $y) { cycle totalCents contributedCents reversedCents contributions donors } } } }"""
+
+
+async def test_a_campaigns_totals_of_one_cycle_are_that_cycles_totals(
+    client: httpx.AsyncClient, api: GraphQLClient, session: AsyncSession, staff: dict[str, Viewer]
+) -> None:
+    # Given a campaign with donations in the 2026 and 2028 cycles, one of them refunded in part
+    campaign = await campaign_of(session, staff)
+    race = {"office": "Mayor", "jurisdiction": "Ohio", "election_date": date(2026, 11, 3), "election_cycle": 2026}
+    await insert_rows(session, Campaign, [{"id": campaign, **race}])
+    await session.commit()
+    await deliver(client, donation_created(campaign, 12_000, donation_id="Y1", received_at="2025-03-01T12:00:00Z"))
+    await deliver(client, donation_created(campaign, 5_000, donation_id="Y2", received_at="2026-04-01T12:00:00Z"))
+    await deliver(client, donation_created(campaign, 8_000, donation_id="Y3", received_at="2027-02-01T12:00:00Z"))
+    await deliver(client, donation_reversed(campaign, "Y1", 2_000))
+    finance, volunteer = staff["finance_director"].token, staff["volunteer"].token
+    cid = to_global_id("Campaign", campaign)
+
+    async def totals(cycle: int | None, token: str = finance) -> Any:
+        answers = [(await api(CAMPAIGN_TOTALS, {"id": cid, "y": cycle}, token=token)).data for _ in range(2)]
+        assert answers[0] == answers[1]  # the resolvers, then the one statement
+        return answers[1]["node"]["donationTotals"]
+
+    # When the finance director asks for one cycle: that cycle's totals, as the root field sums them
+    for cycle in (2026, 2028):
+        root = (await api(TOTALS, {"c": gid(campaign), "y": cycle}, token=finance)).data["donationTotals"]
+        assert await totals(cycle) == [root]
+    assert (await totals(2026))[0]["totalCents"] == 15_000
+    # A cycle without donations: none; no cycle: every cycle's, the latest first
+    assert await totals(2024) == []
+    assert [t["cycle"] for t in await totals(None)] == [2028, 2026]
+    # A volunteer (no donations.read) reads null, whatever the cycle
+    assert await totals(2026, volunteer) is None
+    # Not an FEC cycle: a VALIDATION error naming `cycle`, on every request alike
+    for bad in (2027, 1974, 10_000):
+        for _ in range(2):
+            refused = await api(CAMPAIGN_TOTALS, {"id": cid, "y": bad}, token=finance)
+            assert [(e["extensions"]["code"], e["extensions"]["field"]) for e in refused.errors] == [
+                ("VALIDATION", ["cycle"])
+            ]
+            assert refused.body["data"] == {"node": {"donationTotals": None}}

@@ -167,4 +167,7 @@ async def build(session: AsyncSession, user_id: uuid.UUID, size: int) -> Mapping
     return ids
 
 
-AKASHIC_WORLD = ProductWorld(build=build)
+#: The world's donations are in the cycles 2026 and 2024; none in 2022; null: every cycle.
+CYCLES = [("2026", 2026), ("2024", 2024), ("2022", 2022), ("null", None)]
+
+AKASHIC_WORLD = ProductWorld(build=build, arguments={"Campaign.donationTotals(cycle)": CYCLES})
