@@ -240,6 +240,7 @@ def create_app(
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route(GRAPHIQL_PREFIX + "/{digest}/{name}", graphiql_asset, methods=["GET", "HEAD"]),
         Route("/webhooks/{path:path}", webhook_endpoint(registry.webhooks), methods=["POST"]),
+        *registry.routes,
     ]
     middleware = []
     if tracing is not None:  # outermost: the server span is current for everything inside

@@ -18,7 +18,7 @@ from starlette.requests import HTTPConnection
 
 from core.db import CommitOutcomeUnknown, DatabaseUnavailable, SqlStats, lost_connection
 from core.errors import ClientError, DomainError, Unauthenticated
-from core.events import SESSION_BUS_KEY, EventBus
+from core.events import SESSION_BUS_KEY, EventBus, process_bus
 from core.ratelimit import RateLimiter, SignInLimits
 from core.rls import acting
 from core.security import TokenService
@@ -367,19 +367,30 @@ async def run_in_transaction(
     *,
     audit: AuditScope | None = None,
     as_actor: Actor | None = None,
+    bus: EventBus | None = None,
 ) -> T:
     """Outside a request (workers, periodic jobs): one transaction, then its `after_commit`
     callbacks, as `Context.unit_of_work` does for mutations; with `audit` (the system actor,
     say), its changes are recorded in the audit trail. The database sees `as_actor` act, else
-    the audit scope's actor, else the task's current one (core/rls.py)."""
+    the audit scope's actor, else the task's current one (core/rls.py).
+
+    The session carries `bus`, else this process's bus (`core.events.process_bus`: the app's, or
+    a standalone worker's), in `session.info`, so that services publish with
+    `core.events.publish_after_commit` here exactly as in a request: after the commit, never on
+    rollback. With no bus in the process, nothing is published."""
     with _acting(as_actor, audit):
-        return await _in_transaction(sessions, work, audit)
+        return await _in_transaction(sessions, work, audit, bus if bus is not None else process_bus())
 
 
 async def _in_transaction(
-    sessions: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]], audit: AuditScope | None
+    sessions: async_sessionmaker[AsyncSession],
+    work: Callable[[AsyncSession], Awaitable[T]],
+    audit: AuditScope | None,
+    bus: EventBus | None,
 ) -> T:
     async with sessions() as session:
+        if bus is not None:
+            session.info[SESSION_BUS_KEY] = bus
         if audit is not None:
             session.info[AUDIT_SCOPE] = audit
         async with session.begin():

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from starlette.routing import BaseRoute
 from strawberry.dataloader import DataLoader
 
 from core.access import OrganizationKind, register_kinds
@@ -40,9 +41,10 @@ LoaderFactory = Callable[[AsyncEngine, Actor], Any]
 JobHandler = Callable[[Any], Awaitable[dict[str, Any]]]
 #: What a job kind does when its job fails for good outside its handler (`services.jobs`
 #: `mark_interrupted`: its worker was lost on the last attempt): called with the worker's session,
-#: in the transaction that marks the job failed, and the job's state; it may return what to
-#: announce once that commits.
-JobLost = Callable[[Any, Any], Awaitable[Callable[[], Awaitable[None]] | None]]
+#: in the transaction that marks the job failed, and the job's state. What it publishes
+#: (`core.events.publish_after_commit`: the session carries the process's bus) goes out once
+#: that commits.
+JobLost = Callable[[Any, Any], Awaitable[None]]
 
 #: Adds a product's demo data for the demo user (`services/demo.py`), in the demo's transaction.
 DemoData = Callable[[AsyncSession, Actor], Awaitable[None]]
@@ -109,6 +111,9 @@ class Product:
     organization_kinds: Sequence[OrganizationKind] = ()
     #: The inbound webhooks it receives (`core/webhooks.py`): `POST /webhooks/<path>` each.
     webhooks: Sequence[WebhookEndpoint] = ()
+    #: Its own HTTP routes besides GraphQL and the webhooks (pages a link in an email opens: an
+    #: unsubscribe); each path under `/<product name>/`.
+    routes: Sequence[BaseRoute] = ()
     #: Root subscription fields (GraphQL names) whose every subscriber runs its own execution,
     #: never a stream shared by a user's identical subscriptions (core/shared_subscriptions.py):
     #: their first message is the state as of that subscriber's joining (a co-edited draft's),
@@ -158,6 +163,13 @@ class Registry:
         _unique("webhook path", ((hook.path, p.name) for p in self.products for hook in p.webhooks))
         #: The inbound webhook endpoints, by path under `/webhooks/`.
         self.webhooks: dict[str, WebhookEndpoint] = {hook.path: hook for p in self.products for hook in p.webhooks}
+        for product in self.products:
+            for route in product.routes:
+                path = getattr(route, "path", "")
+                if not path.startswith(f"/{product.name}/"):
+                    raise RegistrationError(f"{product.name!r}'s route {path!r} is not under /{product.name}/")
+        #: The products' own HTTP routes.
+        self.routes: list[BaseRoute] = [route for p in self.products for route in p.routes]
         self.node_types: dict[str, NodeType[Any]] = {k: v for p in self.products for k, v in p.node_types.items()}
         _unique("node table", ((t.table, key) for key, t in self.node_types.items() if t.table is not None))
         #: The node type key of each table that is a node type's (table name -> key).

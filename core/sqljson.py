@@ -43,7 +43,9 @@ What the declarations say, and what keeps this exact:
   tests/test_sqljson_nodes.py compares both paths.
 - A root field that reads one row by a unique column (`RowLookup`: `organization(slug:)`) binds
   its argument per request (`ArgumentValue`), normalized in Python as its resolver normalizes it;
-  the row is read through its table's policy, so a row the viewer may not read is null.
+  the row is read through its table's policy, so a row the viewer may not read is null. A
+  `Computed` field's declared arguments (`Argument`) are bound the same way, each a parameter of
+  its `build`; a value its `check` refuses sends the request to the resolvers (their error).
 
 The JSON that Postgres writes differs from orjson's only in insignificant whitespace.
 """
@@ -81,7 +83,7 @@ from strawberry.types.arguments import convert_arguments
 from core.access import access_params, readable
 from core.context import Actor
 from core.db import read_pool, reader
-from core.errors import ClientError
+from core.errors import ClientError, DomainError
 from core.fastpath import (
     AbstractCompleter,
     Completer,
@@ -137,10 +139,25 @@ class Leaf:
 
 
 @dataclass(frozen=True)
-class Computed:
-    """An object-valued field built by `build(row, compiler, selection)` as a JSON expression."""
+class Argument:
+    """An argument of a `Computed` field, bound per request (`ArgumentValue`) as a parameter of
+    SQL type `type`; `check` (in Python, as the resolver checks it) raises a `ClientError` or a
+    `DomainError` for a value the resolver refuses: the resolvers answer, with their error."""
 
-    build: Callable[[Row, SqlCompiler, SelectionPlan], sa.ColumnElement[Any]]
+    type: Any  # a SQLAlchemy type (instance or class)
+    check: Callable[[Any], Any] | None = None
+
+
+@dataclass(frozen=True)
+class Computed:
+    """An object-valued field built by `build(row, compiler, selection)` as a JSON expression.
+
+    A field with arguments declares each of them (by GraphQL name) in `arguments`: `build` is
+    then called with one more keyword per argument, its bind parameter (its value, null when
+    absent, is bound at each request), so the statement is made once for every value."""
+
+    build: Callable[..., sa.ColumnElement[Any]]
+    arguments: Mapping[str, Argument] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -620,6 +637,9 @@ class SqlCompiler:
             if isinstance(rule, RowLookup):
                 pairs.append((field_plan.key, row_lookup(self, rule, field_plan)))
                 continue
+            if isinstance(rule, Computed) and rule.arguments:
+                pairs.append((field_plan.key, computed_with_arguments(self, rule, field_plan, row)))
+                continue
             if field_plan.takes_arguments:
                 raise SqlUnsupported(f"arguments of {plan.type.name}.{field_plan.name}")
             if isinstance(rule, Leaf):
@@ -1042,24 +1062,53 @@ def node_lookup(compiler: SqlCompiler, rule: NodeLookup, field_plan: FieldPlan) 
 
 @dataclass(eq=False)
 class ArgumentValue:
-    """The string argument of one `RowLookup` field, bound at each request as `param`."""
+    """One argument of a field, bound at each request as `param`: the string argument of a
+    `RowLookup` field (`rule`), or an argument of a `Computed` field (`rule` is its `Argument`)."""
 
-    rule: RowLookup
+    rule: RowLookup | Argument
     definition: GraphQLField
     node: FieldNode
     param: str
+    argument: str
 
     def bind(self, variables: VariableValues, params: dict[str, Any]) -> str | None:
         """Put the argument's value in `params`; or say why the resolvers must answer."""
         try:
-            value = get_argument_values(self.definition, self.node, variables).get(self.rule.argument)
+            value = get_argument_values(self.definition, self.node, variables).get(self.argument)
         except GraphQLError:
-            return f"`{self.rule.argument}` does not coerce (the resolvers report it)"
+            return f"`{self.argument}` does not coerce (the resolvers report it)"
+        rule = self.rule
+        if isinstance(rule, Argument):
+            if value is not None and rule.check is not None:
+                try:
+                    rule.check(value)
+                except (ClientError, DomainError):
+                    return f"`{self.argument}` refused (the resolvers report it)"
+            params[self.param] = value
+            return None
         if not isinstance(value, str):
-            return f"`{self.rule.argument}` is not a string"
-        normalize = self.rule.normalize
-        params[self.param] = normalize(value) if normalize is not None else value
+            return f"`{self.argument}` is not a string"
+        params[self.param] = rule.normalize(value) if rule.normalize is not None else value
         return None
+
+
+def computed_with_arguments(
+    compiler: SqlCompiler, rule: Computed, field_plan: FieldPlan, row: Row
+) -> sa.ColumnElement[Any]:
+    """The JSON of a `Computed` field that declares its arguments: `build` with a bind parameter
+    per argument, each bound at each request (`ArgumentValue`)."""
+    undeclared = set(field_plan.definition.args) - set(rule.arguments)
+    if undeclared:
+        raise SqlUnsupported(f"the argument `{min(undeclared)}` of {field_plan.parent.name}.{field_plan.name}")
+    node = field_plan.nodes[0]
+    bound: dict[str, Any] = {}
+    for name, argument in rule.arguments.items():
+        # Numbered in the order met, as `node_lookup`'s, so that every statement names them alike.
+        param = f"lookup_{compiler._lookups_made}"
+        compiler._lookups_made += 1
+        compiler.lookups.append(ArgumentValue(argument, field_plan.definition, node, param, name))
+        bound[name] = sa.bindparam(param, type_=argument.type)
+    return rule.build(row, compiler, _object_plan(field_plan.completer), **bound)
 
 
 def row_lookup(compiler: SqlCompiler, rule: RowLookup, field_plan: FieldPlan) -> sa.ColumnElement[Any]:
@@ -1073,7 +1122,7 @@ def row_lookup(compiler: SqlCompiler, rule: RowLookup, field_plan: FieldPlan) ->
     # Numbered in the order met, as `node_lookup`'s, so that every statement names them alike.
     param = f"lookup_{compiler._lookups_made}"
     compiler._lookups_made += 1
-    compiler.lookups.append(ArgumentValue(rule, field_plan.definition, node, param))
+    compiler.lookups.append(ArgumentValue(rule, field_plan.definition, node, param, rule.argument))
     row = rule.table.alias(compiler.name("o"))
     value = compiler.object(_object_plan(field_plan.completer), row)
     column = row.c[rule.column]

@@ -19,9 +19,13 @@ handler); the registry refuses a path claimed twice. A delivery is answered so:
    signed timestamp and body; Twilio's `I-Twilio-Idempotency-Token`, else the SHA-256 of the URL
    and form) is recorded in
    `webhook_deliveries`, unique per endpoint, **in the same transaction** as the handler's work:
-   a replay, or a second delivery of an event racing the first, finds the id taken (the second
-   insert waits on the first's unique index entry until that commits) and changes nothing: 409
-   `WEBHOOK_REPLAYED`. A handler that refuses the event (`WebhookRefused`, e.g. an unknown
+   a replay, or a second delivery of an event racing the first (the second
+   insert waits on the first's unique index entry until that commits), finds the id taken and
+   changes nothing, and is acknowledged: 200 `{"received": true, "deliveryId": ..., "replayed":
+   true, "detail": ...}`. Every sender retries a delivery it got no 2xx for (Stripe for three
+   days, SendGrid for 24 hours, Twilio and Standard Webhooks senders by their retry policy) and
+   asks receivers to deduplicate by the event's id: a 409 only made them retry, and flag as
+   failing, what was applied. A handler that refuses the event (`WebhookRefused`, e.g. an unknown
    campaign) rolls everything back, the id included, so the sender may deliver it again later;
 4. the handler runs in one transaction as the webhook actor (`Actor.webhook`): the audit trail
    records it as such, while the database sees the system act (a verified sender reads nothing
@@ -367,18 +371,15 @@ def webhook_endpoint(endpoints: Mapping[str, WebhookEndpoint]) -> Callable[[Requ
         except WebhookRefused as refused:
             return _error(refused)
 
-        async def work(session: AsyncSession) -> None:
+        async def work(session: AsyncSession) -> bool:
             if not await record_delivery(session, delivery):
-                raise WebhookRefused(
-                    409,
-                    "WEBHOOK_REPLAYED",
-                    f"The delivery {delivery.delivery_id} was processed already; nothing changed",
-                )
+                return False  # a replay: acknowledged, nothing applied
             await endpoint.handle(session, delivery)
+            return True
 
         label = f"webhook:{endpoint.path}"
         try:
-            await run_unit_of_work(
+            outcome = await run_unit_of_work(
                 runtime.sessions,
                 runtime.bus,
                 work,
@@ -396,8 +397,17 @@ def webhook_endpoint(endpoints: Mapping[str, WebhookEndpoint]) -> Callable[[Requ
             # Nothing was committed: the sender's retry will be processed.
             return _error(WebhookRefused(503, "DATABASE_UNAVAILABLE", "The database is unavailable; deliver it again"))
         except CommitOutcomeUnknown:
-            # A retry is safe: a committed delivery answers WEBHOOK_REPLAYED, an uncommitted one applies.
+            # A retry is safe: a committed delivery is acknowledged as a replay, an uncommitted one applies.
             return _error(WebhookRefused(503, "COMMIT_OUTCOME_UNKNOWN", "The outcome is unknown; deliver it again"))
+        if outcome.value is False:
+            return JSONResponse(
+                {
+                    "received": True,
+                    "deliveryId": delivery.delivery_id,
+                    "replayed": True,
+                    "detail": f"The delivery {delivery.delivery_id} was processed already; nothing changed",
+                }
+            )
         return JSONResponse({"received": True, "deliveryId": delivery.delivery_id})
 
     return receive

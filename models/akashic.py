@@ -63,6 +63,7 @@ class Campaign(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint("election_cycle BETWEEN 1788 AND 9999", name="election_cycle"),
         sa.CheckConstraint("length(trim(office)) > 0", name="office"),
+        sa.CheckConstraint("fec_committee_id ~ '^C[0-9]{8}$'", name="fec_committee_id"),
     )
 
     id: uuid.UUID = Field(
@@ -73,6 +74,8 @@ class Campaign(SQLModel, table=True):
     election_date: date = Field(sa_type=sa.Date, nullable=False)
     party: str | None = Field(default=None, max_length=120)
     election_cycle: int = Field(nullable=False)
+    #: Its FEC committee id (`C` and 8 digits): the filer id of its FEC reports; None until set.
+    fec_committee_id: str | None = Field(default=None, max_length=9)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
 

@@ -7,7 +7,8 @@
 - `message_deliveries`: one row per recipient of a sent message: the address it went to (the
   contact's at the time), the channel and provider, the provider's message id (unique per
   provider: the webhooks find the row by it), the status and when each step happened. The status
-  only moves forward: queued → sent → delivered → opened → clicked, or bounced / failed.
+  only moves forward: queued → sent → delivered → opened → clicked, or bounced / failed; or
+  skipped, never sent (the contact had opted out of the channel).
 
 Contacts are read by the members whose role holds `contacts.read`; deliveries by every member
 who reads the campaign's messages (their statuses make the message's stats), but the address a
@@ -51,6 +52,8 @@ class DeliveryStatus(StrEnum):
     CLICKED = "clicked"
     BOUNCED = "bounced"
     FAILED = "failed"
+    #: Not sent: the contact had opted out of the channel (when it was sent, or before its turn).
+    SKIPPED = "skipped"
 
 
 class Contact(SQLModel, table=True):
@@ -103,8 +106,8 @@ class MessageDelivery(SQLModel, table=True):
         one_of("status", [s.value for s in DeliveryStatus], "status"),
         # What a provider accepted has its id; a queued row has none yet (a failed one may not).
         sa.CheckConstraint(
-            "(status = 'queued' AND provider_message_id IS NULL) OR status = 'failed' "
-            "OR (status <> 'queued' AND provider_message_id IS NOT NULL)",
+            "(status IN ('queued', 'skipped') AND provider_message_id IS NULL) OR status = 'failed' "
+            "OR (status NOT IN ('queued', 'skipped') AND provider_message_id IS NOT NULL)",
             name="provider_message_id",
         ),
     )

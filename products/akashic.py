@@ -18,6 +18,7 @@ from resolvers.akashic_coediting import CoeditingMutation, CoeditingSubscription
 from resolvers.akashic_donations import DonationQuery, DonationSubscription
 from resolvers.akashic_knowledge import KnowledgeMutation, KnowledgeQuery
 from resolvers.akashic_sending import SendingMutation
+from resolvers.akashic_unsubscribe import ROUTES as UNSUBSCRIBE_ROUTES
 from schema import kit
 from schema.akashic.types import (
     Campaign,
@@ -78,6 +79,14 @@ SENDING_WEBHOOKS = (
         handle=sending.handle_twilio_status,
         description="Twilio's status callbacks of text messages (X-Twilio-Signature)",
     ),
+    WebhookEndpoint(
+        path=sending.TWILIO_INBOUND_WEBHOOK,
+        scheme=WebhookScheme.TWILIO,
+        secret=lambda settings: settings.twilio_auth_token,
+        handle=sending.handle_twilio_inbound,
+        description="Twilio's incoming text messages (X-Twilio-Signature): STOP opts the sender out of SMS, "
+        "START back in",
+    ),
 )
 
 # --- live co-editing of drafts and presence (resolvers/akashic_coediting.py, services/akashic/{drafts,presence}.py)
@@ -119,6 +128,7 @@ AKASHIC = Product(
     # never a shared stream, whose joiners would get the first subscriber's.
     own_streams=("messageDraft", "messagePresence"),
     webhooks=(*DONATION_WEBHOOKS, *SENDING_WEBHOOKS),
+    routes=UNSUBSCRIBE_ROUTES,
     jobs={sending.SEND_KIND: sending.run_send, **ANALYSIS_JOBS},
     jobs_lost={analysis.ANALYSIS_KIND: analysis.analysis_lost, sending.SEND_KIND: sending.send_lost},
     periodic=(KNOWLEDGE_PERIODIC, SEND_DUE_PERIODIC),

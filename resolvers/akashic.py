@@ -99,6 +99,7 @@ async def create_campaign(info: Ctx, input: Annotated[CreateCampaignInput, Input
             election_date=input.election_date,
             party=input.party,
             election_cycle=input.election_cycle,
+            fec_committee_id=input.fec_committee_id,
         )
         organization, membership, campaign = await campaigns.create_campaign(
             session, actor=actor, name=input.name, slug=input.slug, details=details
@@ -124,6 +125,8 @@ async def update_campaign(info: Ctx, input: Annotated[UpdateCampaignInput, Input
             party=_given(input.party),
             election_cycle=_given(input.election_cycle),
             clear_party=input.party is None,
+            fec_committee_id=_given(input.fec_committee_id),
+            clear_fec_committee_id=input.fec_committee_id is None,
         )
         pk = input_id(input.id, Campaign, "id")
         return Campaign.from_row(await campaigns.update_campaign(session, actor=actor, campaign_id=pk, details=details))

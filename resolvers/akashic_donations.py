@@ -130,6 +130,7 @@ class DonationQuery:
             itemized_cents=BigInt(report.itemized_cents),
             unitemized_cents=BigInt(report.unitemized_cents),
             ledger_total_cents=BigInt(report.ledger_total_cents),
+            filer_committee_id=report.filer_committee_id,
         )
 
 

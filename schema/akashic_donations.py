@@ -165,6 +165,11 @@ class FecScheduleA:
     ledger_total_cents: BigInt = strawberry.field(
         description="The ledger's total for the cycle, summed on its own: equals itemized plus unitemized."
     )
+    filer_committee_id: str | None = strawberry.field(
+        default=None,
+        description="The campaign's FEC committee id, written as each row's `FILER COMMITTEE ID NUMBER`; null (and "
+        "the column empty) until the campaign's `fecCommitteeId` is set with `updateCampaign`.",
+    )
 
 
 @strawberry.enum(description="What happened to a campaign's donations.")

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 from core import metrics
 from core.access import readable
 from core.ai import AIProvider, AIProviderError
-from core.context import Actor, after_commit
+from core.context import Actor, after_commit, run_in_transaction
 from core.events import process_bus, user_channel
 from core.jobs import defer
 from core.pagination import Sort
@@ -242,8 +242,9 @@ class JobRun:
 
 
 Handler = Callable[[JobRun], Awaitable[dict[str, Any]]]
-#: Undoes in the session what a lost job left; may return what to announce once that commits.
-Lost = Callable[[AsyncSession, "JobState"], Awaitable[Callable[[], Awaitable[None]] | None]]
+#: Undoes in the session what a lost job left; what it publishes (`publish_after_commit`) goes
+#: out once that commits.
+Lost = Callable[[AsyncSession, "JobState"], Awaitable[None]]
 #: This process's job kinds and their handlers; `enqueue` refuses a kind missing here.
 HANDLERS: dict[str, Handler] = {}
 #: What each kind undoes when its job is lost for good (`Product.jobs_lost`, `mark_interrupted`).
@@ -290,13 +291,20 @@ async def _update(
         .values(**values, updated_at=_now())
         .returning(*t.c)
     )
-    async with sessions() as session, session.begin():
+
+    async def work(session: AsyncSession) -> JobState | None:
         row = (await session.execute(statement)).one_or_none()
-    if row is None:
-        return None
-    state = JobState.of(row)
-    await job_changed(state)
-    return state
+        if row is None:
+            return None
+        state = JobState.of(row)
+
+        async def changed() -> None:
+            await job_changed(state)
+
+        after_commit(session, changed)
+        return state
+
+    return await run_in_transaction(sessions, work)
 
 
 def describe_error(error: BaseException, *, dev: bool) -> tuple[str, str]:
@@ -440,16 +448,20 @@ async def mark_interrupted(
         .values(**values)
         .returning(*t.c)
     )
-    announce = None
-    async with sessions() as session, session.begin():
+
+    async def work(session: AsyncSession) -> JobState | None:
         row = (await session.execute(statement)).one_or_none()
         if row is None:
             return None
         state = JobState.of(row)
+
+        async def changed() -> None:
+            await job_changed(state)
+
+        after_commit(session, changed)  # told first, then what the kind's undoing publishes
         undo = LOST.get(state.kind) if not requeued else None
         if undo is not None:  # what its handler would have settled on its last failure
-            announce = await undo(session, state)
-    await job_changed(state)
-    if announce is not None:
-        await announce()
-    return state
+            await undo(session, state)
+        return state
+
+    return await run_in_transaction(sessions, work)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -9,7 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.context import after_commit, run_in_transaction, run_unit_of_work
-from core.events import InProcessBus
+from core.events import (
+    Envelope,
+    InProcessBus,
+    publish_after_commit,
+    register_process_bus,
+    unregister_process_bus,
+)
 
 
 async def test_a_failing_after_commit_callback_is_logged_and_the_outcome_stands(
@@ -39,3 +46,33 @@ async def test_a_failing_after_commit_callback_is_logged_and_the_outcome_stands(
     failures = [r for r in caplog.records if "after-commit" in r.getMessage()]
     assert len(failures) == 2
     assert all(r.exc_info is not None for r in failures)
+
+
+async def test_outside_a_request_services_publish_through_the_process_bus_after_commit(engine: AsyncEngine) -> None:
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    bus = InProcessBus()
+    register_process_bus(bus)
+    try:
+        async with bus.subscribe("outside", max_queue=10) as subscription:
+
+            async def committed(session: AsyncSession) -> None:
+                publish_after_commit(session, "outside", {"topic": "test", "n": 1})
+
+            async def rolled_back(session: AsyncSession) -> None:
+                publish_after_commit(session, "outside", {"topic": "test", "n": 2})
+                raise RuntimeError("the work failed")
+
+            # Given the process's bus, when a job's transaction publishes and one that fails does too
+            await run_in_transaction(sessions, committed)
+            with pytest.raises(RuntimeError):
+                await run_in_transaction(sessions, rolled_back)
+            # Then only the committed one's event went out, through the process's bus
+            await run_in_transaction(sessions, committed)
+            events: list[object] = []
+            while len(events) < 2:  # the subscription's own notices (started) aside
+                item = await asyncio.wait_for(anext(subscription), 10)
+                if isinstance(item, Envelope):
+                    events.append(item.event["n"])
+    finally:
+        unregister_process_bus(bus)
+    assert events == [1, 1]

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from bench.lineup import QUINTET_DASHBOARD, QUINTET_FILTERED, QUINTET_RELAY, QUINTET_TREE
 from core.pagination import NULL_DATE_LAST
 from core.relay import cursor_sql, decode_cursor, encode_cursor, from_global_id, to_global_id
-from core.sqljson import Children, Leaf, Parent, SqlType, enum_name, global_id, iso_datetime, one_decimal
+from core.sqljson import Children, Computed, Leaf, Parent, SqlType, enum_name, global_id, iso_datetime, one_decimal
 from products import PRODUCTS
 from schema import kit
 from schema.aurum.enums import Priority, ProjectStatus, TaskStatus
@@ -186,6 +186,8 @@ WORLDS: dict[str, ProductWorld] = {
 }
 #: Filter options by input type, from every product's world.
 FILTER_OPTIONS = {name: options for world in WORLDS.values() for name, options in world.filters.items()}
+#: Values of computed fields' arguments by `Type.field(argument)`, from every product's world.
+ARGUMENT_OPTIONS = {name: options for world in WORLDS.values() for name, options in world.arguments.items()}
 
 
 @pytest.fixture(scope="module")
@@ -217,6 +219,56 @@ async def compare(pair: Pair, query: str, variables: dict[str, Any] | None = Non
         assert answer["extensions"]["sql"]["statements"] == 1, context
         return "sql"
     return "resolvers"
+
+
+CAMPAIGN_TOTALS = """query CampaignTotals { viewer { campaigns { id fecCommitteeId
+  donationTotals { cycle totalCents contributedCents reversedCents contributions donors } } } }"""
+
+
+async def test_campaigns_fec_ids_and_donation_totals_are_one_statement_as_graphql_core_answers(
+    pair: Pair, world: World
+) -> None:
+    for token in (world.token_a, world.token_b):
+        assert await compare(pair, CAMPAIGN_TOTALS, None, token) == "sql"
+    answer = await post(pair.fast, {"query": CAMPAIGN_TOTALS}, world.token_a)
+    campaigns = answer["data"]["viewer"]["campaigns"]
+    # The world's campaigns: every other one has its FEC id; the managed ones read two cycles' totals
+    assert {c["fecCommitteeId"] is None for c in campaigns} == {True, False}
+    assert [{t["cycle"] for t in c["donationTotals"]} for c in campaigns if c["donationTotals"] is not None] == [
+        {2024, 2026}
+    ] * 2
+
+
+CAMPAIGN_CYCLE = """query CampaignCycle($cycle: Int) { viewer { campaigns { id
+  thisCycle: donationTotals(cycle: $cycle) { cycle totalCents contributedCents reversedCents contributions donors }
+  last: donationTotals(cycle: 2024) { cycle contributions } all: donationTotals(cycle: null) { cycle } } } }"""
+
+
+async def test_one_cycles_donation_totals_are_one_statement_as_graphql_core_answers(pair: Pair, world: World) -> None:
+    # A cycle of the world's donations, one without any, and null (every cycle): one statement
+    for cycle in (2026, 2024, 2022, None):
+        for token in (world.token_a, world.token_b):
+            assert await compare(pair, CAMPAIGN_CYCLE, {"cycle": cycle}, token) == "sql", cycle
+        answer = await post(pair.fast, {"query": CAMPAIGN_CYCLE, "variables": {"cycle": cycle}}, world.token_a)
+        read = [c for c in answer["data"]["viewer"]["campaigns"] if c["all"] is not None]
+        assert len(read) == 2  # the managed ones (the volunteer's campaign reads null)
+        expected = [2026, 2024] if cycle is None else [cycle] if cycle in (2026, 2024) else []
+        for campaign in read:
+            assert [t["cycle"] for t in campaign["thisCycle"]] == expected
+            assert [t["cycle"] for t in campaign["last"]] == [2024]
+            assert [t["cycle"] for t in campaign["all"]] == [2026, 2024]
+    # As literals too
+    literal = """{ viewer { campaigns {
+      donationTotals(cycle: 2026) { cycle donors } none: donationTotals(cycle: 2022) { cycle } } } }"""
+    assert await compare(pair, literal, None, world.token_a) == "sql"
+    # Not an FEC cycle (odd, before the first): the resolvers' VALIDATION error, on both paths
+    for bad in (2025, 1974):
+        assert await compare(pair, CAMPAIGN_CYCLE, {"cycle": bad}, world.token_a) == "resolvers"
+        answer = await post(pair.fast, {"query": CAMPAIGN_CYCLE, "variables": {"cycle": bad}}, world.token_a)
+        codes = {(error["extensions"]["code"], tuple(error["extensions"]["field"])) for error in answer["errors"]}
+        assert codes == {("VALIDATION", ("cycle",))}
+        bad_literal = literal.replace("2026", str(bad))
+        assert await compare(pair, bad_literal, None, world.token_a) == "resolvers"
 
 
 async def test_the_benchmark_operations_are_one_statement_and_identical(pair: Pair, world: World) -> None:
@@ -662,6 +714,23 @@ class DeclaredFields:
         fields = [self.argument(field, input_type.fields[field].type, text, value) for field, text, value in chosen]
         return "filter: {" + ", ".join(fields) + "}"
 
+    def computed(self, parent: GraphQLObjectType, name: str) -> str:
+        """A computed object (or list of them) of leaves, with its arguments from the worlds' options."""
+        rng = self.rng
+        definition = parent.fields[name]
+        arguments = []
+        for argument, declared in definition.args.items():
+            options = ARGUMENT_OPTIONS.get(f"{parent.name}.{name}({argument})")
+            assert options, f"no product's test world gives values for {parent.name}.{name}({argument})"
+            if rng.random() < 0.7:
+                literal, value = rng.choice(options)
+                arguments.append(self.argument(argument, declared.type, literal, value))
+        named = get_named_type(definition.type)
+        leaves = [leaf for leaf, f in named.fields.items() if is_leaf_type(get_named_type(f.type))]
+        rendered_arguments = f"({', '.join(arguments)})" if arguments else ""
+        alias = f"{name}{rng.randint(1, 9)}: " if rng.random() < 0.2 else ""
+        return f"{alias}{name}{rendered_arguments} {{ {' '.join(rng.sample(leaves, rng.randint(1, len(leaves))))} }}"
+
     def node(self, type_: Any, depth: int) -> str:
         rng = self.rng
         declared = SQL_TYPES[type_.name].fields
@@ -670,6 +739,9 @@ class DeclaredFields:
         if "progress" in declared and rng.random() < 0.4:
             progress = rng.sample(["percent", "totalTasks", "completedTasks", "__typename"], rng.randint(1, 3))
             parts.append("progress { " + " ".join(progress) + " }")
+        for name in declared:
+            if isinstance(declared[name], Computed) and name != "progress" and rng.random() < 0.3:
+                parts.append(self.computed(type_, name))
         children = [name for name in declared if isinstance(declared[name], Children)]
         if children and depth < 4 and rng.random() < 0.6:
             parts.append(self.connection(type_, rng.choice(children), depth))

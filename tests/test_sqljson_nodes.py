@@ -239,9 +239,10 @@ fragment Every on Node { __typename id
   ... on Membership { role joinedAt organization { slug members { totalCount } } }
   ... on Invitation { email role invitationStatus: status createdAt expiresAt acceptedAt declinedAt revokedAt
     organization { name } }
-  ... on Campaign { office jurisdiction electionDate party electionCycle createdAt updatedAt
+  ... on Campaign { office jurisdiction electionDate party electionCycle fecCommitteeId createdAt updatedAt
     organization { name campaign { id } } messages(orderBy: UPDATED_AT_ASC) { totalCount nodes { id title } }
-    donationTotals { cycle totalCents contributedCents reversedCents contributions donors } }
+    donationTotals { cycle totalCents contributedCents reversedCents contributions donors }
+    thisCycle: donationTotals(cycle: 2026) { cycle totalCents } noCycle: donationTotals(cycle: 2022) { cycle } }
   ... on Message { title channel audienceSegments paid messageStatus: status scheduledFor sentAt createdAt updatedAt
     createdBy { id } messageCampaign: campaign { office } latestVersion { number body }
     versions { totalCount nodes { number summary } } transitions { totalCount nodes { toStatus } } }
@@ -426,6 +427,20 @@ async def test_what_the_statement_cannot_answer_goes_to_the_resolvers(pair: Pair
     # No viewer: the resolvers answer null for every id.
     assert await compare(pair, NODE, {"id": task}, None) == "resolvers"
     assert await compare(pair, NODES, {"ids": [task, world.absent[0]]}, None) == "resolvers"
+
+
+async def test_a_campaigns_totals_of_one_cycle_bind_the_cycle_per_request(pair: Pair, world: World) -> None:
+    query = """query($ids: [ID!]!, $cycle: Int) { nodes(ids: $ids) { id
+      ... on Campaign { donationTotals(cycle: $cycle) { cycle donors } } } }"""
+    ids = [world.a.ids["Campaign"][0], world.a.ids["Task"][0], world.b.ids["Campaign"][0]]
+    # A cycle, another, null: one statement each, as graphql-core answers
+    for cycle in (2026, 2022, None):
+        await answered_by_sql(pair, query, {"ids": ids, "cycle": cycle}, world.a.token)
+    # Not an FEC cycle: the resolvers' VALIDATION error
+    for bad in (2027, 1970):
+        assert await compare(pair, query, {"ids": ids, "cycle": bad}, world.a.token) == "resolvers"
+        answer = await post(pair.fast, {"query": query, "variables": {"ids": ids, "cycle": bad}}, world.a.token)
+        assert [error["extensions"]["code"] for error in answer["errors"]] == ["VALIDATION"]
 
 
 async def test_a_selection_without_sql_form_sends_only_that_types_ids_to_the_resolvers(

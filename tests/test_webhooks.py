@@ -67,7 +67,7 @@ def _error(response: httpx.Response) -> tuple[int, str]:
     return response.status_code, response.json()["error"]["code"]
 
 
-async def test_a_signed_delivery_is_applied_and_its_replay_refused(
+async def test_a_signed_delivery_is_applied_and_its_replay_acknowledged_unapplied(
     client: httpx.AsyncClient, session: AsyncSession, engine: AsyncEngine
 ) -> None:
     campaign = await _campaign(session)
@@ -75,8 +75,16 @@ async def test_a_signed_delivery_is_applied_and_its_replay_refused(
     first = await post(client, ACTBLUE, signed)
     assert first.status_code == 200, first.text
     assert first.json() == {"received": True, "deliveryId": signed.headers["webhook-id"]}
-    # The same delivery again (a replay within the tolerance): refused, nothing changes
-    assert _error(await post(client, ACTBLUE, signed)) == (409, "WEBHOOK_REPLAYED")
+    # The same delivery again (a replay within the tolerance): acknowledged (the sender stops
+    # retrying), nothing changes
+    replay = await post(client, ACTBLUE, signed)
+    assert replay.status_code == 200, replay.text
+    assert replay.json() == {
+        "received": True,
+        "deliveryId": signed.headers["webhook-id"],
+        "replayed": True,
+        "detail": f"The delivery {signed.headers['webhook-id']} was processed already; nothing changed",
+    }
     assert await _ledger(engine, campaign) == [("contribution", 2_500)]
     # The audit trail records the webhook actor as the one who wrote the donation
     async with engine.connect() as conn:
@@ -142,7 +150,8 @@ async def test_stale_timestamps_are_refused(
     # Within the tolerance the same Stripe event is accepted (an unknown type: acknowledged), then replayed
     fresh = stripe_delivery(event)
     assert (await post(client, STRIPE, fresh)).status_code == 200
-    assert _error(await post(client, STRIPE, stripe_delivery(event))) == (409, "WEBHOOK_REPLAYED")
+    replay = await post(client, STRIPE, stripe_delivery(event))
+    assert (replay.status_code, replay.json()["replayed"]) == (200, True)
     assert await _ledger(engine, campaign) == []
 
 
@@ -152,7 +161,8 @@ async def test_concurrent_deliveries_of_one_event_change_the_ledger_once(
     campaign = await _campaign(session)
     signed = actblue(donation_created(campaign, 4_200))
     answers = await asyncio.gather(*(post(client, ACTBLUE, signed) for _ in range(8)))
-    assert sorted(r.status_code for r in answers) == [200] + [409] * 7
+    assert [r.status_code for r in answers] == [200] * 8
+    assert sorted(bool(r.json().get("replayed")) for r in answers) == [False] + [True] * 7
     assert await _ledger(engine, campaign) == [("contribution", 4_200)]
     # One donation sent as eight events (eight delivery ids) at once: still one donation
     payload = donation_created(campaign, 1_100)

@@ -21,6 +21,8 @@ from core.products import Product
 
 #: (input field, its GraphQL literal, its value as a variable) for a filter's fields.
 FilterOption = tuple[str, str, Any]
+#: (its GraphQL literal, its value as a variable) for an argument of a computed field.
+ArgumentOption = tuple[str, Any]
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,12 @@ class ProductWorld:
     """`build(session, user_id, size)` makes one viewer's data (a larger `size`, more of it), with
     values that stress encoding (escapes, times with and without microseconds, every enum
     member) and returns the global IDs it made by type key; `filters` gives, per filter input
-    type, the options a generator may send (the generator refuses a filter without them)."""
+    type, the options a generator may send (the generator refuses a filter without them), and
+    `arguments` the values it may send to each argument of a computed field (`Type.field(name)`)."""
 
     build: Callable[[AsyncSession, uuid.UUID, int], Awaitable[Mapping[str, list[str]]]]
     filters: Mapping[str, Callable[[random.Random], list[FilterOption]]] = field(default_factory=dict)
+    arguments: Mapping[str, list[ArgumentOption]] = field(default_factory=dict)
 
 
 def world_of(product: Product) -> ProductWorld | None:

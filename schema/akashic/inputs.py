@@ -26,6 +26,10 @@ class CreateCampaignInput:
     election_date: date = strawberry.field(description="Election day.")
     election_cycle: int = strawberry.field(description="The cycle: the election's year, or the year after it.")
     party: str | None = strawberry.field(default=None, description="The candidate's party, up to 120 characters.")
+    fec_committee_id: str | None = strawberry.field(
+        default=None,
+        description="Its FEC committee id: `C` and 8 digits (e.g. `C00123456`), the Schedule A's filer id.",
+    )
 
 
 @strawberry.input(description="A campaign's details to change; omitted ones stay as they are.")
@@ -36,6 +40,9 @@ class UpdateCampaignInput:
     election_date: date | None = strawberry.field(default=strawberry.UNSET, description="Election day.")
     election_cycle: int | None = strawberry.field(default=strawberry.UNSET, description="The cycle (a year).")
     party: str | None = strawberry.field(default=strawberry.UNSET, description="The party; null removes it.")
+    fec_committee_id: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Its FEC committee id (`C` and 8 digits); null removes it."
+    )
 
 
 @strawberry.input(description="A new message, as a draft with its first version.")

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import sqlalchemy as sa
 import strawberry
 from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
+from strawberry.utils.str_converters import to_camel_case
 
 from core.access import holds, readable
-from core.errors import ClientError
+from core.errors import ClientError, ValidationFailed
 from core.fastpath import SelectionPlan
 from core.relay import InvalidGlobalId, parse_global_id
-from core.sqljson import Computed, Row, SqlCompiler, python_only_type
+from core.sqljson import Argument, Computed, Row, SqlCompiler, python_only_type
 from models import akashic as m
 from models import akashic_sending as ms
 from models.akashic_donations import DonationLedgerEntry
@@ -104,10 +105,29 @@ class DiffSegment:
     text: str = strawberry.field(description="The words, with their whitespace.")
 
 
-async def _donation_totals(self: Campaign, info: Ctx) -> list[DonationTotals] | None:
+TotalsCycle = Annotated[
+    int | None,
+    strawberry.argument(description="Only this FEC two-year cycle's totals (an even year); null: every cycle's."),
+]
+
+
+def _check_cycle(cycle: int) -> int:
+    """`donation_reports.check_cycle`, its refusal as the client's error (VALIDATION, field `cycle`)."""
+    try:
+        return donations_svc.check_cycle(cycle)
+    except ValidationFailed as error:
+        raise ClientError(error.message, str(error.code.value), field=error.field) from None
+
+
+async def _donation_totals(self: Campaign, info: Ctx, cycle: TotalsCycle = None) -> list[DonationTotals] | None:
+    if cycle is not None:
+        _check_cycle(cycle)
     # None for a member whose role lacks `donations.read` (and for an API client: it holds no role).
     found = await info.context.loaders.akashic.donation_totals.load(self.pk)
-    return None if found is None else [DonationTotals.of(totals) for totals in found]
+    if found is None:
+        return None
+    # The loader reads every cycle's totals (one statement per batch of campaigns, whatever the cycles asked).
+    return [DonationTotals.of(totals) for totals in found if cycle is None or totals.cycle == cycle]
 
 
 _TOTALS_FIELDS = {
@@ -120,15 +140,22 @@ _TOTALS_FIELDS = {
 }
 
 
-def _donation_totals_sql(row: Row, compiler: SqlCompiler, selection: SelectionPlan) -> sa.ColumnElement[Any]:
+def _donation_totals_sql(
+    row: Row, compiler: SqlCompiler, selection: SelectionPlan, *, cycle: sa.BindParameter[int]
+) -> sa.ColumnElement[Any]:
     """`donationTotals` of the campaign's row in SQL: the ledger's sums per cycle
-    (`donation_reports.ledger_sums`, what `cycle_totals` returns), latest first, for the members
-    whose role holds `donations.read`, and null for the others, as the resolver answers."""
+    (`donation_reports.ledger_sums`, what `cycle_totals` returns), latest first, only `cycle`'s
+    unless it is null, for the members whose role holds `donations.read`, and null for the
+    others, as the resolver answers."""
     ledger = _ledger.alias(compiler.name("l"))
     sums = donations_svc.ledger_sums(ledger)
     per_cycle = (
         sa.select(ledger.c.cycle.label("cycle"), *(value.label(name) for name, value in sums.items()))
-        .where(ledger.c.organization_id == row.c.id, readable(ledger, table=_ledger))
+        .where(
+            ledger.c.organization_id == row.c.id,
+            readable(ledger, table=_ledger),
+            sa.or_(cycle.is_(None), ledger.c.cycle == cycle),
+        )
         .group_by(ledger.c.cycle)
         .correlate(row)
         .lateral(compiler.name("t"))
@@ -164,6 +191,9 @@ class Campaign(Node, kit.FromRow):
     election_date: date = kit.column(description="Election day.")
     party: str | None = kit.column(description="The candidate's party, if any.")
     election_cycle: int = kit.column(description="The election cycle: the year it ends (FEC's two-year cycles).")
+    fec_committee_id: str | None = kit.column(
+        description="Its FEC committee id (`C` and 8 digits): the filer id of its FEC Schedule A; null until set."
+    )
     created_at: datetime = kit.column(description="When it was created.")
     updated_at: datetime = kit.column(description="When its details last changed.")
     organization: Organization = kit.parent(
@@ -180,21 +210,26 @@ class Campaign(Node, kit.FromRow):
     )
     donation_totals = kit.computed(
         _donation_totals,
-        Computed(_donation_totals_sql),
+        Computed(_donation_totals_sql, arguments={"cycle": Argument(sa.Integer(), check=_check_cycle)}),
         description="Its donation totals per FEC cycle, summed from the ledger, the latest cycle first (none "
-        "without donations); null unless the viewer's role holds `donations.read`.",
+        "without donations), or only `cycle`'s (none without donations in it); null unless the viewer's role "
+        "holds `donations.read`. A `cycle` that is not an FEC cycle is a VALIDATION error.",
     )
 
 
 @strawberry.type(description="How far a sent message's deliveries got (all zero before it is sent).")
 class MessageDeliveryStats:
-    recipients: int = strawberry.field(description="Deliveries: one per recipient.")
+    recipients: int = strawberry.field(description="Recipients it goes to (the opted-out contacts aside).")
     queued: int = strawberry.field(description="Not handed to the provider yet.")
     sent: int = strawberry.field(description="Accepted by the provider (SendGrid, Twilio).")
     delivered: int = strawberry.field(description="Delivered (an open or a click implies it).")
     opened: int = strawberry.field(description="Opened (email; a read receipt for SMS).")
     clicked: int = strawberry.field(description="A link in it clicked (email).")
     failed: int = strawberry.field(description="Failed or bounced.")
+    opted_out: int = strawberry.field(
+        description="Contacts of its audience not sent to: they had opted out of the channel (when it was sent, or "
+        "before their turn came)."
+    )
 
 
 def _delivery_stats_sql(row: Row, compiler: SqlCompiler, selection: SelectionPlan) -> sa.ColumnElement[Any]:
@@ -209,7 +244,7 @@ def _delivery_stats_sql(row: Row, compiler: SqlCompiler, selection: SelectionPla
         .correlate(row)
         .lateral()
     )
-    leaves = {name: counts.c[name] for name in values}
+    leaves = {to_camel_case(name): counts.c[name] for name in values}
     return sa.select(compiler.leaves(selection, leaves)).select_from(counts).scalar_subquery()
 
 
@@ -221,7 +256,7 @@ def _delivery_stats_field() -> Any:
     return kit.computed(
         delivery_stats,
         Computed(_delivery_stats_sql),
-        description="Its deliveries' counts: recipients, sent, delivered, opened, clicked, failed.",
+        description="Its deliveries' counts: recipients, sent, delivered, opened, clicked, failed, opted out.",
     )
 
 
@@ -386,6 +421,10 @@ class MessageDeliveryStatus(Enum):
     BOUNCED = strawberry.enum_value(ms.DeliveryStatus.BOUNCED.value, description="The recipient's server refused it.")
     FAILED = strawberry.enum_value(
         ms.DeliveryStatus.FAILED.value, description="Not delivered: refused by the provider, undeliverable, or lost."
+    )
+    SKIPPED = strawberry.enum_value(
+        ms.DeliveryStatus.SKIPPED.value,
+        description="Not sent: the contact had opted out of the channel (unsubscribed, reported spam, texted STOP).",
     )
 
 

@@ -36,7 +36,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,9 +48,9 @@ from sqlmodel import col
 
 from core.access import quota_key, readable, requires
 from core.ai import AIProvider, AIProviderError, StructuredPrompt
-from core.context import Actor
+from core.context import Actor, run_in_transaction
 from core.errors import DomainError
-from core.events import organization_channel, process_bus, publish_after_commit
+from core.events import organization_channel, publish_after_commit
 from core.jobs import is_retryable
 from core.ratelimit import RateLimiter
 from core.relay import to_global_id
@@ -119,11 +119,9 @@ def _event(analysis: Any, message_status: str) -> dict[str, Any]:
     }
 
 
-async def _announce(analysis: Any, message_status: str) -> None:
-    """Publish a committed change of an analysis from the worker (no request session there)."""
-    bus = process_bus()
-    if bus is not None:
-        await bus.publish(organization_channel(analysis.organization_id), _event(analysis, message_status))
+def _announce(session: AsyncSession, analysis: Any, message_status: str) -> None:
+    """Publish a change of an analysis once the session's transaction commits."""
+    publish_after_commit(session, organization_channel(analysis.organization_id), _event(analysis, message_status))
 
 
 # ---------------------------------------------------------------------------- requests
@@ -353,13 +351,16 @@ async def _change(
     only_if: Sequence[str],
 ) -> Any | None:
     """Change the analysis while it is this job's and in one of `only_if`, commit, announce."""
-    async with sessions() as session, session.begin():
+
+    async def work(session: AsyncSession) -> Any | None:
         row = (await session.execute(_changed(analysis_id, job_id, values, only_if))).one_or_none()
         if row is None:
             return None
         message = await session.get_one(Message, row.message_id)
-    await _announce(row, message.status)
-    return row
+        _announce(session, row, message.status)
+        return row
+
+    return await run_in_transaction(sessions, work)
 
 
 async def _start(
@@ -367,7 +368,8 @@ async def _start(
 ) -> tuple[Any, Subject] | None:
     """The analysis, running (while it is this job's), and what it reads, in one transaction."""
     running = {"status": AnalysisStatus.RUNNING.value, "error": None}
-    async with sessions() as session, session.begin():
+
+    async def work(session: AsyncSession) -> tuple[Any, Subject] | None:
         row = (await session.execute(_changed(analysis_id, job_id, running, ACTIVE))).one_or_none()
         if row is None:
             return None
@@ -381,8 +383,10 @@ async def _start(
             audience_segments=list(message.audience_segments),
             committee=organization.name,
         )
-    await _announce(row, message.status)
-    return row, subject
+        _announce(session, row, message.status)
+        return row, subject
+
+    return await run_in_transaction(sessions, work)
 
 
 def _error_text(error: BaseException) -> str:
@@ -395,7 +399,7 @@ def _error_text(error: BaseException) -> str:
     return f"INTERNAL: {type(error).__name__} (see the job's error)"
 
 
-async def analysis_lost(session: AsyncSession, job: jobs.JobState) -> Callable[[], Awaitable[None]] | None:
+async def analysis_lost(session: AsyncSession, job: jobs.JobState) -> None:
     """An analysis whose job was lost for good (its worker died on the last attempt, so
     `run_analysis` never settled it): FAILED with the job's error, in the job's own transaction,
     so that it is never left "running" and anyone who may request it can run it again."""
@@ -404,14 +408,9 @@ async def analysis_lost(session: AsyncSession, job: jobs.JobState) -> Callable[[
     failed = {"status": AnalysisStatus.FAILED.value, "error": error[:1000], "completed_at": utcnow()}
     row = (await session.execute(_changed(analysis_id, job.id, failed, ACTIVE))).one_or_none()
     if row is None:  # re-requested since, or gone with its version
-        return None
+        return
     message = await session.get_one(Message, row.message_id)
-    status = message.status
-
-    async def announce() -> None:
-        await _announce(row, status)
-
-    return announce
+    _announce(session, row, message.status)
 
 
 async def run_analysis(run: jobs.JobRun) -> dict[str, Any]:

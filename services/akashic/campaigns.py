@@ -1,5 +1,6 @@
 """Campaigns: an organization of kind `campaign` and its details (office sought, jurisdiction,
-election date, party, election cycle), created together by `create_campaign` (the creator becomes
+election date, party, election cycle, FEC committee id: `C` and 8 digits, the filer id its FEC
+Schedule A names), created together by `create_campaign` (the creator becomes
 the campaign manager, the kind's owner role) and edited by `update_campaign` (`campaign.update`).
 
 Staff are the organization's members: the platform's membership mutations (invite, accept,
@@ -8,6 +9,7 @@ remove, change role) work on a campaign as on any organization, with the campaig
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -50,6 +52,21 @@ class CampaignDetails:
     party: str | None = None
     election_cycle: int | None = None
     clear_party: bool = False
+    fec_committee_id: str | None = None
+    clear_fec_committee_id: bool = False
+
+
+#: An FEC committee id: `C` and 8 digits (e.g. `C00123456`).
+FEC_COMMITTEE_ID = re.compile(r"^C[0-9]{8}$")
+
+
+def _fec_committee_id(value: str) -> str:
+    cleaned = value.strip().upper()
+    if not FEC_COMMITTEE_ID.match(cleaned):
+        raise ValidationFailed(
+            "An FEC committee id is `C` followed by 8 digits, e.g. C00123456", field=["input", "fecCommitteeId"]
+        )
+    return cleaned
 
 
 def _cycle(value: int) -> int:
@@ -87,6 +104,10 @@ def _values(details: CampaignDetails, *, creating: bool) -> dict[str, Any]:
         values["party"] = None
     elif details.party is not None:
         values["party"] = clean_text(details.party, field="party", max_length=120, required=False)
+    if details.clear_fec_committee_id:
+        values["fec_committee_id"] = None
+    elif details.fec_committee_id is not None:
+        values["fec_committee_id"] = _fec_committee_id(details.fec_committee_id)
     return values
 
 

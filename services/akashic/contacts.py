@@ -256,3 +256,38 @@ async def opt_out_email(session: AsyncSession, *, campaign_id: uuid.UUID, email:
         contact.email_opted_out_at = at
         contact.updated_at = utcnow()
         await session.flush()
+
+
+#: The words a text message answers to opt out of a sender's SMS, and back in (Twilio's default
+#: opt-out and opt-in keywords: the whole message, any case, spaces around it ignored).
+SMS_OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+SMS_OPT_IN_KEYWORDS = frozenset({"START", "UNSTOP"})
+
+
+async def sms_keyword(session: AsyncSession, *, phone: str, body: str, at: datetime) -> bool | None:
+    """A text message from `phone` to our sender: an opt-out keyword opts every contact with that
+    number out of SMS (the sender number is every campaign's, and the person asked it to stop),
+    an opt-in keyword opts them back in (their consent, given again); returns True for an
+    opt-out, False for an opt-in, None for any other message (nothing changes)."""
+    keyword = body.strip().upper()
+    if keyword in SMS_OPT_OUT_KEYWORDS:
+        opting_out = True
+    elif keyword in SMS_OPT_IN_KEYWORDS:
+        opting_out = False
+    else:
+        return None
+    number = normalize_phone(phone)
+    if number is None:
+        return opting_out
+    contacts = (
+        (await session.execute(sa.select(Contact).where(Contact.phone == number).with_for_update()))  # type: ignore[arg-type]
+        .scalars()
+        .all()
+    )
+    for contact in contacts:
+        wanted = (contact.sms_opted_out_at or at) if opting_out else None
+        if wanted != contact.sms_opted_out_at:
+            contact.sms_opted_out_at = wanted
+            contact.updated_at = utcnow()
+    await session.flush()
+    return opting_out

@@ -36,6 +36,7 @@ from services.akashic import CAMPAIGN, DONATIONS_READ, FINANCE_REPORT
 from services.akashic.donations import FIRST_CYCLE, ITEMIZATION_THRESHOLD_CENTS
 
 _donors = Donor.__table__  # type: ignore[attr-defined]
+_campaigns = Campaign.__table__  # type: ignore[attr-defined]
 _donations = Donation.__table__  # type: ignore[attr-defined]
 _ledger = DonationLedgerEntry.__table__  # type: ignore[attr-defined]
 
@@ -290,6 +291,8 @@ class ScheduleA:
     unitemized_cents: int
     #: The ledger's total for the cycle, summed on its own: itemized + unitemized equal it.
     ledger_total_cents: int
+    #: The campaign's FEC committee id, each row's filer id (None, and the column empty, until set).
+    filer_committee_id: str | None = None
 
 
 def _dollars(cents: int) -> str:
@@ -297,10 +300,11 @@ def _dollars(cents: int) -> str:
     return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
 
 
-def _schedule_a_row(entry: Any, aggregate: int) -> list[str]:
+def _schedule_a_row(entry: Any, aggregate: int, filer: str | None) -> list[str]:
     memo = _MEMOS.get(entry.kind, "")
     values = {
         "FORM TYPE": ITEMIZED_FORM_TYPE,
+        "FILER COMMITTEE ID NUMBER": filer or "",
         "TRANSACTION ID": str(entry.id),
         "ENTITY TYPE": "IND",
         "CONTRIBUTOR LAST NAME": entry.last_name,
@@ -358,6 +362,9 @@ async def schedule_a(
             await session.execute(sa.select(sa.func.coalesce(sa.func.sum(_ledger.c.amount_cents), 0)).where(condition))
         ).scalar_one()
     )
+    filer = (
+        await session.execute(sa.select(_campaigns.c.fec_committee_id).where(_campaigns.c.id == campaign_id))
+    ).scalar_one_or_none()
     totals: dict[uuid.UUID, int] = {}
     for entry in entries:
         totals[entry.donor_id] = totals.get(entry.donor_id, 0) + entry.amount_cents
@@ -370,8 +377,8 @@ async def schedule_a(
     for entry in entries:
         running[entry.donor_id] = running.get(entry.donor_id, 0) + entry.amount_cents
         if entry.donor_id in itemized:
-            writer.writerow(_schedule_a_row(entry, running[entry.donor_id]))
+            writer.writerow(_schedule_a_row(entry, running[entry.donor_id], filer))
             rows += 1
     itemized_cents = sum(totals[donor] for donor in itemized)
     unitemized_cents = sum(total for donor, total in totals.items() if donor not in itemized)
-    return ScheduleA(cycle, out.getvalue(), rows, len(itemized), itemized_cents, unitemized_cents, ledger_total)
+    return ScheduleA(cycle, out.getvalue(), rows, len(itemized), itemized_cents, unitemized_cents, ledger_total, filer)

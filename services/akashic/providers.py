@@ -24,7 +24,7 @@ from urllib.error import URLError
 import aiohttp
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import CustomArg, Mail
+from sendgrid.helpers.mail import CustomArg, Header, Mail
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
@@ -51,14 +51,21 @@ def _transient_status(status: int) -> bool:
 
 
 def missing_email_settings(settings: Settings) -> list[str]:
+    """What email needs: SendGrid, a sender, and the public origin its unsubscribe links name."""
     return [
         name
         for name, value in (
             ("SENDGRID_API_KEY", settings.sendgrid_api_key),
             ("AKASHIC_EMAIL_FROM", settings.akashic_email_from),
+            ("PUBLIC_BASE_URL", settings.public_base_url),
         )
         if not value
     ]
+
+
+def with_unsubscribe(text: str, unsubscribe_url: str) -> str:
+    """A campaign email's text with its unsubscribe link at the end."""
+    return f"{text.rstrip()}\n\n--\nTo stop receiving these emails, unsubscribe: {unsubscribe_url}\n"
 
 
 def missing_sms_settings(settings: Settings) -> list[str]:
@@ -85,9 +92,20 @@ class EmailSender:
     def _post(self, body: dict[str, Any]) -> Any:
         return self.client.client.mail.send.post(request_body=body, timeout=TIMEOUT_SECONDS)
 
-    async def send(self, *, delivery_id: uuid.UUID, to: str, subject: str, text: str) -> SendOutcome:
-        mail = Mail(from_email=self.sender, to_emails=to, subject=subject, plain_text_content=text)
+    async def send(
+        self, *, delivery_id: uuid.UUID, to: str, subject: str, text: str, unsubscribe_url: str
+    ) -> SendOutcome:
+        """One email, its unsubscribe link in the text and in the RFC 8058 headers (a mail
+        client's own unsubscribe button POSTs `List-Unsubscribe=One-Click` to it)."""
+        mail = Mail(
+            from_email=self.sender,
+            to_emails=to,
+            subject=subject,
+            plain_text_content=with_unsubscribe(text, unsubscribe_url),
+        )
         mail.custom_arg = CustomArg(DELIVERY_ARG, str(delivery_id))
+        mail.header = Header("List-Unsubscribe", f"<{unsubscribe_url}>")
+        mail.header = Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
         try:
             response = await asyncio.to_thread(self._post, mail.get())
         except HTTPError as error:

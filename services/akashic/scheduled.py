@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.context import Actor, AuditScope, run_in_transaction
 from core.errors import DomainError
-from core.events import SESSION_BUS_KEY, process_bus
 from models.akashic import Message, MessageStatus, MessageTransition
 from services.akashic import messages as workflow
 from services.akashic.sending import PROVIDERS, send_message
@@ -64,16 +63,8 @@ def _due(at: datetime) -> sa.Select[Any]:
     )
 
 
-def _with_bus(session: AsyncSession) -> None:
-    """Let the services' after-commit events out through this process's bus (shared through Redis)."""
-    bus = process_bus()
-    if bus is not None:
-        session.info[SESSION_BUS_KEY] = bus
-
-
 async def _send(runtime: JobRuntime, message_id: uuid.UUID, scheduler: Actor) -> None:
     async def work(session: AsyncSession) -> None:
-        _with_bus(session)
         await send_message(session, actor=scheduler, settings=runtime.settings, message_id=message_id)
 
     await run_in_transaction(runtime.sessions, work, audit=AuditScope(scheduler, operation=SEND_DUE_TASK))
@@ -83,7 +74,6 @@ async def _back_to_approved(runtime: JobRuntime, message_id: uuid.UUID, reason: 
     system = Actor.system(SEND_DUE_TASK)
 
     async def work(session: AsyncSession) -> bool:
-        _with_bus(session)
         message = await session.get(Message, message_id, with_for_update=True, populate_existing=True)
         if message is None or message.status != MessageStatus.SCHEDULED.value:
             return False  # sent or changed since

@@ -5,7 +5,8 @@ one whose time has come) gets one `message_deliveries` row per recipient, moves 
 background job (`SEND_KIND`, the sender's) is enqueued, all in the mutation's one transaction.
 The recipients are the campaign's contacts in the message's audience (a contact any of whose
 segments is one of the message's `audience_segments`; a message without segments speaks to every
-contact) who have the channel's address and have not opted out of it. A speech, a press release or
+contact) who have the channel's address and have not opted out of it; those who have get a
+`skipped` delivery (never sent; `deliveryStats.optedOut` counts them). A speech, a press release or
 a social post is not ours to send (`UNSUPPORTED_CHANNEL`); a channel whose provider is not
 configured is refused (`NOT_CONFIGURED`, naming the settings); no recipient at all is a
 `VALIDATION` error. Nothing is written in any of these cases.
@@ -18,13 +19,16 @@ the claim and, once the batch is done, fails the attempt so the platform retries
 (`JOB_MAX_RETRIES`); on the last attempt the deliveries still queued are failed. A permanent error
 (another 4xx) fails that delivery with the provider's error. A delivery that was claimed but
 never resolved (the worker died during the call) may have been sent: it is failed as
-`OUTCOME_UNKNOWN`, never sent twice.
+`OUTCOME_UNKNOWN`, never sent twice. Before each batch, the queued deliveries whose contact has
+opted out of the channel since are skipped. Every email carries its recipient's unsubscribe link
+(`services.akashic.unsubscribe`: in its text and its RFC 8058 `List-Unsubscribe` headers).
 
 **Statuses** come from the providers' signed webhooks (`handle_sendgrid_events`,
 `handle_twilio_status`) and only move forward: queued → sent → failed/bounced → delivered →
 opened → clicked (a later, stronger word wins: delivered after opened keeps opened, and each
 step's time is kept: an open implies delivery, a click an open). SendGrid's unsubscribe and spam
-reports opt the contact out of email.
+reports opt the contact out of email; a text of STOP (or another opt-out keyword) to the sender
+number opts its contacts out of SMS, START back in (`handle_twilio_inbound`).
 
 Every committed change of a message's deliveries is published on its campaign's channel
 (`DELIVERIES_UPDATED`), once per batch or webhook delivery.
@@ -35,18 +39,19 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.access import readable, requires
-from core.context import Actor
+from core.context import Actor, run_in_transaction
 from core.errors import Conflict, ErrorCode, ValidationFailed
-from core.events import organization_channel, process_bus, publish_after_commit
+from core.events import organization_channel, publish_after_commit
 from core.reads import Shape
 from core.settings import Settings
 from core.webhooks import VerifiedDelivery, callback_url
@@ -57,7 +62,7 @@ from models.jobs import BackgroundJob
 from services import audit, jobs
 from services.akashic import MESSAGES_SEND
 from services.akashic import messages as workflow
-from services.akashic.contacts import opt_out_email
+from services.akashic.contacts import opt_out_email, sms_keyword
 from services.akashic.providers import (
     DELIVERY_ARG,
     EmailSender,
@@ -66,6 +71,7 @@ from services.akashic.providers import (
     missing_email_settings,
     missing_sms_settings,
 )
+from services.akashic.unsubscribe import unsubscribe_url
 from services.inputs import utcnow
 
 logger = logging.getLogger("quintet.akashic.sending")
@@ -73,6 +79,7 @@ logger = logging.getLogger("quintet.akashic.sending")
 SEND_KIND = "akashic.send_message"
 SENDGRID_WEBHOOK = "akashic/sendgrid"
 TWILIO_WEBHOOK = "akashic/twilio"
+TWILIO_INBOUND_WEBHOOK = "akashic/twilio/inbound"
 BATCH = 50
 
 _deliveries = MessageDelivery.__table__  # type: ignore[attr-defined]
@@ -89,6 +96,8 @@ RANK = {
     DeliveryStatus.DELIVERED: 3,
     DeliveryStatus.OPENED: 4,
     DeliveryStatus.CLICKED: 5,
+    # Never sent: no provider's word applies to it.
+    DeliveryStatus.SKIPPED: 6,
 }
 
 
@@ -107,16 +116,21 @@ def missing_settings(settings: Settings, channel: MessageChannel) -> list[str]:
 # ------------------------------------------------------------------------------- sending
 
 
+#: Why a delivery was skipped (its status `skipped`): the contact opted out of the channel.
+OPTED_OUT = "OPTED_OUT: the contact opted out of this channel; not sent"
+
+
+def _opted_out_at(channel: MessageChannel | str, contacts: Any = _contacts) -> Any:
+    return contacts.c.email_opted_out_at if channel == MessageChannel.EMAIL else contacts.c.sms_opted_out_at
+
+
 def _recipients(message: Message, channel: MessageChannel) -> sa.Select[Any]:
-    """The contacts a message goes to, as the deliveries' columns."""
+    """The contacts in a message's audience with the channel's address, as the deliveries'
+    columns: queued, or skipped for those who opted out of the channel (counted in its stats)."""
     c = _contacts
     address = c.c.email if channel is MessageChannel.EMAIL else c.c.phone
-    opted_out = c.c.email_opted_out_at if channel is MessageChannel.EMAIL else c.c.sms_opted_out_at
-    conditions: list[sa.ColumnElement[bool]] = [
-        c.c.organization_id == message.organization_id,
-        address.is_not(None),
-        opted_out.is_(None),
-    ]
+    opted_out = _opted_out_at(channel).is_not(None)
+    conditions: list[sa.ColumnElement[bool]] = [c.c.organization_id == message.organization_id, address.is_not(None)]
     if message.audience_segments:
         conditions.append(c.c.segments.op("&&")(sa.cast(list(message.audience_segments), ARRAY(sa.Text))))
     return sa.select(
@@ -127,7 +141,8 @@ def _recipients(message: Message, channel: MessageChannel) -> sa.Select[Any]:
         sa.literal(channel.value),
         sa.literal(PROVIDERS[channel].value),
         address,
-        sa.literal(DeliveryStatus.QUEUED.value),
+        sa.case((opted_out, DeliveryStatus.SKIPPED.value), else_=DeliveryStatus.QUEUED.value),
+        sa.case((opted_out, OPTED_OUT), else_=sa.null()),
     ).where(*conditions)
 
 
@@ -162,7 +177,17 @@ async def send_message(
             field=["input", "messageId"],
         )
     await session.flush()
-    columns = ["id", "organization_id", "message_id", "contact_id", "channel", "provider", "recipient", "status"]
+    columns = [
+        "id",
+        "organization_id",
+        "message_id",
+        "contact_id",
+        "channel",
+        "provider",
+        "recipient",
+        "status",
+        "error",
+    ]
     inserted = await session.execute(
         sa.insert(_deliveries)
         .from_select(columns, _recipients(message, channel))
@@ -170,9 +195,13 @@ async def send_message(
         .execution_options(**audit.RECORDED)
     )
     rows = inserted.mappings().all()
-    if not rows:
+    queued = sum(1 for row in rows if row["status"] == DeliveryStatus.QUEUED.value)
+    if not queued:
+        skipped = len(rows)
         raise ValidationFailed(
-            "No contact in this message's audience can receive it (segments, addresses, opt-outs): nothing was sent",
+            "No contact in this message's audience can receive it (segments, addresses, opt-outs"
+            + (f": {skipped} opted out" if skipped else "")
+            + "): nothing was sent",
             field=["input", "messageId"],
         )
     for row in rows:
@@ -184,7 +213,7 @@ async def send_message(
         params={"message_id": str(message.id)},
         max_retries=settings.job_max_retries,
     )
-    return message, transition, job, len(rows)
+    return message, transition, job, queued
 
 
 # ----------------------------------------------------------------------------------- job
@@ -203,16 +232,29 @@ def _event(organization_id: uuid.UUID, message_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
-async def _publish_now(message: Message) -> None:
-    """Tell the campaign's subscribers (from the worker: its process's bus, shared through Redis)."""
-    bus = process_bus()
-    if bus is not None:
-        await bus.publish(organization_channel(message.organization_id), _event(message.organization_id, message.id))
+def _announce(session: AsyncSession, message: Message) -> None:
+    """Tell the campaign's subscribers once the session's transaction commits."""
+    publish_after_commit(
+        session, organization_channel(message.organization_id), _event(message.organization_id, message.id)
+    )
 
 
-async def _update(sessions: async_sessionmaker[AsyncSession], statement: Any) -> list[Any]:
-    async with sessions() as session, session.begin():
-        return list((await session.execute(statement)).all())
+async def _update(
+    sessions: async_sessionmaker[AsyncSession], *statements: Any, announce: Message | None = None
+) -> list[Any]:
+    """Run `statements` in one transaction (the rows of the last); with `announce`, that
+    message's deliveries changed: told once it commits."""
+
+    async def work(session: AsyncSession) -> list[Any]:
+        rows: list[Any] = []
+        for statement in statements:
+            result = cast("CursorResult[Any]", await session.execute(statement))
+            rows = list(result.all()) if result.returns_rows else []
+        if announce is not None:
+            _announce(session, announce)
+        return rows
+
+    return await run_in_transaction(sessions, work)
 
 
 def _queued(message_id: uuid.UUID) -> sa.ColumnElement[bool]:
@@ -243,16 +285,40 @@ def _fail_queued(message_id: uuid.UUID, error: str, *, claimed: bool | None) -> 
     )
 
 
-async def _fail_unresolved(sessions: async_sessionmaker[AsyncSession], message_id: uuid.UUID, *, claimed: bool) -> int:
+async def _fail_unresolved(
+    sessions: async_sessionmaker[AsyncSession], message_id: uuid.UUID, *, claimed: bool, announce: Message | None = None
+) -> int:
     """Fail the queued deliveries that were claimed and never resolved (`claimed`), or all of them."""
     if claimed:
         statement = _fail_queued(message_id, OUTCOME_UNKNOWN, claimed=True)
     else:
         statement = _fail_queued(message_id, GAVE_UP, claimed=None)
-    return len(await _update(sessions, statement))
+    return len(await _update(sessions, statement, announce=announce))
 
 
-async def _claim(sessions: async_sessionmaker[AsyncSession], message_id: uuid.UUID) -> list[Any]:
+def _skip_opted_out(message_id: uuid.UUID, channel: MessageChannel) -> Any:
+    """Skip the message's unclaimed queued deliveries whose contact opted out of the channel since
+    it was sent (an unsubscribe link, SendGrid's unsubscribe or spam report, an SMS STOP)."""
+    d, c = _deliveries, _contacts
+    now = utcnow()
+    return (
+        sa.update(d)
+        .where(
+            _queued(message_id),
+            d.c.attempted_at.is_(None),
+            c.c.id == d.c.contact_id,
+            c.c.organization_id == d.c.organization_id,
+            _opted_out_at(channel).is_not(None),
+        )
+        .values(status=DeliveryStatus.SKIPPED.value, error=OPTED_OUT, updated_at=now)
+    )
+
+
+async def _claim(
+    sessions: async_sessionmaker[AsyncSession], message_id: uuid.UUID, channel: MessageChannel
+) -> list[Any]:
+    """The next batch of the message's queued deliveries, claimed; those whose contact opted out
+    since are skipped first, in the same transaction."""
     d = _deliveries
     batch = (
         sa.select(d.c.id)
@@ -263,10 +329,11 @@ async def _claim(sessions: async_sessionmaker[AsyncSession], message_id: uuid.UU
     )
     return await _update(
         sessions,
+        _skip_opted_out(message_id, channel),
         sa.update(d)
         .where(d.c.id.in_(batch.scalar_subquery()))
         .values(attempted_at=utcnow())
-        .returning(d.c.id, d.c.recipient, d.c.channel),
+        .returning(d.c.id, d.c.recipient, d.c.channel, d.c.contact_id),
     )
 
 
@@ -298,7 +365,7 @@ def _resolved(delivery_id: uuid.UUID, outcome: SendOutcome) -> Any:
     return statement.values(status=DeliveryStatus.FAILED.value, error=outcome.error, failed_at=now, updated_at=now)
 
 
-async def send_lost(session: AsyncSession, job: jobs.JobState) -> Callable[[], Awaitable[None]] | None:
+async def send_lost(session: AsyncSession, job: jobs.JobState) -> None:
     """A send job lost for good (its worker died on the last attempt): its deliveries still queued
     are failed in the job's own transaction, never left queued: the claimed ones as
     OUTCOME_UNKNOWN (they may have gone out), the others as never sent."""
@@ -307,13 +374,8 @@ async def send_lost(session: AsyncSession, job: jobs.JobState) -> Callable[[], A
     for claimed, error in ((True, OUTCOME_UNKNOWN), (False, WORKER_LOST)):
         changed += len((await session.execute(_fail_queued(message_id, error, claimed=claimed))).all())
     message = await session.get(Message, message_id)
-    if not changed or message is None:
-        return None
-
-    async def announce() -> None:
-        await _publish_now(message)
-
-    return announce
+    if changed and message is not None:
+        _announce(session, message)
 
 
 async def run_send(run: jobs.JobRun) -> dict[str, Any]:
@@ -336,14 +398,20 @@ async def run_send(run: jobs.JobRun) -> dict[str, Any]:
     last_error: str | None = None
     try:
         while True:
-            claimed = await _claim(sessions, message_id)
+            claimed = await _claim(sessions, message_id, channel)
             if not claimed:
                 break
             statements = []
             for row in claimed:
                 if email is not None:
+                    link = unsubscribe_url(settings, contact_id=row.contact_id, campaign_id=message.organization_id)
+                    assert link is not None  # PUBLIC_BASE_URL is one of the email settings
                     outcome = await email.send(
-                        delivery_id=row.id, to=row.recipient, subject=message.title, text=version.body
+                        delivery_id=row.id,
+                        to=row.recipient,
+                        subject=message.title,
+                        text=version.body,
+                        unsubscribe_url=link,
                     )
                 else:
                     assert sms is not None
@@ -357,10 +425,7 @@ async def run_send(run: jobs.JobRun) -> dict[str, Any]:
                 else:
                     failed += 1
                 statements.append(_resolved(row.id, outcome))
-            async with sessions() as session, session.begin():
-                for statement in statements:
-                    await session.execute(statement)
-            await _publish_now(message)
+            await _update(sessions, *statements, announce=message)
             if retry:
                 break  # a provider in trouble: the job's retry comes back later for the rest
     finally:
@@ -369,8 +434,7 @@ async def run_send(run: jobs.JobRun) -> dict[str, Any]:
                 await sender.close()
     if retry:
         if run.attempt >= settings.job_max_retries + 1:
-            failed += await _fail_unresolved(sessions, message_id, claimed=False)
-            await _publish_now(message)
+            failed += await _fail_unresolved(sessions, message_id, claimed=False, announce=message)
             return {"sent": sent, "failed": failed + unknown, "gaveUp": True}
         await run.progress(0.5, f"{sent} sent; the provider failed for {retry}: retrying")
         raise jobs.JobFailed("PROVIDER_UNAVAILABLE", last_error or "The provider failed", retryable=True)
@@ -391,6 +455,8 @@ def advance(delivery: MessageDelivery, status: DeliveryStatus, at: datetime, *, 
     """Apply a provider's word on a delivery (see the module); True if anything changed."""
     before = (delivery.status, delivery.sent_at, delivery.delivered_at, delivery.opened_at, delivery.clicked_at)
     current = DeliveryStatus(delivery.status)
+    if current is DeliveryStatus.SKIPPED:
+        return False
     if status is not DeliveryStatus.QUEUED:
         delivery.sent_at = delivery.sent_at or at
     if status in (DeliveryStatus.DELIVERED, DeliveryStatus.OPENED, DeliveryStatus.CLICKED):
@@ -518,21 +584,37 @@ async def handle_twilio_status(session: AsyncSession, delivery: VerifiedDelivery
         _publish_changed(session, [found])
 
 
+async def handle_twilio_inbound(session: AsyncSession, delivery: VerifiedDelivery) -> None:
+    """The handler of `POST /webhooks/akashic/twilio/inbound` (Twilio's incoming-message webhook
+    of the sender number): STOP, STOPALL, UNSUBSCRIBE, CANCEL, END or QUIT opts the number's
+    contacts out of SMS, START or UNSTOP back in (`contacts.sms_keyword`); any other text is
+    acknowledged and ignored."""
+    form: Mapping[str, str] = delivery.payload["form"]
+    sender, body = form.get("From"), form.get("Body")
+    if not sender or body is None:
+        return
+    changed = await sms_keyword(session, phone=sender, body=body, at=utcnow())
+    if changed is not None:
+        logger.info("an SMS %s keyword from a contact's number", "opt-out" if changed else "opt-in")
+
+
 # --------------------------------------------------------------------------------- stats
 
 
 def stats_values(deliveries: Any) -> dict[str, sa.ColumnElement[Any]]:
-    """A message's delivery counts over `deliveries` (its rows), by GraphQL field name."""
+    """A message's delivery counts over `deliveries` (its rows), by field (`MessageDeliveryStats`'
+    attribute; the GraphQL name is its camel case)."""
     d = deliveries.c
     count = sa.func.count
     return {
-        "recipients": count(),
+        "recipients": count().filter(d.status != DeliveryStatus.SKIPPED.value),
         "queued": count().filter(d.status == DeliveryStatus.QUEUED.value),
         "sent": count().filter(d.sent_at.is_not(None)),
         "delivered": count().filter(d.delivered_at.is_not(None)),
         "opened": count().filter(d.opened_at.is_not(None)),
         "clicked": count().filter(d.clicked_at.is_not(None)),
         "failed": count().filter(d.status.in_((DeliveryStatus.FAILED.value, DeliveryStatus.BOUNCED.value))),
+        "opted_out": count().filter(d.status == DeliveryStatus.SKIPPED.value),
     }
 
 

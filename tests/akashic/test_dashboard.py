@@ -270,3 +270,58 @@ async def test_the_dashboard_through_viewer_campaigns_is_one_statement_too(
     ]
     assert answers["Volunteer"] == [{**answers["Manager"][0], "donationTotals": None}]
     assert answers["Outsider"] == []
+
+
+CYCLE_DASHBOARD = """query CycleDashboard($id: ID!, $cycle: Int) { node(id: $id) { id ... on Campaign {
+  messages(first: 2) { totalCount }
+  all: donationTotals { cycle totalCents }
+  thisCycle: donationTotals(cycle: $cycle) { cycle totalCents contributedCents reversedCents contributions donors }
+  last: donationTotals(cycle: 2024) { cycle donors } } } }"""
+
+
+async def test_one_cycles_totals_are_one_statement_whatever_the_cycle_and_a_bad_cycle_is_refused_alike(
+    gql: GraphQLClient, akashic_factory: AkashicFactory, session: AsyncSession
+) -> None:
+    world = await make_dashboard(gql, akashic_factory, session)
+    campaign_id = to_global_id("Campaign", from_global_id(world.campaign.id)[1])
+    totals = expected_totals()
+    this_cycle = totals[0]["cycle"]
+    token = world.finance.token
+    # When a member who reads donations asks for a cycle with donations, one without, and none
+    for cycle, expected in ((this_cycle, [totals[0]]), (2024, [totals[1]]), (2000, []), (None, totals)):
+        first = await gql(CYCLE_DASHBOARD, {"id": campaign_id, "cycle": cycle}, token=token)
+        second = await gql(CYCLE_DASHBOARD, {"id": campaign_id, "cycle": cycle}, token=token)
+        # Then the resolvers and the one statement answer alike: only that cycle's totals (or all of them)
+        assert second.statements == 1, cycle
+        assert second.body["extensions"]["sql"]["oneStatement"] is True
+        assert first.data == second.data
+        campaign = second.data["node"]
+        assert campaign["thisCycle"] == expected, cycle
+        assert campaign["all"] == [{"cycle": t["cycle"], "totalCents": t["totalCents"]} for t in totals]
+        assert campaign["last"] == [{"cycle": 2024, "donors": 1}]
+    # And a volunteer reads none of them, in one statement too
+    second = (await _twice_with(gql, world.volunteer, campaign_id, this_cycle))[1]
+    assert second.statements == 1
+    assert {key: second.data["node"][key] for key in ("all", "thisCycle", "last")} == dict.fromkeys(
+        ("all", "thisCycle", "last")
+    )
+    # When the cycle is not an FEC cycle (an odd year, one before the first)
+    for bad in (2025, 1974):
+        answers = await _twice_with(gql, world.finance, campaign_id, bad)
+        # Then both requests refuse it with the same client error, naming the argument
+        for answer in answers:
+            assert answer.error_codes == ["VALIDATION"]
+            (error,) = answer.errors
+            assert error["path"] == ["node", "thisCycle"]
+            assert error["extensions"]["field"] == ["cycle"]
+            assert answer.body["data"]["node"]["thisCycle"] is None
+            assert answer.body["data"]["node"]["last"] == [{"cycle": 2024, "donors": 1}]
+        assert answers[0].body["errors"] == answers[1].body["errors"]
+        assert answers[0].body["data"] == answers[1].body["data"]
+
+
+async def _twice_with(gql: GraphQLClient, viewer: Viewer, campaign: str, cycle: int) -> tuple[Response, Response]:
+    variables = {"id": campaign, "cycle": cycle}
+    return await gql(CYCLE_DASHBOARD, variables, token=viewer.token), await gql(
+        CYCLE_DASHBOARD, variables, token=viewer.token
+    )

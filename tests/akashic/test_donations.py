@@ -7,6 +7,7 @@ import csv
 import io
 import uuid
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.relay import to_global_id
+from models.akashic import Campaign
 from services.akashic.donation_reports import SCHEDULE_A_COLUMNS
 from services.akashic.donations import fec_cycle
 from tests.akashic.donations_support import (
@@ -29,6 +31,7 @@ from tests.akashic.donations_support import (
     post,
     stripe_delivery,
 )
+from tests.factories import insert_rows
 from tests.live.conftest import LiveServer
 from tests.support import GraphQLClient, Viewer
 
@@ -367,3 +370,93 @@ async def test_schedule_a_itemizes_donors_over_200_and_reconciles_with_the_ledge
         assert refused.errors[0]["extensions"]["permission"] == "finance.report"
     stranger = await api(SCHEDULE_A, {"c": gid(campaign), "y": 2026}, token=staff["outsider"].token)
     assert stranger.errors[0]["extensions"]["code"] == "NOT_FOUND"
+
+
+UPDATE_CAMPAIGN = """mutation U($input: UpdateCampaignInput!) { updateCampaign(input: $input) {
+  campaign { fecCommitteeId } errors { code field ... on ForbiddenError { permission } } } }"""
+FILED = """query S($c: ID!, $y: Int!) { fecScheduleA(campaignId: $c, cycle: $y) { csv filerCommitteeId } }"""
+
+
+async def test_the_schedule_a_names_the_fec_committee_id_that_whoever_manages_the_campaign_sets(
+    client: httpx.AsyncClient, api: GraphQLClient, session: AsyncSession, staff: dict[str, Viewer]
+) -> None:
+    campaign = await campaign_of(session, staff)
+    race = {"office": "Governor", "jurisdiction": "Ohio", "election_date": date(2026, 11, 3), "election_cycle": 2026}
+    await insert_rows(session, Campaign, [{"id": campaign, **race}])  # its details: what updateCampaign edits
+    await session.commit()
+    await deliver(client, donation_created(campaign, 30_000, donation_id="F1", received_at="2026-01-05T12:00:00Z"))
+    manager, finance = staff["campaign_manager"].token, staff["finance_director"].token
+    cid = to_global_id("Campaign", campaign)
+
+    async def filed() -> tuple[str | None, set[str]]:
+        report = (await api(FILED, {"c": gid(campaign), "y": 2026}, token=finance)).data["fecScheduleA"]
+        rows = list(csv.DictReader(io.StringIO(report["csv"])))
+        assert len(rows) == 1
+        return report["filerCommitteeId"], {r["FILER COMMITTEE ID NUMBER"] for r in rows}
+
+    async def update(value: Any, token: str) -> dict[str, Any]:
+        payload: dict[str, Any] = (
+            await api(UPDATE_CAMPAIGN, {"input": {"id": cid, "fecCommitteeId": value}}, token=token)
+        ).data["updateCampaign"]
+        return payload
+
+    # Given a campaign without one, its report says so and leaves the filer id empty
+    assert await filed() == (None, {""})
+    # Anything but `C` and 8 digits is refused, naming the field; nothing changes
+    for bad in ("C1234567", "X00123456", "C001234567", "C0012345a", "", "C 00123456"):
+        refused = await update(bad, manager)
+        assert [(e["code"], e["field"]) for e in refused["errors"]] == [("VALIDATION", ["input", "fecCommitteeId"])]
+    # Only whoever may manage the campaign (campaign.update) sets it
+    forbidden = await update("C00123456", finance)
+    assert [(e["code"], e["permission"]) for e in forbidden["errors"]] == [("FORBIDDEN", "campaign.update")]
+    assert await filed() == (None, {""})
+    # When the manager sets it (spaces and case forgiven), then every row names it as the filer
+    assert await update(" c00123456 ", manager) == {"campaign": {"fecCommitteeId": "C00123456"}, "errors": []}
+    assert await filed() == ("C00123456", {"C00123456"})
+    # And null removes it
+    assert (await update(None, manager))["campaign"] == {"fecCommitteeId": None}
+    assert await filed() == (None, {""})
+
+
+CAMPAIGN_TOTALS = """query C($id: ID!, $y: Int) { node(id: $id) { ... on Campaign {
+  donationTotals(cycle: $y) { cycle totalCents contributedCents reversedCents contributions donors } } } }"""
+
+
+async def test_a_campaigns_totals_of_one_cycle_are_that_cycles_totals(
+    client: httpx.AsyncClient, api: GraphQLClient, session: AsyncSession, staff: dict[str, Viewer]
+) -> None:
+    # Given a campaign with donations in the 2026 and 2028 cycles, one of them refunded in part
+    campaign = await campaign_of(session, staff)
+    race = {"office": "Mayor", "jurisdiction": "Ohio", "election_date": date(2026, 11, 3), "election_cycle": 2026}
+    await insert_rows(session, Campaign, [{"id": campaign, **race}])
+    await session.commit()
+    await deliver(client, donation_created(campaign, 12_000, donation_id="Y1", received_at="2025-03-01T12:00:00Z"))
+    await deliver(client, donation_created(campaign, 5_000, donation_id="Y2", received_at="2026-04-01T12:00:00Z"))
+    await deliver(client, donation_created(campaign, 8_000, donation_id="Y3", received_at="2027-02-01T12:00:00Z"))
+    await deliver(client, donation_reversed(campaign, "Y1", 2_000))
+    finance, volunteer = staff["finance_director"].token, staff["volunteer"].token
+    cid = to_global_id("Campaign", campaign)
+
+    async def totals(cycle: int | None, token: str = finance) -> Any:
+        answers = [(await api(CAMPAIGN_TOTALS, {"id": cid, "y": cycle}, token=token)).data for _ in range(2)]
+        assert answers[0] == answers[1]  # the resolvers, then the one statement
+        return answers[1]["node"]["donationTotals"]
+
+    # When the finance director asks for one cycle: that cycle's totals, as the root field sums them
+    for cycle in (2026, 2028):
+        root = (await api(TOTALS, {"c": gid(campaign), "y": cycle}, token=finance)).data["donationTotals"]
+        assert await totals(cycle) == [root]
+    assert (await totals(2026))[0]["totalCents"] == 15_000
+    # A cycle without donations: none; no cycle: every cycle's, the latest first
+    assert await totals(2024) == []
+    assert [t["cycle"] for t in await totals(None)] == [2028, 2026]
+    # A volunteer (no donations.read) reads null, whatever the cycle
+    assert await totals(2026, volunteer) is None
+    # Not an FEC cycle: a VALIDATION error naming `cycle`, on every request alike
+    for bad in (2027, 1974, 10_000):
+        for _ in range(2):
+            refused = await api(CAMPAIGN_TOTALS, {"id": cid, "y": bad}, token=finance)
+            assert [(e["extensions"]["code"], e["extensions"]["field"]) for e in refused.errors] == [
+                ("VALIDATION", ["cycle"])
+            ]
+            assert refused.body["data"] == {"node": {"donationTotals": None}}

@@ -34,6 +34,8 @@ from core.settings import Settings
 from core.webhooks import SENDGRID_SIGNATURE, SENDGRID_TIMESTAMP
 from services import jobs
 from services.akashic import ROLES, scheduled
+from services.akashic.providers import with_unsubscribe
+from services.akashic.sending import OPTED_OUT
 from services.jobs import JobRuntime
 from services.worker import retry_policy
 from tests.akashic.fake_providers import FakeSendGrid, FakeTwilio, running
@@ -53,7 +55,7 @@ SENDER_EMAIL = "chen@campaign.example"
 SENDER_PHONE = "+15550001111"
 SENDGRID_PATH = "/webhooks/akashic/sendgrid"
 
-STATS = "deliveryStats { recipients queued sent delivered opened clicked failed }"
+STATS = "deliveryStats { recipients queued sent delivered opened clicked failed optedOut }"
 MESSAGE = f"""query($id: ID!) {{ node(id: $id) {{ ... on Message {{ status {STATS}
   deliveries(first: 50) {{ totalCount nodes {{ id recipient status providerMessageId error contact {{ name }} }} }}
   }} }} }}"""
@@ -105,6 +107,9 @@ async def module_world(database_url: str, data_dir: Path) -> AsyncIterator[World
             serve(app) as server,
             httpx.AsyncClient(base_url=server.http, timeout=30) as http,
         ):
+            # The API's public origin (its emails' unsubscribe links, Twilio's signed URLs): known
+            # once it listens.
+            settings.public_base_url = server.http
             api = GraphQLClient(http)
             yield World(api, http, AkashicFactory(api), server, settings, sendgrid, twilio)
 
@@ -146,6 +151,14 @@ def _to(request: Any) -> str:
     """The recipient of a request the fake SendGrid received."""
     address: str = request.body["personalizations"][0]["to"][0]["email"]
     return address
+
+
+def _unsubscribe_link(request: Any) -> str:
+    """The unsubscribe link of an email the fake SendGrid received (its `List-Unsubscribe`)."""
+    header: str = request.body["headers"]["List-Unsubscribe"]
+    assert header.startswith("<")
+    assert header.endswith(">")
+    return header[1:-1]
 
 
 def _unique(name: str) -> str:
@@ -294,6 +307,7 @@ async def test_an_email_goes_to_its_audience_once_and_the_signed_events_move_its
         "opened": 0,
         "clicked": 0,
         "failed": 0,
+        "optedOut": 1,  # Cy: in the audience, opted out of email
     }
 
     await world.drain()
@@ -303,15 +317,22 @@ async def test_an_email_goes_to_its_audience_once_and_the_signed_events_move_its
         assert request.headers["authorization"] == "Bearer SG.test-key"
         assert request.body["from"] == {"email": SENDER_EMAIL}
         assert request.body["subject"] == "Saturday"
-        assert request.body["content"] == [{"type": "text/plain", "value": "Canvass with us on Saturday."}]
+        link = _unsubscribe_link(request)
+        assert link.startswith(world.server.http + "/akashic/unsubscribe/")
+        assert request.body["content"] == [
+            {"type": "text/plain", "value": with_unsubscribe("Canvass with us on Saturday.", link)}
+        ]
+        assert request.body["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     contacted = {_to(r) for r in world.sendgrid.received}
     assert not {bob, cy} & contacted  # another segment; opted out
 
     read = await _message(world, message, manager)
     assert read["deliveryStats"]["sent"] == 2
     by_recipient = {d["recipient"]: d for d in read["deliveries"]["nodes"]}
-    assert set(by_recipient) == {ada, eve}
-    assert all(d["status"] == "SENT" and d["providerMessageId"] for d in by_recipient.values())
+    assert set(by_recipient) == {ada, eve, cy}
+    assert all(by_recipient[r]["status"] == "SENT" and by_recipient[r]["providerMessageId"] for r in (ada, eve))
+    assert (by_recipient[cy]["status"], by_recipient[cy]["providerMessageId"]) == ("SKIPPED", None)
+    assert by_recipient[cy]["error"].startswith("OPTED_OUT")
     request_of = {_to(r): r for r in requests}
 
     # Ada's email is delivered, opened, then delivered is reported again: it stays opened. Eve's bounces.
@@ -324,12 +345,21 @@ async def test_an_email_goes_to_its_audience_once_and_the_signed_events_move_its
     response = await world.http.post(SENDGRID_PATH, content=body, headers=headers)
     assert response.status_code == 200, response.text
     replay = await world.http.post(SENDGRID_PATH, content=body, headers=headers)
-    assert (replay.status_code, replay.json()["error"]["code"]) == (409, "WEBHOOK_REPLAYED")
+    assert (replay.status_code, replay.json()["replayed"]) == (200, True)  # acknowledged, applied once
     body, headers = _signed_events([_event("delivered", request_of[ada]), {"event": "processed", "email": ada}])
     assert (await world.http.post(SENDGRID_PATH, content=body, headers=headers)).status_code == 200
 
     stats = (await _message(world, message, manager))["deliveryStats"]
-    assert stats == {"recipients": 2, "queued": 0, "sent": 2, "delivered": 1, "opened": 1, "clicked": 0, "failed": 1}
+    assert stats == {
+        "recipients": 2,
+        "queued": 0,
+        "sent": 2,
+        "delivered": 1,
+        "opened": 1,
+        "clicked": 0,
+        "failed": 1,
+        "optedOut": 1,
+    }
     statuses = {
         d["recipient"]: (d["status"], d["error"])
         for d in (await _message(world, message, manager))["deliveries"]["nodes"]
@@ -366,11 +396,11 @@ async def test_an_email_goes_to_its_audience_once_and_the_signed_events_move_its
     async with engine.connect() as conn:
         rows = (
             await conn.execute(
-                sa.text("SELECT count(*) FROM message_deliveries WHERE message_id = :id"),
+                sa.text("SELECT status, count(*) FROM message_deliveries WHERE message_id = :id GROUP BY status"),
                 {"id": parse_global_id(message.id, "Message")},
             )
-        ).scalar_one()
-    assert rows == 2
+        ).all()
+    assert dict(rows) == {"opened": 1, "bounced": 1, "skipped": 1}  # Ada, Eve; Cy, opted out
 
 
 def _twilio_callback(
@@ -427,7 +457,7 @@ async def test_an_sms_goes_through_twilio_and_its_signed_status_callbacks_count(
         assert response.status_code == 200, response.text
     path, body, headers = delivered
     replay = await world.http.post(path, content=body, headers=headers)
-    assert (replay.status_code, replay.json()["error"]["code"]) == (409, "WEBHOOK_REPLAYED")
+    assert (replay.status_code, replay.json()["replayed"]) == (200, True)  # acknowledged, applied once
     forged_path, forged_body, forged_headers = _twilio_callback(
         requests[two].body["StatusCallback"], {"MessageSid": sids[two], "MessageStatus": "delivered"}, token="wrong"
     )
@@ -443,9 +473,11 @@ async def test_an_sms_goes_through_twilio_and_its_signed_status_callbacks_count(
         "opened": 0,
         "clicked": 0,
         "failed": 1,
+        "optedOut": 1,
     }
     statuses = {d["recipient"]: (d["status"], d["error"]) for d in read["deliveries"]["nodes"]}
     assert statuses[one] == ("DELIVERED", None)  # "sent" after "delivered" moved nothing back
+    assert statuses[three] == ("SKIPPED", OPTED_OUT)
     assert statuses[two] == ("FAILED", "Twilio undelivered (error 30003)")
 
 
@@ -473,6 +505,7 @@ async def test_a_transient_error_is_retried_and_a_permanent_one_fails_the_delive
         "opened": 0,
         "clicked": 0,
         "failed": 1,
+        "optedOut": 0,
     }
     failed = [d for d in read["deliveries"]["nodes"] if d["status"] == "FAILED"]
     assert [d["recipient"] for d in failed] == [refused]
@@ -723,3 +756,138 @@ async def test_scheduled_messages_go_out_at_their_time_by_whoever_scheduled_them
     await world.drain()
     assert [_to(r) for r in world.sendgrid.received if _to(r) == reader] == [reader]
     assert (await _message(world, due, manager))["deliveries"]["nodes"][0]["status"] == "SENT"
+
+
+INBOUND_PATH = "/webhooks/akashic/twilio/inbound"
+
+
+async def _text_in(world: World, sender: str, body: str, *, token: str = TWILIO_TOKEN) -> httpx.Response:
+    """A text message from `sender` to our number, as Twilio's incoming-message webhook posts it."""
+    params = {
+        "MessageSid": "SM" + secrets.token_hex(16),
+        "AccountSid": TWILIO_SID,
+        "From": sender,
+        "To": SENDER_PHONE,
+        "Body": body,
+        "NumMedia": "0",
+    }
+    url = world.server.http + INBOUND_PATH
+    headers = {
+        "x-twilio-signature": RequestValidator(token).compute_signature(url, params),
+        "content-type": "application/x-www-form-urlencoded",
+    }
+    return await world.http.post(INBOUND_PATH, content=urlencode(params).encode(), headers=headers)
+
+
+async def _opted_out(world: World, campaign: CampaignRef, token: str) -> dict[str, tuple[bool, bool]]:
+    query = """query($id: ID!) { node(id: $id) { ... on Campaign { contacts(first: 50) {
+      nodes { name emailOptedOutAt smsOptedOutAt } } } } }"""
+    nodes = (await world.api(query, {"id": campaign.id}, token=token)).data["node"]["contacts"]["nodes"]
+    return {n["name"]: (n["emailOptedOutAt"] is not None, n["smsOptedOutAt"] is not None) for n in nodes}
+
+
+async def test_an_emails_unsubscribe_link_opts_its_contact_out_and_no_email_reaches_them_again(world: World) -> None:
+    campaign = await world.factory.campaign()
+    manager = campaign.manager.token
+    ada, bo = _unique("ada"), _unique("bo")
+    rows = [{"name": "Ada", "email": ada}, {"name": "Bo", "email": bo}]
+    assert (await _import(world, campaign, rows, manager))["errors"] == []
+    first = await _approved(world, campaign, title="First")
+    assert (await _send(world, first, manager))["recipients"] == 2
+    await world.drain()
+    links = {_to(r): _unsubscribe_link(r) for r in world.sendgrid.accepted() if _to(r) in {ada, bo}}
+    assert set(links) == {ada, bo}
+    assert links[ada] != links[bo]
+    path = urlsplit(links[ada]).path
+
+    # Given the link, a GET (a mail scanner, or the person) shows the button and changes nothing
+    page = await world.http.get(path)
+    assert page.status_code == 200
+    assert '<form method="post">' in page.text
+    assert page.headers["cache-control"] == "no-store"
+    assert await _opted_out(world, campaign, manager) == {"Ada": (False, False), "Bo": (False, False)}
+    # A forged or changed token is refused and changes nothing
+    token = path.rsplit("/", 1)[1]
+    forged = f"{token[:-4]}{'AAAA' if not token.endswith('AAAA') else 'BBBB'}"
+    for bad in (forged, "not-a-token", token.split(".")[0]):
+        refused = await world.http.post(f"/akashic/unsubscribe/{bad}", content=b"List-Unsubscribe=One-Click")
+        assert refused.status_code == 400, bad
+    assert await _opted_out(world, campaign, manager) == {"Ada": (False, False), "Bo": (False, False)}
+
+    # When the mail client's one-click POST comes (RFC 8058), then Ada is out of email, once
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    for _ in range(2):
+        done = await world.http.post(path, content=b"List-Unsubscribe=One-Click", headers=headers)
+        assert done.status_code == 200
+        assert "You are unsubscribed" in done.text
+    assert await _opted_out(world, campaign, manager) == {"Ada": (True, False), "Bo": (False, False)}
+
+    # And the next email goes to Bo alone; its stats say one contact had opted out
+    second = await _approved(world, campaign, title="Second")
+    assert (await _send(world, second, manager))["recipients"] == 1
+    await world.drain()
+    assert [_to(r) for r in world.sendgrid.accepted() if r.body["subject"] == "Second" and _to(r) in {ada, bo}] == [bo]
+    stats = (await _message(world, second, manager))["deliveryStats"]
+    assert (stats["recipients"], stats["sent"], stats["optedOut"]) == (1, 1, 1)
+
+
+async def test_a_contact_who_opts_out_before_their_turn_is_skipped_by_the_sending_job(world: World) -> None:
+    campaign = await world.factory.campaign()
+    manager = campaign.manager.token
+    stays, leaves = _unique("stays"), _unique("leaves")
+    rows = [{"name": "Stays", "email": stays}, {"name": "Leaves", "email": leaves}]
+    assert (await _import(world, campaign, rows, manager))["errors"] == []
+    earlier = await _approved(world, campaign, title="Earlier")
+    assert (await _send(world, earlier, manager))["recipients"] == 2
+    await world.drain()
+    link = next(_unsubscribe_link(r) for r in world.sendgrid.accepted() if _to(r) == leaves)
+    # Given a message sent (its deliveries queued) while its job has not run yet
+    later = await _approved(world, campaign, title="Later")
+    assert (await _send(world, later, manager))["recipients"] == 2
+    # When one recipient unsubscribes by an earlier email's link before the job reaches them
+    assert (await world.http.post(urlsplit(link).path, content=b"List-Unsubscribe=One-Click")).status_code == 200
+    await world.drain()
+    # Then the job skips them, and the message's stats and deliveries say so
+    later_to = [_to(r) for r in world.sendgrid.accepted() if r.body["subject"] == "Later" and _to(r) in {stays, leaves}]
+    assert later_to == [stays]
+    read = await _message(world, later, manager)
+    assert (read["deliveryStats"]["sent"], read["deliveryStats"]["optedOut"]) == (1, 1)
+    statuses = {d["recipient"]: (d["status"], d["error"]) for d in read["deliveries"]["nodes"]}
+    assert statuses[leaves] == ("SKIPPED", OPTED_OUT)
+
+
+async def test_a_texted_stop_opts_the_number_out_of_sms_and_start_back_in(world: World) -> None:
+    campaign = await world.factory.campaign()
+    other = await world.factory.campaign()
+    manager = campaign.manager.token
+    one, two = _phone(), _phone()
+    rows = [{"name": "One", "phone": one}, {"name": "Two", "phone": two}]
+    assert (await _import(world, campaign, rows, manager))["errors"] == []
+    assert (await _import(world, other, [{"name": "One elsewhere", "phone": one}], other.manager.token))["errors"] == []
+
+    # Any other text, and a STOP whose signature does not verify, change nothing
+    assert (await _text_in(world, one, "stop texting me please")).status_code == 200
+    forged = await _text_in(world, one, "STOP", token="wrong")
+    assert (forged.status_code, forged.json()["error"]["code"]) == (401, "WEBHOOK_SIGNATURE_INVALID")
+    assert await _opted_out(world, campaign, manager) == {"One": (False, False), "Two": (False, False)}
+
+    # When One texts " Stop " (any opt-out keyword, any case), then that number is out of SMS in
+    # every campaign that has it (the sender number is theirs all), and the next text skips it
+    for keyword in (" Stop ", "quit"):
+        assert (await _text_in(world, one, keyword)).status_code == 200
+    assert await _opted_out(world, campaign, manager) == {"One": (False, True), "Two": (False, False)}
+    assert await _opted_out(world, other, other.manager.token) == {"One elsewhere": (False, True)}
+    message = await _approved(world, campaign, channel="SMS", body="Polls open at 7.")
+    assert (await _send(world, message, manager))["recipients"] == 1
+    await world.drain()
+    texted = [
+        r.body["To"]
+        for r in world.twilio.accepted()
+        if r.body["Body"] == "Polls open at 7." and r.body["To"] in {one, two}
+    ]
+    assert texted == [two]
+    assert (await _message(world, message, manager))["deliveryStats"]["optedOut"] == 1
+
+    # And START opts them back in
+    assert (await _text_in(world, one, "START")).status_code == 200
+    assert await _opted_out(world, campaign, manager) == {"One": (False, False), "Two": (False, False)}

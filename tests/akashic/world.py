@@ -128,7 +128,12 @@ async def _campaign(session: AsyncSession, user_id: uuid.UUID, role: str, n: int
     await insert_rows(
         session, Membership, [{"id": uuid.uuid4(), "organization_id": pk, "user_id": user_id, "role": role}]
     )
-    details = {"office": f"Mayor {AWKWARD}", "jurisdiction": "Springfield", "election_cycle": 2026}
+    details = {
+        "office": f"Mayor {AWKWARD}",
+        "jurisdiction": "Springfield",
+        "election_cycle": 2026,
+        "fec_committee_id": None if n % 2 else f"C{n + 1:08d}",
+    }
     party = None if n % 2 else "Independent"
     await insert_rows(
         session, Campaign, [{"id": pk, **details, "election_date": date(2026, 11, 3 + n), "party": party}]
@@ -162,4 +167,7 @@ async def build(session: AsyncSession, user_id: uuid.UUID, size: int) -> Mapping
     return ids
 
 
-AKASHIC_WORLD = ProductWorld(build=build)
+#: The world's donations are in the cycles 2026 and 2024; none in 2022; null: every cycle.
+CYCLES = [("2026", 2026), ("2024", 2024), ("2022", 2022), ("null", None)]
+
+AKASHIC_WORLD = ProductWorld(build=build, arguments={"Campaign.donationTotals(cycle)": CYCLES})
