@@ -14,7 +14,8 @@ Each statement is PREPAREd once on one connection and then run as `EXPLAIN (ANAL
 EXECUTE`, the calls alternating (campaigns and callers), as a server's pooled connection runs
 it: the plan cache chooses custom or generic plans as it does for the servers' prepared
 statements. Warm-up runs first; the figures are medians. Execution time, not throughput: it
-moves little with the load of a shared machine. Read-only: nothing is written.
+moves little with the load of a shared machine. The statements write nothing, but the app
+migrates the database as it starts: on a branch with a migration, point `--database` at a copy.
 """
 
 from __future__ import annotations
