@@ -35,9 +35,11 @@ What the declarations say, and what keeps this exact:
 - `node(id:)` and `nodes(ids:)` (`NodeLookup`) read the objects of every type declared with its
   table, scoped as its loader scopes it (`SqlType.readable`), and the viewer by its own id only
   (`SqlType.identifies`). The ids are decoded at each
-  request into parameters (type keys and primary keys, arrays in the ids' order for `nodes`),
-  so the statement is made once per document: per id, a CASE on its type key runs only that
-  type's subquery, and an unknown type, another viewer's object or a missing one is null. What
+  request into parameters (type keys and primary keys, arrays in the ids' order for `nodes`):
+  per id, a CASE on its type key runs only that type's subquery, and an unknown type, another
+  viewer's object or a missing one is null. The statement is made once per document and type of
+  the ids (`NodeIds.arm`): its CASE holds the arm of that type only (ids of several types: every
+  type's), for Postgres opens, locks and starts every arm's tables at each execution. What
   has to be the resolvers' (an invalid id, too many, an id of a type without a SQL form or
   whose selection here has none) is found per request and sent to them (`NodeIds.bind`);
   tests/test_sqljson_nodes.py compares both paths.
@@ -343,6 +345,8 @@ REFUSED = "statement refused by Postgres"
 
 #: Statements kept per document, one per shape of its arguments (most recently used).
 MAX_STATEMENTS_PER_DOCUMENT = 16
+#: Per lookup of a statement, the type keys of its `node`/`nodes` CASE's arms (None: all).
+Arms = tuple[frozenset[str] | None, ...]
 
 #: The arguments a connection may take; any other one keeps the document on the resolvers.
 CONNECTION_ARGUMENTS = frozenset({"first", "after", "last", "before", "orderBy", "filter"})
@@ -431,7 +435,7 @@ class SqlPlan:
     sites: list[Site]
     operation: Any
     lookups: list[NodeIds | ArgumentValue] = field(default_factory=list)
-    statements: OrderedDict[tuple[ConnectionShape, ...], Shape] = field(default_factory=OrderedDict)
+    statements: OrderedDict[tuple[tuple[ConnectionShape, ...], Arms], Shape] = field(default_factory=OrderedDict)
 
     async def run(
         self,
@@ -480,7 +484,8 @@ class SqlPlan:
             declined = lookup.bind(variable_values, params)
             if declined is not None:
                 raise Fallback(f"no SQL form: {declined}")
-        statement = self.statement(tuple(shapes))
+        arms = tuple(lookup.arm(params) if isinstance(lookup, NodeIds) else None for lookup in self.lookups)
+        statement = self.statement(tuple(shapes), arms)
         pool = read_pool(engine)
         if pool is not None and statement.renderable(pool.dialect):
             rows = await statement.fetch_direct(pool, params)
@@ -552,17 +557,18 @@ class SqlPlan:
         )
         return shape, params
 
-    def statement(self, shapes: tuple[ConnectionShape, ...]) -> Shape:
-        statement = self.statements.get(shapes)
+    def statement(self, shapes: tuple[ConnectionShape, ...], arms: Arms = ()) -> Shape:
+        key = (shapes, arms)
+        statement = self.statements.get(key)
         if statement is not None:
-            self.statements.move_to_end(shapes)
+            self.statements.move_to_end(key)
             return statement
-        compiler = SqlCompiler(self.strawberry, self.types, shapes)
+        compiler = SqlCompiler(self.strawberry, self.types, shapes, arms)
         try:
             data = compiler.object(self.plan.root, None)
         except SqlUnsupported as reason:
             raise Fallback(f"no SQL form: {reason}") from reason
-        statement = self.statements[shapes] = Shape(sa.select(sa.cast(data, sa.Text).label("data")))
+        statement = self.statements[key] = Shape(sa.select(sa.cast(data, sa.Text).label("data")))
         while len(self.statements) > MAX_STATEMENTS_PER_DOCUMENT:
             self.statements.popitem(last=False)
         return statement
@@ -598,11 +604,17 @@ class SqlCompiler:
     it walks the plan once to find its connections (`sites`) and what has no SQL form."""
 
     def __init__(
-        self, strawberry_schema: Any, types: Mapping[str, SqlType], shapes: tuple[ConnectionShape, ...] | None = None
+        self,
+        strawberry_schema: Any,
+        types: Mapping[str, SqlType],
+        shapes: tuple[ConnectionShape, ...] | None = None,
+        arms: Arms = (),
     ) -> None:
         self.strawberry = strawberry_schema
         self.types = types
         self.shapes = shapes
+        #: Per lookup (in `lookups` order), the type keys whose subqueries its CASE needs, or None: all.
+        self.arms = arms
         self.sites: list[Site] = []
         self._connections = 0
         self.lookups: list[NodeIds | ArgumentValue] = []
@@ -968,6 +980,18 @@ class NodeIds:
             params[self.types], params[self.pks] = types[0], pks[0]
         return None
 
+    def arm(self, params: Mapping[str, Any]) -> frozenset[str] | None:
+        """The type keys of the bound ids (`bind`) whose subqueries the statement needs: the one
+        type of `node`'s id, or of `nodes`' ids when they are all of one type (none for an unknown
+        type); None, every compiled type's, for ids of several types. A statement is made per
+        value (`SqlPlan.statements`): Postgres plans, locks and starts only the subqueries that can
+        run, where a CASE over every type made it open every type's tables and indexes at each
+        execution. Ids of several types share one statement, so that their combinations make no
+        more statements than one."""
+        bound = params[self.types]
+        keys = {key for key in (bound if self.rule.many else (bound,)) if key is not None}
+        return frozenset(keys) if len(keys) <= 1 else None
+
 
 def _abstract(completer: Completer, many: bool, field_name: str) -> AbstractCompleter:
     """The completer of the objects of a `node` field (nullable), or of `nodes`' items (nullable)."""
@@ -1021,6 +1045,7 @@ def node_lookup(compiler: SqlCompiler, rule: NodeLookup, field_plan: FieldPlan) 
 
     null = sa.cast(sa.null(), JSON)
     whens: list[tuple[sa.ColumnElement[bool], sa.ColumnElement[Any]]] = []
+    keys: list[str] = []  # each arm's type key
     for type_name, plan in abstract.plans.items():
         declared = compiler.types.get(type_name)
         key = (declared.type_key or type_name) if declared is not None else type_name
@@ -1040,13 +1065,20 @@ def node_lookup(compiler: SqlCompiler, rule: NodeLookup, field_plan: FieldPlan) 
         if row is None:
             assert declared.identifies is not None
             whens.append((sa.and_(type_key == key, declared.identifies(pk)), value))
+            keys.append(key)
             lookup.compiled[key] = type_name
             continue
         found = sa.select(value).where(row.c.id == pk, declared.readable(row))
         if ids is not None:
             found = found.correlate(ids)
         whens.append((type_key == key, found.scalar_subquery()))
+        keys.append(key)
         lookup.compiled[key] = type_name
+    # Every type's selection is compiled (its connections and lookups numbered alike in every
+    # statement of the document); the CASE keeps only the arms this statement's ids can take.
+    arms = compiler.arms[len(compiler.lookups)] if len(compiler.lookups) < len(compiler.arms) else None
+    if arms is not None:
+        whens = [when for when, key in zip(whens, keys, strict=True) if key in arms]
     compiler.lookups.append(lookup)
 
     one = sa.case(*whens, else_=null) if whens else null

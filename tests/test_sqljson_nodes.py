@@ -386,22 +386,46 @@ async def test_literals_variables_aliases_and_fragments(pair: Pair, world: World
     assert (await data(pair, variables, swapped, world.a.token))["node"] == {"id": pillar}
 
 
-async def test_the_statement_is_made_once_and_holds_no_value(pair: Pair, world: World, engine: AsyncEngine) -> None:
+async def test_a_statement_is_made_once_per_type_of_id_and_holds_no_value(
+    pair: Pair, world: World, engine: AsyncEngine
+) -> None:
     query = "query One($id: ID!) { node(id: $id) { id } nodes(ids: [$id]) { id } }"
-    first, second = world.a.ids["Task"][0], world.a.ids["Pillar"][0]
+    first, again, second = world.a.ids["Task"][0], world.a.ids["Task"][1], world.a.ids["Pillar"][0]
     await answered_by_sql(pair, query, {"id": first}, world.a.token)
     plan = pair.plans.get(query, None)
     assert plan is not None
     assert plan.sql is not None
     statement = plan.sql
-    await answered_by_sql(pair, query, {"id": second}, world.a.token)
+    for value in (again, second, first):
+        await answered_by_sql(pair, query, {"id": value}, world.a.token)
     assert pair.plans.get(query, None) is plan
     assert plan.sql is statement
-    (shape,) = statement.statements.values()  # one statement for both requests
-    text = shape.rendered(engine.dialect).sql
-    for value in (first, second):
-        assert value not in text
-        assert str(from_global_id(value)[1]) not in text
+    # One statement per type of the id, whatever the id: two tasks share theirs.
+    by_type = {arms: shape for (_, arms), shape in statement.statements.items()}
+    assert set(by_type) == {(frozenset({"Task"}),) * 2, (frozenset({"Pillar"}),) * 2}
+    texts = {arms[0]: by_type[arms].rendered(engine.dialect).sql for arms in by_type}
+    for text in texts.values():
+        for value in (first, again, second):
+            assert value not in text
+            assert str(from_global_id(value)[1]) not in text
+    # Each reads its type's table only: no subquery of the other types is planned or started.
+    assert "FROM tasks" in texts[frozenset({"Task"})]
+    assert "FROM pillars" not in texts[frozenset({"Task"})]
+    assert "FROM pillars" in texts[frozenset({"Pillar"})]
+    assert "FROM tasks" not in texts[frozenset({"Pillar"})]
+
+
+async def test_ids_of_several_types_share_the_statement_of_every_type(pair: Pair, world: World) -> None:
+    query = "query Several($ids: [ID!]!) { nodes(ids: $ids) { id } }"
+    task, pillar, project = world.a.ids["Task"][0], world.a.ids["Pillar"][0], world.a.ids["Project"][0]
+    unknown = to_global_id("Bogus", uuid.uuid4())  # of no type: null
+    for ids in ([task, pillar], [pillar, project], [project, task, pillar], [task, task], [unknown]):
+        await answered_by_sql(pair, query, {"ids": ids}, world.a.token)
+    plan = pair.plans.get(query, None)
+    assert plan is not None
+    assert plan.sql is not None
+    # Mixed types: one statement with every type's arm; one type (tasks): its own; none known: its own.
+    assert {arms for _, arms in plan.sql.statements} == {(None,), (frozenset({"Task"}),), (frozenset(),)}
 
 
 async def test_what_the_statement_cannot_answer_goes_to_the_resolvers(pair: Pair, world: World) -> None:
