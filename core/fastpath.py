@@ -26,6 +26,10 @@ Exactness is kept by construction, not by re-implementing the error rules:
   that fail anyway.
 - Documents using what the plan does not model (introspection, directives with variables,
   `@defer`/`@stream`, field middleware) are never compiled and always go to graphql-core.
+
+Mutations of one root field are compiled too, but never run twice: `run_mutation_plan` calls
+the root field's resolver once and only the completion of its payload can leave the plan, to
+graphql-core's own completion of the value the resolver gave (see there).
 """
 
 from __future__ import annotations

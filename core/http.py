@@ -680,7 +680,9 @@ async def _compiled(
 
     A None result means graphql-core must run the operation: no plan yet (the first request of a
     document goes through every check and compiles it), a `maxNodes` refusal (graphql-core
-    words it), or an attempt the plan abandoned (errors are graphql-core's to report).
+    words it), or an attempt the plan abandoned (errors are graphql-core's to report). A
+    mutation's plan (`mutations`: whether the request may run one) is never abandoned once its
+    resolver ran: its result, errors included, is the plan's (core/fastpath.py `run_mutation_plan`).
     """
     plans = runtime.plans
     if plans is None:
