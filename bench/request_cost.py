@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import dataclasses
 import os
 import re
 import shutil
@@ -48,13 +49,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from bench.dataset import SCALES, prepare_dataset, resolve_server
-from bench.lineup import HttpRequest, Quintet, QuintetDocuments, quintet_manifest
+from bench.lineup import CREATE, UPDATE, Call, HttpRequest, Quintet, QuintetDocuments, quintet_manifest
 from bench.profile_quintet import in_process_quintet
 from bench.side_by_side import KEY_PATH, ROOT, build_calls, mint_tokens
 from core.security import load_or_create_dev_key
 
-MEASURED = ("node", "nodes50", "dashboard", "login", "filtered", "tree", "relay")
+MEASURED = ("node", "nodes50", "dashboard", "login", "filtered", "tree", "relay", "mutation", "writes")
 DEFAULT_REQUESTS = {"login": 40, "tree": 50}
 
 Asgi = Callable[[dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
@@ -123,6 +126,35 @@ async def register_bench_documents(app: Any) -> None:
             )
 
 
+Send = Callable[[int], Awaitable[tuple[int, bytes]]]
+
+
+def _requests(app: Asgi, peer: Any, operation: str, sample: list[Call]) -> Send:
+    """The `index`-th request of the operation (rotating over its calls): status and body."""
+    requests = [(peer.request(operation, call), call.address or "127.0.0.1") for call in sample]
+
+    async def send(index: int) -> tuple[int, bytes]:
+        request, client = requests[index % len(requests)]
+        return await call_asgi(app, request, client)
+
+    return send
+
+
+def _write_pairs(app: Asgi, peer: Any, sample: list[Call]) -> Send:
+    """The write mix's `index`-th pair: a new task, then a change to the task the answer names
+    (as bench.profile_quintet and the side-by-side send it); the update's status and body."""
+
+    async def send(index: int) -> tuple[int, bytes]:
+        call = sample[index % len(sample)]
+        client = call.address or "127.0.0.1"
+        status, body = await call_asgi(app, peer.request(CREATE, dataclasses.replace(call, title=f"c{index}")), client)
+        _checked("writes", status, body)
+        task_id = peer.decode_id(orjson.loads(body)["data"]["createTask"]["task"]["id"])
+        return await call_asgi(app, peer.request(UPDATE, dataclasses.replace(call, task_id=task_id)), client)
+
+    return send
+
+
 def _checked(operation: str, status: int, body: bytes) -> None:
     if status != 200 or b'"errors":[{' in body:
         raise RuntimeError(f"{operation}: {status} {body[:300]!r}")
@@ -140,35 +172,41 @@ async def measure(options: argparse.Namespace) -> None:
         print(f"{'operation':<10} {'requests':>8} {'CPU min':>8} {'CPU median':>10} {'wall median':>11}")
         for operation in options.operation_names:
             sample = calls[operation]
-            requests = [(peer.request(operation, call), call.address or "127.0.0.1") for call in sample]
             count = options.requests or DEFAULT_REQUESTS.get(operation, 1000)
-            for request, client in requests[: max(len(requests), count) if operation != "login" else 5]:
-                _checked(operation, *await call_asgi(app, request, client))  # warm-up: every token once
+            if operation == "writes":
+                send = _write_pairs(app, peer, sample)
+                for index in range(max(len(sample), count)):
+                    _checked(operation, *await send(index))  # warm-up: every token once
+                count //= 2  # each measured request is one of a create + update pair
+            else:
+                send = _requests(app, peer, operation, sample)
+                for index in range(len(sample) if operation != "login" else 5):
+                    _checked(operation, *await send(index))  # warm-up: every token once
             cpu: list[float] = []
             wall: list[float] = []
             profiler = cProfile.Profile() if options.cprofile else None
             if options.counting:
                 _callgrind("on")
+            sent = count * 2 if operation == "writes" else count  # requests per repeat
             for repeat in range(options.repeats):
                 offset = repeat * count
-                batch = [requests[(offset + index) % len(requests)] for index in range(count)]
                 if profiler is not None:
                     profiler.enable()
                 started_cpu, started_wall = time.process_time(), time.perf_counter()
-                for request, client in batch:
-                    status, body = await call_asgi(app, request, client)
+                for index in range(count):
+                    status, body = await send(offset + index)
                     if status != 200:
                         raise RuntimeError(f"{operation}: {status} {body[:300]!r}")
-                cpu.append((time.process_time() - started_cpu) / count * 1000)
-                wall.append((time.perf_counter() - started_wall) / count * 1000)
+                cpu.append((time.process_time() - started_cpu) / sent * 1000)
+                wall.append((time.perf_counter() - started_wall) / sent * 1000)
                 if profiler is not None:
                     profiler.disable()
                 _checked(operation, status, body)
             if options.counting:
                 _callgrind("off")
-                print(f"COUNTED {operation} {count * options.repeats}", flush=True)
+                print(f"COUNTED {operation} {sent * options.repeats}", flush=True)
             print(
-                f"{operation:<10} {count:>8} {min(cpu):>8.3f} {statistics.median(cpu):>10.3f}"
+                f"{operation:<10} {sent:>8} {min(cpu):>8.3f} {statistics.median(cpu):>10.3f}"
                 f" {statistics.median(wall):>11.3f}"
             )
             if profiler is not None:

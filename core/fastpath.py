@@ -26,6 +26,10 @@ Exactness is kept by construction, not by re-implementing the error rules:
   that fail anyway.
 - Documents using what the plan does not model (introspection, directives with variables,
   `@defer`/`@stream`, field middleware) are never compiled and always go to graphql-core.
+
+Mutations of one root field are compiled too, but never run twice: `run_mutation_plan` calls
+the root field's resolver once and only the completion of its payload can leave the plan, to
+graphql-core's own completion of the value the resolver gave (see there).
 """
 
 from __future__ import annotations
@@ -43,12 +47,14 @@ from typing import Any, cast
 from graphql import (
     DirectiveNode,
     DocumentNode,
+    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLAbstractType,
     GraphQLBoolean,
     GraphQLEnumType,
+    GraphQLError,
     GraphQLField,
     GraphQLID,
     GraphQLInt,
@@ -309,6 +315,9 @@ class Plan:
     #: The `maxNodes` count of the operation (core.limits.NodeCount), made at its first request.
     node_count: NodeCount | None = None
     node_count_made: bool = False
+    #: A mutation's plan (`compile_plan`): its one root field is resolved once per request, never
+    #: twice, and only its payload's completion can leave the plan (see `run_mutation_plan`).
+    mutation: bool = False
 
 
 # ----------------------------------------------------------------------------- compiling
@@ -478,20 +487,27 @@ def _resolver_takes_info(definition: GraphQLField) -> bool:
 
 
 def compile_plan(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> Plan | None:
-    """A plan for the document's query operation, or None when graphql-core must run it."""
+    """A plan for the document's query operation, or for a mutation of one root field; None
+    when graphql-core must run it."""
     operation = get_operation_ast(document, operation_name)
-    if operation is None or operation.operation is not OperationType.QUERY:
+    if operation is None:
         return None
-    root_type = schema.query_type
+    mutation = operation.operation is OperationType.MUTATION
+    if operation.operation is not OperationType.QUERY and not mutation:
+        return None
+    root_type = schema.mutation_type if mutation else schema.query_type
     if root_type is None:
         return None
     try:
         _check_document(document)
         root = Compiler(schema, document, operation).root(root_type)
+        if mutation and (len(root.fields) != 1 or root.fields[0].resolve is None):
+            # Serial root fields, and what a failing one leaves undone, are graphql-core's.
+            raise Unsupported("a mutation of other than one root field")
     except Unsupported as reason:
         logger.debug("not compiled: %s", reason)
         return None
-    return Plan(document, operation_name, root)
+    return Plan(document, operation_name, root, mutation=mutation)
 
 
 # ----------------------------------------------------------------------------- running
@@ -814,6 +830,101 @@ async def run_plan(
     finally:
         running_plan.reset(token)
     return results[0]
+
+
+async def run_mutation_plan(
+    plan: Plan, schema: GraphQLSchema, context: Any, variables: dict[str, Any] | None, *, hide_suggestions: bool
+) -> tuple[ExecutionResult, bool] | None:
+    """The mutation's result through its plan, and whether the plan completed its payload
+    (else graphql-core did, see below); None when graphql-core must run the whole operation
+    (variables or arguments that don't coerce: nothing has run yet).
+
+    A mutation has side effects, so unlike a query it is never run a second time: its root
+    field is resolved once, here, through the field's own resolve function (strawberry's
+    wrapper: argument conversion, the `MutationField` extension, the unit of work), exactly as
+    graphql-core's `execute_field` calls it. The payload is completed by the plan; on the first
+    sign of an error (the resolver raised, a null in a non-null position...) graphql-core
+    completes the value the resolver gave instead, with its own `complete_value` and
+    `handle_field_error`, so the errors, their paths and null bubbling are graphql-core's.
+    """
+    executor = StrawberryGraphQLCoreExecutionContext.build(
+        schema,
+        plan.document,
+        None,
+        context,
+        variables,
+        plan.operation_name,
+        is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+        hide_suggestions=hide_suggestions,
+        operation_extensions=None,
+    )
+    if isinstance(executor, list):  # variables that don't coerce: graphql-core reports them
+        return None
+    executor = cast(StrawberryGraphQLCoreExecutionContext, executor)
+    field = plan.root.fields[0]
+    root_type = plan.root.type
+    path = Path(None, field.key, root_type.name)
+    detail = field.details[0]
+    try:
+        arguments = (
+            get_argument_values(
+                field.definition,
+                detail.node,
+                executor.variable_values,
+                detail.fragment_variable_values,
+                hide_suggestions,
+            )
+            if field.takes_arguments
+            else {}
+        )
+    except Exception:  # noqa: BLE001 - nothing has run: graphql-core words the error
+        return None
+    info = executor.build_resolve_info(field.definition, field.nodes, root_type, path)
+    resolve = cast(Callable[..., Any], field.resolve)
+    result: Any
+    try:
+        result = resolve(None, info, **arguments)
+        if optimized_is_awaitable(result):
+            result = await result
+    except Exception as error:  # noqa: BLE001 - graphql-core's handle_field_error reports it below
+        result = error
+    if not isinstance(result, Exception):
+        run = Run(executor)
+        token = running_plan.set(True)
+        try:
+            completed = field.completer.complete(run, [result], [path] if field.completer.needs_paths else None)
+            if not field.completer.is_leaf:
+                completed = await completed
+        except Exception as abandoned:  # noqa: BLE001 - graphql-core completes it below
+            logger.debug("mutation payload left to graphql-core: %r", abandoned.__cause__ or abandoned)
+        else:
+            return ExecutionResult({field.key: completed[0]}, None), True
+        finally:
+            running_plan.reset(token)
+    return await _completed_by_graphql_core(executor, field, info, path, result), False
+
+
+async def _completed_by_graphql_core(
+    executor: StrawberryGraphQLCoreExecutionContext, field: FieldPlan, info: Any, path: Path, result: Any
+) -> ExecutionResult:
+    """What graphql-core's `execute_operation` answers for a root field whose resolver gave
+    `result` (a value or the exception it raised): `execute_field`'s completion and error
+    handling, then `build_response`, with the resolver not called again."""
+    return_type = field.definition.type
+    try:
+        if isinstance(result, Exception):
+            raise result
+        completed = executor.complete_value(return_type, field.details, info, path, result, None)
+        if optimized_is_awaitable(completed):
+            completed = await completed
+    except Exception as raw_error:  # noqa: BLE001 - located and collected as graphql-core does
+        try:
+            executor.handle_field_error(raw_error, return_type, field.details, path)
+        except GraphQLError as error:  # a non-null root field: the whole `data` is null
+            executor.collected_errors.add(error, None)
+            return cast(ExecutionResult, executor.build_response(None))
+        completed = None
+    return cast(ExecutionResult, executor.build_response({field.key: completed}))
 
 
 # ----------------------------------------------------------------------------- the plan cache

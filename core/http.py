@@ -59,7 +59,7 @@ from core.documents import (
     resolve_document,
 )
 from core.errors import shape_error
-from core.fastpath import Plan, PlanCache, run_plan
+from core.fastpath import Plan, PlanCache, run_mutation_plan, run_plan
 from core.graphiql import graphiql_page
 from core.jobs import QueueWatch, queue_health
 from core.limits import coerced_variables, node_count
@@ -474,7 +474,15 @@ async def _graphql_endpoint(request: Request) -> Response:
         contexts.append(context)
         outcome.one_statement, outcome.fallback = False, None
         with compiled_span(runtime.tracer, runtime.plans, query, operation_name, outcome):
-            result, attempted = await _compiled(runtime, context, document, variables, operation_name, outcome)
+            result, attempted = await _compiled(
+                runtime,
+                context,
+                document,
+                variables,
+                operation_name,
+                outcome,
+                mutations=OperationType.MUTATION in allowed,
+            )
         record.path = GRAPHQL_CORE if result is None else ONE_STATEMENT if outcome.one_statement else COMPILED
         if result is None:
             if attempted:  # an abandoned plan may have filled the loaders: graphql-core starts afresh
@@ -663,6 +671,8 @@ async def _compiled(
     variables: dict[str, Any] | None,
     operation_name: str | None,
     outcome: SqlOutcome,
+    *,
+    mutations: bool = True,
 ) -> tuple[ExecutionResult | None, bool]:
     """The result through the query's compiled plan (core/fastpath.py), if it has one, and
     whether the plan ran (then `context`'s loaders may hold its reads). `outcome` tells whether
@@ -670,7 +680,9 @@ async def _compiled(
 
     A None result means graphql-core must run the operation: no plan yet (the first request of a
     document goes through every check and compiles it), a `maxNodes` refusal (graphql-core
-    words it), or an attempt the plan abandoned (errors are graphql-core's to report).
+    words it), or an attempt the plan abandoned (errors are graphql-core's to report). A
+    mutation's plan (`mutations`: whether the request may run one) is never abandoned once its
+    resolver ran: its result, errors included, is the plan's (core/fastpath.py `run_mutation_plan`).
     """
     plans = runtime.plans
     if plans is None:
@@ -679,7 +691,7 @@ async def _compiled(
         plan = document.trusted.plan(operation_name)  # compiled when the process prepared it
     else:
         plan = plans.get(document.query, operation_name)
-    if plans is None or plan is None:
+    if plans is None or plan is None or (plan.mutation and not mutations):  # a GET mutation: graphql-core refuses it
         outcome.fallback = NO_PLAN
         return None, False
     settings = runtime.settings
@@ -707,6 +719,19 @@ async def _compiled(
         )
         if refused is not None:
             return ExecutionResult(data=None, errors=[refused]), False
+    if plan.mutation:
+        # No "Did you mean …?" outside dev mode, as the schema's own execution (QuintetSchema).
+        ran = await run_mutation_plan(plan, schema, context, variables, hide_suggestions=not settings.is_dev)
+        if ran is None:  # nothing ran: graphql-core reports the variables or arguments
+            return None, False
+        mutated, by_plan = ran
+        if by_plan:
+            plans.executed += 1
+        else:  # graphql-core completed the payload (errors), from the one resolver call
+            plans.abandoned += 1
+        # Errors shaped as the ErrorPolicy extension shapes graphql-core's.
+        errors = [shape_error(error, mask=not settings.is_dev) for error in mutated.errors or ()]
+        return ExecutionResult(data=mutated.data, errors=errors or None), True
     if with_sql:
         try:
             if coerced is None:

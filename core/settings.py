@@ -139,7 +139,10 @@ class Settings(BaseSettings):
     document_usage_flush_seconds: float = Field(
         30, gt=0, description="how often each process writes the trusted documents' usage it has counted"
     )
-    fast_path: bool = Field(True, description="compiled execution of queries (graphql-core answers whatever it can't)")
+    fast_path: bool = Field(
+        True,
+        description="compiled execution of queries and single-field mutations (graphql-core answers whatever it can't)",
+    )
     compiled_sql: bool = Field(
         True, description="with fast_path: queries whose every field has a SQL form run as one statement returning JSON"
     )

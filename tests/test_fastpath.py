@@ -185,7 +185,10 @@ async def test_what_the_plan_does_not_model_stays_with_graphql_core(pair: Pair, 
     assert await compare(pair, introspection, None, world.token_a) == "not compiled"
     conditional = "query Q($on: Boolean!) { viewer { pillars @include(if: $on) { totalCount } } }"
     assert await compare(pair, conditional, {"on": True}, world.token_a) == "not compiled"
-    mutation = 'mutation { createPillar(input: {name: ""}) { errors { code } } }'
+    mutation = (
+        'mutation { a: createPillar(input: {name: ""}) { errors { code } } '
+        'b: createPillar(input: {name: ""}) { errors { code } } }'
+    )
     assert await compare(pair, mutation, None, world.token_a) == "not compiled"
     assert pair.plans.get(introspection, None) is None
     assert pair.plans.known(introspection, None)
