@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from gql import GraphQLRequest
 from gql import gql as gql_document
 from gql.transport.exceptions import TransportQueryError
 from joserfc.jwk import ECKey
@@ -120,7 +121,9 @@ async def test_a_query_over_a_websocket_reports_its_cost_in_its_result(tight_ser
         me = await gql.sign_up()
     async with ws_session(tight_server.ws, me.token) as session:
         # When a user runs a query and a mutation over graphql-transport-ws (each a single result)
-        query = await session.execute(gql_document(NODES), variable_values={"ids": ids(30)}, get_execution_result=True)
+        query = await session.execute(
+            GraphQLRequest(NODES, variable_values={"ids": ids(30)}), get_execution_result=True
+        )
         # Then each `next` carries extensions.cost as a JSON response does (30 asked, 30 used:
         # a list of 30 nulls, the ids being unknown)
         assert query.extensions is not None
@@ -137,7 +140,9 @@ async def test_a_query_over_a_websocket_reports_its_cost_in_its_result(tight_ser
         # (charged on its own: operations on one connection don't share a charge)
         assert mutation.extensions["cost"]["requestedQueryCost"] == 12  # 10 for a mutation, payload, pillar
         assert mutation.extensions["cost"]["throttleStatus"]["currentlyAvailable"] == 70 - 12
-        again = await session.execute(gql_document(NODES), variable_values={"ids": ids(30)}, get_execution_result=True)
+        again = await session.execute(
+            GraphQLRequest(NODES, variable_values={"ids": ids(30)}), get_execution_result=True
+        )
         assert again.extensions is not None
         assert again.extensions["cost"]["throttleStatus"]["currentlyAvailable"] == 70 - 12 - 30
         # And a refusal says what the bucket holds
