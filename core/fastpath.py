@@ -795,13 +795,16 @@ def _discard(awaitables: Any) -> None:
             close()
 
 
-async def run_plan(
+def _executor(
     plan: Plan,
     schema: GraphQLSchema,
     context: Any,
     variables: dict[str, Any] | None,
-) -> dict[str, Any] | None:
-    """The operation's `data`, or None when graphql-core must answer (errors or the unsupported)."""
+    *,
+    hide_suggestions: bool = False,
+) -> StrawberryGraphQLCoreExecutionContext | None:
+    """graphql-core's execution context for the plan's operation (its variables coerced), or None
+    when they don't coerce: graphql-core then runs the operation and reports them."""
     executor = StrawberryGraphQLCoreExecutionContext.build(
         schema,
         plan.document,
@@ -810,11 +813,25 @@ async def run_plan(
         variables,
         plan.operation_name,
         is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+        hide_suggestions=hide_suggestions,
         operation_extensions=None,
     )
-    if isinstance(executor, list):  # variables that don't coerce: graphql-core reports them
+    if isinstance(executor, list):
         return None
-    run = Run(cast(StrawberryGraphQLCoreExecutionContext, executor))
+    return cast(StrawberryGraphQLCoreExecutionContext, executor)
+
+
+async def run_plan(
+    plan: Plan,
+    schema: GraphQLSchema,
+    context: Any,
+    variables: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The operation's `data`, or None when graphql-core must answer (errors or the unsupported)."""
+    executor = _executor(plan, schema, context, variables)
+    if executor is None:
+        return None
+    run = Run(executor)
     root_paths = cast(list[Path], [None]) if plan.root.needs_paths else None
     token = running_plan.set(True)
     try:
@@ -847,20 +864,9 @@ async def run_mutation_plan(
     completes the value the resolver gave instead, with its own `complete_value` and
     `handle_field_error`, so the errors, their paths and null bubbling are graphql-core's.
     """
-    executor = StrawberryGraphQLCoreExecutionContext.build(
-        schema,
-        plan.document,
-        None,
-        context,
-        variables,
-        plan.operation_name,
-        is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-        hide_suggestions=hide_suggestions,
-        operation_extensions=None,
-    )
-    if isinstance(executor, list):  # variables that don't coerce: graphql-core reports them
+    executor = _executor(plan, schema, context, variables, hide_suggestions=hide_suggestions)
+    if executor is None:
         return None
-    executor = cast(StrawberryGraphQLCoreExecutionContext, executor)
     field = plan.root.fields[0]
     root_type = plan.root.type
     path = Path(None, field.key, root_type.name)

@@ -49,7 +49,7 @@ from core.http import VARY, RequestRefused, graphql_endpoint, runtime_of
 from core.incremental import stream_payload
 from core.live_slots import CODE, LIMIT_NAME, Slot, slot_owner, too_many_connections
 from core.shared_subscriptions import Outgoing, SharedStreams, StreamMember
-from core.ws import _is_subscription as subscription_fields
+from core.ws import subscription_fields
 
 if TYPE_CHECKING:
     from core.runtime import Runtime

@@ -279,7 +279,7 @@ def _parses_to_subscription(query: str, operation_name: str | None, max_tokens: 
 _cached_is_subscription = lru_cache(maxsize=1024)(_parses_to_subscription)
 
 
-def _is_subscription(query: str, operation_name: str | None, settings: Settings) -> frozenset[str] | None:
+def subscription_fields(query: str, operation_name: str | None, settings: Settings) -> frozenset[str] | None:
     """The operation's root fields when it is a subscription, else None; cached by document
     text, unless the text is longer than MAX_CACHED_DOCUMENT_BYTES (see `core.limits.cacheable`)."""
     if cacheable(query, settings.max_cached_document_bytes):
@@ -440,7 +440,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 return
             actor = self.context.actor
             operation_name = payload.get("operationName")
-            fields = _is_subscription(payload["query"], operation_name, settings)
+            fields = subscription_fields(payload["query"], operation_name, settings)
             # A field whose subscribers each need their own first message (`Product.own_streams`)
             # runs as its own operation, never as a member of a shared stream.
             if actor is not None and fields and not fields & self.view.runtime.own_streams:

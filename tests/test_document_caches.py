@@ -17,7 +17,7 @@ from strawberry.extensions.parser_cache import _get_parse_cache
 from core.fastpath import PlanCache
 from core.limits import validate_document
 from core.settings import Settings
-from core.ws import _cached_is_subscription, _is_subscription
+from core.ws import _cached_is_subscription, subscription_fields
 from tests.support import GraphQLClient
 
 parser_cache: Any = _get_parse_cache(1024)  # the one StreamSafeParserCache(maxsize=1024) uses
@@ -129,9 +129,9 @@ def test_the_websocket_subscription_check_caches_only_short_documents(settings: 
     long = padded(subscription, settings.max_cached_document_bytes + 1)
     short = padded(subscription, 200)
     before = _cached_is_subscription.cache_info().currsize
-    assert _is_subscription(long, None, settings)
-    assert _is_subscription(long, None, settings)
-    assert not _is_subscription(padded(VIEWER, settings.max_cached_document_bytes + 1), None, settings)
+    assert subscription_fields(long, None, settings)
+    assert subscription_fields(long, None, settings)
+    assert not subscription_fields(padded(VIEWER, settings.max_cached_document_bytes + 1), None, settings)
     assert _cached_is_subscription.cache_info().currsize == before
-    assert _is_subscription(short, None, settings)
+    assert subscription_fields(short, None, settings)
     assert _cached_is_subscription.cache_info().currsize == min(before + 1, 1024)

@@ -31,7 +31,7 @@ from app import WS_IMPLEMENTATION, create_app
 from core.settings import Settings
 from tests.aurum.conftest import AurumFactory
 from tests.conftest import make_settings
-from tests.support import GraphQLClient, free_port
+from tests.support import GraphQLClient, Viewer, free_port
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL  # "graphql-transport-ws"
@@ -269,3 +269,21 @@ async def live_tight(live_tight_app: Starlette) -> AsyncIterator[LiveServer]:
 async def live_tight_gql(live_tight: LiveServer) -> AsyncIterator[GraphQLClient]:
     async with httpx.AsyncClient(base_url=live_tight.http, timeout=30) as client:
         yield GraphQLClient(client)
+
+
+async def heavy_task_changes(gql: GraphQLClient) -> tuple[Viewer, list[str], str]:
+    """A user with a project of 20 tasks of 8,000 characters, its tasks' ids, and a subscription to
+    their changes whose every event (10 aliases of the project's tasks) is about 1.6 MB: what
+    fills a slow consumer's socket and then its queue."""
+    user = await gql.sign_up()
+    factory = AurumFactory(gql)
+    tree = await factory.tree(user.token)
+    tasks = await factory.tasks(
+        user.token, tree.project, [{"title": f"T{i}", "description": "x" * 8000} for i in range(20)]
+    )
+    heavy_fields = " ".join(
+        f"a{i}: ancestors {{ ... on Project {{ tasks(first: 20) {{ nodes {{ description }} }} }} }}" for i in range(10)
+    )
+    heavy = "subscription { aurumHierarchyChanges(types: [TASK]) { __typename ... on LiveUpdatesStatus { state } "
+    heavy += f"... on AurumHierarchyChange {{ nodeId {heavy_fields} }} }} }}"
+    return user, tasks, heavy

@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from core.relay import from_global_id
 from core.runtime import Runtime
 from tests.aurum.conftest import AurumFactory
-from tests.live.conftest import TIGHT_QUEUE_SIZE, TRANSPORT_WS, LiveServer
+from tests.live.conftest import TIGHT_QUEUE_SIZE, TRANSPORT_WS, LiveServer, heavy_task_changes
 from tests.support import GraphQLClient, Viewer
 
 CHANGES = """
@@ -304,17 +304,7 @@ async def test_a_slow_sse_consumer_is_ended_with_an_error_and_the_others_are_una
     live_tight: LiveServer, live_tight_gql: GraphQLClient
 ) -> None:
     # Given a project with 20 tasks of 8,000 characters: with 10 aliases, each event is ~1.6 MB
-    user = await live_tight_gql.sign_up()
-    factory = AurumFactory(live_tight_gql)
-    tree = await factory.tree(user.token)
-    tasks = await factory.tasks(
-        user.token, tree.project, [{"title": f"T{i}", "description": "x" * 8000} for i in range(20)]
-    )
-    heavy_fields = " ".join(
-        f"a{i}: ancestors {{ ... on Project {{ tasks(first: 20) {{ nodes {{ description }} }} }} }}" for i in range(10)
-    )
-    heavy = "subscription { aurumHierarchyChanges(types: [TASK]) { __typename ... on LiveUpdatesStatus { state } "
-    heavy += f"... on AurumHierarchyChange {{ nodeId {heavy_fields} }} }} }}"
+    user, tasks, heavy = await heavy_task_changes(live_tight_gql)
 
     # And an SSE subscriber of it that stops reading, behind a 4 KB receive window
     loop = asyncio.get_running_loop()

@@ -20,9 +20,8 @@ from websockets.asyncio.client import ClientConnection
 from core.relay import from_global_id
 from core.runtime import Runtime
 from core.security import TokenService
-from tests.aurum.conftest import AurumFactory
 from tests.conftest import make_settings
-from tests.live.conftest import TIGHT_QUEUE_SIZE, TRANSPORT_WS, Feed, LiveServer, ws_session
+from tests.live.conftest import TIGHT_QUEUE_SIZE, TRANSPORT_WS, Feed, LiveServer, heavy_task_changes, ws_session
 from tests.support import GraphQLClient, Viewer
 
 SUBSCRIBE = "subscription { aurumHierarchyChanges { __typename ... on LiveUpdatesStatus { state } } }"
@@ -313,17 +312,7 @@ async def test_a_slow_consumer_is_ended_with_an_error_and_the_others_are_unaffec
     live_tight: LiveServer, live_tight_gql: GraphQLClient
 ) -> None:
     # Given a project with 20 tasks of 8,000 characters: with 10 aliases, each event is ~1.6 MB
-    user = await live_tight_gql.sign_up()
-    factory = AurumFactory(live_tight_gql)
-    tree = await factory.tree(user.token)
-    tasks = await factory.tasks(
-        user.token, tree.project, [{"title": f"T{i}", "description": "x" * 8000} for i in range(20)]
-    )
-    heavy_fields = " ".join(
-        f"a{i}: ancestors {{ ... on Project {{ tasks(first: 20) {{ nodes {{ description }} }} }} }}" for i in range(10)
-    )
-    heavy = "subscription { aurumHierarchyChanges(types: [TASK]) { __typename ... on LiveUpdatesStatus { state } "
-    heavy += f"... on AurumHierarchyChange {{ nodeId {heavy_fields} }} }} }}"
+    user, tasks, heavy = await heavy_task_changes(live_tight_gql)
 
     # And a subscriber that stops reading, behind a 4 KB receive window
     sock = socket.socket()
